@@ -1,0 +1,428 @@
+#include "engine/evaluator.h"
+
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "engine/internal/policy_tables.h"
+
+namespace portcullis {
+namespace {
+
+using internal::IdAccess;
+using internal::kNone;
+using internal::PolicyTables;
+using internal::PrincipalFacts;
+
+// The decision procedure is written once, as a template over a tracer. The
+// hot path instantiates it with NoTrace, whose Step() never calls the detail
+// function, so the explanation code compiles away; Explain() instantiates it
+// with Tracer, which records every step. The two cannot disagree.
+struct NoTrace {
+  template <typename DetailFn>
+  void Step(Reason, bool, DetailFn&&) {}
+};
+
+struct Tracer {
+  std::vector<ExplanationStep> steps;
+  template <typename DetailFn>
+  void Step(Reason rule, bool passed, DetailFn&& detail) {
+    steps.push_back({std::string(ReasonName(rule)), passed, detail()});
+  }
+};
+
+std::string Q(absl::string_view value) {
+  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
+}
+
+absl::string_view LevelName(uint32_t level) {
+  switch (level) {
+    case internal::kLevelRead:
+      return "read";
+    case internal::kLevelWrite:
+      return "write";
+    case internal::kLevelDelete:
+      return "delete";
+    default:
+      return "nothing";
+  }
+}
+
+absl::string_view PermissionName(uint32_t code) {
+  switch (code) {
+    case internal::kPermAllowed:
+      return "allowed";
+    case internal::kPermAllowedForOwn:
+      return "allowed_for_own";
+    default:
+      return "not_allowed";
+  }
+}
+
+constexpr Decision Deny(Reason reason) {
+  return {Verdict::kNotAllowed, reason};
+}
+
+bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
+                   uint32_t entity) {
+  return internal::GetBit(t.restriction_bits.data() + p.restriction,
+                          entity - p.partner_entity_begin);
+}
+
+// Describes the tenant rule's facts for an explanation: the first condition
+// that fails, or that all hold.
+std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
+                         uint32_t entity, const ResourceRef* resource) {
+  const PolicyTables& t = policy.tables();
+  const std::string entity_name = Q(t.entities.name(entity));
+  const std::string partner_name = Q(t.partners.name(t.entity_partner[entity]));
+  if (p.kind == PrincipalFacts::Kind::kPartner) {
+    const std::string client = Q(t.credentials.name(p.credential));
+    if (t.entity_partner[entity] != p.partner) {
+      return absl::StrCat("entity ", entity_name, " belongs to partner ",
+                          partner_name, ", not to client ", client,
+                          "'s partner ", Q(t.partners.name(p.partner)));
+    }
+    if (p.restricted && !InRestriction(t, p, entity)) {
+      return absl::StrCat("client ", client,
+                          " is restricted to other entities than ",
+                          entity_name);
+    }
+  } else {
+    const std::string user_entity = Q(t.entities.name(p.entity));
+    if (entity != p.entity) {
+      return absl::StrCat("the user belongs to entity ", user_entity,
+                          ", not ", entity_name);
+    }
+    if (!p.tenant_ok) {
+      const std::string client = Q(t.credentials.name(p.credential));
+      if (t.credential_partner[p.credential] != p.partner) {
+        return absl::StrCat("client ", client, " belongs to partner ",
+                            Q(t.partners.name(t.credential_partner[p.credential])),
+                            ", not to entity ", user_entity, "'s partner ",
+                            partner_name);
+      }
+      return absl::StrCat("client ", client,
+                          " is restricted to other entities than ",
+                          user_entity);
+    }
+  }
+  if (resource != nullptr && resource->entity.index() != entity) {
+    return absl::StrCat("the resource belongs to entity ",
+                        Q(t.entities.name(resource->entity.index())), ", not ",
+                        entity_name);
+  }
+  return absl::StrCat("entity ", entity_name, " of partner ", partner_name,
+                      " is the principal's",
+                      resource != nullptr ? ", and so is the resource" : "");
+}
+
+template <typename Trace>
+Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
+                absl::string_view user_id, ActionId action, EntityId entity,
+                const ResourceRef* resource, Trace& trace) {
+  const PolicyTables& t = policy.tables();
+  const uint32_t tag = policy.snapshot();
+  if (p.snapshot != tag || action.snapshot() != tag ||
+      entity.snapshot() != tag ||
+      (resource != nullptr && resource->entity.snapshot() != tag)) {
+    trace.Step(Reason::kStaleSnapshot, false, [&] {
+      return absl::StrCat(
+          "the principal or an id was bound to another snapshot than ", tag);
+    });
+    return Deny(Reason::kStaleSnapshot);
+  }
+  // Ids carry this snapshot's tag, so they came from it; the bounds checks
+  // are defence in depth and cost two predictable compares.
+  const uint32_t e = entity.index();
+  if (action.index() >= t.slots.size() || e >= t.entity_partner.size() ||
+      (resource != nullptr &&
+       resource->entity.index() >= t.entity_partner.size()) ||
+      p.kind == PrincipalFacts::Kind::kNone) {
+    trace.Step(Reason::kInvalidRequest, false,
+               [] { return std::string("an id is out of range"); });
+    return Deny(Reason::kInvalidRequest);
+  }
+  const internal::SlotInfo slot = t.slots[action.index()];
+  const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
+
+  // 1. tenant
+  bool tenant = is_partner ? t.entity_partner[e] == p.partner &&
+                                 (!p.restricted || InRestriction(t, p, e))
+                           : p.tenant_ok && e == p.entity;
+  if (resource != nullptr) tenant = tenant && resource->entity.index() == e;
+  trace.Step(Reason::kTenant, tenant,
+             [&] { return TenantDetail(policy, p, e, resource); });
+  if (!tenant) return Deny(Reason::kTenant);
+
+  // 2. scope (row 0, for principals without a credential, grants everything)
+  const uint32_t granted =
+      internal::Get2Bits(t.scope_rows.data() + p.scope_row, slot.object_type);
+  const bool scope = granted >= slot.level;
+  trace.Step(Reason::kScope, scope, [&] {
+    const std::string needed = absl::StrCat(
+        t.object_types.name(slot.object_type), ".",
+        t.actions.name(action.index()), " needs ", LevelName(slot.level));
+    if (p.credential == kNone) {
+      return absl::StrCat("no client: scopes do not apply (", needed, ")");
+    }
+    return absl::StrCat("client ", Q(t.credentials.name(p.credential)),
+                        " grants ", LevelName(granted), " on ",
+                        t.object_types.name(slot.object_type), "; ", needed);
+  });
+  if (!scope) return Deny(Reason::kScope);
+
+  // 3. partner_only
+  const bool partner_only_ok = !slot.partner_only || is_partner;
+  trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {
+    return absl::StrCat(t.object_types.name(slot.object_type), ".",
+                        t.actions.name(action.index()),
+                        slot.partner_only ? " is partner-only; the principal is "
+                                          : " is not partner-only",
+                        slot.partner_only
+                            ? (is_partner ? "a partner" : "an entity user")
+                            : "");
+  });
+  if (!partner_only_ok) return Deny(Reason::kPartnerOnly);
+
+  if (is_partner) {
+    trace.Step(Reason::kRbac, true, [] {
+      return std::string("partners skip rbac: the partner manages access");
+    });
+    return {Verdict::kAllowed, Reason::kGranted};
+  }
+
+  // 4. rbac
+  const bool has_role = p.role != kNone && p.role_usable;
+  const uint32_t permission =
+      has_role ? internal::Get2Bits(t.permission_rows.data() + p.role_row,
+                                    action.index())
+               : internal::kPermNotAllowed;
+  const bool rbac = permission != internal::kPermNotAllowed;
+  trace.Step(Reason::kRbac, rbac, [&] {
+    if (p.role == kNone) {
+      return absl::StrCat("the user has no role and entity ",
+                          Q(t.entities.name(p.entity)),
+                          " has no default role");
+    }
+    const std::string role = Q(t.roles.name(p.role));
+    if (!p.role_usable) {
+      return absl::StrCat("role ", role, " is owned by entity ",
+                          Q(t.entities.name(t.role_owner[p.role])),
+                          ", not the user's entity ",
+                          Q(t.entities.name(p.entity)));
+    }
+    return absl::StrCat("role ", role, " (row ", p.role_row / t.row_words,
+                        "): ", t.object_types.name(slot.object_type), ".",
+                        t.actions.name(action.index()), " = ",
+                        PermissionName(permission));
+  });
+  if (!rbac) return Deny(Reason::kRbac);
+  if (permission == internal::kPermAllowed) {
+    trace.Step(Reason::kOwnership, true, [] {
+      return std::string("allowed on any object: ownership does not apply");
+    });
+    return {Verdict::kAllowed, Reason::kGranted};
+  }
+
+  // 5. ownership
+  if (resource == nullptr) {
+    trace.Step(Reason::kOwnership, true, [] {
+      return std::string(
+          "no resource: allowed on the user's own objects only");
+    });
+    return {Verdict::kAllowedForOwn, Reason::kOwnership};
+  }
+  const bool own =
+      !resource->created_by.empty() && resource->created_by == user_id;
+  trace.Step(Reason::kOwnership, own, [&] {
+    if (resource->created_by.empty()) {
+      return std::string("the resource's creator is unknown: not the user's");
+    }
+    return absl::StrCat("the resource was created by ", Q(resource->created_by),
+                        own ? ", the user" : absl::StrCat(", not by ", Q(user_id)));
+  });
+  return {own ? Verdict::kAllowed : Verdict::kNotAllowed, Reason::kOwnership};
+}
+
+template <typename Trace>
+Decision DecideByNames(const CompiledPolicy& policy,
+                       const CheckRequestView& request, Trace& trace) {
+  auto fail = [&](Reason reason, auto detail) {
+    trace.Step(reason, false, detail);
+    return Deny(reason);
+  };
+  PrincipalFacts facts;
+  Reason bound = Reason::kInvalidRequest;
+  switch (request.principal_kind) {
+    case CheckRequestView::PrincipalKind::kNone:
+      return fail(Reason::kInvalidRequest,
+                  [] { return std::string("the request has no principal"); });
+    case CheckRequestView::PrincipalKind::kPartner:
+      if (request.client_id.empty()) {
+        return fail(Reason::kInvalidRequest, [] {
+          return std::string("a partner principal needs a client_id");
+        });
+      }
+      bound = IdAccess::BindPartner(policy, request.client_id, facts);
+      break;
+    case CheckRequestView::PrincipalKind::kEntityUser:
+      if (request.user_id.empty() || request.user_entity_id.empty()) {
+        return fail(Reason::kInvalidRequest, [] {
+          return std::string(
+              "an entity_user principal needs a user_id and an entity_id");
+        });
+      }
+      bound = IdAccess::BindEntityUser(policy, request.user_entity_id,
+                                       request.role_id, request.client_id,
+                                       facts);
+      break;
+  }
+  if (bound != Reason::kGranted) {
+    return fail(bound, [&] {
+      switch (bound) {
+        case Reason::kUnknownEntity:
+          return absl::StrCat("the user's entity ", Q(request.user_entity_id),
+                              " does not exist");
+        case Reason::kUnknownRole:
+          return absl::StrCat("role ", Q(request.role_id), " does not exist");
+        default:
+          return absl::StrCat("client ", Q(request.client_id),
+                              " does not exist");
+      }
+    });
+  }
+  if (request.object_type.empty() || request.action.empty() ||
+      request.entity_id.empty()) {
+    return fail(Reason::kInvalidRequest, [] {
+      return std::string("object_type, action and entity_id are required");
+    });
+  }
+  const std::optional<ObjectTypeId> type =
+      policy.FindObjectType(request.object_type);
+  if (!type.has_value()) {
+    return fail(Reason::kUnknownObjectType, [&] {
+      return absl::StrCat("object type ", Q(request.object_type),
+                          " is not in the catalog");
+    });
+  }
+  const std::optional<ActionId> action = policy.FindAction(*type, request.action);
+  if (!action.has_value()) {
+    return fail(Reason::kUnknownAction, [&] {
+      return absl::StrCat("object type ", Q(request.object_type),
+                          " has no action ", Q(request.action));
+    });
+  }
+  const std::optional<EntityId> entity = policy.FindEntity(request.entity_id);
+  if (!entity.has_value()) {
+    return fail(Reason::kTenant, [&] {
+      return absl::StrCat("entity ", Q(request.entity_id), " does not exist");
+    });
+  }
+  ResourceRef resource;
+  if (request.has_resource) {
+    const std::optional<EntityId> resource_entity =
+        policy.FindEntity(request.resource_entity_id);
+    if (!resource_entity.has_value()) {
+      return fail(Reason::kTenant, [&] {
+        return absl::StrCat("the resource's entity ",
+                            Q(request.resource_entity_id), " does not exist");
+      });
+    }
+    resource.entity = *resource_entity;
+    resource.created_by = request.resource_created_by;
+  }
+  return Decide(policy, facts, request.user_id, *action, *entity,
+                request.has_resource ? &resource : nullptr, trace);
+}
+
+}  // namespace
+
+Decision Check(const CompiledPolicy& policy, const Principal& principal,
+               ActionId action, EntityId entity,
+               const ResourceRef* resource) noexcept {
+  NoTrace trace;
+  return Decide(policy, principal.facts(), principal.user_id(), action, entity,
+                resource, trace);
+}
+
+Decision Check(const CompiledPolicy& policy,
+               const CheckRequestView& request) noexcept {
+  NoTrace trace;
+  return DecideByNames(policy, request, trace);
+}
+
+CheckRequestView ViewOf(const v1::CheckRequest& request) {
+  CheckRequestView view;
+  switch (request.principal().kind_case()) {
+    case v1::Principal::kPartner:
+      view.principal_kind = CheckRequestView::PrincipalKind::kPartner;
+      view.client_id = request.principal().partner().client_id();
+      break;
+    case v1::Principal::kEntityUser: {
+      const v1::EntityUserPrincipal& user = request.principal().entity_user();
+      view.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
+      view.user_id = user.user_id();
+      view.user_entity_id = user.entity_id();
+      view.role_id = user.role_id();
+      view.client_id = user.client_id();
+      break;
+    }
+    case v1::Principal::KIND_NOT_SET:
+      break;
+  }
+  view.object_type = request.object_type();
+  view.action = request.action();
+  view.entity_id = request.entity_id();
+  view.has_resource = request.has_resource();
+  view.resource_entity_id = request.resource().entity_id();
+  view.resource_created_by = request.resource().created_by();
+  return view;
+}
+
+Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
+                    ActionId action, EntityId entity,
+                    const ResourceRef* resource) {
+  Tracer tracer;
+  Explanation explanation;
+  explanation.decision = Decide(policy, principal.facts(), principal.user_id(),
+                                action, entity, resource, tracer);
+  explanation.steps = std::move(tracer.steps);
+  return explanation;
+}
+
+Explanation Explain(const CompiledPolicy& policy,
+                    const CheckRequestView& request) {
+  Tracer tracer;
+  Explanation explanation;
+  explanation.decision = DecideByNames(policy, request, tracer);
+  explanation.steps = std::move(tracer.steps);
+  return explanation;
+}
+
+std::string Explanation::ToText() const {
+  std::string text;
+  for (const ExplanationStep& step : steps) {
+    absl::StrAppend(&text, step.rule, ": ", step.passed ? "pass" : "FAIL",
+                    ": ", step.detail, "\n");
+  }
+  absl::StrAppend(&text, "decision: ", VerdictName(decision.verdict),
+                  " (reason: ", ReasonName(decision.reason), ")\n");
+  return text;
+}
+
+v1::CheckResponse Explanation::ToResponse(absl::string_view id) const {
+  v1::CheckResponse response;
+  response.set_id(std::string(id));
+  response.set_decision(std::string(VerdictName(decision.verdict)));
+  response.set_reason(std::string(ReasonName(decision.reason)));
+  for (const ExplanationStep& step : steps) {
+    v1::ExplanationStep* out = response.add_explanation();
+    out->set_rule(step.rule);
+    out->set_passed(step.passed);
+    out->set_detail(step.detail);
+  }
+  return response;
+}
+
+}  // namespace portcullis

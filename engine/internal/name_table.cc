@@ -1,0 +1,57 @@
+#include "engine/internal/name_table.h"
+
+#include <utility>
+
+#include "absl/hash/hash.h"
+
+namespace portcullis::internal {
+namespace {
+
+size_t HashKey(uint32_t space, absl::string_view name) {
+  return absl::Hash<std::pair<uint32_t, absl::string_view>>{}({space, name});
+}
+
+}  // namespace
+
+NameTable::NameTable()
+    : storage_(std::make_unique<Storage>()),
+      index_(0, Hash{storage_.get()}, Eq{storage_.get()}) {}
+
+uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
+  Storage& s = *storage_;
+  const uint32_t index = s.names.Add(name);
+  s.spaces.push_back(space);
+  index_.insert(index);
+  return index;
+}
+
+uint32_t NameTable::Find(uint32_t space, absl::string_view name) const {
+  const auto it = index_.find(Key{space, name});
+  return it == index_.end() ? kNotFound : *it;
+}
+
+size_t NameTable::Hash::operator()(uint32_t index) const {
+  return HashKey(storage->spaces[index], storage->names[index]);
+}
+
+size_t NameTable::Hash::operator()(const Key& key) const {
+  return HashKey(key.space, key.name);
+}
+
+bool NameTable::Eq::operator()(uint32_t a, const Key& b) const {
+  return storage->spaces[a] == b.space && storage->names[a] == b.name;
+}
+
+size_t NameTable::MemoryBytes() const {
+  // A flat_hash_set slot is the element plus one control byte.
+  return sizeof(*this) + sizeof(Storage) + storage_->names.MemoryBytes() +
+         storage_->spaces.capacity() * sizeof(uint32_t) +
+         index_.capacity() * (sizeof(uint32_t) + 1);
+}
+
+void NameTable::ShrinkToFit() {
+  storage_->names.ShrinkToFit();
+  storage_->spaces.shrink_to_fit();
+}
+
+}  // namespace portcullis::internal

@@ -1,0 +1,110 @@
+// Interning of names into dense indices, used by the compiler and by the
+// name-based API. Not part of the public API.
+#ifndef PORTCULLIS_ENGINE_INTERNAL_NAME_TABLE_H_
+#define PORTCULLIS_ENGINE_INTERNAL_NAME_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+
+namespace portcullis::internal {
+
+// Strings stored back to back in one buffer: 4 bytes of overhead per string
+// instead of a std::string's 32. Append-only; thread-compatible.
+class PackedStrings {
+ public:
+  uint32_t Add(absl::string_view value) {
+    chars_.append(value.data(), value.size());
+    offsets_.push_back(static_cast<uint32_t>(chars_.size()));
+    return static_cast<uint32_t>(offsets_.size() - 2);
+  }
+  absl::string_view operator[](uint32_t index) const {
+    return absl::string_view(chars_.data() + offsets_[index],
+                             offsets_[index + 1] - offsets_[index]);
+  }
+  uint32_t size() const { return static_cast<uint32_t>(offsets_.size() - 1); }
+  size_t MemoryBytes() const {
+    return chars_.capacity() + offsets_.capacity() * sizeof(uint32_t);
+  }
+  void ShrinkToFit() {
+    chars_.shrink_to_fit();
+    offsets_.shrink_to_fit();
+  }
+
+ private:
+  std::string chars_;
+  std::vector<uint32_t> offsets_{0};  // string i is chars_[offsets_[i], offsets_[i+1])
+};
+
+// Maps (namespace, name) pairs to dense indices 0, 1, 2, ... in insertion order,
+// and back. A namespace is a small integer chosen by the caller (an action's
+// namespace is its object type, so one table holds every action name).
+//
+// Names are stored once, back to back in one buffer; the hash index holds only
+// 32-bit indices, so an entry costs its bytes plus about 14 bytes. Lookups take
+// `absl::string_view` and never allocate.
+//
+// Thread-compatible: concurrent const calls are safe once building is done.
+// Move-only (the index refers to the storage it moves with).
+class NameTable {
+ public:
+  static constexpr uint32_t kNotFound = ~uint32_t{0};
+
+  NameTable();
+  NameTable(NameTable&&) = default;
+  NameTable& operator=(NameTable&&) = default;
+  NameTable(const NameTable&) = delete;
+  NameTable& operator=(const NameTable&) = delete;
+
+  // Adds a name and returns its index. Precondition: Find(space, name) ==
+  // kNotFound and size() < kNotFound.
+  uint32_t Add(uint32_t space, absl::string_view name);
+
+  // The index of `name` in `space`, or kNotFound. One hash lookup.
+  uint32_t Find(uint32_t space, absl::string_view name) const;
+
+  absl::string_view name(uint32_t index) const { return storage_->names[index]; }
+  uint32_t space(uint32_t index) const { return storage_->spaces[index]; }
+  uint32_t size() const { return storage_->names.size(); }
+
+  // Bytes held, including the hash index.
+  size_t MemoryBytes() const;
+
+  // Releases spare capacity once building is done.
+  void ShrinkToFit();
+
+ private:
+  struct Storage {
+    PackedStrings names;
+    std::vector<uint32_t> spaces;
+  };
+  struct Key {
+    uint32_t space;
+    absl::string_view name;
+  };
+  struct Hash {
+    using is_transparent = void;
+    const Storage* storage;
+    size_t operator()(uint32_t index) const;
+    size_t operator()(const Key& key) const;
+  };
+  struct Eq {
+    using is_transparent = void;
+    const Storage* storage;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, const Key& b) const;
+    bool operator()(const Key& a, uint32_t b) const { return (*this)(b, a); }
+  };
+
+  std::unique_ptr<Storage> storage_;
+  absl::flat_hash_set<uint32_t, Hash, Eq> index_;
+};
+
+}  // namespace portcullis::internal
+
+#endif  // PORTCULLIS_ENGINE_INTERNAL_NAME_TABLE_H_
