@@ -8,7 +8,10 @@
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "engine/internal/names.h"
@@ -101,16 +104,60 @@ class PolicyCompiler {
     tables_.ShrinkToFit();
   }
 
-  ValidationReport TakeReport() { return std::move(report_); }
+  // The errors in field order: catalog, roles, entities, credentials, each by
+  // element index (the compiler visits them in a different order: entities
+  // must be known before roles are checked, and roles before entities'
+  // default roles). Only the first max_errors are kept.
+  ValidationReport TakeReport() {
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const KeyedError& a, const KeyedError& b) {
+                       return a.key < b.key;
+                     });
+    ValidationReport report;
+    report.more_errors = dropped_errors_;
+    for (KeyedError& error : errors_) {
+      if (report.errors.size() < options_.max_errors) {
+        report.errors.push_back(std::move(error.error));
+      } else {
+        ++report.more_errors;
+      }
+    }
+    return report;
+  }
   PolicyTables TakeTables() { return std::move(tables_); }
 
  private:
   void Error(std::string path, std::string message) {
-    if (report_.errors.size() < options_.max_errors) {
-      report_.errors.push_back({std::move(path), std::move(message)});
-    } else {
-      ++report_.more_errors;
+    // Errors are kept up to a bound well past max_errors so that sorting
+    // them into field order still shows the first ones; past it, counted.
+    if (errors_.size() >= std::max<size_t>(options_.max_errors, 10000)) {
+      ++dropped_errors_;
+      return;
     }
+    const FieldKey key = KeyOf(path);
+    errors_.push_back({key, {std::move(path), std::move(message)}});
+  }
+
+  // (section, element index): the position of a path's element in the policy.
+  using FieldKey = std::pair<int, uint64_t>;
+  static FieldKey KeyOf(absl::string_view path) {
+    static constexpr absl::string_view kSections[] = {
+        "catalog.object_types", "roles", "entities", "credentials"};
+    for (int section = 0; section < 4; ++section) {
+      const absl::string_view prefix = kSections[section];
+      if (!absl::StartsWith(path, prefix)) continue;
+      absl::string_view rest = path.substr(prefix.size());
+      uint64_t index = 0;  // the collection itself sorts before its elements
+      if (absl::ConsumePrefix(&rest, "[")) {
+        const size_t close = rest.find(']');
+        if (close != absl::string_view::npos &&
+            absl::SimpleAtoi(rest.substr(0, close), &index)) {
+          ++index;
+        }
+      }
+      return {section, index};
+    }
+    return {4, 0};
   }
 
   // Limits on counts are checked before anything else: past them, the rest of
@@ -600,9 +647,7 @@ class PolicyCompiler {
     }
   }
 
-  size_t ErrorCount() const {
-    return report_.errors.size() + report_.more_errors;
-  }
+  size_t ErrorCount() const { return errors_.size() + dropped_errors_; }
 
   // The dense ids of a credential's entity restriction (empty: unrestricted).
   std::vector<uint32_t> CredentialEntities(const v1::Credential& credential,
@@ -705,7 +750,12 @@ class PolicyCompiler {
 
   const v1::PolicySet& policy_;
   const CompileOptions& options_;
-  ValidationReport report_;
+  struct KeyedError {
+    FieldKey key;
+    PolicyError error;
+  };
+  std::vector<KeyedError> errors_;
+  size_t dropped_errors_ = 0;
   PolicyTables tables_;
   std::vector<int> entity_input_;  // dense entity -> index in policy.entities
   std::vector<int> role_input_;    // dense role -> index in policy.roles

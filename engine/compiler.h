@@ -63,8 +63,9 @@ struct PolicyError {
   std::string ToString() const;
 };
 
-// Every problem in `policy`, in the order of the policy's fields, at most
-// `options.max_errors` of them (the count of the rest is in `more_errors`).
+// Every problem in `policy`, in the order of the policy's fields (catalog,
+// roles, entities, credentials, each by index), at most `options.max_errors`
+// of them (the count of the rest is in `more_errors`).
 // Empty when the policy compiles.
 struct ValidationReport {
   std::vector<PolicyError> errors;

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/internal/names.h"
 
@@ -25,6 +26,14 @@ absl::StatusOr<Scope> ParseOne(absl::string_view text, size_t offset) {
     return absl::InvalidArgumentError(
         "is empty; expected <object-type>:<level>");
   }
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == ' ' || (c >= '\t' && c <= '\r')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("has stray whitespace at position ", offset + i,
+                       "; expected <object-type>:<level>"));
+    }
+  }
   const size_t colon = text.find(':');
   if (colon == absl::string_view::npos) {
     return absl::InvalidArgumentError(
@@ -39,11 +48,9 @@ absl::StatusOr<Scope> ParseOne(absl::string_view text, size_t offset) {
   }
   if (const size_t bad = internal::FindInvalidNameChar(type);
       bad != absl::string_view::npos) {
-    const char c = type[bad];
-    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
     return absl::InvalidArgumentError(absl::StrCat(
-        space ? "has stray whitespace" : "has an invalid character ",
-        space ? "" : internal::DescribeChar(c), " at position ", offset + bad,
+        "has an invalid character ", internal::DescribeChar(type[bad]),
+        " at position ", offset + bad,
         "; an object type is letters, digits and _ - . /"));
   }
   if (level.find(':') != absl::string_view::npos) {
@@ -60,7 +67,8 @@ absl::StatusOr<Scope> ParseOne(absl::string_view text, size_t offset) {
   const std::optional<ScopeLevel> parsed = LevelFromName(level);
   if (!parsed.has_value()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("has unknown level \"", level, "\" at position ",
+        absl::StrCat("has unknown level \"", absl::CHexEscape(level),
+                     "\" at position ",
                      offset + colon + 1, "; ", kExpectedLevels));
   }
   Scope scope;
@@ -92,7 +100,8 @@ absl::StatusOr<Scope> ParseScope(absl::string_view text) {
   absl::StatusOr<Scope> scope = ParseOne(text, 0);
   if (!scope.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("scope \"", text, "\" ", scope.status().message()));
+        absl::StrCat("scope \"", absl::CHexEscape(text), "\" ",
+                     scope.status().message()));
   }
   return scope;
 }
@@ -123,16 +132,15 @@ absl::StatusOr<std::vector<Scope>> ParseScopeList(
     if (const size_t comma = item.find_first_of(",;");
         comma != absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "scope ", number, " \"", item, "\" at position ", start,
-          " has separator '", item.substr(comma, 1), "' at position ",
+          "scope ", number, " \"", absl::CHexEscape(item), "\" at position ",
+          start, " has separator '", item.substr(comma, 1), "' at position ",
           start + comma, "; separate scopes with single spaces"));
     }
     absl::StatusOr<Scope> scope = ParseOne(item, start);
     if (!scope.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("scope ", number, " \"",
-                                                     item, "\" at position ",
-                                                     start, " ",
-                                                     scope.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("scope ", number, " \"", absl::CHexEscape(item),
+                       "\" at position ", start, " ", scope.status().message()));
     }
     if (!scope->all && !is_object_type(scope->object_type)) {
       return absl::InvalidArgumentError(
