@@ -418,10 +418,9 @@ class Plotter:
             f'set xlabel "{gp_escape(xlabel)}"',
             f'set ylabel "{gp_escape(ylabel)}"',
             "set grid xtics ytics mxtics mytics lc rgb '#dddddd'",
-            "set key top left box opaque",
+            "set key below",  # never over the data
             "set border 3", "set tics nomirror",
             "set style data linespoints",
-            "set offsets graph 0, graph 0, graph 0.15, graph 0",  # room for the key
         ]
         if logx:
             lines += ["set logscale x 10", 'set format x "%.0s%c"',
@@ -431,8 +430,7 @@ class Plotter:
                       f"set xrange [{min(xs) - 0.5}:{max(xs) + 0.5}]"]
         y_format = y_format or '"%g"'
         if logy:
-            lines += ["set logscale y 10", "set ytics 10", "set autoscale yfixmax",
-                      f"set format y {y_format}"]
+            lines += ["set logscale y 10", "set ytics 10", f"set format y {y_format}"]
         else:
             lines += ["set yrange [0:*]", f"set format y {y_format}"]
         plot_items = []
@@ -643,10 +641,10 @@ def callgrind_section(callgrind: Optional[dict], details: Optional[dict],
         return lines
     info = (details or {}).get("benchmarks", {})
     lines += [
-        "Instructions executed per iteration under `valgrind --tool=callgrind`, from two "
-        "runs at fixed iteration counts: (Ir(n₂) − Ir(n₁)) / (n₂ − n₁), so start-up and "
-        "setup cancel. Includes the benchmark loop's own few instructions. *Nonlinearity* "
-        "is the spread of the two half-slopes (should be ≈ 0).",
+        "Instructions executed per iteration under `valgrind --tool=callgrind`, from runs "
+        "at fixed iteration counts n₁ < n₂ < n₃: (Ir(n₃) − Ir(n₁)) / (n₃ − n₁), so start-up "
+        "and setup cancel. Includes the benchmark loop's own few instructions. "
+        "*Nonlinearity* is the spread of the slopes n₁→n₂ and n₂→n₃ (should be ≈ 0).",
         "",
     ]
     if details and machine and details.get("git_commit") != machine.get("git_commit"):
@@ -735,7 +733,8 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
                       "pipeline, not for quoting."]
     lines += [
         "",
-        "Times are per iteration of the benchmark loop, the median over repetitions (with "
+        "Times are per iteration of the benchmark loop, the median where there were "
+        "several repetitions (with "
         "`/threads:N`, wall time over all threads' iterations, so 1 / real time is the "
         "aggregate throughput). Ratio columns divide a variant's CPU time by its family's "
         "baseline variant at the same arguments. Names read "
