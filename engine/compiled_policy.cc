@@ -1,6 +1,7 @@
 #include "engine/compiled_policy.h"
 
 #include <atomic>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -29,6 +30,24 @@ std::unique_ptr<const CompiledPolicy> CompiledPolicy::FromTables(
       new CompiledPolicy(TaggedTables{std::move(tables), NextSnapshotTag()}));
 }
 
+CompiledPolicy::CompiledPolicy(TaggedTables tables) : tables_(std::move(tables)) {
+  const internal::PolicyTables& t = tables_.tables;
+  hot_.slots = t.slots.data();
+  hot_.entity_partner = t.entity_partner.data();
+  hot_.scope_rows = t.scope_rows.data();
+  hot_.permission_rows = t.permission_rows.data();
+  hot_.restriction_bits = t.restriction_bits.data();
+  hot_.slot_count = static_cast<uint32_t>(t.slots.size());
+  hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
+  hot_.snapshot = tables_.snapshot_tag;
+  for (uint32_t slot = 0; slot < t.slots.size(); ++slot) {
+    action_keys_.Add(
+        0, absl::StrCat(t.object_types.name(t.slots[slot].object_type),
+                        absl::string_view("\0", 1), t.actions.name(slot)));
+  }
+  action_keys_.ShrinkToFit();
+}
+
 std::optional<ObjectTypeId> CompiledPolicy::FindObjectType(
     absl::string_view name) const {
   const uint32_t index = tables().object_types.Find(0, name);
@@ -46,9 +65,22 @@ std::optional<ActionId> CompiledPolicy::FindAction(
 
 std::optional<ActionId> CompiledPolicy::FindAction(
     absl::string_view object_type, absl::string_view action) const {
-  const std::optional<ObjectTypeId> type = FindObjectType(object_type);
-  if (!type.has_value()) return std::nullopt;
-  return FindAction(*type, action);
+  // Names are at most a few hundred bytes (CompileOptions::max_name_bytes);
+  // longer ones cannot be in the policy's tables by way of this buffer, so
+  // they take the two-lookup path.
+  char key[512];
+  if (object_type.size() + 1 + action.size() > sizeof(key)) {
+    const std::optional<ObjectTypeId> type = FindObjectType(object_type);
+    if (!type.has_value()) return std::nullopt;
+    return FindAction(*type, action);
+  }
+  std::memcpy(key, object_type.data(), object_type.size());
+  key[object_type.size()] = '\0';
+  std::memcpy(key + object_type.size() + 1, action.data(), action.size());
+  const uint32_t slot = action_keys_.Find(
+      0, absl::string_view(key, object_type.size() + 1 + action.size()));
+  if (slot == NameTable::kNotFound) return std::nullopt;
+  return ActionId(snapshot(), slot);
 }
 
 std::optional<EntityId> CompiledPolicy::FindEntity(absl::string_view id) const {
@@ -123,8 +155,9 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
   }
   facts.role = role;
   if (role != kNone) {
-    facts.role_row = t.role_row[role];
     facts.role_usable = t.role_owner[role] == kNone || t.role_owner[role] == entity;
+    // Row 0 denies everything (see internal/policy_tables.h).
+    if (facts.role_usable) facts.role_row = t.role_row[role];
   }
   return Reason::kGranted;
 }
@@ -191,7 +224,7 @@ PolicyStats CompiledPolicy::Stats() const {
   stats.credentials = t.credentials.size();
   stats.distinct_scope_rows =
       t.scope_words == 0 ? 0 : t.scope_rows.size() / t.scope_words;
-  stats.memory_bytes = sizeof(*this) + t.MemoryBytes();
+  stats.memory_bytes = sizeof(*this) + t.MemoryBytes() + action_keys_.MemoryBytes();
   return stats;
 }
 

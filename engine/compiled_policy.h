@@ -80,7 +80,7 @@ struct PrincipalFacts {
   uint32_t credential = kNone;  // kNone: no scope restriction
   uint32_t entity = kNone;      // entity users: the user's entity
   uint32_t role = kNone;        // entity users: the effective role, or kNone
-  uint32_t role_row = 0;        // word offset of the role's permission row
+  uint32_t role_row = 0;        // the role's row; 0 (denies all) if unusable
   uint32_t scope_row = 0;       // word offset of the credential's scope row
   uint32_t restriction = 0;     // word offset of the restriction bitset
   uint32_t partner_entity_begin = 0;
@@ -118,7 +118,7 @@ struct PolicyStats {
   size_t object_types = 0;
   size_t actions = 0;  // (object type, action) pairs
   size_t roles = 0;
-  size_t distinct_permission_rows = 0;
+  size_t distinct_permission_rows = 0;  // including the deny-all row 0
   size_t entities = 0;
   size_t partners = 0;
   size_t credentials = 0;
@@ -151,6 +151,7 @@ class CompiledPolicy {
   std::optional<ObjectTypeId> FindObjectType(absl::string_view name) const;
   std::optional<ActionId> FindAction(ObjectTypeId object_type,
                                      absl::string_view action) const;
+  // One hash lookup for both names.
   std::optional<ActionId> FindAction(absl::string_view object_type,
                                      absl::string_view action) const;
   std::optional<EntityId> FindEntity(absl::string_view id) const;
@@ -182,13 +183,15 @@ class CompiledPolicy {
 
   // The flat tables (internal/policy_tables.h), for the evaluator and bundles.
   const internal::PolicyTables& tables() const { return tables_.tables; }
+  // What a check reads, in one cache line.
+  const internal::HotTables& hot() const { return hot_; }
 
  private:
   struct TaggedTables {
     internal::PolicyTables tables;
     uint32_t snapshot_tag;
   };
-  explicit CompiledPolicy(TaggedTables tables) : tables_(std::move(tables)) {}
+  explicit CompiledPolicy(TaggedTables tables);
 
   // Shared by the Bind* functions and the name-based check, which must not
   // allocate: fills `facts` or returns the reason binding failed.
@@ -200,7 +203,11 @@ class CompiledPolicy {
   Reason BindPartnerFacts(absl::string_view client_id,
                           internal::PrincipalFacts& facts) const;
 
+  alignas(64) internal::HotTables hot_;
   TaggedTables tables_;
+  // "<object type>\0<action>" -> slot: one lookup for both names. Derived
+  // from the tables when the snapshot is made, not stored in bundles.
+  internal::NameTable action_keys_;
 };
 
 namespace internal {

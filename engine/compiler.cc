@@ -469,6 +469,9 @@ class PolicyCompiler {
     std::vector<uint32_t> set_to(slot_count);
     std::vector<uint64_t> row(tables_.row_words);
     RowSet rows(&tables_.permission_rows, tables_.row_words);
+    // Row 0 denies everything: principals without a usable role read it, so
+    // that a check never branches on whether there is a role.
+    rows.Intern(row);
     bool rows_over_limit = false;
     tables_.role_row.reserve(role_input_.size());
 

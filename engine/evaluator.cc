@@ -2,34 +2,22 @@
 
 #include <utility>
 
+#include "absl/numeric/bits.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/internal/decide.h"
 #include "engine/internal/policy_tables.h"
 
 namespace portcullis {
 namespace {
 
+using internal::Deny;
 using internal::IdAccess;
 using internal::kNone;
 using internal::PolicyTables;
 using internal::PrincipalFacts;
-
-// The decision procedure is written once, as a template over a tracer. The
-// hot path instantiates it with NoTrace, whose Step() never calls the detail
-// function, so the explanation code compiles away; Explain() instantiates it
-// with Tracer, which records every step. The two cannot disagree.
-struct NoTrace {
-  template <typename DetailFn>
-  void Step(Reason, bool, DetailFn&&) {}
-};
-
-struct Tracer {
-  std::vector<ExplanationStep> steps;
-  template <typename DetailFn>
-  void Step(Reason rule, bool passed, DetailFn&& detail) {
-    steps.push_back({std::string(ReasonName(rule)), passed, detail()});
-  }
-};
+using internal::SlotInfo;
+using internal::kPermAllowed;
 
 std::string Q(absl::string_view value) {
   return absl::StrCat("\"", absl::CHexEscape(value), "\"");
@@ -57,10 +45,6 @@ absl::string_view PermissionName(uint32_t code) {
     default:
       return "not_allowed";
   }
-}
-
-constexpr Decision Deny(Reason reason) {
-  return {Verdict::kNotAllowed, reason};
 }
 
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
@@ -117,139 +101,77 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                       resource != nullptr ? ", and so is the resource" : "");
 }
 
+// Resolves a request's names against a bound principal and decides.
 template <typename Trace>
-Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
-                absl::string_view user_id, ActionId action, EntityId entity,
-                const ResourceRef* resource, Trace& trace) {
+Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
+                     absl::string_view user_id, const RequestNames& request,
+                     Trace& trace) {
+  auto fail = [&](Reason reason, auto detail) {
+    if constexpr (Trace::kEnabled) {
+      internal::TraceFailure(trace, reason, detail());
+    }
+    return Deny(reason);
+  };
+  if (request.object_type.empty() || request.action.empty() ||
+      request.entity_id.empty()) {
+    return fail(Reason::kInvalidRequest, [] {
+      return std::string("object_type, action and entity_id are required");
+    });
+  }
+  const std::optional<ActionId> action =
+      policy.FindAction(request.object_type, request.action);
+  if (!action.has_value()) {
+    // Which of the two names is unknown: only on this failure path.
+    if (!policy.FindObjectType(request.object_type).has_value()) {
+      return fail(Reason::kUnknownObjectType, [&] {
+        return absl::StrCat("object type ", Q(request.object_type),
+                            " is not in the catalog");
+      });
+    }
+    return fail(Reason::kUnknownAction, [&] {
+      return absl::StrCat("object type ", Q(request.object_type),
+                          " has no action ", Q(request.action));
+    });
+  }
+  // Most requests act in the user's own entity, on a resource of it: a string
+  // compare then saves a hash lookup.
   const PolicyTables& t = policy.tables();
-  const uint32_t tag = policy.snapshot();
-  if (p.snapshot != tag || action.snapshot() != tag ||
-      entity.snapshot() != tag ||
-      (resource != nullptr && resource->entity.snapshot() != tag)) {
-    trace.Step(Reason::kStaleSnapshot, false, [&] {
-      return absl::StrCat(
-          "the principal or an id was bound to another snapshot than ", tag);
+  const std::optional<EntityId> entity =
+      facts.kind == PrincipalFacts::Kind::kEntityUser &&
+              request.entity_id == t.entities.name(facts.entity)
+          ? IdAccess::Make<EntityId>(policy.snapshot(), facts.entity)
+          : policy.FindEntity(request.entity_id);
+  if (!entity.has_value()) {
+    return fail(Reason::kTenant, [&] {
+      return absl::StrCat("entity ", Q(request.entity_id), " does not exist");
     });
-    return Deny(Reason::kStaleSnapshot);
   }
-  // Ids carry this snapshot's tag, so they came from it; the bounds checks
-  // are defence in depth and cost two predictable compares.
-  const uint32_t e = entity.index();
-  if (action.index() >= t.slots.size() || e >= t.entity_partner.size() ||
-      (resource != nullptr &&
-       resource->entity.index() >= t.entity_partner.size()) ||
-      p.kind == PrincipalFacts::Kind::kNone) {
-    trace.Step(Reason::kInvalidRequest, false,
-               [] { return std::string("an id is out of range"); });
-    return Deny(Reason::kInvalidRequest);
-  }
-  const internal::SlotInfo slot = t.slots[action.index()];
-  const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
-
-  // 1. tenant
-  bool tenant = is_partner ? t.entity_partner[e] == p.partner &&
-                                 (!p.restricted || InRestriction(t, p, e))
-                           : p.tenant_ok && e == p.entity;
-  if (resource != nullptr) tenant = tenant && resource->entity.index() == e;
-  trace.Step(Reason::kTenant, tenant,
-             [&] { return TenantDetail(policy, p, e, resource); });
-  if (!tenant) return Deny(Reason::kTenant);
-
-  // 2. scope (row 0, for principals without a credential, grants everything)
-  const uint32_t granted =
-      internal::Get2Bits(t.scope_rows.data() + p.scope_row, slot.object_type);
-  const bool scope = granted >= slot.level;
-  trace.Step(Reason::kScope, scope, [&] {
-    const std::string needed = absl::StrCat(
-        t.object_types.name(slot.object_type), ".",
-        t.actions.name(action.index()), " needs ", LevelName(slot.level));
-    if (p.credential == kNone) {
-      return absl::StrCat("no client: scopes do not apply (", needed, ")");
+  ResourceRef resource;
+  if (request.has_resource) {
+    const std::optional<EntityId> resource_entity =
+        request.resource_entity_id == request.entity_id
+            ? entity
+            : policy.FindEntity(request.resource_entity_id);
+    if (!resource_entity.has_value()) {
+      return fail(Reason::kTenant, [&] {
+        return absl::StrCat("the resource's entity ",
+                            Q(request.resource_entity_id), " does not exist");
+      });
     }
-    return absl::StrCat("client ", Q(t.credentials.name(p.credential)),
-                        " grants ", LevelName(granted), " on ",
-                        t.object_types.name(slot.object_type), "; ", needed);
-  });
-  if (!scope) return Deny(Reason::kScope);
-
-  // 3. partner_only
-  const bool partner_only_ok = !slot.partner_only || is_partner;
-  trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {
-    return absl::StrCat(t.object_types.name(slot.object_type), ".",
-                        t.actions.name(action.index()),
-                        slot.partner_only ? " is partner-only; the principal is "
-                                          : " is not partner-only",
-                        slot.partner_only
-                            ? (is_partner ? "a partner" : "an entity user")
-                            : "");
-  });
-  if (!partner_only_ok) return Deny(Reason::kPartnerOnly);
-
-  if (is_partner) {
-    trace.Step(Reason::kRbac, true, [] {
-      return std::string("partners skip rbac: the partner manages access");
-    });
-    return {Verdict::kAllowed, Reason::kGranted};
+    resource.entity = *resource_entity;
+    resource.created_by = request.resource_created_by;
   }
-
-  // 4. rbac
-  const bool has_role = p.role != kNone && p.role_usable;
-  const uint32_t permission =
-      has_role ? internal::Get2Bits(t.permission_rows.data() + p.role_row,
-                                    action.index())
-               : internal::kPermNotAllowed;
-  const bool rbac = permission != internal::kPermNotAllowed;
-  trace.Step(Reason::kRbac, rbac, [&] {
-    if (p.role == kNone) {
-      return absl::StrCat("the user has no role and entity ",
-                          Q(t.entities.name(p.entity)),
-                          " has no default role");
-    }
-    const std::string role = Q(t.roles.name(p.role));
-    if (!p.role_usable) {
-      return absl::StrCat("role ", role, " is owned by entity ",
-                          Q(t.entities.name(t.role_owner[p.role])),
-                          ", not the user's entity ",
-                          Q(t.entities.name(p.entity)));
-    }
-    return absl::StrCat("role ", role, " (row ", p.role_row / t.row_words,
-                        "): ", t.object_types.name(slot.object_type), ".",
-                        t.actions.name(action.index()), " = ",
-                        PermissionName(permission));
-  });
-  if (!rbac) return Deny(Reason::kRbac);
-  if (permission == internal::kPermAllowed) {
-    trace.Step(Reason::kOwnership, true, [] {
-      return std::string("allowed on any object: ownership does not apply");
-    });
-    return {Verdict::kAllowed, Reason::kGranted};
-  }
-
-  // 5. ownership
-  if (resource == nullptr) {
-    trace.Step(Reason::kOwnership, true, [] {
-      return std::string(
-          "no resource: allowed on the user's own objects only");
-    });
-    return {Verdict::kAllowedForOwn, Reason::kOwnership};
-  }
-  const bool own =
-      !resource->created_by.empty() && resource->created_by == user_id;
-  trace.Step(Reason::kOwnership, own, [&] {
-    if (resource->created_by.empty()) {
-      return std::string("the resource's creator is unknown: not the user's");
-    }
-    return absl::StrCat("the resource was created by ", Q(resource->created_by),
-                        own ? ", the user" : absl::StrCat(", not by ", Q(user_id)));
-  });
-  return {own ? Verdict::kAllowed : Verdict::kNotAllowed, Reason::kOwnership};
+  return internal::Decide(policy, facts, user_id, *action, *entity,
+                          request.has_resource ? &resource : nullptr, trace);
 }
 
 template <typename Trace>
 Decision DecideByNames(const CompiledPolicy& policy,
                        const CheckRequestView& request, Trace& trace) {
   auto fail = [&](Reason reason, auto detail) {
-    trace.Step(reason, false, detail);
+    if constexpr (Trace::kEnabled) {
+      internal::TraceFailure(trace, reason, detail());
+    }
     return Deny(reason);
   };
   PrincipalFacts facts;
@@ -292,63 +214,128 @@ Decision DecideByNames(const CompiledPolicy& policy,
       }
     });
   }
-  if (request.object_type.empty() || request.action.empty() ||
-      request.entity_id.empty()) {
-    return fail(Reason::kInvalidRequest, [] {
-      return std::string("object_type, action and entity_id are required");
-    });
-  }
-  const std::optional<ObjectTypeId> type =
-      policy.FindObjectType(request.object_type);
-  if (!type.has_value()) {
-    return fail(Reason::kUnknownObjectType, [&] {
-      return absl::StrCat("object type ", Q(request.object_type),
-                          " is not in the catalog");
-    });
-  }
-  const std::optional<ActionId> action = policy.FindAction(*type, request.action);
-  if (!action.has_value()) {
-    return fail(Reason::kUnknownAction, [&] {
-      return absl::StrCat("object type ", Q(request.object_type),
-                          " has no action ", Q(request.action));
-    });
-  }
-  const std::optional<EntityId> entity = policy.FindEntity(request.entity_id);
-  if (!entity.has_value()) {
-    return fail(Reason::kTenant, [&] {
-      return absl::StrCat("entity ", Q(request.entity_id), " does not exist");
-    });
-  }
-  ResourceRef resource;
-  if (request.has_resource) {
-    const std::optional<EntityId> resource_entity =
-        policy.FindEntity(request.resource_entity_id);
-    if (!resource_entity.has_value()) {
-      return fail(Reason::kTenant, [&] {
-        return absl::StrCat("the resource's entity ",
-                            Q(request.resource_entity_id), " does not exist");
-      });
-    }
-    resource.entity = *resource_entity;
-    resource.created_by = request.resource_created_by;
-  }
-  return Decide(policy, facts, request.user_id, *action, *entity,
-                request.has_resource ? &resource : nullptr, trace);
+  return DecideNames(policy, facts, request.user_id,
+                     {request.object_type, request.action, request.entity_id,
+                      request.has_resource, request.resource_entity_id,
+                      request.resource_created_by},
+                     trace);
 }
 
 }  // namespace
 
+namespace internal {
+
+// Records every step of a decision, for Explain().
+class Tracer {
+ public:
+  static constexpr bool kEnabled = true;
+
+  template <typename DetailFn>
+  void Step(Reason rule, bool passed, DetailFn&& detail) {
+    steps_.push_back({std::string(ReasonName(rule)), passed, detail()});
+  }
+  std::vector<ExplanationStep> TakeSteps() { return std::move(steps_); }
+
+ private:
+  std::vector<ExplanationStep> steps_;
+};
+
+void TraceFailure(Tracer& trace, Reason reason, absl::string_view detail) {
+  trace.Step(reason, false, [&] { return std::string(detail); });
+}
+
+// Reports the rules Decide() evaluated, in order, up to the first that failed,
+// from the outcomes Decide() computed: the explanation cannot disagree with
+// the decision.
+void TraceRules(Tracer& trace, const CompiledPolicy& policy,
+                const PrincipalFacts& p, absl::string_view user_id,
+                ActionId action, uint32_t e, const ResourceRef* resource,
+                SlotInfo slot, bool tenant, uint32_t granted, bool scope,
+                bool partner_only_ok, uint32_t permission, bool rbac) {
+  const PolicyTables& t = policy.tables();
+  const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
+  const std::string action_name =
+      absl::StrCat(t.object_types.name(slot.object_type), ".",
+                   t.actions.name(action.index()));
+  trace.Step(Reason::kTenant, tenant,
+             [&] { return TenantDetail(policy, p, e, resource); });
+  if (!tenant) return;
+  trace.Step(Reason::kScope, scope, [&] {
+    const std::string needed =
+        absl::StrCat(action_name, " needs ", LevelName(slot.level));
+    if (p.credential == kNone) {
+      return absl::StrCat("no client: scopes do not apply (", needed, ")");
+    }
+    return absl::StrCat("client ", Q(t.credentials.name(p.credential)),
+                        " grants ", LevelName(granted), " on ",
+                        t.object_types.name(slot.object_type), "; ", needed);
+  });
+  if (!scope) return;
+  trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {
+    if (!slot.partner_only) {
+      return absl::StrCat(action_name, " is not partner-only");
+    }
+    return absl::StrCat(action_name, " is partner-only; the principal is ",
+                        is_partner ? "a partner" : "an entity user");
+  });
+  if (!partner_only_ok) return;
+  trace.Step(Reason::kRbac, rbac, [&] {
+    if (is_partner) {
+      return std::string("partners skip rbac: the partner manages access");
+    }
+    if (p.role == kNone) {
+      return absl::StrCat("the user has no role and entity ",
+                          Q(t.entities.name(p.entity)),
+                          " has no default role");
+    }
+    const std::string role = Q(t.roles.name(p.role));
+    if (!p.role_usable) {
+      return absl::StrCat("role ", role, " is owned by entity ",
+                          Q(t.entities.name(t.role_owner[p.role])),
+                          ", not the user's entity ",
+                          Q(t.entities.name(p.entity)));
+    }
+    return absl::StrCat("role ", role, " (row ",
+                        t.role_row[p.role] / t.row_words, "): ", action_name,
+                        " = ", PermissionName(permission));
+  });
+  if (!rbac || is_partner) return;
+  if (permission == kPermAllowed) {
+    trace.Step(Reason::kOwnership, true, [] {
+      return std::string("allowed on any object: ownership does not apply");
+    });
+    return;
+  }
+  if (resource == nullptr) {
+    trace.Step(Reason::kOwnership, true, [] {
+      return std::string("no resource: allowed on the user's own objects only");
+    });
+    return;
+  }
+  const bool own =
+      !resource->created_by.empty() && resource->created_by == user_id;
+  trace.Step(Reason::kOwnership, own, [&] {
+    if (resource->created_by.empty()) {
+      return std::string("the resource's creator is unknown: not the user's");
+    }
+    return absl::StrCat("the resource was created by ", Q(resource->created_by),
+                        own ? ", the user"
+                            : absl::StrCat(", not by ", Q(user_id)));
+  });
+}
+
+}  // namespace internal
+
 Decision Check(const CompiledPolicy& policy, const Principal& principal,
-               ActionId action, EntityId entity,
-               const ResourceRef* resource) noexcept {
-  NoTrace trace;
-  return Decide(policy, principal.facts(), principal.user_id(), action, entity,
-                resource, trace);
+               const RequestNames& request) noexcept {
+  internal::NoTrace trace;
+  return DecideNames(policy, principal.facts(), principal.user_id(), request,
+                     trace);
 }
 
 Decision Check(const CompiledPolicy& policy,
                const CheckRequestView& request) noexcept {
-  NoTrace trace;
+  internal::NoTrace trace;
   return DecideByNames(policy, request, trace);
 }
 
@@ -383,20 +370,31 @@ CheckRequestView ViewOf(const v1::CheckRequest& request) {
 Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
                     ActionId action, EntityId entity,
                     const ResourceRef* resource) {
-  Tracer tracer;
+  internal::Tracer tracer;
   Explanation explanation;
-  explanation.decision = Decide(policy, principal.facts(), principal.user_id(),
-                                action, entity, resource, tracer);
-  explanation.steps = std::move(tracer.steps);
+  explanation.decision =
+      internal::Decide(policy, principal.facts(), principal.user_id(), action,
+                       entity, resource, tracer);
+  explanation.steps = tracer.TakeSteps();
+  return explanation;
+}
+
+Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
+                    const RequestNames& request) {
+  internal::Tracer tracer;
+  Explanation explanation;
+  explanation.decision = DecideNames(policy, principal.facts(),
+                                     principal.user_id(), request, tracer);
+  explanation.steps = tracer.TakeSteps();
   return explanation;
 }
 
 Explanation Explain(const CompiledPolicy& policy,
                     const CheckRequestView& request) {
-  Tracer tracer;
+  internal::Tracer tracer;
   Explanation explanation;
   explanation.decision = DecideByNames(policy, request, tracer);
-  explanation.steps = std::move(tracer.steps);
+  explanation.steps = tracer.TakeSteps();
   return explanation;
 }
 

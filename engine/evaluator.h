@@ -23,20 +23,45 @@
 #include "absl/strings/string_view.h"
 #include "engine/compiled_policy.h"
 #include "engine/decision.h"
+#include "engine/internal/decide.h"
 #include "proto/check.pb.h"
 
 namespace portcullis {
 
-// The hot path. Reads a fixed number of words of `policy` whatever its size:
-// no allocation, no hashing, no locks, no virtual calls. Ids or a principal
-// from another snapshot answer kStaleSnapshot; `resource` may be null (list,
-// create). Thread-safe.
-Decision Check(const CompiledPolicy& policy, const Principal& principal,
-               ActionId action, EntityId entity,
-               const ResourceRef* resource = nullptr) noexcept;
+// The hot path, inline. Reads a fixed number of words of `policy` whatever its
+// size: no allocation, no hashing, no locks, no virtual calls. Ids or a
+// principal from another snapshot answer kStaleSnapshot; `resource` may be
+// null (list, create). Thread-safe.
+inline Decision Check(const CompiledPolicy& policy, const Principal& principal,
+                      ActionId action, EntityId entity,
+                      const ResourceRef* resource = nullptr) noexcept {
+  internal::NoTrace trace;
+  return internal::Decide(policy, principal.facts(), principal.user_id(),
+                          action, entity, resource, trace);
+}
 
-// A request by names, as a service sees it before interning. All views must
-// outlive the call.
+// A request's own names, as a middleware reads them per request once the
+// token is bound: the route gives the object type and action, the
+// x-monite-entity-id header the entity. Views must outlive the call.
+struct RequestNames {
+  absl::string_view object_type;
+  absl::string_view action;
+  absl::string_view entity_id;
+  bool has_resource = false;
+  absl::string_view resource_entity_id;
+  absl::string_view resource_created_by;  // empty: unknown creator
+};
+
+// A bound principal (per token) and the request's names: one hash lookup for
+// (object type, action) and one for the entity unless it is the user's own.
+// No allocation. An unknown object type or action answers
+// unknown_object_type / unknown_action; an unknown entity fails the tenant
+// rule. Thread-safe.
+Decision Check(const CompiledPolicy& policy, const Principal& principal,
+               const RequestNames& request) noexcept;
+
+// A request entirely by names, principal included, as the CLI reads it. All
+// views must outlive the call.
 struct CheckRequestView {
   enum class PrincipalKind : uint8_t { kNone, kPartner, kEntityUser };
   PrincipalKind principal_kind = PrincipalKind::kNone;
@@ -52,7 +77,9 @@ struct CheckRequestView {
   absl::string_view resource_created_by;  // empty: unknown creator
 };
 
-// The same decision by names: one hash lookup per name, no allocation.
+// The same decision entirely by names: the principal is bound on every call
+// (a lookup each for the client, the user's entity and role), then as above.
+// No allocation.
 // Failures are checked in this order, before the rules: invalid_request (no
 // principal, or a required name empty), unknown_principal / unknown_entity (the
 // user's entity) / unknown_role, unknown_object_type, unknown_action. An
@@ -90,6 +117,8 @@ struct Explanation {
 Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
                     ActionId action, EntityId entity,
                     const ResourceRef* resource = nullptr);
+Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
+                    const RequestNames& request);
 Explanation Explain(const CompiledPolicy& policy,
                     const CheckRequestView& request);
 

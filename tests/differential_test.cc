@@ -42,8 +42,16 @@ std::optional<Decision> CheckByIds(const CompiledPolicy& policy,
     if (!resource_entity.has_value()) return std::nullopt;
     resource = {*resource_entity, request.resource().created_by()};
   }
-  return Check(policy, *principal, *action, *entity,
-               request.has_resource() ? &resource : nullptr);
+  const Decision by_ids = Check(policy, *principal, *action, *entity,
+                                request.has_resource() ? &resource : nullptr);
+  // The bound principal with the request's names must agree.
+  const RequestNames names{request.object_type(), request.action(),
+                           request.entity_id(), request.has_resource(),
+                           request.resource().entity_id(),
+                           request.resource().created_by()};
+  EXPECT_EQ(Check(policy, *principal, names), by_ids);
+  EXPECT_EQ(Explain(policy, *principal, names).decision, by_ids);
+  return by_ids;
 }
 
 TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {

@@ -195,6 +195,10 @@ Decision CheckBoth(const CompiledPolicy& policy, const Request& r) {
     const ResourceRef* resource_ptr = r.has_resource ? &resource : nullptr;
     const Decision by_ids = Check(policy, *principal, *action, *entity, resource_ptr);
     EXPECT_EQ(Describe(by_ids), Describe(by_names)) << "by ids vs by names";
+    const RequestNames names{r.object_type, r.action, r.entity,
+                             r.has_resource, r.resource_entity, r.created_by};
+    EXPECT_EQ(Describe(Check(policy, *principal, names)), Describe(by_names))
+        << "bound principal with names";
     EXPECT_EQ(Explain(policy, *principal, *action, *entity, resource_ptr).decision,
               by_ids);
   }
@@ -565,7 +569,7 @@ TEST_F(EvaluatorTest, ExplanationNamesRuleRoleAndRowEntry) {
             "scope: pass: client \"c-p1-e1\" grants write on payable; "
             "payable.approve needs write\n"
             "partner_only: pass: payable.approve is not partner-only\n"
-            "rbac: pass: role \"r-own\" (row 1): payable.approve = "
+            "rbac: pass: role \"r-own\" (row 2): payable.approve = "
             "allowed_for_own\n"
             "ownership: FAIL: the resource was created by \"u-8\", not by "
             "\"u-7\"\n"

@@ -2,16 +2,7 @@
 
 #include <utility>
 
-#include "absl/hash/hash.h"
-
 namespace portcullis::internal {
-namespace {
-
-size_t HashKey(uint32_t space, absl::string_view name) {
-  return absl::Hash<std::pair<uint32_t, absl::string_view>>{}({space, name});
-}
-
-}  // namespace
 
 NameTable::NameTable()
     : storage_(std::make_unique<Storage>()),
@@ -23,23 +14,6 @@ uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
   s.spaces.push_back(space);
   index_.insert(index);
   return index;
-}
-
-uint32_t NameTable::Find(uint32_t space, absl::string_view name) const {
-  const auto it = index_.find(Key{space, name});
-  return it == index_.end() ? kNotFound : *it;
-}
-
-size_t NameTable::Hash::operator()(uint32_t index) const {
-  return HashKey(storage->spaces[index], storage->names[index]);
-}
-
-size_t NameTable::Hash::operator()(const Key& key) const {
-  return HashKey(key.space, key.name);
-}
-
-bool NameTable::Eq::operator()(uint32_t a, const Key& b) const {
-  return storage->spaces[a] == b.space && storage->names[a] == b.name;
 }
 
 size_t NameTable::MemoryBytes() const {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,7 +67,10 @@ class NameTable {
   uint32_t Add(uint32_t space, absl::string_view name);
 
   // The index of `name` in `space`, or kNotFound. One hash lookup.
-  uint32_t Find(uint32_t space, absl::string_view name) const;
+  uint32_t Find(uint32_t space, absl::string_view name) const {
+    const auto it = index_.find(Key{space, name});
+    return it == index_.end() ? kNotFound : *it;
+  }
 
   absl::string_view name(uint32_t index) const { return storage_->names[index]; }
   uint32_t space(uint32_t index) const { return storage_->spaces[index]; }
@@ -87,19 +91,71 @@ class NameTable {
     uint32_t space;
     absl::string_view name;
   };
+  // Defined here so that lookups inline them: the name-based API does several
+  // lookups per check.
   struct Hash {
     using is_transparent = void;
     const Storage* storage;
-    size_t operator()(uint32_t index) const;
-    size_t operator()(const Key& key) const;
+    size_t operator()(uint32_t index) const {
+      return HashName(storage->spaces[index], storage->names[index]);
+    }
+    size_t operator()(const Key& key) const {
+      return HashName(key.space, key.name);
+    }
   };
   struct Eq {
     using is_transparent = void;
     const Storage* storage;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, const Key& b) const;
+    bool operator()(uint32_t a, const Key& b) const {
+      return storage->spaces[a] == b.space && storage->names[a] == b.name;
+    }
     bool operator()(const Key& a, uint32_t b) const { return (*this)(b, a); }
   };
+  // A fast hash of (space, name), eight bytes at a time: ids and catalog names
+  // are short, and a general-purpose byte-wise hash dominated lookups.
+  static uint64_t Load64(const char* p) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    return word;
+  }
+  static uint32_t Load32(const char* p) {
+    uint32_t word;
+    std::memcpy(&word, p, sizeof(word));
+    return word;
+  }
+  static size_t HashName(uint32_t space, absl::string_view name) {
+    constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+    const char* p = name.data();
+    const size_t n = name.size();
+    uint64_t h = (uint64_t{space} << 32 | n) * kMul;
+    // Whole words, then the last (up to) eight bytes as one overlapping load:
+    // fixed-size loads compile to moves, a variable-size copy to a call.
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) {
+      h = (h ^ Load64(p + i)) * kMul;
+      h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    if (n >= 8) {
+      tail = Load64(p + n - 8);
+    } else if (n >= 4) {
+      tail = uint64_t{Load32(p)} << 32 | Load32(p + n - 4);
+    } else if (n > 0) {
+      tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
+             uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+             static_cast<unsigned char>(p[n - 1]);
+    }
+    h = (h ^ tail) * kMul;
+    // Murmur3's finalizer: every input bit reaches the low bits, which the
+    // hash set uses for its control bytes.
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return static_cast<size_t>(h);
+  }
 
   std::unique_ptr<Storage> storage_;
   absl::flat_hash_set<uint32_t, Hash, Eq> index_;

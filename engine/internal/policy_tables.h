@@ -60,6 +60,20 @@ struct RateLimitInfo {
   uint32_t interval_seconds = 0;
 };
 
+// Raw views of what a check reads, gathered into one cache line so that the
+// hot path does no vector bookkeeping. Filled by CompiledPolicy from its
+// (immutable) tables.
+struct HotTables {
+  const SlotInfo* slots = nullptr;
+  const uint32_t* entity_partner = nullptr;
+  const uint64_t* scope_rows = nullptr;
+  const uint64_t* permission_rows = nullptr;
+  const uint64_t* restriction_bits = nullptr;
+  uint32_t slot_count = 0;
+  uint32_t entity_count = 0;
+  uint32_t snapshot = 0;
+};
+
 struct PolicyTables {
   // Catalog. `actions` is indexed by slot; an action's name space is its type.
   NameTable object_types;
@@ -77,7 +91,8 @@ struct PolicyTables {
   std::vector<uint32_t> entity_default_role;  // kNone: no default role
 
   // Roles. Identical permission rows are stored once; `role_row` is the word
-  // offset of a role's row in `permission_rows`.
+  // offset of a role's row in `permission_rows`. The row at offset 0 is all
+  // not_allowed: principals without a usable role read it.
   NameTable roles;  // role ids
   PackedStrings role_names;
   std::vector<uint32_t> role_owner;  // entity, or kNone for a global role
