@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -20,25 +21,11 @@ namespace {
 
 constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
-// Saturating arithmetic keeps every input time well defined: near the ends of
-// the int64 nanosecond range (years 1677 and 2262) results pin to the limit
-// instead of wrapping, and pinned values only ever refuse more, never less.
-int64_t SaturatingAdd(int64_t a, int64_t b) {
-  int64_t result;
-  if (__builtin_add_overflow(a, b, &result)) {
-    return b > 0 ? std::numeric_limits<int64_t>::max()
-                 : std::numeric_limits<int64_t>::min();
-  }
-  return result;
-}
-
-int64_t SaturatingSub(int64_t a, int64_t b) {
-  int64_t result;
-  if (__builtin_sub_overflow(a, b, &result)) {
-    return b < 0 ? std::numeric_limits<int64_t>::max()
-                 : std::numeric_limits<int64_t>::min();
-  }
-  return result;
+// A duration of `nanos` nanoseconds, capped at the largest int64 count
+// (292 years): only reachable after the clock stepped back by centuries.
+absl::Duration NanosecondsCapped(absl::int128 nanos) {
+  return absl::Nanoseconds(static_cast<int64_t>(
+      std::min(nanos, absl::int128(std::numeric_limits<int64_t>::max()))));
 }
 
 }  // namespace
@@ -90,17 +77,27 @@ RateDecision RateLimiter::Check(size_t credential, absl::Time now) {
   int64_t tat = slot.tat.load(std::memory_order_relaxed);
   while (true) {
     // GCRA: this request is scheduled at new_tat; it conforms when the
-    // backlog it leaves (new_tat - t) fits within the burst tolerance.
-    const int64_t new_tat = SaturatingAdd(std::max(tat, t), slot.emission_ns);
-    const int64_t backlog = SaturatingSub(new_tat, t);
+    // backlog it leaves (new_tat - t) fits within the burst tolerance. The
+    // arithmetic is 128-bit because a TAT near the end of the int64 range
+    // plus T must neither wrap nor saturate (a saturated TAT would be too
+    // early and admit extra requests).
+    const absl::int128 new_tat =
+        absl::int128(std::max(tat, t)) + slot.emission_ns;
+    const absl::int128 backlog = new_tat - t;
     if (backlog > slot.limit_ns) {
-      return {false, absl::Nanoseconds(backlog - slot.limit_ns), 0};
+      return {false, NanosecondsCapped(backlog - slot.limit_ns), 0};
     }
-    if (slot.tat.compare_exchange_weak(tat, new_tat,
+    if (new_tat > std::numeric_limits<int64_t>::max()) {
+      // Conforming, but its TAT lies past 2262 and cannot be recorded:
+      // refuse rather than forget it.
+      return {false, absl::InfiniteDuration(), 0};
+    }
+    if (slot.tat.compare_exchange_weak(tat, static_cast<int64_t>(new_tat),
                                        std::memory_order_relaxed)) {
-      return {
-          true, absl::ZeroDuration(),
-          static_cast<uint32_t>((slot.limit_ns - backlog) / slot.emission_ns)};
+      return {true, absl::ZeroDuration(),
+              static_cast<uint32_t>(
+                  (slot.limit_ns - static_cast<int64_t>(backlog)) /
+                  slot.emission_ns)};
     }
     // The CAS failed because another check moved the TAT; `tat` now holds the
     // new value. Recompute against it.

@@ -74,7 +74,8 @@ class RateLimiter {
   // whether it may proceed. Times should be non-decreasing per credential; a
   // request dated before earlier ones is judged against the state they left
   // (a clock step back never grants extra requests). Fails closed: an
-  // out-of-range credential or an infinite `now` is refused with
+  // out-of-range credential, an infinite `now`, or a request whose TAT would
+  // fall after the int64 nanosecond range (year 2262) is refused with
   // retry_after = InfiniteDuration.
   RateDecision Check(size_t credential, absl::Time now);
 
@@ -94,6 +95,8 @@ class RateLimiter {
     // Burst tolerance: count * T in nanoseconds.
     int64_t limit_ns = 0;
   };
+  static_assert(sizeof(Slot) == 64 && alignof(Slot) == 64,
+                "one credential per cache line");
 
   explicit RateLimiter(std::vector<Slot> slots);
 

@@ -1,5 +1,7 @@
 #include "engine/auth/token_store.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -30,6 +32,18 @@ namespace portcullis::auth {
 namespace {
 
 constexpr uint32_t kSnapshotVersion = 1;
+
+// The snapshot checksum (see token_store.proto) of `unsealed`, a snapshot
+// serialized without its checksum: BLAKE2b-256, unkeyed.
+std::string SnapshotChecksum(absl::string_view unsealed) {
+  std::string checksum(crypto_generichash_BYTES, '\0');
+  // Fails only for out-of-range output or key lengths, fixed here.
+  (void)crypto_generichash(
+      reinterpret_cast<unsigned char*>(checksum.data()), checksum.size(),
+      reinterpret_cast<const unsigned char*>(unsealed.data()), unsealed.size(),
+      nullptr, 0);
+  return checksum;
+}
 
 // A snapshot broken throughout would otherwise produce one problem per token
 // in a single message.
@@ -451,10 +465,16 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export() const {
   for (uint64_t family_id : revoked_families) {
     snapshot.add_revoked_families(family_id);
   }
-  if (snapshot.ByteSizeLong() > static_cast<size_t>(INT_MAX)) {
+  // The checksum adds 34 bytes; leave room for it under protobuf's limit.
+  if (snapshot.ByteSizeLong() > static_cast<size_t>(INT_MAX) - 64) {
     return absl::ResourceExhaustedError(
         "token store export: the snapshot exceeds protobuf's 2 GiB limit");
   }
+  std::string unsealed;
+  if (!snapshot.SerializeToString(&unsealed)) {
+    return absl::InternalError("token store export: serialization failed");
+  }
+  snapshot.set_checksum(SnapshotChecksum(unsealed));
   std::string serialized;
   if (!snapshot.SerializeToString(&serialized)) {
     return absl::InternalError("token store export: serialization failed");
@@ -475,6 +495,18 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized) {
     return absl::InvalidArgumentError(
         absl::StrCat(kPrefix, "unsupported version ", snapshot.version(),
                      " (expected ", kSnapshotVersion, ")"));
+  }
+  const std::string checksum = snapshot.checksum();
+  if (checksum.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kPrefix, "checksum is missing (truncated?)"));
+  }
+  snapshot.clear_checksum();
+  std::string unsealed;
+  if (!snapshot.SerializeToString(&unsealed) ||
+      SnapshotChecksum(unsealed) != checksum) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kPrefix, "checksum mismatch (corrupted?)"));
   }
 
   ProblemList problems;

@@ -137,8 +137,8 @@ class TokenStore {
   // Loads an Export into this store, which must be empty (FailedPrecondition
   // otherwise). All or nothing: on error the store is unchanged. Returns
   // InvalidArgument for input that does not parse, has another version,
-  // carries unknown fields or breaks an invariant, listing the problems
-  // (first 10) with their paths, e.g.
+  // fails its checksum (truncated or corrupted), carries unknown fields or
+  // breaks an invariant, listing the problems (first 10) with paths, e.g.
   // "token store import: tokens[3]: digest: expected 32 bytes, got 31".
   virtual absl::Status Import(absl::string_view serialized) = 0;
 };
