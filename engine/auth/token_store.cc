@@ -109,7 +109,8 @@ bool IsStorableTime(absl::Time time) {
 }
 
 constexpr absl::string_view kTimeRange =
-    "a whole number of nanoseconds between 1677-09-22 and 2262-04-11";
+    "a whole number of nanoseconds within the int64 Unix range "
+    "(1677-09-21 to 2262-04-11)";
 
 // Adds every invariant `record` breaks to `problems`, each after `path`.
 void CollectRecordProblems(const TokenRecord& record, absl::string_view path,

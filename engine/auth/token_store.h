@@ -70,8 +70,9 @@ struct TokenRecord {
   std::string role_id;
   // The refresh chain the token belongs to (GenerateFamilyId). Never 0.
   uint64_t family_id = 0;
-  // Whole nanoseconds within years 1678..2261 (the Export format's range);
-  // issued_at < expires_at. The token is valid while now < expires_at.
+  // Whole nanoseconds within the int64 Unix nanosecond range, 1677-09-21 to
+  // 2262-04-11 (the Export format's); issued_at < expires_at. The token is
+  // valid while now < expires_at.
   absl::Time issued_at;
   absl::Time expires_at;
   bool revoked = false;
