@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -304,13 +305,16 @@ absl::Status ValidateTokenRecord(const TokenRecord& record) {
       absl::StrCat("token record: ", problems.Join()));
 }
 
+InMemoryTokenStore::InMemoryTokenStore()
+    : shards_(std::make_unique<Shards>()) {}
+
 absl::Status InMemoryTokenStore::Insert(TokenRecord record) {
   if (absl::Status valid = ValidateTokenRecord(record); !valid.ok()) {
     return valid;
   }
   const Digest digest = record.digest;
   const uint64_t family_id = record.family_id;
-  FamilyShard& family_shard = family_shards_[FamilyShardIndex(family_id)];
+  FamilyShard& family_shard = shards_->by_family[FamilyShardIndex(family_id)];
   // The family lock is held across the record's insertion so that a
   // concurrent RevokeFamily either sees the new member or makes this Insert
   // fail: no token can slip into a revoked family.
@@ -321,7 +325,7 @@ absl::Status InMemoryTokenStore::Insert(TokenRecord record) {
         "token store: the token's family is revoked");
   }
   {
-    TokenShard& token_shard = token_shards_[TokenShardIndex(digest)];
+    TokenShard& token_shard = shards_->by_digest[TokenShardIndex(digest)];
     std::lock_guard<std::mutex> token_lock(token_shard.mu);
     if (!token_shard.records.try_emplace(digest, std::move(record)).second) {
       return absl::AlreadyExistsError(
@@ -334,7 +338,7 @@ absl::Status InMemoryTokenStore::Insert(TokenRecord record) {
 
 std::optional<TokenRecord> InMemoryTokenStore::Find(
     const Digest& digest) const {
-  const TokenShard& shard = token_shards_[TokenShardIndex(digest)];
+  const TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
   if (it == shard.records.end()) return std::nullopt;
@@ -342,7 +346,7 @@ std::optional<TokenRecord> InMemoryTokenStore::Find(
 }
 
 bool InMemoryTokenStore::Revoke(const Digest& digest) {
-  TokenShard& shard = token_shards_[TokenShardIndex(digest)];
+  TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
   if (it == shard.records.end()) return false;
@@ -351,14 +355,14 @@ bool InMemoryTokenStore::Revoke(const Digest& digest) {
 }
 
 size_t InMemoryTokenStore::RevokeFamily(uint64_t family_id) {
-  FamilyShard& family_shard = family_shards_[FamilyShardIndex(family_id)];
+  FamilyShard& family_shard = shards_->by_family[FamilyShardIndex(family_id)];
   std::lock_guard<std::mutex> family_lock(family_shard.mu);
   auto family = family_shard.families.find(family_id);
   if (family == family_shard.families.end()) return 0;
   family->second.revoked = true;
   size_t revoked = 0;
   for (const Digest& digest : family->second.members) {
-    TokenShard& token_shard = token_shards_[TokenShardIndex(digest)];
+    TokenShard& token_shard = shards_->by_digest[TokenShardIndex(digest)];
     std::lock_guard<std::mutex> token_lock(token_shard.mu);
     auto it = token_shard.records.find(digest);
     if (it != token_shard.records.end() && !it->second.revoked) {
@@ -370,7 +374,7 @@ size_t InMemoryTokenStore::RevokeFamily(uint64_t family_id) {
 }
 
 absl::StatusOr<bool> InMemoryTokenStore::MarkRotated(const Digest& digest) {
-  TokenShard& shard = token_shards_[TokenShardIndex(digest)];
+  TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
   if (it == shard.records.end()) {
@@ -392,13 +396,13 @@ size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {
   size_t removed = 0;
   // Walks the family index rather than the token shards, so that a record and
   // its family membership disappear together under the family lock.
-  for (FamilyShard& family_shard : family_shards_) {
+  for (FamilyShard& family_shard : shards_->by_family) {
     std::lock_guard<std::mutex> family_lock(family_shard.mu);
     for (auto family = family_shard.families.begin();
          family != family_shard.families.end();) {
       auto& members = family->second.members;
       auto expired = [&](const Digest& digest) {
-        TokenShard& token_shard = token_shards_[TokenShardIndex(digest)];
+        TokenShard& token_shard = shards_->by_digest[TokenShardIndex(digest)];
         std::lock_guard<std::mutex> token_lock(token_shard.mu);
         auto it = token_shard.records.find(digest);
         if (it == token_shard.records.end()) return true;
@@ -421,7 +425,7 @@ size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {
 
 size_t InMemoryTokenStore::size() const {
   size_t total = 0;
-  for (const TokenShard& shard : token_shards_) {
+  for (const TokenShard& shard : shards_->by_digest) {
     std::lock_guard<std::mutex> lock(shard.mu);
     total += shard.records.size();
   }
@@ -436,14 +440,14 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export() const {
     // for the duration, so the snapshot never shows a family half revoked.
     std::array<std::unique_lock<std::mutex>, kShards> family_locks;
     for (size_t i = 0; i < kShards; ++i) {
-      family_locks[i] = std::unique_lock<std::mutex>(family_shards_[i].mu);
+      family_locks[i] = std::unique_lock<std::mutex>(shards_->by_family[i].mu);
     }
-    for (const FamilyShard& family_shard : family_shards_) {
+    for (const FamilyShard& family_shard : shards_->by_family) {
       for (const auto& [family_id, family] : family_shard.families) {
         if (family.revoked) revoked_families.push_back(family_id);
       }
     }
-    for (const TokenShard& token_shard : token_shards_) {
+    for (const TokenShard& token_shard : shards_->by_digest) {
       std::lock_guard<std::mutex> token_lock(token_shard.mu);
       for (const auto& [digest, record] : token_shard.records) {
         records.push_back(record);
@@ -552,14 +556,14 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized) {
   // load are one atomic step.
   std::array<std::unique_lock<std::mutex>, kShards> family_locks;
   for (size_t i = 0; i < kShards; ++i) {
-    family_locks[i] = std::unique_lock<std::mutex>(family_shards_[i].mu);
+    family_locks[i] = std::unique_lock<std::mutex>(shards_->by_family[i].mu);
   }
   std::array<std::unique_lock<std::mutex>, kShards> token_locks;
   for (size_t i = 0; i < kShards; ++i) {
-    token_locks[i] = std::unique_lock<std::mutex>(token_shards_[i].mu);
+    token_locks[i] = std::unique_lock<std::mutex>(shards_->by_digest[i].mu);
   }
   for (size_t i = 0; i < kShards; ++i) {
-    if (!token_shards_[i].records.empty()) {
+    if (!shards_->by_digest[i].records.empty()) {
       return absl::FailedPreconditionError(
           absl::StrCat(kPrefix, "the store is not empty"));
     }
@@ -567,10 +571,10 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized) {
   for (TokenRecord& record : records) {
     const Digest digest = record.digest;
     const uint64_t family_id = record.family_id;
-    token_shards_[TokenShardIndex(digest)].records.emplace(digest,
-                                                           std::move(record));
+    shards_->by_digest[TokenShardIndex(digest)].records.emplace(
+        digest, std::move(record));
     Family& family =
-        family_shards_[FamilyShardIndex(family_id)].families[family_id];
+        shards_->by_family[FamilyShardIndex(family_id)].families[family_id];
     family.members.push_back(digest);
     // A revoked family without stored tokens is dropped, as RevokeFamily
     // would not have remembered it either.

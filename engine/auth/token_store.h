@@ -22,6 +22,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -154,7 +155,7 @@ class TokenStore {
 // respect to family operations.
 class InMemoryTokenStore final : public TokenStore {
  public:
-  InMemoryTokenStore() = default;
+  InMemoryTokenStore();
   InMemoryTokenStore(const InMemoryTokenStore&) = delete;
   InMemoryTokenStore& operator=(const InMemoryTokenStore&) = delete;
 
@@ -202,8 +203,16 @@ class InMemoryTokenStore final : public TokenStore {
     return family_id % kShards;
   }
 
-  std::array<TokenShard, kShards> token_shards_;
-  std::array<FamilyShard, kShards> family_shards_;
+  struct Shards {
+    std::array<TokenShard, kShards> by_digest;
+    std::array<FamilyShard, kShards> by_family;
+  };
+
+  // On the heap: 4 KiB is a lot for a stack, and freeing it tells
+  // ThreadSanitizer the mutexes are gone (libstdc++'s std::mutex has a
+  // trivial destructor, so mutexes on a reused stack would inherit the
+  // lock-order history of dead ones and yield false deadlock reports).
+  const std::unique_ptr<Shards> shards_;
 };
 
 }  // namespace portcullis::auth
