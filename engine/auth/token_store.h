@@ -150,8 +150,9 @@ class TokenStore {
 // contend. Find, Revoke and MarkRotated lock one shard; Insert and
 // RevokeFamily also lock the family's shard of a separate family index.
 // Costs: O(1) for those (RevokeFamily: O(family size)); O(n) for
-// RemoveExpired, size, Export and Import. Roughly 300 bytes per token, plus
-// its strings beyond 15 characters. Export is a consistent snapshot with
+// RemoveExpired, size, Export and Import. Memory: 300 to 600 bytes per token
+// (a 256-byte hash-table slot at 44-88% load, plus its family-index entry),
+// plus its strings beyond 15 characters. Export is a consistent snapshot with
 // respect to family operations.
 class InMemoryTokenStore final : public TokenStore {
  public:
@@ -195,7 +196,8 @@ class InMemoryTokenStore final : public TokenStore {
   };
 
   // Digests and family ids are uniformly random (keyed-hash outputs and
-  // CSPRNG draws a client cannot choose), so their low bits spread the load.
+  // CSPRNG draws a client cannot choose), so any few of their bits spread
+  // the load evenly.
   static size_t TokenShardIndex(const Digest& digest) {
     return digest.bytes()[0] % kShards;
   }
