@@ -1,0 +1,134 @@
+// The cryptographic primitives of the auth module, all from libsodium: random
+// bytes, a 256-bit secret key, the keyed hash under which tokens and client
+// secrets are stored, and constant-time comparison.
+
+#ifndef PORTCULLIS_ENGINE_AUTH_CRYPTO_H_
+#define PORTCULLIS_ENGINE_AUTH_CRYPTO_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace portcullis::auth {
+
+// Initializes libsodium (sodium_init) once per process. Thread-safe and
+// idempotent: the first call initializes, later calls return the first
+// result. Every function below initializes on first use, so calling this is
+// optional; a service calls it at startup to see a failure as a Status.
+// Returns Internal if libsodium cannot initialize.
+absl::Status InitializeCrypto();
+
+// Fills `out` from libsodium's CSPRNG (getrandom(2) on Linux). Thread-safe.
+// Never returns without filling `out`: if the operating system cannot supply
+// randomness the process aborts (libsodium's own behaviour, and the only safe
+// one, since there is no acceptable fallback for secrets).
+void RandomBytes(absl::Span<uint8_t> out);
+
+// True if `a` and `b` hold the same bytes. Takes time that depends on the
+// lengths only, never on where the contents differ (sodium_memcmp), so it may
+// compare a presented secret with a stored one. Spans of different lengths
+// are unequal; lengths are not treated as secret.
+bool ConstantTimeEquals(absl::Span<const uint8_t> a,
+                        absl::Span<const uint8_t> b);
+
+// A 256-bit keyed-hash output: the form in which tokens and client secrets
+// are stored. A small value type (32 bytes, trivially copyable) that
+// absl::Hash can hash, so it keys hash maps. A digest reveals nothing about
+// its token without the key, but it identifies a credential, so it is never
+// printed in logs or error messages either.
+class Digest {
+ public:
+  static constexpr size_t kSize = 32;
+
+  // All zero. KeyedHash never yields it in practice (probability 2^-256), so
+  // stores treat the zero digest as "unset".
+  constexpr Digest() = default;
+  explicit constexpr Digest(const std::array<uint8_t, kSize>& bytes)
+      : bytes_(bytes) {}
+
+  // A digest from exactly kSize bytes, as read from storage. Returns
+  // InvalidArgument "digest: expected 32 bytes, got N" otherwise.
+  static absl::StatusOr<Digest> FromBytes(absl::Span<const uint8_t> bytes);
+
+  const std::array<uint8_t, kSize>& bytes() const { return bytes_; }
+
+  bool IsZero() const { return *this == Digest(); }
+
+  // Branch-free over all 32 bytes. Digests are keyed-hash outputs a client
+  // cannot steer without the key, so timing would leak nothing useful; being
+  // constant-time anyway costs nothing.
+  friend bool operator==(const Digest& a, const Digest& b) {
+    uint64_t difference = 0;
+    for (size_t i = 0; i < kSize; i += sizeof(uint64_t)) {
+      uint64_t x;
+      uint64_t y;
+      std::memcpy(&x, a.bytes_.data() + i, sizeof(x));
+      std::memcpy(&y, b.bytes_.data() + i, sizeof(y));
+      difference |= x ^ y;
+    }
+    return difference == 0;
+  }
+  friend bool operator!=(const Digest& a, const Digest& b) { return !(a == b); }
+
+  template <typename H>
+  friend H AbslHashValue(H state, const Digest& digest) {
+    return H::combine(std::move(state), digest.bytes_);
+  }
+
+ private:
+  std::array<uint8_t, kSize> bytes_{};
+};
+
+// A 256-bit key for KeyedHash. Move-only; its bytes are wiped
+// (sodium_memzero) when it is destroyed or moved from. Immutable once built,
+// so any number of threads may use one key concurrently.
+class SecretKey {
+ public:
+  static constexpr size_t kSize = 32;
+
+  // A fresh key from the CSPRNG.
+  static SecretKey Generate();
+
+  // A key loaded from storage: exactly kSize bytes, not all zero (an all-zero
+  // key is almost certainly an unset buffer). Returns InvalidArgument
+  // "secret key: expected 32 bytes, got N" or "secret key: all bytes are zero".
+  static absl::StatusOr<SecretKey> FromBytes(absl::Span<const uint8_t> bytes);
+
+  SecretKey(SecretKey&& other) noexcept;
+  SecretKey& operator=(SecretKey&& other) noexcept;
+  SecretKey(const SecretKey&) = delete;
+  SecretKey& operator=(const SecretKey&) = delete;
+  ~SecretKey();
+
+  // The raw key, to persist it in a secret store so that digests computed
+  // before a restart still match. Secret: never log it.
+  absl::Span<const uint8_t> bytes() const { return bytes_; }
+
+ private:
+  SecretKey() = default;
+
+  std::array<uint8_t, kSize> bytes_{};
+};
+
+// BLAKE2b-256 of `data` keyed with `key` (crypto_generichash). Thread-safe;
+// costs two BLAKE2b compressions for inputs up to 128 bytes.
+//
+// Why a fast keyed hash and not a password hash such as Argon2: Argon2 is slow
+// on purpose, to make guessing a low-entropy password expensive. Tokens and
+// client secrets are 128 uniformly random bits, so guessing is infeasible at
+// any hash speed; a slow hash would add milliseconds to every request (and
+// hand attackers a cheap way to burn our CPU) for no security. It would also
+// need a per-record salt, which rules out finding a record by its digest. The
+// key makes the digest a pseudorandom function of the token: a leaked store
+// alone cannot even confirm a guessed token.
+Digest KeyedHash(const SecretKey& key, absl::Span<const uint8_t> data);
+
+}  // namespace portcullis::auth
+
+#endif  // PORTCULLIS_ENGINE_AUTH_CRYPTO_H_
