@@ -13,7 +13,10 @@
 //                                       partner_only (the scope rule's cost)
 //   BM_FullCheck/<variant>/<roles>      entity users whose check runs all five
 //                                       rules through to ownership
+//   BM_CheckThreads/ids/<roles>/real_time/threads:<n>
+//                                       the same checks from 1 and 2 threads
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,8 +46,11 @@ struct Fixture {
 
 // One fixture at a time: a million-role policy (with its proto and
 // map-of-maps copies) is large, and benchmarks are registered size by size so
-// that each is built once.
+// that each is built once. Threads of one benchmark share it; the mutex makes
+// the first of them build it.
 Fixture& GetFixture(int roles, RowShape shape) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
   static std::unique_ptr<Fixture> fixture;
   static std::pair<int, RowShape> key{-1, RowShape::kRealistic};
   if (fixture == nullptr || key != std::make_pair(roles, shape)) {
@@ -59,6 +65,8 @@ Fixture& GetFixture(int roles, RowShape shape) {
 
 const std::vector<std::unique_ptr<PreparedRequest>>& GetRequests(
     Fixture& f, Workload workload) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
   auto& requests = f.requests[static_cast<int>(workload)];
   if (!requests.empty()) return requests;
   if (workload == Workload::kFiveRules) {
@@ -169,6 +177,13 @@ void CheckReference(benchmark::State& state, RowShape shape, Workload workload) 
   state.SetItemsProcessed(state.iterations());
 }
 
+// Readers scale: each thread checks against the one shared snapshot, which
+// no check writes to.
+void CheckByIdsThreads(benchmark::State& state, RowShape shape,
+                       Workload workload) {
+  CheckByIds(state, shape, workload);
+}
+
 using BenchmarkFn = void (*)(benchmark::State&, RowShape, Workload);
 
 void Register(const std::string& name, BenchmarkFn fn, RowShape shape,
@@ -198,6 +213,15 @@ int RegisterAll() {
              roles);
     Register("BM_FullCheck/names", CheckByNames, realistic,
              Workload::kFiveRules, roles);
+  }
+  for (int roles : {1000, 1000000}) {
+    benchmark::RegisterBenchmark("BM_CheckThreads/ids", CheckByIdsThreads,
+                                 RowShape::kRealistic, Workload::kAll)
+        ->Arg(roles)
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime()
+        ->Apply(portcullis::internal::FixedIterationsFromEnv);
   }
   for (int roles : {10, 1000, 100000, 1000000}) {
     const RowShape distinct = RowShape::kDistinct;

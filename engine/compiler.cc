@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -189,9 +190,13 @@ class PolicyCompiler {
     return ok;
   }
 
-  bool CheckLength(const std::string& path, absl::string_view value) {
+  // A field path, built only when an error needs it: compiling a million
+  // roles must not build millions of strings for errors that never happen.
+  using PathFn = absl::FunctionRef<std::string()>;
+
+  bool CheckLength(PathFn path, absl::string_view value) {
     if (value.size() > options_.max_name_bytes) {
-      Error(path, absl::StrCat(Quote(value), " is ", value.size(),
+      Error(path(), absl::StrCat(Quote(value), " is ", value.size(),
                                " bytes long; the limit is ",
                                options_.max_name_bytes));
       return false;
@@ -200,15 +205,15 @@ class PolicyCompiler {
   }
 
   // Catalog names: object types and actions.
-  bool CheckCatalogName(const std::string& path, absl::string_view name) {
+  bool CheckCatalogName(PathFn path, absl::string_view name) {
     if (name.empty()) {
-      Error(path, "must not be empty");
+      Error(path(), "must not be empty");
       return false;
     }
     if (!CheckLength(path, name)) return false;
     if (const size_t bad = internal::FindInvalidNameChar(name);
         bad != absl::string_view::npos) {
-      Error(path, absl::StrCat("invalid character ",
+      Error(path(), absl::StrCat("invalid character ",
                                internal::DescribeChar(name[bad]),
                                " at position ", bad, " in ", Quote(name),
                                "; names are letters, digits and _ - . /"));
@@ -219,16 +224,16 @@ class PolicyCompiler {
 
   // Ids of roles, entities, partners and clients: any text without control
   // characters.
-  bool CheckId(const std::string& path, absl::string_view id) {
+  bool CheckId(PathFn path, absl::string_view id) {
     if (id.empty()) {
-      Error(path, "must not be empty");
+      Error(path(), "must not be empty");
       return false;
     }
     if (!CheckLength(path, id)) return false;
     for (size_t i = 0; i < id.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(id[i]);
       if (c < 0x20 || c == 0x7f) {
-        Error(path, absl::StrCat("control character ", internal::DescribeChar(id[i]),
+        Error(path(), absl::StrCat("control character ", internal::DescribeChar(id[i]),
                                  " at position ", i, " in ", Quote(id)));
         return false;
       }
@@ -243,7 +248,7 @@ class PolicyCompiler {
     for (int i = 0; i < types.size(); ++i) {
       const v1::ObjectType& type = types[i];
       const std::string path = absl::StrCat("catalog.object_types[", i, "]");
-      bool add = CheckCatalogName(path + ".name", type.name());
+      bool add = CheckCatalogName([&] { return path + ".name"; }, type.name());
       if (add && type.name() == "all") {
         Error(path + ".name",
               "\"all\" is reserved: in a scope it means every object type");
@@ -292,7 +297,7 @@ class PolicyCompiler {
     for (int j = 0; j < type.actions_size(); ++j) {
       const v1::Action& action = type.actions(j);
       const std::string path = absl::StrCat(type_path, ".actions[", j, "]");
-      bool add = CheckCatalogName(path + ".name", action.name());
+      bool add = CheckCatalogName([&] { return path + ".name"; }, action.name());
       if (add && type_id != kNone) {
         const uint32_t previous = tables_.actions.Find(type_id, action.name());
         if (previous != NameTable::kNotFound) {
@@ -354,7 +359,7 @@ class PolicyCompiler {
     for (int i = 0; i < entities.size(); ++i) {
       const v1::Entity& entity = entities[i];
       const std::string path = absl::StrCat("entities[", i, "]");
-      bool add = CheckId(path + ".id", entity.id());
+      bool add = CheckId([&] { return path + ".id"; }, entity.id());
       if (add && !seen.insert(entity.id()).second) {
         const auto first = std::find_if(
             first_at.begin(), first_at.end(),
@@ -365,7 +370,7 @@ class PolicyCompiler {
         add = false;
       }
       if (add) first_at.emplace_back(entity.id(), i);
-      if (!CheckId(path + ".partner_id", entity.partner_id())) add = false;
+      if (!CheckId([&] { return path + ".partner_id"; }, entity.partner_id())) add = false;
       if (!add) continue;
       uint32_t partner = tables_.partners.Find(0, entity.partner_id());
       if (partner == NameTable::kNotFound) {
@@ -399,18 +404,18 @@ class PolicyCompiler {
       if (role.name().empty()) {
         Error(path + ".name", "must not be empty");
         add = false;
-      } else if (!CheckLength(path + ".name", role.name())) {
+      } else if (!CheckLength([&] { return path + ".name"; }, role.name())) {
         add = false;
       }
       // A role without an id is identified by its name.
       const bool named_by_id = !role.id().empty();
-      const std::string id_path = path + (named_by_id ? ".id" : ".name");
+      auto id_path = [&] { return path + (named_by_id ? ".id" : ".name"); };
       const std::string& id = named_by_id ? role.id() : role.name();
       if (named_by_id && !CheckId(id_path, id)) add = false;
       if (add) {
         const uint32_t previous = tables_.roles.Find(0, id);
         if (previous != NameTable::kNotFound) {
-          Error(id_path,
+          Error(id_path(),
                 absl::StrCat("duplicate role id ", Quote(id),
                              named_by_id ? "" : " (a role without id is identified by its name)",
                              " (first at roles[", first_role_at[previous], "])"));
@@ -439,17 +444,19 @@ class PolicyCompiler {
     for (uint32_t entity = 0; entity < tables_.entities.size(); ++entity) {
       const v1::Entity& input = policy_.entities(entity_input_[entity]);
       if (input.default_role_id().empty()) continue;
-      const std::string path = absl::StrCat(
-          "entities[", entity_input_[entity], "].default_role_id");
+      auto path = [&] {
+        return absl::StrCat("entities[", entity_input_[entity],
+                            "].default_role_id");
+      };
       const uint32_t role = tables_.roles.Find(0, input.default_role_id());
       if (role == NameTable::kNotFound) {
-        Error(path,
+        Error(path(),
               absl::StrCat("unknown role ", Quote(input.default_role_id())));
         continue;
       }
       const uint32_t owner = tables_.role_owner[role];
       if (owner != kNone && owner != entity) {
-        Error(path, absl::StrCat("role ", Quote(input.default_role_id()),
+        Error(path(), absl::StrCat("role ", Quote(input.default_role_id()),
                                  " is owned by entity ",
                                  Quote(tables_.entities.name(owner)), ", not ",
                                  Quote(input.id())));
@@ -482,20 +489,21 @@ class PolicyCompiler {
       const auto& objects = input.permissions().objects();
       for (int k = 0; k < objects.size(); ++k) {
         const v1::ObjectPermissions& object = objects[k];
-        const std::string object_path =
-            absl::StrCat("roles[", i, "].permissions.objects[", k, "]");
+        auto object_path = [&] {
+          return absl::StrCat("roles[", i, "].permissions.objects[", k, "]");
+        };
         const uint32_t type = tables_.object_types.Find(0, object.object_type());
         if (type == NameTable::kNotFound) {
-          Error(object_path + ".object_type",
+          Error(object_path() + ".object_type",
                 absl::StrCat("unknown object type ", Quote(object.object_type())));
           continue;
         }
         for (int m = 0; m < object.actions_size(); ++m) {
           const v1::ActionPermission& action = object.actions(m);
-          const std::string path = absl::StrCat(object_path, ".actions[", m, "]");
+          auto path = [&] { return absl::StrCat(object_path(), ".actions[", m, "]"); };
           const uint32_t slot = tables_.actions.Find(type, action.action_name());
           if (slot == NameTable::kNotFound) {
-            Error(path + ".action_name",
+            Error(path() + ".action_name",
                   absl::StrCat("unknown action ", Quote(action.action_name()),
                                " for object type ", Quote(object.object_type())));
             continue;
@@ -503,7 +511,7 @@ class PolicyCompiler {
           uint32_t code = kNone;
           switch (action.permission()) {
             case v1::PERMISSION_UNSPECIFIED:
-              Error(path + ".permission",
+              Error(path() + ".permission",
                     "must be set: allowed, not_allowed or allowed_for_own");
               continue;
             case v1::NOT_ALLOWED:
@@ -520,7 +528,7 @@ class PolicyCompiler {
               break;
           }
           if (code == kNone) {
-            Error(path + ".permission",
+            Error(path() + ".permission",
                   absl::StrCat("unknown permission ",
                                static_cast<int>(action.permission()),
                                "; expected allowed, not_allowed or allowed_for_own"));
@@ -528,7 +536,7 @@ class PolicyCompiler {
           }
           if (set_by_role[slot] == role + 1) {
             if (set_to[slot] != code) {
-              Error(path, absl::StrCat(
+              Error(path(), absl::StrCat(
                               "action ",
                               Quote(absl::StrCat(object.object_type(), ".",
                                                  action.action_name())),
@@ -583,7 +591,7 @@ class PolicyCompiler {
       const v1::Credential& credential = credentials[i];
       const std::string path = absl::StrCat("credentials[", i, "]");
       const size_t errors_before = ErrorCount();
-      if (CheckId(path + ".client_id", credential.client_id())) {
+      if (CheckId([&] { return path + ".client_id"; }, credential.client_id())) {
         const uint32_t previous =
             tables_.credentials.Find(0, credential.client_id());
         if (previous != NameTable::kNotFound) {
@@ -592,9 +600,9 @@ class PolicyCompiler {
                              " (first at credentials[", first_at[previous], "])"));
         }
       }
-      CheckLength(path + ".name", credential.name());
+      CheckLength([&] { return path + ".name"; }, credential.name());
       uint32_t partner = kNone;
-      if (CheckId(path + ".partner_id", credential.partner_id())) {
+      if (CheckId([&] { return path + ".partner_id"; }, credential.partner_id())) {
         partner = tables_.partners.Find(0, credential.partner_id());
         if (partner == NameTable::kNotFound) {
           Error(path + ".partner_id",
