@@ -90,10 +90,13 @@ const std::vector<std::unique_ptr<PreparedRequest>>& GetRequests(
 
 void SetCounters(benchmark::State& state, const Fixture& f) {
   const PolicyStats stats = f.compiled->Stats();
-  state.counters["bytes_per_role"] =
-      static_cast<double>(stats.memory_bytes) / std::max<size_t>(stats.roles, 1);
+  // Averaged, not summed, over the threads of a multi-threaded run.
+  state.counters["bytes_per_role"] = benchmark::Counter(
+      static_cast<double>(stats.memory_bytes) / std::max<size_t>(stats.roles, 1),
+      benchmark::Counter::kAvgThreads);
   state.counters["distinct_rows"] =
-      static_cast<double>(stats.distinct_permission_rows);
+      benchmark::Counter(static_cast<double>(stats.distinct_permission_rows),
+                         benchmark::Counter::kAvgThreads);
   state.SetItemsProcessed(state.iterations());
 }
 
