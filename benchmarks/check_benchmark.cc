@@ -73,7 +73,8 @@ const std::vector<std::unique_ptr<PreparedRequest>>& GetRequests(
     // Requests whose explanation reaches the ownership rule.
     uint64_t seed = 1;
     while (static_cast<int>(requests.size()) < kRequests) {
-      for (auto& r : PrepareRequests(f.policy, *f.compiled, kRequests, seed++)) {
+      for (auto& r :
+           PrepareRequests(f.policy, *f.compiled, kRequests, seed++)) {
         if (static_cast<int>(requests.size()) < kRequests &&
             Explain(*f.compiled, r->view).steps.size() == 5 &&
             Check(*f.compiled, r->view).reason == Reason::kOwnership) {
@@ -91,9 +92,10 @@ const std::vector<std::unique_ptr<PreparedRequest>>& GetRequests(
 void SetCounters(benchmark::State& state, const Fixture& f) {
   const PolicyStats stats = f.compiled->Stats();
   // Averaged, not summed, over the threads of a multi-threaded run.
-  state.counters["bytes_per_role"] = benchmark::Counter(
-      static_cast<double>(stats.memory_bytes) / std::max<size_t>(stats.roles, 1),
-      benchmark::Counter::kAvgThreads);
+  state.counters["bytes_per_role"] =
+      benchmark::Counter(static_cast<double>(stats.memory_bytes) /
+                             std::max<size_t>(stats.roles, 1),
+                         benchmark::Counter::kAvgThreads);
   state.counters["distinct_rows"] =
       benchmark::Counter(static_cast<double>(stats.distinct_permission_rows),
                          benchmark::Counter::kAvgThreads);
@@ -150,12 +152,14 @@ void CheckAllNames(benchmark::State& state, RowShape shape, Workload workload) {
   const CompiledPolicy& policy = *f.compiled;
   size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(Check(policy, requests[i++ & (kRequests - 1)]->view));
+    benchmark::DoNotOptimize(
+        Check(policy, requests[i++ & (kRequests - 1)]->view));
   }
   SetCounters(state, f);
 }
 
-void CheckMapOfMaps(benchmark::State& state, RowShape shape, Workload workload) {
+void CheckMapOfMaps(benchmark::State& state, RowShape shape,
+                    Workload workload) {
   Fixture& f = GetFixture(static_cast<int>(state.range(0)), shape);
   const auto& requests = GetRequests(f, workload);
   if (!f.map_of_maps.has_value()) {
@@ -164,12 +168,14 @@ void CheckMapOfMaps(benchmark::State& state, RowShape shape, Workload workload) 
   const baseline::MapOfMapsPolicy& policy = *f.map_of_maps;
   size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(policy.Check(requests[i++ & (kRequests - 1)]->proto));
+    benchmark::DoNotOptimize(
+        policy.Check(requests[i++ & (kRequests - 1)]->proto));
   }
   state.SetItemsProcessed(state.iterations());
 }
 
-void CheckReference(benchmark::State& state, RowShape shape, Workload workload) {
+void CheckReference(benchmark::State& state, RowShape shape,
+                    Workload workload) {
   Fixture& f = GetFixture(static_cast<int>(state.range(0)), shape);
   const auto& requests = GetRequests(f, workload);
   size_t i = 0;
@@ -228,7 +234,8 @@ int RegisterAll() {
   }
   for (int roles : {10, 1000, 100000, 1000000}) {
     const RowShape distinct = RowShape::kDistinct;
-    Register("BM_CheckDistinct/ids", CheckByIds, distinct, Workload::kAll, roles);
+    Register("BM_CheckDistinct/ids", CheckByIds, distinct, Workload::kAll,
+             roles);
     Register("BM_CheckDistinct/names", CheckByNames, distinct, Workload::kAll,
              roles);
     Register("BM_CheckDistinct/map_of_maps", CheckMapOfMaps, distinct,

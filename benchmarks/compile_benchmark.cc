@@ -20,7 +20,8 @@ void BM_Compile(benchmark::State& state, const v1::PolicySet* policy) {
   std::unique_ptr<const CompiledPolicy> compiled;
   for (auto _ : state) {
     compiled.reset();  // free the previous snapshot outside the next Compile
-    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> result = Compile(*policy);
+    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> result =
+        Compile(*policy);
     if (!result.ok()) {
       state.SkipWithError(std::string(result.status().message()).c_str());
       return;
@@ -30,12 +31,14 @@ void BM_Compile(benchmark::State& state, const v1::PolicySet* policy) {
   const PolicyStats stats = compiled->Stats();
   const double roles = static_cast<double>(std::max<size_t>(stats.roles, 1));
   const internal::PolicyTables& t = compiled->tables();
-  state.counters["bytes_per_role"] = static_cast<double>(stats.memory_bytes) / roles;
+  state.counters["bytes_per_role"] =
+      static_cast<double>(stats.memory_bytes) / roles;
   state.counters["row_bytes_per_role"] =
       static_cast<double>(t.permission_rows.size() * sizeof(uint64_t)) / roles;
   state.counters["distinct_rows"] =
       static_cast<double>(stats.distinct_permission_rows);
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(stats.roles));
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<int64_t>(stats.roles));
 }
 
 // Policies stay alive for the run: registration happens before main.
@@ -45,8 +48,9 @@ const v1::PolicySet* Keep(v1::PolicySet policy) {
 
 int RegisterAll() {
   for (int roles : {10, 1000, 100000, 1000000}) {
-    for (auto [name, shape] : {std::pair{"BM_Compile/realistic", RowShape::kRealistic},
-                               std::pair{"BM_Compile/distinct", RowShape::kDistinct}}) {
+    for (auto [name, shape] :
+         {std::pair{"BM_Compile/realistic", RowShape::kRealistic},
+          std::pair{"BM_Compile/distinct", RowShape::kDistinct}}) {
       // Built lazily: a benchmark filtered out costs nothing.
       benchmark::RegisterBenchmark(
           name,
@@ -55,7 +59,8 @@ int RegisterAll() {
             static const v1::PolicySet* policy = nullptr;
             if (key != std::make_pair(state.range(0), shape)) {
               delete policy;
-              policy = Keep(SyntheticPolicy(static_cast<int>(state.range(0)), shape));
+              policy = Keep(
+                  SyntheticPolicy(static_cast<int>(state.range(0)), shape));
               key = {state.range(0), shape};
             }
             BM_Compile(state, policy);

@@ -5,7 +5,9 @@
 namespace portcullis::baseline {
 namespace {
 
-constexpr Decision Deny(Reason reason) { return {Verdict::kNotAllowed, reason}; }
+constexpr Decision Deny(Reason reason) {
+  return {Verdict::kNotAllowed, reason};
+}
 
 int LevelOf(const v1::Action& action) {
   switch (action.level()) {
@@ -41,7 +43,8 @@ MapOfMapsPolicy MapOfMapsPolicy::Build(const v1::PolicySet& policy) {
     }
   }
   for (const v1::Entity& entity : policy.entities()) {
-    out.entities_[entity.id()] = {entity.partner_id(), entity.default_role_id()};
+    out.entities_[entity.id()] = {entity.partner_id(),
+                                  entity.default_role_id()};
   }
   for (const v1::Credential& credential : policy.credentials()) {
     Credential& c = out.credentials_[credential.client_id()];
@@ -134,7 +137,8 @@ Decision MapOfMapsPolicy::Check(const v1::CheckRequest& request) const {
     return Deny(Reason::kPartnerOnly);
   }
   if (is_partner) return {Verdict::kAllowed, Reason::kGranted};
-  if (role == nullptr || (!role->owner.empty() && role->owner != user.entity_id())) {
+  if (role == nullptr ||
+      (!role->owner.empty() && role->owner != user.entity_id())) {
     return Deny(Reason::kRbac);
   }
   v1::Permission permission = v1::NOT_ALLOWED;
@@ -145,7 +149,8 @@ Decision MapOfMapsPolicy::Check(const v1::CheckRequest& request) const {
   }
   if (permission == v1::ALLOWED) return {Verdict::kAllowed, Reason::kGranted};
   if (permission != v1::ALLOWED_FOR_OWN) return Deny(Reason::kRbac);
-  if (!request.has_resource()) return {Verdict::kAllowedForOwn, Reason::kOwnership};
+  if (!request.has_resource())
+    return {Verdict::kAllowedForOwn, Reason::kOwnership};
   const std::string& creator = request.resource().created_by();
   if (!creator.empty() && creator == user.user_id()) {
     return {Verdict::kAllowed, Reason::kOwnership};

@@ -40,10 +40,12 @@ class MapOfMapsPolicy {
   };
   struct Role {
     std::string owner;
-    std::unordered_map<std::string, std::unordered_map<std::string, v1::Permission>>
+    std::unordered_map<std::string,
+                       std::unordered_map<std::string, v1::Permission>>
         permissions;
   };
-  std::unordered_map<std::string, std::unordered_map<std::string, Action>> catalog_;
+  std::unordered_map<std::string, std::unordered_map<std::string, Action>>
+      catalog_;
   std::unordered_map<std::string, Role> roles_;
   std::unordered_map<std::string, Entity> entities_;
   std::unordered_map<std::string, Credential> credentials_;

@@ -19,9 +19,9 @@ constexpr int kCredentials = 16;
 int ActionsOf(int type) { return type == 0 ? 10 : 4; }
 std::string TypeName(int type) { return absl::StrCat("object-type-", type); }
 std::string ActionName(int type, int action) {
-  static const char* const kNames[] = {"read",   "create", "update", "delete",
-                                       "submit", "approve", "pay",   "cancel",
-                                       "reopen", "create_from_mail"};
+  static const char* const kNames[] = {
+      "read",    "create", "update", "delete", "submit",
+      "approve", "pay",    "cancel", "reopen", "create_from_mail"};
   (void)type;
   return kNames[action];
 }
@@ -51,7 +51,8 @@ std::vector<std::pair<int, int>> Slots() {
   return slots;
 }
 
-absl::StatusOr<google::protobuf::Struct> ReadJsonObject(const std::string& path) {
+absl::StatusOr<google::protobuf::Struct> ReadJsonObject(
+    const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path, size_t{64} << 20);
   if (!text.ok()) return text.status();
   google::protobuf::Struct object;
@@ -90,9 +91,12 @@ v1::PolicySet SyntheticPolicy(int roles, RowShape shape) {
   for (v1::Role& role : templates) {
     for (const auto& [type, action] : slots) {
       const uint64_t draw = random() % 100;
-      if (draw < 6) Allow(role, type, action, v1::ALLOWED);
-      else if (draw < 9) Allow(role, type, action, v1::ALLOWED_FOR_OWN);
-      else if (draw < 10) Allow(role, type, action, v1::NOT_ALLOWED);
+      if (draw < 6)
+        Allow(role, type, action, v1::ALLOWED);
+      else if (draw < 9)
+        Allow(role, type, action, v1::ALLOWED_FOR_OWN);
+      else if (draw < 10)
+        Allow(role, type, action, v1::NOT_ALLOWED);
     }
   }
   policy.mutable_roles()->Reserve(roles);
@@ -107,7 +111,8 @@ v1::PolicySet SyntheticPolicy(int roles, RowShape shape) {
     // The role's index in binary over the first 21 slots, plus one
     // allowed_for_own slot: unique for up to 2^21 roles, ~12 entries.
     for (int bit = 0; bit < 21; ++bit) {
-      if ((r >> bit) & 1) Allow(*role, slots[bit].first, slots[bit].second, v1::ALLOWED);
+      if ((r >> bit) & 1)
+        Allow(*role, slots[bit].first, slots[bit].second, v1::ALLOWED);
     }
     const auto& own = slots[21 + r % (static_cast<int>(slots.size()) - 21)];
     Allow(*role, own.first, own.second, v1::ALLOWED_FOR_OWN);
@@ -142,7 +147,8 @@ absl::StatusOr<v1::PolicySet> GcpPolicy(const std::string& data_dir) {
       ReadJsonObject(data_dir + "/gcp_predefined_roles.json");
   if (!roles.ok()) return roles.status();
   v1::PolicySet policy;
-  std::unordered_map<std::string, std::unordered_map<std::string, bool>> actions;
+  std::unordered_map<std::string, std::unordered_map<std::string, bool>>
+      actions;
   std::vector<std::string> type_order;
   for (const auto& [name, value] : roles->fields()) {
     v1::Role* role = policy.add_roles();
@@ -213,7 +219,8 @@ absl::StatusOr<v1::PolicySet> AwsPolicy(const std::string& data_dir) {
       const size_t colon = text.find(':');
       const std::string service = text.substr(0, colon);
       const std::string action = text.substr(colon + 1);
-      // Actions missing from the access-level table still belong in the catalog.
+      // Actions missing from the access-level table still belong in the
+      // catalog.
       catalog[service].emplace(action, v1::WRITE);
       v1::ObjectPermissions*& object = objects[service];
       if (object == nullptr) {
@@ -256,14 +263,16 @@ std::vector<std::unique_ptr<PreparedRequest>> PrepareRequests(
     // A client of the entity's partner, when there is one.
     std::string client;
     for (int tries = 0; tries < 8 && client.empty(); ++tries) {
-      const v1::Credential& c = policy.credentials(below(policy.credentials_size()));
+      const v1::Credential& c =
+          policy.credentials(below(policy.credentials_size()));
       if (c.partner_id() == entity.partner_id()) client = c.client_id();
     }
     if (partners) {
       if (client.empty()) continue;
       p.mutable_principal()->mutable_partner()->set_client_id(client);
     } else {
-      v1::EntityUserPrincipal* user = p.mutable_principal()->mutable_entity_user();
+      v1::EntityUserPrincipal* user =
+          p.mutable_principal()->mutable_entity_user();
       user->set_user_id(absl::StrCat("user-", below(50)));
       user->set_entity_id(entity.id());
       const v1::Role& role = policy.roles(below(policy.roles_size()));
@@ -281,7 +290,8 @@ std::vector<std::unique_ptr<PreparedRequest>> PrepareRequests(
       if (object.actions_size() > 0) {
         p.mutable_principal()->mutable_entity_user()->set_role_id(role.id());
         p.set_object_type(object.object_type());
-        p.set_action(object.actions(below(object.actions_size())).action_name());
+        p.set_action(
+            object.actions(below(object.actions_size())).action_name());
       }
     }
     if (p.object_type().empty()) {
@@ -302,11 +312,12 @@ std::vector<std::unique_ptr<PreparedRequest>> PrepareRequests(
                 r->view.entity_id,          r->view.has_resource,
                 r->view.resource_entity_id, r->view.resource_created_by};
     absl::StatusOr<Principal> principal =
-        partners ? compiled.BindPartner(client)
-                 : compiled.BindEntityUser(p.principal().entity_user().user_id(),
-                                           p.principal().entity_user().entity_id(),
-                                           p.principal().entity_user().role_id(),
-                                           p.principal().entity_user().client_id());
+        partners
+            ? compiled.BindPartner(client)
+            : compiled.BindEntityUser(p.principal().entity_user().user_id(),
+                                      p.principal().entity_user().entity_id(),
+                                      p.principal().entity_user().role_id(),
+                                      p.principal().entity_user().client_id());
     const auto action_id = compiled.FindAction(p.object_type(), p.action());
     const auto entity_id = compiled.FindEntity(p.entity_id());
     if (!principal.ok() || !action_id || !entity_id) continue;

@@ -48,7 +48,8 @@ const RealData* Load(absl::StatusOr<v1::PolicySet> (*load)(const std::string&),
   data->compiled = *std::move(compiled);
   data->map_of_maps = std::make_unique<baseline::MapOfMapsPolicy>(
       baseline::MapOfMapsPolicy::Build(data->policy));
-  data->requests = PrepareRequests(data->policy, *data->compiled, kRequests, 11);
+  data->requests =
+      PrepareRequests(data->policy, *data->compiled, kRequests, 11);
   return data;
 }
 
@@ -84,8 +85,8 @@ void BM_RealData(benchmark::State& state, const RealData* const* slot,
   }
   state.SetItemsProcessed(state.iterations());
   const PolicyStats stats = data->compiled->Stats();
-  state.counters["bytes_per_role"] =
-      static_cast<double>(stats.memory_bytes) / std::max<size_t>(stats.roles, 1);
+  state.counters["bytes_per_role"] = static_cast<double>(stats.memory_bytes) /
+                                     std::max<size_t>(stats.roles, 1);
 }
 
 int RegisterAll() {

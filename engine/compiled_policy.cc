@@ -30,7 +30,8 @@ std::unique_ptr<const CompiledPolicy> CompiledPolicy::FromTables(
       new CompiledPolicy(TaggedTables{std::move(tables), NextSnapshotTag()}));
 }
 
-CompiledPolicy::CompiledPolicy(TaggedTables tables) : tables_(std::move(tables)) {
+CompiledPolicy::CompiledPolicy(TaggedTables tables)
+    : tables_(std::move(tables)) {
   const internal::PolicyTables& t = tables_.tables;
   hot_.slots = t.slots.data();
   hot_.entity_partner = t.entity_partner.data();
@@ -115,7 +116,8 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.scope_row = t.credential_scope_row[credential];
   facts.partner_entity_begin = t.partner_entity_begin[facts.partner];
   facts.restricted = t.credential_restriction[credential] != kNone;
-  if (facts.restricted) facts.restriction = t.credential_restriction[credential];
+  if (facts.restricted)
+    facts.restriction = t.credential_restriction[credential];
   return Reason::kGranted;
 }
 
@@ -155,7 +157,8 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
   }
   facts.role = role;
   if (role != kNone) {
-    facts.role_usable = t.role_owner[role] == kNone || t.role_owner[role] == entity;
+    facts.role_usable =
+        t.role_owner[role] == kNone || t.role_owner[role] == entity;
     // Row 0 denies everything (see internal/policy_tables.h).
     if (facts.role_usable) facts.role_row = t.role_row[role];
   }
@@ -166,7 +169,8 @@ absl::StatusOr<Principal> CompiledPolicy::BindPartner(
     absl::string_view client_id) const {
   Principal principal;
   if (BindPartnerFacts(client_id, principal.facts_) != Reason::kGranted) {
-    return absl::NotFoundError(absl::StrCat("unknown client \"", client_id, "\""));
+    return absl::NotFoundError(
+        absl::StrCat("unknown client \"", client_id, "\""));
   }
   return principal;
 }
@@ -175,14 +179,16 @@ absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
     absl::string_view user_id, absl::string_view entity_id,
     absl::string_view role_id, absl::string_view client_id) const {
   Principal principal;
-  switch (BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {
+  switch (
+      BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {
     case Reason::kGranted:
       break;
     case Reason::kUnknownEntity:
       return absl::NotFoundError(
           absl::StrCat("unknown entity \"", entity_id, "\""));
     case Reason::kUnknownRole:
-      return absl::NotFoundError(absl::StrCat("unknown role \"", role_id, "\""));
+      return absl::NotFoundError(
+          absl::StrCat("unknown role \"", role_id, "\""));
     default:
       return absl::NotFoundError(
           absl::StrCat("unknown client \"", client_id, "\""));
@@ -224,7 +230,8 @@ PolicyStats CompiledPolicy::Stats() const {
   stats.credentials = t.credentials.size();
   stats.distinct_scope_rows =
       t.scope_words == 0 ? 0 : t.scope_rows.size() / t.scope_words;
-  stats.memory_bytes = sizeof(*this) + t.MemoryBytes() + action_keys_.MemoryBytes();
+  stats.memory_bytes =
+      sizeof(*this) + t.MemoryBytes() + action_keys_.MemoryBytes();
   return stats;
 }
 

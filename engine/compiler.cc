@@ -12,8 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/types/span.h"
 #include "engine/internal/names.h"
 #include "engine/scope.h"
@@ -29,7 +29,8 @@ using internal::PolicyTables;
 // megabyte-long name does not make a megabyte-long error.
 std::string Quote(absl::string_view value) {
   constexpr size_t kShown = 80;
-  if (value.size() <= kShown) return absl::StrCat("\"", absl::CHexEscape(value), "\"");
+  if (value.size() <= kShown)
+    return absl::StrCat("\"", absl::CHexEscape(value), "\"");
   return absl::StrCat("\"", absl::CHexEscape(value.substr(0, kShown)),
                       "...\" (", value.size(), " bytes)");
 }
@@ -87,8 +88,8 @@ class RowSet {
 };
 
 // One pass over a PolicySet that validates it and, when it is valid, leaves the
-// compiled tables behind. Errors are collected, never thrown; processing goes on
-// after an error so that one run reports every problem.
+// compiled tables behind. Errors are collected, never thrown; processing goes
+// on after an error so that one run reports every problem.
 class PolicyCompiler {
  public:
   PolicyCompiler(const v1::PolicySet& policy, const CompileOptions& options)
@@ -110,10 +111,9 @@ class PolicyCompiler {
   // must be known before roles are checked, and roles before entities'
   // default roles). Only the first max_errors are kept.
   ValidationReport TakeReport() {
-    std::stable_sort(errors_.begin(), errors_.end(),
-                     [](const KeyedError& a, const KeyedError& b) {
-                       return a.key < b.key;
-                     });
+    std::stable_sort(
+        errors_.begin(), errors_.end(),
+        [](const KeyedError& a, const KeyedError& b) { return a.key < b.key; });
     ValidationReport report;
     report.more_errors = dropped_errors_;
     for (KeyedError& error : errors_) {
@@ -168,8 +168,8 @@ class PolicyCompiler {
     auto check = [&](absl::string_view path, size_t count, size_t limit,
                      absl::string_view what) {
       if (count > limit) {
-        Error(std::string(path), absl::StrCat(count, " ", what,
-                                              "; the limit is ", limit));
+        Error(std::string(path),
+              absl::StrCat(count, " ", what, "; the limit is ", limit));
         ok = false;
       }
     };
@@ -197,8 +197,8 @@ class PolicyCompiler {
   bool CheckLength(PathFn path, absl::string_view value) {
     if (value.size() > options_.max_name_bytes) {
       Error(path(), absl::StrCat(Quote(value), " is ", value.size(),
-                               " bytes long; the limit is ",
-                               options_.max_name_bytes));
+                                 " bytes long; the limit is ",
+                                 options_.max_name_bytes));
       return false;
     }
     return true;
@@ -214,9 +214,9 @@ class PolicyCompiler {
     if (const size_t bad = internal::FindInvalidNameChar(name);
         bad != absl::string_view::npos) {
       Error(path(), absl::StrCat("invalid character ",
-                               internal::DescribeChar(name[bad]),
-                               " at position ", bad, " in ", Quote(name),
-                               "; names are letters, digits and _ - . /"));
+                                 internal::DescribeChar(name[bad]),
+                                 " at position ", bad, " in ", Quote(name),
+                                 "; names are letters, digits and _ - . /"));
       return false;
     }
     return true;
@@ -233,8 +233,9 @@ class PolicyCompiler {
     for (size_t i = 0; i < id.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(id[i]);
       if (c < 0x20 || c == 0x7f) {
-        Error(path(), absl::StrCat("control character ", internal::DescribeChar(id[i]),
-                                 " at position ", i, " in ", Quote(id)));
+        Error(path(),
+              absl::StrCat("control character ", internal::DescribeChar(id[i]),
+                           " at position ", i, " in ", Quote(id)));
         return false;
       }
     }
@@ -280,7 +281,8 @@ class PolicyCompiler {
       if (add) first_type_at.push_back(i);
       CompileActions(type, path, type_id);
       if (add) {
-        tables_.type_base.push_back(static_cast<uint32_t>(tables_.slots.size()));
+        tables_.type_base.push_back(
+            static_cast<uint32_t>(tables_.slots.size()));
       }
     }
     tables_.row_words = std::max<uint32_t>(
@@ -297,7 +299,8 @@ class PolicyCompiler {
     for (int j = 0; j < type.actions_size(); ++j) {
       const v1::Action& action = type.actions(j);
       const std::string path = absl::StrCat(type_path, ".actions[", j, "]");
-      bool add = CheckCatalogName([&] { return path + ".name"; }, action.name());
+      bool add =
+          CheckCatalogName([&] { return path + ".name"; }, action.name());
       if (add && type_id != kNone) {
         const uint32_t previous = tables_.actions.Find(type_id, action.name());
         if (previous != NameTable::kNotFound) {
@@ -361,16 +364,17 @@ class PolicyCompiler {
       const std::string path = absl::StrCat("entities[", i, "]");
       bool add = CheckId([&] { return path + ".id"; }, entity.id());
       if (add && !seen.insert(entity.id()).second) {
-        const auto first = std::find_if(
-            first_at.begin(), first_at.end(),
-            [&](const auto& f) { return f.first == entity.id(); });
-        Error(path + ".id", absl::StrCat("duplicate entity ", Quote(entity.id()),
-                                         " (first at entities[", first->second,
-                                         "])"));
+        const auto first =
+            std::find_if(first_at.begin(), first_at.end(),
+                         [&](const auto& f) { return f.first == entity.id(); });
+        Error(path + ".id",
+              absl::StrCat("duplicate entity ", Quote(entity.id()),
+                           " (first at entities[", first->second, "])"));
         add = false;
       }
       if (add) first_at.emplace_back(entity.id(), i);
-      if (!CheckId([&] { return path + ".partner_id"; }, entity.partner_id())) add = false;
+      if (!CheckId([&] { return path + ".partner_id"; }, entity.partner_id()))
+        add = false;
       if (!add) continue;
       uint32_t partner = tables_.partners.Find(0, entity.partner_id());
       if (partner == NameTable::kNotFound) {
@@ -416,9 +420,12 @@ class PolicyCompiler {
         const uint32_t previous = tables_.roles.Find(0, id);
         if (previous != NameTable::kNotFound) {
           Error(id_path(),
-                absl::StrCat("duplicate role id ", Quote(id),
-                             named_by_id ? "" : " (a role without id is identified by its name)",
-                             " (first at roles[", first_role_at[previous], "])"));
+                absl::StrCat(
+                    "duplicate role id ", Quote(id),
+                    named_by_id
+                        ? ""
+                        : " (a role without id is identified by its name)",
+                    " (first at roles[", first_role_at[previous], "])"));
           add = false;
         }
       }
@@ -457,9 +464,9 @@ class PolicyCompiler {
       const uint32_t owner = tables_.role_owner[role];
       if (owner != kNone && owner != entity) {
         Error(path(), absl::StrCat("role ", Quote(input.default_role_id()),
-                                 " is owned by entity ",
-                                 Quote(tables_.entities.name(owner)), ", not ",
-                                 Quote(input.id())));
+                                   " is owned by entity ",
+                                   Quote(tables_.entities.name(owner)),
+                                   ", not ", Quote(input.id())));
         continue;
       }
       tables_.entity_default_role[entity] = role;
@@ -492,20 +499,26 @@ class PolicyCompiler {
         auto object_path = [&] {
           return absl::StrCat("roles[", i, "].permissions.objects[", k, "]");
         };
-        const uint32_t type = tables_.object_types.Find(0, object.object_type());
+        const uint32_t type =
+            tables_.object_types.Find(0, object.object_type());
         if (type == NameTable::kNotFound) {
           Error(object_path() + ".object_type",
-                absl::StrCat("unknown object type ", Quote(object.object_type())));
+                absl::StrCat("unknown object type ",
+                             Quote(object.object_type())));
           continue;
         }
         for (int m = 0; m < object.actions_size(); ++m) {
           const v1::ActionPermission& action = object.actions(m);
-          auto path = [&] { return absl::StrCat(object_path(), ".actions[", m, "]"); };
-          const uint32_t slot = tables_.actions.Find(type, action.action_name());
+          auto path = [&] {
+            return absl::StrCat(object_path(), ".actions[", m, "]");
+          };
+          const uint32_t slot =
+              tables_.actions.Find(type, action.action_name());
           if (slot == NameTable::kNotFound) {
-            Error(path() + ".action_name",
-                  absl::StrCat("unknown action ", Quote(action.action_name()),
-                               " for object type ", Quote(object.object_type())));
+            Error(
+                path() + ".action_name",
+                absl::StrCat("unknown action ", Quote(action.action_name()),
+                             " for object type ", Quote(object.object_type())));
             continue;
           }
           uint32_t code = kNone;
@@ -529,22 +542,23 @@ class PolicyCompiler {
           }
           if (code == kNone) {
             Error(path() + ".permission",
-                  absl::StrCat("unknown permission ",
-                               static_cast<int>(action.permission()),
-                               "; expected allowed, not_allowed or allowed_for_own"));
+                  absl::StrCat(
+                      "unknown permission ",
+                      static_cast<int>(action.permission()),
+                      "; expected allowed, not_allowed or allowed_for_own"));
             continue;
           }
           if (set_by_role[slot] == role + 1) {
             if (set_to[slot] != code) {
               Error(path(), absl::StrCat(
-                              "action ",
-                              Quote(absl::StrCat(object.object_type(), ".",
-                                                 action.action_name())),
-                              " is listed twice with different permissions (",
-                              PermissionName(set_to[slot]), " at roles[", i,
-                              "].permissions.objects[", set_at[slot].first,
-                              "].actions[", set_at[slot].second, "], ",
-                              PermissionName(code), " here)"));
+                                "action ",
+                                Quote(absl::StrCat(object.object_type(), ".",
+                                                   action.action_name())),
+                                " is listed twice with different permissions (",
+                                PermissionName(set_to[slot]), " at roles[", i,
+                                "].permissions.objects[", set_at[slot].first,
+                                "].actions[", set_at[slot].second, "], ",
+                                PermissionName(code), " here)"));
             }
             continue;
           }
@@ -591,18 +605,21 @@ class PolicyCompiler {
       const v1::Credential& credential = credentials[i];
       const std::string path = absl::StrCat("credentials[", i, "]");
       const size_t errors_before = ErrorCount();
-      if (CheckId([&] { return path + ".client_id"; }, credential.client_id())) {
+      if (CheckId([&] { return path + ".client_id"; },
+                  credential.client_id())) {
         const uint32_t previous =
             tables_.credentials.Find(0, credential.client_id());
         if (previous != NameTable::kNotFound) {
-          Error(path + ".client_id",
-                absl::StrCat("duplicate client id ", Quote(credential.client_id()),
-                             " (first at credentials[", first_at[previous], "])"));
+          Error(path + ".client_id", absl::StrCat("duplicate client id ",
+                                                  Quote(credential.client_id()),
+                                                  " (first at credentials[",
+                                                  first_at[previous], "])"));
         }
       }
       CheckLength([&] { return path + ".name"; }, credential.name());
       uint32_t partner = kNone;
-      if (CheckId([&] { return path + ".partner_id"; }, credential.partner_id())) {
+      if (CheckId([&] { return path + ".partner_id"; },
+                  credential.partner_id())) {
         partner = tables_.partners.Find(0, credential.partner_id());
         if (partner == NameTable::kNotFound) {
           Error(path + ".partner_id",
@@ -636,7 +653,8 @@ class PolicyCompiler {
       for (const std::string& scope : credential.scopes()) {
         tables_.credential_scopes.Add(scope);
       }
-      tables_.credential_scopes_begin.push_back(tables_.credential_scopes.size());
+      tables_.credential_scopes_begin.push_back(
+          tables_.credential_scopes.size());
       tables_.credential_entities.insert(tables_.credential_entities.end(),
                                          entities.begin(), entities.end());
       tables_.credential_entities_begin.push_back(
@@ -652,7 +670,8 @@ class PolicyCompiler {
       tables_.restriction_bits.resize(offset + (span + 63) / 64, 0);
       for (uint32_t entity : entities) {
         const uint32_t bit = entity - begin;
-        tables_.restriction_bits[offset + bit / 64] |= uint64_t{1} << (bit % 64);
+        tables_.restriction_bits[offset + bit / 64] |= uint64_t{1}
+                                                       << (bit % 64);
       }
       tables_.credential_restriction.push_back(offset);
     }
@@ -667,7 +686,8 @@ class PolicyCompiler {
     std::vector<uint32_t> entities;
     for (int j = 0; j < credential.entity_ids_size(); ++j) {
       const std::string& id = credential.entity_ids(j);
-      const std::string entity_path = absl::StrCat(path, ".entity_ids[", j, "]");
+      const std::string entity_path =
+          absl::StrCat(path, ".entity_ids[", j, "]");
       const uint32_t entity = tables_.entities.Find(0, id);
       if (entity == NameTable::kNotFound) {
         Error(entity_path, absl::StrCat("unknown entity ", Quote(id)));
@@ -675,10 +695,10 @@ class PolicyCompiler {
       }
       if (partner != kNone && tables_.entity_partner[entity] != partner) {
         Error(entity_path,
-              absl::StrCat("entity ", Quote(id), " belongs to partner ",
-                           Quote(tables_.partners.name(
-                               tables_.entity_partner[entity])),
-                           ", not ", Quote(credential.partner_id())));
+              absl::StrCat(
+                  "entity ", Quote(id), " belongs to partner ",
+                  Quote(tables_.partners.name(tables_.entity_partner[entity])),
+                  ", not ", Quote(credential.partner_id())));
         continue;
       }
       const auto previous = std::find(entities.begin(), entities.end(), entity);
@@ -721,9 +741,9 @@ class PolicyCompiler {
       if (!scope->all) {
         type = tables_.object_types.Find(0, scope->object_type);
         if (type == NameTable::kNotFound) {
-          Error(scope_path, absl::StrCat("unknown object type ",
-                                         Quote(scope->object_type),
-                                         " in scope ", Quote(credential.scopes(j))));
+          Error(scope_path,
+                absl::StrCat("unknown object type ", Quote(scope->object_type),
+                             " in scope ", Quote(credential.scopes(j))));
           continue;
         }
       }
@@ -747,8 +767,9 @@ class PolicyCompiler {
       if (scope->all) {
         all_level = std::max(all_level, level);
       } else {
-        internal::Set2Bits(row.data(), type,
-                           std::max(level, internal::Get2Bits(row.data(), type)));
+        internal::Set2Bits(
+            row.data(), type,
+            std::max(level, internal::Get2Bits(row.data(), type)));
       }
     }
     if (all_level == internal::kLevelNone) return;

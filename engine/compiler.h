@@ -75,9 +75,10 @@ struct ValidationReport {
 ValidationReport Validate(const v1::PolicySet& policy,
                           const CompileOptions& options = CompileOptions());
 
-// Compiles a policy. On any problem returns InvalidArgument whose message is one
-// line per problem, each `path: message` (ValidationReport's errors, in order),
-// then `(and N more errors)` when there were more than options.max_errors.
+// Compiles a policy. On any problem returns InvalidArgument whose message is
+// one line per problem, each `path: message` (ValidationReport's errors, in
+// order), then `(and N more errors)` when there were more than
+// options.max_errors.
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> Compile(
     const v1::PolicySet& policy,
     const CompileOptions& options = CompileOptions());

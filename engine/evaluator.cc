@@ -14,10 +14,10 @@ namespace {
 using internal::Deny;
 using internal::IdAccess;
 using internal::kNone;
+using internal::kPermAllowed;
 using internal::PolicyTables;
 using internal::PrincipalFacts;
 using internal::SlotInfo;
-using internal::kPermAllowed;
 
 std::string Q(absl::string_view value) {
   return absl::StrCat("\"", absl::CHexEscape(value), "\"");
@@ -75,16 +75,16 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
   } else {
     const std::string user_entity = Q(t.entities.name(p.entity));
     if (entity != p.entity) {
-      return absl::StrCat("the user belongs to entity ", user_entity,
-                          ", not ", entity_name);
+      return absl::StrCat("the user belongs to entity ", user_entity, ", not ",
+                          entity_name);
     }
     if (!p.tenant_ok) {
       const std::string client = Q(t.credentials.name(p.credential));
       if (t.credential_partner[p.credential] != p.partner) {
-        return absl::StrCat("client ", client, " belongs to partner ",
-                            Q(t.partners.name(t.credential_partner[p.credential])),
-                            ", not to entity ", user_entity, "'s partner ",
-                            partner_name);
+        return absl::StrCat(
+            "client ", client, " belongs to partner ",
+            Q(t.partners.name(t.credential_partner[p.credential])),
+            ", not to entity ", user_entity, "'s partner ", partner_name);
       }
       return absl::StrCat("client ", client,
                           " is restricted to other entities than ",
@@ -195,9 +195,9 @@ Decision DecideByNames(const CompiledPolicy& policy,
               "an entity_user principal needs a user_id and an entity_id");
         });
       }
-      bound = IdAccess::BindEntityUser(policy, request.user_entity_id,
-                                       request.role_id, request.client_id,
-                                       facts);
+      bound =
+          IdAccess::BindEntityUser(policy, request.user_entity_id,
+                                   request.role_id, request.client_id, facts);
       break;
   }
   if (bound != Reason::kGranted) {
@@ -285,8 +285,7 @@ void TraceRules(Tracer& trace, const CompiledPolicy& policy,
     }
     if (p.role == kNone) {
       return absl::StrCat("the user has no role and entity ",
-                          Q(t.entities.name(p.entity)),
-                          " has no default role");
+                          Q(t.entities.name(p.entity)), " has no default role");
     }
     const std::string role = Q(t.roles.name(p.role));
     if (!p.role_usable) {
@@ -318,9 +317,9 @@ void TraceRules(Tracer& trace, const CompiledPolicy& policy,
     if (resource->created_by.empty()) {
       return std::string("the resource's creator is unknown: not the user's");
     }
-    return absl::StrCat("the resource was created by ", Q(resource->created_by),
-                        own ? ", the user"
-                            : absl::StrCat(", not by ", Q(user_id)));
+    return absl::StrCat(
+        "the resource was created by ", Q(resource->created_by),
+        own ? ", the user" : absl::StrCat(", not by ", Q(user_id)));
   });
 }
 
@@ -401,8 +400,8 @@ Explanation Explain(const CompiledPolicy& policy,
 std::string Explanation::ToText() const {
   std::string text;
   for (const ExplanationStep& step : steps) {
-    absl::StrAppend(&text, step.rule, ": ", step.passed ? "pass" : "FAIL",
-                    ": ", step.detail, "\n");
+    absl::StrAppend(&text, step.rule, ": ", step.passed ? "pass" : "FAIL", ": ",
+                    step.detail, "\n");
   }
   absl::StrAppend(&text, "decision: ", VerdictName(decision.verdict),
                   " (reason: ", ReasonName(decision.reason), ")\n");

@@ -65,10 +65,10 @@ Decision Check(const CompiledPolicy& policy, const Principal& principal,
 struct CheckRequestView {
   enum class PrincipalKind : uint8_t { kNone, kPartner, kEntityUser };
   PrincipalKind principal_kind = PrincipalKind::kNone;
-  absl::string_view client_id;  // partner: required; entity user: optional
-  absl::string_view user_id;    // entity user
+  absl::string_view client_id;       // partner: required; entity user: optional
+  absl::string_view user_id;         // entity user
   absl::string_view user_entity_id;  // entity user
-  absl::string_view role_id;    // entity user; empty: the entity's default
+  absl::string_view role_id;         // entity user; empty: the entity's default
   absl::string_view object_type;
   absl::string_view action;
   absl::string_view entity_id;  // the entity the request acts in

@@ -50,8 +50,8 @@ class TextErrorCollector : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    errors_.push_back(
-        absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message));
+    errors_.push_back(absl::StrCat("line ", line + 1, ", column ", column + 1,
+                                   ": ", message));
   }
   std::string Joined() const { return absl::StrJoin(errors_, "; "); }
 
@@ -72,7 +72,8 @@ Format FormatOf(absl::string_view path) {
 // The files a path stands for: itself, or a directory's policy files.
 absl::StatusOr<std::vector<std::string>> ExpandPath(const std::string& path) {
   std::error_code error;
-  if (!std::filesystem::is_directory(path, error)) return std::vector<std::string>{path};
+  if (!std::filesystem::is_directory(path, error))
+    return std::vector<std::string>{path};
   std::vector<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
     const std::string file = entry.path().string();
@@ -135,7 +136,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
         absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   }
   if (!S_ISREG(info.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file"));
   }
   if (static_cast<uint64_t>(info.st_size) > max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -154,8 +156,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   return content;
 }
 
-absl::StatusOr<LoadedPolicy> LoadPolicyFiles(absl::Span<const std::string> paths,
-                                             const LoadOptions& options) {
+absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
+    absl::Span<const std::string> paths, const LoadOptions& options) {
   if (paths.empty()) {
     return absl::InvalidArgumentError("no policy files given");
   }
@@ -172,8 +174,9 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(absl::Span<const std::string> paths
             ": unknown policy format (expected .json, .txtpb, .textproto or "
             ".pbtxt)"));
       }
-      PORTCULLIS_ASSIGN_OR_RETURN(const std::string content,
-                                  ReadFileToString(file, options.max_file_bytes));
+      PORTCULLIS_ASSIGN_OR_RETURN(
+          const std::string content,
+          ReadFileToString(file, options.max_file_bytes));
       absl::StatusOr<v1::PolicySet> set = format == Format::kJson
                                               ? ParsePolicyJson(content)
                                               : ParsePolicyText(content);

@@ -54,22 +54,20 @@ absl::StatusOr<Scope> ParseOne(absl::string_view text, size_t offset) {
         "; an object type is letters, digits and _ - . /"));
   }
   if (level.find(':') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("has a second ':' at position ",
-                     offset + colon + 1 + level.find(':'),
-                     "; expected <object-type>:<level>"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "has a second ':' at position ", offset + colon + 1 + level.find(':'),
+        "; expected <object-type>:<level>"));
   }
   if (level.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "has an empty level at position ", offset + colon + 1, "; ",
-        kExpectedLevels));
+    return absl::InvalidArgumentError(
+        absl::StrCat("has an empty level at position ", offset + colon + 1,
+                     "; ", kExpectedLevels));
   }
   const std::optional<ScopeLevel> parsed = LevelFromName(level);
   if (!parsed.has_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("has unknown level \"", absl::CHexEscape(level),
-                     "\" at position ",
-                     offset + colon + 1, "; ", kExpectedLevels));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "has unknown level \"", absl::CHexEscape(level), "\" at position ",
+        offset + colon + 1, "; ", kExpectedLevels));
   }
   Scope scope;
   scope.all = type == "all";
@@ -99,9 +97,8 @@ std::string Scope::ToString() const {
 absl::StatusOr<Scope> ParseScope(absl::string_view text) {
   absl::StatusOr<Scope> scope = ParseOne(text, 0);
   if (!scope.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("scope \"", absl::CHexEscape(text), "\" ",
-                     scope.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scope \"", absl::CHexEscape(text), "\" ", scope.status().message()));
   }
   return scope;
 }
@@ -138,15 +135,14 @@ absl::StatusOr<std::vector<Scope>> ParseScopeList(
     }
     absl::StatusOr<Scope> scope = ParseOne(item, start);
     if (!scope.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("scope ", number, " \"", absl::CHexEscape(item),
-                       "\" at position ", start, " ", scope.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scope ", number, " \"", absl::CHexEscape(item), "\" at position ",
+          start, " ", scope.status().message()));
     }
     if (!scope->all && !is_object_type(scope->object_type)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("scope ", number, " \"", item, "\" at position ", start,
-                       " names unknown object type \"", scope->object_type,
-                       "\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scope ", number, " \"", item, "\" at position ", start,
+          " names unknown object type \"", scope->object_type, "\""));
     }
     for (size_t i = 0; i < scopes.size(); ++i) {
       if (scopes[i].all == scope->all &&

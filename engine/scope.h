@@ -1,6 +1,7 @@
-// Scopes: `<object-type>:<level>` with levels read < write < delete (each covers
-// the ones before it), and `all:<level>` for every object type. Credentials list
-// them; OAuth-style requests carry them as one space-separated string.
+// Scopes: `<object-type>:<level>` with levels read < write < delete (each
+// covers the ones before it), and `all:<level>` for every object type.
+// Credentials list them; OAuth-style requests carry them as one space-separated
+// string.
 #ifndef PORTCULLIS_ENGINE_SCOPE_H_
 #define PORTCULLIS_ENGINE_SCOPE_H_
 
@@ -38,11 +39,11 @@ struct Scope {
 // cannot be in an object type name, or an unknown level. Levels are lowercase.
 absl::StatusOr<Scope> ParseScope(absl::string_view text);
 
-// Parses a user-typed scope list: scopes separated by single spaces (OAuth 2.0's
-// `scope` parameter). Errors say which scope (1-based), at which position
-// (0-based byte offset in `text`), and what was expected: stray or doubled
-// whitespace, other separators, and the same object type listed twice with
-// different levels (an exact repeat is accepted). When `is_object_type` is
+// Parses a user-typed scope list: scopes separated by single spaces
+// (OAuth 2.0's `scope` parameter). Errors say which scope (1-based), at which
+// position (0-based byte offset in `text`), and what was expected: stray or
+// doubled whitespace, other separators, and the same object type listed twice
+// with different levels (an exact repeat is accepted). When `is_object_type` is
 // given, every object type must satisfy it.
 absl::StatusOr<std::vector<Scope>> ParseScopeList(absl::string_view text);
 absl::StatusOr<std::vector<Scope>> ParseScopeList(

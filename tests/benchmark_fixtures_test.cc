@@ -18,7 +18,8 @@ TEST(MapOfMapsBaselineTest, AgreesWithReferenceEvaluator) {
   std::mt19937_64 random(7);
   for (int p = 0; p < 500; ++p) {
     const v1::PolicySet policy = testing::RandomPolicy(random);
-    const baseline::MapOfMapsPolicy map = baseline::MapOfMapsPolicy::Build(policy);
+    const baseline::MapOfMapsPolicy map =
+        baseline::MapOfMapsPolicy::Build(policy);
     for (int r = 0; r < 40; ++r) {
       const v1::CheckRequest request = testing::RandomRequest(policy, random);
       const Decision want = ReferenceCheck(policy, request);
@@ -74,7 +75,8 @@ TEST(RealDataTest, GoogleCloudAndAwsRoleTablesCompile) {
     EXPECT_GE(stats.actions, c.actions);
     // Every request the benchmarks prepare resolves, and the engine agrees
     // with the map-of-maps baseline on each.
-    const baseline::MapOfMapsPolicy map = baseline::MapOfMapsPolicy::Build(*policy);
+    const baseline::MapOfMapsPolicy map =
+        baseline::MapOfMapsPolicy::Build(*policy);
     for (const auto& r : bench::PrepareRequests(*policy, **compiled, 200, 3)) {
       EXPECT_EQ(Check(**compiled, r->principal, r->action, r->entity,
                       r->has_resource ? &r->resource : nullptr),

@@ -45,8 +45,10 @@ std::optional<Decision> CheckByIds(const CompiledPolicy& policy,
   const Decision by_ids = Check(policy, *principal, *action, *entity,
                                 request.has_resource() ? &resource : nullptr);
   // The bound principal with the request's names must agree.
-  const RequestNames names{request.object_type(), request.action(),
-                           request.entity_id(), request.has_resource(),
+  const RequestNames names{request.object_type(),
+                           request.action(),
+                           request.entity_id(),
+                           request.has_resource(),
                            request.resource().entity_id(),
                            request.resource().created_by()};
   EXPECT_EQ(Check(policy, *principal, names), by_ids);
@@ -62,8 +64,9 @@ TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {
     const v1::PolicySet policy = testing::RandomPolicy(random);
     absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
         Compile(policy);
-    ASSERT_TRUE(compiled.ok()) << "policy " << p << ": " << compiled.status()
-                               << "\n" << policy.DebugString();
+    ASSERT_TRUE(compiled.ok())
+        << "policy " << p << ": " << compiled.status() << "\n"
+        << policy.DebugString();
     for (int r = 0; r < kRequestsPerPolicy; ++r) {
       const v1::CheckRequest request = testing::RandomRequest(policy, random);
       const Decision want = ReferenceCheck(policy, request);
@@ -86,11 +89,11 @@ TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {
     }
   }
   // The generator must reach every rule, or the comparison proves little.
-  for (Reason reason :
-       {Reason::kGranted, Reason::kTenant, Reason::kScope, Reason::kPartnerOnly,
-        Reason::kRbac, Reason::kOwnership, Reason::kUnknownPrincipal,
-        Reason::kUnknownObjectType, Reason::kUnknownAction,
-        Reason::kUnknownEntity, Reason::kUnknownRole, Reason::kInvalidRequest}) {
+  for (Reason reason : {Reason::kGranted, Reason::kTenant, Reason::kScope,
+                        Reason::kPartnerOnly, Reason::kRbac, Reason::kOwnership,
+                        Reason::kUnknownPrincipal, Reason::kUnknownObjectType,
+                        Reason::kUnknownAction, Reason::kUnknownEntity,
+                        Reason::kUnknownRole, Reason::kInvalidRequest}) {
     EXPECT_GT(reasons[static_cast<int>(reason)], 100) << ReasonName(reason);
   }
   EXPECT_GT(by_ids, kPolicies * kRequestsPerPolicy / 3);

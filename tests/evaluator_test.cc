@@ -18,7 +18,9 @@ using ::testing::HasSubstr;
 constexpr Decision kAllowed{Verdict::kAllowed, Reason::kGranted};
 constexpr Decision kOwnAllowed{Verdict::kAllowed, Reason::kOwnership};
 constexpr Decision kForOwn{Verdict::kAllowedForOwn, Reason::kOwnership};
-constexpr Decision Deny(Reason reason) { return {Verdict::kNotAllowed, reason}; }
+constexpr Decision Deny(Reason reason) {
+  return {Verdict::kNotAllowed, reason};
+}
 
 std::string Describe(Decision d) {
   return absl::StrCat(VerdictName(d.verdict), "/", ReasonName(d.reason));
@@ -121,12 +123,28 @@ constexpr char kPolicy[] = R"pb(
     scopes: "payable:read"
     scopes: "receivable:delete"
   }
-  credentials { client_id: "c-payable-read" partner_id: "p-1" scopes: "payable:read" }
-  credentials { client_id: "c-payable-write" partner_id: "p-1" scopes: "payable:write" }
-  credentials { client_id: "c-payable-delete" partner_id: "p-1" scopes: "payable:delete" }
+  credentials {
+    client_id: "c-payable-read"
+    partner_id: "p-1"
+    scopes: "payable:read"
+  }
+  credentials {
+    client_id: "c-payable-write"
+    partner_id: "p-1"
+    scopes: "payable:write"
+  }
+  credentials {
+    client_id: "c-payable-delete"
+    partner_id: "p-1"
+    scopes: "payable:delete"
+  }
   credentials { client_id: "c-all-read" partner_id: "p-1" scopes: "all:read" }
   credentials { client_id: "c-all-write" partner_id: "p-1" scopes: "all:write" }
-  credentials { client_id: "c-all-delete" partner_id: "p-1" scopes: "all:delete" }
+  credentials {
+    client_id: "c-all-delete"
+    partner_id: "p-1"
+    scopes: "all:delete"
+  }
   credentials {
     client_id: "c-all-read-payable-delete"
     partner_id: "p-1"
@@ -140,7 +158,8 @@ class EvaluatorTest : public ::testing::Test {
   static void SetUpTestSuite() {
     absl::StatusOr<v1::PolicySet> set = ParsePolicyText(kPolicy);
     ASSERT_TRUE(set.ok()) << set.status();
-    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled = Compile(*set);
+    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
+        Compile(*set);
     ASSERT_TRUE(compiled.ok()) << compiled.status();
     policy_ = compiled->release();
   }
@@ -168,8 +187,9 @@ struct Request {
 
 Decision CheckBoth(const CompiledPolicy& policy, const Request& r) {
   CheckRequestView view;
-  view.principal_kind = r.partner ? CheckRequestView::PrincipalKind::kPartner
-                                  : CheckRequestView::PrincipalKind::kEntityUser;
+  view.principal_kind = r.partner
+                            ? CheckRequestView::PrincipalKind::kPartner
+                            : CheckRequestView::PrincipalKind::kEntityUser;
   view.client_id = r.client_id;
   view.user_id = r.user_id;
   view.user_entity_id = r.user_entity;
@@ -193,14 +213,16 @@ Decision CheckBoth(const CompiledPolicy& policy, const Request& r) {
   if (principal.ok() && action && entity && resource_entity) {
     const ResourceRef resource{*resource_entity, r.created_by};
     const ResourceRef* resource_ptr = r.has_resource ? &resource : nullptr;
-    const Decision by_ids = Check(policy, *principal, *action, *entity, resource_ptr);
+    const Decision by_ids =
+        Check(policy, *principal, *action, *entity, resource_ptr);
     EXPECT_EQ(Describe(by_ids), Describe(by_names)) << "by ids vs by names";
-    const RequestNames names{r.object_type, r.action, r.entity,
+    const RequestNames names{r.object_type,  r.action,          r.entity,
                              r.has_resource, r.resource_entity, r.created_by};
     EXPECT_EQ(Describe(Check(policy, *principal, names)), Describe(by_names))
         << "bound principal with names";
-    EXPECT_EQ(Explain(policy, *principal, *action, *entity, resource_ptr).decision,
-              by_ids);
+    EXPECT_EQ(
+        Explain(policy, *principal, *action, *entity, resource_ptr).decision,
+        by_ids);
   }
   return by_names;
 }
@@ -255,12 +277,13 @@ TEST_F(EvaluatorTest, PermissionResourceEntityPrincipalMatrix) {
     r.entity = c.entity;
     r.has_resource = c.resource != Res::kNone;
     r.resource_entity = c.entity;
-    r.created_by = c.resource == Res::kOwn            ? "u-7"
+    r.created_by = c.resource == Res::kOwn              ? "u-7"
                    : c.resource == Res::kOther          ? "u-8"
                    : c.resource == Res::kUnknownCreator ? ""
                                                         : "";
-    SCOPED_TRACE(absl::StrCat(c.principal, " resource=",
-                              static_cast<int>(c.resource), " entity=", c.entity));
+    SCOPED_TRACE(absl::StrCat(c.principal,
+                              " resource=", static_cast<int>(c.resource),
+                              " entity=", c.entity));
     EXPECT_EQ(Describe(CheckBoth(*policy_, r)), Describe(c.want));
   }
 }
@@ -279,7 +302,8 @@ TEST_F(EvaluatorTest, TenantRule) {
     r.resource_entity = entity;
     return r;
   };
-  auto user = [](const char* client, const char* user_entity, const char* entity) {
+  auto user = [](const char* client, const char* user_entity,
+                 const char* entity) {
     Request r;
     r.client_id = client;
     r.user_entity = user_entity;
@@ -304,13 +328,14 @@ TEST_F(EvaluatorTest, TenantRule) {
       {"unknown request entity", partner("c-p1-all", "e-404"),
        Deny(Reason::kTenant)},
       {"resource in another entity", resource_elsewhere, Deny(Reason::kTenant)},
-      {"resource in an unknown entity", resource_unknown, Deny(Reason::kTenant)},
+      {"resource in an unknown entity", resource_unknown,
+       Deny(Reason::kTenant)},
       {"user in own entity", user("", "e-1", "e-1"), kAllowed},
       {"user in sibling entity", user("", "e-1", "e-2"), Deny(Reason::kTenant)},
       {"user via restricted client, listed", user("c-p1-e1", "e-1", "e-1"),
        kAllowed},
-      {"user of e-2 via client restricted to e-1", user("c-p1-e1", "e-2", "e-2"),
-       Deny(Reason::kTenant)},
+      {"user of e-2 via client restricted to e-1",
+       user("c-p1-e1", "e-2", "e-2"), Deny(Reason::kTenant)},
       {"user via another partner's client", user("c-p2", "e-1", "e-1"),
        Deny(Reason::kTenant)},
   };
@@ -325,7 +350,8 @@ TEST_F(EvaluatorTest, TenantRule) {
 TEST_F(EvaluatorTest, ScopeInheritanceTable) {
   struct Case {
     const char* client;
-    const char* action;  // payable.read needs read, approve write, delete delete
+    const char*
+        action;  // payable.read needs read, approve write, delete delete
     bool allowed;
   };
   const Case cases[] = {
@@ -420,7 +446,8 @@ TEST_F(EvaluatorTest, PartnerOnlyActions) {
   // Scope comes before partner_only: a read-only partner credential is
   // denied by scope even though it is a partner.
   partner.client_id = "c-all-read";
-  EXPECT_EQ(Describe(CheckBoth(*policy_, partner)), Describe(Deny(Reason::kScope)));
+  EXPECT_EQ(Describe(CheckBoth(*policy_, partner)),
+            Describe(Deny(Reason::kScope)));
 }
 
 TEST_F(EvaluatorTest, RolesAndDefaultRoles) {
@@ -434,7 +461,8 @@ TEST_F(EvaluatorTest, RolesAndDefaultRoles) {
       {"default role of e-1 (allowed_for_own)", "e-1", "", kForOwn},
       {"e-2 has no default role", "e-2", "", Deny(Reason::kRbac)},
       {"custom role in its own entity", "e-2", "r-custom-e2", kAllowed},
-      {"custom role of e-2 held in e-1", "e-1", "r-custom-e2", Deny(Reason::kRbac)},
+      {"custom role of e-2 held in e-1", "e-1", "r-custom-e2",
+       Deny(Reason::kRbac)},
       {"unknown role", "e-1", "r-404", Deny(Reason::kUnknownRole)},
       {"unknown user entity", "e-404", "", Deny(Reason::kUnknownEntity)},
   };
@@ -467,25 +495,25 @@ TEST_F(EvaluatorTest, MalformedAndUnknownRequestsFailClosed) {
     return v;
   };
   const Case cases[] = {
-      {"no principal",
-       with([](CheckRequestView& v) {
+      {"no principal", with([](CheckRequestView& v) {
          v.principal_kind = CheckRequestView::PrincipalKind::kNone;
        }),
        Reason::kInvalidRequest},
       {"partner without client",
        with([](CheckRequestView& v) { v.client_id = ""; }),
        Reason::kInvalidRequest},
-      {"user without user id",
-       with([](CheckRequestView& v) {
+      {"user without user id", with([](CheckRequestView& v) {
          v.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
          v.user_entity_id = "e-1";
        }),
        Reason::kInvalidRequest},
-      {"empty object type", with([](CheckRequestView& v) { v.object_type = ""; }),
+      {"empty object type",
+       with([](CheckRequestView& v) { v.object_type = ""; }),
        Reason::kInvalidRequest},
       {"empty entity", with([](CheckRequestView& v) { v.entity_id = ""; }),
        Reason::kInvalidRequest},
-      {"unknown client", with([](CheckRequestView& v) { v.client_id = "c-404"; }),
+      {"unknown client",
+       with([](CheckRequestView& v) { v.client_id = "c-404"; }),
        Reason::kUnknownPrincipal},
       {"unknown object type",
        with([](CheckRequestView& v) { v.object_type = "invoice"; }),
@@ -622,8 +650,8 @@ TEST(MoniteDocumentedRoleTest, LoadsUnchangedAndDecides) {
   ASSERT_EQ(role.permissions().objects_size(), 1);
   EXPECT_EQ(role.permissions().objects(0).actions(1).permission(), v1::ALLOWED);
 
-  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(
-      {"examples/monite/catalog.json"});
+  absl::StatusOr<LoadedPolicy> loaded =
+      LoadPolicyFiles({"examples/monite/catalog.json"});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   v1::PolicySet set = loaded->policy;
   *set.add_roles() = role;
@@ -643,7 +671,8 @@ TEST(MoniteDocumentedRoleTest, LoadsUnchangedAndDecides) {
   }
   Request payable;
   payable.action = "read";
-  EXPECT_EQ(Describe(CheckBoth(**policy, payable)), Describe(Deny(Reason::kRbac)));
+  EXPECT_EQ(Describe(CheckBoth(**policy, payable)),
+            Describe(Deny(Reason::kRbac)));
 }
 
 // The Monta documentation's scenarios, on examples/monta.
@@ -676,7 +705,8 @@ TEST(MontaScenariosTest, ScopesAndTeamRestrictionBehaveAsDocumented) {
   const std::string team_entity = team.entity_ids(0);
   std::string sibling;
   for (const v1::Entity& e : loaded->policy.entities()) {
-    if (e.partner_id() == team.partner_id() && e.id() != team_entity) sibling = e.id();
+    if (e.partner_id() == team.partner_id() && e.id() != team_entity)
+      sibling = e.id();
   }
   ASSERT_FALSE(sibling.empty());
 
@@ -694,19 +724,22 @@ TEST(MontaScenariosTest, ScopesAndTeamRestrictionBehaveAsDocumented) {
   const std::string own_team = team_entity;
   for (const char* action : {"read", "create", "update", "delete"}) {
     SCOPED_TRACE(action);
-    EXPECT_EQ(check(cp_delete, "charge-points", action, own_team), "allowed/granted");
+    EXPECT_EQ(check(cp_delete, "charge-points", action, own_team),
+              "allowed/granted");
     EXPECT_EQ(check(cp_read, "charge-points", action, own_team),
               std::string(action) == "read" ? "allowed/granted"
                                             : "not_allowed/scope");
     for (const v1::ObjectType& type : loaded->policy.catalog().object_types()) {
-      EXPECT_EQ(check(all_delete, type.name(), type.actions(0).name(), own_team),
-                "allowed/granted")
+      EXPECT_EQ(
+          check(all_delete, type.name(), type.actions(0).name(), own_team),
+          "allowed/granted")
           << type.name();
     }
   }
   EXPECT_EQ(check(team, "wallet-transactions", "read", team_entity),
             "allowed/granted");
-  EXPECT_EQ(check(team, "wallet-transactions", "read", sibling), "not_allowed/tenant");
+  EXPECT_EQ(check(team, "wallet-transactions", "read", sibling),
+            "not_allowed/tenant");
 }
 
 }  // namespace

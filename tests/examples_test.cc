@@ -72,7 +72,9 @@ INSTANTIATE_TEST_SUITE_P(
                             {"examples/monta/policy.txtpb"},
                             "examples/monta/requests.jsonl",
                             "examples/monta/requests.expected.jsonl"}),
-    [](const testing::TestParamInfo<Example>& info) { return info.param.name; });
+    [](const testing::TestParamInfo<Example>& info) {
+      return info.param.name;
+    });
 
 }  // namespace
 }  // namespace portcullis

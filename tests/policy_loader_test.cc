@@ -102,7 +102,12 @@ TEST(PolicyLoaderTest, MergesFilesAndLocatesErrorsInThem) {
     roles {
       id: "r-2"
       name: "Two"
-      permissions { objects { object_type: "payable" actions { action_name: "pay" permission: ALLOWED } } }
+      permissions {
+        objects {
+          object_type: "payable"
+          actions { action_name: "pay" permission: ALLOWED }
+        }
+      }
     })pb");
   const std::string entities = WriteTemp(
       "entities.json",
@@ -149,11 +154,15 @@ TEST(PolicyLoaderTest, FileErrorsNameTheFile) {
   LoadOptions small;
   small.max_file_bytes = 99;
   const Case cases[] = {
-      {"/nonexistent/policy.json", {}, absl::StatusCode::kNotFound,
+      {"/nonexistent/policy.json",
+       {},
+       absl::StatusCode::kNotFound,
        "/nonexistent/policy.json: cannot open: No such file or directory"},
       {big, small, absl::StatusCode::kInvalidArgument,
        big + ": file is 100 bytes; the limit is 99"},
-      {odd, {}, absl::StatusCode::kInvalidArgument,
+      {odd,
+       {},
+       absl::StatusCode::kInvalidArgument,
        odd + ": unknown policy format (expected .json, .txtpb, .textproto or "
              ".pbtxt)"},
   };
@@ -166,7 +175,8 @@ TEST(PolicyLoaderTest, FileErrorsNameTheFile) {
   }
   absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({bad});
   ASSERT_FALSE(loaded.ok());
-  EXPECT_THAT(std::string(loaded.status().message()), StartsWith(bad + ": invalid JSON: "));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              StartsWith(bad + ": invalid JSON: "));
   EXPECT_EQ(LoadPolicyFiles({}).status().message(), "no policy files given");
 }
 

@@ -68,13 +68,15 @@ v1::PolicySet RandomPolicy(std::mt19937_64& random,
     role->set_name(absl::StrCat("Role ", r));
     if (!Chance(random, 15)) role->set_id(absl::StrCat("r-", r));
     if (Chance(random, 30)) {
-      role->set_entity_id(policy.entities(Below(random, policy.entities_size())).id());
+      role->set_entity_id(
+          policy.entities(Below(random, policy.entities_size())).id());
     }
     const int objects = Below(random, 2 * type_count + 1);
     for (int o = 0; o < objects; ++o) {
       const v1::ObjectType& type =
           policy.catalog().object_types(Below(random, type_count));
-      v1::ObjectPermissions* object = role->mutable_permissions()->add_objects();
+      v1::ObjectPermissions* object =
+          role->mutable_permissions()->add_objects();
       object->set_object_type(type.name());
       for (const v1::Action& action : type.actions()) {
         if (!Chance(random, 60)) continue;
@@ -82,10 +84,12 @@ v1::PolicySet RandomPolicy(std::mt19937_64& random,
         // repeat is valid only when it agrees.
         v1::Permission permission =
             static_cast<v1::Permission>(1 + Below(random, 3));
-        for (const v1::ObjectPermissions& other : role->permissions().objects()) {
+        for (const v1::ObjectPermissions& other :
+             role->permissions().objects()) {
           if (other.object_type() != type.name()) continue;
           for (const v1::ActionPermission& entry : other.actions()) {
-            if (entry.action_name() == action.name()) permission = entry.permission();
+            if (entry.action_name() == action.name())
+              permission = entry.permission();
           }
         }
         v1::ActionPermission* entry = object->add_actions();
@@ -125,16 +129,20 @@ v1::PolicySet RandomPolicy(std::mt19937_64& random,
     std::vector<std::string> listed;
     for (int s = 0; s < scope_count; ++s) {
       const std::string type =
-          Chance(random, 25) ? "all"
-                             : policy.catalog().object_types(Below(random, type_count)).name();
-      if (std::find(listed.begin(), listed.end(), type) != listed.end()) continue;
+          Chance(random, 25)
+              ? "all"
+              : policy.catalog().object_types(Below(random, type_count)).name();
+      if (std::find(listed.begin(), listed.end(), type) != listed.end())
+        continue;
       listed.push_back(type);
       static const char* const kLevels[] = {"read", "write", "delete"};
-      credential->add_scopes(absl::StrCat(type, ":", kLevels[Below(random, 3)]));
+      credential->add_scopes(
+          absl::StrCat(type, ":", kLevels[Below(random, 3)]));
     }
     if (Chance(random, 50)) {
       credential->mutable_rate_limit()->set_count(1 + Below(random, 1000));
-      credential->mutable_rate_limit()->set_interval_seconds(1 + Below(random, 600));
+      credential->mutable_rate_limit()->set_interval_seconds(
+          1 + Below(random, 600));
     }
   }
   return policy;
@@ -144,16 +152,19 @@ v1::CheckRequest RandomRequest(const v1::PolicySet& policy,
                                std::mt19937_64& random) {
   static const std::vector<std::string> kUsers = {"u-0", "u-1", "u-2"};
   auto entity_id = [&] {
-    return Chance(random, 4) ? std::string("e-unknown")
-                             : policy.entities(Below(random, policy.entities_size())).id();
+    return Chance(random, 4)
+               ? std::string("e-unknown")
+               : policy.entities(Below(random, policy.entities_size())).id();
   };
   v1::CheckRequest request;
   request.set_id(absl::StrCat(random() % 100000));
   const int kind = Below(random, 100);
   if (kind < 35 && policy.credentials_size() > 0) {
     request.mutable_principal()->mutable_partner()->set_client_id(
-        Chance(random, 4) ? "c-unknown"
-                          : policy.credentials(Below(random, policy.credentials_size())).client_id());
+        Chance(random, 4)
+            ? "c-unknown"
+            : policy.credentials(Below(random, policy.credentials_size()))
+                  .client_id());
   } else if (kind < 97) {
     v1::EntityUserPrincipal* user =
         request.mutable_principal()->mutable_entity_user();
@@ -161,21 +172,23 @@ v1::CheckRequest RandomRequest(const v1::PolicySet& policy,
     user->set_entity_id(entity_id());
     if (Chance(random, 60)) {
       const v1::Role& role = policy.roles(Below(random, policy.roles_size()));
-      user->set_role_id(Chance(random, 4) ? "r-unknown"
-                                          : RoleKey(role));
+      user->set_role_id(Chance(random, 4) ? "r-unknown" : RoleKey(role));
     }
     if (policy.credentials_size() > 0 && Chance(random, 60)) {
       user->set_client_id(
-          Chance(random, 4) ? "c-unknown"
-                            : policy.credentials(Below(random, policy.credentials_size())).client_id());
+          Chance(random, 4)
+              ? "c-unknown"
+              : policy.credentials(Below(random, policy.credentials_size()))
+                    .client_id());
     }
   }  // else: no principal
   const v1::ObjectType& type = policy.catalog().object_types(
       Below(random, policy.catalog().object_types_size()));
   request.set_object_type(Chance(random, 3) ? "type-unknown" : type.name());
-  request.set_action(Chance(random, 3)
-                         ? "fly"
-                         : type.actions(Below(random, type.actions_size())).name());
+  request.set_action(
+      Chance(random, 3)
+          ? "fly"
+          : type.actions(Below(random, type.actions_size())).name());
   // The principal's own entity most of the time, so that later rules are
   // reached often.
   if (request.principal().has_entity_user() && Chance(random, 70)) {
@@ -185,7 +198,8 @@ v1::CheckRequest RandomRequest(const v1::PolicySet& policy,
   }
   if (Chance(random, 60)) {
     v1::Resource* resource = request.mutable_resource();
-    resource->set_entity_id(Chance(random, 80) ? request.entity_id() : entity_id());
+    resource->set_entity_id(Chance(random, 80) ? request.entity_id()
+                                               : entity_id());
     if (!Chance(random, 20)) resource->set_created_by(Pick(random, kUsers));
   }
   return request;

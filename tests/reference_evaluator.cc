@@ -74,7 +74,9 @@ bool Lists(const v1::Credential& credential, const std::string& entity) {
                    entity) != credential.entity_ids().end();
 }
 
-constexpr Decision Deny(Reason reason) { return {Verdict::kNotAllowed, reason}; }
+constexpr Decision Deny(Reason reason) {
+  return {Verdict::kNotAllowed, reason};
+}
 
 }  // namespace
 
@@ -99,8 +101,9 @@ Decision ReferenceCheck(const v1::PolicySet& policy,
     }
     user_entity = FindEntity(policy, user.entity_id());
     if (user_entity == nullptr) return Deny(Reason::kUnknownEntity);
-    const std::string& role_id =
-        user.role_id().empty() ? user_entity->default_role_id() : user.role_id();
+    const std::string& role_id = user.role_id().empty()
+                                     ? user_entity->default_role_id()
+                                     : user.role_id();
     if (!role_id.empty()) {
       role = FindRole(policy, role_id);
       if (role == nullptr) return Deny(Reason::kUnknownRole);

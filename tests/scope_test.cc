@@ -43,7 +43,8 @@ TEST(ScopeTest, RejectsMalformedScopesWithPosition) {
   };
   const Case cases[] = {
       {"", "scope \"\" is empty; expected <object-type>:<level>"},
-      {"payable", "scope \"payable\" has no level; expected <object-type>:<level>"},
+      {"payable",
+       "scope \"payable\" has no level; expected <object-type>:<level>"},
       {":read",
        "scope \":read\" has an empty object type at position 0; expected "
        "<object-type>:<level>"},
@@ -99,8 +100,9 @@ TEST(ScopeListTest, ErrorsNameTheScopeThePositionAndWhatWasExpected) {
     const char* error;
   };
   const Case cases[] = {
-      {"", "scope list is empty; expected scopes like \"payable:read\" "
-           "separated by single spaces"},
+      {"",
+       "scope list is empty; expected scopes like \"payable:read\" "
+       "separated by single spaces"},
       {" payable:read",
        "scope 1 at position 0 is empty: stray whitespace; separate scopes "
        "with single spaces"},
@@ -137,9 +139,10 @@ TEST(ScopeListTest, ErrorsNameTheScopeThePositionAndWhatWasExpected) {
 TEST(ScopeListTest, UnknownObjectTypesAreRejectedWhenACatalogIsGiven) {
   auto known = [](absl::string_view type) { return type == "charge-points"; };
   EXPECT_TRUE(ParseScopeList("charge-points:read all:read", known).ok());
-  EXPECT_EQ(ParseScopeList("all:read charge-point:read", known).status().message(),
-            "scope 2 \"charge-point:read\" at position 9 names unknown object "
-            "type \"charge-point\"");
+  EXPECT_EQ(
+      ParseScopeList("all:read charge-point:read", known).status().message(),
+      "scope 2 \"charge-point:read\" at position 9 names unknown object "
+      "type \"charge-point\"");
 }
 
 }  // namespace

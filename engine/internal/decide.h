@@ -29,7 +29,9 @@ void TraceRules(Tracer& trace, const CompiledPolicy& policy,
                 SlotInfo slot, bool tenant, uint32_t granted, bool scope,
                 bool partner_only_ok, uint32_t permission, bool rbac);
 
-constexpr Decision Deny(Reason reason) { return {Verdict::kNotAllowed, reason}; }
+constexpr Decision Deny(Reason reason) {
+  return {Verdict::kNotAllowed, reason};
+}
 
 // The decision for one request by ids. A handful of reads from `policy.hot()`
 // and the principal, and at most three data-dependent branches: every rule's
@@ -78,16 +80,18 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   const bool listed =
       !p.restricted ||
       GetBit(h.restriction_bits + p.restriction, restriction_bit);
-  bool tenant = is_partner ? same_partner & listed
-                           : p.tenant_ok & (e == p.entity);
+  bool tenant =
+      is_partner ? same_partner & listed : p.tenant_ok & (e == p.entity);
   if (resource != nullptr) tenant &= resource->entity.index() == e;
   // 2. scope: row 0 (no credential) grants delete on everything.
-  const uint32_t granted = Get2Bits(h.scope_rows + p.scope_row, slot.object_type);
+  const uint32_t granted =
+      Get2Bits(h.scope_rows + p.scope_row, slot.object_type);
   const bool scope = granted >= slot.level;
   // 3. partner_only
   const bool partner_only_ok = !slot.partner_only | is_partner;
   // 4. rbac (partners skip it)
-  const uint32_t permission = Get2Bits(h.permission_rows + p.role_row, slot_index);
+  const uint32_t permission =
+      Get2Bits(h.permission_rows + p.role_row, slot_index);
   const bool rbac = is_partner | (permission != kPermNotAllowed);
 
   if constexpr (Trace::kEnabled) {

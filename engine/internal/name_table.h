@@ -39,12 +39,13 @@ class PackedStrings {
 
  private:
   std::string chars_;
-  std::vector<uint32_t> offsets_{0};  // string i is chars_[offsets_[i], offsets_[i+1])
+  std::vector<uint32_t> offsets_{
+      0};  // string i is chars_[offsets_[i], offsets_[i+1])
 };
 
-// Maps (namespace, name) pairs to dense indices 0, 1, 2, ... in insertion order,
-// and back. A namespace is a small integer chosen by the caller (an action's
-// namespace is its object type, so one table holds every action name).
+// Maps (namespace, name) pairs to dense indices 0, 1, 2, ... in insertion
+// order, and back. A namespace is a small integer chosen by the caller (an
+// action's namespace is its object type, so one table holds every action name).
 //
 // Names are stored once, back to back in one buffer; the hash index holds only
 // 32-bit indices, so an entry costs its bytes plus about 14 bytes. Lookups take
@@ -72,7 +73,9 @@ class NameTable {
     return it == index_.end() ? kNotFound : *it;
   }
 
-  absl::string_view name(uint32_t index) const { return storage_->names[index]; }
+  absl::string_view name(uint32_t index) const {
+    return storage_->names[index];
+  }
   uint32_t space(uint32_t index) const { return storage_->spaces[index]; }
   uint32_t size() const { return storage_->names.size(); }
 

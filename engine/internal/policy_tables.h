@@ -113,7 +113,7 @@ struct PolicyTables {
   PackedStrings credential_scopes;  // canonical scope strings, as written
   std::vector<uint32_t> credential_entities_begin;  // size credentials + 1
   std::vector<uint32_t> credential_entities;        // restriction, as listed
-  uint32_t scope_words = 0;  // words per scope row
+  uint32_t scope_words = 0;                         // words per scope row
   std::vector<uint64_t> scope_rows;
   std::vector<uint64_t> restriction_bits;
 

@@ -7,9 +7,9 @@
 #include "absl/status/statusor.h"
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define PORTCULLIS_RETURN_IF_ERROR(expr)                 \
-  do {                                                   \
-    const ::absl::Status portcullis_status_ = (expr);    \
+#define PORTCULLIS_RETURN_IF_ERROR(expr)                     \
+  do {                                                       \
+    const ::absl::Status portcullis_status_ = (expr);        \
     if (!portcullis_status_.ok()) return portcullis_status_; \
   } while (false)
 
@@ -18,8 +18,8 @@
 
 // `PORTCULLIS_ASSIGN_OR_RETURN(auto x, MakeX());` assigns the value of an
 // absl::StatusOr or returns its error from the enclosing function.
-#define PORTCULLIS_ASSIGN_OR_RETURN(lhs, expr)                                \
-  PORTCULLIS_ASSIGN_OR_RETURN_IMPL_(                                          \
+#define PORTCULLIS_ASSIGN_OR_RETURN(lhs, expr) \
+  PORTCULLIS_ASSIGN_OR_RETURN_IMPL_(           \
       PORTCULLIS_STATUS_CONCAT_(portcullis_statusor_, __LINE__), lhs, expr)
 
 #define PORTCULLIS_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
