@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   const int exit_code = portcullis::cli::RunTool(args);
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    PrintErr("portcullis: standard output: cannot write\n");
+    // A command that writes much checks its writes and has said so already.
+    if (exit_code != kExitUsage) {
+      PrintErr("portcullis: standard output: cannot write\n");
+    }
     return kExitUsage;
   }
   return exit_code;

@@ -1,8 +1,11 @@
 #include "tools/cli/policy_files.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/compiler.h"
 #include "engine/policy_loader.h"
@@ -10,13 +13,43 @@
 #include "tools/cli/output.h"
 
 namespace portcullis::cli {
+namespace {
+
+// Protobuf's JSON errors end with a line of the input and a caret under the
+// error; text-format errors carry a line and column instead. Folds the caret
+// form into the message's line as `(near "...")`, the input from the caret on,
+// escaped: one error per line, and no raw bytes of a binary file on the
+// terminal.
+std::string OneLine(absl::string_view message) {
+  const size_t first_end = message.find('\n');
+  const absl::string_view first = message.substr(0, first_end);
+  const size_t caret_start = message.rfind('\n');
+  if (first_end == absl::string_view::npos || caret_start == first_end) {
+    return std::string(first);
+  }
+  // The quoted input may itself hold newlines; the caret's column counts from
+  // its start.
+  const absl::string_view caret = message.substr(caret_start + 1);
+  const absl::string_view input =
+      message.substr(first_end + 1, caret_start - first_end - 1);
+  if (caret.empty() || caret.back() != '^' ||
+      caret.find_first_not_of(' ') != caret.size() - 1) {
+    return std::string(first);
+  }
+  const absl::string_view near =
+      input.substr(std::min(input.size(), caret.size() - 1));
+  if (near.empty()) return std::string(first);
+  return absl::StrCat(first, " (near \"", absl::CHexEscape(near), "\")");
+}
+
+}  // namespace
 
 PolicyFiles LoadPolicy(absl::string_view command,
                        absl::Span<const std::string> paths) {
   PolicyFiles result;
   absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(paths);
   if (!loaded.ok()) {
-    PrintErr(absl::StrCat(loaded.status().message(), "\n"));
+    PrintErr(absl::StrCat(OneLine(loaded.status().message()), "\n"));
     // The loader says InvalidArgument for a file it read but cannot use as a
     // policy (a parse error, an unknown extension, over the size limit): the
     // policy is invalid. Anything else is a file it could not read.

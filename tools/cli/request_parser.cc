@@ -178,6 +178,14 @@ absl::StatusOr<RequestLine> RequestParser::Parse(absl::string_view line) {
 }
 
 std::optional<std::string> RecoverRequestId(absl::string_view line) {
+  // A line cut short, the commonest damage, still names its request when the
+  // id comes first.
+  StrictReader reader(line);
+  absl::string_view key, leading_id;
+  if (reader.Consume('{') && reader.String(key) && key == "id" &&
+      reader.Consume(':') && reader.String(leading_id)) {
+    return std::string(leading_id);
+  }
   google::protobuf::Struct object;
   google::protobuf::util::JsonParseOptions options;
   if (!google::protobuf::util::JsonStringToMessage(

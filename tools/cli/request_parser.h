@@ -44,9 +44,10 @@ class RequestParser {
 // line is valid.
 std::optional<RequestLine> ParseRequestFast(absl::string_view line);
 
-// The id of a line that is not a valid request, when the line is still a JSON
-// object whose "id" member is a string: the answer to a bad line names its
-// request when it can. nullopt otherwise.
+// The id of a line that is not a valid request, when the line starts with
+// `{"id": "<printable ASCII>"` or is a JSON object whose "id" member is a
+// string: the answer to a bad line names its request when it can. nullopt
+// otherwise.
 std::optional<std::string> RecoverRequestId(absl::string_view line);
 
 }  // namespace portcullis::cli

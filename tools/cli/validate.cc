@@ -1,4 +1,6 @@
 // `portcullis validate FILE...`: does the policy load and compile?
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "tools/cli/command.h"
 #include "tools/cli/output.h"
@@ -24,6 +26,11 @@ Exit codes:
   2  usage error, or a file cannot be read
 )";
 
+// "1 role", "2 roles".
+std::string Count(size_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
 int RunValidate(const ParsedArgs& args) {
   if (args.positional().empty()) {
     return UsageError("validate", "no policy files given");
@@ -32,10 +39,13 @@ int RunValidate(const ParsedArgs& args) {
   if (loaded.exit_code != kExitOk) return loaded.exit_code;
   const PolicyStats stats = loaded.policy->Stats();
   PrintOut(absl::StrCat(
-      "valid: ", loaded.files, loaded.files == 1 ? " file, " : " files, ",
-      stats.object_types, " object types, ", stats.actions, " actions, ",
-      stats.roles, " roles, ", stats.entities, " entities, ", stats.partners,
-      " partners, ", stats.credentials, " credentials\n"));
+      "valid: ", Count(loaded.files, "file", "files"), ", ",
+      Count(stats.object_types, "object type", "object types"), ", ",
+      Count(stats.actions, "action", "actions"), ", ",
+      Count(stats.roles, "role", "roles"), ", ",
+      Count(stats.entities, "entity", "entities"), ", ",
+      Count(stats.partners, "partner", "partners"), ", ",
+      Count(stats.credentials, "credential", "credentials"), "\n"));
   return kExitOk;
 }
 
