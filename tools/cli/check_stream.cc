@@ -98,10 +98,18 @@ absl::StatusOr<size_t> ReadMore(int fd, absl::string_view name, size_t max,
   return static_cast<size_t>(n);
 }
 
+// memchr rather than std::count: it is vectorized, and this runs over every
+// byte of the input on the thread that also reads and writes.
 size_t CountLines(absl::string_view text) {
-  size_t lines =
-      static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-  if (!text.empty() && text.back() != '\n') ++lines;
+  size_t lines = 0;
+  const char* p = text.data();
+  const char* const end = text.data() + text.size();
+  while (p < end) {
+    const void* newline = std::memchr(p, '\n', static_cast<size_t>(end - p));
+    ++lines;
+    if (newline == nullptr) break;
+    p = static_cast<const char*>(newline) + 1;
+  }
   return lines;
 }
 
