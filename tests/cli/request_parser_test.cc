@@ -126,15 +126,32 @@ TEST(RequestParserTest, RecoversTheIdOfABadLineWhenItCan) {
     std::optional<std::string> want;
   } cases[] = {
       {"unknown_field", R"({"bogus": [1, {"x": 2}], "id": "a1"})", "a1"},
-      {"escaped_id", R"({"id": "a\u00e9", "bogus": 1})", "a\xc3\xa9"},
+      {"every_value_kind",
+       R"({"a": [true, false, null, -1.5e+3, "s", {}], "b": {"c": [[]]}, )"
+       R"("id": "a1", "d": 7})",
+       "a1"},
+      {"escaped_id", R"({"id": "a\u00e9\n\"\\\/\ud83d\udd12", "bogus": 1})",
+       "a\xc3\xa9\n\"\\/\xf0\x9f\x94\x92"},
+      {"lone_surrogate", R"({"id": "\ud800x"})", "\xef\xbf\xbdx"},
+      {"last_id_wins", R"({"id": "a", "id": "b", "bogus": 1})", "b"},
       {"id_not_a_string", R"({"id": 7, "bogus": 1})", std::nullopt},
       {"no_id", R"({"bogus": 1})", std::nullopt},
-      {"truncated_id_first", R"({"id": "a1", "principal": {)", "a1"},
-      {"truncated_id_later", R"({"action": "read", "id": "a1", )",
+      {"truncated_after_id", R"({"id": "a1", "principal": {)", "a1"},
+      {"truncated_before_id", R"({"action": "read", "id)", std::nullopt},
+      {"syntax_error_before_id", R"({"action": "read" "id": "a1"})",
        std::nullopt},
       {"truncated_in_id", R"({"id": "a1)", std::nullopt},
+      {"bad_escape", R"({"id": "a\x"})", std::nullopt},
+      {"raw_control_character", "{\"id\": \"a\x01\"}", std::nullopt},
       {"array", R"(["id", "a1"])", std::nullopt},
-      {"deep_nesting", std::string(100000, '[') + "1", std::nullopt},
+      {"empty_object", "{}", std::nullopt},
+      {"deep_nesting_before_id",
+       R"({"a": )" + std::string(100000, '[') + R"(, "id": "a1"})",
+       std::nullopt},
+      {"nesting_at_the_limit_before_id",
+       R"({"a": )" + std::string(64, '[') + std::string(64, ']') +
+           R"(, "id": "a1"})",
+       "a1"},
       {"deep_objects",
        [] {
          std::string deep;

@@ -1,11 +1,11 @@
 #include "tools/cli/request_parser.h"
 
+#include <cctype>
 #include <cstdint>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "engine/policy_loader.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace portcullis::cli {
 namespace {
@@ -131,6 +131,172 @@ bool ReadResource(StrictReader& reader, CheckRequestView& view) {
   });
 }
 
+// A cursor over a line that is not a valid request, for finding its id: it
+// reads any JSON, decoding strings, and stops at the first syntax error.
+// Recursion is bounded, so no line can exhaust the stack.
+class LenientReader {
+ public:
+  explicit LenientReader(absl::string_view line)
+      : p_(line.data()), end_(line.data() + line.size()) {}
+
+  bool Consume(char c) {
+    SkipSpace();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+
+  bool Peek(char c) {
+    SkipSpace();
+    return p_ != end_ && *p_ == c;
+  }
+
+  // A string, its escapes decoded into `out` (UTF-8; a lone surrogate becomes
+  // U+FFFD).
+  bool String(std::string* out) {
+    if (!Consume('"')) return false;
+    while (p_ < end_) {
+      const char c = *p_++;
+      if (c == '"') return true;
+      if (static_cast<uint8_t>(c) < 0x20) return false;
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (p_ == end_) return false;
+      const char escaped = *p_++;
+      switch (escaped) {
+        case '"':
+        case '\\':
+        case '/':
+          out->push_back(escaped);
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          uint32_t code;
+          if (!Hex4(code)) return false;
+          if (code >= 0xD800 && code <= 0xDBFF && end_ - p_ >= 6 &&
+              p_[0] == '\\' && p_[1] == 'u') {
+            const char* const mark = p_;
+            p_ += 2;
+            uint32_t low;
+            if (Hex4(low) && low >= 0xDC00 && low <= 0xDFFF) {
+              code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+            } else {
+              p_ = mark;
+            }
+          }
+          if (code >= 0xD800 && code <= 0xDFFF) code = 0xFFFD;
+          AppendUtf8(code, *out);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    return false;
+  }
+
+  // Skips one value at nesting `depth`.
+  bool SkipValue(int depth) {
+    if (depth > kMaxDepth) return false;
+    SkipSpace();
+    if (p_ == end_) return false;
+    if (*p_ == '"') {
+      std::string ignored;
+      return String(&ignored);
+    }
+    if (Consume('[')) {
+      if (Consume(']')) return true;
+      do {
+        if (!SkipValue(depth + 1)) return false;
+      } while (Consume(','));
+      return Consume(']');
+    }
+    if (Consume('{')) {
+      if (Consume('}')) return true;
+      do {
+        std::string ignored;
+        if (!String(&ignored) || !Consume(':') || !SkipValue(depth + 1)) {
+          return false;
+        }
+      } while (Consume(','));
+      return Consume('}');
+    }
+    // A number, true, false or null; their exact syntax does not matter here.
+    const char* const start = p_;
+    while (p_ < end_ && (std::isalnum(static_cast<unsigned char>(*p_)) ||
+                         *p_ == '-' || *p_ == '+' || *p_ == '.')) {
+      ++p_;
+    }
+    return p_ != start;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  void SkipSpace() {
+    while (p_ < end_ &&
+           (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) {
+      ++p_;
+    }
+  }
+
+  bool Hex4(uint32_t& code) {
+    if (end_ - p_ < 4) return false;
+    code = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = *p_++;
+      code <<= 4;
+      if (c >= '0' && c <= '9') {
+        code |= static_cast<uint32_t>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        code |= static_cast<uint32_t>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        code |= static_cast<uint32_t>(c - 'A' + 10);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static void AppendUtf8(uint32_t code, std::string& out) {
+    if (code < 0x80) {
+      out.push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
 // Protobuf's messages end with the offending input and a caret on lines of
 // their own; an answer carries the first line, which says what is wrong.
 std::string FirstLine(absl::string_view message) {
@@ -178,28 +344,21 @@ absl::StatusOr<RequestLine> RequestParser::Parse(absl::string_view line) {
 }
 
 std::optional<std::string> RecoverRequestId(absl::string_view line) {
-  // A line cut short, the commonest damage, still names its request when the
-  // id comes first.
-  StrictReader reader(line);
-  absl::string_view key, leading_id;
-  if (reader.Consume('{') && reader.String(key) && key == "id" &&
-      reader.Consume(':') && reader.String(leading_id)) {
-    return std::string(leading_id);
-  }
-  google::protobuf::Struct object;
-  google::protobuf::util::JsonParseOptions options;
-  if (!google::protobuf::util::JsonStringToMessage(
-           google::protobuf::StringPiece(line.data(), line.size()), &object,
-           options)
-           .ok()) {
-    return std::nullopt;
-  }
-  const auto id = object.fields().find("id");
-  if (id == object.fields().end() ||
-      id->second.kind_case() != google::protobuf::Value::kStringValue) {
-    return std::nullopt;
-  }
-  return id->second.string_value();
+  LenientReader reader(line);
+  if (!reader.Consume('{') || reader.Consume('}')) return std::nullopt;
+  std::optional<std::string> id;
+  do {
+    std::string key;
+    if (!reader.String(&key) || !reader.Consume(':')) break;
+    if (key == "id" && reader.Peek('"')) {
+      std::string value;
+      if (!reader.String(&value)) break;
+      id = std::move(value);  // a repeated key: the last wins, as in protobuf
+    } else if (!reader.SkipValue(0)) {
+      break;
+    }
+  } while (reader.Consume(','));
+  return id;
 }
 
 }  // namespace portcullis::cli

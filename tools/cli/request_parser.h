@@ -44,10 +44,11 @@ class RequestParser {
 // line is valid.
 std::optional<RequestLine> ParseRequestFast(absl::string_view line);
 
-// The id of a line that is not a valid request, when the line starts with
-// `{"id": "<printable ASCII>"` or is a JSON object whose "id" member is a
-// string: the answer to a bad line names its request when it can. nullopt
-// otherwise.
+// The id of a line that is not a valid request: the value of the last "id"
+// member with a string value among the top-level members read before the
+// line's first syntax error. A lenient scanner of its own reads the line, since
+// protobuf's parser is what rejected it. The answer to a bad line names its
+// request when it can; nullopt when no such member was read.
 std::optional<std::string> RecoverRequestId(absl::string_view line);
 
 }  // namespace portcullis::cli
