@@ -112,7 +112,7 @@ TEST(CheckStreamTest, SameAnswersForAnyThreadCountAndBatchSize) {
 
   // Requests with blank, bad and over-long lines mixed in.
   std::string input;
-  for (int i = 0; i < 20000; ++i) {
+  for (int i = 0; i < 12000; ++i) {
     std::string line = requests[static_cast<size_t>(i) % requests.size()];
     if (i % 97 == 0) line = "";
     if (i % 101 == 0) line = R"({"id": "bad", "principal": 1})";
@@ -142,7 +142,7 @@ TEST(CheckStreamTest, SameAnswersForAnyThreadCountAndBatchSize) {
       ++want_counts.errors;
     }
   }
-  ASSERT_GT(want_counts.errors, 200u);
+  ASSERT_GT(want_counts.errors, 100u);
 
   for (const int threads : {1, 2, 3, 8}) {
     for (const size_t batch_bytes :
