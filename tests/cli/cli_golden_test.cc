@@ -100,7 +100,7 @@ std::vector<GoldenCase> Cases() {
       {"help_check", {"help", "check"}, 0},
       {"help_explain", {"help", "explain"}, 0},
       {"help_stats", {"help", "stats"}, 0},
-      {"help_unknown_command", {"help", "compile"}, 2},
+      {"help_unknown_command", {"help", "frobnicate"}, 2},
       {"help_two_commands", {"help", "check", "stats"}, 2},
       {"unknown_command", {"frobnicate"}, 2},
       {"unknown_tool_flag", {"--verbose"}, 2},
