@@ -1,0 +1,418 @@
+// Runs the `portcullis` binary on every command, valid and malformed inputs,
+// and compares its stdout, stderr and exit code with the golden files under
+// tests/cli/testdata/golden/ (stdout and stderr; exit codes are in the table
+// below, so that a change of contract shows in review).
+//
+// Regenerate the golden files after an intended change of output:
+//   bazel run //tests/cli:cli_golden_test -- --update
+// then review the diff. Exit codes are never regenerated.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+extern char** environ;
+
+namespace portcullis {
+namespace {
+
+bool update_goldens = false;
+
+constexpr char kBinary[] = "tools/portcullis";
+constexpr char kGoldenDir[] = "tests/cli/testdata/golden";
+constexpr char kInputs[] = "tests/cli/testdata/inputs";
+
+std::string Input(absl::string_view name) {
+  return absl::StrCat(kInputs, "/", name);
+}
+
+constexpr char kGoodRequest[] =
+    R"({"id": "q1", "principal": {"entity_user": {"user_id": "u-ben", )"
+    R"("entity_id": "e-acme-gmbh", "client_id": "c-acme-ap-app"}}, )"
+    R"("object_type": "payable", "action": "update", "entity_id": )"
+    R"("e-acme-gmbh", "resource": {"entity_id": "e-acme-gmbh", )"
+    R"("created_by": "u-ben"}})";
+
+constexpr char kDeniedRequest[] =
+    R"({"id": "q2", "principal": {"entity_user": {"user_id": "u-gil", )"
+    R"("entity_id": "e-acme-ltd"}}, "object_type": "payable", "action": )"
+    R"("approve", "entity_id": "e-acme-ltd"})";
+
+std::string HugeLineInput() {
+  return absl::StrCat(R"({"id": "before"})", "\n",
+                      "{\"id\": \"huge\", \"x\": \"", std::string(2 << 20, 'x'),
+                      "\"}\n", R"({"id": "after"})", "\n");
+}
+
+std::string BinaryInput() {
+  std::string bytes;
+  for (int round = 0; round < 3; ++round) {
+    for (int b = 255; b >= 0; --b) bytes.push_back(static_cast<char>(b));
+  }
+  return bytes;
+}
+
+struct GoldenCase {
+  GoldenCase(std::string name, std::vector<std::string> args, int exit_code,
+             std::string stdin_text = "", bool stdout_full = false)
+      : name(std::move(name)),
+        args(std::move(args)),
+        exit_code(exit_code),
+        stdin_text(std::move(stdin_text)),
+        stdout_full(stdout_full) {}
+
+  std::string name;
+  std::vector<std::string> args;
+  int exit_code;
+  // Standard input (empty: /dev/null, as for every case without it).
+  std::string stdin_text;
+  // Standard output goes to /dev/full, which fails every write.
+  bool stdout_full;
+};
+
+std::vector<GoldenCase> Cases() {
+  const std::string monite = "examples/monite";
+  const std::string monta = "examples/monta/policy.txtpb";
+  const std::string invalid = Input("invalid");
+  return {
+      // The tool: help, unknown commands and flags.
+      {"no_arguments", {}, 2},
+      {"help_flag", {"--help"}, 0},
+      {"help_short_flag", {"-h"}, 0},
+      {"help", {"help"}, 0},
+      {"help_validate", {"help", "validate"}, 0},
+      {"help_check", {"help", "check"}, 0},
+      {"help_explain", {"help", "explain"}, 0},
+      {"help_stats", {"help", "stats"}, 0},
+      {"help_unknown_command", {"help", "frobnicate"}, 2},
+      {"help_two_commands", {"help", "check", "stats"}, 2},
+      {"unknown_command", {"frobnicate"}, 2},
+      {"unknown_tool_flag", {"--verbose"}, 2},
+
+      // validate
+      {"validate_help_flag", {"validate", "--help"}, 0},
+      {"validate_monite_directory", {"validate", monite}, 0},
+      {"validate_monta", {"validate", monta}, 0},
+      {"validate_merged_examples", {"validate", monite, monta}, 0},
+      {"validate_errors_in_two_files",
+       {"validate", Input("invalid/a.json"), Input("invalid/b.json")},
+       1},
+      {"validate_errors_in_a_directory", {"validate", invalid}, 1},
+      {"validate_more_errors_than_reported",
+       {"validate", Input("many_errors.json")},
+       1},
+      {"validate_json_syntax_error",
+       {"validate", Input("syntax_error.json")},
+       1},
+      {"validate_text_syntax_error",
+       {"validate", Input("syntax_error.txtpb")},
+       1},
+      {"validate_unknown_policy_field",
+       {"validate", Input("unknown_field.json")},
+       1},
+      {"validate_empty_json_file", {"validate", Input("empty.json")}, 1},
+      {"validate_empty_text_file", {"validate", Input("empty.txtpb")}, 0},
+      {"validate_binary_garbage", {"validate", Input("garbage.json")}, 1},
+      {"validate_unknown_extension", {"validate", Input("notes.md")}, 1},
+      {"validate_missing_file", {"validate", Input("missing.json")}, 2},
+      {"validate_no_files", {"validate"}, 2},
+      {"validate_unknown_flag", {"validate", "--strict", monite}, 2},
+
+      // check
+      {"check_help_flag", {"check", "--help"}, 0},
+      {"check_monite",
+       {"check", "--policy", monite, "--requests",
+        "examples/monite/requests.jsonl"},
+       0},
+      {"check_monite_explain",
+       {"check", "--explain", "--policy", monite, "--requests",
+        "examples/monite/requests.jsonl"},
+       0},
+      {"check_monta",
+       {"check", "--policy", monta, "--requests",
+        "examples/monta/requests.jsonl"},
+       0},
+      {"check_one_thread",
+       {"check", "--threads", "1", "--policy", monite, "--requests",
+        "examples/monite/requests.jsonl"},
+       0},
+      {"check_request",
+       {"check", "--policy", monite, "--request", kGoodRequest},
+       0},
+      {"check_request_explain",
+       {"check", "--policy", monite, "--request", kDeniedRequest, "--explain"},
+       0},
+      {"check_request_unreadable",
+       {"check", "--policy", monite, "--request", R"({"id": "q", "verb": 1})"},
+       1},
+      {"check_bad_request_lines",
+       {"check", "--policy", monite, "--requests", Input("bad_requests.jsonl")},
+       1},
+      {"check_stdin",
+       {"check", "--policy", monite, "--requests", "-"},
+       0,
+       absl::StrCat(kGoodRequest, "\n", kDeniedRequest, "\n")},
+      {"check_stdin_empty",
+       {"check", "--policy", monite, "--requests", "-"},
+       0},
+      {"check_stdin_huge_line",
+       {"check", "--policy", monite, "--requests", "-"},
+       1,
+       HugeLineInput()},
+      {"check_stdin_binary_garbage",
+       {"check", "--policy", monite, "--requests=-"},
+       1,
+       BinaryInput()},
+      {"check_binary_garbage_file",
+       {"check", "--policy", monite, "--requests", Input("garbage.jsonl")},
+       1},
+      {"check_requests_missing",
+       {"check", "--policy", monite, "--requests", Input("missing.jsonl")},
+       2},
+      {"check_requests_is_a_directory",
+       {"check", "--policy", monite, "--requests", kInputs},
+       2},
+      {"check_invalid_policy",
+       {"check", "--policy", invalid, "--requests",
+        "examples/monite/requests.jsonl"},
+       2},
+      {"check_policy_missing",
+       {"check", "--policy", Input("missing.json"), "--request", "{}"},
+       2},
+      {"check_output_unwritable",
+       {"check", "--policy", monite, "--requests",
+        "examples/monite/requests.jsonl"},
+       2,
+       "",
+       /*stdout_full=*/true},
+      {"check_without_policy",
+       {"check", "--requests", "examples/monite/requests.jsonl"},
+       2},
+      {"check_without_requests", {"check", "--policy", monite}, 2},
+      {"check_request_and_requests",
+       {"check", "--policy", monite, "--request", "{}", "--requests", "-"},
+       2},
+      {"check_empty_request",
+       {"check", "--policy", monite, "--request", " "},
+       2},
+      {"check_policy_without_value", {"check", "--policy"}, 2},
+      {"check_bad_threads",
+       {"check", "--policy", monite, "--request", "{}", "--threads", "0"},
+       2},
+      {"check_unknown_flag",
+       {"check", "--policy", monite, "--request", "{}", "--bogus"},
+       2},
+      {"check_unexpected_argument",
+       {"check", "extra", "--policy", monite, "--request", "{}"},
+       2},
+
+      // explain
+      {"explain_help_flag", {"explain", "--help"}, 0},
+      {"explain_allowed",
+       {"explain", "--policy", monite, "--request", kGoodRequest},
+       0},
+      {"explain_denied",
+       {"explain", "--policy", monite, "--request", kDeniedRequest},
+       0},
+      {"explain_unreadable_request",
+       {"explain", "--policy", monite, "--request", "{\"id\": "},
+       1},
+      {"explain_without_request", {"explain", "--policy", monite}, 2},
+      {"explain_invalid_policy",
+       {"explain", "--policy", invalid, "--request", kGoodRequest},
+       2},
+      {"explain_unknown_flag",
+       {"explain", "--policy", monite, "--request", kGoodRequest, "--explain"},
+       2},
+
+      // stats
+      {"stats_help_flag", {"stats", "--help"}, 0},
+      {"stats_monite", {"stats", monite}, 0},
+      {"stats_monta", {"stats", monta}, 0},
+      {"stats_empty_policy", {"stats", Input("empty.txtpb")}, 0},
+      {"stats_invalid_policy", {"stats", invalid}, 1},
+      {"stats_missing_file", {"stats", Input("missing.json")}, 2},
+      {"stats_no_files", {"stats"}, 2},
+  };
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+std::string TempPath(absl::string_view name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+}
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal when the binary was killed
+  std::string out;
+  std::string err;
+};
+
+// Runs the binary with `c`'s arguments and input, outputs to files.
+RunResult RunBinary(const GoldenCase& c) {
+  const std::string in_path = TempPath("stdin");
+  const std::string out_path = TempPath("stdout");
+  const std::string err_path = TempPath("stderr");
+  std::ofstream(in_path, std::ios::binary | std::ios::trunc) << c.stdin_text;
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, in_path.c_str(),
+                                   O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(
+      &actions, STDOUT_FILENO, c.stdout_full ? "/dev/full" : out_path.c_str(),
+      O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+  std::vector<std::string> argv_strings = {kBinary};
+  argv_strings.insert(argv_strings.end(), c.args.begin(), c.args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  // Under `bazel run` (--update) these name the user's directories; the
+  // binary must resolve paths from the runfiles tree as under `bazel test`.
+  std::vector<char*> env;
+  for (char** var = environ; *var != nullptr; ++var) {
+    if (!absl::StartsWith(*var, "BUILD_WORKING_DIRECTORY=") &&
+        !absl::StartsWith(*var, "BUILD_WORKSPACE_DIRECTORY=")) {
+      env.push_back(*var);
+    }
+  }
+  env.push_back(nullptr);
+
+  RunResult result;
+  pid_t pid;
+  const int spawned =
+      posix_spawn(&pid, kBinary, &actions, nullptr, argv.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot run " << kBinary << ": " << std::strerror(spawned);
+    return result;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!c.stdout_full) result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+void WriteGolden(const std::string& name, const std::string& content) {
+  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  ASSERT_NE(workspace, nullptr)
+      << "--update writes into the source tree: run it with `bazel run`";
+  const std::string path = absl::StrCat(workspace, "/", kGoldenDir, "/", name);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+class CliGoldenTest : public testing::TestWithParam<GoldenCase> {};
+
+TEST_P(CliGoldenTest, MatchesGoldenFiles) {
+  const GoldenCase& c = GetParam();
+  const RunResult result = RunBinary(c);
+  EXPECT_EQ(result.exit_code, c.exit_code) << "stderr:\n" << result.err;
+  const std::string out_name = c.name + ".stdout";
+  const std::string err_name = c.name + ".stderr";
+  if (update_goldens) {
+    WriteGolden(out_name, result.out);
+    WriteGolden(err_name, result.err);
+    return;
+  }
+  EXPECT_EQ(result.out, ReadFile(absl::StrCat(kGoldenDir, "/", out_name)))
+      << "stdout differs from " << out_name;
+  EXPECT_EQ(result.err, ReadFile(absl::StrCat(kGoldenDir, "/", err_name)))
+      << "stderr differs from " << err_name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Commands, CliGoldenTest, testing::ValuesIn(Cases()),
+                         [](const testing::TestParamInfo<GoldenCase>& info) {
+                           return info.param.name;
+                         });
+
+// The answers to the examples are their oracles, byte for byte.
+TEST(CliExamplesTest, AnswersMatchTheExamplesExpectedFiles) {
+  const struct {
+    std::string policy;
+    std::string requests;
+    std::string expected;
+  } examples[] = {
+      {"examples/monite", "examples/monite/requests.jsonl",
+       "examples/monite/requests.expected.jsonl"},
+      {"examples/monta/policy.txtpb", "examples/monta/requests.jsonl",
+       "examples/monta/requests.expected.jsonl"},
+  };
+  for (const auto& example : examples) {
+    SCOPED_TRACE(example.policy);
+    const RunResult result = RunBinary(
+        {"oracle",
+         {"check", "--policy", example.policy, "--requests", example.requests},
+         0});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    const std::string expected = ReadFile(example.expected);
+    ASSERT_FALSE(expected.empty());
+    EXPECT_EQ(result.out, expected);
+  }
+}
+
+// Every golden file belongs to a case: a renamed or removed case leaves none
+// behind.
+TEST(CliGoldenFilesTest, EveryGoldenFileHasACase) {
+  std::set<std::string> expected;
+  for (const GoldenCase& c : Cases()) {
+    EXPECT_TRUE(expected.insert(c.name + ".stdout").second)
+        << "duplicate case " << c.name;
+    expected.insert(c.name + ".stderr");
+  }
+  if (update_goldens) return;
+  std::set<std::string> found;
+  std::error_code error;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(kGoldenDir, error)) {
+    found.insert(entry.path().filename().string());
+  }
+  EXPECT_FALSE(error) << kGoldenDir << ": " << error.message();
+  EXPECT_EQ(found, expected);
+}
+
+}  // namespace
+}  // namespace portcullis
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--update") {
+      portcullis::update_goldens = true;
+    } else {
+      std::fprintf(stderr, "unknown argument %s (only --update)\n", argv[i]);
+      return 2;
+    }
+  }
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,129 @@
+// The answer writer: exact bytes for every answer shape, and escaping that
+// keeps any input valid JSON (checked by reading the output back with
+// protobuf's JSON parser).
+#include "tools/cli/json_writer.h"
+
+#include <string>
+
+#include "engine/decision.h"
+#include "engine/evaluator.h"
+#include "engine/policy_loader.h"
+#include "gtest/gtest.h"
+#include "proto/check.pb.h"
+
+namespace portcullis::cli {
+namespace {
+
+TEST(JsonWriterTest, EscapesStrings) {
+  const struct {
+    const char* name;
+    std::string value;
+    std::string want;
+  } cases[] = {
+      {"plain", "e-acme-gmbh", R"("e-acme-gmbh")"},
+      {"empty", "", R"("")"},
+      {"quote_and_backslash", R"(a"b\c)", R"("a\"b\\c")"},
+      {"named_controls", "a\nb\rc\td", R"("a\nb\rc\td")"},
+      {"other_controls", std::string("\x00\x01\x1f", 3),
+       R"("\u0000\u0001\u001f")"},
+      {"del_is_printable", "\x7f", "\"\x7f\""},
+      {"utf8_copied", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x92",
+       "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x92\""},
+      {"lone_continuation", "a\x80z", R"("a\ufffdz")"},
+      {"truncated_sequence", "\xe2\x82", R"("\ufffd\ufffd")"},
+      {"overlong_form", "\xc0\xaf", R"("\ufffd\ufffd")"},
+      {"surrogate", "\xed\xa0\x80", R"("\ufffd\ufffd\ufffd")"},
+      {"above_max", "\xf4\x90\x80\x80", R"("\ufffd\ufffd\ufffd\ufffd")"},
+      {"invalid_byte", "\xff", R"("\ufffd")"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string out;
+    AppendJsonString(c.value, out);
+    EXPECT_EQ(out, c.want);
+  }
+}
+
+TEST(JsonWriterTest, WritesEveryAnswerShape) {
+  Explanation explanation;
+  explanation.decision = {Verdict::kAllowedForOwn, Reason::kOwnership};
+  explanation.steps = {{"tenant", true, "entity \"e-1\" is the principal's"},
+                       {"ownership", false, "no resource"}};
+  Explanation empty;
+  empty.decision = {Verdict::kNotAllowed, Reason::kInvalidRequest};
+  const struct {
+    const char* name;
+    std::string out;
+    std::string want;
+  } cases[] = {
+      {"answer",
+       [] {
+         std::string out;
+         AppendAnswer("42", {Verdict::kAllowed, Reason::kOwnership}, out);
+         return out;
+       }(),
+       "{\"id\": \"42\", \"decision\": \"allowed\", \"reason\": "
+       "\"ownership\"}\n"},
+      {"explained",
+       [&] {
+         std::string out;
+         AppendExplainedAnswer("7", explanation, out);
+         return out;
+       }(),
+       "{\"id\": \"7\", \"decision\": \"allowed_for_own\", \"reason\": "
+       "\"ownership\", \"explanation\": [{\"rule\": \"tenant\", \"passed\": "
+       "true, \"detail\": \"entity \\\"e-1\\\" is the principal's\"}, "
+       "{\"rule\": \"ownership\", \"passed\": false, \"detail\": \"no "
+       "resource\"}]}\n"},
+      {"explained_without_steps",
+       [&] {
+         std::string out;
+         AppendExplainedAnswer("", empty, out);
+         return out;
+       }(),
+       "{\"id\": \"\", \"decision\": \"not_allowed\", \"reason\": "
+       "\"invalid_request\", \"explanation\": []}\n"},
+      {"error",
+       [] {
+         std::string out;
+         AppendError("line 3", "line 3: invalid JSON: \"x\"", out);
+         return out;
+       }(),
+       "{\"id\": \"line 3\", \"error\": \"line 3: invalid JSON: "
+       "\\\"x\\\"\"}\n"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(c.out, c.want);
+  }
+}
+
+TEST(JsonWriterTest, OutputReadsBackAsTheSameResponse) {
+  // Every byte value in the id and the detail.
+  std::string all_bytes;
+  for (int b = 0; b < 256; ++b) all_bytes.push_back(static_cast<char>(b));
+  Explanation explanation;
+  explanation.decision = {Verdict::kNotAllowed, Reason::kRbac};
+  explanation.steps = {{"rbac", false, "\xc3\xa9\t\"\\"}};
+  std::string out;
+  AppendExplainedAnswer("id \xe2\x82\xac \x01", explanation, out);
+  v1::CheckResponse response;
+  ASSERT_TRUE(ParseJsonMessage(out, response).ok()) << out;
+  EXPECT_EQ(response.id(), "id \xe2\x82\xac \x01");
+  EXPECT_EQ(response.decision(), "not_allowed");
+  EXPECT_EQ(response.reason(), "rbac");
+  ASSERT_EQ(response.explanation_size(), 1);
+  EXPECT_EQ(response.explanation(0).detail(), "\xc3\xa9\t\"\\");
+
+  std::string error;
+  AppendError(all_bytes, all_bytes, error);
+  v1::CheckResponse parsed;
+  ASSERT_TRUE(ParseJsonMessage(error, parsed).ok()) << error;
+  // ASCII survives exactly; each byte from 0x80 up is invalid alone.
+  EXPECT_EQ(parsed.id().substr(0, 128), all_bytes.substr(0, 128));
+  EXPECT_EQ(parsed.id().size(), 128 + 128 * 3u);  // U+FFFD is 3 bytes
+  EXPECT_EQ(parsed.error(), parsed.id());
+}
+
+}  // namespace
+}  // namespace portcullis::cli

@@ -1,0 +1,96 @@
+#include "tools/cli/policy_files.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "engine/compiler.h"
+#include "engine/policy_loader.h"
+#include "tools/cli/command.h"
+#include "tools/cli/output.h"
+
+namespace portcullis::cli {
+namespace {
+
+// Protobuf's JSON errors end with a line of the input and a caret under the
+// error; text-format errors carry a line and column instead. Folds the caret
+// form into the message's line as `(near "...")`, the input from the caret on,
+// escaped: one error per line, and no raw bytes of a binary file on the
+// terminal.
+std::string OneLine(absl::string_view message) {
+  const size_t first_end = message.find('\n');
+  const absl::string_view first = message.substr(0, first_end);
+  const size_t caret_start = message.rfind('\n');
+  if (first_end == absl::string_view::npos || caret_start == first_end) {
+    return std::string(first);
+  }
+  // The quoted input may itself hold newlines; the caret's column counts from
+  // its start.
+  const absl::string_view caret = message.substr(caret_start + 1);
+  const absl::string_view input =
+      message.substr(first_end + 1, caret_start - first_end - 1);
+  if (caret.empty() || caret.back() != '^' ||
+      caret.find_first_not_of(' ') != caret.size() - 1) {
+    return std::string(first);
+  }
+  const absl::string_view near =
+      input.substr(std::min(input.size(), caret.size() - 1));
+  if (near.empty()) return std::string(first);
+  return absl::StrCat(first, " (near \"", absl::CHexEscape(near), "\")");
+}
+
+}  // namespace
+
+PolicyFiles LoadPolicy(absl::string_view command,
+                       absl::Span<const std::string> paths) {
+  PolicyFiles result;
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(paths);
+  if (!loaded.ok()) {
+    PrintErr(absl::StrCat(OneLine(loaded.status().message()), "\n"));
+    // The loader says InvalidArgument for a file it read but cannot use as a
+    // policy (a parse error, an unknown extension, over the size limit): the
+    // policy is invalid. Anything else is a file it could not read.
+    result.exit_code =
+        absl::IsInvalidArgument(loaded.status()) ? kExitFailed : kExitUsage;
+    if (result.exit_code == kExitFailed) {
+      PrintError(command, "invalid policy: 1 error");
+    }
+    return result;
+  }
+  result.files = loaded->sources.files().size();
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
+      Compile(loaded->policy);
+  if (compiled.ok()) {
+    result.policy = *std::move(compiled);
+    return result;
+  }
+  // Compile() folds its errors into one message; Validate() gives them with
+  // their paths, which PolicySources maps back to the files they came from.
+  const ValidationReport report = Validate(loaded->policy);
+  if (report.ok()) {
+    // Validate() and Compile() run the same checks; should they ever
+    // disagree, the policy is still invalid and Compile()'s message says why.
+    PrintErr(absl::StrCat(compiled.status().message(), "\n"));
+    PrintError(command, "invalid policy: 1 error");
+    result.exit_code = kExitFailed;
+    return result;
+  }
+  std::string errors;
+  for (const PolicyError& error : report.errors) {
+    absl::StrAppend(&errors, loaded->sources.Locate(error.path), ": ",
+                    error.message, "\n");
+  }
+  if (report.more_errors > 0) {
+    absl::StrAppend(&errors, "(and ", report.more_errors, " more errors)\n");
+  }
+  PrintErr(errors);
+  const size_t count = report.errors.size() + report.more_errors;
+  PrintError(command, absl::StrCat("invalid policy: ", count,
+                                   count == 1 ? " error" : " errors"));
+  result.exit_code = kExitFailed;
+  return result;
+}
+
+}  // namespace portcullis::cli

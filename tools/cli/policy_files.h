@@ -1,0 +1,36 @@
+// Loads and compiles the policy files named on a command line, reporting every
+// problem the way `portcullis validate` does.
+#ifndef PORTCULLIS_TOOLS_CLI_POLICY_FILES_H_
+#define PORTCULLIS_TOOLS_CLI_POLICY_FILES_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "engine/compiled_policy.h"
+
+namespace portcullis::cli {
+
+struct PolicyFiles {
+  // kExitOk, kExitFailed (a file does not parse, or the policy does not
+  // compile) or kExitUsage (a file cannot be read).
+  int exit_code = 0;
+  // Set when exit_code is kExitOk.
+  std::unique_ptr<const CompiledPolicy> policy;
+  // Policy files read, once directories are expanded.
+  size_t files = 0;
+};
+
+// Loads `paths` (engine/policy_loader.h: a directory stands for its policy
+// files), merges and compiles them. On failure prints to stderr, one per
+// line, the loader's error (which starts with the file's path) or every
+// compiler error as `file:path: message` (with `(and N more errors)` past the
+// compiler's limit), then `portcullis <command>: invalid policy: N errors`.
+PolicyFiles LoadPolicy(absl::string_view command,
+                       absl::Span<const std::string> paths);
+
+}  // namespace portcullis::cli
+
+#endif  // PORTCULLIS_TOOLS_CLI_POLICY_FILES_H_
