@@ -83,7 +83,8 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.scope_row = t.credential_scope_row[credential];
   facts.partner_entity_begin = t.partner_entity_begin[facts.partner];
   facts.restricted = t.credential_restriction[credential] != kNone;
-  if (facts.restricted) facts.restriction = t.credential_restriction[credential];
+  if (facts.restricted)
+    facts.restriction = t.credential_restriction[credential];
   return Reason::kGranted;
 }
 
@@ -122,9 +123,11 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
                           entity - t.partner_entity_begin[facts.partner]));
   }
   facts.role = role;
+  facts.default_role = role_id.empty();
   if (role != kNone) {
     facts.role_row = t.role_row[role];
-    facts.role_usable = t.role_owner[role] == kNone || t.role_owner[role] == entity;
+    facts.role_usable =
+        t.role_owner[role] == kNone || t.role_owner[role] == entity;
   }
   return Reason::kGranted;
 }
@@ -133,7 +136,8 @@ absl::StatusOr<Principal> CompiledPolicy::BindPartner(
     absl::string_view client_id) const {
   Principal principal;
   if (BindPartnerFacts(client_id, principal.facts_) != Reason::kGranted) {
-    return absl::NotFoundError(absl::StrCat("unknown client \"", client_id, "\""));
+    return absl::NotFoundError(
+        absl::StrCat("unknown client \"", client_id, "\""));
   }
   return principal;
 }
@@ -142,14 +146,16 @@ absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
     absl::string_view user_id, absl::string_view entity_id,
     absl::string_view role_id, absl::string_view client_id) const {
   Principal principal;
-  switch (BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {
+  switch (
+      BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {
     case Reason::kGranted:
       break;
     case Reason::kUnknownEntity:
       return absl::NotFoundError(
           absl::StrCat("unknown entity \"", entity_id, "\""));
     case Reason::kUnknownRole:
-      return absl::NotFoundError(absl::StrCat("unknown role \"", role_id, "\""));
+      return absl::NotFoundError(
+          absl::StrCat("unknown role \"", role_id, "\""));
     default:
       return absl::NotFoundError(
           absl::StrCat("unknown client \"", client_id, "\""));

@@ -24,8 +24,8 @@ struct PrincipalFacts;
 struct IdAccess;
 }  // namespace internal
 
-// Interned ids. Each carries the tag of the snapshot that issued it: checking an
-// id against any other snapshot fails closed (Reason::kStaleSnapshot). A
+// Interned ids. Each carries the tag of the snapshot that issued it: checking
+// an id against any other snapshot fails closed (Reason::kStaleSnapshot). A
 // default-constructed id belongs to no snapshot. Trivially copyable, 8 bytes.
 template <typename Tag>
 class InternedId {
@@ -76,6 +76,10 @@ struct PrincipalFacts {
   bool tenant_ok = false;
   // Entity users: the role is global or owned by the user's entity.
   bool role_usable = false;
+  // Entity users: no role was named, so `role` is the entity's default. Lets
+  // a principal be bound again to another snapshot (a shadow candidate, a
+  // reloaded policy) with the same meaning.
+  bool default_role = false;
   uint32_t partner = kNone;
   uint32_t credential = kNone;  // kNone: no scope restriction
   uint32_t entity = kNone;      // entity users: the user's entity
@@ -87,11 +91,11 @@ struct PrincipalFacts {
 };
 }  // namespace internal
 
-// Who is calling, bound to one snapshot: a partner (client_credentials token) or
-// an entity user (entity_user token). Obtained from CompiledPolicy::BindPartner
-// or BindEntityUser, once per token; checks then read a few integers from it.
-// A Principal used with another snapshot fails closed (kStaleSnapshot): rebind
-// it after a policy swap. Immutable; copyable.
+// Who is calling, bound to one snapshot: a partner (client_credentials token)
+// or an entity user (entity_user token). Obtained from
+// CompiledPolicy::BindPartner or BindEntityUser, once per token; checks then
+// read a few integers from it. A Principal used with another snapshot fails
+// closed (kStaleSnapshot): rebind it after a policy swap. Immutable; copyable.
 class Principal {
  public:
   Principal() = default;
@@ -103,7 +107,8 @@ class Principal {
   bool is_entity_user() const {
     return facts_.kind == internal::PrincipalFacts::Kind::kEntityUser;
   }
-  // Entity users: the user id that ownership compares with a resource's creator.
+  // Entity users: the user id that ownership compares with a resource's
+  // creator.
   const std::string& user_id() const { return user_id_; }
   const internal::PrincipalFacts& facts() const { return facts_; }
 
