@@ -1,12 +1,11 @@
 #include "engine/policy_store.h"
 
 #include <algorithm>
+#include <mutex>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 
 namespace portcullis {
 namespace internal {
@@ -31,10 +30,12 @@ struct StoreState {
   // The one word every check loads; nothing else in its cache line.
   alignas(64) std::atomic<StoreSnapshot*> current{nullptr};
 
-  alignas(64) absl::Mutex mu;
-  uint64_t generation ABSL_GUARDED_BY(mu) = 0;
-  std::vector<StoreSnapshot*> retired ABSL_GUARDED_BY(mu);
-  std::vector<std::unique_ptr<StoreSlot>> slots ABSL_GUARDED_BY(mu);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer understands it
+  // without an instrumented Abseil. Guards the members below.
+  alignas(64) std::mutex mu;
+  uint64_t generation = 0;
+  std::vector<StoreSnapshot*> retired;
+  std::vector<std::unique_ptr<StoreSlot>> slots;
 
   ~StoreState() {
     // No reader is left: each holds a reference to this state.
@@ -42,11 +43,10 @@ struct StoreState {
     for (StoreSnapshot* snapshot : retired) delete snapshot;
   }
 
-  // Makes `fresh` current and retires the snapshot it replaces; returns the
-  // retired snapshots no reader holds, for the caller to free after
+  // Under `mu`: makes `fresh` current and retires the snapshot it replaces;
+  // returns the retired snapshots no reader holds, for the caller to free after
   // unlocking.
-  std::vector<StoreSnapshot*> SwapLocked(StoreSnapshot* fresh)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  std::vector<StoreSnapshot*> SwapLocked(StoreSnapshot* fresh) {
     // Sequentially consistent with the readers' hazard announcements (see
     // Reader::Refresh): a reader that saw `old` still current after
     // announcing it is seen by the scan below.
@@ -55,8 +55,9 @@ struct StoreState {
     return CollectLocked();
   }
 
-  std::vector<StoreSnapshot*> CollectLocked()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // Under `mu`: the retired snapshots no reader announces, removed from
+  // `retired`.
+  std::vector<StoreSnapshot*> CollectLocked() {
     std::vector<StoreSnapshot*> held;
     for (const std::unique_ptr<StoreSlot>& slot : slots) {
       StoreSnapshot* hazard = slot->hazard.load(std::memory_order_seq_cst);
@@ -179,7 +180,7 @@ void PolicyStore::Reader::Release() noexcept {
   if (slot_ == nullptr) return;
   slot_->hazard.store(nullptr, std::memory_order_release);
   {
-    absl::MutexLock lock(&state_->mu);
+    std::lock_guard<std::mutex> lock(state_->mu);
     slot_->in_use = false;
   }
   slot_ = nullptr;
@@ -268,7 +269,7 @@ absl::StatusOr<PolicyStore::SnapshotInfo> PolicyStore::Publish(
   SnapshotInfo info;
   std::vector<StoreSnapshot*> freed;
   {
-    absl::MutexLock lock(&state_->mu);
+    std::lock_guard<std::mutex> lock(state_->mu);
     fresh->info.generation = ++state_->generation;
     info = fresh->info;
     freed = state_->SwapLocked(fresh.release());
@@ -279,7 +280,7 @@ absl::StatusOr<PolicyStore::SnapshotInfo> PolicyStore::Publish(
 }
 
 std::shared_ptr<const CompiledPolicy> PolicyStore::policy() const {
-  absl::MutexLock lock(&state_->mu);
+  std::lock_guard<std::mutex> lock(state_->mu);
   // Only writers, which hold the lock, replace or free the current snapshot.
   const StoreSnapshot* current =
       state_->current.load(std::memory_order_relaxed);
@@ -287,7 +288,7 @@ std::shared_ptr<const CompiledPolicy> PolicyStore::policy() const {
 }
 
 std::optional<PolicyStore::SnapshotInfo> PolicyStore::info() const {
-  absl::MutexLock lock(&state_->mu);
+  std::lock_guard<std::mutex> lock(state_->mu);
   const StoreSnapshot* current =
       state_->current.load(std::memory_order_relaxed);
   if (current == nullptr) return std::nullopt;
@@ -300,7 +301,7 @@ absl::StatusOr<std::shared_ptr<ShadowEvaluator>> PolicyStore::StartShadow(
   std::shared_ptr<ShadowEvaluator> shadow;
   std::vector<StoreSnapshot*> freed;
   {
-    absl::MutexLock lock(&state_->mu);
+    std::lock_guard<std::mutex> lock(state_->mu);
     const StoreSnapshot* current =
         state_->current.load(std::memory_order_relaxed);
     if (current == nullptr) {
@@ -321,7 +322,7 @@ absl::StatusOr<std::shared_ptr<ShadowEvaluator>> PolicyStore::StartShadow(
 void PolicyStore::StopShadow() {
   std::vector<StoreSnapshot*> freed;
   {
-    absl::MutexLock lock(&state_->mu);
+    std::lock_guard<std::mutex> lock(state_->mu);
     const StoreSnapshot* current =
         state_->current.load(std::memory_order_relaxed);
     if (current == nullptr || current->shadow == nullptr) return;
@@ -335,7 +336,7 @@ size_t PolicyStore::Reclaim() {
   std::vector<StoreSnapshot*> freed;
   size_t held;
   {
-    absl::MutexLock lock(&state_->mu);
+    std::lock_guard<std::mutex> lock(state_->mu);
     freed = state_->CollectLocked();
     held = state_->retired.size();
   }
@@ -344,7 +345,7 @@ size_t PolicyStore::Reclaim() {
 }
 
 PolicyStore::Reader PolicyStore::NewReader() {
-  absl::MutexLock lock(&state_->mu);
+  std::lock_guard<std::mutex> lock(state_->mu);
   internal::StoreSlot* slot = nullptr;
   for (const std::unique_ptr<internal::StoreSlot>& s : state_->slots) {
     if (!s->in_use) {
