@@ -172,7 +172,9 @@ bool ShadowEvaluator::Count(Decision active, Decision candidate,
                             uint32_t stripe) noexcept {
   Stripe& s = stripes_[stripe % kStripes];
   s.sampled.fetch_add(1, std::memory_order_relaxed);
-  if (active == candidate) return false;
+  // The verdict is what the service acts on; the same verdict for another
+  // reason is not a disagreement.
+  if (active.verdict == candidate.verdict) return false;
   s.disagreed.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

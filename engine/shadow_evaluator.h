@@ -58,9 +58,11 @@ struct ShadowDisagreement {
 };
 
 struct ShadowReport {
-  uint64_t sampled = 0;    // checks both policies answered
-  uint64_t disagreed = 0;  // of which they answered differently
-  uint64_t overflow = 0;   // of those, not kept: the table was full
+  uint64_t sampled = 0;  // checks both policies answered
+  // Of which the verdicts differed (allowed, not_allowed, allowed_for_own);
+  // the same verdict for another reason is not a disagreement.
+  uint64_t disagreed = 0;
+  uint64_t overflow = 0;  // of those, not kept: the table was full
   // Most frequent first, then by role, object type, action, decisions.
   std::vector<ShadowDisagreement> disagreements;
 
@@ -118,7 +120,7 @@ class ShadowEvaluator {
                   std::shared_ptr<const CompiledPolicy> candidate,
                   const ShadowOptions& options);
 
-  // Counts one observed check; true when the decisions differ.
+  // Counts one observed check; true when the verdicts differ.
   bool Count(Decision active, Decision candidate, uint32_t stripe) noexcept;
   // Counts one disagreement; `role` and `slot` are indices tagged with the
   // policy they index (see shadow_evaluator.cc).
