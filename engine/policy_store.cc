@@ -106,9 +106,8 @@ LivePrincipal LivePrincipal::EntityUser(absl::string_view user_id,
   return principal;
 }
 
-Reason LivePrincipal::Bind(const CompiledPolicy& policy) {
+Reason LivePrincipal::Rebind(const CompiledPolicy& policy) {
   const uint32_t tag = policy.snapshot();
-  if (bound_to_ == tag) return bound_;
   // The reason first, without allocating; the Principal only when it binds.
   internal::PrincipalFacts facts;
   bound_ = partner_ ? internal::IdAccess::BindPartner(policy, client_id_, facts)
@@ -224,33 +223,12 @@ void PolicyStore::Reader::Sample(const CheckRequestView& request,
   shadow_->Observe(request, decision, stripe_);
 }
 
-Decision PolicyStore::Reader::Check(LivePrincipal& principal, ActionId action,
-                                    EntityId entity,
-                                    const ResourceRef* resource) noexcept {
-  const CompiledPolicy* policy = Acquire();
-  if (policy == nullptr) return {Verdict::kNotAllowed, Reason::kNoPolicy};
-  const Reason bound = principal.Bind(*policy);
-  if (bound != Reason::kGranted) return {Verdict::kNotAllowed, bound};
-  const Decision decision = portcullis::Check(*policy, principal.principal(),
-                                              action, entity, resource);
-  if (shadow_ != nullptr && --shadow_countdown_ == 0) {
-    Sample(principal.principal(), action, entity, resource, decision);
-  }
-  return decision;
-}
-
 Decision PolicyStore::Reader::Check(const CheckRequestView& request) noexcept {
   const CompiledPolicy* policy = Acquire();
   if (policy == nullptr) return {Verdict::kNotAllowed, Reason::kNoPolicy};
   const Decision decision = portcullis::Check(*policy, request);
   if (shadow_ != nullptr && --shadow_countdown_ == 0) Sample(request, decision);
   return decision;
-}
-
-PolicyStore::ReadGuard PolicyStore::Reader::Read() noexcept {
-  Acquire();
-  ++guards_;
-  return ReadGuard(this, policy_, generation_);
 }
 
 PolicyStore::PolicyStore() : state_(std::make_shared<StoreState>()) {}

@@ -63,13 +63,17 @@ class LivePrincipal {
   // Binds to `policy` unless already bound to it. kGranted, or why it cannot
   // be bound to `policy` (kUnknownPrincipal, kUnknownEntity, kUnknownRole):
   // checks of it then deny with that reason.
-  Reason Bind(const CompiledPolicy& policy);
+  Reason Bind(const CompiledPolicy& policy) {
+    if (ABSL_PREDICT_TRUE(bound_to_ == policy.snapshot())) return bound_;
+    return Rebind(policy);
+  }
 
   // The binding made by the last Bind() that returned kGranted.
   const Principal& principal() const { return principal_; }
 
  private:
   LivePrincipal() = default;
+  Reason Rebind(const CompiledPolicy& policy);
 
   bool partner_ = false;
   std::string user_id_;
@@ -249,6 +253,31 @@ inline Decision PolicyStore::Reader::Check(
     Sample(principal, action, entity, resource, decision);
   }
   return decision;
+}
+
+inline Decision PolicyStore::Reader::Check(
+    LivePrincipal& principal, ActionId action, EntityId entity,
+    const ResourceRef* resource) noexcept {
+  const CompiledPolicy* policy = Acquire();
+  if (ABSL_PREDICT_FALSE(policy == nullptr)) {
+    return {Verdict::kNotAllowed, Reason::kNoPolicy};
+  }
+  const Reason bound = principal.Bind(*policy);
+  if (ABSL_PREDICT_FALSE(bound != Reason::kGranted)) {
+    return {Verdict::kNotAllowed, bound};
+  }
+  const Decision decision = portcullis::Check(*policy, principal.principal(),
+                                              action, entity, resource);
+  if (ABSL_PREDICT_FALSE(shadow_ != nullptr) && --shadow_countdown_ == 0) {
+    Sample(principal.principal(), action, entity, resource, decision);
+  }
+  return decision;
+}
+
+inline PolicyStore::ReadGuard PolicyStore::Reader::Read() noexcept {
+  Acquire();
+  ++guards_;
+  return ReadGuard(this, policy_, generation_);
 }
 
 }  // namespace portcullis
