@@ -99,7 +99,8 @@ absl::StatusOr<std::string> SerializeBundle(
 //                    inconsistent table ("inconsistent bundle: ..."), naming
 //                    the section or the row.
 // Never crashes, whatever the bytes; costs a copy of the tables and one hash
-// insertion per name.
+// insertion per name. (A fuzzer reaches the section checks by writing the
+// digest of its input into bytes 32..63 first; see tests/bundle_test.cc.)
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> ParseBundle(
     absl::string_view bytes, const BundleOptions& options = BundleOptions());
 

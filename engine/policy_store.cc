@@ -81,6 +81,9 @@ namespace {
 using internal::StoreSnapshot;
 using internal::StoreState;
 
+// What a reader reports before anything is published.
+const PolicyStore::SnapshotInfo kNoSnapshot{};
+
 void Free(const std::vector<StoreSnapshot*>& snapshots) {
   for (StoreSnapshot* snapshot : snapshots) delete snapshot;
 }
@@ -125,9 +128,7 @@ Reason LivePrincipal::Rebind(const CompiledPolicy& policy) {
 }
 
 PolicyStore::ReadGuard::ReadGuard(ReadGuard&& other) noexcept
-    : reader_(other.reader_),
-      policy_(other.policy_),
-      generation_(other.generation_) {
+    : reader_(other.reader_), policy_(other.policy_), info_(other.info_) {
   other.reader_ = nullptr;
 }
 
@@ -140,6 +141,7 @@ PolicyStore::Reader::Reader(std::shared_ptr<StoreState> state,
     : state_(std::move(state)),
       current_(&state_->current),
       slot_(slot),
+      info_(&kNoSnapshot),
       stripe_(slot->index) {}
 
 PolicyStore::Reader::Reader(Reader&& other) noexcept
@@ -149,7 +151,7 @@ PolicyStore::Reader::Reader(Reader&& other) noexcept
       cached_(other.cached_),
       policy_(other.policy_),
       shadow_(other.shadow_),
-      generation_(other.generation_),
+      info_(other.info_),
       shadow_countdown_(other.shadow_countdown_),
       stripe_(other.stripe_),
       guards_(other.guards_) {
@@ -165,7 +167,7 @@ PolicyStore::Reader& PolicyStore::Reader::operator=(Reader&& other) noexcept {
   cached_ = other.cached_;
   policy_ = other.policy_;
   shadow_ = other.shadow_;
-  generation_ = other.generation_;
+  info_ = other.info_;
   shadow_countdown_ = other.shadow_countdown_;
   stripe_ = other.stripe_;
   guards_ = other.guards_;
@@ -200,7 +202,7 @@ void PolicyStore::Reader::Refresh() noexcept {
   }
   cached_ = snapshot;
   policy_ = snapshot != nullptr ? snapshot->policy.get() : nullptr;
-  generation_ = snapshot != nullptr ? snapshot->info.generation : 0;
+  info_ = snapshot != nullptr ? &snapshot->info : &kNoSnapshot;
   ShadowEvaluator* shadow =
       snapshot != nullptr ? snapshot->shadow.get() : nullptr;
   if (shadow != shadow_) {

@@ -123,17 +123,20 @@ class PolicyStore {
     explicit operator bool() const { return policy_ != nullptr; }
     const CompiledPolicy& operator*() const { return *policy_; }
     const CompiledPolicy* operator->() const { return policy_; }
-    // The publication pinned; 0 when nothing was published yet.
-    uint64_t generation() const { return generation_; }
+    // The publication pinned: generation (0 when nothing was published yet),
+    // digest and snapshot tag.
+    const SnapshotInfo& info() const { return *info_; }
+    uint64_t generation() const { return info_->generation; }
 
    private:
     friend class Reader;
-    ReadGuard(Reader* reader, const CompiledPolicy* policy, uint64_t generation)
-        : reader_(reader), policy_(policy), generation_(generation) {}
+    ReadGuard(Reader* reader, const CompiledPolicy* policy,
+              const SnapshotInfo* info)
+        : reader_(reader), policy_(policy), info_(info) {}
 
     Reader* reader_;
     const CompiledPolicy* policy_;
-    uint64_t generation_;
+    const SnapshotInfo* info_;
   };
 
   // A thread's access to the store. Thread-compatible: use each reader from
@@ -196,7 +199,7 @@ class PolicyStore {
     internal::StoreSnapshot* cached_ = nullptr;
     const CompiledPolicy* policy_ = nullptr;
     ShadowEvaluator* shadow_ = nullptr;
-    uint64_t generation_ = 0;
+    const SnapshotInfo* info_;
     uint32_t shadow_countdown_ = 1;
     uint32_t stripe_ = 0;
     int guards_ = 0;
@@ -277,7 +280,7 @@ inline Decision PolicyStore::Reader::Check(
 inline PolicyStore::ReadGuard PolicyStore::Reader::Read() noexcept {
   Acquire();
   ++guards_;
-  return ReadGuard(this, policy_, generation_);
+  return ReadGuard(this, policy_, info_);
 }
 
 }  // namespace portcullis

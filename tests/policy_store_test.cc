@@ -122,6 +122,7 @@ TEST(PolicyStoreTest, EmptyStoreDeniesWithNoPolicy) {
   EXPECT_FALSE(guard);
   EXPECT_EQ(guard.get(), nullptr);
   EXPECT_EQ(guard.generation(), 0u);
+  EXPECT_EQ(guard.info().digest, PolicyDigest());
   EXPECT_EQ(store.policy(), nullptr);
   EXPECT_FALSE(store.info().has_value());
   EXPECT_EQ(store.Reclaim(), 0u);
@@ -223,6 +224,8 @@ TEST(PolicyStoreTest, GuardPinsOneSnapshot) {
     ASSERT_TRUE(guard);
     EXPECT_EQ(guard.get(), a.get());
     EXPECT_EQ(guard.generation(), 1u);
+    EXPECT_EQ(guard.info().digest, DigestOf(*a));
+    EXPECT_EQ(guard.info().snapshot, a->snapshot());
     ASSERT_TRUE(store.Publish(CompileText(kPolicyB)).ok());
     // Everything through this reader stays on A while the guard lives.
     EXPECT_EQ(reader.Check(UserRequest("read")), kAnswersA.read);
