@@ -111,7 +111,8 @@ class PolicyStore {
 
   // Pins the snapshot its reader checks against for as long as it lives:
   // lookups and checks through that reader all use the same snapshot (nested
-  // guards too). Move-only; must not outlive its reader; same thread.
+  // guards too). Move-only; must not outlive its reader, nor its reader be
+  // moved while it lives; same thread.
   class ReadGuard {
    public:
     ReadGuard(ReadGuard&& other) noexcept;
