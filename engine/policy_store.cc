@@ -127,15 +127,6 @@ Reason LivePrincipal::Rebind(const CompiledPolicy& policy) {
   return bound_;
 }
 
-PolicyStore::ReadGuard::ReadGuard(ReadGuard&& other) noexcept
-    : reader_(other.reader_), policy_(other.policy_), info_(other.info_) {
-  other.reader_ = nullptr;
-}
-
-PolicyStore::ReadGuard::~ReadGuard() {
-  if (reader_ != nullptr) --reader_->guards_;
-}
-
 PolicyStore::Reader::Reader(std::shared_ptr<StoreState> state,
                             internal::StoreSlot* slot)
     : state_(std::move(state)),

@@ -278,6 +278,15 @@ inline Decision PolicyStore::Reader::Check(
   return decision;
 }
 
+inline PolicyStore::ReadGuard::ReadGuard(ReadGuard&& other) noexcept
+    : reader_(other.reader_), policy_(other.policy_), info_(other.info_) {
+  other.reader_ = nullptr;
+}
+
+inline PolicyStore::ReadGuard::~ReadGuard() {
+  if (reader_ != nullptr) --reader_->guards_;
+}
+
 inline PolicyStore::ReadGuard PolicyStore::Reader::Read() noexcept {
   Acquire();
   ++guards_;
