@@ -62,20 +62,20 @@ struct Pair {
   uint32_t after;
 };
 
-// Every name of `before` and `after`'s tables (space 0), sorted.
+// Every name of `before` and `after`'s tables (space 0): one lookup per name.
+// Unsorted: the changes are sorted once, at the end.
 std::vector<Pair> PairNames(const NameTable& before, const NameTable& after) {
   std::vector<Pair> pairs;
   pairs.reserve(std::max(before.size(), after.size()));
+  std::vector<bool> matched(after.size(), false);
   for (uint32_t i = 0; i < before.size(); ++i) {
-    pairs.push_back({before.name(i), i, Find(after, 0, before.name(i))});
+    const uint32_t in_after = Find(after, 0, before.name(i));
+    if (in_after != kNone) matched[in_after] = true;
+    pairs.push_back({before.name(i), i, in_after});
   }
   for (uint32_t i = 0; i < after.size(); ++i) {
-    if (Find(before, 0, after.name(i)) == kNone) {
-      pairs.push_back({after.name(i), kNone, i});
-    }
+    if (!matched[i]) pairs.push_back({after.name(i), kNone, i});
   }
-  std::sort(pairs.begin(), pairs.end(),
-            [](const Pair& a, const Pair& b) { return a.name < b.name; });
   return pairs;
 }
 
@@ -123,7 +123,6 @@ class Differ {
       } else if (type.after == kNone) {
         Add(Kind::kObjectTypeRemoved, type.name, "", "", "", "");
       }
-      const size_t first = slots_.size();
       if (type.before != kNone) {
         for (uint32_t s = b_.type_base[type.before];
              s < b_.type_base[type.before + 1]; ++s) {
@@ -143,10 +142,6 @@ class Differ {
           }
         }
       }
-      std::sort(slots_.begin() + first, slots_.end(),
-                [](const SlotPair& x, const SlotPair& y) {
-                  return x.action < y.action;
-                });
     }
     for (const SlotPair& slot : slots_) {
       if (slot.before == kNone) {

@@ -8,7 +8,7 @@
 //   PolicyStore store;
 //   PolicyWatcherOptions options;
 //   options.on_reload = [](const ReloadEvent& event) {
-//     if (!event.status.ok()) LOG(ERROR) << event.status;
+//     if (!event.status.ok()) std::cerr << event.status << "\n";
 //   };
 //   absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
 //       PolicyWatcher::Create(&store, PolicySource::Files({"policy/"}),
