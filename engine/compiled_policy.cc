@@ -156,6 +156,7 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
                           entity - t.partner_entity_begin[facts.partner]));
   }
   facts.role = role;
+  facts.default_role = role_id.empty();
   if (role != kNone) {
     facts.role_usable =
         t.role_owner[role] == kNone || t.role_owner[role] == entity;

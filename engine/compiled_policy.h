@@ -76,6 +76,10 @@ struct PrincipalFacts {
   bool tenant_ok = false;
   // Entity users: the role is global or owned by the user's entity.
   bool role_usable = false;
+  // Entity users: no role was named, so `role` is the entity's default. Lets
+  // a principal be bound again to another snapshot (a shadow candidate, a
+  // reloaded policy) with the same meaning.
+  bool default_role = false;
   uint32_t partner = kNone;
   uint32_t credential = kNone;  // kNone: no scope restriction
   uint32_t entity = kNone;      // entity users: the user's entity

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -35,6 +36,20 @@ class PackedStrings {
   void ShrinkToFit() {
     chars_.shrink_to_fit();
     offsets_.shrink_to_fit();
+  }
+
+  // The raw parts, for bundles (engine/bundle.h): string i is
+  // chars()[offsets()[i], offsets()[i + 1]).
+  absl::string_view chars() const { return chars_; }
+  const std::vector<uint32_t>& offsets() const { return offsets_; }
+  // Reassembles strings from their parts. Precondition (a bundle's loader
+  // checks it): offsets starts at 0, never decreases and ends at chars.size().
+  static PackedStrings FromParts(std::string chars,
+                                 std::vector<uint32_t> offsets) {
+    PackedStrings strings;
+    strings.chars_ = std::move(chars);
+    strings.offsets_ = std::move(offsets);
+    return strings;
   }
 
  private:
@@ -78,6 +93,17 @@ class NameTable {
   }
   uint32_t space(uint32_t index) const { return storage_->spaces[index]; }
   uint32_t size() const { return storage_->names.size(); }
+
+  // The names and their spaces in index order, for bundles.
+  const PackedStrings& names() const { return storage_->names; }
+  const std::vector<uint32_t>& spaces() const { return storage_->spaces; }
+
+  // Replaces the contents with `names` (name i gets index i) in `spaces`, as a
+  // bundle stores them, sizing the index once. Returns the index of the first
+  // name that repeats an earlier one in its space, after which the table must
+  // not be used, or kNotFound when every name is distinct. Precondition:
+  // names.size() == spaces.size() < kNotFound.
+  uint32_t Assign(PackedStrings names, std::vector<uint32_t> spaces);
 
   // Bytes held, including the hash index.
   size_t MemoryBytes() const;
