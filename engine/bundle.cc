@@ -928,6 +928,11 @@ absl::Status WriteBundle(const CompiledPolicy& policy, const std::string& path,
                          const BundleOptions& options) {
   PORTCULLIS_ASSIGN_OR_RETURN(const std::string bytes,
                               SerializeBundle(policy, options));
+  return WriteBundleBytes(bytes, path);
+}
+
+absl::Status WriteBundleBytes(absl::string_view bytes,
+                              const std::string& path) {
   // A name no other writer in this or another process uses at the same time.
   static std::atomic<uint64_t> counter{0};
   const std::string temporary =

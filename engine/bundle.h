@@ -115,6 +115,11 @@ absl::StatusOr<BundleInfo> ParseBundleHeader(absl::string_view bytes);
 absl::Status WriteBundle(const CompiledPolicy& policy, const std::string& path,
                          const BundleOptions& options = BundleOptions());
 
+// Writes bytes SerializeBundle() produced to `path` the way WriteBundle()
+// does (a temporary file, fsync, rename), for a caller that also needs the
+// bytes (their size, their header).
+absl::Status WriteBundleBytes(absl::string_view bytes, const std::string& path);
+
 // Reads and loads a bundle file; errors as ParseBundle's, prefixed with the
 // path, plus NotFound for a missing file and InvalidArgument for one larger
 // than options.max_bundle_bytes.

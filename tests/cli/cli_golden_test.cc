@@ -100,10 +100,24 @@ std::vector<GoldenCase> Cases() {
       {"help_check", {"help", "check"}, 0},
       {"help_explain", {"help", "explain"}, 0},
       {"help_stats", {"help", "stats"}, 0},
+      {"help_compile", {"help", "compile"}, 0},
+      {"help_diff", {"help", "diff"}, 0},
       {"help_unknown_command", {"help", "frobnicate"}, 2},
       {"help_two_commands", {"help", "check", "stats"}, 2},
       {"unknown_command", {"frobnicate"}, 2},
       {"unknown_tool_flag", {"--verbose"}, 2},
+
+      // compile (writing bundles: BundleRoundTrip below) and diff
+      {"compile_without_output", {"compile", monite}, 2},
+      {"compile_output_not_a_bundle", {"compile", monite, "-o", "out.json"}, 2},
+      {"compile_without_files", {"compile", "-o", "out.bundle"}, 2},
+      {"compile_invalid_policy",
+       {"compile", Input("invalid/a.json"), "-o", "out.bundle"},
+       1},
+      {"diff_same_policy", {"diff", monite, monite}, 0},
+      {"diff_monite_monta", {"diff", monite, monta}, 1},
+      {"diff_one_argument", {"diff", monite}, 2},
+      {"diff_invalid_policy", {"diff", monite, Input("invalid")}, 2},
 
       // validate
       {"validate_help_flag", {"validate", "--help"}, 0},
@@ -379,6 +393,69 @@ TEST(CliExamplesTest, AnswersMatchTheExamplesExpectedFiles) {
     ASSERT_FALSE(expected.empty());
     EXPECT_EQ(result.out, expected);
   }
+}
+
+// compile writes a bundle that check, diff and stats read as they read the
+// policy files it came from; a damaged or keyed bundle is refused.
+TEST(CliBundleTest, CompiledBundleAnswersLikeItsSources) {
+  const std::string bundle = TempPath("monite.bundle");
+  RunResult compiled =
+      RunBinary({"compile", {"compile", "examples/monite", "-o", bundle}, 0});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_TRUE(absl::StartsWith(compiled.out, bundle + ": "));
+  EXPECT_TRUE(absl::StrContains(compiled.out, " bytes, digest "));
+  EXPECT_EQ(compiled.err, "");
+
+  const RunResult checked =
+      RunBinary({"check",
+                 {"check", "--policy", bundle, "--requests",
+                  "examples/monite/requests.jsonl"},
+                 0});
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_EQ(checked.out, ReadFile("examples/monite/requests.expected.jsonl"));
+
+  const RunResult same =
+      RunBinary({"diff", {"diff", "examples/monite", bundle}, 0});
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(same.out, "");
+  EXPECT_EQ(RunBinary({"stats", {"stats", bundle}, 0}).exit_code, 0);
+
+  // A bundle is a whole policy: it cannot be merged with files.
+  const RunResult merged = RunBinary(
+      {"merge", {"validate", bundle, "examples/monta/policy.txtpb"}, 0});
+  EXPECT_EQ(merged.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(merged.err, "a bundle stands alone"));
+
+  // Truncated: refused as an invalid policy, with ReadBundle's message.
+  const std::string whole = ReadFile(bundle);
+  const std::string truncated = TempPath("truncated.bundle");
+  std::ofstream(truncated, std::ios::binary | std::ios::trunc)
+      << whole.substr(0, whole.size() / 2);
+  const RunResult damaged = RunBinary({"damaged", {"stats", truncated}, 0});
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_TRUE(absl::StartsWith(damaged.err, truncated + ": truncated bundle"))
+      << damaged.err;
+
+  // Keyed: written with a key, the bundle cannot be read without it.
+  const std::string key = TempPath("bundle.key");
+  std::ofstream(key, std::ios::binary | std::ios::trunc)
+      << std::string(32, 'k');
+  const std::string keyed = TempPath("keyed.bundle");
+  EXPECT_EQ(
+      RunBinary({"keyed",
+                 {"compile", "examples/monite", "-o", keyed, "--key-file", key},
+                 0})
+          .exit_code,
+      0);
+  EXPECT_EQ(RunBinary({"unkeyed read", {"stats", keyed}, 0}).exit_code, 1);
+  std::ofstream(key, std::ios::binary | std::ios::trunc) << "short";
+  const RunResult short_key =
+      RunBinary({"short key",
+                 {"compile", "examples/monite", "-o", keyed, "--key-file", key},
+                 0});
+  EXPECT_EQ(short_key.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(short_key.err, "a key is 32 bytes, not 5"))
+      << short_key.err;
 }
 
 // Every golden file belongs to a case: a renamed or removed case leaves none

@@ -40,6 +40,8 @@ extern const Command kValidateCommand;  // validate.cc
 extern const Command kCheckCommand;     // check.cc
 extern const Command kExplainCommand;   // explain.cc
 extern const Command kStatsCommand;     // stats.cc
+extern const Command kCompileCommand;   // compile.cc
+extern const Command kDiffCommand;      // diff.cc
 
 // The commands, in the order `portcullis --help` lists them.
 absl::Span<const Command* const> Commands();

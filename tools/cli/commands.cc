@@ -12,10 +12,8 @@ namespace portcullis::cli {
 namespace {
 
 const Command* const kCommands[] = {
-    &kValidateCommand,
-    &kCheckCommand,
-    &kExplainCommand,
-    &kStatsCommand,
+    &kValidateCommand, &kCheckCommand,   &kExplainCommand,
+    &kStatsCommand,    &kCompileCommand, &kDiffCommand,
 };
 
 const Command* FindCommand(absl::string_view name) {
@@ -43,7 +41,9 @@ std::string ToolHelp() {
       "\n"
       "Policy files are .json (proto3 JSON) or .txtpb, .textproto, .pbtxt "
       "(text\n"
-      "format); a directory stands for the policy files in it.\n"
+      "format); a directory stands for the policy files in it; a .bundle "
+      "(written\n"
+      "by `portcullis compile`) is a whole compiled policy and stands alone.\n"
       "\n"
       "Exit codes: 0 success; 1 an invalid policy or request; 2 a usage error "
       "or a\n"

@@ -1,5 +1,7 @@
 #include "tools/cli/flags.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -58,10 +60,20 @@ absl::StatusOr<ParsedArgs> ParseArgs(absl::Span<const std::string> args,
       parsed.positional_.push_back(arg);
       continue;
     }
-    if (!absl::StartsWith(arg, "--")) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg));
+    absl::string_view name;
+    if (absl::StartsWith(arg, "--")) {
+      name = absl::string_view(arg).substr(2);
+    } else {
+      const auto alias =
+          std::find_if(flags.begin(), flags.end(), [&](const FlagSpec& f) {
+            return f.short_name != '\0' && arg.size() == 2 &&
+                   arg[1] == f.short_name;
+          });
+      if (alias == flags.end()) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg));
+      }
+      name = alias->name;
     }
-    absl::string_view name = absl::string_view(arg).substr(2);
     absl::string_view inline_value;
     const size_t equals = name.find('=');
     const bool has_inline_value = equals != absl::string_view::npos;

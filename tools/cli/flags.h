@@ -27,6 +27,8 @@ enum class FlagKind {
 struct FlagSpec {
   absl::string_view name;  // without the leading "--"
   FlagKind kind;
+  // A one-letter alias (`-o` for `--output`), or '\0' for none.
+  char short_name = '\0';
 };
 
 // The result of parsing one command's arguments. Immutable once returned.

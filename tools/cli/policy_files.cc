@@ -5,7 +5,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/bundle.h"
 #include "engine/compiler.h"
 #include "engine/policy_loader.h"
 #include "tools/cli/command.h"
@@ -43,9 +45,41 @@ std::string OneLine(absl::string_view message) {
 
 }  // namespace
 
+bool IsBundlePath(absl::string_view path) {
+  return absl::EndsWith(path, ".bundle");
+}
+
 PolicyFiles LoadPolicy(absl::string_view command,
                        absl::Span<const std::string> paths) {
   PolicyFiles result;
+  const bool any_bundle = std::any_of(paths.begin(), paths.end(), IsBundlePath);
+  if (any_bundle) {
+    // A bundle is a whole compiled policy: there is nothing to merge it with.
+    if (paths.size() != 1) {
+      result.exit_code = UsageError(
+          command, "a bundle stands alone: give it as the only policy file");
+      return result;
+    }
+    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> bundle =
+        ReadBundle(paths.front());
+    if (!bundle.ok()) {
+      // ReadBundle's errors start with the path.
+      PrintErr(absl::StrCat(bundle.status().message(), "\n"));
+      // A bundle that cannot be opened is an I/O problem; one that is
+      // malformed, tampered or of another version is an invalid policy.
+      result.exit_code = absl::IsNotFound(bundle.status()) ||
+                                 absl::IsPermissionDenied(bundle.status())
+                             ? kExitUsage
+                             : kExitFailed;
+      if (result.exit_code == kExitFailed) {
+        PrintError(command, "invalid bundle");
+      }
+      return result;
+    }
+    result.policy = *std::move(bundle);
+    result.files = 1;
+    return result;
+  }
   absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(paths);
   if (!loaded.ok()) {
     PrintErr(absl::StrCat(OneLine(loaded.status().message()), "\n"));

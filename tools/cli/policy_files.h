@@ -23,11 +23,16 @@ struct PolicyFiles {
   size_t files = 0;
 };
 
+// True for a compiled bundle (`.bundle`, engine/bundle.h).
+bool IsBundlePath(absl::string_view path);
+
 // Loads `paths` (engine/policy_loader.h: a directory stands for its policy
-// files), merges and compiles them. On failure prints to stderr, one per
-// line, the loader's error (which starts with the file's path) or every
-// compiler error as `file:path: message` (with `(and N more errors)` past the
-// compiler's limit), then `portcullis <command>: invalid policy: N errors`.
+// files), merges and compiles them; or reads the one bundle among them (a
+// bundle cannot be merged with other files: a usage error). On failure prints
+// to stderr, one per line, the loader's error (which starts with the file's
+// path) or every compiler error as `file:path: message` (with `(and N more
+// errors)` past the compiler's limit), then `portcullis <command>: invalid
+// policy: N errors`.
 PolicyFiles LoadPolicy(absl::string_view command,
                        absl::Span<const std::string> paths);
 
