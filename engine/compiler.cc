@@ -35,9 +35,7 @@ std::string Quote(absl::string_view value) {
 class RowSet {
  public:
   RowSet(std::vector<uint64_t>* rows, uint32_t words)
-      : rows_(rows),
-        words_(words),
-        index_(0, Hash{rows, words}, Eq{rows, words}) {}
+      : rows_(rows), index_(0, Hash{rows, words}, Eq{rows, words}) {}
 
   // The word offset of `row` in the vector, appending it if it is new.
   uint32_t Intern(absl::Span<const uint64_t> row) {
@@ -78,7 +76,6 @@ class RowSet {
   };
 
   std::vector<uint64_t>* rows_;
-  uint32_t words_;
   absl::flat_hash_set<uint32_t, Hash, Eq> index_;
 };
 
