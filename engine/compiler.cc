@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
@@ -299,22 +300,21 @@ class PolicyCompiler {
   void InternEntities() {
     const auto& entities = policy_.entities();
     std::vector<std::vector<int>> by_partner;
-    absl::flat_hash_set<absl::string_view> seen;
-    std::vector<std::pair<absl::string_view, int>> first_at;
+    // Entity id -> index of its first occurrence, for duplicates to name.
+    absl::flat_hash_map<absl::string_view, int> first_at;
     for (int i = 0; i < entities.size(); ++i) {
       const v1::Entity& entity = entities[i];
       const std::string path = absl::StrCat("entities[", i, "]");
       bool add = CheckId(path + ".id", entity.id());
-      if (add && !seen.insert(entity.id()).second) {
-        const auto first = std::find_if(
-            first_at.begin(), first_at.end(),
-            [&](const auto& f) { return f.first == entity.id(); });
-        Error(path + ".id", absl::StrCat("duplicate entity ", Quote(entity.id()),
-                                         " (first at entities[", first->second,
-                                         "])"));
-        add = false;
+      if (add) {
+        const auto first = first_at.try_emplace(entity.id(), i).first;
+        if (first->second != i) {
+          Error(path + ".id",
+                absl::StrCat("duplicate entity ", Quote(entity.id()),
+                             " (first at entities[", first->second, "])"));
+          add = false;
+        }
       }
-      if (add) first_at.emplace_back(entity.id(), i);
       if (!CheckId(path + ".partner_id", entity.partner_id())) add = false;
       if (!add) continue;
       uint32_t partner = tables_.partners.Find(0, entity.partner_id());
@@ -606,6 +606,7 @@ class PolicyCompiler {
                                            const std::string& path,
                                            uint32_t partner) {
     std::vector<uint32_t> entities;
+    absl::flat_hash_set<uint32_t> listed;
     for (int j = 0; j < credential.entity_ids_size(); ++j) {
       const std::string& id = credential.entity_ids(j);
       const std::string entity_path = absl::StrCat(path, ".entity_ids[", j, "]");
@@ -622,8 +623,7 @@ class PolicyCompiler {
                            ", not ", Quote(credential.partner_id())));
         continue;
       }
-      const auto previous = std::find(entities.begin(), entities.end(), entity);
-      if (previous != entities.end()) {
+      if (!listed.insert(entity).second) {
         Error(entity_path, absl::StrCat("duplicate entity ", Quote(id)));
         continue;
       }
