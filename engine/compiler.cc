@@ -215,10 +215,10 @@ class PolicyCompiler {
               absl::StrCat("object type ", Quote(type.name()),
                            " has no actions"));
       } else if (static_cast<size_t>(type.actions_size()) >
-                 options_.max_actions_per_object_type) {
+                 ActionsPerObjectTypeLimit()) {
         Error(path + ".actions",
               absl::StrCat(type.actions_size(), " actions; the limit is ",
-                           options_.max_actions_per_object_type));
+                           ActionsPerObjectTypeLimit()));
         add = false;
       }
       const uint32_t type_id =
@@ -496,10 +496,11 @@ class PolicyCompiler {
       if (rows_over_limit) continue;
       tables_.role_row.push_back(rows.Intern(row));
       if (tables_.permission_rows.size() * sizeof(uint64_t) >
-          options_.max_permission_row_bytes) {
-        Error("roles", absl::StrCat("distinct permission rows need more than ",
-                                    options_.max_permission_row_bytes,
-                                    " bytes (the limit) by roles[", i, "]"));
+          TableLimit(options_.max_permission_row_bytes)) {
+        Error("roles",
+              absl::StrCat("distinct permission rows need more than ",
+                           TableLimit(options_.max_permission_row_bytes),
+                           " bytes (the limit) by roles[", i, "]"));
         rows_over_limit = true;
       }
     }
@@ -523,6 +524,7 @@ class PolicyCompiler {
     rows.Intern(row);
 
     std::vector<int> first_at;
+    bool tables_over_limit = false;
     tables_.credential_scopes_begin.push_back(0);
     tables_.credential_entities_begin.push_back(0);
     const auto& credentials = policy_.credentials();
@@ -562,13 +564,41 @@ class PolicyCompiler {
           Error(path + ".rate_limit.interval_seconds", "must be positive");
         }
       }
-      if (ErrorCount() != errors_before) continue;
+      if (ErrorCount() != errors_before || tables_over_limit) continue;
+
+      // Both limits are checked before the credential is added: past one,
+      // the rest are only validated.
+      const size_t restriction_words =
+          entities.empty() ? 0
+                           : (tables_.partner_entity_begin[partner + 1] -
+                              tables_.partner_entity_begin[partner] + 63) /
+                                 64;
+      if ((tables_.restriction_bits.size() + restriction_words) *
+              sizeof(uint64_t) >
+          TableLimit(options_.max_restriction_bytes)) {
+        Error("credentials",
+              absl::StrCat("entity restrictions need more than ",
+                           TableLimit(options_.max_restriction_bytes),
+                           " bytes (the limit) by credentials[", i, "]"));
+        tables_over_limit = true;
+        continue;
+      }
+      const uint32_t scope_row = rows.Intern(row);
+      if (tables_.scope_rows.size() * sizeof(uint64_t) >
+          TableLimit(options_.max_scope_row_bytes)) {
+        Error("credentials",
+              absl::StrCat("distinct scope rows need more than ",
+                           TableLimit(options_.max_scope_row_bytes),
+                           " bytes (the limit) by credentials[", i, "]"));
+        tables_over_limit = true;
+        continue;
+      }
 
       tables_.credentials.Add(0, credential.client_id());
       first_at.push_back(i);
       tables_.credential_names.Add(credential.name());
       tables_.credential_partner.push_back(partner);
-      tables_.credential_scope_row.push_back(rows.Intern(row));
+      tables_.credential_scope_row.push_back(scope_row);
       tables_.credential_rate_limit.push_back(
           {credential.rate_limit().count(),
            credential.rate_limit().interval_seconds()});
@@ -595,6 +625,18 @@ class PolicyCompiler {
       }
       tables_.credential_restriction.push_back(offset);
     }
+  }
+
+  // An action's index within its object type is 16 bits (SlotInfo::action).
+  size_t ActionsPerObjectTypeLimit() const {
+    return std::min<size_t>(options_.max_actions_per_object_type,
+                            std::numeric_limits<uint16_t>::max());
+  }
+
+  // Rows and restrictions are found by 32-bit word offsets (kNone reserved),
+  // so no option can let a table grow past them.
+  static size_t TableLimit(size_t option) {
+    return std::min(option, size_t{kNone} * sizeof(uint64_t));
   }
 
   size_t ErrorCount() const {

@@ -161,6 +161,7 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(absl::Span<const std::string> paths
   }
   LoadedPolicy loaded;
   PolicySourcesBuilder sources;
+  size_t total_bytes = 0;
   for (const std::string& path : paths) {
     PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<std::string> files,
                                 ExpandPath(path));
@@ -174,6 +175,13 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(absl::Span<const std::string> paths
       }
       PORTCULLIS_ASSIGN_OR_RETURN(const std::string content,
                                   ReadFileToString(file, options.max_file_bytes));
+      total_bytes += content.size();
+      if (total_bytes > options.max_total_bytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(file, ": policy files total ", total_bytes,
+                         " bytes with this one; the limit is ",
+                         options.max_total_bytes));
+      }
       absl::StatusOr<v1::PolicySet> set = format == Format::kJson
                                               ? ParsePolicyJson(content)
                                               : ParsePolicyText(content);
