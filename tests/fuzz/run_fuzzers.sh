@@ -77,8 +77,8 @@ for label in "${labels[@]}"; do
   binary_name=${label##*:}
   name=${binary_name%_fuzzer}
   work=fuzz-out/$name
-  mkdir -p "$work/corpus" "$work/artifacts"
-  rm -f "$work/artifacts/"*
+  mkdir -p "$work/corpus" "$work/artifacts" "$work/tmp"
+  rm -rf "$work/artifacts/"* "$work/tmp/"*
   inputs=("$work/corpus")
   for dir in "$package/corpus/$name" "$package/regressions/$name"; do
     if [[ -d $dir ]]; then inputs+=("$dir"); fi
@@ -95,7 +95,9 @@ for label in "${labels[@]}"; do
   fi
 
   echo "=== fuzz $name (${seconds}s)"
-  "$bin/$package/$binary_name" "${flags[@]}" "${inputs[@]}" >"$work/log" 2>&1
+  # Targets that write files (policy_files) do it under TMPDIR.
+  TMPDIR=$PWD/$work/tmp "$bin/$package/$binary_name" "${flags[@]}" "${inputs[@]}" \
+    >"$work/log" 2>&1
   status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
   executions=${executions:-unknown}
