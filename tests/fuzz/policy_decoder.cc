@@ -19,6 +19,8 @@ constexpr int kMaxEntities = 5;
 constexpr int kMaxRoles = 4;
 constexpr int kMaxCredentials = 4;
 constexpr int kMaxRequests = 24;
+// More than a 64-bit word's worth of 1-bit or 2-bit fields.
+constexpr int kFillers = 70;
 // Byte values from here up choose the rare, mostly invalid, alternatives.
 constexpr uint8_t kRare = 240;
 
@@ -74,6 +76,16 @@ struct Names {
 };
 
 void DecodeCatalog(ByteReader& in, v1::PolicySet& policy, Names& names) {
+  // Sometimes filler object types come first, so that the others' slots and
+  // scope levels sit past the first 64-bit word of every row. Nothing refers
+  // to them.
+  if (in.Byte() >= kRare) {
+    for (int i = 0; i < kFillers; ++i) {
+      v1::ObjectType* type = policy.mutable_catalog()->add_object_types();
+      type->set_name(absl::StrCat("filler", i));
+      type->add_actions()->set_name("read");
+    }
+  }
   const int types = 1 + in.Below(kMaxObjectTypes);
   for (int i = 0; i < types; ++i) {
     v1::ObjectType* type = policy.mutable_catalog()->add_object_types();
@@ -102,6 +114,15 @@ void DecodeCatalog(ByteReader& in, v1::PolicySet& policy, Names& names) {
 }
 
 void DecodeEntities(ByteReader& in, v1::PolicySet& policy, Names& names) {
+  // Likewise filler entities of partner p0, so that the others' bits in a
+  // restriction sit past the first word.
+  if (in.Byte() >= kRare) {
+    for (int i = 0; i < kFillers; ++i) {
+      v1::Entity* entity = policy.add_entities();
+      entity->set_id(absl::StrCat("filler", i));
+      entity->set_partner_id("p0");
+    }
+  }
   const int entities = 1 + in.Below(kMaxEntities);
   for (int i = 0; i < entities; ++i) {
     v1::Entity* entity = policy.add_entities();

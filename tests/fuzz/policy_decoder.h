@@ -5,7 +5,9 @@
 // credential's entities, every name in a request) mostly pick what the policy
 // defines, so that most decoded policies compile and their answers reach
 // every rule; high byte values give an empty, malformed, duplicate or unknown
-// name, or an out-of-range enum value, to reach the compiler's errors too.
+// name, or an out-of-range enum value, to reach the compiler's errors too; or
+// put 70 unreferenced object types or entities first, so that the rest land
+// past the first word of the permission, scope and restriction rows.
 #ifndef PORTCULLIS_TESTS_FUZZ_POLICY_DECODER_H_
 #define PORTCULLIS_TESTS_FUZZ_POLICY_DECODER_H_
 
