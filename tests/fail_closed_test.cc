@@ -446,6 +446,45 @@ TEST(FailClosedTest, UnknownNamesDoNotBind) {
           .has_value());
 }
 
+// A service keeps ids across a policy swap (DESIGN.md: "once per route, at
+// startup") and may log them with the new snapshot: an id the snapshot did not
+// issue names nothing, whatever its index.
+TEST(FailClosedTest, IdsOfAnotherSnapshotNameNothing) {
+  const v1::PolicySet set = MustParse(kPolicy);
+  const std::unique_ptr<const CompiledPolicy> policy = MustCompile(set);
+  const std::unique_ptr<const CompiledPolicy> recompiled = MustCompile(set);
+  const std::unique_ptr<const CompiledPolicy> small =
+      MustCompile(MustParse(kOtherPolicy));
+  ASSERT_NE(policy, nullptr);
+  ASSERT_NE(recompiled, nullptr);
+  ASSERT_NE(small, nullptr);
+
+  // Ids of the larger policy: in range there, past the end of the small one.
+  const ObjectTypeId type = *policy->FindObjectType("entity");
+  const ActionId action = *policy->FindAction("entity", "update");
+  const EntityId entity = *policy->FindEntity("e-3");
+  const RoleId role = *policy->FindRole("r-e2");
+  ASSERT_EQ(policy->ActionName(action), "update");
+  for (const CompiledPolicy* other : {small.get(), recompiled.get()}) {
+    EXPECT_EQ(other->ObjectTypeName(type), "");
+    EXPECT_EQ(other->ActionName(action), "");
+    EXPECT_EQ(other->ObjectTypeOf(action), ObjectTypeId());
+    EXPECT_EQ(other->EntityName(entity), "");
+    EXPECT_EQ(other->RoleName(role), "");
+  }
+  EXPECT_EQ(policy->ObjectTypeName(ObjectTypeId()), "");
+  EXPECT_EQ(policy->ActionName(ActionId()), "");
+  EXPECT_EQ(policy->EntityName(EntityId()), "");
+  EXPECT_EQ(policy->RoleName(RoleId()), "");
+  // This snapshot's tag on an index it never issued.
+  EXPECT_EQ(policy->ActionName(Forged<ActionId>(*policy, 1000)), "");
+  EXPECT_EQ(policy->ObjectTypeOf(Forged<ActionId>(*policy, 1000)),
+            ObjectTypeId());
+  EXPECT_EQ(policy->EntityName(Forged<EntityId>(*policy, ~0u)), "");
+  EXPECT_EQ(policy->RoleName(Forged<RoleId>(*policy, 2)), "");
+  EXPECT_EQ(policy->ObjectTypeName(Forged<ObjectTypeId>(*policy, 2)), "");
+}
+
 // A default Decision denies: code that forgets to assign one fails closed.
 TEST(FailClosedTest, DefaultDecisionDenies) {
   const Decision decision;
