@@ -177,10 +177,9 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(absl::Span<const std::string> paths
                                   ReadFileToString(file, options.max_file_bytes));
       total_bytes += content.size();
       if (total_bytes > options.max_total_bytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(file, ": policy files total ", total_bytes,
-                         " bytes with this one; the limit is ",
-                         options.max_total_bytes));
+        return absl::InvalidArgumentError(absl::StrCat(
+            file, ": policy files total ", total_bytes,
+            " bytes with this one; the limit is ", options.max_total_bytes));
       }
       absl::StatusOr<v1::PolicySet> set = format == Format::kJson
                                               ? ParsePolicyJson(content)
