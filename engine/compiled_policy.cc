@@ -22,6 +22,13 @@ uint32_t NextSnapshotTag() {
   return tag;
 }
 
+// The name of `id` in `names`, or nothing when `id` is not one of `snapshot`'s.
+template <typename Id>
+absl::string_view NameOf(const NameTable& names, uint32_t snapshot, Id id) {
+  if (id.snapshot() != snapshot || id.index() >= names.size()) return {};
+  return names.name(id.index());
+}
+
 }  // namespace
 
 std::unique_ptr<const CompiledPolicy> CompiledPolicy::FromTables(
@@ -199,23 +206,26 @@ absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
 }
 
 absl::string_view CompiledPolicy::ObjectTypeName(ObjectTypeId id) const {
-  return tables().object_types.name(id.index());
+  return NameOf(tables().object_types, snapshot(), id);
 }
 
 absl::string_view CompiledPolicy::ActionName(ActionId id) const {
-  return tables().actions.name(id.index());
+  return NameOf(tables().actions, snapshot(), id);
 }
 
 ObjectTypeId CompiledPolicy::ObjectTypeOf(ActionId id) const {
+  if (id.snapshot() != snapshot() || id.index() >= tables().slots.size()) {
+    return ObjectTypeId();
+  }
   return ObjectTypeId(snapshot(), tables().slots[id.index()].object_type);
 }
 
 absl::string_view CompiledPolicy::EntityName(EntityId id) const {
-  return tables().entities.name(id.index());
+  return NameOf(tables().entities, snapshot(), id);
 }
 
 absl::string_view CompiledPolicy::RoleName(RoleId id) const {
-  return tables().roles.name(id.index());
+  return NameOf(tables().roles, snapshot(), id);
 }
 
 PolicyStats CompiledPolicy::Stats() const {

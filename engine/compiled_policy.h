@@ -176,8 +176,9 @@ class CompiledPolicy {
                                            absl::string_view role_id,
                                            absl::string_view client_id) const;
 
-  // Names of interned ids, for explanations and reports. Precondition: the id
-  // belongs to this snapshot.
+  // Names of interned ids, for explanations and reports. An id this snapshot
+  // did not issue (one kept across a policy swap, a default one) names
+  // nothing: the name is empty and ObjectTypeOf returns a default id.
   absl::string_view ObjectTypeName(ObjectTypeId id) const;
   absl::string_view ActionName(ActionId id) const;
   ObjectTypeId ObjectTypeOf(ActionId id) const;

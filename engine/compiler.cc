@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
@@ -40,9 +41,7 @@ std::string Quote(absl::string_view value) {
 class RowSet {
  public:
   RowSet(std::vector<uint64_t>* rows, uint32_t words)
-      : rows_(rows),
-        words_(words),
-        index_(0, Hash{rows, words}, Eq{rows, words}) {}
+      : rows_(rows), index_(0, Hash{rows, words}, Eq{rows, words}) {}
 
   // The word offset of `row` in the vector, appending it if it is new.
   uint32_t Intern(absl::Span<const uint64_t> row) {
@@ -83,7 +82,6 @@ class RowSet {
   };
 
   std::vector<uint64_t>* rows_;
-  uint32_t words_;
   absl::flat_hash_set<uint32_t, Hash, Eq> index_;
 };
 
@@ -270,10 +268,10 @@ class PolicyCompiler {
               absl::StrCat("object type ", Quote(type.name()),
                            " has no actions"));
       } else if (static_cast<size_t>(type.actions_size()) >
-                 options_.max_actions_per_object_type) {
+                 ActionsPerObjectTypeLimit()) {
         Error(path + ".actions",
               absl::StrCat(type.actions_size(), " actions; the limit is ",
-                           options_.max_actions_per_object_type));
+                           ActionsPerObjectTypeLimit()));
         add = false;
       }
       const uint32_t type_id =
@@ -357,24 +355,24 @@ class PolicyCompiler {
   void InternEntities() {
     const auto& entities = policy_.entities();
     std::vector<std::vector<int>> by_partner;
-    absl::flat_hash_set<absl::string_view> seen;
-    std::vector<std::pair<absl::string_view, int>> first_at;
+    // Entity id -> index of its first occurrence, for duplicates to name.
+    absl::flat_hash_map<absl::string_view, int> first_at;
     for (int i = 0; i < entities.size(); ++i) {
       const v1::Entity& entity = entities[i];
       const std::string path = absl::StrCat("entities[", i, "]");
       bool add = CheckId([&] { return path + ".id"; }, entity.id());
-      if (add && !seen.insert(entity.id()).second) {
-        const auto first =
-            std::find_if(first_at.begin(), first_at.end(),
-                         [&](const auto& f) { return f.first == entity.id(); });
-        Error(path + ".id",
-              absl::StrCat("duplicate entity ", Quote(entity.id()),
-                           " (first at entities[", first->second, "])"));
+      if (add) {
+        const auto first = first_at.try_emplace(entity.id(), i).first;
+        if (first->second != i) {
+          Error(path + ".id",
+                absl::StrCat("duplicate entity ", Quote(entity.id()),
+                             " (first at entities[", first->second, "])"));
+          add = false;
+        }
+      }
+      if (!CheckId([&] { return path + ".partner_id"; }, entity.partner_id())) {
         add = false;
       }
-      if (add) first_at.emplace_back(entity.id(), i);
-      if (!CheckId([&] { return path + ".partner_id"; }, entity.partner_id()))
-        add = false;
       if (!add) continue;
       uint32_t partner = tables_.partners.Find(0, entity.partner_id());
       if (partner == NameTable::kNotFound) {
@@ -571,10 +569,11 @@ class PolicyCompiler {
       if (rows_over_limit) continue;
       tables_.role_row.push_back(rows.Intern(row));
       if (tables_.permission_rows.size() * sizeof(uint64_t) >
-          options_.max_permission_row_bytes) {
-        Error("roles", absl::StrCat("distinct permission rows need more than ",
-                                    options_.max_permission_row_bytes,
-                                    " bytes (the limit) by roles[", i, "]"));
+          TableLimit(options_.max_permission_row_bytes)) {
+        Error("roles",
+              absl::StrCat("distinct permission rows need more than ",
+                           TableLimit(options_.max_permission_row_bytes),
+                           " bytes (the limit) by roles[", i, "]"));
         rows_over_limit = true;
       }
     }
@@ -598,6 +597,7 @@ class PolicyCompiler {
     rows.Intern(row);
 
     std::vector<int> first_at;
+    bool tables_over_limit = false;
     tables_.credential_scopes_begin.push_back(0);
     tables_.credential_entities_begin.push_back(0);
     const auto& credentials = policy_.credentials();
@@ -640,13 +640,41 @@ class PolicyCompiler {
           Error(path + ".rate_limit.interval_seconds", "must be positive");
         }
       }
-      if (ErrorCount() != errors_before) continue;
+      if (ErrorCount() != errors_before || tables_over_limit) continue;
+
+      // Both limits are checked before the credential is added: past one,
+      // the rest are only validated.
+      const size_t restriction_words =
+          entities.empty() ? 0
+                           : (tables_.partner_entity_begin[partner + 1] -
+                              tables_.partner_entity_begin[partner] + 63) /
+                                 64;
+      if ((tables_.restriction_bits.size() + restriction_words) *
+              sizeof(uint64_t) >
+          TableLimit(options_.max_restriction_bytes)) {
+        Error("credentials",
+              absl::StrCat("entity restrictions need more than ",
+                           TableLimit(options_.max_restriction_bytes),
+                           " bytes (the limit) by credentials[", i, "]"));
+        tables_over_limit = true;
+        continue;
+      }
+      const uint32_t scope_row = rows.Intern(row);
+      if (tables_.scope_rows.size() * sizeof(uint64_t) >
+          TableLimit(options_.max_scope_row_bytes)) {
+        Error("credentials",
+              absl::StrCat("distinct scope rows need more than ",
+                           TableLimit(options_.max_scope_row_bytes),
+                           " bytes (the limit) by credentials[", i, "]"));
+        tables_over_limit = true;
+        continue;
+      }
 
       tables_.credentials.Add(0, credential.client_id());
       first_at.push_back(i);
       tables_.credential_names.Add(credential.name());
       tables_.credential_partner.push_back(partner);
-      tables_.credential_scope_row.push_back(rows.Intern(row));
+      tables_.credential_scope_row.push_back(scope_row);
       tables_.credential_rate_limit.push_back(
           {credential.rate_limit().count(),
            credential.rate_limit().interval_seconds()});
@@ -677,6 +705,18 @@ class PolicyCompiler {
     }
   }
 
+  // An action's index within its object type is 16 bits (SlotInfo::action).
+  size_t ActionsPerObjectTypeLimit() const {
+    return std::min<size_t>(options_.max_actions_per_object_type,
+                            std::numeric_limits<uint16_t>::max());
+  }
+
+  // Rows and restrictions are found by 32-bit word offsets (kNone reserved),
+  // so no option can let a table grow past them.
+  static size_t TableLimit(size_t option) {
+    return std::min(option, size_t{kNone} * sizeof(uint64_t));
+  }
+
   size_t ErrorCount() const { return errors_.size() + dropped_errors_; }
 
   // The dense ids of a credential's entity restriction (empty: unrestricted).
@@ -684,6 +724,7 @@ class PolicyCompiler {
                                            const std::string& path,
                                            uint32_t partner) {
     std::vector<uint32_t> entities;
+    absl::flat_hash_set<uint32_t> listed;
     for (int j = 0; j < credential.entity_ids_size(); ++j) {
       const std::string& id = credential.entity_ids(j);
       const std::string entity_path =
@@ -701,8 +742,7 @@ class PolicyCompiler {
                   ", not ", Quote(credential.partner_id())));
         continue;
       }
-      const auto previous = std::find(entities.begin(), entities.end(), entity);
-      if (previous != entities.end()) {
+      if (!listed.insert(entity).second) {
         Error(entity_path, absl::StrCat("duplicate entity ", Quote(id)));
         continue;
       }

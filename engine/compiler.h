@@ -32,7 +32,8 @@ struct CompileOptions {
   size_t max_errors = 100;
   // Object types in the catalog. Default 65,536.
   size_t max_object_types = 65536;
-  // Actions of one object type. Default 1,024.
+  // Actions of one object type. Default 1,024; never more than 65,535 (an
+  // action's index within its type is 16 bits), whatever the value here.
   size_t max_actions_per_object_type = 1024;
   // (object type, action) pairs in the catalog; a permission row holds 2 bits
   // for each. Default 262,144.
@@ -47,8 +48,16 @@ struct CompileOptions {
   size_t max_scopes_per_credential = 1024;
   // Bytes in any one name or id. Default 256.
   size_t max_name_bytes = 256;
-  // Bytes of the deduplicated permission rows. Default 1 GiB.
+  // Bytes of the deduplicated permission rows (2 bits per catalog action for
+  // each distinct role). Default 1 GiB. The three table limits are capped at
+  // 32 GiB, since rows are found by 32-bit word offsets.
   size_t max_permission_row_bytes = size_t{1} << 30;
+  // Bytes of the deduplicated scope rows (2 bits per object type for each
+  // distinct set of credential scopes). Default 1 GiB.
+  size_t max_scope_row_bytes = size_t{1} << 30;
+  // Bytes of the credentials' entity restrictions (a bit per entity of its
+  // partner for each restricted credential). Default 1 GiB.
+  size_t max_restriction_bytes = size_t{1} << 30;
 };
 
 // One problem found in a policy: `path` names the field

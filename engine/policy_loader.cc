@@ -164,6 +164,7 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
   LoadedPolicy loaded;
   PolicySourcesBuilder sources;
   int sources_count = 0;
+  size_t total_bytes = 0;
   for (const std::string& path : paths) {
     PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<std::string> files,
                                 ExpandPath(path));
@@ -178,6 +179,12 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
       PORTCULLIS_ASSIGN_OR_RETURN(
           const std::string content,
           ReadFileToString(file, options.max_file_bytes));
+      total_bytes += content.size();
+      if (total_bytes > options.max_total_bytes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            file, ": policy files total ", total_bytes,
+            " bytes with this one; the limit is ", options.max_total_bytes));
+      }
       absl::StatusOr<v1::PolicySet> set = format == Format::kJson
                                               ? ParsePolicyJson(content)
                                               : ParsePolicyText(content);

@@ -23,6 +23,8 @@ namespace portcullis {
 struct LoadOptions {
   // Largest policy file read, in bytes. Default 256 MiB.
   size_t max_file_bytes = size_t{256} << 20;
+  // Bytes of all the files of one load together. Default 1 GiB.
+  size_t max_total_bytes = size_t{1} << 30;
 };
 
 // Parses one policy document. InvalidArgument with the parser's position and
@@ -63,8 +65,9 @@ struct LoadedPolicy {
 
 // Reads and merges policy files. A directory stands for its policy files
 // (by extension, not recursive, in name order). NotFound for a missing path;
-// InvalidArgument for an unknown extension, a file over the size limit, or a
-// parse error, the message starting with the file's path.
+// InvalidArgument for an unknown extension, a file over the size limit, files
+// over the total limit, or a parse error, the message starting with the file's
+// path.
 absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
     absl::Span<const std::string> paths,
     const LoadOptions& options = LoadOptions());

@@ -1,0 +1,31 @@
+// Fuzzes the text-format policy parser and, through it, the compiler: any
+// input must parse or be rejected with the parser's position; any parsed
+// policy must compile or be rejected with its validation report; a compiled
+// policy must answer every request as the reference evaluator does.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "engine/policy_loader.h"
+#include "proto/policy.pb.h"
+#include "tests/fuzz/decision_properties.h"
+#include "tests/fuzz/fuzz_check.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  portcullis::fuzz::SilenceProtobufLogs();
+  const absl::string_view text(reinterpret_cast<const char*>(data), size);
+  const absl::StatusOr<portcullis::v1::PolicySet> policy =
+      portcullis::ParsePolicyText(text);
+  if (!policy.ok()) {
+    PORTCULLIS_FUZZ_CHECK(
+        absl::StartsWith(policy.status().message(), "invalid text format: "),
+        policy.status().ToString());
+    return 0;
+  }
+  portcullis::fuzz::CheckFormatRoundTrip(*policy);
+  portcullis::fuzz::CheckPolicyProperties(*policy, /*max_requests=*/64);
+  return 0;
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets for a bounded time each and fails if any crashes.
+#
+#   tests/fuzz/run_fuzzers.sh [--seconds N] [target...]
+#
+# Targets are the rules tagged "fuzz_target" (see tests/fuzz/fuzz.bzl), named
+# by label (//tests/fuzz:scope_fuzzer) or short name (scope); default: all of
+# them. Each runs for N seconds (default 30) from its seed corpus
+# (<package>/corpus/<name>), its saved crashes (<package>/regressions/<name>)
+# and the corpus grown by earlier runs (fuzz-out/<name>/corpus, not in git),
+# with its dictionary (<package>/dicts/<name>.dict) when there is one. Prints
+# the executions per target from libFuzzer's final stats. A crash, timeout,
+# leak or out-of-memory input is minimized and copied into
+# <package>/regressions/<name>/, where the target's regression test replays it
+# on every `bazel test //...`: fix the engine, then commit the file with the fix.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=30
+requested=()
+while (($#)); do
+  case $1 in
+    --seconds) seconds=${2:?--seconds needs a value}; shift 2 ;;
+    --seconds=*) seconds=${1#--seconds=}; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "run_fuzzers: unknown option $1" >&2; exit 2 ;;
+    *) requested+=("$1"); shift ;;
+  esac
+done
+if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
+  echo "run_fuzzers: --seconds needs a positive integer, not '$seconds'" >&2
+  exit 2
+fi
+
+mapfile -t all < <(bazel query --noshow_progress 'attr(tags, "\bfuzz_target\b", //...)' 2>/dev/null)
+if ((${#all[@]} == 0)); then
+  echo "run_fuzzers: no fuzz targets found (bazel query failed?)" >&2
+  exit 1
+fi
+
+labels=()
+if ((${#requested[@]} == 0)); then
+  labels=("${all[@]}")
+else
+  for want in "${requested[@]}"; do
+    match=""
+    for label in "${all[@]}"; do
+      if [[ $want == "$label" || $want == "${label##*:}" || ${want}_fuzzer == "${label##*:}" ]]; then
+        match=$label
+      fi
+    done
+    if [[ -z $match ]]; then
+      echo "run_fuzzers: unknown target '$want'; targets: ${all[*]}" >&2
+      exit 2
+    fi
+    labels+=("$match")
+  done
+fi
+
+echo "run_fuzzers: building ${labels[*]} with --config=fuzz (clang-14)"
+if ! bazel build --config=fuzz "${labels[@]}"; then
+  echo "run_fuzzers: build failed" >&2
+  exit 1
+fi
+bin=$(bazel info --config=fuzz bazel-bin 2>/dev/null)
+
+# A leak in the engine is a failure; UBSan stops at the first report (the
+# binaries are built with -fno-sanitize-recover=all).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+failed=()
+summary=()
+for label in "${labels[@]}"; do
+  package=${label#//}
+  package=${package%%:*}
+  binary_name=${label##*:}
+  name=${binary_name%_fuzzer}
+  work=fuzz-out/$name
+  mkdir -p "$work/corpus" "$work/artifacts" "$work/tmp"
+  rm -rf "$work/artifacts/"* "$work/tmp/"*
+  inputs=("$work/corpus")
+  for dir in "$package/corpus/$name" "$package/regressions/$name"; do
+    if [[ -d $dir ]]; then inputs+=("$dir"); fi
+  done
+  flags=(
+    -max_total_time="$seconds"
+    -print_final_stats=1
+    -timeout=10
+    -rss_limit_mb=2560
+    -artifact_prefix="$work/artifacts/"
+  )
+  if [[ -f $package/dicts/$name.dict ]]; then
+    flags+=(-dict="$package/dicts/$name.dict")
+  fi
+
+  echo "=== fuzz $name (${seconds}s)"
+  # Targets that write files (policy_files) do it under TMPDIR.
+  TMPDIR=$PWD/$work/tmp "$bin/$package/$binary_name" "${flags[@]}" "${inputs[@]}" \
+    >"$work/log" 2>&1
+  status=$?
+  executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
+  executions=${executions:-unknown}
+  if ((status == 0)); then
+    summary+=("$(printf '%-20s %12s executions in %ss' "$name" "$executions" "$seconds")")
+    echo "$name: ${executions} executions, no crash"
+    continue
+  fi
+
+  failed+=("$name")
+  summary+=("$(printf '%-20s %12s executions, CRASHED' "$name" "$executions")")
+  echo "$name: libFuzzer exited with status $status; the end of its log:"
+  tail -60 "$work/log"
+  mkdir -p "$package/regressions/$name"
+  shopt -s nullglob
+  for artifact in "$work/artifacts/"*; do
+    kind=$(basename "$artifact")
+    kind=${kind%%-*}
+    minimized=$work/artifacts/minimized-$(basename "$artifact")
+    # Keeps the original if minimization cannot reproduce it (a timeout that
+    # was a fluke of load, say).
+    if ! "$bin/$package/$binary_name" -minimize_crash=1 -max_total_time=60 \
+      -timeout=10 -exact_artifact_path="$minimized" "$artifact" \
+      >"$work/minimize.log" 2>&1 || [[ ! -s $minimized ]]; then
+      cp "$artifact" "$minimized"
+    fi
+    target=$package/regressions/$name/$kind-$(sha1sum "$minimized" | cut -c1-16)
+    cp "$minimized" "$target"
+    echo "$name: saved $target ($(wc -c <"$target") bytes); its regression test now fails until the engine is fixed"
+  done
+  shopt -u nullglob
+done
+
+echo "=== fuzz summary"
+printf '%s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+  echo "run_fuzzers: crashes in ${failed[*]}"
+  exit 1
+fi
+echo "run_fuzzers: ${#labels[@]} targets, no crash"
