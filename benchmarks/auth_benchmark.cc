@@ -110,8 +110,8 @@ std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
   absl::StatusOr<std::string> secret = f->clients->RegisterClient(kClient, "");
   if (!secret.ok()) Die(secret.status());
   for (size_t i = 0; i < tokens; ++i) {
-    absl::StatusOr<IssuedTokens> issued = f->service->IssueToken(
-        {"client_credentials", kClient, *secret, ""});
+    absl::StatusOr<IssuedTokens> issued =
+        f->service->IssueToken({"client_credentials", kClient, *secret, ""});
     if (!issued.ok()) Die(issued.status());
     f->tokens.push_back(issued->access_token);
     f->headers.push_back(absl::StrCat("Bearer ", issued->access_token));
@@ -119,7 +119,8 @@ std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
   f->now = absl::Now();
   // Warm this thread's cache.
   for (const std::string& token : f->tokens) {
-    if (!f->service->Introspect(token, f->now).ok()) Die(absl::InternalError("warm-up"));
+    if (!f->service->Introspect(token, f->now).ok())
+      Die(absl::InternalError("warm-up"));
   }
   return f;
 }
@@ -206,8 +207,8 @@ void BM_TokenCheckNames(benchmark::State& state) {
     absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
         service.IntrospectHeader(f.headers[i], f.now);
     if (grant.ok()) {
-      allowed += Check((*grant)->policy(), (*grant)->principal(), request)
-                     .allowed();
+      allowed +=
+          Check((*grant)->policy(), (*grant)->principal(), request).allowed();
     }
     if (++i == n) i = 0;
   }
@@ -263,10 +264,10 @@ void BM_RateLimit(benchmark::State& state, RateInput input) {
   absl::Time now = absl::Now();
   size_t allowed = 0;
   for (auto _ : state) {
-    allowed += (input == RateInput::kOwnClientId
-                    ? service.CheckRateLimit(client, now)
-                    : service.CheckRateLimit(grant, now))
-                   .allowed;
+    allowed +=
+        (input == RateInput::kOwnClientId ? service.CheckRateLimit(client, now)
+                                          : service.CheckRateLimit(grant, now))
+            .allowed;
     now += absl::Nanoseconds(1);
   }
   if (allowed != static_cast<size_t>(state.iterations())) {

@@ -181,9 +181,9 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
   auto [it, inserted] = entries_.try_emplace(client_id);
   Entry& entry = it->second;
   if (!inserted && !entry.secret.IsZero()) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "client ", Quoted(client_id),
-        " already has a secret; rotate it instead"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("client ", Quoted(client_id),
+                     " already has a secret; rotate it instead"));
   }
   entry.display_name = std::string(display_name);
   entry.created_at = now;
@@ -277,9 +277,9 @@ absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
         absl::StrCat("client ", Quoted(client_id), " is not registered"));
   }
   if (issued_at < it->second.tokens_valid_from) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "revoked with every token of client ", Quoted(client_id),
-        " issued before ", Rfc3339(it->second.tokens_valid_from)));
+    return absl::UnauthenticatedError(
+        absl::StrCat("revoked with every token of client ", Quoted(client_id),
+                     " issued before ", Rfc3339(it->second.tokens_valid_from)));
   }
   return absl::OkStatus();
 }
@@ -448,8 +448,8 @@ absl::Status ClientRegistry::Import(absl::string_view serialized) {
     if (!ok) continue;
     auto [it, inserted] = first_index.try_emplace(record.client_id(), i);
     if (!inserted) {
-      problem(absl::StrCat("duplicate client_id (also clients[", it->second,
-                           "])"));
+      problem(
+          absl::StrCat("duplicate client_id (also clients[", it->second, "])"));
       continue;
     }
     entries.emplace(record.client_id(), std::move(entry));

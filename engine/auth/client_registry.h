@@ -136,7 +136,8 @@ class ClientRegistry {
   // text form; it is not stored and cannot be shown again. An empty
   // `display_name` means the policy credential's name. Errors:
   //   NotFound           `client "<id>" is not in the policy`
-  //   AlreadyExists      `client "<id>" already has a secret; rotate it instead`
+  //   AlreadyExists      `client "<id>" already has a secret; rotate it
+  //   instead`
   absl::StatusOr<std::string> RegisterClient(absl::string_view client_id,
                                              absl::string_view display_name);
 
@@ -224,7 +225,7 @@ class ClientRegistry {
   // std::shared_mutex rather than absl::Mutex: Debian's prebuilt Abseil is
   // not compiled with ThreadSanitizer, which then reports false races.
   mutable std::shared_mutex mu_;
-  bool has_policy_ = false;                         // Guarded by mu_.
+  bool has_policy_ = false;                          // Guarded by mu_.
   absl::flat_hash_set<std::string> policy_clients_;  // Guarded by mu_.
   absl::flat_hash_map<std::string, Entry> entries_;  // Guarded by mu_.
   std::atomic<uint64_t> version_{1};

@@ -152,7 +152,7 @@ constexpr uint64_t AtLeast(uint64_t chars, uint8_t bound) {
 // first pair in the low byte: all eight at once in a 64-bit register (SWAR).
 // Ors into `invalid` a nonzero value if any character is not a hex digit.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t DecodeHex8(uint64_t chars,
-                                                       uint64_t& invalid) {
+                                                        uint64_t& invalid) {
   // '0'..'9', or 'a'..'f' once 'A'..'F' are lowered (x | 0x20 lands in
   // 'a'..'f' for exactly those two ranges).
   const uint64_t lowered = chars | kOnes * 0x20;
@@ -185,8 +185,7 @@ bool DecodeToken(absl::string_view text,
                           invalid)}
           << 32;
   const uint64_t second =
-      DecodeHex8(Load32Le(p + 19) | uint64_t{Load32Le(p + 24)} << 32,
-                 invalid) |
+      DecodeHex8(Load32Le(p + 19) | uint64_t{Load32Le(p + 24)} << 32, invalid) |
       uint64_t{DecodeHex8(Load64Le(p + 28), invalid)} << 32;
   // Stored as two words: 16 one-byte stores read back as words (by SipHash,
   // BLAKE2b or a copy) would stall on store-to-load forwarding.

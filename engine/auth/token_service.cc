@@ -284,10 +284,10 @@ absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type) {
   if (grant_type.empty()) {
     return absl::InvalidArgumentError("grant_type: missing");
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "grant_type: unsupported ",
-      Quoted(grant_type.substr(0, kMaxQuotedGrantType)),
-      " (expected \"client_credentials\" or \"entity_user\")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("grant_type: unsupported ",
+                   Quoted(grant_type.substr(0, kMaxQuotedGrantType)),
+                   " (expected \"client_credentials\" or \"entity_user\")"));
 }
 
 absl::string_view GrantTypeName(GrantKind grant) {
@@ -378,7 +378,8 @@ absl::Status TokenService::SetPolicy(
   for (const internal::RateLimitInfo& limit : tables.credential_rate_limit) {
     configs.push_back({limit.count, limit.interval_seconds});
   }
-  PORTCULLIS_ASSIGN_OR_RETURN(RateLimiter limiter, RateLimiter::Create(configs));
+  PORTCULLIS_ASSIGN_OR_RETURN(RateLimiter limiter,
+                              RateLimiter::Create(configs));
 
   std::unique_lock<std::shared_mutex> lock(policy_mu_);
   if (policy_state_.policy != nullptr) {
@@ -434,9 +435,9 @@ absl::StatusOr<DirectoryUser> TokenService::ResolveUser(
   const internal::PolicyTables& t = policy.tables();
   const uint32_t entity = t.entities.Find(0, user->entity_id);
   if (entity == internal::NameTable::kNotFound) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("user ", Quoted(user_id), ": unknown entity ",
-                     Quoted(user->entity_id)));
+    return absl::FailedPreconditionError(absl::StrCat("user ", Quoted(user_id),
+                                                      ": unknown entity ",
+                                                      Quoted(user->entity_id)));
   }
   if (!user->role_id.empty() &&
       t.roles.Find(0, user->role_id) == internal::NameTable::kNotFound) {
@@ -447,20 +448,18 @@ absl::StatusOr<DirectoryUser> TokenService::ResolveUser(
   if (credential == internal::NameTable::kNotFound) {
     return ClientAuthenticationError();  // Left the policy meanwhile.
   }
-  const std::string refusal =
-      absl::StrCat("client ", Quoted(client_id),
-                   " may not issue tokens for user ", Quoted(user_id),
-                   ": entity ", Quoted(user->entity_id));
+  const std::string refusal = absl::StrCat(
+      "client ", Quoted(client_id), " may not issue tokens for user ",
+      Quoted(user_id), ": entity ", Quoted(user->entity_id));
   if (t.credential_partner[credential] != t.entity_partner[entity]) {
     return absl::PermissionDeniedError(
         absl::StrCat(refusal, " belongs to another partner"));
   }
   const uint32_t begin = t.credential_entities_begin[credential];
   const uint32_t end = t.credential_entities_begin[credential + 1];
-  if (begin != end &&
-      std::find(t.credential_entities.begin() + begin,
-                t.credential_entities.begin() + end,
-                entity) == t.credential_entities.begin() + end) {
+  if (begin != end && std::find(t.credential_entities.begin() + begin,
+                                t.credential_entities.begin() + end, entity) ==
+                          t.credential_entities.begin() + end) {
     return absl::PermissionDeniedError(
         absl::StrCat(refusal, " is not among the client's entities"));
   }
@@ -535,16 +534,16 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
   base.family_id = GenerateFamilyId();
   if (grant == GrantKind::kEntityUser) {
     PORTCULLIS_ASSIGN_OR_RETURN(
-        DirectoryUser user, ResolveUser(*state.policy, request.client_id,
-                                        request.entity_user_id));
+        DirectoryUser user,
+        ResolveUser(*state.policy, request.client_id, request.entity_user_id));
     base.user_id = std::string(request.entity_user_id);
     base.entity_id = std::move(user.entity_id);
     base.role_id = std::move(user.role_id);
   }
   // Never dated before the client's tokens_valid_from: a token issued right
   // after RevokeTokens, in the same clock tick, must be valid.
-  absl::StatusOr<IssuedTokens> issued = IssuePair(
-      base, std::max(clock_.Now(), authentication.tokens_valid_from));
+  absl::StatusOr<IssuedTokens> issued =
+      IssuePair(base, std::max(clock_.Now(), authentication.tokens_valid_from));
   if (!issued.ok()) {
     return absl::InternalError(
         absl::StrCat("token service: cannot store the new tokens: ",
@@ -621,9 +620,9 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
     return absl::UnauthenticatedError("refresh token: revoked");
   }
   if (!issued.ok()) {
-    return absl::InternalError(absl::StrCat(
-        "token service: cannot store the new tokens: ",
-        issued.status().message()));
+    return absl::InternalError(
+        absl::StrCat("token service: cannot store the new tokens: ",
+                     issued.status().message()));
   }
   return issued;
 }
@@ -676,7 +675,8 @@ absl::StatusOr<ApplicationInfo> TokenService::Me(
   info.name = client.display_name.empty()
                   ? std::string(t.credential_names[credential])
                   : client.display_name;
-  info.partner_id = std::string(t.partners.name(t.credential_partner[credential]));
+  info.partner_id =
+      std::string(t.partners.name(t.credential_partner[credential]));
   for (uint32_t i = t.credential_entities_begin[credential];
        i < t.credential_entities_begin[credential + 1]; ++i) {
     info.entity_ids.emplace_back(t.entities.name(t.credential_entities[i]));
@@ -743,9 +743,9 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
           : policy.BindEntityUser(record->user_id, record->entity_id,
                                   record->role_id, record->client_id);
   if (!principal.ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat(kWhat, ": no longer valid in the policy: ",
-                     principal.status().message()));
+    return absl::UnauthenticatedError(absl::StrCat(
+        kWhat,
+        ": no longer valid in the policy: ", principal.status().message()));
   }
 
   // The family's generation is known only now. A revocation that bumped it
@@ -856,8 +856,7 @@ TokenService::IntrospectHeader(absl::string_view authorization_header,
   if (authorization_header.size() == kBearerPrefix.size() + kTokenTextLength &&
       IsBearerPrefix(authorization_header)) {
     std::array<uint8_t, TokenBytes::kSize> token;
-    if (DecodeToken(authorization_header.substr(kBearerPrefix.size()),
-                    token)) {
+    if (DecodeToken(authorization_header.substr(kBearerPrefix.size()), token)) {
       absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
           IntrospectBytes(token, now);
       sodium_memzero(token.data(), token.size());
@@ -898,7 +897,8 @@ TokenServiceStats TokenService::Stats() const {
     stats.authentications[i] =
         counters_->authentications[i].load(std::memory_order_relaxed);
   }
-  stats.tokens_issued = counters_->tokens_issued.load(std::memory_order_relaxed);
+  stats.tokens_issued =
+      counters_->tokens_issued.load(std::memory_order_relaxed);
   stats.refresh_reuses =
       counters_->refresh_reuses.load(std::memory_order_relaxed);
   stats.introspection_slow_paths =

@@ -16,7 +16,8 @@
 //
 //   // POST /auth/token:
 //   absl::StatusOr<IssuedTokens> tokens = (*service)->IssueToken(
-//       {"client_credentials", client_id, client_secret, /*entity_user_id=*/""});
+//       {"client_credentials", client_id, client_secret,
+//       /*entity_user_id=*/""});
 //   reply(MontaTokenJson(*tokens));
 //
 //   // Every API request:
@@ -244,7 +245,7 @@ struct ApplicationInfo {
 struct TokenServiceStats {
   // Indexed by AuthFailure; [kNone] counts successful authentications.
   std::array<uint64_t, 6> authentications{};
-  uint64_t tokens_issued = 0;  // pairs, by IssueToken and Refresh
+  uint64_t tokens_issued = 0;   // pairs, by IssueToken and Refresh
   uint64_t refresh_reuses = 0;  // rotated refresh tokens presented again
   uint64_t introspection_slow_paths = 0;  // cache misses and revalidations
 };

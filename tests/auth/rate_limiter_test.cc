@@ -350,7 +350,8 @@ TEST(RateLimiterCarryOverTest, KeepsSpentAllowanceAcrossRebuilds) {
 
 TEST(RateLimiterCarryOverTest, UnlimitedToLimitedStartsFresh) {
   RateLimiter old_limiter = MakeLimiter({{0, 0}});
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(old_limiter.Check(0, kStart).allowed);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(old_limiter.Check(0, kStart).allowed);
   RateLimiter rebuilt = MakeLimiter({{2, 10}});
   rebuilt.CarryOver(0, old_limiter, 0);
   EXPECT_TRUE(rebuilt.Check(0, kStart).allowed);
