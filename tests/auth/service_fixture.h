@@ -103,6 +103,19 @@ inline std::shared_ptr<const CompiledPolicy> CompileText(
   return std::shared_ptr<const CompiledPolicy>(*std::move(policy));
 }
 
+// Compiles kPolicy after `edit` changed it.
+template <typename Edit>
+std::shared_ptr<const CompiledPolicy> CompileEdited(Edit edit) {
+  absl::StatusOr<::portcullis::v1::PolicySet> set = ParsePolicyText(kPolicy);
+  EXPECT_TRUE(set.ok()) << set.status();
+  if (!set.ok()) return nullptr;
+  edit(*set);
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy = Compile(*set);
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  if (!policy.ok()) return nullptr;
+  return std::shared_ptr<const CompiledPolicy>(*std::move(policy));
+}
+
 // Compiles a policy loaded from files (paths relative to the workspace).
 inline std::shared_ptr<const CompiledPolicy> CompileFiles(
     const std::vector<std::string>& paths) {
