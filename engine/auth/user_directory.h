@@ -57,7 +57,8 @@ class InMemoryUserDirectory final : public UserDirectory {
   // Removes a user; returns whether it was there.
   bool RemoveUser(absl::string_view user_id);
 
-  // Returns NotFound `unknown user "<user_id>"` for an unknown user.
+  // Returns NotFound `unknown user "<user_id>"` (C-escaped) for an unknown
+  // user.
   absl::StatusOr<DirectoryUser> FindUser(
       absl::string_view user_id) const override;
 
