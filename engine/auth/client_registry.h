@@ -228,7 +228,9 @@ class ClientRegistry {
   bool has_policy_ = false;                          // Guarded by mu_.
   absl::flat_hash_set<std::string> policy_clients_;  // Guarded by mu_.
   absl::flat_hash_map<std::string, Entry> entries_;  // Guarded by mu_.
-  std::atomic<uint64_t> version_{1};
+  // On its own cache line: token caches read it on every hit, and must not
+  // share a line with the lock that every Authenticate writes.
+  alignas(64) std::atomic<uint64_t> version_{1};
 };
 
 }  // namespace portcullis::auth

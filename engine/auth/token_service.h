@@ -426,12 +426,13 @@ class TokenService {
 
   // std::shared_mutex rather than absl::Mutex: Debian's prebuilt Abseil is
   // not compiled with ThreadSanitizer, which then reports false races.
-  mutable std::shared_mutex policy_mu_;
+  alignas(64) mutable std::shared_mutex policy_mu_;
   PolicyState policy_state_;  // Guarded by policy_mu_.
 
   // Generations read by cache hits (see the file comment). Written rarely,
-  // so the lines they share stay in every reader's cache.
-  std::atomic<uint64_t> epoch_{1};
+  // and on a line of their own (away from the lock above, which every slow
+  // path writes), so they stay in every reader's cache.
+  alignas(64) std::atomic<uint64_t> epoch_{1};
   static constexpr size_t kFamilyBuckets = 4096;
   const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
 
