@@ -1,21 +1,29 @@
 // The auth module's hot path, on the Monta example policy
 // (examples/monta/policy.txtpb): a bearer token to a Principal
 // (introspection), the token to a decision (DESIGN.md's "token → principal →
-// decision ≤ 100 ns"), and per-credential rate limits.
+// decision ≤ 100 ns"), and per-credential rate limits. The argument is the
+// number of distinct live tokens the benchmark cycles through, each
+// validated once before timing (the thread's introspection cache is warm):
+// 1 and 100 stay in the CPU caches, 10,000 do not (every request then
+// misses on its cache entry and its grant).
 //
-//   BM_Introspect/<variant>/<tokens>   introspection of `tokens` distinct
-//                                      tokens in turn, each validated once
-//                                      before timing (the per-thread cache is
-//                                      warm):
+//   BM_Introspect/<variant>/<tokens>:
 //     token       the token text, `now` given by the caller
 //     header      the Authorization header, `now` given
 //     clock       the token text, `now` read from the system clock
 //     slow_path   baseline: a cache of 4 entries, so every call misses and
 //                 validates from the store (BLAKE2b, store lookup, binding)
-//   BM_TokenCheck/<variant>/<tokens>   header → grant → decision:
-//     ids         the route's action and the header's entity interned once
-//                 (the budget row)
-//     names       the action and entity by name (Check with RequestNames)
+//   BM_TokenCheck/<variant>/<tokens>   header → grant → decision by ids (the
+//                                      route's action and the header's
+//                                      entity interned once): the budget row
+//     ids         partner tokens (client_credentials): tenant and scope
+//     full        entity-user tokens and a request that runs all five rules,
+//                 through ownership
+//   BM_TokenCheckByNames/names/<tokens>   partner tokens, the action and
+//                                      entity by name (Check with
+//                                      RequestNames): introspection plus
+//                                      DESIGN.md's "check by names", which
+//                                      has its own budget row
 //   BM_RateLimit/<variant>/real_time/threads:N   one CheckRateLimit per
 //                                      iteration, always allowed:
 //     shared        every thread counts against one credential, by its grant
@@ -27,11 +35,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -80,7 +90,9 @@ std::shared_ptr<const CompiledPolicy> LoadPolicy(int limited_credentials) {
   return std::shared_ptr<const CompiledPolicy>(*std::move(compiled));
 }
 
-// A running service with `tokens` access tokens of kClient.
+// A running service with `tokens` access tokens of kClient: partner tokens,
+// or entity-user tokens of users u-0, u-1, ... of team-north (default role
+// team-member).
 struct Fixture {
   std::shared_ptr<const CompiledPolicy> policy;
   std::unique_ptr<ClientRegistry> clients;
@@ -93,6 +105,7 @@ struct Fixture {
 };
 
 std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
+                                     bool entity_users,
                                      int limited_credentials = 0) {
   auto f = std::make_unique<Fixture>();
   f->policy = LoadPolicy(limited_credentials);
@@ -110,8 +123,16 @@ std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
   absl::StatusOr<std::string> secret = f->clients->RegisterClient(kClient, "");
   if (!secret.ok()) Die(secret.status());
   for (size_t i = 0; i < tokens; ++i) {
-    absl::StatusOr<IssuedTokens> issued =
-        f->service->IssueToken({"client_credentials", kClient, *secret, ""});
+    const std::string user = absl::StrCat("u-", i);
+    if (entity_users) {
+      if (absl::Status set = f->users.SetUser(user, {"team-north", ""});
+          !set.ok()) {
+        Die(set);
+      }
+    }
+    absl::StatusOr<IssuedTokens> issued = f->service->IssueToken(
+        {entity_users ? "entity_user" : "client_credentials", kClient, *secret,
+         entity_users ? user : ""});
     if (!issued.ok()) Die(issued.status());
     f->tokens.push_back(issued->access_token);
     f->headers.push_back(absl::StrCat("Bearer ", issued->access_token));
@@ -119,8 +140,9 @@ std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
   f->now = absl::Now();
   // Warm this thread's cache.
   for (const std::string& token : f->tokens) {
-    if (!f->service->Introspect(token, f->now).ok())
+    if (!f->service->Introspect(token, f->now).ok()) {
       Die(absl::InternalError("warm-up"));
+    }
   }
   return f;
 }
@@ -128,13 +150,15 @@ std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
 constexpr size_t kCacheEntries = 65536;
 
 // One fixture at a time, built for the first benchmark that needs it.
-Fixture& GetFixture(size_t tokens, size_t cache_entries) {
+Fixture& GetFixture(size_t tokens, size_t cache_entries,
+                    bool entity_users = false) {
   static std::unique_ptr<Fixture> fixture;
-  static std::pair<size_t, size_t> key{0, 0};
-  if (fixture == nullptr || key != std::make_pair(tokens, cache_entries)) {
+  static std::tuple<size_t, size_t, bool> key{0, 0, false};
+  if (fixture == nullptr ||
+      key != std::make_tuple(tokens, cache_entries, entity_users)) {
     fixture.reset();
-    fixture = MakeFixture(tokens, cache_entries);
-    key = {tokens, cache_entries};
+    fixture = MakeFixture(tokens, cache_entries, entity_users);
+    key = {tokens, cache_entries, entity_users};
   }
   return *fixture;
 }
@@ -193,6 +217,40 @@ void BM_TokenCheckIds(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Entity-user tokens, and a request that runs all five rules: tenant, scope,
+// partner_only, rbac (team-member: charges.read is allowed_for_own) and
+// ownership (the user created the charge).
+void BM_TokenCheckFull(benchmark::State& state) {
+  Fixture& f = GetFixture(static_cast<size_t>(state.range(0)), kCacheEntries,
+                          /*entity_users=*/true);
+  const TokenService& service = *f.service;
+  const ActionId action = *f.policy->FindAction("charges", "read");
+  const EntityId entity = *f.policy->FindEntity("team-north");
+  const size_t n = f.headers.size();
+  std::vector<std::string> creators;
+  for (size_t i = 0; i < n; ++i) creators.push_back(absl::StrCat("u-", i));
+  std::vector<ResourceRef> charges;
+  for (const std::string& creator : creators) {
+    charges.push_back({entity, creator});
+  }
+  size_t i = 0;
+  size_t own = 0;
+  for (auto _ : state) {
+    absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
+        service.IntrospectHeader(f.headers[i], f.now);
+    if (grant.ok()) {
+      const Decision d = Check((*grant)->policy(), (*grant)->principal(),
+                               action, entity, &charges[i]);
+      own += d.verdict == Verdict::kAllowed && d.reason == Reason::kOwnership;
+    }
+    if (++i == n) i = 0;
+  }
+  if (own != static_cast<size_t>(state.iterations())) {
+    state.SkipWithError("a check did not reach the ownership rule");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 void BM_TokenCheckNames(benchmark::State& state) {
   Fixture& f = GetFixture(static_cast<size_t>(state.range(0)), kCacheEntries);
   const TokenService& service = *f.service;
@@ -229,7 +287,8 @@ struct RateFixture {
 RateFixture& GetRateFixture() {
   static RateFixture* const fixture = [] {
     auto* f = new RateFixture;
-    f->base = MakeFixture(1, 4, /*limited_credentials=*/2);
+    f->base = MakeFixture(1, 4, /*entity_users=*/false,
+                          /*limited_credentials=*/2);
     for (int i = 0; i < 2; ++i) {
       const std::string client = absl::StrCat("limited-", i);
       absl::StatusOr<std::string> secret =
@@ -278,7 +337,7 @@ void BM_RateLimit(benchmark::State& state, RateInput input) {
 
 int RegisterAll() {
   using portcullis::internal::FixedIterationsFromEnv;
-  for (int tokens : {1, 100, 10000}) {
+  for (int tokens : {1, 100, 1000, 10000}) {
     benchmark::RegisterBenchmark("BM_Introspect/token", BM_Introspect,
                                  Input::kToken, kCacheEntries)
         ->Arg(tokens)
@@ -294,7 +353,11 @@ int RegisterAll() {
     benchmark::RegisterBenchmark("BM_TokenCheck/ids", BM_TokenCheckIds)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
-    benchmark::RegisterBenchmark("BM_TokenCheck/names", BM_TokenCheckNames)
+    benchmark::RegisterBenchmark("BM_TokenCheck/full", BM_TokenCheckFull)
+        ->Arg(tokens)
+        ->Apply(FixedIterationsFromEnv);
+    benchmark::RegisterBenchmark("BM_TokenCheckByNames/names",
+                                 BM_TokenCheckNames)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
   }

@@ -45,7 +45,7 @@ constexpr absl::string_view kEntityUser = "entity_user";
 // Longest part of a bad grant_type quoted in an error.
 constexpr size_t kMaxQuotedGrantType = 64;
 
-// Largest cache: 2^24 entries (1.25 GiB per thread) is far past any use.
+// Largest cache: 2^24 entries (1 GiB per thread) is far past any use.
 constexpr size_t kMaxCacheEntries = size_t{1} << 24;
 constexpr size_t kWays = 4;
 
@@ -102,18 +102,19 @@ CacheKey CacheKeyOf(const std::array<uint8_t, 16>& key,
   return cache_key;
 }
 
-// One validated token. Empty while `grant` is null.
-struct CacheEntry {
+// One validated token, in one cache line. Empty while `grant` is null.
+struct alignas(64) CacheEntry {
   uint64_t key_lo = 0;
   uint64_t key_hi = 0;
   // The generations the token was validated at (TokenService::CacheStamp).
-  uint64_t epoch = 0;
-  uint64_t registry_version = 0;
+  uint64_t generation = 0;
   uint64_t family_generation = 0;
-  absl::Time expires_at;
+  // The expiry in Unix nanoseconds (token times are whole nanoseconds).
+  int64_t expires_at_nanos = 0;
   uint32_t family_bucket = 0;
   std::shared_ptr<const AccessGrant> grant;
 };
+static_assert(sizeof(CacheEntry) == 64, "one entry per cache line");
 
 // A thread's cache for one service: `sets` sets of kWays entries, a set
 // chosen by the low bits of the key (uniform: a PRF value). Thread-hostile:
@@ -302,10 +303,11 @@ absl::string_view GrantTypeName(GrantKind grant) {
 
 // ---- The service ---------------------------------------------------------
 
-// What a cached token was validated against.
+// What a cached token was validated against. `generation` is the service's
+// epoch plus the registry's version: both only grow, so the sum changes
+// exactly when either does, and a hit compares one number for both.
 struct TokenService::CacheStamp {
-  uint64_t epoch = 0;
-  uint64_t registry_version = 0;
+  uint64_t generation = 0;
   uint64_t family_generation = 0;
   uint32_t family_bucket = 0;
 };
@@ -703,8 +705,7 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
   counters_->introspection_slow_paths.fetch_add(1, std::memory_order_relaxed);
   // The generations first, then what they guard: a change that lands after
   // these reads leaves the entry stamped with an old generation.
-  stamp.epoch = epoch_.load(std::memory_order_acquire);
-  stamp.registry_version = clients_.version();
+  stamp.generation = Generation();
   const PolicyState state = CurrentPolicy();
   if (state.policy == nullptr) return NoPolicyError();
 
@@ -790,13 +791,16 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
   Digest digest;
   if (entry != nullptr) {
     const bool current =
-        (entry->epoch == epoch_.load(std::memory_order_acquire)) &
-        (entry->registry_version == clients_.version()) &
+        (entry->generation == Generation()) &
         (entry->family_generation ==
          family_generations_[entry->family_bucket].load(
              std::memory_order_acquire));
     if (current) {
-      if (now < entry->expires_at) return entry->grant;
+      // Flooring `now` to whole nanoseconds keeps `now < expiry` exact:
+      // expiries are whole nanoseconds.
+      if (absl::ToUnixNanos(now) < entry->expires_at_nanos) {
+        return entry->grant;
+      }
       *entry = CacheEntry();
       return absl::UnauthenticatedError("access token: expired");
     }
@@ -815,11 +819,10 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
   }
   slot.key_lo = key.lo;
   slot.key_hi = key.hi;
-  slot.epoch = stamp.epoch;
-  slot.registry_version = stamp.registry_version;
+  slot.generation = stamp.generation;
   slot.family_generation = stamp.family_generation;
   slot.family_bucket = stamp.family_bucket;
-  slot.expires_at = (*grant)->expires_at();
+  slot.expires_at_nanos = absl::ToUnixNanos((*grant)->expires_at());
   slot.grant = *grant;
   return grant;
 }
@@ -831,15 +834,14 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Introspect(
 
 absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Introspect(
     absl::string_view access_token, absl::Time now) const {
+  // The decoded bytes are not wiped, unlike TokenBytes: the caller's buffer
+  // holds the same token as text for as long as it likes, so wiping this
+  // copy on every request would cost time and buy nothing.
   std::array<uint8_t, TokenBytes::kSize> token;
   if (!DecodeToken(access_token, token)) {
-    sodium_memzero(token.data(), token.size());
     return Malformed("access token", ParseToken(access_token).status());
   }
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-      IntrospectBytes(token, now);
-  sodium_memzero(token.data(), token.size());
-  return grant;
+  return IntrospectBytes(token, now);
 }
 
 absl::StatusOr<std::shared_ptr<const AccessGrant>>
@@ -855,14 +857,10 @@ TokenService::IntrospectHeader(absl::string_view authorization_header,
   // the parsers, which say what is wrong.
   if (authorization_header.size() == kBearerPrefix.size() + kTokenTextLength &&
       IsBearerPrefix(authorization_header)) {
-    std::array<uint8_t, TokenBytes::kSize> token;
+    std::array<uint8_t, TokenBytes::kSize> token;  // Not wiped: see above.
     if (DecodeToken(authorization_header.substr(kBearerPrefix.size()), token)) {
-      absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-          IntrospectBytes(token, now);
-      sodium_memzero(token.data(), token.size());
-      return grant;
+      return IntrospectBytes(token, now);
     }
-    sodium_memzero(token.data(), token.size());
   }
   absl::StatusOr<absl::string_view> token =
       ParseBearerHeader(authorization_header);

@@ -49,12 +49,12 @@
 //   * Invalidation: a policy swap (SetPolicy) bumps a service epoch; a
 //     registry change that can invalidate tokens (a removed client, revoked
 //     client tokens) bumps the registry's version; revoking a token or a
-//     family bumps the generation of the family's bucket (one of 4096).
+//     family bumps the generation of the family's bucket (one of 1024).
 //     A cached entry whose generations differ is validated again from the
 //     store, by the digest it kept (no BLAKE2b), and re-bound to the current
 //     snapshot. A revocation is complete when Revoke or Refresh returns:
 //     later introspections see it.
-//   * Memory: `cache_entries_per_thread` entries of 80 bytes for each thread
+//   * Memory: `cache_entries_per_thread` entries of 64 bytes for each thread
 //     that introspects, plus the grants (about 300 bytes each, shared). A
 //     thread keeps the caches of its four most recently used services; a
 //     cache, with the grants and policy snapshots it holds, is freed when the
@@ -99,7 +99,7 @@ struct TokenServiceOptions {
   // each refresh). Default 30 days (Monta's public API: about 30 days).
   absl::Duration refresh_token_ttl = absl::Hours(24 * 30);
   // Capacity of each thread's introspection cache, rounded up to a power of
-  // two, at least 4. Default 8,192 (640 KiB per thread).
+  // two, at least 4. Default 8,192 (512 KiB per thread).
   size_t cache_entries_per_thread = 8192;
 };
 
@@ -409,6 +409,10 @@ class TokenService {
                                             absl::string_view user_id) const;
   absl::StatusOr<IssuedTokens> IssuePair(const TokenRecord& base,
                                          absl::Time issued_at);
+  // The service's epoch plus the registry's version (CacheStamp).
+  uint64_t Generation() const {
+    return epoch_.load(std::memory_order_acquire) + clients_.version();
+  }
   void BumpFamily(uint64_t family_id);
   uint64_t FamilyGeneration(uint64_t family_id) const;
 
@@ -433,7 +437,7 @@ class TokenService {
   // and on a line of their own (away from the lock above, which every slow
   // path writes), so they stay in every reader's cache.
   alignas(64) std::atomic<uint64_t> epoch_{1};
-  static constexpr size_t kFamilyBuckets = 4096;
+  static constexpr size_t kFamilyBuckets = 1024;
   const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
 
   const std::unique_ptr<Counters> counters_;
