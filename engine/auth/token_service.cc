@@ -790,11 +790,10 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
   CacheEntry* entry = cache.Find(key);
   Digest digest;
   if (entry != nullptr) {
-    const bool current =
-        (entry->generation == Generation()) &
-        (entry->family_generation ==
-         family_generations_[entry->family_bucket].load(
-             std::memory_order_acquire));
+    const bool current = (entry->generation == Generation()) &
+                         (entry->family_generation ==
+                          family_generations_[entry->family_bucket].load(
+                              std::memory_order_acquire));
     if (current) {
       // Flooring `now` to whole nanoseconds keeps `now < expiry` exact:
       // expiries are whole nanoseconds.
