@@ -33,6 +33,10 @@
 namespace portcullis::auth {
 namespace {
 
+static_assert(static_cast<size_t>(AuthFailure::kWrongSecret) + 1 ==
+                  kAuthFailureKinds,
+              "kAuthFailureKinds counts every AuthFailure");
+
 constexpr uint32_t kSnapshotVersion = 1;
 constexpr absl::string_view kImportPrefix = "client registry import: ";
 

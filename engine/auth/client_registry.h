@@ -31,6 +31,7 @@
 #define PORTCULLIS_ENGINE_AUTH_CLIENT_REGISTRY_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <shared_mutex>
 #include <string>
@@ -91,6 +92,9 @@ enum class AuthFailure : uint8_t {
   // The client exists and has a secret; this is not it.
   kWrongSecret,
 };
+
+// The number of AuthFailure values, for tables indexed by them.
+inline constexpr size_t kAuthFailureKinds = 6;
 
 // "none", "malformed_secret", "unknown_client", "unregistered_client",
 // "removed_client", "wrong_secret".

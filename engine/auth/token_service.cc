@@ -314,7 +314,7 @@ struct TokenService::CacheStamp {
 
 // Monitoring counters (TokenServiceStats), on slow paths only.
 struct TokenService::Counters {
-  std::array<std::atomic<uint64_t>, 6> authentications{};
+  std::array<std::atomic<uint64_t>, kAuthFailureKinds> authentications{};
   std::atomic<uint64_t> tokens_issued{0};
   std::atomic<uint64_t> refresh_reuses{0};
   std::atomic<uint64_t> introspection_slow_paths{0};

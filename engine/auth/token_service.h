@@ -251,7 +251,7 @@ struct ApplicationInfo {
 // nowhere else: the endpoints answer all of them with the same error.
 struct TokenServiceStats {
   // Indexed by AuthFailure; [kNone] counts successful authentications.
-  std::array<uint64_t, 6> authentications{};
+  std::array<uint64_t, kAuthFailureKinds> authentications{};
   uint64_t tokens_issued = 0;   // pairs, by IssueToken and Refresh
   uint64_t refresh_reuses = 0;  // rotated refresh tokens presented again
   uint64_t introspection_slow_paths = 0;  // cache misses and revalidations
