@@ -61,7 +61,9 @@ BUDGETS = [
 # Axis label for a family's first argument (default: DEFAULT_ARG_LABEL). A named
 # argument (->ArgName("roles"), giving "BM_X/v/roles:1000") labels itself.
 DEFAULT_ARG_LABEL = "roles"
-ARG_LABELS = {"BM_Lookup": "entries", "BM_Build": "entries"}
+ARG_LABELS = {"BM_Lookup": "entries", "BM_Build": "entries",
+              "BM_Introspect": "tokens", "BM_TokenCheck": "tokens",
+              "BM_TokenCheckByNames": "tokens"}
 
 # User counters plotted against the first argument (memory per role and the like).
 PLOTTED_COUNTERS = re.compile(r"bytes")

@@ -104,4 +104,15 @@ RateDecision RateLimiter::Check(size_t credential, absl::Time now) {
   }
 }
 
+void RateLimiter::CarryOver(size_t credential, const RateLimiter& previous,
+                            size_t previous_credential) {
+  if (credential >= slots_.size() ||
+      previous_credential >= previous.slots_.size()) {
+    return;
+  }
+  slots_[credential].tat.store(
+      previous.slots_[previous_credential].tat.load(std::memory_order_relaxed),
+      std::memory_order_relaxed);
+}
+
 }  // namespace portcullis::auth

@@ -82,6 +82,16 @@ class RateLimiter {
   // The number of credentials.
   size_t size() const { return slots_.size(); }
 
+  // Starts `credential` where `previous_credential` of `previous` stands: the
+  // allowance it has spent carries over, so a client keeps its state when the
+  // limiter is rebuilt for a reloaded policy. The state is a time (the TAT),
+  // so it stays meaningful if the limit changed: the backlog it leaves is
+  // judged against the new limit. Out-of-range indexes are ignored. Meant for
+  // a limiter not yet shared with other threads; checks made on `previous`
+  // after the copy are not carried. O(1).
+  void CarryOver(size_t credential, const RateLimiter& previous,
+                 size_t previous_credential);
+
  private:
   // One credential. alignas(64): two credentials never share a cache line, so
   // a CAS on one never invalidates the line another thread is checking.

@@ -318,5 +318,46 @@ TEST(RateLimiterTest, ConcurrentChecksNeverOverAdmit) {
   EXPECT_EQ(next.retry_after, absl::Milliseconds(60));
 }
 
+TEST(RateLimiterCarryOverTest, KeepsSpentAllowanceAcrossRebuilds) {
+  // Credential 0 spends its burst of 3 (1 per 10 s), credential 1 is fresh.
+  RateLimiter old_limiter = MakeLimiter({{3, 30}, {3, 30}});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(old_limiter.Check(0, kStart).allowed);
+  ASSERT_FALSE(old_limiter.Check(0, kStart).allowed);
+
+  // The rebuilt limiter lists the credentials in another order, and one of
+  // them with a looser limit (6 per 30 s: T = 5 s, burst 30 s).
+  RateLimiter rebuilt = MakeLimiter({{3, 30}, {6, 30}, {3, 30}});
+  rebuilt.CarryOver(1, old_limiter, 0);
+  rebuilt.CarryOver(2, old_limiter, 1);
+  rebuilt.CarryOver(0, old_limiter, 7);  // out of range: ignored
+  rebuilt.CarryOver(9, old_limiter, 0);  // out of range: ignored
+
+  // The carried backlog is 30 s; under the new limit it leaves no room at
+  // once, and one request every 5 s.
+  const RateDecision refused = rebuilt.Check(1, kStart);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after, absl::Seconds(5));
+  EXPECT_TRUE(rebuilt.Check(1, kStart + absl::Seconds(5)).allowed);
+  // The fresh credential stays fresh, and credential 0 starts empty.
+  for (size_t credential : {0, 2}) {
+    SCOPED_TRACE(credential);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(rebuilt.Check(credential, kStart).allowed);
+    }
+    EXPECT_FALSE(rebuilt.Check(credential, kStart).allowed);
+  }
+}
+
+TEST(RateLimiterCarryOverTest, UnlimitedToLimitedStartsFresh) {
+  RateLimiter old_limiter = MakeLimiter({{0, 0}});
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(old_limiter.Check(0, kStart).allowed);
+  RateLimiter rebuilt = MakeLimiter({{2, 10}});
+  rebuilt.CarryOver(0, old_limiter, 0);
+  EXPECT_TRUE(rebuilt.Check(0, kStart).allowed);
+  EXPECT_TRUE(rebuilt.Check(0, kStart).allowed);
+  EXPECT_FALSE(rebuilt.Check(0, kStart).allowed);
+}
+
 }  // namespace
 }  // namespace portcullis::auth

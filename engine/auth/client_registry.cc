@@ -1,0 +1,478 @@
+#include "engine/auth/client_registry.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "engine/auth/client_registry.pb.h"
+#include "engine/auth/crypto.h"
+#include "engine/auth/token_format.h"
+#include "engine/internal/policy_tables.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/unknown_field_set.h"
+
+namespace portcullis::auth {
+namespace {
+
+static_assert(static_cast<size_t>(AuthFailure::kWrongSecret) + 1 ==
+                  kAuthFailureKinds,
+              "kAuthFailureKinds counts every AuthFailure");
+
+constexpr uint32_t kSnapshotVersion = 1;
+constexpr absl::string_view kImportPrefix = "client registry import: ";
+
+// A digest that no secret has: 32 random bytes (a collision with a real
+// secret's digest has probability 2^-256).
+Digest RandomDigest() {
+  std::array<uint8_t, Digest::kSize> bytes;
+  RandomBytes(absl::MakeSpan(bytes));
+  return Digest(bytes);
+}
+
+std::string Quoted(absl::string_view id) {
+  return absl::StrCat("\"", absl::CHexEscape(id), "\"");
+}
+
+// RFC 3339 in UTC with as many fractional digits as needed, as the token
+// endpoints print times.
+std::string Rfc3339(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
+}
+
+// The snapshot checksum of `unsealed` (a snapshot serialized without its
+// checksum): BLAKE2b-256, unkeyed, as the token store's.
+std::string SnapshotChecksum(absl::string_view unsealed) {
+  std::string checksum(crypto_generichash_BYTES, '\0');
+  // Fails only for out-of-range output or key lengths, fixed here.
+  (void)crypto_generichash(
+      reinterpret_cast<unsigned char*>(checksum.data()), checksum.size(),
+      reinterpret_cast<const unsigned char*>(unsealed.data()), unsealed.size(),
+      nullptr, 0);
+  return checksum;
+}
+
+// Collects an import's problems: the first 10 verbatim, then a count.
+class ProblemList {
+ public:
+  void Add(std::string problem) {
+    if (problems_.size() < kMaxReported) {
+      problems_.push_back(std::move(problem));
+    } else {
+      ++omitted_;
+    }
+  }
+  bool empty() const { return problems_.empty(); }
+  std::string Join() const {
+    std::string joined = absl::StrJoin(problems_, "; ");
+    if (omitted_ > 0) absl::StrAppend(&joined, "; and ", omitted_, " more");
+    return joined;
+  }
+
+ private:
+  static constexpr size_t kMaxReported = 10;
+  std::vector<std::string> problems_;
+  size_t omitted_ = 0;
+};
+
+}  // namespace
+
+absl::string_view ClientStateName(ClientState state) {
+  switch (state) {
+    case ClientState::kUnregistered:
+      return "unregistered";
+    case ClientState::kActive:
+      return "active";
+    case ClientState::kRemoved:
+      return "removed";
+  }
+  return "unknown";
+}
+
+absl::string_view AuthFailureName(AuthFailure failure) {
+  switch (failure) {
+    case AuthFailure::kNone:
+      return "none";
+    case AuthFailure::kMalformedSecret:
+      return "malformed_secret";
+    case AuthFailure::kUnknownClient:
+      return "unknown_client";
+    case AuthFailure::kUnregisteredClient:
+      return "unregistered_client";
+    case AuthFailure::kRemovedClient:
+      return "removed_client";
+    case AuthFailure::kWrongSecret:
+      return "wrong_secret";
+  }
+  return "unknown";
+}
+
+absl::Status ClientAuthenticationError() {
+  return absl::UnauthenticatedError("invalid client credentials");
+}
+
+ClientRegistry::ClientRegistry(SecretKey key, const Clock& clock)
+    : key_(std::move(key)), clock_(clock), dummy_digest_(RandomDigest()) {}
+
+bool ClientRegistry::ReconcileLocked(absl::Time now) {
+  if (!has_policy_) return false;
+  bool invalidated = false;
+  for (auto& [client_id, entry] : entries_) {
+    const bool in_policy = policy_clients_.contains(client_id);
+    if (!in_policy && !entry.removed) {
+      // Tokens issued up to now are invalid for good; the +1ns makes that
+      // hold for a token dated exactly `now` too.
+      entry.removed = true;
+      entry.secret = Digest();
+      entry.updated_at = now;
+      entry.tokens_valid_from =
+          std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
+      invalidated = true;
+    } else if (in_policy && entry.removed) {
+      entry.removed = false;
+      entry.updated_at = now;
+    }
+  }
+  return invalidated;
+}
+
+void ClientRegistry::OnPolicy(const CompiledPolicy& policy) {
+  const internal::PolicyTables& tables = policy.tables();
+  absl::flat_hash_set<std::string> clients;
+  clients.reserve(tables.credentials.size());
+  for (uint32_t i = 0; i < tables.credentials.size(); ++i) {
+    clients.emplace(tables.credentials.name(i));
+  }
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  has_policy_ = true;
+  policy_clients_ = std::move(clients);
+  if (ReconcileLocked(now)) version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+absl::StatusOr<std::string> ClientRegistry::NewSecretLocked(Entry& entry) {
+  const TokenBytes secret = GenerateToken();
+  entry.secret = KeyedHash(key_, secret.bytes());
+  return FormatToken(secret);
+}
+
+absl::StatusOr<std::string> ClientRegistry::RegisterClient(
+    absl::string_view client_id, absl::string_view display_name) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!policy_clients_.contains(client_id)) {
+    return absl::NotFoundError(
+        absl::StrCat("client ", Quoted(client_id), " is not in the policy"));
+  }
+  auto [it, inserted] = entries_.try_emplace(client_id);
+  Entry& entry = it->second;
+  if (!inserted && !entry.secret.IsZero()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("client ", Quoted(client_id),
+                     " already has a secret; rotate it instead"));
+  }
+  entry.display_name = std::string(display_name);
+  entry.created_at = now;
+  entry.updated_at = now;
+  // A client registered again after a removal keeps the later instant, so
+  // its tokens from before the removal stay invalid.
+  entry.tokens_valid_from =
+      inserted ? now : std::max(entry.tokens_valid_from, now);
+  entry.removed = false;
+  return NewSecretLocked(entry);
+}
+
+absl::StatusOr<std::string> ClientRegistry::RotateSecret(
+    absl::string_view client_id) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!policy_clients_.contains(client_id)) {
+    return absl::NotFoundError(
+        absl::StrCat("client ", Quoted(client_id), " is not in the policy"));
+  }
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || it->second.secret.IsZero()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "client ", Quoted(client_id), " has no secret; register it first"));
+  }
+  it->second.updated_at = now;
+  return NewSecretLocked(it->second);
+}
+
+absl::Status ClientRegistry::RevokeTokens(absl::string_view client_id) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+  }
+  Entry& entry = it->second;
+  entry.tokens_valid_from =
+      std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
+  entry.updated_at = now;
+  version_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
+}
+
+Authentication ClientRegistry::Authenticate(absl::string_view client_id,
+                                            absl::string_view secret) const {
+  Authentication result;
+  // The format says nothing about the stored secret, so failing fast here
+  // leaks nothing.
+  absl::StatusOr<TokenBytes> presented = ParseToken(secret);
+  if (!presented.ok()) {
+    result.failure = AuthFailure::kMalformedSecret;
+    return result;
+  }
+  const Digest digest = KeyedHash(key_, presented->bytes());
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const auto it = entries_.find(client_id);
+  const Entry* entry = it == entries_.end() ? nullptr : &it->second;
+  const bool has_secret = entry != nullptr && !entry->secret.IsZero() &&
+                          policy_clients_.contains(client_id);
+  // Always one constant-time comparison, whatever the client's state.
+  const bool matches =
+      (digest == (has_secret ? entry->secret : dummy_digest_)) && has_secret;
+  if (matches) {
+    result.failure = AuthFailure::kNone;
+    result.tokens_valid_from = entry->tokens_valid_from;
+  } else if (has_secret) {
+    result.failure = AuthFailure::kWrongSecret;
+  } else if (entry != nullptr && entry->removed) {
+    result.failure = AuthFailure::kRemovedClient;
+  } else if (policy_clients_.contains(client_id)) {
+    result.failure = AuthFailure::kUnregisteredClient;
+  } else {
+    result.failure = AuthFailure::kUnknownClient;
+  }
+  return result;
+}
+
+absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
+                                              absl::Time issued_at) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const auto it = entries_.find(client_id);
+  if (!policy_clients_.contains(client_id) ||
+      (it != entries_.end() && it->second.removed)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "client ", Quoted(client_id), " is no longer in the policy"));
+  }
+  if (it == entries_.end()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+  }
+  if (issued_at < it->second.tokens_valid_from) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("revoked with every token of client ", Quoted(client_id),
+                     " issued before ", Rfc3339(it->second.tokens_valid_from)));
+  }
+  return absl::OkStatus();
+}
+
+ClientInfo ClientRegistry::InfoLocked(absl::string_view client_id,
+                                      const Entry* entry) const {
+  ClientInfo info;
+  info.client_id = std::string(client_id);
+  if (entry == nullptr) return info;  // Unregistered, never had a secret.
+  info.state = entry->removed           ? ClientState::kRemoved
+               : entry->secret.IsZero() ? ClientState::kUnregistered
+                                        : ClientState::kActive;
+  info.display_name = entry->display_name;
+  info.created_at = entry->created_at;
+  info.updated_at = entry->updated_at;
+  info.tokens_valid_from = entry->tokens_valid_from;
+  return info;
+}
+
+absl::StatusOr<ClientInfo> ClientRegistry::Find(
+    absl::string_view client_id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const auto it = entries_.find(client_id);
+  if (it == entries_.end()) {
+    if (!policy_clients_.contains(client_id)) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown client ", Quoted(client_id)));
+    }
+    return InfoLocked(client_id, nullptr);
+  }
+  return InfoLocked(client_id, &it->second);
+}
+
+std::vector<ClientInfo> ClientRegistry::List() const {
+  std::vector<ClientInfo> clients;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    clients.reserve(entries_.size() + policy_clients_.size());
+    for (const auto& [client_id, entry] : entries_) {
+      clients.push_back(InfoLocked(client_id, &entry));
+    }
+    for (const std::string& client_id : policy_clients_) {
+      if (!entries_.contains(client_id)) {
+        clients.push_back(InfoLocked(client_id, nullptr));
+      }
+    }
+  }
+  std::sort(clients.begin(), clients.end(),
+            [](const ClientInfo& a, const ClientInfo& b) {
+              return a.client_id < b.client_id;
+            });
+  return clients;
+}
+
+absl::StatusOr<std::string> ClientRegistry::Export() const {
+  v1::ClientRegistrySnapshot snapshot;
+  snapshot.set_version(kSnapshotVersion);
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    std::vector<const std::pair<const std::string, Entry>*> sorted;
+    sorted.reserve(entries_.size());
+    for (const auto& item : entries_) sorted.push_back(&item);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    for (const auto* item : sorted) {
+      const Entry& entry = item->second;
+      v1::ClientRecord& record = *snapshot.add_clients();
+      record.set_client_id(item->first);
+      record.set_display_name(entry.display_name);
+      if (!entry.secret.IsZero()) {
+        record.set_secret_digest(entry.secret.bytes().data(),
+                                 entry.secret.bytes().size());
+      }
+      record.set_created_at_unix_nanos(absl::ToUnixNanos(entry.created_at));
+      record.set_updated_at_unix_nanos(absl::ToUnixNanos(entry.updated_at));
+      record.set_tokens_valid_from_unix_nanos(
+          absl::ToUnixNanos(entry.tokens_valid_from));
+      record.set_removed(entry.removed);
+    }
+  }
+  if (snapshot.ByteSizeLong() > static_cast<size_t>(INT_MAX) - 64) {
+    return absl::ResourceExhaustedError(
+        "client registry export: the snapshot exceeds protobuf's 2 GiB limit");
+  }
+  std::string unsealed;
+  if (!snapshot.SerializeToString(&unsealed)) {
+    return absl::InternalError("client registry export: serialization failed");
+  }
+  snapshot.set_checksum(SnapshotChecksum(unsealed));
+  std::string serialized;
+  if (!snapshot.SerializeToString(&serialized)) {
+    return absl::InternalError("client registry export: serialization failed");
+  }
+  return serialized;
+}
+
+absl::Status ClientRegistry::Import(absl::string_view serialized) {
+  v1::ClientRegistrySnapshot snapshot;
+  if (serialized.size() > static_cast<size_t>(INT_MAX) ||
+      !snapshot.ParseFromArray(serialized.data(),
+                               static_cast<int>(serialized.size()))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kImportPrefix, "not a serialized ClientRegistrySnapshot"));
+  }
+  if (snapshot.version() != kSnapshotVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kImportPrefix, "unsupported version ", snapshot.version(),
+                     " (expected ", kSnapshotVersion, ")"));
+  }
+  const std::string checksum = snapshot.checksum();
+  if (checksum.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kImportPrefix, "checksum is missing (truncated?)"));
+  }
+  snapshot.clear_checksum();
+  std::string unsealed;
+  if (!snapshot.SerializeToString(&unsealed) ||
+      SnapshotChecksum(unsealed) != checksum) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kImportPrefix, "checksum mismatch (corrupted?)"));
+  }
+
+  ProblemList problems;
+  if (!snapshot.GetReflection()->GetUnknownFields(snapshot).empty()) {
+    problems.Add("unknown fields (written by a newer version?)");
+  }
+  absl::flat_hash_map<std::string, Entry> entries;
+  absl::flat_hash_map<std::string, int> first_index;
+  for (int i = 0; i < snapshot.clients_size(); ++i) {
+    const v1::ClientRecord& record = snapshot.clients(i);
+    const std::string path = absl::StrCat("clients[", i, "]: ");
+    bool ok = true;
+    auto problem = [&](std::string message) {
+      problems.Add(absl::StrCat(path, message));
+      ok = false;
+    };
+    if (!record.GetReflection()->GetUnknownFields(record).empty()) {
+      problem("unknown fields");
+    }
+    if (record.client_id().empty()) problem("client_id is empty");
+    Entry entry;
+    if (!record.secret_digest().empty()) {
+      absl::StatusOr<Digest> digest = Digest::FromBytes(absl::MakeConstSpan(
+          reinterpret_cast<const uint8_t*>(record.secret_digest().data()),
+          record.secret_digest().size()));
+      if (!digest.ok()) {
+        problem(absl::StrCat("secret_digest: ", digest.status().message()));
+      } else if (digest->IsZero()) {
+        problem("secret_digest is all zero");
+      } else {
+        entry.secret = *digest;
+      }
+    }
+    entry.display_name = record.display_name();
+    entry.created_at = absl::FromUnixNanos(record.created_at_unix_nanos());
+    entry.updated_at = absl::FromUnixNanos(record.updated_at_unix_nanos());
+    entry.tokens_valid_from =
+        absl::FromUnixNanos(record.tokens_valid_from_unix_nanos());
+    entry.removed = record.removed();
+    if (entry.updated_at < entry.created_at) {
+      problem("updated_at is before created_at");
+    }
+    if (entry.removed && !record.secret_digest().empty()) {
+      problem("a removed client has no secret");
+    }
+    if (!ok) continue;
+    auto [it, inserted] = first_index.try_emplace(record.client_id(), i);
+    if (!inserted) {
+      problem(
+          absl::StrCat("duplicate client_id (also clients[", it->second, "])"));
+      continue;
+    }
+    entries.emplace(record.client_id(), std::move(entry));
+  }
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kImportPrefix, problems.Join()));
+  }
+
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!entries_.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kImportPrefix, "the registry is not empty"));
+  }
+  entries_ = std::move(entries);
+  ReconcileLocked(now);
+  version_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
+}
+
+}  // namespace portcullis::auth

@@ -1,0 +1,242 @@
+// The client registry: what authenticates a client application. The policy's
+// `credentials` say what a client may do (its partner, entity restriction,
+// scopes and rate limit); the registry adds its secret, display name and
+// timestamps, the parts of Monite's and Monta's "API project" that are not
+// policy.
+//
+// A client secret is 128 bits from the CSPRNG in the token text form
+// (token_format.h). It is returned once, by RegisterClient or RotateSecret,
+// and stored only as KeyedHash(key, secret): neither the registry nor its
+// Export can give it back ("it will not be visible again after its
+// creation", as Monite puts it).
+//
+// The registry follows the policy (OnPolicy):
+//   * A client that appears in the policy is *unregistered*: it exists, but
+//     cannot authenticate until RegisterClient gives it a secret.
+//   * A registered client that leaves the policy is *removed*: its secret is
+//     dropped (not kept), and every token issued to it so far becomes invalid
+//     for good. Dropping is the safe choice: a client id removed by mistake,
+//     or reused later for another application, never brings an old secret or
+//     old tokens back to life. If the client returns to the policy it is
+//     unregistered again and needs a new secret.
+//
+// Example:
+//   ClientRegistry registry(SecretKey::Generate(), SystemClock::Instance());
+//   registry.OnPolicy(*policy);
+//   absl::StatusOr<std::string> secret =
+//       registry.RegisterClient("monta-cp-reader", "Charge point dashboard");
+//   // Show *secret to the client's owner once; it is not stored.
+
+#ifndef PORTCULLIS_ENGINE_AUTH_CLIENT_REGISTRY_H_
+#define PORTCULLIS_ENGINE_AUTH_CLIENT_REGISTRY_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/auth/clock.h"
+#include "engine/auth/crypto.h"
+#include "engine/compiled_policy.h"
+
+namespace portcullis::auth {
+
+enum class ClientState : uint8_t {
+  // In the policy, without a secret: cannot authenticate yet.
+  kUnregistered,
+  // In the policy, with a secret.
+  kActive,
+  // Registered once, no longer in the policy; its secret was dropped.
+  kRemoved,
+};
+
+// "unregistered", "active", "removed".
+absl::string_view ClientStateName(ClientState state);
+
+// A client as the registry sees it. A plain value type.
+struct ClientInfo {
+  std::string client_id;
+  ClientState state = ClientState::kUnregistered;
+  // As given at registration; empty means "use the policy credential's name".
+  std::string display_name;
+  // The current registration, and the last change to the client (rotation,
+  // removal, return to the policy). InfinitePast for an unregistered client
+  // that never had a secret.
+  absl::Time created_at = absl::InfinitePast();
+  absl::Time updated_at = absl::InfinitePast();
+  // Tokens issued to the client before this instant are invalid.
+  absl::Time tokens_valid_from = absl::InfinitePast();
+};
+
+// Why an authentication failed. The token endpoints answer every failure with
+// the same error (ClientAuthenticationError), so a caller cannot tell an
+// unknown client from a wrong secret; the reason is for metrics and logs.
+enum class AuthFailure : uint8_t {
+  kNone = 0,
+  // The secret is not in the token text form (token_format.h).
+  kMalformedSecret,
+  // No client with this id, in the policy or the registry.
+  kUnknownClient,
+  // In the policy, but never given a secret (or not again since it returned).
+  kUnregisteredClient,
+  // Removed from the policy.
+  kRemovedClient,
+  // The client exists and has a secret; this is not it.
+  kWrongSecret,
+};
+
+// The number of AuthFailure values, for tables indexed by them.
+inline constexpr size_t kAuthFailureKinds = 6;
+
+// "none", "malformed_secret", "unknown_client", "unregistered_client",
+// "removed_client", "wrong_secret".
+absl::string_view AuthFailureName(AuthFailure failure);
+
+// The one error every failed client authentication gives the caller:
+// Unauthenticated "invalid client credentials".
+absl::Status ClientAuthenticationError();
+
+// The result of ClientRegistry::Authenticate.
+struct Authentication {
+  AuthFailure failure = AuthFailure::kUnknownClient;
+  // When authenticated: the client's ClientInfo::tokens_valid_from. A token
+  // issued now must be dated no earlier (see TokenService).
+  absl::Time tokens_valid_from = absl::InfinitePast();
+
+  bool ok() const { return failure == AuthFailure::kNone; }
+};
+
+// Client secrets and registration state, kept consistent with the policy.
+// Thread-safe: every method may be called concurrently (a reader-writer lock;
+// Authenticate, Find and CheckTokenClient share it). Authenticate costs one
+// KeyedHash (BLAKE2b, a few hundred nanoseconds) and one hash lookup; other
+// lookups one hash lookup. Memory: about 150 bytes per registered client plus
+// its strings; removed clients keep their record (without a secret) so that
+// their old tokens stay invalid if the client id returns.
+class ClientRegistry {
+ public:
+  // `key` makes the secrets' digests: persist it (SecretKey::bytes) with the
+  // Export, or the exported digests match nothing after a restart. `clock`
+  // dates registrations and must outlive the registry.
+  ClientRegistry(SecretKey key, const Clock& clock);
+  ClientRegistry(const ClientRegistry&) = delete;
+  ClientRegistry& operator=(const ClientRegistry&) = delete;
+
+  // Follows a new policy: clients that left it are removed (secret dropped,
+  // tokens invalidated), removed clients that came back become unregistered,
+  // new clients appear unregistered. Idempotent. O(clients in the policy +
+  // registered clients).
+  void OnPolicy(const CompiledPolicy& policy);
+
+  // Gives an unregistered client a fresh secret and returns it, in the token
+  // text form; it is not stored and cannot be shown again. An empty
+  // `display_name` means the policy credential's name. Errors:
+  //   NotFound           `client "<id>" is not in the policy`
+  //   AlreadyExists      `client "<id>" already has a secret; rotate it
+  //   instead`
+  absl::StatusOr<std::string> RegisterClient(absl::string_view client_id,
+                                             absl::string_view display_name);
+
+  // Replaces an active client's secret and returns the new one (once). The
+  // old secret stops working at once; tokens already issued stay valid (a
+  // routine rotation must not log every session out; after a leak, call
+  // RevokeTokens too). Errors: NotFound `client "<id>" is not in the policy`,
+  // FailedPrecondition `client "<id>" has no secret; register it first`.
+  absl::StatusOr<std::string> RotateSecret(absl::string_view client_id);
+
+  // Invalidates every token issued to the client up to now (access and
+  // refresh tokens alike); tokens issued afterwards are valid. For a leaked
+  // secret or a compromised client. Errors: NotFound `client "<id>" is not
+  // registered`.
+  absl::Status RevokeTokens(absl::string_view client_id);
+
+  // Checks a client id and secret, in time independent of the secret's
+  // contents and of whether the client exists: the presented secret is
+  // always hashed and compared in constant time, against a dummy digest when
+  // there is nothing to compare with.
+  Authentication Authenticate(absl::string_view client_id,
+                              absl::string_view secret) const;
+
+  // OK if a token issued to `client_id` at `issued_at` may still be used as
+  // far as the client is concerned, else Unauthenticated, one of
+  //   `client "<id>" is no longer in the policy`
+  //   `client "<id>" is not registered`
+  //   `revoked with every token of client "<id>" issued before <time>`
+  // (<time> in RFC 3339, UTC). Ids are quoted C-escaped.
+  absl::Status CheckTokenClient(absl::string_view client_id,
+                                absl::Time issued_at) const;
+
+  // The client, if the policy or the registry knows it; NotFound
+  // `unknown client "<id>"` otherwise.
+  absl::StatusOr<ClientInfo> Find(absl::string_view client_id) const;
+
+  // Every client of the policy or the registry, sorted by client id.
+  std::vector<ClientInfo> List() const;
+
+  // Grows whenever a token that was valid may have become invalid (a client
+  // removed, its tokens revoked, an Import), so that caches of validated
+  // tokens can tell they must look again. Lock-free; acquire ordering: a
+  // caller that sees a new value then sees the change behind it.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+  // The registered clients as a serialized portcullis.auth.v1.
+  // ClientRegistrySnapshot (client_registry.proto). Digests only: no secret
+  // can be recovered from it. Unregistered clients are not listed: they are
+  // the policy's.
+  absl::StatusOr<std::string> Export() const;
+
+  // Loads an Export into this registry, which must hold no registered client
+  // (FailedPrecondition otherwise). All or nothing. The loaded clients are
+  // then reconciled with the current policy, if OnPolicy was called, as
+  // OnPolicy would. Returns InvalidArgument for input that does not parse,
+  // has another version, fails its checksum, carries unknown fields or breaks
+  // an invariant, listing the problems (first 10) with paths, e.g.
+  // "client registry import: clients[2]: secret_digest: expected 32 bytes,
+  // got 31".
+  absl::Status Import(absl::string_view serialized);
+
+ private:
+  struct Entry {
+    // The zero digest: no secret.
+    Digest secret;
+    std::string display_name;
+    absl::Time created_at;
+    absl::Time updated_at;
+    absl::Time tokens_valid_from;
+    bool removed = false;
+  };
+
+  // Applies policy membership to every entry. Requires mu_ held exclusively.
+  // Returns whether any token may have become invalid.
+  bool ReconcileLocked(absl::Time now);
+  ClientInfo InfoLocked(absl::string_view client_id, const Entry* entry) const;
+  absl::StatusOr<std::string> NewSecretLocked(Entry& entry);
+
+  const SecretKey key_;
+  const Clock& clock_;
+  // Compared with presented secrets of clients that have none, so that every
+  // authentication costs the same. Random: it matches no secret.
+  const Digest dummy_digest_;
+
+  // std::shared_mutex rather than absl::Mutex: Debian's prebuilt Abseil is
+  // not compiled with ThreadSanitizer, which then reports false races.
+  mutable std::shared_mutex mu_;
+  bool has_policy_ = false;                          // Guarded by mu_.
+  absl::flat_hash_set<std::string> policy_clients_;  // Guarded by mu_.
+  absl::flat_hash_map<std::string, Entry> entries_;  // Guarded by mu_.
+  // On its own cache line: token caches read it on every hit, and must not
+  // share a line with the lock that every Authenticate writes.
+  alignas(64) std::atomic<uint64_t> version_{1};
+};
+
+}  // namespace portcullis::auth
+
+#endif  // PORTCULLIS_ENGINE_AUTH_CLIENT_REGISTRY_H_

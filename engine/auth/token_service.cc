@@ -1,0 +1,959 @@
+#include "engine/auth/token_service.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "engine/auth/client_registry.h"
+#include "engine/auth/crypto.h"
+#include "engine/auth/rate_limiter.h"
+#include "engine/auth/token_format.h"
+#include "engine/auth/token_store.h"
+#include "engine/internal/name_table.h"
+#include "engine/internal/policy_tables.h"
+#include "engine/internal/status_macros.h"
+
+namespace portcullis::auth {
+namespace {
+
+static_assert(crypto_shorthash_siphashx24_BYTES == 16 &&
+                  crypto_shorthash_siphashx24_KEYBYTES == 16,
+              "the cache key is one SipHash-128 under a 128-bit key");
+
+constexpr absl::string_view kClientCredentials = "client_credentials";
+constexpr absl::string_view kEntityUser = "entity_user";
+
+// Longest part of a bad grant_type quoted in an error.
+constexpr size_t kMaxQuotedGrantType = 64;
+
+// Largest cache: 2^24 entries (1 GiB per thread) is far past any use.
+constexpr size_t kMaxCacheEntries = size_t{1} << 24;
+constexpr size_t kWays = 4;
+
+std::string Quoted(absl::string_view id) {
+  return absl::StrCat("\"", absl::CHexEscape(id), "\"");
+}
+
+absl::Status NoPolicyError() {
+  return absl::UnavailableError("token service: no policy");
+}
+
+// `<what>: malformed: <parser message>`; the parsers never quote a token.
+absl::Status Malformed(absl::string_view what, const absl::Status& parse) {
+  return absl::UnauthenticatedError(
+      absl::StrCat(what, ": malformed: ", parse.message()));
+}
+
+// Whole nanoseconds, as the token store requires (TokenRecord).
+absl::Time TruncateToNanos(absl::Time time) {
+  return absl::FromUnixNanos(absl::ToUnixNanos(time));
+}
+
+constexpr absl::string_view kBearerPrefix = "Bearer ";
+
+// Whether `header` starts with "Bearer " in any case, as ParseBearerHeader
+// accepts it; no library call, it runs on every request.
+bool IsBearerPrefix(absl::string_view header) {
+  if (header.size() < kBearerPrefix.size() || header[6] != ' ') return false;
+  unsigned difference = 0;
+  for (size_t i = 0; i < 6; ++i) {
+    // Letters only, so setting 0x20 lowers exactly the upper-case ones.
+    difference |= (static_cast<unsigned char>(header[i]) | 0x20u) ^
+                  static_cast<unsigned char>("bearer"[i]);
+  }
+  return difference == 0;
+}
+
+// ---- The introspection cache --------------------------------------------
+
+// SipHash-128 of a token under the service's cache key.
+struct CacheKey {
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+};
+
+CacheKey CacheKeyOf(const std::array<uint8_t, 16>& key,
+                    absl::Span<const uint8_t> token) {
+  std::array<uint8_t, 16> out;
+  crypto_shorthash_siphashx24(out.data(), token.data(), token.size(),
+                              key.data());
+  CacheKey cache_key;
+  std::memcpy(&cache_key.lo, out.data(), sizeof(cache_key.lo));
+  std::memcpy(&cache_key.hi, out.data() + 8, sizeof(cache_key.hi));
+  return cache_key;
+}
+
+// One validated token, in one cache line. Empty while `grant` is null.
+struct alignas(64) CacheEntry {
+  uint64_t key_lo = 0;
+  uint64_t key_hi = 0;
+  // The generations the token was validated at (TokenService::CacheStamp).
+  uint64_t generation = 0;
+  uint64_t family_generation = 0;
+  // The expiry in Unix nanoseconds (token times are whole nanoseconds).
+  int64_t expires_at_nanos = 0;
+  uint32_t family_bucket = 0;
+  std::shared_ptr<const AccessGrant> grant;
+};
+static_assert(sizeof(CacheEntry) == 64, "one entry per cache line");
+
+// A thread's cache for one service: `sets` sets of kWays entries, a set
+// chosen by the low bits of the key (uniform: a PRF value). Thread-hostile:
+// only its thread touches it.
+class CacheTable {
+ public:
+  explicit CacheTable(size_t sets)
+      : set_mask_(sets - 1), entries_(sets * kWays) {}
+
+  // The entry of `key`, or null.
+  CacheEntry* Find(const CacheKey& key) {
+    CacheEntry* set = &entries_[(key.lo & set_mask_) * kWays];
+    for (size_t way = 0; way < kWays; ++way) {
+      // Branch-free over the 128 bits: constant time, whatever the key.
+      const uint64_t difference =
+          (set[way].key_lo ^ key.lo) | (set[way].key_hi ^ key.hi);
+      if (difference == 0 && set[way].grant != nullptr) return &set[way];
+    }
+    return nullptr;
+  }
+
+  // Where to store `key`: an empty way of its set, else one chosen by the
+  // key's high bits (a random victim: as good as LRU for random tokens, and
+  // needs no bookkeeping on hits).
+  CacheEntry& Slot(const CacheKey& key) {
+    CacheEntry* set = &entries_[(key.lo & set_mask_) * kWays];
+    for (size_t way = 0; way < kWays; ++way) {
+      if (set[way].grant == nullptr) return set[way];
+    }
+    return set[key.hi % kWays];
+  }
+
+ private:
+  const size_t set_mask_;
+  std::vector<CacheEntry> entries_;
+};
+
+// The caches of the services this thread used most recently, most recent
+// first. Service ids are never reused, so a destroyed service's cache is
+// never found again; it is freed when evicted or when the thread exits.
+struct ThreadCaches {
+  static constexpr size_t kServices = 4;
+  std::array<uint64_t, kServices> ids{};
+  std::array<std::unique_ptr<CacheTable>, kServices> tables;
+};
+
+CacheTable& ThreadCache(uint64_t service_id, size_t sets) {
+  thread_local ThreadCaches caches;
+  if (caches.ids[0] == service_id) return *caches.tables[0];
+  size_t i = 1;
+  while (i < ThreadCaches::kServices && caches.ids[i] != service_id) ++i;
+  if (i == ThreadCaches::kServices) {
+    i = ThreadCaches::kServices - 1;  // The least recently used.
+    caches.ids[i] = service_id;
+    caches.tables[i] = std::make_unique<CacheTable>(sets);
+  }
+  std::rotate(caches.ids.begin(), caches.ids.begin() + i,
+              caches.ids.begin() + i + 1);
+  std::rotate(caches.tables.begin(), caches.tables.begin() + i,
+              caches.tables.begin() + i + 1);
+  return *caches.tables[0];
+}
+
+uint64_t NextServiceId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+size_t CacheSets(size_t entries) {
+  size_t sets = 1;
+  while (sets * kWays < entries) sets *= 2;
+  return sets;
+}
+
+// ---- JSON ----------------------------------------------------------------
+
+// Appends `value` as a JSON string (RFC 8259): quotes, backslashes and
+// control characters escaped; other bytes, UTF-8 included, as they are.
+void AppendJsonString(std::string& out, absl::string_view value) {
+  out.push_back('"');
+  for (const char c : value) {
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          constexpr char kHex[] = "0123456789abcdef";
+          out.append("\\u00");
+          out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+          out.push_back(kHex[static_cast<unsigned char>(c) & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string JsonTime(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
+}
+
+// Builds one compact JSON object, fields in call order.
+class JsonObject {
+ public:
+  JsonObject& String(absl::string_view name, absl::string_view value) {
+    Name(name);
+    AppendJsonString(out_, value);
+    return *this;
+  }
+  JsonObject& Number(absl::string_view name, int64_t value) {
+    Name(name);
+    absl::StrAppend(&out_, value);
+    return *this;
+  }
+  JsonObject& Null(absl::string_view name) {
+    Name(name);
+    out_.append("null");
+    return *this;
+  }
+  JsonObject& Strings(absl::string_view name,
+                      const std::vector<std::string>& values) {
+    Name(name);
+    out_.push_back('[');
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) out_.push_back(',');
+      AppendJsonString(out_, values[i]);
+    }
+    out_.push_back(']');
+    return *this;
+  }
+  // The object's text; the builder is spent.
+  std::string Close() {
+    out_.push_back('}');
+    return std::move(out_);
+  }
+
+ private:
+  void Name(absl::string_view name) {
+    if (out_.size() > 1) out_.push_back(',');
+    AppendJsonString(out_, name);
+    out_.push_back(':');
+  }
+
+  std::string out_ = "{";
+};
+
+}  // namespace
+
+// ---- Grant types ---------------------------------------------------------
+
+absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type) {
+  if (grant_type == kClientCredentials) return GrantKind::kPartner;
+  if (grant_type == kEntityUser) return GrantKind::kEntityUser;
+  if (grant_type.empty()) {
+    return absl::InvalidArgumentError("grant_type: missing");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("grant_type: unsupported ",
+                   Quoted(grant_type.substr(0, kMaxQuotedGrantType)),
+                   " (expected \"client_credentials\" or \"entity_user\")"));
+}
+
+absl::string_view GrantTypeName(GrantKind grant) {
+  switch (grant) {
+    case GrantKind::kPartner:
+      return kClientCredentials;
+    case GrantKind::kEntityUser:
+      return kEntityUser;
+  }
+  return "unknown";
+}
+
+// ---- The service ---------------------------------------------------------
+
+// What a cached token was validated against. `generation` is the service's
+// epoch plus the registry's version: both only grow, so the sum changes
+// exactly when either does, and a hit compares one number for both.
+struct TokenService::CacheStamp {
+  uint64_t generation = 0;
+  uint64_t family_generation = 0;
+  uint32_t family_bucket = 0;
+};
+
+// Monitoring counters (TokenServiceStats), on slow paths only.
+struct TokenService::Counters {
+  std::array<std::atomic<uint64_t>, kAuthFailureKinds> authentications{};
+  std::atomic<uint64_t> tokens_issued{0};
+  std::atomic<uint64_t> refresh_reuses{0};
+  std::atomic<uint64_t> introspection_slow_paths{0};
+};
+
+absl::StatusOr<std::unique_ptr<TokenService>> TokenService::Create(
+    const TokenServiceOptions& options, SecretKey token_key,
+    ClientRegistry& clients, TokenStore& tokens, const UserDirectory& users,
+    const Clock& clock) {
+  if (options.access_token_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token service: access_token_ttl must be positive, got ",
+                     absl::FormatDuration(options.access_token_ttl)));
+  }
+  if (options.refresh_token_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token service: refresh_token_ttl must be positive, got ",
+                     absl::FormatDuration(options.refresh_token_ttl)));
+  }
+  if (options.cache_entries_per_thread < kWays ||
+      options.cache_entries_per_thread > kMaxCacheEntries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token service: cache_entries_per_thread must be in [", kWays, ", ",
+        kMaxCacheEntries, "], got ", options.cache_entries_per_thread));
+  }
+  if (absl::Status crypto = InitializeCrypto(); !crypto.ok()) return crypto;
+  return std::unique_ptr<TokenService>(new TokenService(
+      options, std::move(token_key), clients, tokens, users, clock));
+}
+
+TokenService::TokenService(const TokenServiceOptions& options,
+                           SecretKey token_key, ClientRegistry& clients,
+                           TokenStore& tokens, const UserDirectory& users,
+                           const Clock& clock)
+    : options_(options),
+      token_key_(std::move(token_key)),
+      clients_(clients),
+      store_(tokens),
+      users_(users),
+      clock_(clock),
+      id_(NextServiceId()),
+      cache_sets_(CacheSets(options.cache_entries_per_thread)),
+      family_generations_(new std::atomic<uint64_t>[kFamilyBuckets]),
+      counters_(std::make_unique<Counters>()) {
+  RandomBytes(absl::MakeSpan(cache_key_));
+  for (size_t i = 0; i < kFamilyBuckets; ++i) {
+    family_generations_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
+TokenService::~TokenService() {
+  sodium_memzero(cache_key_.data(), cache_key_.size());
+}
+
+absl::Status TokenService::SetPolicy(
+    std::shared_ptr<const CompiledPolicy> policy) {
+  if (policy == nullptr) {
+    return absl::InvalidArgumentError("token service: policy is null");
+  }
+  const internal::PolicyTables& tables = policy->tables();
+  std::vector<RateLimitConfig> configs;
+  configs.reserve(tables.credential_rate_limit.size());
+  for (const internal::RateLimitInfo& limit : tables.credential_rate_limit) {
+    configs.push_back({limit.count, limit.interval_seconds});
+  }
+  PORTCULLIS_ASSIGN_OR_RETURN(RateLimiter limiter,
+                              RateLimiter::Create(configs));
+
+  std::unique_lock<std::shared_mutex> lock(policy_mu_);
+  if (policy_state_.policy != nullptr) {
+    const CompiledPolicy& previous = *policy_state_.policy;
+    for (uint32_t i = 0; i < tables.credentials.size(); ++i) {
+      const std::optional<CredentialId> before =
+          previous.FindCredential(tables.credentials.name(i));
+      if (before.has_value()) {
+        limiter.CarryOver(i, *policy_state_.limiter, before->index());
+      }
+    }
+  }
+  clients_.OnPolicy(*policy);
+  policy_state_.policy = std::move(policy);
+  policy_state_.limiter = std::make_shared<RateLimiter>(std::move(limiter));
+  // Last, still under the lock: a reader that sees the new epoch then finds
+  // the new policy (Validate reads the epoch first).
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const CompiledPolicy> TokenService::policy() const {
+  std::shared_lock<std::shared_mutex> lock(policy_mu_);
+  return policy_state_.policy;
+}
+
+TokenService::PolicyState TokenService::CurrentPolicy() const {
+  std::shared_lock<std::shared_mutex> lock(policy_mu_);
+  return policy_state_;
+}
+
+void TokenService::BumpFamily(uint64_t family_id) {
+  family_generations_[family_id % kFamilyBuckets].fetch_add(
+      1, std::memory_order_acq_rel);
+}
+
+uint64_t TokenService::FamilyGeneration(uint64_t family_id) const {
+  return family_generations_[family_id % kFamilyBuckets].load(
+      std::memory_order_acquire);
+}
+
+absl::StatusOr<DirectoryUser> TokenService::ResolveUser(
+    const CompiledPolicy& policy, absl::string_view client_id,
+    absl::string_view user_id) const {
+  absl::StatusOr<DirectoryUser> user = users_.FindUser(user_id);
+  if (!user.ok()) {
+    if (absl::IsNotFound(user.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("entity_user_id: unknown user ", Quoted(user_id)));
+    }
+    return user.status();
+  }
+  const internal::PolicyTables& t = policy.tables();
+  const uint32_t entity = t.entities.Find(0, user->entity_id);
+  if (entity == internal::NameTable::kNotFound) {
+    return absl::FailedPreconditionError(absl::StrCat("user ", Quoted(user_id),
+                                                      ": unknown entity ",
+                                                      Quoted(user->entity_id)));
+  }
+  if (!user->role_id.empty() &&
+      t.roles.Find(0, user->role_id) == internal::NameTable::kNotFound) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "user ", Quoted(user_id), ": unknown role ", Quoted(user->role_id)));
+  }
+  const uint32_t credential = t.credentials.Find(0, client_id);
+  if (credential == internal::NameTable::kNotFound) {
+    return ClientAuthenticationError();  // Left the policy meanwhile.
+  }
+  const std::string refusal = absl::StrCat(
+      "client ", Quoted(client_id), " may not issue tokens for user ",
+      Quoted(user_id), ": entity ", Quoted(user->entity_id));
+  if (t.credential_partner[credential] != t.entity_partner[entity]) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(refusal, " belongs to another partner"));
+  }
+  const uint32_t begin = t.credential_entities_begin[credential];
+  const uint32_t end = t.credential_entities_begin[credential + 1];
+  if (begin != end && std::find(t.credential_entities.begin() + begin,
+                                t.credential_entities.begin() + end, entity) ==
+                          t.credential_entities.begin() + end) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(refusal, " is not among the client's entities"));
+  }
+  return user;
+}
+
+absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
+                                                     absl::Time issued_at) {
+  issued_at = TruncateToNanos(issued_at);
+  const TokenBytes access = GenerateToken();
+  const TokenBytes refresh = GenerateToken();
+
+  TokenRecord refresh_record = base;
+  refresh_record.kind = TokenKind::kRefresh;
+  refresh_record.digest = KeyedHash(token_key_, refresh.bytes());
+  refresh_record.issued_at = issued_at;
+  refresh_record.expires_at = issued_at + options_.refresh_token_ttl;
+  refresh_record.revoked = false;
+  refresh_record.rotated = false;
+  TokenRecord access_record = refresh_record;
+  access_record.kind = TokenKind::kAccess;
+  access_record.digest = KeyedHash(token_key_, access.bytes());
+  access_record.expires_at = issued_at + options_.access_token_ttl;
+
+  // The refresh token first: if the family is revoked between the two
+  // inserts, the access token is refused too (or revoked with the family).
+  PORTCULLIS_RETURN_IF_ERROR(store_.Insert(refresh_record));
+  PORTCULLIS_RETURN_IF_ERROR(store_.Insert(access_record));
+  counters_->tokens_issued.fetch_add(1, std::memory_order_relaxed);
+
+  IssuedTokens issued;
+  issued.access_token = FormatToken(access);
+  issued.refresh_token = FormatToken(refresh);
+  issued.issued_at = issued_at;
+  issued.access_token_expires_at = access_record.expires_at;
+  issued.refresh_token_expires_at = refresh_record.expires_at;
+  issued.client_id = base.client_id;
+  issued.grant = base.grant;
+  issued.user_id = base.user_id;
+  issued.entity_id = base.entity_id;
+  issued.role_id = base.role_id;
+  return issued;
+}
+
+absl::StatusOr<IssuedTokens> TokenService::IssueToken(
+    const TokenRequest& request) {
+  PORTCULLIS_ASSIGN_OR_RETURN(const GrantKind grant,
+                              ParseGrantType(request.grant_type));
+  if (grant == GrantKind::kEntityUser && request.entity_user_id.empty()) {
+    return absl::InvalidArgumentError(
+        "entity_user_id: required for grant_type \"entity_user\"");
+  }
+  if (grant == GrantKind::kPartner && !request.entity_user_id.empty()) {
+    return absl::InvalidArgumentError(
+        "entity_user_id: not allowed with grant_type \"client_credentials\"");
+  }
+  const PolicyState state = CurrentPolicy();
+  if (state.policy == nullptr) return NoPolicyError();
+
+  const Authentication authentication =
+      clients_.Authenticate(request.client_id, request.client_secret);
+  counters_->authentications[static_cast<size_t>(authentication.failure)]
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!authentication.ok() ||
+      !state.policy->FindCredential(request.client_id).has_value()) {
+    return ClientAuthenticationError();
+  }
+
+  TokenRecord base;
+  base.client_id = std::string(request.client_id);
+  base.grant = grant;
+  base.family_id = GenerateFamilyId();
+  if (grant == GrantKind::kEntityUser) {
+    PORTCULLIS_ASSIGN_OR_RETURN(
+        DirectoryUser user,
+        ResolveUser(*state.policy, request.client_id, request.entity_user_id));
+    base.user_id = std::string(request.entity_user_id);
+    base.entity_id = std::move(user.entity_id);
+    base.role_id = std::move(user.role_id);
+  }
+  // Never dated before the client's tokens_valid_from: a token issued right
+  // after RevokeTokens, in the same clock tick, must be valid.
+  absl::StatusOr<IssuedTokens> issued =
+      IssuePair(base, std::max(clock_.Now(), authentication.tokens_valid_from));
+  if (!issued.ok()) {
+    return absl::InternalError(
+        absl::StrCat("token service: cannot store the new tokens: ",
+                     issued.status().message()));
+  }
+  return issued;
+}
+
+absl::StatusOr<IssuedTokens> TokenService::Refresh(
+    absl::string_view refresh_token) {
+  constexpr absl::string_view kWhat = "refresh token";
+  absl::StatusOr<TokenBytes> token = ParseToken(refresh_token);
+  if (!token.ok()) return Malformed(kWhat, token.status());
+  const PolicyState state = CurrentPolicy();
+  if (state.policy == nullptr) return NoPolicyError();
+
+  const Digest digest = KeyedHash(token_key_, token->bytes());
+  const absl::Time now = clock_.Now();
+  std::optional<TokenRecord> record = store_.Find(digest);
+  if (!record.has_value()) {
+    return absl::UnauthenticatedError("refresh token: unknown");
+  }
+  if (record->kind != TokenKind::kRefresh) {
+    return absl::UnauthenticatedError(
+        "refresh token: an access token cannot be used to refresh");
+  }
+  if (record->revoked) {
+    return absl::UnauthenticatedError("refresh token: revoked");
+  }
+  if (now >= record->expires_at) {
+    return absl::UnauthenticatedError("refresh token: expired");
+  }
+  if (absl::Status client =
+          clients_.CheckTokenClient(record->client_id, record->issued_at);
+      !client.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("refresh token: ", client.message()));
+  }
+  if (!state.policy->FindCredential(record->client_id).has_value()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("refresh token: client ", Quoted(record->client_id),
+                     " is no longer in the policy"));
+  }
+  TokenRecord base = *record;
+  if (record->grant == GrantKind::kEntityUser) {
+    PORTCULLIS_ASSIGN_OR_RETURN(
+        DirectoryUser user,
+        ResolveUser(*state.policy, record->client_id, record->user_id));
+    base.entity_id = std::move(user.entity_id);
+    base.role_id = std::move(user.role_id);
+  }
+
+  // Exactly one of concurrent refreshes with one token gets true.
+  absl::StatusOr<bool> rotated = store_.MarkRotated(digest);
+  if (!rotated.ok()) {
+    return absl::UnauthenticatedError(absl::IsNotFound(rotated.status())
+                                          ? "refresh token: unknown"
+                                          : "refresh token: revoked");
+  }
+  if (!*rotated) {
+    // Spent already: a copy is in someone else's hands. Take down every
+    // token descending from the same /auth/token call, the legitimate
+    // holder's included; they authenticate again.
+    store_.RevokeFamily(record->family_id);
+    BumpFamily(record->family_id);
+    counters_->refresh_reuses.fetch_add(1, std::memory_order_relaxed);
+    return absl::UnauthenticatedError(
+        "refresh token: already used; its token family is revoked");
+  }
+  absl::StatusOr<IssuedTokens> issued =
+      IssuePair(base, std::max(now, record->issued_at));
+  if (absl::IsFailedPrecondition(issued.status())) {
+    // The family was revoked between MarkRotated and the inserts.
+    return absl::UnauthenticatedError("refresh token: revoked");
+  }
+  if (!issued.ok()) {
+    return absl::InternalError(
+        absl::StrCat("token service: cannot store the new tokens: ",
+                     issued.status().message()));
+  }
+  return issued;
+}
+
+absl::StatusOr<RevokeResult> TokenService::Revoke(
+    const RevokeRequest& request) {
+  const Authentication authentication =
+      clients_.Authenticate(request.client_id, request.client_secret);
+  counters_->authentications[static_cast<size_t>(authentication.failure)]
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!authentication.ok()) return ClientAuthenticationError();
+
+  absl::StatusOr<TokenBytes> token = ParseToken(request.token);
+  if (!token.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token: malformed: ", token.status().message()));
+  }
+  const Digest digest = KeyedHash(token_key_, token->bytes());
+  std::optional<TokenRecord> record = store_.Find(digest);
+  RevokeResult result;
+  if (!record.has_value()) return result;
+  if (record->client_id != request.client_id) {
+    return absl::PermissionDeniedError("token: issued to another client");
+  }
+  result.found = true;
+  result.kind = record->kind;
+  if (record->kind == TokenKind::kAccess) {
+    result.tokens_revoked = store_.Revoke(digest) && !record->revoked ? 1 : 0;
+  } else {
+    result.tokens_revoked = store_.RevokeFamily(record->family_id);
+  }
+  // After the store: a cache that sees the new generation finds the token
+  // revoked when it looks again.
+  BumpFamily(record->family_id);
+  return result;
+}
+
+absl::StatusOr<ApplicationInfo> TokenService::Me(
+    const AccessGrant& grant) const {
+  PORTCULLIS_ASSIGN_OR_RETURN(const ClientInfo client,
+                              clients_.Find(grant.client_id()));
+  const internal::PolicyTables& t = grant.policy().tables();
+  const uint32_t credential = t.credentials.Find(0, grant.client_id());
+  if (credential == internal::NameTable::kNotFound) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown client ", Quoted(grant.client_id())));
+  }
+  ApplicationInfo info;
+  info.client_id = grant.client_id();
+  info.name = client.display_name.empty()
+                  ? std::string(t.credential_names[credential])
+                  : client.display_name;
+  info.partner_id =
+      std::string(t.partners.name(t.credential_partner[credential]));
+  for (uint32_t i = t.credential_entities_begin[credential];
+       i < t.credential_entities_begin[credential + 1]; ++i) {
+    info.entity_ids.emplace_back(t.entities.name(t.credential_entities[i]));
+  }
+  for (uint32_t i = t.credential_scopes_begin[credential];
+       i < t.credential_scopes_begin[credential + 1]; ++i) {
+    info.scopes.emplace_back(t.credential_scopes[i]);
+  }
+  info.rate_limit = t.credential_rate_limit[credential].count;
+  info.rate_limit_interval_seconds =
+      t.credential_rate_limit[credential].interval_seconds;
+  info.grant = grant.grant();
+  info.user_id = grant.user_id();
+  info.entity_id = grant.entity_id();
+  info.role_id = grant.role_id();
+  info.created_at = client.created_at;
+  info.updated_at = client.updated_at;
+  return info;
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
+    const Digest& digest, absl::Time now, CacheStamp& stamp) const {
+  constexpr absl::string_view kWhat = "access token";
+  counters_->introspection_slow_paths.fetch_add(1, std::memory_order_relaxed);
+  // The generations first, then what they guard: a change that lands after
+  // these reads leaves the entry stamped with an old generation.
+  stamp.generation = Generation();
+  const PolicyState state = CurrentPolicy();
+  if (state.policy == nullptr) return NoPolicyError();
+
+  std::optional<TokenRecord> record = store_.Find(digest);
+  if (!record.has_value()) {
+    return absl::UnauthenticatedError("access token: unknown");
+  }
+  if (record->kind != TokenKind::kAccess) {
+    return absl::UnauthenticatedError(
+        "access token: a refresh token cannot be used as an access token");
+  }
+  if (record->revoked) {
+    return absl::UnauthenticatedError("access token: revoked");
+  }
+  if (now >= record->expires_at) {
+    return absl::UnauthenticatedError("access token: expired");
+  }
+  if (absl::Status client =
+          clients_.CheckTokenClient(record->client_id, record->issued_at);
+      !client.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(kWhat, ": ", client.message()));
+  }
+
+  const CompiledPolicy& policy = *state.policy;
+  const std::optional<CredentialId> credential =
+      policy.FindCredential(record->client_id);
+  if (!credential.has_value()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(kWhat, ": client ", Quoted(record->client_id),
+                     " is no longer in the policy"));
+  }
+  absl::StatusOr<Principal> principal =
+      record->grant == GrantKind::kPartner
+          ? policy.BindPartner(record->client_id)
+          : policy.BindEntityUser(record->user_id, record->entity_id,
+                                  record->role_id, record->client_id);
+  if (!principal.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        kWhat,
+        ": no longer valid in the policy: ", principal.status().message()));
+  }
+
+  // The family's generation is known only now. A revocation that bumped it
+  // before this read had already reached the store, so one more look at the
+  // record catches it; one that bumps it later leaves the entry stale.
+  stamp.family_bucket =
+      static_cast<uint32_t>(record->family_id % kFamilyBuckets);
+  stamp.family_generation = FamilyGeneration(record->family_id);
+  const std::optional<TokenRecord> again = store_.Find(digest);
+  if (!again.has_value()) {
+    return absl::UnauthenticatedError("access token: unknown");
+  }
+  if (again->revoked) {
+    return absl::UnauthenticatedError("access token: revoked");
+  }
+
+  // One allocation for the grant and its reference count: a cache hit
+  // touches both.
+  auto grant = std::make_shared<AccessGrant>(AccessGrant::Key());
+  grant->policy_ = state.policy;
+  grant->principal_ = *std::move(principal);
+  grant->client_id_ = std::move(record->client_id);
+  grant->grant_ = record->grant;
+  grant->user_id_ = std::move(record->user_id);
+  grant->entity_id_ = std::move(record->entity_id);
+  grant->role_id_ = std::move(record->role_id);
+  grant->issued_at_ = record->issued_at;
+  grant->expires_at_ = record->expires_at;
+  grant->digest_ = digest;
+  grant->family_id_ = record->family_id;
+  grant->limiter_ = state.limiter;
+  grant->credential_ = credential->index();
+  return std::shared_ptr<const AccessGrant>(std::move(grant));
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>>
+TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
+                              absl::Time now) const {
+  const CacheKey key = CacheKeyOf(cache_key_, token);
+  CacheTable& cache = ThreadCache(id_, cache_sets_);
+  CacheEntry* entry = cache.Find(key);
+  Digest digest;
+  if (entry != nullptr) {
+    const bool current = (entry->generation == Generation()) &
+                         (entry->family_generation ==
+                          family_generations_[entry->family_bucket].load(
+                              std::memory_order_acquire));
+    if (current) {
+      // Flooring `now` to whole nanoseconds keeps `now < expiry` exact:
+      // expiries are whole nanoseconds.
+      if (absl::ToUnixNanos(now) < entry->expires_at_nanos) {
+        return entry->grant;
+      }
+      *entry = CacheEntry();
+      return absl::UnauthenticatedError("access token: expired");
+    }
+    // Stale: validate again from the store by the digest kept in the grant.
+    digest = entry->grant->digest_;
+  } else {
+    digest = KeyedHash(token_key_, token);
+  }
+  CacheStamp stamp;
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
+      Validate(digest, now, stamp);
+  CacheEntry& slot = entry != nullptr ? *entry : cache.Slot(key);
+  if (!grant.ok()) {
+    if (entry != nullptr) *entry = CacheEntry();
+    return grant;
+  }
+  slot.key_lo = key.lo;
+  slot.key_hi = key.hi;
+  slot.generation = stamp.generation;
+  slot.family_generation = stamp.family_generation;
+  slot.family_bucket = stamp.family_bucket;
+  slot.expires_at_nanos = absl::ToUnixNanos((*grant)->expires_at());
+  slot.grant = *grant;
+  return grant;
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Introspect(
+    absl::string_view access_token) const {
+  return Introspect(access_token, clock_.Now());
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Introspect(
+    absl::string_view access_token, absl::Time now) const {
+  // The decoded bytes are not wiped, unlike TokenBytes: the caller's buffer
+  // holds the same token as text for as long as it likes, so wiping this
+  // copy on every request would cost time and buy nothing.
+  std::array<uint8_t, TokenBytes::kSize> token;
+  if (!DecodeToken(access_token, token)) {
+    return Malformed("access token", ParseToken(access_token).status());
+  }
+  return IntrospectBytes(token, now);
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>>
+TokenService::IntrospectHeader(absl::string_view authorization_header) const {
+  return IntrospectHeader(authorization_header, clock_.Now());
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>>
+TokenService::IntrospectHeader(absl::string_view authorization_header,
+                               absl::Time now) const {
+  // The fast path: "Bearer " (the scheme in any case) and a well-formed
+  // token, the header of every valid request. Anything else goes through
+  // the parsers, which say what is wrong.
+  if (authorization_header.size() == kBearerPrefix.size() + kTokenTextLength &&
+      IsBearerPrefix(authorization_header)) {
+    std::array<uint8_t, TokenBytes::kSize> token;  // Not wiped: see above.
+    if (DecodeToken(authorization_header.substr(kBearerPrefix.size()), token)) {
+      return IntrospectBytes(token, now);
+    }
+  }
+  absl::StatusOr<absl::string_view> token =
+      ParseBearerHeader(authorization_header);
+  if (!token.ok()) return Malformed("access token", token.status());
+  return Introspect(*token, now);
+}
+
+RateDecision TokenService::CheckRateLimit(const AccessGrant& grant,
+                                          absl::Time now) const {
+  return grant.limiter_->Check(grant.credential_, now);
+}
+
+RateDecision TokenService::CheckRateLimit(absl::string_view client_id,
+                                          absl::Time now) const {
+  const PolicyState state = CurrentPolicy();
+  if (state.policy == nullptr) {
+    return {false, absl::InfiniteDuration(), 0};
+  }
+  const std::optional<CredentialId> credential =
+      state.policy->FindCredential(client_id);
+  if (!credential.has_value()) return {false, absl::InfiniteDuration(), 0};
+  return state.limiter->Check(credential->index(), now);
+}
+
+size_t TokenService::RemoveExpiredTokens() {
+  return store_.RemoveExpired(clock_.Now());
+}
+
+TokenServiceStats TokenService::Stats() const {
+  TokenServiceStats stats;
+  for (size_t i = 0; i < stats.authentications.size(); ++i) {
+    stats.authentications[i] =
+        counters_->authentications[i].load(std::memory_order_relaxed);
+  }
+  stats.tokens_issued =
+      counters_->tokens_issued.load(std::memory_order_relaxed);
+  stats.refresh_reuses =
+      counters_->refresh_reuses.load(std::memory_order_relaxed);
+  stats.introspection_slow_paths =
+      counters_->introspection_slow_paths.load(std::memory_order_relaxed);
+  return stats;
+}
+
+// ---- JSON bodies ---------------------------------------------------------
+
+std::string MontaTokenJson(const IssuedTokens& tokens) {
+  return JsonObject()
+      .String("accessToken", tokens.access_token)
+      .String("refreshToken", tokens.refresh_token)
+      .String("accessTokenExpirationDate",
+              JsonTime(tokens.access_token_expires_at))
+      .String("refreshTokenExpirationDate",
+              JsonTime(tokens.refresh_token_expires_at))
+      .Close();
+}
+
+std::string OAuthTokenJson(const IssuedTokens& tokens) {
+  return JsonObject()
+      .String("access_token", tokens.access_token)
+      .String("token_type", "Bearer")
+      .Number("expires_in",
+              absl::ToInt64Seconds(tokens.access_token_expires_at -
+                                   tokens.issued_at))
+      .String("refresh_token", tokens.refresh_token)
+      .Close();
+}
+
+std::string ApplicationInfoJson(const ApplicationInfo& info) {
+  JsonObject json;
+  json.String("id", info.client_id);
+  if (info.grant == GrantKind::kEntityUser) {
+    json.String("userId", info.user_id);
+  } else {
+    json.Null("userId");
+  }
+  json.String("name", info.name)
+      .String("operatorId", info.partner_id)
+      .Strings("teamIds", info.entity_ids)
+      .String("clientId", info.client_id)
+      .Null("clientSecret");
+  if (info.rate_limit > 0) {
+    json.Number("rateLimit", info.rate_limit)
+        .Number("rateLimitIntervalInSeconds", info.rate_limit_interval_seconds);
+  } else {
+    json.Null("rateLimit").Null("rateLimitIntervalInSeconds");
+  }
+  json.Strings("scopes", info.scopes)
+      .String("createdAt", JsonTime(info.created_at))
+      .String("updatedAt", JsonTime(info.updated_at));
+  return json.Close();
+}
+
+std::string RevokeJson(const RevokeResult& /*result*/) {
+  return JsonObject().String("message", "ok").Close();
+}
+
+}  // namespace portcullis::auth

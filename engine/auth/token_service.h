@@ -1,0 +1,477 @@
+// The token service: the endpoints of Monite's and Monta's authentication APIs
+// (/auth/token, /auth/refresh, /auth/revoke, /auth/me) over a client registry
+// and a token store, and the introspection that turns a bearer token into a
+// Principal bound to the current policy snapshot, fast enough for every
+// request.
+//
+// Example (a middleware):
+//   // At startup:
+//   ClientRegistry clients(std::move(secret_key), SystemClock::Instance());
+//   InMemoryTokenStore store;
+//   absl::StatusOr<std::unique_ptr<TokenService>> service =
+//       TokenService::Create(TokenServiceOptions(), std::move(token_key),
+//                            clients, store, users, SystemClock::Instance());
+//   (*service)->SetPolicy(policy);  // and after every PolicyStore::Publish
+//
+//   // POST /auth/token:
+//   absl::StatusOr<IssuedTokens> tokens = (*service)->IssueToken(
+//       {"client_credentials", client_id, client_secret,
+//       /*entity_user_id=*/""});
+//   reply(MontaTokenJson(*tokens));
+//
+//   // Every API request:
+//   absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
+//       (*service)->IntrospectHeader(authorization_header, now);
+//   if (!grant.ok()) return reply_401(grant.status().message());
+//   if (!(*service)->CheckRateLimit(**grant, now).allowed) return reply_429();
+//   RequestNames request;  // from the route and the entity header
+//   request.object_type = "charge-points";
+//   request.action = "read";
+//   request.entity_id = team_id;
+//   // The grant's own snapshot: the one its principal is bound to.
+//   Decision d = Check((*grant)->policy(), (*grant)->principal(), request);
+//
+// Tokens and client secrets are 128 random bits in UUID text form
+// (token_format.h); the store keeps only their keyed digests (crypto.h).
+//
+// Fast introspection. A token's digest is a keyed BLAKE2b (a few hundred
+// nanoseconds), too slow for a per-request budget of 60 ns. So each thread
+// keeps a bounded cache of the tokens it has validated: a 4-way
+// set-associative table indexed by a SipHash-128 of the token under a
+// per-service random key (libsodium crypto_shorthash_siphashx24; about 20
+// ns), holding the bound AccessGrant, its expiry and the generations it was
+// validated at. A hit compares the full 128-bit SipHash value (branch-free,
+// constant time; which of the 4 ways matched is all a timing could tell),
+// two generation numbers and the expiry: no lock, no BLAKE2b, no write to
+// memory another thread reads. The first introspection of a token on each
+// thread takes the slow path (BLAKE2b, a store lookup, binding: about a
+// microsecond).
+//   * Why SipHash and not the raw token bytes: the cache then holds no token,
+//     only a keyed PRF value that cannot be presented; the at-rest rule
+//     (digests only) extends to memory. Why SipHash is enough: tokens are
+//     uniformly random 128-bit values, so nothing needs to resist a chosen
+//     input; the 128-bit value that is compared makes a false match as
+//     unlikely as guessing a token.
+//   * Invalidation: a policy swap (SetPolicy) bumps a service epoch; a
+//     registry change that can invalidate tokens (a removed client, revoked
+//     client tokens) bumps the registry's version; revoking a token or a
+//     family bumps the generation of the family's bucket (one of 1024).
+//     A cached entry whose generations differ is validated again from the
+//     store, by the digest it kept (no BLAKE2b), and re-bound to the current
+//     snapshot, so a principal bound to an older snapshot is never handed
+//     out after SetPolicy returns. A revocation is complete when Revoke or
+//     Refresh returns: later introspections see it.
+//   * Memory: `cache_entries_per_thread` entries of 64 bytes for each thread
+//     that introspects, plus a grant per cached token (about 350 bytes). A
+//     thread keeps the caches of its four most recently used services; a
+//     cache, with the grants and policy snapshots it holds, is freed when the
+//     thread exits or has used four newer services.
+//
+// Nothing secret is logged or put in an error: errors quote client ids,
+// user ids and entity ids, never a token, a secret or a digest.
+
+#ifndef PORTCULLIS_ENGINE_AUTH_TOKEN_SERVICE_H_
+#define PORTCULLIS_ENGINE_AUTH_TOKEN_SERVICE_H_
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/auth/client_registry.h"
+#include "engine/auth/clock.h"
+#include "engine/auth/crypto.h"
+#include "engine/auth/rate_limiter.h"
+#include "engine/auth/token_store.h"
+#include "engine/auth/user_directory.h"
+#include "engine/compiled_policy.h"
+
+namespace portcullis::auth {
+
+// Options of a TokenService; every field states its default.
+struct TokenServiceOptions {
+  // How long an access token is valid. Default 1 hour (Monta: "the
+  // accessToken will expire within 1 hour").
+  absl::Duration access_token_ttl = absl::Hours(1);
+  // How long a refresh token is valid. Every refresh issues a new one with a
+  // full lifetime (a sliding window, as Monta's expiration dates move with
+  // each refresh). Default 30 days (Monta's public API: about 30 days).
+  absl::Duration refresh_token_ttl = absl::Hours(24 * 30);
+  // Capacity of each thread's introspection cache, rounded up to a power of
+  // two, at least 4. Default 8,192 (512 KiB per thread).
+  size_t cache_entries_per_thread = 8192;
+};
+
+// The `grant_type` of /auth/token: "client_credentials" (a partner token) or
+// "entity_user" (Monite's entity-user token). Returns InvalidArgument
+// `grant_type: missing` or `grant_type: unsupported "<value>" (expected
+// "client_credentials" or "entity_user")` (the value C-escaped, at most 64
+// bytes of it).
+absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type);
+
+// "client_credentials" or "entity_user".
+absl::string_view GrantTypeName(GrantKind grant);
+
+// A /auth/token request. Views must outlive the call.
+struct TokenRequest {
+  absl::string_view grant_type;
+  absl::string_view client_id;
+  absl::string_view client_secret;
+  // entity_user grants only: the user the token is for.
+  absl::string_view entity_user_id;
+};
+
+// The answer of /auth/token and /auth/refresh: a new access and refresh token
+// and when they expire. The token texts are secrets: hand them to the client
+// and drop them.
+struct IssuedTokens {
+  std::string access_token;
+  std::string refresh_token;
+  absl::Time issued_at;
+  // The tokens are valid while now < expiry.
+  absl::Time access_token_expires_at;
+  absl::Time refresh_token_expires_at;
+  std::string client_id;
+  GrantKind grant = GrantKind::kPartner;
+  // entity_user grants: the user, their entity and role (empty: the entity's
+  // default role) as the directory gave them.
+  std::string user_id;
+  std::string entity_id;
+  std::string role_id;
+};
+
+// A /auth/revoke request: the client authenticates and names one of its
+// tokens. Views must outlive the call.
+struct RevokeRequest {
+  absl::string_view client_id;
+  absl::string_view client_secret;
+  absl::string_view token;
+};
+
+// What /auth/revoke did.
+struct RevokeResult {
+  // False when the token is unknown (never issued, or expired and swept):
+  // per RFC 7009 that is a success, since the token is unusable either way.
+  bool found = false;
+  TokenKind kind = TokenKind::kAccess;
+  // Tokens this call revoked: 1 for an access token (0 if it already was);
+  // for a refresh token, its whole family, the access tokens issued with it
+  // included (RFC 7009 §2.1: revoking a refresh token should revoke the
+  // access tokens of the same grant).
+  size_t tokens_revoked = 0;
+};
+
+// An access token that introspection accepted, bound to one policy snapshot:
+// what the caller checks requests with. Immutable and thread-safe; shared
+// (std::shared_ptr<const AccessGrant>) by the introspection cache and the
+// callers holding it, and keeps its policy snapshot alive.
+class AccessGrant {
+ public:
+  // Grants are made by TokenService only: this key is private to it.
+  class Key {
+    friend class TokenService;
+    Key() = default;
+  };
+  explicit AccessGrant(Key /*key*/) {}
+
+  AccessGrant(const AccessGrant&) = delete;
+  AccessGrant& operator=(const AccessGrant&) = delete;
+
+  // The snapshot the principal is bound to: check with this one.
+  const CompiledPolicy& policy() const { return *policy_; }
+  const std::shared_ptr<const CompiledPolicy>& shared_policy() const {
+    return policy_;
+  }
+  const Principal& principal() const { return principal_; }
+
+  const std::string& client_id() const { return client_id_; }
+  GrantKind grant() const { return grant_; }
+  // entity_user grants only: the user, their entity and role (empty: the
+  // entity's default role).
+  const std::string& user_id() const { return user_id_; }
+  const std::string& entity_id() const { return entity_id_; }
+  const std::string& role_id() const { return role_id_; }
+  absl::Time issued_at() const { return issued_at_; }
+  // Valid while now < expires_at.
+  absl::Time expires_at() const { return expires_at_; }
+
+ private:
+  friend class TokenService;
+
+  std::shared_ptr<const CompiledPolicy> policy_;
+  Principal principal_;
+  std::string client_id_;
+  GrantKind grant_ = GrantKind::kPartner;
+  std::string user_id_;
+  std::string entity_id_;
+  std::string role_id_;
+  absl::Time issued_at_;
+  absl::Time expires_at_;
+  // The store's key, to validate the token again without hashing it.
+  Digest digest_;
+  uint64_t family_id_ = 0;
+  // The rate limiter built for `policy_`, and the credential's index in it.
+  std::shared_ptr<RateLimiter> limiter_;
+  uint32_t credential_ = 0;
+};
+
+// The application behind a token, as /auth/me reports it. Never the secret.
+struct ApplicationInfo {
+  std::string client_id;
+  // The registry's display name, or the policy credential's name.
+  std::string name;
+  // The partner (Monta: operatorId).
+  std::string partner_id;
+  // The entity (team) restriction; empty: every entity of the partner.
+  std::vector<std::string> entity_ids;
+  // As written in the policy.
+  std::vector<std::string> scopes;
+  // Requests per interval; 0 means no limit.
+  uint32_t rate_limit = 0;
+  uint32_t rate_limit_interval_seconds = 0;
+  // The token's grant; entity_user grants name the user, entity and role.
+  GrantKind grant = GrantKind::kPartner;
+  std::string user_id;
+  std::string entity_id;
+  std::string role_id;
+  absl::Time created_at;
+  absl::Time updated_at;
+};
+
+// Counters for monitoring, updated on the slow paths only (never by a cached
+// introspection). Authentication failures are counted by reason here and
+// nowhere else: the endpoints answer all of them with the same error.
+struct TokenServiceStats {
+  // Indexed by AuthFailure; [kNone] counts successful authentications.
+  std::array<uint64_t, kAuthFailureKinds> authentications{};
+  uint64_t tokens_issued = 0;   // pairs, by IssueToken and Refresh
+  uint64_t refresh_reuses = 0;  // rotated refresh tokens presented again
+  uint64_t introspection_slow_paths = 0;  // cache misses and revalidations
+};
+
+// The endpoints and introspection. Thread-safe: every method may be called
+// concurrently. Introspection of a token this thread has validated costs a
+// token parse, a SipHash and a table probe (see the file comment); the
+// endpoints cost a BLAKE2b per token or secret involved plus a few store
+// operations (each under one store shard's lock) and allocate.
+//
+// The registry, store, directory and clock are not owned and must outlive
+// the service. The service drives the registry's OnPolicy from SetPolicy.
+class TokenService {
+ public:
+  // `token_key` makes the tokens' digests: persist it (SecretKey::bytes) with
+  // the store's Export, or exported tokens match nothing after a restart.
+  // Returns InvalidArgument for a non-positive lifetime or a cache smaller
+  // than 4 or larger than 2^24 entries, e.g.
+  // "token service: access_token_ttl must be positive, got 0".
+  static absl::StatusOr<std::unique_ptr<TokenService>> Create(
+      const TokenServiceOptions& options, SecretKey token_key,
+      ClientRegistry& clients, TokenStore& tokens, const UserDirectory& users,
+      const Clock& clock);
+
+  TokenService(const TokenService&) = delete;
+  TokenService& operator=(const TokenService&) = delete;
+  ~TokenService();
+
+  // Publishes a policy: later introspections bind to it (cached tokens are
+  // re-bound on their next use), the registry follows it (ClientRegistry::
+  // OnPolicy), and the rate limiter is rebuilt from its credentials, keeping
+  // the state of clients that remain (by client id; checks racing with the
+  // swap on the old limiter are not carried). Until the first call, every
+  // endpoint answers Unavailable `token service: no policy`. Returns
+  // InvalidArgument `token service: policy is null`.
+  absl::Status SetPolicy(std::shared_ptr<const CompiledPolicy> policy);
+
+  // The current policy; null before the first SetPolicy.
+  std::shared_ptr<const CompiledPolicy> policy() const;
+
+  // POST /auth/token. Authenticates the client (ClientRegistry::
+  // Authenticate), then issues an access token and a refresh token of a new
+  // family. Errors:
+  //   InvalidArgument   from ParseGrantType; `entity_user_id: required for
+  //                     grant_type "entity_user"`; `entity_user_id: not
+  //                     allowed with grant_type "client_credentials"`
+  //   Unauthenticated   `invalid client credentials`, whatever the reason
+  //                     (unknown client, wrong or malformed secret, client
+  //                     unregistered or removed)
+  //   NotFound          `entity_user_id: unknown user "<id>"`
+  //   FailedPrecondition `user "<id>": unknown entity "<id>"` or `unknown
+  //                     role "<id>"` (the directory names what the policy
+  //                     lacks)
+  //   PermissionDenied  `client "<id>" may not issue tokens for user "<id>":
+  //                     entity "<id>" belongs to another partner` or `...:
+  //                     entity "<id>" is not among the client's entities`
+  //   Unavailable       `token service: no policy`
+  // The user's entity and role come from the directory; other directory
+  // errors are returned as they are.
+  absl::StatusOr<IssuedTokens> IssueToken(const TokenRequest& request);
+
+  // POST /auth/refresh. Exchanges a refresh token, once, for a new pair in
+  // the same family; the presented token is then spent. Presenting a spent
+  // refresh token again means it was copied: the whole family (every access
+  // and refresh token descending from the same /auth/token call) is revoked.
+  // Entity-user tokens re-read the user from the directory, so a new entity
+  // or role applies from the next refresh. Errors, Unauthenticated:
+  //   `refresh token: malformed: <parser message>`
+  //   `refresh token: unknown`
+  //   `refresh token: an access token cannot be used to refresh`
+  //   `refresh token: revoked`
+  //   `refresh token: expired` (now >= expiry)
+  //   `refresh token: <ClientRegistry::CheckTokenClient message>`
+  //   `refresh token: already used; its token family is revoked`
+  // and the user errors of IssueToken (NotFound, FailedPrecondition,
+  // PermissionDenied), Unavailable `token service: no policy`.
+  absl::StatusOr<IssuedTokens> Refresh(absl::string_view refresh_token);
+
+  // POST /auth/revoke. Revokes one of the authenticated client's tokens: an
+  // access token alone, or a refresh token with its family. Errors:
+  //   Unauthenticated   `invalid client credentials`
+  //   InvalidArgument   `token: malformed: <parser message>`
+  //   PermissionDenied  `token: issued to another client`
+  // An unknown token is not an error (RevokeResult::found is false).
+  absl::StatusOr<RevokeResult> Revoke(const RevokeRequest& request);
+
+  // GET /auth/me: the application behind an introspected token, as the
+  // grant's snapshot and the registry describe it. NotFound `unknown client
+  // "<id>"` if neither knows the client any more.
+  absl::StatusOr<ApplicationInfo> Me(const AccessGrant& grant) const;
+
+  // A bearer token (the token text alone) to the grant it stands for, bound
+  // to the current policy snapshot, at `now` (or the service's clock). A
+  // token is valid while now < its expiry: at the expiry instant itself it is
+  // expired. Errors: Unavailable `token service: no policy`, or
+  // Unauthenticated:
+  //   `access token: malformed: <ParseToken message>`
+  //   `access token: unknown`
+  //   `access token: a refresh token cannot be used as an access token`
+  //   `access token: revoked`
+  //   `access token: expired`
+  //   `access token: <ClientRegistry::CheckTokenClient message>` (client
+  //     removed from the policy, not registered, its tokens revoked)
+  //   `access token: no longer valid in the policy: unknown entity "<id>"`
+  //     (or role: the entity-user token's entity or role left the policy)
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
+      absl::string_view access_token) const;
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
+      absl::string_view access_token, absl::Time now) const;
+
+  // The same from an Authorization header value, `Bearer <token>`; a header
+  // that does not parse gives `access token: malformed: <ParseBearerHeader
+  // message>`.
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectHeader(
+      absl::string_view authorization_header) const;
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectHeader(
+      absl::string_view authorization_header, absl::Time now) const;
+
+  // Counts one request against the grant's credential (rate_limiter.h has
+  // the GCRA semantics: a burst of `count`, then one request every
+  // interval / count). Lock-free, O(1). The limiter is the one built for the
+  // grant's snapshot.
+  RateDecision CheckRateLimit(const AccessGrant& grant, absl::Time now) const;
+  // The same by client id against the current policy's limiter (one hash
+  // lookup more). An unknown client is refused with retry_after
+  // InfiniteDuration.
+  RateDecision CheckRateLimit(absl::string_view client_id,
+                              absl::Time now) const;
+
+  // Removes expired tokens from the store (TokenStore::RemoveExpired at the
+  // clock's now); returns how many. Call it periodically.
+  size_t RemoveExpiredTokens();
+
+  TokenServiceStats Stats() const;
+
+ private:
+  struct CacheStamp;
+  struct Counters;
+
+  TokenService(const TokenServiceOptions& options, SecretKey token_key,
+               ClientRegistry& clients, TokenStore& tokens,
+               const UserDirectory& users, const Clock& clock);
+
+  // The current policy and its rate limiter, read together.
+  struct PolicyState {
+    std::shared_ptr<const CompiledPolicy> policy;
+    std::shared_ptr<RateLimiter> limiter;
+  };
+  PolicyState CurrentPolicy() const;
+
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectBytes(
+      absl::Span<const uint8_t> token, absl::Time now) const;
+  // The slow path: the record of `digest` checked at `now` and bound to the
+  // current policy. Fills `stamp` with the generations read before the
+  // record, for the cache.
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> Validate(
+      const Digest& digest, absl::Time now, CacheStamp& stamp) const;
+  // The user's entity and role for a token of `client_id`, checked against
+  // `policy`.
+  absl::StatusOr<DirectoryUser> ResolveUser(const CompiledPolicy& policy,
+                                            absl::string_view client_id,
+                                            absl::string_view user_id) const;
+  absl::StatusOr<IssuedTokens> IssuePair(const TokenRecord& base,
+                                         absl::Time issued_at);
+  // The service's epoch plus the registry's version (CacheStamp).
+  uint64_t Generation() const {
+    return epoch_.load(std::memory_order_acquire) + clients_.version();
+  }
+  void BumpFamily(uint64_t family_id);
+  uint64_t FamilyGeneration(uint64_t family_id) const;
+
+  const TokenServiceOptions options_;
+  const SecretKey token_key_;
+  ClientRegistry& clients_;
+  TokenStore& store_;
+  const UserDirectory& users_;
+  const Clock& clock_;
+  // Identifies this service's caches in every thread; never reused.
+  const uint64_t id_;
+  // SipHash key of the introspection cache: random, never leaves memory.
+  std::array<uint8_t, 16> cache_key_;
+  const size_t cache_sets_;
+
+  // std::shared_mutex rather than absl::Mutex: Debian's prebuilt Abseil is
+  // not compiled with ThreadSanitizer, which then reports false races.
+  alignas(64) mutable std::shared_mutex policy_mu_;
+  PolicyState policy_state_;  // Guarded by policy_mu_.
+
+  // Generations read by cache hits (see the file comment). Written rarely,
+  // and on a line of their own (away from the lock above, which every slow
+  // path writes), so they stay in every reader's cache.
+  alignas(64) std::atomic<uint64_t> epoch_{1};
+  static constexpr size_t kFamilyBuckets = 1024;
+  const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
+
+  const std::unique_ptr<Counters> counters_;
+};
+
+// The documented JSON bodies, compact, UTF-8, times in RFC 3339 UTC with as
+// many fractional digits as needed ("2023-02-16T07:53:02.059724728Z").
+//
+// Monta's /auth/token and /auth/refresh:
+//   {"accessToken":"…","refreshToken":"…",
+//    "accessTokenExpirationDate":"…","refreshTokenExpirationDate":"…"}
+std::string MontaTokenJson(const IssuedTokens& tokens);
+// Monite's /auth/token (OAuth 2.0, RFC 6749 §5.1), with the refresh token
+// RFC 6749 allows: {"access_token":"…","token_type":"Bearer",
+// "expires_in":3600,"refresh_token":"…"}; expires_in in whole seconds.
+std::string OAuthTokenJson(const IssuedTokens& tokens);
+// Monta's /auth/me: {"id":"<client id>","userId":null or "<user id>",
+// "name":"…","operatorId":"<partner>","teamIds":[…],"clientId":"…",
+// "clientSecret":null,"rateLimit":1000 or null,
+// "rateLimitIntervalInSeconds":600 or null,"scopes":[…],"createdAt":"…",
+// "updatedAt":"…"}. Ids are strings here (Monta's are numbers); the secret
+// is always null, as in Monta's sample.
+std::string ApplicationInfoJson(const ApplicationInfo& info);
+// Monite's /auth/revoke answer: {"message":"ok"}.
+std::string RevokeJson(const RevokeResult& result);
+
+}  // namespace portcullis::auth
+
+#endif  // PORTCULLIS_ENGINE_AUTH_TOKEN_SERVICE_H_

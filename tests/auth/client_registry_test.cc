@@ -1,0 +1,482 @@
+#include "engine/auth/client_registry.h"
+
+#include <sodium.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/auth/client_registry.pb.h"
+#include "engine/auth/clock.h"
+#include "engine/auth/crypto.h"
+#include "engine/auth/token_format.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "gtest/gtest.h"
+#include "tests/auth/service_fixture.h"
+
+namespace portcullis::auth {
+namespace {
+
+using testing::CompileText;
+using testing::Describe;
+using testing::kPolicy;
+using testing::kStart;
+
+// kPolicy without c-app.
+constexpr char kWithoutApp[] = R"pb(
+  catalog {
+    object_types {
+      name: "payable"
+      actions { name: "read" }
+    }
+  }
+  entities { id: "e-1" partner_id: "p-1" }
+  entities { id: "e-9" partner_id: "p-9" }
+  credentials { client_id: "c-backend" partner_id: "p-1" scopes: "all:delete" }
+  credentials { client_id: "c-other" partner_id: "p-9" scopes: "all:read" }
+)pb";
+
+class ClientRegistryTest : public ::testing::Test {
+ protected:
+  ClientRegistryTest() : registry_(SecretKey::Generate(), clock_) {
+    registry_.OnPolicy(*policy_);
+  }
+
+  std::string Register(absl::string_view client_id,
+                       absl::string_view name = "") {
+    absl::StatusOr<std::string> secret =
+        registry_.RegisterClient(client_id, name);
+    EXPECT_TRUE(secret.ok()) << secret.status();
+    return secret.ok() ? *secret : "";
+  }
+
+  AuthFailure Failure(absl::string_view client_id, absl::string_view secret) {
+    return registry_.Authenticate(client_id, secret).failure;
+  }
+
+  ManualClock clock_{kStart};
+  std::shared_ptr<const CompiledPolicy> policy_ = CompileText(kPolicy);
+  ClientRegistry registry_;
+};
+
+TEST_F(ClientRegistryTest, RegisterReturnsASecretThatAuthenticates) {
+  const std::string secret = Register("c-backend", "Backend service");
+  // The token text form: 128 bits from the CSPRNG.
+  EXPECT_TRUE(ParseToken(secret).ok()) << secret;
+  const Authentication result = registry_.Authenticate("c-backend", secret);
+  EXPECT_TRUE(result.ok());
+  EXPECT_EQ(result.tokens_valid_from, kStart);
+  // Hex digits in either case, as for tokens.
+  EXPECT_TRUE(
+      registry_.Authenticate("c-backend", absl::AsciiStrToUpper(secret)).ok());
+
+  absl::StatusOr<ClientInfo> info = registry_.Find("c-backend");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->state, ClientState::kActive);
+  EXPECT_EQ(info->display_name, "Backend service");
+  EXPECT_EQ(info->created_at, kStart);
+  EXPECT_EQ(info->updated_at, kStart);
+}
+
+TEST_F(ClientRegistryTest, SecretsDifferPerClientAndAreNotInterchangeable) {
+  const std::string backend = Register("c-backend");
+  const std::string app = Register("c-app");
+  EXPECT_NE(backend, app);
+  EXPECT_EQ(Failure("c-backend", app), AuthFailure::kWrongSecret);
+  EXPECT_EQ(Failure("c-app", backend), AuthFailure::kWrongSecret);
+}
+
+TEST_F(ClientRegistryTest, AuthenticationFailuresByReason) {
+  const std::string secret = Register("c-backend");
+  std::string wrong = secret;
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  struct Case {
+    const char* name;
+    const char* client_id;
+    std::string secret;
+    AuthFailure failure;
+  };
+  const Case cases[] = {
+      {"right secret", "c-backend", secret, AuthFailure::kNone},
+      {"one digit off", "c-backend", wrong, AuthFailure::kWrongSecret},
+      {"unknown client", "c-nobody", secret, AuthFailure::kUnknownClient},
+      {"empty client id", "", secret, AuthFailure::kUnknownClient},
+      {"in the policy, never registered", "c-app", secret,
+       AuthFailure::kUnregisteredClient},
+      {"malformed secret", "c-backend", "hunter2",
+       AuthFailure::kMalformedSecret},
+      {"empty secret", "c-backend", "", AuthFailure::kMalformedSecret},
+      {"secret with its scheme", "c-backend", "Bearer " + secret,
+       AuthFailure::kMalformedSecret},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(AuthFailureName(Failure(c.client_id, c.secret)),
+              AuthFailureName(c.failure));
+  }
+  // What every caller sees, whatever the reason.
+  EXPECT_EQ(Describe(ClientAuthenticationError()),
+            "UNAUTHENTICATED: invalid client credentials");
+}
+
+TEST_F(ClientRegistryTest, RegistrationErrors) {
+  Register("c-backend");
+  EXPECT_EQ(Describe(registry_.RegisterClient("c-backend", "").status()),
+            "ALREADY_EXISTS: client \"c-backend\" already has a secret; rotate "
+            "it instead");
+  EXPECT_EQ(Describe(registry_.RegisterClient("c-nobody", "").status()),
+            "NOT_FOUND: client \"c-nobody\" is not in the policy");
+  EXPECT_EQ(Describe(registry_.RegisterClient("c-\n", "").status()),
+            "NOT_FOUND: client \"c-\\n\" is not in the policy");
+  ClientRegistry no_policy(SecretKey::Generate(), clock_);
+  EXPECT_EQ(Describe(no_policy.RegisterClient("c-backend", "").status()),
+            "NOT_FOUND: client \"c-backend\" is not in the policy");
+}
+
+TEST_F(ClientRegistryTest, RotationReplacesTheSecret) {
+  const std::string old_secret = Register("c-backend");
+  clock_.Advance(absl::Minutes(5));
+  absl::StatusOr<std::string> new_secret = registry_.RotateSecret("c-backend");
+  ASSERT_TRUE(new_secret.ok()) << new_secret.status();
+  EXPECT_NE(*new_secret, old_secret);
+  EXPECT_EQ(Failure("c-backend", old_secret), AuthFailure::kWrongSecret);
+  EXPECT_EQ(Failure("c-backend", *new_secret), AuthFailure::kNone);
+
+  absl::StatusOr<ClientInfo> info = registry_.Find("c-backend");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->created_at, kStart);
+  EXPECT_EQ(info->updated_at, kStart + absl::Minutes(5));
+  // Tokens issued before a routine rotation stay valid.
+  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", kStart).ok());
+
+  EXPECT_EQ(Describe(registry_.RotateSecret("c-app").status()),
+            "FAILED_PRECONDITION: client \"c-app\" has no secret; register it "
+            "first");
+  EXPECT_EQ(Describe(registry_.RotateSecret("c-nobody").status()),
+            "NOT_FOUND: client \"c-nobody\" is not in the policy");
+}
+
+TEST_F(ClientRegistryTest, RevokeTokensInvalidatesEarlierTokensOnly) {
+  Register("c-backend");
+  const uint64_t version = registry_.version();
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(registry_.RevokeTokens("c-backend").ok());
+  EXPECT_GT(registry_.version(), version);
+  const absl::Time revoked_at = kStart + absl::Seconds(10);
+  // Tokens dated up to the revocation instant itself are invalid.
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-backend", revoked_at)),
+            "UNAUTHENTICATED: revoked with every token of client \"c-backend\" "
+            "issued before 2024-01-31T11:20:10.12345679Z");
+  EXPECT_TRUE(
+      registry_.CheckTokenClient("c-backend", revoked_at + absl::Nanoseconds(1))
+          .ok());
+  EXPECT_EQ(Describe(registry_.RevokeTokens("c-app")),
+            "NOT_FOUND: client \"c-app\" is not registered");
+}
+
+TEST_F(ClientRegistryTest, CheckTokenClientStates) {
+  Register("c-backend");
+  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", kStart).ok());
+  // Dated before the registration: not this registration's token.
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-backend",
+                                                kStart - absl::Nanoseconds(1))),
+            "UNAUTHENTICATED: revoked with every token of client \"c-backend\" "
+            "issued before 2024-01-31T11:20:00.123456789Z");
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", kStart)),
+            "UNAUTHENTICATED: client \"c-app\" is not registered");
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-nobody", kStart)),
+            "UNAUTHENTICATED: client \"c-nobody\" is no longer in the policy");
+}
+
+// The policy decides which clients exist: a registered client removed from it
+// loses its secret and its tokens for good, even if it comes back.
+TEST_F(ClientRegistryTest, RemovalDropsTheSecretAndEveryEarlierToken) {
+  const std::string app_secret = Register("c-app");
+  Register("c-backend");
+  const uint64_t version = registry_.version();
+  clock_.Advance(absl::Minutes(1));
+  registry_.OnPolicy(*CompileText(kWithoutApp));
+  EXPECT_GT(registry_.version(), version);
+
+  absl::StatusOr<ClientInfo> removed = registry_.Find("c-app");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(ClientStateName(removed->state), "removed");
+  EXPECT_EQ(removed->updated_at, kStart + absl::Minutes(1));
+  EXPECT_EQ(Failure("c-app", app_secret), AuthFailure::kRemovedClient);
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", kStart)),
+            "UNAUTHENTICATED: client \"c-app\" is no longer in the policy");
+  EXPECT_EQ(Describe(registry_.RegisterClient("c-app", "").status()),
+            "NOT_FOUND: client \"c-app\" is not in the policy");
+  // Other clients are untouched; reloading the same policy changes nothing.
+  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", kStart).ok());
+  const uint64_t after_removal = registry_.version();
+  registry_.OnPolicy(*CompileText(kWithoutApp));
+  EXPECT_EQ(registry_.version(), after_removal);
+
+  // Back in the policy: unregistered, and the old secret stays dropped.
+  clock_.Advance(absl::Minutes(1));
+  registry_.OnPolicy(*policy_);
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_EQ(Failure("c-app", app_secret), AuthFailure::kUnregisteredClient);
+  const std::string new_secret = Register("c-app");
+  EXPECT_EQ(Failure("c-app", new_secret), AuthFailure::kNone);
+  EXPECT_EQ(registry_.Find("c-app")->created_at, kStart + absl::Minutes(2));
+  // Tokens from before the removal stay invalid; new ones are fine.
+  EXPECT_FALSE(registry_.CheckTokenClient("c-app", kStart).ok());
+  EXPECT_TRUE(
+      registry_.CheckTokenClient("c-app", kStart + absl::Minutes(2)).ok());
+}
+
+// Removal and return within one clock tick (a manual clock): tokens dated
+// at that instant were issued before the removal and must stay invalid.
+TEST_F(ClientRegistryTest, RemovalWithinOneTickStillInvalidatesOldTokens) {
+  Register("c-app");
+  registry_.OnPolicy(*CompileText(kWithoutApp));
+  registry_.OnPolicy(*policy_);
+  Register("c-app");
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", kStart)),
+            "UNAUTHENTICATED: revoked with every token of client \"c-app\" "
+            "issued before 2024-01-31T11:20:00.12345679Z");
+  EXPECT_EQ(registry_.Find("c-app")->tokens_valid_from,
+            kStart + absl::Nanoseconds(1));
+}
+
+TEST_F(ClientRegistryTest, FindAndList) {
+  Register("c-backend", "Backend");
+  EXPECT_EQ(Describe(registry_.Find("c-nobody").status()),
+            "NOT_FOUND: unknown client \"c-nobody\"");
+  absl::StatusOr<ClientInfo> app = registry_.Find("c-app");
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(app->state, ClientState::kUnregistered);
+  EXPECT_EQ(app->created_at, absl::InfinitePast());
+
+  registry_.OnPolicy(*CompileText(kWithoutApp));  // c-app never registered
+  std::vector<std::string> listed;
+  for (const ClientInfo& info : registry_.List()) {
+    listed.push_back(info.client_id + ":" +
+                     std::string(ClientStateName(info.state)));
+  }
+  EXPECT_EQ(listed, (std::vector<std::string>{"c-backend:active",
+                                              "c-other:unregistered"}));
+}
+
+// A registry whose key bytes are known, as a service that persists them.
+struct KeyedRegistry {
+  explicit KeyedRegistry(const Clock& clock)
+      : key_bytes(KeyBytes()),
+        registry(*SecretKey::FromBytes(key_bytes), clock) {}
+  static std::vector<uint8_t> KeyBytes() {
+    const SecretKey key = SecretKey::Generate();
+    return std::vector<uint8_t>(key.bytes().begin(), key.bytes().end());
+  }
+  std::vector<uint8_t> key_bytes;
+  ClientRegistry registry;
+};
+
+TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
+  KeyedRegistry before(clock_);
+  before.registry.OnPolicy(*policy_);
+  const std::string backend =
+      *before.registry.RegisterClient("c-backend", "Backend");
+  ASSERT_TRUE(before.registry.RegisterClient("c-app", "").ok());
+  clock_.Advance(absl::Seconds(1));
+  before.registry.OnPolicy(*CompileText(kWithoutApp));  // c-app removed
+  absl::StatusOr<std::string> exported = before.registry.Export();
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  // Neither the text nor the bytes of the secret appear.
+  EXPECT_FALSE(absl::StrContains(*exported, backend));
+  absl::StatusOr<TokenBytes> bytes = ParseToken(backend);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_FALSE(absl::StrContains(
+      *exported,
+      absl::string_view(reinterpret_cast<const char*>(bytes->bytes().data()),
+                        bytes->bytes().size())));
+  // Equal registries export equal bytes.
+  EXPECT_EQ(*before.registry.Export(), *exported);
+  v1::ClientRegistrySnapshot snapshot;
+  ASSERT_TRUE(snapshot.ParseFromString(*exported));
+  ASSERT_EQ(snapshot.clients_size(), 2);
+  EXPECT_EQ(snapshot.clients(0).client_id(), "c-app");
+  EXPECT_TRUE(snapshot.clients(0).removed());
+  EXPECT_TRUE(snapshot.clients(0).secret_digest().empty());
+  EXPECT_EQ(snapshot.clients(1).client_id(), "c-backend");
+  EXPECT_EQ(snapshot.clients(1).secret_digest().size(), 32u);
+
+  // A restarted process: the same key, the policy loaded first.
+  ClientRegistry after(*SecretKey::FromBytes(before.key_bytes), clock_);
+  after.OnPolicy(*CompileText(kWithoutApp));
+  ASSERT_TRUE(after.Import(*exported).ok());
+  EXPECT_TRUE(after.Authenticate("c-backend", backend).ok());
+  EXPECT_EQ(after.Find("c-app")->state, ClientState::kRemoved);
+  EXPECT_EQ(after.Find("c-backend")->display_name, "Backend");
+  EXPECT_EQ(*after.Export(), *exported);
+  EXPECT_EQ(Describe(after.Import(*exported)),
+            "FAILED_PRECONDITION: client registry import: the registry is not "
+            "empty");
+
+  // Another key: the digests match nothing.
+  ClientRegistry other_key(SecretKey::Generate(), clock_);
+  other_key.OnPolicy(*policy_);
+  ASSERT_TRUE(other_key.Import(*exported).ok());
+  EXPECT_EQ(other_key.Authenticate("c-backend", backend).failure,
+            AuthFailure::kWrongSecret);
+  // Imported into a registry whose policy lists c-app again: it is back,
+  // unregistered; one whose policy lacks c-backend removes it.
+  EXPECT_EQ(other_key.Find("c-app")->state, ClientState::kUnregistered);
+  ClientRegistry without_backend(*SecretKey::FromBytes(before.key_bytes),
+                                 clock_);
+  without_backend.OnPolicy(*CompileText(R"pb(
+    catalog {
+      object_types {
+        name: "payable"
+        actions { name: "read" }
+      }
+    }
+    entities { id: "e-1" partner_id: "p-1" }
+    credentials { client_id: "c-app" partner_id: "p-1" scopes: "all:read" }
+  )pb"));
+  const uint64_t version = without_backend.version();
+  ASSERT_TRUE(without_backend.Import(*exported).ok());
+  EXPECT_GT(without_backend.version(), version);
+  EXPECT_EQ(without_backend.Authenticate("c-backend", backend).failure,
+            AuthFailure::kRemovedClient);
+}
+
+// The checksum Export writes, computed independently.
+std::string Seal(v1::ClientRegistrySnapshot snapshot) {
+  snapshot.clear_checksum();
+  const std::string unsealed = snapshot.SerializeAsString();
+  std::string checksum(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(checksum.data()),
+                     checksum.size(),
+                     reinterpret_cast<const unsigned char*>(unsealed.data()),
+                     unsealed.size(), nullptr, 0);
+  snapshot.set_checksum(checksum);
+  return snapshot.SerializeAsString();
+}
+
+v1::ClientRecord ValidRecord(const std::string& client_id) {
+  v1::ClientRecord record;
+  record.set_client_id(client_id);
+  record.set_secret_digest(std::string(32, '\x07'));
+  record.set_created_at_unix_nanos(absl::ToUnixNanos(kStart));
+  record.set_updated_at_unix_nanos(absl::ToUnixNanos(kStart));
+  record.set_tokens_valid_from_unix_nanos(absl::ToUnixNanos(kStart));
+  return record;
+}
+
+TEST_F(ClientRegistryTest, ImportErrors) {
+  auto snapshot_with = [](auto mutate) {
+    v1::ClientRegistrySnapshot snapshot;
+    snapshot.set_version(1);
+    *snapshot.add_clients() = ValidRecord("c-backend");
+    mutate(snapshot);
+    return Seal(snapshot);
+  };
+  std::string unsealed_bytes;
+  {
+    v1::ClientRegistrySnapshot snapshot;
+    snapshot.set_version(1);
+    *snapshot.add_clients() = ValidRecord("c-backend");
+    unsealed_bytes = snapshot.SerializeAsString();
+  }
+  std::string corrupted = snapshot_with([](auto&) {});
+  corrupted[corrupted.size() / 2] ^= 0x01;
+  struct Case {
+    const char* name;
+    std::string serialized;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"not a protobuf", "\xff\xff\xff",
+       "not a serialized ClientRegistrySnapshot"},
+      {"empty", "", "unsupported version 0 (expected 1)"},
+      {"newer version", snapshot_with([](auto& s) { s.set_version(2); }),
+       "unsupported version 2 (expected 1)"},
+      {"no checksum", unsealed_bytes, "checksum is missing (truncated?)"},
+      {"corrupted", corrupted, "checksum mismatch (corrupted?)"},
+      {"empty client id",
+       snapshot_with([](auto& s) { s.mutable_clients(0)->clear_client_id(); }),
+       "clients[0]: client_id is empty"},
+      {"short digest", snapshot_with([](auto& s) {
+         s.mutable_clients(0)->set_secret_digest(std::string(31, 'x'));
+       }),
+       "clients[0]: secret_digest: digest: expected 32 bytes, got 31"},
+      {"zero digest", snapshot_with([](auto& s) {
+         s.mutable_clients(0)->set_secret_digest(std::string(32, '\0'));
+       }),
+       "clients[0]: secret_digest is all zero"},
+      {"removed with a secret",
+       snapshot_with([](auto& s) { s.mutable_clients(0)->set_removed(true); }),
+       "clients[0]: a removed client has no secret"},
+      {"updated before created", snapshot_with([](auto& s) {
+         s.mutable_clients(0)->set_updated_at_unix_nanos(
+             absl::ToUnixNanos(kStart) - 1);
+       }),
+       "clients[0]: updated_at is before created_at"},
+      {"duplicate", snapshot_with([](auto& s) {
+         *s.add_clients() = ValidRecord("c-backend");
+       }),
+       "clients[1]: duplicate client_id (also clients[0])"},
+      {"every problem listed", snapshot_with([](auto& s) {
+         *s.add_clients() = ValidRecord("");
+         s.mutable_clients(1)->set_removed(true);
+       }),
+       "clients[1]: client_id is empty; clients[1]: a removed client has no "
+       "secret"},
+      {"unknown field", snapshot_with([](auto& s) {
+         s.GetReflection()->MutableUnknownFields(&s)->AddVarint(99, 1);
+       }),
+       "unknown fields (written by a newer version?)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ClientRegistry registry(SecretKey::Generate(), clock_);
+    const absl::Status status = registry.Import(c.serialized);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.message(),
+              std::string("client registry import: ") + c.message);
+    EXPECT_TRUE(registry.List().empty());
+  }
+  ClientRegistry registry(SecretKey::Generate(), clock_);
+  EXPECT_TRUE(registry.Import(snapshot_with([](auto&) {})).ok());
+}
+
+// Authentications race with rotations and policy reloads: each sees the
+// secret before or after, never a torn state.
+TEST_F(ClientRegistryTest, ConcurrentAuthenticateRotateAndReload) {
+  std::string first = Register("c-backend");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  std::atomic<int> authenticated{0};
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300 && !stop.load(); ++i) {
+        const Authentication a = registry_.Authenticate("c-backend", first);
+        if (a.ok()) authenticated.fetch_add(1);
+        (void)registry_.CheckTokenClient("c-backend", kStart);
+        (void)registry_.Find("c-app");
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(registry_.RotateSecret("c-backend").ok());
+    registry_.OnPolicy(i % 2 == 0 ? *policy_ : *CompileText(kPolicy));
+  }
+  stop.store(true);
+  for (std::thread& thread : threads) thread.join();
+  // The first secret was rotated away at some point: later checks fail.
+  EXPECT_EQ(Failure("c-backend", first), AuthFailure::kWrongSecret);
+}
+
+}  // namespace
+}  // namespace portcullis::auth

@@ -1,0 +1,1072 @@
+#include "engine/auth/token_service.h"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/auth/client_registry.h"
+#include "engine/auth/token_format.h"
+#include "engine/auth/token_store.h"
+#include "engine/evaluator.h"
+#include "gtest/gtest.h"
+#include "proto/policy.pb.h"
+#include "tests/auth/service_fixture.h"
+
+namespace portcullis::auth {
+namespace {
+
+using testing::CompileEdited;
+using testing::CompileText;
+using testing::Describe;
+using testing::kPolicy;
+using testing::kStart;
+using testing::ServiceFixture;
+
+constexpr absl::Duration kHour = absl::Hours(1);
+constexpr absl::Duration kThirtyDays = absl::Hours(24 * 30);
+
+using GrantOr = absl::StatusOr<std::shared_ptr<const AccessGrant>>;
+
+// "verdict/reason" of a check by names.
+std::string CheckNames(const AccessGrant& grant, absl::string_view object_type,
+                       absl::string_view action, absl::string_view entity,
+                       absl::string_view created_by = "") {
+  RequestNames request;
+  request.object_type = object_type;
+  request.action = action;
+  request.entity_id = entity;
+  if (!created_by.empty()) {
+    request.has_resource = true;
+    request.resource_entity_id = entity;
+    request.resource_created_by = created_by;
+  }
+  const Decision d = Check(grant.policy(), grant.principal(), request);
+  return absl::StrCat(VerdictName(d.verdict), "/", ReasonName(d.reason));
+}
+
+// The status of introspecting `token` at `now`, "OK" when accepted.
+std::string IntrospectStatus(const TokenService& service,
+                             absl::string_view token, absl::Time now) {
+  return Describe(service.Introspect(token, now).status());
+}
+
+// A token of the right shape that was never issued.
+std::string NeverIssued() { return FormatToken(GenerateToken()); }
+
+TEST(TokenServiceCreateTest, OptionErrors) {
+  struct Case {
+    const char* name;
+    TokenServiceOptions options;
+    const char* message;
+  };
+  auto with = [](auto mutate) {
+    TokenServiceOptions options;
+    mutate(options);
+    return options;
+  };
+  const Case cases[] = {
+      {"zero access lifetime",
+       with([](auto& o) { o.access_token_ttl = absl::ZeroDuration(); }),
+       "token service: access_token_ttl must be positive, got 0"},
+      {"negative refresh lifetime",
+       with([](auto& o) { o.refresh_token_ttl = -absl::Seconds(1); }),
+       "token service: refresh_token_ttl must be positive, got -1s"},
+      {"cache too small", with([](auto& o) { o.cache_entries_per_thread = 3; }),
+       "token service: cache_entries_per_thread must be in [4, 16777216], got "
+       "3"},
+      {"cache too large", with([](auto& o) {
+         o.cache_entries_per_thread = (size_t{1} << 24) + 1;
+       }),
+       "token service: cache_entries_per_thread must be in [4, 16777216], got "
+       "16777217"},
+  };
+  ManualClock clock;
+  ClientRegistry clients(SecretKey::Generate(), clock);
+  InMemoryTokenStore store;
+  InMemoryUserDirectory users;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<std::unique_ptr<TokenService>> service =
+        TokenService::Create(c.options, SecretKey::Generate(), clients, store,
+                             users, clock);
+    EXPECT_EQ(service.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(service.status().message(), c.message);
+  }
+}
+
+TEST(TokenServiceTest, EveryEndpointWaitsForAPolicy) {
+  ServiceFixture f(/*policy=*/nullptr);
+  EXPECT_EQ(f.service().policy(), nullptr);
+  const std::string token = NeverIssued();
+  const std::string unavailable = "UNAVAILABLE: token service: no policy";
+  EXPECT_EQ(
+      Describe(f.service()
+                   .IssueToken({"client_credentials", "c-backend", token, ""})
+                   .status()),
+      unavailable);
+  EXPECT_EQ(Describe(f.service().Refresh(token).status()), unavailable);
+  EXPECT_EQ(IntrospectStatus(f.service(), token, kStart), unavailable);
+  EXPECT_FALSE(f.service().CheckRateLimit("c-backend", kStart).allowed);
+  EXPECT_EQ(Describe(f.service().SetPolicy(nullptr)),
+            "INVALID_ARGUMENT: token service: policy is null");
+}
+
+TEST(TokenServiceTest, ClientCredentialsGrant) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens issued = f.Issue("c-backend", secret);
+  EXPECT_TRUE(ParseToken(issued.access_token).ok());
+  EXPECT_TRUE(ParseToken(issued.refresh_token).ok());
+  EXPECT_NE(issued.access_token, issued.refresh_token);
+  EXPECT_EQ(issued.issued_at, kStart);
+  EXPECT_EQ(issued.access_token_expires_at, kStart + kHour);
+  EXPECT_EQ(issued.refresh_token_expires_at, kStart + kThirtyDays);
+  EXPECT_EQ(issued.client_id, "c-backend");
+  EXPECT_EQ(issued.grant, GrantKind::kPartner);
+  EXPECT_TRUE(issued.user_id.empty());
+
+  GrantOr grant = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  const AccessGrant& g = **grant;
+  EXPECT_TRUE(g.principal().is_partner());
+  EXPECT_EQ(g.principal().snapshot(), f.service().policy()->snapshot());
+  EXPECT_EQ(&g.policy(), f.service().policy().get());
+  EXPECT_EQ(g.client_id(), "c-backend");
+  EXPECT_EQ(g.grant(), GrantKind::kPartner);
+  EXPECT_EQ(g.issued_at(), kStart);
+  EXPECT_EQ(g.expires_at(), kStart + kHour);
+  // A partner token: every entity of its partner, no RBAC.
+  EXPECT_EQ(CheckNames(g, "payable", "approve", "e-1"), "allowed/granted");
+  EXPECT_EQ(CheckNames(g, "entity", "create", "e-2"), "allowed/granted");
+  EXPECT_EQ(CheckNames(g, "payable", "read", "e-9"), "not_allowed/tenant");
+  // The service's clock and the header form give the same answer.
+  EXPECT_TRUE(f.service().Introspect(issued.access_token).ok());
+  EXPECT_TRUE(
+      f.service()
+          .IntrospectHeader(absl::StrCat("Bearer ", issued.access_token))
+          .ok());
+}
+
+TEST(TokenServiceTest, EntityUserGrant) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-app");
+  const IssuedTokens ann = f.Issue("c-app", secret, "u-ann");
+  EXPECT_EQ(ann.grant, GrantKind::kEntityUser);
+  EXPECT_EQ(ann.user_id, "u-ann");
+  EXPECT_EQ(ann.entity_id, "e-1");
+  EXPECT_EQ(ann.role_id, "r-approver");
+
+  GrantOr grant = f.service().Introspect(ann.access_token, kStart);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  const AccessGrant& g = **grant;
+  EXPECT_TRUE(g.principal().is_entity_user());
+  EXPECT_EQ(g.principal().user_id(), "u-ann");
+  EXPECT_EQ(g.user_id(), "u-ann");
+  EXPECT_EQ(g.entity_id(), "e-1");
+  EXPECT_EQ(g.role_id(), "r-approver");
+  // RBAC and ownership apply; the client's scope (payable:write) too.
+  EXPECT_EQ(CheckNames(g, "payable", "approve", "e-1", "u-ann"),
+            "allowed/ownership");
+  EXPECT_EQ(CheckNames(g, "payable", "approve", "e-1", "u-bob"),
+            "not_allowed/ownership");
+  EXPECT_EQ(CheckNames(g, "payable", "delete", "e-1"), "not_allowed/scope");
+  EXPECT_EQ(CheckNames(g, "entity", "create", "e-1"), "not_allowed/scope");
+  EXPECT_EQ(CheckNames(g, "payable", "read", "e-2"), "not_allowed/tenant");
+
+  // No role in the directory: the entity's default role.
+  const IssuedTokens bob = f.Issue("c-app", secret, "u-bob");
+  EXPECT_EQ(bob.role_id, "");
+  GrantOr bob_grant = f.service().Introspect(bob.access_token, kStart);
+  ASSERT_TRUE(bob_grant.ok()) << bob_grant.status();
+  EXPECT_EQ(CheckNames(**bob_grant, "payable", "read", "e-1"),
+            "allowed/granted");
+  EXPECT_EQ(CheckNames(**bob_grant, "payable", "approve", "e-1", "u-bob"),
+            "not_allowed/rbac");
+}
+
+TEST(TokenServiceTest, IssueTokenErrors) {
+  ServiceFixture f;
+  const std::string backend = f.Register("c-backend");
+  const std::string app = f.Register("c-app");
+  ASSERT_TRUE(f.users().SetUser("u-eve", {"e-404", ""}).ok());
+  ASSERT_TRUE(f.users().SetUser("u-fay", {"e-1", "r-404"}).ok());
+  std::string wrong = backend;
+  wrong[35] = wrong[35] == '0' ? '1' : '0';
+  const std::string long_type(100, 'x');
+  const std::string invalid_credentials =
+      "UNAUTHENTICATED: invalid client credentials";
+  struct Case {
+    const char* name;
+    TokenRequest request;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"no grant type",
+       {"", "c-backend", backend, ""},
+       "INVALID_ARGUMENT: grant_type: missing"},
+      {"unsupported grant type",
+       {"password", "c-backend", backend, ""},
+       "INVALID_ARGUMENT: grant_type: unsupported \"password\" (expected "
+       "\"client_credentials\" or \"entity_user\")"},
+      {"grant type quoted escaped",
+       {"client_credentials\n", "c-backend", backend, ""},
+       "INVALID_ARGUMENT: grant_type: unsupported \"client_credentials\\n\" "
+       "(expected \"client_credentials\" or \"entity_user\")"},
+      {"grant type quoted up to 64 bytes",
+       {long_type, "c-backend", backend, ""},
+       absl::StrCat("INVALID_ARGUMENT: grant_type: unsupported \"",
+                    std::string(64, 'x'),
+                    "\" (expected \"client_credentials\" or \"entity_user\")")},
+      {"entity user without a user",
+       {"entity_user", "c-backend", backend, ""},
+       "INVALID_ARGUMENT: entity_user_id: required for grant_type "
+       "\"entity_user\""},
+      {"partner grant with a user",
+       {"client_credentials", "c-backend", backend, "u-ann"},
+       "INVALID_ARGUMENT: entity_user_id: not allowed with grant_type "
+       "\"client_credentials\""},
+      {"wrong secret",
+       {"client_credentials", "c-backend", wrong, ""},
+       invalid_credentials},
+      {"another client's secret",
+       {"client_credentials", "c-backend", app, ""},
+       invalid_credentials},
+      {"unknown client",
+       {"client_credentials", "c-nobody", backend, ""},
+       invalid_credentials},
+      {"unregistered client",
+       {"client_credentials", "c-other", backend, ""},
+       invalid_credentials},
+      {"malformed secret",
+       {"client_credentials", "c-backend", "s3cr3t", ""},
+       invalid_credentials},
+      {"authentication before the user",
+       {"entity_user", "c-backend", wrong, "u-nobody"},
+       invalid_credentials},
+      {"unknown user",
+       {"entity_user", "c-backend", backend, "u-nobody"},
+       "NOT_FOUND: entity_user_id: unknown user \"u-nobody\""},
+      {"user of another partner",
+       {"entity_user", "c-backend", backend, "u-dan"},
+       "PERMISSION_DENIED: client \"c-backend\" may not issue tokens for user "
+       "\"u-dan\": entity \"e-9\" belongs to another partner"},
+      {"user outside the client's entities",
+       {"entity_user", "c-app", app, "u-cid"},
+       "PERMISSION_DENIED: client \"c-app\" may not issue tokens for user "
+       "\"u-cid\": entity \"e-2\" is not among the client's entities"},
+      {"user's entity not in the policy",
+       {"entity_user", "c-backend", backend, "u-eve"},
+       "FAILED_PRECONDITION: user \"u-eve\": unknown entity \"e-404\""},
+      {"user's role not in the policy",
+       {"entity_user", "c-backend", backend, "u-fay"},
+       "FAILED_PRECONDITION: user \"u-fay\": unknown role \"r-404\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(Describe(f.service().IssueToken(c.request).status()), c.expected);
+  }
+  // Nothing was stored by the failures.
+  EXPECT_EQ(f.store().size(), 0u);
+}
+
+// The caller cannot tell the failures apart; the counters can.
+TEST(TokenServiceTest, AuthenticationFailuresAreCountedByReason) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  std::string wrong = secret;
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  (void)f.service().IssueToken({"client_credentials", "c-backend", wrong, ""});
+  (void)f.service().IssueToken({"client_credentials", "c-backend", wrong, ""});
+  (void)f.service().IssueToken({"client_credentials", "c-nobody", secret, ""});
+  (void)f.service().IssueToken({"client_credentials", "c-other", secret, ""});
+  (void)f.service().IssueToken({"client_credentials", "c-backend", "x", ""});
+  f.Issue("c-backend", secret);
+  const TokenServiceStats stats = f.service().Stats();
+  auto count = [&](AuthFailure failure) {
+    return stats.authentications[static_cast<size_t>(failure)];
+  };
+  EXPECT_EQ(count(AuthFailure::kNone), 1u);
+  EXPECT_EQ(count(AuthFailure::kWrongSecret), 2u);
+  EXPECT_EQ(count(AuthFailure::kUnknownClient), 1u);
+  EXPECT_EQ(count(AuthFailure::kUnregisteredClient), 1u);
+  EXPECT_EQ(count(AuthFailure::kMalformedSecret), 1u);
+  EXPECT_EQ(count(AuthFailure::kRemovedClient), 0u);
+  EXPECT_EQ(stats.tokens_issued, 1u);
+}
+
+// A token is valid while now < expiry: at the expiry instant it is expired,
+// whether the introspection finds it in the cache or in the store.
+TEST(TokenServiceTest, ExpiryIsExclusive) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens cached = f.Issue("c-backend", secret);
+  const IssuedTokens fresh = f.Issue("c-backend", secret);
+  const absl::Time expiry = kStart + kHour;
+  ASSERT_EQ(cached.access_token_expires_at, expiry);
+
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, kStart), "OK");
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token,
+                             expiry - absl::Nanoseconds(1)),
+            "OK");
+  const std::string expired = "UNAUTHENTICATED: access token: expired";
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, expiry),
+            expired);
+  // First seen at the expiry instant: the store path says the same.
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, expiry), expired);
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token,
+                             expiry + absl::Hours(5)),
+            expired);
+  // And through the service's own clock.
+  f.clock().Set(expiry - absl::Nanoseconds(1));
+  EXPECT_TRUE(f.service().Introspect(fresh.access_token).ok());
+  f.clock().Set(expiry);
+  EXPECT_EQ(Describe(f.service().Introspect(fresh.access_token).status()),
+            expired);
+
+  // The refresh token lives 30 days, exclusive too.
+  f.clock().Set(kStart + kThirtyDays - absl::Nanoseconds(1));
+  EXPECT_TRUE(f.service().Refresh(cached.refresh_token).ok());
+  f.clock().Set(kStart + kThirtyDays);
+  EXPECT_EQ(Describe(f.service().Refresh(fresh.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: expired");
+}
+
+TEST(TokenServiceTest, LifetimesAreOptions) {
+  TokenServiceOptions options = ServiceFixture::SmallCache();
+  options.access_token_ttl = absl::Minutes(30);
+  options.refresh_token_ttl = absl::Hours(24);
+  ServiceFixture f(CompileText(kPolicy), options);
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  EXPECT_EQ(issued.access_token_expires_at, kStart + absl::Minutes(30));
+  EXPECT_EQ(issued.refresh_token_expires_at, kStart + absl::Hours(24));
+  EXPECT_NE(OAuthTokenJson(issued).find("\"expires_in\":1800,"),
+            std::string::npos);
+}
+
+TEST(TokenServiceTest, RefreshRotatesThePair) {
+  ServiceFixture f;
+  const IssuedTokens first = f.Issue("c-backend", f.Register("c-backend"));
+  f.clock().Advance(absl::Minutes(3));
+  absl::StatusOr<IssuedTokens> second =
+      f.service().Refresh(first.refresh_token);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->access_token, first.access_token);
+  EXPECT_NE(second->refresh_token, first.refresh_token);
+  // Both lifetimes start again at the refresh, as Monta's dates move.
+  const absl::Time refreshed = kStart + absl::Minutes(3);
+  EXPECT_EQ(second->issued_at, refreshed);
+  EXPECT_EQ(second->access_token_expires_at, refreshed + kHour);
+  EXPECT_EQ(second->refresh_token_expires_at, refreshed + kThirtyDays);
+  EXPECT_EQ(second->client_id, "c-backend");
+  EXPECT_EQ(second->grant, GrantKind::kPartner);
+
+  EXPECT_EQ(IntrospectStatus(f.service(), second->access_token, refreshed),
+            "OK");
+  // The old access token is not revoked by a refresh: it runs out.
+  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, refreshed), "OK");
+  // The new refresh token refreshes in turn.
+  f.clock().Advance(absl::Minutes(3));
+  EXPECT_TRUE(f.service().Refresh(second->refresh_token).ok());
+  EXPECT_EQ(f.service().Stats().tokens_issued, 3u);
+}
+
+// A refresh token presented twice was copied: the whole family goes, the
+// tokens of the legitimate holder included.
+TEST(TokenServiceTest, RefreshReuseRevokesTheFamily) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens first = f.Issue("c-backend", secret);
+  const IssuedTokens unrelated = f.Issue("c-backend", secret);
+  absl::StatusOr<IssuedTokens> second =
+      f.service().Refresh(first.refresh_token);
+  ASSERT_TRUE(second.ok()) << second.status();
+  // Cached on this thread before the reuse.
+  ASSERT_EQ(IntrospectStatus(f.service(), second->access_token, kStart), "OK");
+
+  EXPECT_EQ(Describe(f.service().Refresh(first.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: already used; its token family "
+            "is revoked");
+  const std::string revoked = "UNAUTHENTICATED: access token: revoked";
+  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, kStart), revoked);
+  EXPECT_EQ(IntrospectStatus(f.service(), second->access_token, kStart),
+            revoked);
+  EXPECT_EQ(Describe(f.service().Refresh(second->refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
+  // Presenting the spent token again changes nothing more.
+  EXPECT_EQ(Describe(f.service().Refresh(first.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
+  // Another family of the same client is untouched.
+  EXPECT_EQ(IntrospectStatus(f.service(), unrelated.access_token, kStart),
+            "OK");
+  EXPECT_TRUE(f.service().Refresh(unrelated.refresh_token).ok());
+  EXPECT_EQ(f.service().Stats().refresh_reuses, 1u);
+}
+
+// Of concurrent refreshes with one token, exactly one wins; the others are
+// reuse, and take the family down (the winner's new tokens included).
+TEST(TokenServiceTest, ConcurrentRefreshesWithOneToken) {
+  ServiceFixture f;
+  const IssuedTokens first = f.Issue("c-backend", f.Register("c-backend"));
+  constexpr int kThreads = 4;
+  std::vector<absl::StatusOr<IssuedTokens>> results(
+      kThreads, absl::UnknownError("not run"));
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      results[i] = f.service().Refresh(first.refresh_token);
+    });
+  }
+  go.store(true);
+  for (std::thread& thread : threads) thread.join();
+  // At most one refresh gets a new pair: the others see the token spent and
+  // revoke the family, which either catches the winner's new tokens or made
+  // the winner's inserts fail ("refresh token: revoked").
+  const int winners = static_cast<int>(std::count_if(
+      results.begin(), results.end(), [](const auto& r) { return r.ok(); }));
+  EXPECT_LE(winners, 1);
+  // The first loser detects the reuse; later ones may find the token
+  // revoked already.
+  EXPECT_GE(f.service().Stats().refresh_reuses, 1u);
+  for (const auto& result : results) {
+    if (result.ok()) {
+      EXPECT_EQ(IntrospectStatus(f.service(), result->access_token, kStart),
+                "UNAUTHENTICATED: access token: revoked");
+    } else {
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
+    }
+  }
+  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked");
+}
+
+TEST(TokenServiceTest, RefreshErrors) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens issued = f.Issue("c-backend", secret);
+  const IssuedTokens revoked = f.Issue("c-backend", secret);
+  ASSERT_TRUE(
+      f.service().Revoke({"c-backend", secret, revoked.refresh_token}).ok());
+  struct Case {
+    const char* name;
+    std::string token;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"malformed", "not-a-token",
+       "UNAUTHENTICATED: refresh token: malformed: token: expected 36 "
+       "characters, got 11"},
+      {"unknown", NeverIssued(), "UNAUTHENTICATED: refresh token: unknown"},
+      {"an access token", issued.access_token,
+       "UNAUTHENTICATED: refresh token: an access token cannot be used to "
+       "refresh"},
+      {"revoked", revoked.refresh_token,
+       "UNAUTHENTICATED: refresh token: revoked"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(Describe(f.service().Refresh(c.token).status()), c.expected);
+  }
+}
+
+// Entity-user tokens re-read the directory at each refresh.
+TEST(TokenServiceTest, RefreshReadsTheUserAgain) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens first = f.Issue("c-backend", secret, "u-bob");
+  ASSERT_TRUE(f.users().SetUser("u-bob", {"e-2", "r-approver"}).ok());
+  absl::StatusOr<IssuedTokens> moved = f.service().Refresh(first.refresh_token);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->entity_id, "e-2");
+  EXPECT_EQ(moved->role_id, "r-approver");
+  GrantOr grant = f.service().Introspect(moved->access_token, kStart);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_EQ(CheckNames(**grant, "payable", "approve", "e-2", "u-bob"),
+            "allowed/ownership");
+  // The old access token keeps what it was issued with until it expires.
+  GrantOr old = f.service().Introspect(first.access_token, kStart);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ((*old)->entity_id(), "e-1");
+
+  // A user who left the directory cannot refresh; the token stays unspent.
+  ASSERT_TRUE(f.users().RemoveUser("u-bob"));
+  EXPECT_EQ(Describe(f.service().Refresh(moved->refresh_token).status()),
+            "NOT_FOUND: entity_user_id: unknown user \"u-bob\"");
+  ASSERT_TRUE(f.users().SetUser("u-bob", {"e-1", ""}).ok());
+  EXPECT_TRUE(f.service().Refresh(moved->refresh_token).ok());
+}
+
+TEST(TokenServiceTest, RevokeAnAccessToken) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens issued = f.Issue("c-backend", secret);
+  const IssuedTokens other = f.Issue("c-backend", secret);
+  // Cached before the revocation: the cache must not outlive it.
+  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  ASSERT_EQ(IntrospectStatus(f.service(), other.access_token, kStart), "OK");
+
+  absl::StatusOr<RevokeResult> result =
+      f.service().Revoke({"c-backend", secret, issued.access_token});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->found);
+  EXPECT_EQ(result->kind, TokenKind::kAccess);
+  EXPECT_EQ(result->tokens_revoked, 1u);
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked");
+  // Only that token: its refresh token and other tokens still work.
+  EXPECT_EQ(IntrospectStatus(f.service(), other.access_token, kStart), "OK");
+  EXPECT_TRUE(f.service().Refresh(issued.refresh_token).ok());
+  // Revoking again is harmless.
+  result = f.service().Revoke({"c-backend", secret, issued.access_token});
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->found);
+  EXPECT_EQ(result->tokens_revoked, 0u);
+  EXPECT_EQ(RevokeJson(*result), R"({"message":"ok"})");
+}
+
+// RFC 7009 §2.1: revoking a refresh token revokes the access tokens issued
+// with it.
+TEST(TokenServiceTest, RevokeARefreshTokenRevokesItsFamily) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens first = f.Issue("c-backend", secret);
+  absl::StatusOr<IssuedTokens> second =
+      f.service().Refresh(first.refresh_token);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(IntrospectStatus(f.service(), second->access_token, kStart), "OK");
+  absl::StatusOr<RevokeResult> result =
+      f.service().Revoke({"c-backend", secret, second->refresh_token});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->kind, TokenKind::kRefresh);
+  EXPECT_EQ(result->tokens_revoked, 4u);  // both pairs
+  for (const std::string& token : {first.access_token, second->access_token}) {
+    EXPECT_EQ(IntrospectStatus(f.service(), token, kStart),
+              "UNAUTHENTICATED: access token: revoked");
+  }
+  EXPECT_EQ(Describe(f.service().Refresh(second->refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
+}
+
+TEST(TokenServiceTest, RevokeErrors) {
+  ServiceFixture f;
+  const std::string backend = f.Register("c-backend");
+  const std::string app = f.Register("c-app");
+  const IssuedTokens issued = f.Issue("c-backend", backend);
+  std::string wrong = backend;
+  wrong[10] = wrong[10] == 'f' ? 'e' : 'f';
+  EXPECT_EQ(Describe(f.service()
+                         .Revoke({"c-backend", wrong, issued.access_token})
+                         .status()),
+            "UNAUTHENTICATED: invalid client credentials");
+  EXPECT_EQ(
+      Describe(
+          f.service().Revoke({"c-app", app, issued.access_token}).status()),
+      "PERMISSION_DENIED: token: issued to another client");
+  EXPECT_EQ(Describe(f.service().Revoke({"c-app", app, "abc"}).status()),
+            "INVALID_ARGUMENT: token: malformed: token: expected 36 "
+            "characters, got 3");
+  // An unknown token is not an error (RFC 7009 §2.2).
+  absl::StatusOr<RevokeResult> unknown =
+      f.service().Revoke({"c-app", app, NeverIssued()});
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->found);
+  EXPECT_EQ(unknown->tokens_revoked, 0u);
+  // Nothing above touched the token.
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+}
+
+TEST(TokenServiceTest, IntrospectErrors) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  const std::string& token = issued.access_token;
+  const std::string malformed = "UNAUTHENTICATED: access token: malformed: ";
+  struct Case {
+    const char* name;
+    std::string token;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"the token", token, "OK"},
+      {"upper case", absl::AsciiStrToUpper(token), "OK"},
+      {"empty", "", malformed + "token: expected 36 characters, got 0"},
+      {"truncated", token.substr(0, 35),
+       malformed + "token: expected 36 characters, got 35"},
+      {"dash missing", token.substr(0, 8) + "0" + token.substr(9),
+       malformed + "token: expected '-' at position 8"},
+      {"not hex", "g" + token.substr(1),
+       malformed + "token: invalid character 'g' at position 0"},
+      {"never issued", NeverIssued(), "UNAUTHENTICATED: access token: unknown"},
+      {"a refresh token", issued.refresh_token,
+       "UNAUTHENTICATED: access token: a refresh token cannot be used as an "
+       "access token"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(IntrospectStatus(f.service(), c.token, kStart), c.expected);
+  }
+  const Case headers[] = {
+      {"the header", "Bearer " + token, "OK"},
+      {"scheme in any case", "bEARER " + absl::AsciiStrToUpper(token), "OK"},
+      {"empty", "", malformed + "authorization: missing scheme"},
+      {"token alone", token, malformed + "authorization: missing scheme"},
+      {"another scheme", "Basic " + token,
+       malformed + "authorization: wrong scheme, expected 'Bearer'"},
+      {"no token", "Bearer", malformed + "authorization: empty token"},
+      {"two spaces", "Bearer  " + token,
+       malformed + "authorization: unexpected whitespace at position 7"},
+      {"space inside the token",
+       "Bearer " + token.substr(0, 10) + " " + token.substr(11),
+       malformed + "authorization: unexpected whitespace at position 17"},
+      {"trailing newline", "Bearer " + token + "\n",
+       malformed + "authorization: unexpected whitespace at position 43"},
+      {"short token", "Bearer abc",
+       malformed + "token: expected 36 characters, got 3"},
+      {"bad character, fast path length", "Bearer " + token.substr(0, 35) + "z",
+       malformed + "token: invalid character 'z' at position 35"},
+      {"Bearer-like scheme", "Bearex " + token,
+       malformed + "authorization: wrong scheme, expected 'Bearer'"},
+      {"never issued", "Bearer " + NeverIssued(),
+       "UNAUTHENTICATED: access token: unknown"},
+  };
+  for (const Case& c : headers) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(Describe(f.service().IntrospectHeader(c.token, kStart).status()),
+              c.expected);
+  }
+}
+
+// A client removed from the policy can neither get nor use tokens; if it
+// comes back it needs a new secret, and its old tokens stay dead.
+TEST(TokenServiceTest, ClientRemovedByAPolicyReload) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-app");
+  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
+  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+
+  f.clock().Advance(absl::Minutes(1));
+  const absl::Time now = f.clock().Now();
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_credentials()->DeleteSubrange(1, 1);  // c-app
+                  }))
+                  .ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, now),
+            "UNAUTHENTICATED: access token: client \"c-app\" is no longer in "
+            "the policy");
+  EXPECT_EQ(Describe(f.service().Refresh(issued.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: client \"c-app\" is no longer in "
+            "the policy");
+  EXPECT_EQ(Describe(f.service()
+                         .IssueToken({"entity_user", "c-app", secret, "u-ann"})
+                         .status()),
+            "UNAUTHENTICATED: invalid client credentials");
+  EXPECT_EQ(f.service().Stats().authentications[static_cast<size_t>(
+                AuthFailure::kRemovedClient)],
+            1u);
+
+  // Back in the policy: unregistered until it gets a new secret; tokens
+  // count from the new registration.
+  f.clock().Advance(absl::Minutes(1));
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_EQ(Describe(f.service()
+                         .IssueToken({"entity_user", "c-app", secret, "u-ann"})
+                         .status()),
+            "UNAUTHENTICATED: invalid client credentials");
+  const std::string new_secret = f.Register("c-app");
+  const IssuedTokens fresh = f.Issue("c-app", new_secret, "u-ann");
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
+            "OK");
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, f.clock().Now()),
+            "UNAUTHENTICATED: access token: revoked with every token of client "
+            "\"c-app\" issued before 2024-01-31T11:22:00.123456789Z");
+}
+
+// Cached grants are re-bound to a new snapshot on their next use; a grant
+// already handed out stays bound to (and keeps alive) its own.
+TEST(TokenServiceTest, PolicySwapRebindsCachedTokens) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  GrantOr before = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(before.ok());
+  const uint32_t old_snapshot = (*before)->policy().snapshot();
+
+  // The new policy drops scope delete from c-backend.
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_credentials(0)->set_scopes(0, "all:write");
+                  }))
+                  .ok());
+  GrantOr after = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE((*after)->policy().snapshot(), old_snapshot);
+  EXPECT_EQ((*after)->principal().snapshot(), (*after)->policy().snapshot());
+  EXPECT_EQ(&(*after)->policy(), f.service().policy().get());
+  EXPECT_EQ(CheckNames(**after, "payable", "delete", "e-1"),
+            "not_allowed/scope");
+  EXPECT_EQ(CheckNames(**before, "payable", "delete", "e-1"),
+            "allowed/granted");
+  // A principal checked against the wrong snapshot fails closed.
+  RequestNames read;
+  read.object_type = "payable";
+  read.action = "read";
+  read.entity_id = "e-1";
+  EXPECT_EQ(Check((*after)->policy(), (*before)->principal(), read).reason,
+            Reason::kStaleSnapshot);
+}
+
+TEST(TokenServiceTest, EntityOrRoleLeavesThePolicy) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens cid = f.Issue("c-backend", secret, "u-cid");  // e-2
+  const IssuedTokens ann = f.Issue("c-backend", secret, "u-ann");  // r-approver
+  ASSERT_EQ(IntrospectStatus(f.service(), cid.access_token, kStart), "OK");
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_entities()->DeleteSubrange(1, 1);  // e-2
+                    set.mutable_roles()->DeleteSubrange(1, 1);     // r-approver
+                  }))
+                  .ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), cid.access_token, kStart),
+            "UNAUTHENTICATED: access token: no longer valid in the policy: "
+            "unknown entity \"e-2\"");
+  EXPECT_EQ(IntrospectStatus(f.service(), ann.access_token, kStart),
+            "UNAUTHENTICATED: access token: no longer valid in the policy: "
+            "unknown role \"r-approver\"");
+}
+
+TEST(TokenServiceTest, RevokingAClientsTokensReachesCachedTokens) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens issued = f.Issue("c-backend", secret);
+  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  ASSERT_TRUE(f.clients().RevokeTokens("c-backend").ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked with every token of client "
+            "\"c-backend\" issued before 2024-01-31T11:20:00.12345679Z");
+  EXPECT_EQ(Describe(f.service().Refresh(issued.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked with every token of "
+            "client \"c-backend\" issued before "
+            "2024-01-31T11:20:00.12345679Z");
+  // A token issued right after, in the same clock tick, is valid.
+  const IssuedTokens after = f.Issue("c-backend", secret);
+  EXPECT_EQ(after.issued_at, kStart + absl::Nanoseconds(1));
+  EXPECT_EQ(IntrospectStatus(f.service(), after.access_token, kStart), "OK");
+}
+
+// c-backend: 3 requests per 30 s, so a burst of 3 and then one per 10 s.
+TEST(TokenServiceTest, RateLimitsThroughTheService) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  GrantOr grant =
+      f.service().Introspect(f.Issue("c-backend", secret).access_token, kStart);
+  ASSERT_TRUE(grant.ok());
+  for (int i = 0; i < 3; ++i) {
+    const RateDecision d = f.service().CheckRateLimit(**grant, kStart);
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.remaining, static_cast<uint32_t>(2 - i));
+  }
+  RateDecision refused = f.service().CheckRateLimit(**grant, kStart);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after, absl::Seconds(10));
+  // One nanosecond short of the window edge: still refused, by exactly that.
+  refused = f.service().CheckRateLimit(
+      **grant, kStart + absl::Seconds(10) - absl::Nanoseconds(1));
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after, absl::Nanoseconds(1));
+  // At the edge: allowed, and the next is refused again.
+  EXPECT_TRUE(
+      f.service().CheckRateLimit(**grant, kStart + absl::Seconds(10)).allowed);
+  EXPECT_FALSE(
+      f.service().CheckRateLimit(**grant, kStart + absl::Seconds(10)).allowed);
+  // By client id: the same limiter.
+  EXPECT_FALSE(f.service()
+                   .CheckRateLimit("c-backend", kStart + absl::Seconds(10))
+                   .allowed);
+  // Several tokens of one client share its limit.
+  GrantOr second =
+      f.service().Introspect(f.Issue("c-backend", secret).access_token, kStart);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(
+      f.service().CheckRateLimit(**second, kStart + absl::Seconds(10)).allowed);
+
+  // c-app has no limit; an unknown client is refused.
+  const RateDecision unlimited = f.service().CheckRateLimit("c-app", kStart);
+  EXPECT_TRUE(unlimited.allowed);
+  EXPECT_EQ(unlimited.remaining, UINT32_MAX);
+  const RateDecision unknown = f.service().CheckRateLimit("c-nobody", kStart);
+  EXPECT_FALSE(unknown.allowed);
+  EXPECT_EQ(unknown.retry_after, absl::InfiniteDuration());
+}
+
+// A reload keeps the state of clients that remain (by client id, whatever
+// their position), and applies a changed limit to it.
+TEST(TokenServiceTest, RateLimitStateSurvivesAReload) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens issued = f.Issue("c-backend", secret);
+  GrantOr grant = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(grant.ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(f.service().CheckRateLimit(**grant, kStart).allowed);
+  }
+  // c-backend moves to the end of the list, with 6 per 30 s (T = 5 s).
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    v1::Credential backend = set.credentials(0);
+                    backend.mutable_rate_limit()->set_count(6);
+                    set.mutable_credentials()->DeleteSubrange(0, 1);
+                    *set.add_credentials() = backend;
+                  }))
+                  .ok());
+  GrantOr rebound = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(rebound.ok());
+  const RateDecision d = f.service().CheckRateLimit(**rebound, kStart);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.retry_after, absl::Seconds(5));
+  EXPECT_TRUE(
+      f.service().CheckRateLimit(**rebound, kStart + absl::Seconds(5)).allowed);
+}
+
+TEST(TokenServiceTest, MeReportsTheApplication) {
+  ServiceFixture f;
+  absl::StatusOr<std::string> secret =
+      f.clients().RegisterClient("c-app", "AP app");
+  ASSERT_TRUE(secret.ok());
+  f.clock().Advance(absl::Hours(2));
+  ASSERT_TRUE(f.clients().RotateSecret("c-app").ok());
+  absl::StatusOr<std::string> rotated = f.clients().RotateSecret("c-app");
+  ASSERT_TRUE(rotated.ok());
+  const IssuedTokens issued = f.Issue("c-app", *rotated, "u-ann");
+  GrantOr grant = f.service().Introspect(issued.access_token, f.clock().Now());
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  absl::StatusOr<ApplicationInfo> me = f.service().Me(**grant);
+  ASSERT_TRUE(me.ok()) << me.status();
+  EXPECT_EQ(me->client_id, "c-app");
+  EXPECT_EQ(me->name, "AP app");
+  EXPECT_EQ(me->partner_id, "p-1");
+  EXPECT_EQ(me->entity_ids, std::vector<std::string>{"e-1"});
+  EXPECT_EQ(me->scopes, std::vector<std::string>{"payable:write"});
+  EXPECT_EQ(me->rate_limit, 0u);
+  EXPECT_EQ(me->grant, GrantKind::kEntityUser);
+  EXPECT_EQ(me->user_id, "u-ann");
+  EXPECT_EQ(me->entity_id, "e-1");
+  EXPECT_EQ(me->role_id, "r-approver");
+  EXPECT_EQ(me->created_at, kStart);
+  EXPECT_EQ(me->updated_at, kStart + absl::Hours(2));
+  EXPECT_EQ(ApplicationInfoJson(*me),
+            R"({"id":"c-app","userId":"u-ann","name":"AP app",)"
+            R"("operatorId":"p-1","teamIds":["e-1"],"clientId":"c-app",)"
+            R"("clientSecret":null,"rateLimit":null,)"
+            R"("rateLimitIntervalInSeconds":null,"scopes":["payable:write"],)"
+            R"("createdAt":"2024-01-31T11:20:00.123456789Z",)"
+            R"("updatedAt":"2024-01-31T13:20:00.123456789Z"})");
+  // The secret is nowhere in the answer.
+  EXPECT_EQ(ApplicationInfoJson(*me).find(*rotated), std::string::npos);
+
+  // Without a display name, the policy's name; a partner token has no user.
+  const IssuedTokens backend = f.Issue("c-backend", f.Register("c-backend"));
+  grant = f.service().Introspect(backend.access_token, f.clock().Now());
+  ASSERT_TRUE(grant.ok());
+  me = f.service().Me(**grant);
+  ASSERT_TRUE(me.ok());
+  EXPECT_EQ(me->name, "Backend");
+  EXPECT_TRUE(me->entity_ids.empty());
+  EXPECT_EQ(me->rate_limit, 3u);
+  EXPECT_EQ(me->rate_limit_interval_seconds, 30u);
+  EXPECT_TRUE(me->user_id.empty());
+}
+
+// The documented shapes, on Monta's sample values.
+TEST(TokenServiceJsonTest, DocumentedShapes) {
+  IssuedTokens tokens;
+  tokens.access_token = "4596d494-5f6c-4f87-aed5-db68240a58dd";
+  tokens.refresh_token = "bbf8c0ed-dbb0-434f-8512-ab24eb64c46a";
+  absl::Time issued;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(
+      absl::RFC3339_full, "2023-02-16T06:53:02.059724728Z", &issued, &error))
+      << error;
+  tokens.issued_at = issued;
+  tokens.access_token_expires_at = issued + kHour;
+  tokens.refresh_token_expires_at = issued + absl::Hours(24);
+  EXPECT_EQ(
+      MontaTokenJson(tokens),
+      R"({"accessToken":"4596d494-5f6c-4f87-aed5-db68240a58dd",)"
+      R"("refreshToken":"bbf8c0ed-dbb0-434f-8512-ab24eb64c46a",)"
+      R"("accessTokenExpirationDate":"2023-02-16T07:53:02.059724728Z",)"
+      R"("refreshTokenExpirationDate":"2023-02-17T06:53:02.059724728Z"})");
+  EXPECT_EQ(OAuthTokenJson(tokens),
+            R"({"access_token":"4596d494-5f6c-4f87-aed5-db68240a58dd",)"
+            R"("token_type":"Bearer","expires_in":3600,)"
+            R"("refresh_token":"bbf8c0ed-dbb0-434f-8512-ab24eb64c46a"})");
+
+  ApplicationInfo info;
+  info.client_id = "73d86c7f-48de-4a0f-bd3c-da243e16b630";
+  info.name = "Partner API Demo";
+  info.partner_id = "42";
+  info.scopes = {"all:delete"};
+  info.rate_limit = 1000;
+  info.rate_limit_interval_seconds = 600;
+  info.created_at = absl::FromUnixSeconds(1683210546);  // 2023-05-04T14:29:06Z
+  info.updated_at = info.created_at;
+  EXPECT_EQ(
+      ApplicationInfoJson(info),
+      R"({"id":"73d86c7f-48de-4a0f-bd3c-da243e16b630","userId":null,)"
+      R"("name":"Partner API Demo","operatorId":"42","teamIds":[],)"
+      R"("clientId":"73d86c7f-48de-4a0f-bd3c-da243e16b630",)"
+      R"("clientSecret":null,"rateLimit":1000,)"
+      R"("rateLimitIntervalInSeconds":600,"scopes":["all:delete"],)"
+      R"("createdAt":"2023-05-04T14:29:06Z","updatedAt":"2023-05-04T14:29:06Z"})");
+
+  // Strings are escaped; UTF-8 passes through.
+  info.name = "Qu\"ote\\ new\nline \x01 caf\xc3\xa9";
+  const std::string json = ApplicationInfoJson(info);
+  EXPECT_NE(json.find(R"("name":"Qu\"ote\\ new\nline \u0001 caf)"
+                      "\xc3\xa9\""),
+            std::string::npos)
+      << json;
+}
+
+// Many more tokens than a small cache holds: evictions never confuse two
+// tokens, and revoking one leaves the others alone.
+TEST(TokenServiceTest, SmallCacheStaysCorrect) {
+  TokenServiceOptions options;
+  options.cache_entries_per_thread = 4;
+  ServiceFixture f(CompileText(kPolicy), options);
+  const std::string secret = f.Register("c-backend");
+  std::vector<IssuedTokens> issued;
+  for (int i = 0; i < 40; ++i) issued.push_back(f.Issue("c-backend", secret));
+  for (int round = 0; round < 3; ++round) {
+    for (const IssuedTokens& t : issued) {
+      GrantOr grant = f.service().Introspect(t.access_token, kStart);
+      ASSERT_TRUE(grant.ok()) << grant.status();
+      ASSERT_EQ((*grant)->issued_at(), t.issued_at);
+    }
+  }
+  ASSERT_TRUE(
+      f.service().Revoke({"c-backend", secret, issued[7].access_token}).ok());
+  for (size_t i = 0; i < issued.size(); ++i) {
+    EXPECT_EQ(IntrospectStatus(f.service(), issued[i].access_token, kStart),
+              i == 7 ? "UNAUTHENTICATED: access token: revoked" : "OK")
+        << i;
+  }
+}
+
+// Repeated introspection on one thread takes the cached path: no store
+// lookup, no BLAKE2b.
+TEST(TokenServiceTest, RepeatedIntrospectionIsCached) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  ASSERT_TRUE(f.service().Introspect(issued.access_token, kStart).ok());
+  const uint64_t slow = f.service().Stats().introspection_slow_paths;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(f.service().Introspect(issued.access_token, kStart).ok());
+    ASSERT_TRUE(f.service()
+                    .IntrospectHeader("Bearer " + issued.access_token, kStart)
+                    .ok());
+  }
+  EXPECT_EQ(f.service().Stats().introspection_slow_paths, slow);
+  // The same grant object, shared.
+  EXPECT_EQ(f.service().Introspect(issued.access_token, kStart)->get(),
+            f.service().Introspect(issued.access_token, kStart)->get());
+  // Another service has its own cache, even on the same thread.
+  ServiceFixture other;
+  EXPECT_EQ(IntrospectStatus(other.service(), issued.access_token, kStart),
+            "UNAUTHENTICATED: access token: unknown");
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+}
+
+TEST(TokenServiceTest, RemoveExpiredTokens) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  f.Issue("c-backend", secret);
+  f.Issue("c-backend", secret);
+  EXPECT_EQ(f.store().size(), 4u);
+  f.clock().Set(kStart + kHour);
+  EXPECT_EQ(f.service().RemoveExpiredTokens(), 2u);  // the access tokens
+  f.clock().Set(kStart + kThirtyDays);
+  EXPECT_EQ(f.service().RemoveExpiredTokens(), 2u);
+  EXPECT_EQ(f.store().size(), 0u);
+}
+
+// Issue, introspect, refresh, revoke and policy swaps from several threads
+// at once, bounded. Under ThreadSanitizer this finds unsynchronized access;
+// everywhere it checks that a revocation is complete when Revoke returns.
+TEST(TokenServiceConcurrencyTest, IssueIntrospectRevokeAndSwap) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const std::shared_ptr<const CompiledPolicy> policy = f.service().policy();
+  constexpr int kWorkers = 3;
+  constexpr int kRounds = 60;
+  std::mutex mu;
+  std::vector<std::string> shared_tokens;  // Guarded by mu.
+  std::atomic<int> failures{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kRounds; ++i) {
+        absl::StatusOr<IssuedTokens> issued = f.service().IssueToken(
+            {w == 0 ? "entity_user" : "client_credentials", "c-backend", secret,
+             w == 0 ? "u-ann" : ""});
+        if (!issued.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        GrantOr grant = f.service().Introspect(issued->access_token, kStart);
+        if (!grant.ok() || CheckNames(**grant, "payable", "read", "e-1") !=
+                               "allowed/granted") {
+          failures.fetch_add(1);
+          continue;
+        }
+        (void)f.service().CheckRateLimit(**grant, kStart);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          shared_tokens.push_back(issued->access_token);
+        }
+        // Someone else's token, maybe: revoke it and see it gone.
+        std::string victim;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          victim = shared_tokens[(i * 7 + w) % shared_tokens.size()];
+        }
+        if (i % 3 == 0) {
+          if (!f.service().Revoke({"c-backend", secret, victim}).ok() ||
+              f.service().Introspect(victim, kStart).ok()) {
+            failures.fetch_add(1);
+          }
+        } else {
+          (void)f.service().Introspect(victim, kStart);
+        }
+        if (i % 10 == 0) (void)f.service().Refresh(issued->refresh_token);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (!go.load()) std::this_thread::yield();
+    for (int i = 0; i < 20; ++i) {
+      (void)f.service().SetPolicy(i % 2 == 0 ? CompileText(kPolicy) : policy);
+      std::this_thread::yield();
+    }
+  });
+  go.store(true);
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(shared_tokens.size(), 0u);
+}
+
+}  // namespace
+}  // namespace portcullis::auth
