@@ -11,7 +11,7 @@ usage() {
 usage: benchmarks/run_all.sh [options] [TARGET...]
 
 Builds and runs every //benchmarks cc_binary tagged "benchmark" (or only the
-named TARGETs, e.g. pipeline_selftest_benchmark) with `bazel run --config=bench`.
+named TARGETs, e.g. check_benchmark) with `bazel run --config=bench`.
 
   --out DIR          output directory (default: benchmarks/results); its previous
                      benchmark JSON and machine.json are removed first
