@@ -15,36 +15,14 @@ using internal::Deny;
 using internal::IdAccess;
 using internal::kNone;
 using internal::kPermAllowed;
+using internal::LevelName;
+using internal::PermissionName;
 using internal::PolicyTables;
 using internal::PrincipalFacts;
 using internal::SlotInfo;
 
 std::string Q(absl::string_view value) {
   return absl::StrCat("\"", absl::CHexEscape(value), "\"");
-}
-
-absl::string_view LevelName(uint32_t level) {
-  switch (level) {
-    case internal::kLevelRead:
-      return "read";
-    case internal::kLevelWrite:
-      return "write";
-    case internal::kLevelDelete:
-      return "delete";
-    default:
-      return "nothing";
-  }
-}
-
-absl::string_view PermissionName(uint32_t code) {
-  switch (code) {
-    case internal::kPermAllowed:
-      return "allowed";
-    case internal::kPermAllowedForOwn:
-      return "allowed_for_own";
-    default:
-      return "not_allowed";
-  }
 }
 
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
@@ -266,9 +244,10 @@ void TraceRules(Tracer& trace, const CompiledPolicy& policy,
     if (p.credential == kNone) {
       return absl::StrCat("no client: scopes do not apply (", needed, ")");
     }
-    return absl::StrCat("client ", Q(t.credentials.name(p.credential)),
-                        " grants ", LevelName(granted), " on ",
-                        t.object_types.name(slot.object_type), "; ", needed);
+    return absl::StrCat(
+        "client ", Q(t.credentials.name(p.credential)), " grants ",
+        granted == internal::kLevelNone ? "nothing" : LevelName(granted),
+        " on ", t.object_types.name(slot.object_type), "; ", needed);
   });
   if (!scope) return;
   trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {

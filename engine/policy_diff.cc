@@ -25,30 +25,6 @@ std::string Q(absl::string_view value) {
   return absl::StrCat("\"", absl::CHexEscape(value), "\"");
 }
 
-absl::string_view PermissionText(uint32_t code) {
-  switch (code) {
-    case internal::kPermAllowed:
-      return "allowed";
-    case internal::kPermAllowedForOwn:
-      return "allowed_for_own";
-    default:
-      return "not_allowed";
-  }
-}
-
-absl::string_view LevelText(uint32_t level) {
-  switch (level) {
-    case internal::kLevelRead:
-      return "read";
-    case internal::kLevelWrite:
-      return "write";
-    case internal::kLevelDelete:
-      return "delete";
-    default:
-      return "none";
-  }
-}
-
 uint32_t Find(const NameTable& table, uint32_t space, absl::string_view name) {
   const uint32_t index = table.Find(space, name);
   return index == NameTable::kNotFound ? kNone : index;
@@ -110,7 +86,7 @@ class Differ {
   }
 
   static std::string ActionText(const PolicyTables& t, uint32_t slot) {
-    return absl::StrCat("level ", LevelText(t.slots[slot].level),
+    return absl::StrCat("level ", internal::LevelName(t.slots[slot].level),
                         ", partner_only ",
                         t.slots[slot].partner_only ? "true" : "false");
   }
@@ -158,8 +134,8 @@ class Differ {
       const internal::SlotInfo& is = a_.slots[slot.after];
       if (was.level != is.level) {
         Add(Kind::kActionLevel, slot.type, slot.type, slot.action,
-            std::string(LevelText(was.level)),
-            std::string(LevelText(is.level)));
+            std::string(internal::LevelName(was.level)),
+            std::string(internal::LevelName(is.level)));
       }
       if (was.partner_only != is.partner_only) {
         Add(Kind::kActionPartnerOnly, slot.type, slot.type, slot.action,
@@ -222,7 +198,7 @@ class Differ {
         const SlotPair& slot = slots_[i];
         auto text = [](const PolicyTables& t, uint32_t row, uint32_t s) {
           if (row == kNone || s == kNone) return std::string(kAbsent);
-          return std::string(PermissionText(
+          return std::string(internal::PermissionName(
               internal::Get2Bits(t.permission_rows.data() + row, s)));
         };
         Add(Kind::kRolePermission, role.name, slot.type, slot.action,
@@ -340,7 +316,7 @@ class Differ {
                         uint32_t value) {
           return credential == kNone || type_index == kNone
                      ? std::string(kAbsent)
-                     : std::string(LevelText(value));
+                     : std::string(internal::LevelName(value));
         };
         Add(Kind::kCredentialScope, c.name, type.name, "",
             text(c.before, type.before, was_level),

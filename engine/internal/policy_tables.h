@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "engine/internal/name_table.h"
 
 namespace portcullis::internal {
@@ -42,6 +43,30 @@ inline void Set2Bits(uint64_t* row, uint32_t field, uint32_t value) {
   uint64_t& word = row[field / kFieldsPerWord];
   word = (word & ~(uint64_t{3} << shift)) | (uint64_t{value} << shift);
 }
+// The names of the 2-bit codes, as explanations and diffs print them.
+inline absl::string_view PermissionName(uint32_t code) {
+  switch (code) {
+    case kPermAllowed:
+      return "allowed";
+    case kPermAllowedForOwn:
+      return "allowed_for_own";
+    default:
+      return "not_allowed";
+  }
+}
+inline absl::string_view LevelName(uint32_t level) {
+  switch (level) {
+    case kLevelRead:
+      return "read";
+    case kLevelWrite:
+      return "write";
+    case kLevelDelete:
+      return "delete";
+    default:
+      return "none";
+  }
+}
+
 inline bool GetBit(const uint64_t* bits, uint32_t index) {
   return (bits[index / 64] >> (index % 64)) & 1u;
 }
