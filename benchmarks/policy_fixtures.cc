@@ -3,10 +3,10 @@
 #include <cstdlib>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/policy_loader.h"
-#include "google/protobuf/struct.pb.h"
 
 namespace portcullis::bench {
 namespace {
@@ -51,14 +51,90 @@ std::vector<std::pair<int, int>> Slots() {
   return slots;
 }
 
-absl::StatusOr<google::protobuf::Struct> ReadJsonObject(
-    const std::string& path) {
+// The data files are JSON objects whose values are strings or arrays of
+// strings. A small strict reader for exactly that shape: protobuf's Struct
+// would do, but its map crashes under ThreadSanitizer against Debian's
+// uninstrumented libprotobuf.
+using StringTable =
+    std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+class StringTableReader {
+ public:
+  explicit StringTableReader(absl::string_view text) : text_(text) {}
+
+  // name -> values (a string value is one value), in file order.
+  absl::StatusOr<StringTable> Read() {
+    StringTable table;
+    if (!Consume('{')) return Error("expected '{'");
+    if (Consume('}')) return table;
+    do {
+      std::string name;
+      if (!String(name)) return Error("expected a string key");
+      if (!Consume(':')) return Error("expected ':'");
+      std::vector<std::string> values;
+      if (Consume('[')) {
+        if (!Consume(']')) {
+          do {
+            values.emplace_back();
+            if (!String(values.back())) return Error("expected a string");
+          } while (Consume(','));
+          if (!Consume(']')) return Error("expected ']'");
+        }
+      } else {
+        values.emplace_back();
+        if (!String(values.back())) return Error("expected a string or array");
+      }
+      table.emplace_back(std::move(name), std::move(values));
+    } while (Consume(','));
+    if (!Consume('}')) return Error("expected '}'");
+    SkipSpace();
+    if (pos_ != text_.size()) return Error("trailing characters");
+    return table;
+  }
+
+ private:
+  void SkipSpace() {
+    while (pos_ < text_.size() && absl::ascii_isspace(text_[pos_])) ++pos_;
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  // A string with no escapes but \" \\ and \/ (all that the data files use).
+  bool String(std::string& out) {
+    if (!Consume('"')) return false;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      char c = text_[pos_++];
+      if (c == '\\') {
+        if (pos_ >= text_.size()) return false;
+        c = text_[pos_++];
+        if (c != '"' && c != '\\' && c != '/') return false;
+      }
+      out.push_back(c);
+    }
+    return pos_++ < text_.size();
+  }
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(what, " at byte ", pos_));
+  }
+
+  absl::string_view text_;
+  size_t pos_ = 0;
+};
+
+absl::StatusOr<StringTable> ReadStringTable(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path, size_t{64} << 20);
   if (!text.ok()) return text.status();
-  google::protobuf::Struct object;
-  absl::Status status = ParseJsonMessage(*text, object);
-  if (!status.ok()) return status;
-  return object;
+  absl::StatusOr<StringTable> table = StringTableReader(*text).Read();
+  if (!table.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", table.status().message()));
+  }
+  return table;
 }
 
 void AddEntityAndCredential(v1::PolicySet& policy) {
@@ -143,20 +219,19 @@ v1::PolicySet SyntheticPolicy(int roles, RowShape shape) {
 }
 
 absl::StatusOr<v1::PolicySet> GcpPolicy(const std::string& data_dir) {
-  absl::StatusOr<google::protobuf::Struct> roles =
-      ReadJsonObject(data_dir + "/gcp_predefined_roles.json");
+  absl::StatusOr<StringTable> roles =
+      ReadStringTable(data_dir + "/gcp_predefined_roles.json");
   if (!roles.ok()) return roles.status();
   v1::PolicySet policy;
   std::unordered_map<std::string, std::unordered_map<std::string, bool>>
       actions;
   std::vector<std::string> type_order;
-  for (const auto& [name, value] : roles->fields()) {
+  for (const auto& [name, permissions] : *roles) {
     v1::Role* role = policy.add_roles();
     role->set_id(name);
     role->set_name(name);
     std::unordered_map<std::string, v1::ObjectPermissions*> objects;
-    for (const auto& permission : value.list_value().values()) {
-      const std::string& text = permission.string_value();
+    for (const std::string& text : permissions) {
       const size_t dot = text.rfind('.');
       const std::string type = text.substr(0, dot);
       const std::string verb = text.substr(dot + 1);
@@ -192,30 +267,29 @@ absl::StatusOr<v1::PolicySet> GcpPolicy(const std::string& data_dir) {
 }
 
 absl::StatusOr<v1::PolicySet> AwsPolicy(const std::string& data_dir) {
-  absl::StatusOr<google::protobuf::Struct> policies =
-      ReadJsonObject(data_dir + "/aws_managed_policies_effective_actions.json");
+  absl::StatusOr<StringTable> policies = ReadStringTable(
+      data_dir + "/aws_managed_policies_effective_actions.json");
   if (!policies.ok()) return policies.status();
-  absl::StatusOr<google::protobuf::Struct> levels =
-      ReadJsonObject(data_dir + "/aws_action_access_levels.json");
+  absl::StatusOr<StringTable> levels =
+      ReadStringTable(data_dir + "/aws_action_access_levels.json");
   if (!levels.ok()) return levels.status();
   v1::PolicySet policy;
   std::map<std::string, std::map<std::string, v1::ScopeLevel>> catalog;
-  for (const auto& [action, level] : levels->fields()) {
+  for (const auto& [action, level] : *levels) {
     const size_t colon = action.find(':');
     const std::string name = action.substr(colon + 1);
-    const std::string& access = level.string_value();
+    const std::string& access = level.front();
     catalog[action.substr(0, colon)][name] =
         access == "Read" || access == "List" ? v1::READ
         : absl::StartsWith(name, "Delete")   ? v1::DELETE
                                              : v1::WRITE;
   }
-  for (const auto& [name, value] : policies->fields()) {
+  for (const auto& [name, actions] : *policies) {
     v1::Role* role = policy.add_roles();
     role->set_id(name);
     role->set_name(name);
     std::unordered_map<std::string, v1::ObjectPermissions*> objects;
-    for (const auto& entry_value : value.list_value().values()) {
-      const std::string& text = entry_value.string_value();
+    for (const std::string& text : actions) {
       const size_t colon = text.find(':');
       const std::string service = text.substr(0, colon);
       const std::string action = text.substr(colon + 1);
