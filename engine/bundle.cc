@@ -779,23 +779,23 @@ absl::StatusOr<PolicyTables> ReadBody(absl::string_view body,
   for (size_t slot = 0; slot < t.slots.size(); ++slot) {
     action_spaces[slot] = t.slots[slot].object_type;
   }
-  auto zeros = [](const PackedStrings& strings) {
-    return std::vector<uint32_t>(strings.size(), 0);
+  // Every other table's names share name space 0. The spaces are built
+  // before the names are moved: argument evaluation order is unspecified, and
+  // a moved-from table has no size.
+  auto assign_global = [](absl::string_view name, PackedStrings& strings,
+                          NameTable& out) {
+    std::vector<uint32_t> spaces(strings.size(), 0);
+    return AssignNames(name, std::move(strings), std::move(spaces), out);
   };
   PORTCULLIS_RETURN_IF_ERROR(
-      AssignNames("object_types", std::move(n.object_types),
-                  zeros(n.object_types), t.object_types));
+      assign_global("object_types", n.object_types, t.object_types));
   PORTCULLIS_RETURN_IF_ERROR(AssignNames("actions", std::move(n.actions),
                                          std::move(action_spaces), t.actions));
-  PORTCULLIS_RETURN_IF_ERROR(AssignNames("partners", std::move(n.partners),
-                                         zeros(n.partners), t.partners));
-  PORTCULLIS_RETURN_IF_ERROR(AssignNames("entities", std::move(n.entities),
-                                         zeros(n.entities), t.entities));
+  PORTCULLIS_RETURN_IF_ERROR(assign_global("partners", n.partners, t.partners));
+  PORTCULLIS_RETURN_IF_ERROR(assign_global("entities", n.entities, t.entities));
+  PORTCULLIS_RETURN_IF_ERROR(assign_global("roles", n.roles, t.roles));
   PORTCULLIS_RETURN_IF_ERROR(
-      AssignNames("roles", std::move(n.roles), zeros(n.roles), t.roles));
-  PORTCULLIS_RETURN_IF_ERROR(AssignNames("credentials",
-                                         std::move(n.credentials),
-                                         zeros(n.credentials), t.credentials));
+      assign_global("credentials", n.credentials, t.credentials));
   return t;
 }
 

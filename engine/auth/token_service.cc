@@ -790,10 +790,13 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
   CacheEntry* entry = cache.Find(key);
   Digest digest;
   if (entry != nullptr) {
-    const bool current = (entry->generation == Generation()) &
-                         (entry->family_generation ==
+    // Both generations are read whatever the first says (no branch between
+    // the two loads); `&` on their int values says so to the compiler.
+    const bool current =
+        (static_cast<int>(entry->generation == Generation()) &
+         static_cast<int>(entry->family_generation ==
                           family_generations_[entry->family_bucket].load(
-                              std::memory_order_acquire));
+                              std::memory_order_acquire))) != 0;
     if (current) {
       // Flooring `now` to whole nanoseconds keeps `now < expiry` exact:
       // expiries are whole nanoseconds.
