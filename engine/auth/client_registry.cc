@@ -25,8 +25,10 @@
 #include "absl/types/span.h"
 #include "engine/auth/client_registry.pb.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/sealed_snapshot.h"
 #include "engine/auth/token_format.h"
 #include "engine/internal/policy_tables.h"
+#include "engine/internal/status_macros.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 
@@ -58,40 +60,8 @@ std::string Rfc3339(absl::Time time) {
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
 }
 
-// The snapshot checksum of `unsealed` (a snapshot serialized without its
-// checksum): BLAKE2b-256, unkeyed, as the token store's.
-std::string SnapshotChecksum(absl::string_view unsealed) {
-  std::string checksum(crypto_generichash_BYTES, '\0');
-  // Fails only for out-of-range output or key lengths, fixed here.
-  (void)crypto_generichash(
-      reinterpret_cast<unsigned char*>(checksum.data()), checksum.size(),
-      reinterpret_cast<const unsigned char*>(unsealed.data()), unsealed.size(),
-      nullptr, 0);
-  return checksum;
-}
-
-// Collects an import's problems: the first 10 verbatim, then a count.
-class ProblemList {
- public:
-  void Add(std::string problem) {
-    if (problems_.size() < kMaxReported) {
-      problems_.push_back(std::move(problem));
-    } else {
-      ++omitted_;
-    }
-  }
-  bool empty() const { return problems_.empty(); }
-  std::string Join() const {
-    std::string joined = absl::StrJoin(problems_, "; ");
-    if (omitted_ > 0) absl::StrAppend(&joined, "; and ", omitted_, " more");
-    return joined;
-  }
-
- private:
-  static constexpr size_t kMaxReported = 10;
-  std::vector<std::string> problems_;
-  size_t omitted_ = 0;
-};
+using internal::HasUnknownFields;
+using internal::ProblemList;
 
 }  // namespace
 
@@ -364,50 +334,16 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
       record.set_removed(entry.removed);
     }
   }
-  if (snapshot.ByteSizeLong() > static_cast<size_t>(INT_MAX) - 64) {
-    return absl::ResourceExhaustedError(
-        "client registry export: the snapshot exceeds protobuf's 2 GiB limit");
-  }
-  std::string unsealed;
-  if (!snapshot.SerializeToString(&unsealed)) {
-    return absl::InternalError("client registry export: serialization failed");
-  }
-  snapshot.set_checksum(SnapshotChecksum(unsealed));
-  std::string serialized;
-  if (!snapshot.SerializeToString(&serialized)) {
-    return absl::InternalError("client registry export: serialization failed");
-  }
-  return serialized;
+  return internal::SealSnapshot(snapshot, "client registry export");
 }
 
 absl::Status ClientRegistry::Import(absl::string_view serialized) {
   v1::ClientRegistrySnapshot snapshot;
-  if (serialized.size() > static_cast<size_t>(INT_MAX) ||
-      !snapshot.ParseFromArray(serialized.data(),
-                               static_cast<int>(serialized.size()))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kImportPrefix, "not a serialized ClientRegistrySnapshot"));
-  }
-  if (snapshot.version() != kSnapshotVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kImportPrefix, "unsupported version ", snapshot.version(),
-                     " (expected ", kSnapshotVersion, ")"));
-  }
-  const std::string checksum = snapshot.checksum();
-  if (checksum.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kImportPrefix, "checksum is missing (truncated?)"));
-  }
-  snapshot.clear_checksum();
-  std::string unsealed;
-  if (!snapshot.SerializeToString(&unsealed) ||
-      SnapshotChecksum(unsealed) != checksum) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kImportPrefix, "checksum mismatch (corrupted?)"));
-  }
+  PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
+      serialized, kImportPrefix, kSnapshotVersion, snapshot));
 
   ProblemList problems;
-  if (!snapshot.GetReflection()->GetUnknownFields(snapshot).empty()) {
+  if (HasUnknownFields(snapshot)) {
     problems.Add("unknown fields (written by a newer version?)");
   }
   absl::flat_hash_map<std::string, Entry> entries;

@@ -25,7 +25,9 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/sealed_snapshot.h"
 #include "engine/auth/token_store.pb.h"
+#include "engine/internal/status_macros.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 
@@ -34,55 +36,8 @@ namespace {
 
 constexpr uint32_t kSnapshotVersion = 1;
 
-// The snapshot checksum (see token_store.proto) of `unsealed`, a snapshot
-// serialized without its checksum: BLAKE2b-256, unkeyed.
-std::string SnapshotChecksum(absl::string_view unsealed) {
-  std::string checksum(crypto_generichash_BYTES, '\0');
-  // Fails only for out-of-range output or key lengths, fixed here.
-  (void)crypto_generichash(
-      reinterpret_cast<unsigned char*>(checksum.data()), checksum.size(),
-      reinterpret_cast<const unsigned char*>(unsealed.data()), unsealed.size(),
-      nullptr, 0);
-  return checksum;
-}
-
-// A snapshot broken throughout would otherwise produce one problem per token
-// in a single message.
-constexpr size_t kMaxReportedProblems = 10;
-
-// Collects problems for one error message: the first kMaxReportedProblems
-// verbatim, then a count of the rest.
-class ProblemList {
- public:
-  void Add(std::string problem) {
-    if (problems_.size() < kMaxReportedProblems) {
-      problems_.push_back(std::move(problem));
-    } else {
-      ++omitted_;
-    }
-  }
-
-  bool empty() const { return problems_.empty(); }
-
-  // Problems added so far, reported or not.
-  size_t count() const { return problems_.size() + omitted_; }
-
-  std::string Join() const {
-    std::string joined = absl::StrJoin(problems_, "; ");
-    if (omitted_ > 0) absl::StrAppend(&joined, "; and ", omitted_, " more");
-    return joined;
-  }
-
- private:
-  std::vector<std::string> problems_;
-  size_t omitted_ = 0;
-};
-
-// Whether `message` itself (not its submessages) carries fields this build
-// does not know: data from a newer writer that would be lost on import.
-bool HasUnknownFields(const google::protobuf::Message& message) {
-  return !message.GetReflection()->GetUnknownFields(message).empty();
-}
+using internal::HasUnknownFields;
+using internal::ProblemList;
 
 bool IsKnown(TokenKind kind) {
   switch (kind) {
@@ -470,49 +425,14 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export() const {
   for (uint64_t family_id : revoked_families) {
     snapshot.add_revoked_families(family_id);
   }
-  // The checksum adds 34 bytes; leave room for it under protobuf's limit.
-  if (snapshot.ByteSizeLong() > static_cast<size_t>(INT_MAX) - 64) {
-    return absl::ResourceExhaustedError(
-        "token store export: the snapshot exceeds protobuf's 2 GiB limit");
-  }
-  std::string unsealed;
-  if (!snapshot.SerializeToString(&unsealed)) {
-    return absl::InternalError("token store export: serialization failed");
-  }
-  snapshot.set_checksum(SnapshotChecksum(unsealed));
-  std::string serialized;
-  if (!snapshot.SerializeToString(&serialized)) {
-    return absl::InternalError("token store export: serialization failed");
-  }
-  return serialized;
+  return internal::SealSnapshot(snapshot, "token store export");
 }
 
 absl::Status InMemoryTokenStore::Import(absl::string_view serialized) {
   constexpr absl::string_view kPrefix = "token store import: ";
   v1::TokenStoreSnapshot snapshot;
-  if (serialized.size() > static_cast<size_t>(INT_MAX) ||
-      !snapshot.ParseFromArray(serialized.data(),
-                               static_cast<int>(serialized.size()))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kPrefix, "not a serialized TokenStoreSnapshot"));
-  }
-  if (snapshot.version() != kSnapshotVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kPrefix, "unsupported version ", snapshot.version(),
-                     " (expected ", kSnapshotVersion, ")"));
-  }
-  const std::string checksum = snapshot.checksum();
-  if (checksum.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kPrefix, "checksum is missing (truncated?)"));
-  }
-  snapshot.clear_checksum();
-  std::string unsealed;
-  if (!snapshot.SerializeToString(&unsealed) ||
-      SnapshotChecksum(unsealed) != checksum) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kPrefix, "checksum mismatch (corrupted?)"));
-  }
+  PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
+      serialized, kPrefix, kSnapshotVersion, snapshot));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {
