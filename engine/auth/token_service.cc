@@ -28,6 +28,7 @@
 #include "engine/auth/rate_limiter.h"
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.h"
+#include "engine/internal/json_string.h"
 #include "engine/internal/name_table.h"
 #include "engine/internal/policy_tables.h"
 #include "engine/internal/status_macros.h"
@@ -191,41 +192,6 @@ size_t CacheSets(size_t entries) {
 
 // ---- JSON ----------------------------------------------------------------
 
-// Appends `value` as a JSON string (RFC 8259): quotes, backslashes and
-// control characters escaped; other bytes, UTF-8 included, as they are.
-void AppendJsonString(std::string& out, absl::string_view value) {
-  out.push_back('"');
-  for (const char c : value) {
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          constexpr char kHex[] = "0123456789abcdef";
-          out.append("\\u00");
-          out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-          out.push_back(kHex[static_cast<unsigned char>(c) & 0xf]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 std::string JsonTime(absl::Time time) {
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
 }
@@ -235,7 +201,7 @@ class JsonObject {
  public:
   JsonObject& String(absl::string_view name, absl::string_view value) {
     Name(name);
-    AppendJsonString(out_, value);
+    internal::AppendJsonString(value, out_);
     return *this;
   }
   JsonObject& Number(absl::string_view name, int64_t value) {
@@ -254,7 +220,7 @@ class JsonObject {
     out_.push_back('[');
     for (size_t i = 0; i < values.size(); ++i) {
       if (i > 0) out_.push_back(',');
-      AppendJsonString(out_, values[i]);
+      internal::AppendJsonString(values[i], out_);
     }
     out_.push_back(']');
     return *this;
@@ -268,7 +234,7 @@ class JsonObject {
  private:
   void Name(absl::string_view name) {
     if (out_.size() > 1) out_.push_back(',');
-    AppendJsonString(out_, name);
+    internal::AppendJsonString(name, out_);
     out_.push_back(':');
   }
 

@@ -930,11 +930,12 @@ TEST(TokenServiceJsonTest, DocumentedShapes) {
       R"("rateLimitIntervalInSeconds":600,"scopes":["all:delete"],)"
       R"("createdAt":"2023-05-04T14:29:06Z","updatedAt":"2023-05-04T14:29:06Z"})");
 
-  // Strings are escaped; UTF-8 passes through.
-  info.name = "Qu\"ote\\ new\nline \x01 caf\xc3\xa9";
+  // Strings are escaped; UTF-8 passes through; bytes that are not UTF-8 (a
+  // policy's names are bytes) become U+FFFD, so the answer stays valid JSON.
+  info.name = "Qu\"ote\\ new\nline \x01 caf\xc3\xa9 \xff";
   const std::string json = ApplicationInfoJson(info);
   EXPECT_NE(json.find(R"("name":"Qu\"ote\\ new\nline \u0001 caf)"
-                      "\xc3\xa9\""),
+                      "\xc3\xa9 \\ufffd\""),
             std::string::npos)
       << json;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets for a bounded time each and fails if any crashes.
 #
-#   tests/fuzz/run_fuzzers.sh [--seconds N] [target...]
+#   tests/fuzz/run_fuzzers.sh [--seconds N] [--seed S] [target...]
 #
 # Targets are the rules tagged "fuzz_target" (see tests/fuzz/fuzz.bzl), named
 # by label (//tests/fuzz:scope_fuzzer) or short name (scope); default: all of
@@ -9,7 +9,10 @@
 # (<package>/corpus/<name>), its saved crashes (<package>/regressions/<name>)
 # and the corpus grown by earlier runs (fuzz-out/<name>/corpus, not in git),
 # with its dictionary (<package>/dicts/<name>.dict) when there is one. Prints
-# the executions per target from libFuzzer's final stats. A crash, timeout,
+# the executions per target from libFuzzer's final stats. --seed S fixes
+# libFuzzer's random seed, so that a run from a fresh clone (no grown corpus)
+# tries the same inputs in the same order on every machine: CI uses it and
+# stays reproducible; without it each run explores new ground. A crash, timeout,
 # leak or out-of-memory input is minimized and copied into
 # <package>/regressions/<name>/, where the target's regression test replays it
 # on every `bazel test //...`: fix the engine, then commit the file with the fix.
@@ -17,18 +20,25 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds=30
+seed=""
 requested=()
 while (($#)); do
   case $1 in
     --seconds) seconds=${2:?--seconds needs a value}; shift 2 ;;
     --seconds=*) seconds=${1#--seconds=}; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --seed) seed=${2:?--seed needs a value}; shift 2 ;;
+    --seed=*) seed=${1#--seed=}; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run_fuzzers: unknown option $1" >&2; exit 2 ;;
     *) requested+=("$1"); shift ;;
   esac
 done
 if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
   echo "run_fuzzers: --seconds needs a positive integer, not '$seconds'" >&2
+  exit 2
+fi
+if [[ -n $seed ]] && ! [[ $seed =~ ^[1-9][0-9]*$ ]]; then
+  echo "run_fuzzers: --seed needs a positive integer, not '$seed'" >&2
   exit 2
 fi
 
@@ -90,11 +100,12 @@ for label in "${labels[@]}"; do
     -rss_limit_mb=2560
     -artifact_prefix="$work/artifacts/"
   )
+  if [[ -n $seed ]]; then flags+=(-seed="$seed"); fi
   if [[ -f $package/dicts/$name.dict ]]; then
     flags+=(-dict="$package/dicts/$name.dict")
   fi
 
-  echo "=== fuzz $name (${seconds}s)"
+  echo "=== fuzz $name (${seconds}s${seed:+, seed $seed})"
   # Targets that write files (policy_files) do it under TMPDIR.
   TMPDIR=$PWD/$work/tmp "$bin/$package/$binary_name" "${flags[@]}" "${inputs[@]}" \
     >"$work/log" 2>&1
@@ -109,8 +120,12 @@ for label in "${labels[@]}"; do
 
   failed+=("$name")
   summary+=("$(printf '%-20s %12s executions, CRASHED' "$name" "$executions")")
-  echo "$name: libFuzzer exited with status $status; the end of its log:"
-  tail -60 "$work/log"
+  echo "$name: libFuzzer exited with status $status; its report:"
+  # The first report (a violated property's message or a sanitizer's error,
+  # head kept: a property's message can be long), then the log's end (stack).
+  grep -m1 -A30 -E 'property violated|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$work/log"
+  echo "[...]"
+  tail -25 "$work/log"
   mkdir -p "$package/regressions/$name"
   shopt -s nullglob
   for artifact in "$work/artifacts/"*; do
@@ -127,6 +142,11 @@ for label in "${labels[@]}"; do
     target=$package/regressions/$name/$kind-$(sha1sum "$minimized" | cut -c1-16)
     cp "$minimized" "$target"
     echo "$name: saved $target ($(wc -c <"$target") bytes); its regression test now fails until the engine is fixed"
+    # A CI machine's checkout is thrown away: the log must carry the input.
+    if (($(wc -c <"$target") <= 16384)); then
+      echo "$name: the input in base64 (base64 -d >$target):"
+      base64 "$target"
+    fi
   done
   shopt -u nullglob
 done

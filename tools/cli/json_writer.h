@@ -12,12 +12,6 @@
 
 namespace portcullis::cli {
 
-// Appends `value` as a JSON string literal, quotes included. `"`, `\` and
-// control characters are escaped; valid UTF-8 is copied; every byte that is not
-// part of valid UTF-8 becomes \ufffd, so the output is always valid JSON
-// whatever the input.
-void AppendJsonString(absl::string_view value, std::string& out);
-
 // `{"id": "42", "decision": "allowed", "reason": "ownership"}` and a newline.
 void AppendAnswer(absl::string_view id, Decision decision, std::string& out);
 
