@@ -254,10 +254,27 @@ void PolicyWatcher::Start() {
   std::lock_guard<std::mutex> lock(thread_mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] {
+  if (options_.notify_on_change) {
+    absl::StatusOr<std::unique_ptr<internal::ChangeNotifier>> notifier =
+        internal::ChangeNotifier::Create(source_.paths);
+    // Without inotify the interval's polls still reload, only later.
+    if (notifier.ok()) notifier_ = *std::move(notifier);
+  }
+  thread_ = std::thread([this, notifier = notifier_.get()] {
     const auto interval = absl::ToChronoNanoseconds(options_.interval);
+    bool notified = false;
     for (;;) {
       PollOnce();
+      if (notified) {
+        std::lock_guard<std::mutex> state_lock(state_mu_);
+        ++stats_.notified_polls;
+      }
+      if (notifier != nullptr) {
+        const auto woke = notifier->Wait(options_.interval, options_.settle);
+        if (woke == internal::ChangeNotifier::WaitResult::kInterrupted) return;
+        notified = woke == internal::ChangeNotifier::WaitResult::kChanged;
+        continue;
+      }
       std::unique_lock<std::mutex> wait_lock(thread_mu_);
       if (wake_.wait_for(wait_lock, interval, [this] { return stopping_; })) {
         return;
@@ -268,11 +285,14 @@ void PolicyWatcher::Start() {
 
 void PolicyWatcher::Stop() {
   std::thread thread;
+  std::unique_ptr<internal::ChangeNotifier> notifier;
   {
     std::lock_guard<std::mutex> lock(thread_mu_);
     stopping_ = true;
     thread = std::move(thread_);
+    notifier = std::move(notifier_);
   }
+  if (notifier != nullptr) notifier->Interrupt();
   wake_.notify_all();
   if (thread.joinable()) thread.join();
 }

@@ -14,7 +14,7 @@
 //       PolicyWatcher::Create(&store, PolicySource::Files({"policy/"}),
 //                             options);
 //   (*watcher)->PollOnce();  // the first load, before serving
-//   (*watcher)->Start();     // then every options.interval
+//   (*watcher)->Start();     // then on every change, and every interval
 #ifndef PORTCULLIS_ENGINE_POLICY_WATCHER_H_
 #define PORTCULLIS_ENGINE_POLICY_WATCHER_H_
 
@@ -33,6 +33,7 @@
 #include "engine/bundle.h"
 #include "engine/compiled_policy.h"
 #include "engine/compiler.h"
+#include "engine/internal/change_notifier.h"
 #include "engine/policy_loader.h"
 #include "engine/policy_store.h"
 
@@ -82,6 +83,15 @@ struct PolicyWatcherOptions {
   PolicySourceOptions source;
   // Between two polls of Start()'s thread. Default 1 s.
   absl::Duration interval = absl::Seconds(1);
+  // Start()'s thread also polls as soon as inotify reports a change in a
+  // directory holding the source (an edit, an atomic rename, a Kubernetes
+  // ConfigMap's symlink swap), after `settle` passes without another event,
+  // so a reload follows an edit within milliseconds. The interval's polls go
+  // on: they catch what inotify cannot see (network file systems, a source
+  // directory created later). Without inotify (off, or refused by the
+  // kernel) the watcher only polls.
+  bool notify_on_change = true;
+  absl::Duration settle = absl::Milliseconds(50);
   // A file modified less than this long before its content was last read
   // may have changed again within its file system's timestamp granularity
   // without its size, inode or times changing; such files are read and
@@ -103,6 +113,8 @@ struct PolicyWatcherOptions {
 // and only when the content changed does it load, compile and publish. An
 // invalid source is rejected once per distinct content: the error is kept in
 // last_error() and passed to on_reload, and the store keeps its policy.
+// Start()'s thread polls every options.interval and, with inotify, as soon as
+// the source's directories change (PolicyWatcherOptions::notify_on_change).
 // Thread-safe; polls are serialized.
 class PolicyWatcher {
  public:
@@ -113,6 +125,9 @@ class PolicyWatcher {
     uint64_t content_reads = 0;  // polls that read and digested the files
     uint64_t published = 0;
     uint64_t rejected = 0;
+    // Start()'s polls that a change notification triggered (the others
+    // came with the interval).
+    uint64_t notified_polls = 0;
   };
 
   // `store` must outlive the watcher. InvalidArgument for a source without
@@ -185,10 +200,11 @@ class PolicyWatcher {
   absl::Status last_error_;
   Stats stats_;
 
-  // The polling thread.
+  // The polling thread, and its inotify watches (null: polling only).
   std::mutex thread_mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::unique_ptr<internal::ChangeNotifier> notifier_;
   std::thread thread_;
 };
 

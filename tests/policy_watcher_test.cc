@@ -401,5 +401,64 @@ TEST(PolicyWatcherTest, BackgroundPollingPublishesEdits) {
   EXPECT_EQ(watcher->stats().polls, polls);
 }
 
+// With an hour between polls, only a change notification can reload.
+TEST(PolicyWatcherTest, ChangeNotificationReloadsWithoutWaitingForThePoll) {
+  const std::string dir = TestDir();
+  const std::string path = dir + "/policy.txtpb";
+  WriteFile(path, kPolicyA);
+  PolicyStore store;
+  PolicyStore::Reader reader = store.NewReader();
+  Events events;
+  PolicyWatcherOptions options;
+  options.interval = absl::Hours(1);
+  options.on_reload = events.Callback();
+  std::unique_ptr<PolicyWatcher> watcher =
+      Watch(store, PolicySource::Files({path}), options);
+  watcher->Start();  // polls at once
+  auto eventually = [](auto condition) {
+    for (int i = 0; i < 2000 && !condition(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return condition();
+  };
+  ASSERT_TRUE(eventually([&] { return events.size() == 1; }));
+  EXPECT_EQ(reader.Check(Approve()), kRbac);
+
+  // Written aside and renamed over the policy, as deployment tools do.
+  WriteFile(dir + "/.policy.tmp", kPolicyB);
+  std::filesystem::rename(dir + "/.policy.tmp", path);
+  EXPECT_TRUE(eventually([&] { return reader.Check(Approve()) == kAllowed; }));
+  watcher->Stop();  // returns at once: the hour-long wait is interrupted
+  const PolicyWatcher::Stats stats = watcher->stats();
+  EXPECT_GE(stats.notified_polls, 1u);
+  EXPECT_EQ(stats.polls, 1 + stats.notified_polls);
+}
+
+TEST(PolicyWatcherTest, WithoutNotificationsOnlyThePollReloads) {
+  const std::string dir = TestDir();
+  const std::string path = dir + "/policy.txtpb";
+  WriteFile(path, kPolicyA);
+  PolicyStore store;
+  PolicyStore::Reader reader = store.NewReader();
+  Events events;
+  PolicyWatcherOptions options;
+  options.interval = absl::Hours(1);
+  options.notify_on_change = false;
+  options.on_reload = events.Callback();
+  std::unique_ptr<PolicyWatcher> watcher =
+      Watch(store, PolicySource::Files({path}), options);
+  watcher->Start();
+  for (int i = 0; i < 2000 && events.size() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(events.size(), 1u);
+  WriteFile(path, kPolicyB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(reader.Check(Approve()), kRbac);  // the next poll is an hour away
+  watcher->Stop();
+  EXPECT_EQ(watcher->stats().polls, 1u);
+  EXPECT_EQ(watcher->stats().notified_polls, 0u);
+}
+
 }  // namespace
 }  // namespace portcullis
