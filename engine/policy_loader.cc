@@ -7,15 +7,20 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/internal/status_macros.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -93,6 +98,63 @@ absl::StatusOr<std::vector<std::string>> ExpandPath(const std::string& path) {
   return files;
 }
 
+// Sets `path` to the first message in `message` (depth first, in field order)
+// that holds unknown fields, and returns it; null when there is none.
+// Protobuf's JSON parser (3.21) turns an empty key `""` into such fields
+// instead of rejecting it: data that no field accepts, which the compiler
+// would never see.
+const google::protobuf::Message* FindUnknownFields(
+    const google::protobuf::Message& message, std::string& path) {
+  const google::protobuf::Reflection& reflection = *message.GetReflection();
+  if (!reflection.GetUnknownFields(message).empty()) return &message;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection.ListFields(message, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (field->cpp_type() !=
+        google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      continue;
+    }
+    const size_t length = path.size();
+    if (length > 0) path.push_back('.');
+    path.append(field->name());
+    if (!field->is_repeated()) {
+      const google::protobuf::Message* found =
+          FindUnknownFields(reflection.GetMessage(message, field), path);
+      if (found != nullptr) return found;
+    } else {
+      const size_t name_end = path.size();
+      for (int i = 0, n = reflection.FieldSize(message, field); i < n; ++i) {
+        absl::StrAppend(&path, "[", i, "]");
+        const google::protobuf::Message* found = FindUnknownFields(
+            reflection.GetRepeatedMessage(message, field, i), path);
+        if (found != nullptr) return found;
+        path.resize(name_end);
+      }
+    }
+    path.resize(length);
+  }
+  return nullptr;
+}
+
+// The offset of the first empty key (`"": ...`) in `json`, which protobuf's
+// JSON parser has accepted (so it is well formed), or npos. Protobuf reads
+// such a key's object into the enclosing message, field by field, and a list
+// into fields the message does not have: no policy means either.
+size_t FindEmptyKey(absl::string_view json) {
+  for (size_t i = 0; i < json.size(); ++i) {
+    if (json[i] != '"') continue;
+    const size_t open = i;
+    for (++i; i < json.size() && json[i] != '"'; ++i) {
+      if (json[i] == '\\') ++i;  // skips the escaped character
+    }
+    if (i != open + 1) continue;  // not empty
+    size_t next = i + 1;
+    while (next < json.size() && absl::ascii_isspace(json[next])) ++next;
+    if (next < json.size() && json[next] == ':') return open;
+  }
+  return absl::string_view::npos;
+}
+
 }  // namespace
 
 absl::Status ParseJsonMessage(absl::string_view json,
@@ -106,6 +168,26 @@ absl::Status ParseJsonMessage(absl::string_view json,
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid JSON: ", std::string(status.message())));
+  }
+  std::string path;
+  const google::protobuf::Message* holder = FindUnknownFields(message, path);
+  if (holder != nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", path.empty() ? "the top level" : path,
+                     ": a value that is not a field of ",
+                     holder->GetDescriptor()->name(), " (an empty key \"\"?)"));
+  }
+  const size_t empty_key = FindEmptyKey(json);
+  if (empty_key != absl::string_view::npos) {
+    const absl::string_view before = json.substr(0, empty_key);
+    const size_t line_start = before.rfind('\n');
+    const size_t column = line_start == absl::string_view::npos
+                              ? empty_key + 1
+                              : empty_key - line_start;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid JSON: line ",
+        std::count(before.begin(), before.end(), '\n') + 1, ", column ", column,
+        ": an empty key \"\" (every key names a field)"));
   }
   return absl::OkStatus();
 }

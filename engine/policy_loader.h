@@ -35,6 +35,10 @@ absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text);
 
 // Parses a message of any type from JSON with the policy loader's options
 // (case-insensitive enums, unknown fields rejected); used for request lines.
+// Also rejects what protobuf's JSON parser accepts but no field holds (it
+// turns an empty key "" into such data), naming the message that holds it:
+// `invalid JSON: catalog.object_types[0].actions[1]: a value that is not a
+// field of Action (an empty key ""?)`.
 absl::Status ParseJsonMessage(absl::string_view json,
                               google::protobuf::Message& message);
 

@@ -85,6 +85,41 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
   }
 }
 
+// Protobuf's JSON parser accepts an empty key and stores its value as fields
+// the message does not have (found by the policy_json fuzzer): the loader
+// rejects it and names where, whatever the nesting.
+TEST(PolicyLoaderTest, RejectsEmptyKeys) {
+  struct Case {
+    const char* json;
+    const char* error;
+  };
+  const Case cases[] = {
+      {R"({"catalog": {"object_types": [{"name": "a", "actions": [{"name": "b"},
+          {"name": "c", "": [{"name": "d"}]}]}]}})",
+       "invalid JSON: catalog.object_types[0].actions[1]: a value that is not "
+       "a field of Action (an empty key \"\"?)"},
+      // An object under an empty key would set the role's fields.
+      {R"({"roles": [{"id": "r", "": {"id": "s"}}]})",
+       "invalid JSON: line 1, column 24: an empty key \"\" (every key names a "
+       "field)"},
+      {"{\n  \"roles\": [{\"id\": \"\", \"name\": \"n\",\n    \"\" : {}}]}",
+       "invalid JSON: line 3, column 5: an empty key \"\" (every key names a "
+       "field)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json);
+    absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(c.json);
+    ASSERT_FALSE(set.ok());
+    EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(set.status().message()), c.error);
+  }
+  // Empty strings as values, and keys that hold quotes, are fine.
+  absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(
+      R"({"roles": [{"id": "r", "name": "", "status": "\"\" : x"}]})");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->roles(0).status(), R"("" : x)");
+}
+
 TEST(PolicyLoaderTest, TextFormatErrorsCarryLineAndColumn) {
   absl::StatusOr<v1::PolicySet> set =
       ParsePolicyText("roles { id: \"r\" }\nroles { nmae: \"x\" }\n");
