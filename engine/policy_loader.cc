@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/internal/json_keys.h"
 #include "engine/internal/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -136,25 +136,6 @@ const google::protobuf::Message* FindUnknownFields(
   return nullptr;
 }
 
-// The offset of the first empty key (`"": ...`) in `json`, which protobuf's
-// JSON parser has accepted (so it is well formed), or npos. Protobuf reads
-// such a key's object into the enclosing message, field by field, and a list
-// into fields the message does not have: no policy means either.
-size_t FindEmptyKey(absl::string_view json) {
-  for (size_t i = 0; i < json.size(); ++i) {
-    if (json[i] != '"') continue;
-    const size_t open = i;
-    for (++i; i < json.size() && json[i] != '"'; ++i) {
-      if (json[i] == '\\') ++i;  // skips the escaped character
-    }
-    if (i != open + 1) continue;  // not empty
-    size_t next = i + 1;
-    while (next < json.size() && absl::ascii_isspace(json[next])) ++next;
-    if (next < json.size() && json[next] == ':') return open;
-  }
-  return absl::string_view::npos;
-}
-
 }  // namespace
 
 absl::Status ParseJsonMessage(absl::string_view json,
@@ -177,17 +158,11 @@ absl::Status ParseJsonMessage(absl::string_view json,
                      ": a value that is not a field of ",
                      holder->GetDescriptor()->name(), " (an empty key \"\"?)"));
   }
-  const size_t empty_key = FindEmptyKey(json);
-  if (empty_key != absl::string_view::npos) {
-    const absl::string_view before = json.substr(0, empty_key);
-    const size_t line_start = before.rfind('\n');
-    const size_t column = line_start == absl::string_view::npos
-                              ? empty_key + 1
-                              : empty_key - line_start;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid JSON: line ",
-        std::count(before.begin(), before.end(), '\n') + 1, ", column ", column,
-        ": an empty key \"\" (every key names a field)"));
+  const absl::Status keys =
+      internal::CheckJsonKeys(json, *message.GetDescriptor());
+  if (!keys.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", keys.message()));
   }
   return absl::OkStatus();
 }

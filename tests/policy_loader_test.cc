@@ -86,9 +86,9 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
 }
 
 // Protobuf's JSON parser accepts an empty key and stores its value as fields
-// the message does not have (found by the policy_json fuzzer): the loader
-// rejects it and names where, whatever the nesting.
-TEST(PolicyLoaderTest, RejectsEmptyKeys) {
+// the message does not have (found by the policy_json fuzzer), and keeps the
+// last of a field given twice: the loader rejects both and names where.
+TEST(PolicyLoaderTest, RejectsEmptyKeysAndRepeatedFields) {
   struct Case {
     const char* json;
     const char* error;
@@ -102,6 +102,11 @@ TEST(PolicyLoaderTest, RejectsEmptyKeys) {
       {R"({"roles": [{"id": "r", "": {"id": "s"}}]})",
        "invalid JSON: line 1, column 24: an empty key \"\" (every key names a "
        "field)"},
+      // Two permissions for one action: a reviewer may read the first.
+      {R"({"roles": [{"id": "r", "permissions": {"objects": [{"object_type": "payable",
+          "actions": [{"action_name": "approve", "permission": "not_allowed", "permission": "allowed"}]}]}}]})",
+       "invalid JSON: line 2, column 79: field permission is given twice; "
+       "protobuf would keep the last value"},
       {"{\n  \"roles\": [{\"id\": \"\", \"name\": \"n\",\n    \"\" : {}}]}",
        "invalid JSON: line 3, column 5: an empty key \"\" (every key names a "
        "field)"},

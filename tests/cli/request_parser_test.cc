@@ -78,9 +78,12 @@ TEST(RequestParserTest, ParsesOrRejectsExactly) {
        false,
        "id= kind=2 client=c user=u user_entity=e role=r type=payable action= "
        "entity= resource=0 resource_entity= created_by="},
-      {"repeated_key_last_wins", R"({"id": "a", "id": "b"})", false,
-       "id=b kind=0 client= user= user_entity= role= type= action= entity= "
-       "resource=0 resource_entity= created_by="},
+      {"repeated_key_rejected", R"({"id": "a", "id": "b"})", false,
+       "invalid JSON: line 1, column 13: field id is given twice; protobuf "
+       "would keep the last value"},
+      {"both_names_rejected", R"({"entity_id": "a", "entityId": "b"})", false,
+       "invalid JSON: line 1, column 20: field entity_id is given twice (here "
+       "as \"entityId\"); protobuf would keep the last value"},
       {"null_is_default", R"({"id": null, "resource": null})", false,
        "id= kind=0 client= user= user_entity= role= type= action= entity= "
        "resource=0 resource_entity= created_by="},

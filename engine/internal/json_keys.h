@@ -1,0 +1,28 @@
+// Rejects JSON that protobuf's JSON parser accepts but that does not say one
+// thing: an empty key, and a field given twice in one object. Not part of the
+// public API; ParseJsonMessage (engine/policy_loader.h) calls it.
+#ifndef PORTCULLIS_ENGINE_INTERNAL_JSON_KEYS_H_
+#define PORTCULLIS_ENGINE_INTERNAL_JSON_KEYS_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
+
+namespace portcullis::internal {
+
+// Checks the keys of `json`, a document protobuf's JSON parser has accepted
+// as a `type` (so it is well formed), against the message types it fills:
+//  - an empty key `""`: protobuf reads its object into the enclosing message,
+//    field by field, and a list into fields the message does not have;
+//  - the same field twice in one object, by the same key or by both of its
+//    names (`object_type` and `objectType`): protobuf keeps the last value,
+//    while a reviewer or another tool may read the first. In a policy or a
+//    request, that disagreement is a way to hide what it grants.
+// InvalidArgument `line L, column C: ...` naming the key; OK otherwise. Cost:
+// one pass over `json`.
+absl::Status CheckJsonKeys(absl::string_view json,
+                           const google::protobuf::Descriptor& type);
+
+}  // namespace portcullis::internal
+
+#endif  // PORTCULLIS_ENGINE_INTERNAL_JSON_KEYS_H_
