@@ -139,6 +139,15 @@ struct Events {
   }
 };
 
+// Waits for a condition, polling; bounded (10 s) so a failure cannot hang.
+template <typename Condition>
+bool Eventually(Condition condition) {
+  for (int i = 0; i < 2000 && !condition(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
+}
+
 std::unique_ptr<PolicyWatcher> Watch(PolicyStore& store, PolicySource source,
                                      PolicyWatcherOptions options = {}) {
   absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
@@ -382,19 +391,12 @@ TEST(PolicyWatcherTest, BackgroundPollingPublishesEdits) {
       Watch(store, PolicySource::Files({path}), options);
   watcher->Start();
   watcher->Start();  // a second Start() does nothing
-  // Waits for a condition, polling; bounded so a failure cannot hang.
-  auto eventually = [](auto condition) {
-    for (int i = 0; i < 2000 && !condition(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return condition();
-  };
-  EXPECT_TRUE(eventually([&] { return reader.Check(Approve()) == kRbac; }));
+  EXPECT_TRUE(Eventually([&] { return reader.Check(Approve()) == kRbac; }));
   WriteFile(path, kInvalid);
-  EXPECT_TRUE(eventually([&] { return !watcher->last_error().ok(); }));
+  EXPECT_TRUE(Eventually([&] { return !watcher->last_error().ok(); }));
   EXPECT_EQ(reader.Check(Approve()), kRbac);
   WriteFile(path, kPolicyB);
-  EXPECT_TRUE(eventually([&] { return reader.Check(Approve()) == kAllowed; }));
+  EXPECT_TRUE(Eventually([&] { return reader.Check(Approve()) == kAllowed; }));
   watcher->Stop();
   const uint64_t polls = watcher->stats().polls;
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -415,19 +417,13 @@ TEST(PolicyWatcherTest, ChangeNotificationReloadsWithoutWaitingForThePoll) {
   std::unique_ptr<PolicyWatcher> watcher =
       Watch(store, PolicySource::Files({path}), options);
   watcher->Start();  // polls at once
-  auto eventually = [](auto condition) {
-    for (int i = 0; i < 2000 && !condition(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return condition();
-  };
-  ASSERT_TRUE(eventually([&] { return events.size() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return events.size() == 1; }));
   EXPECT_EQ(reader.Check(Approve()), kRbac);
 
   // Written aside and renamed over the policy, as deployment tools do.
   WriteFile(dir + "/.policy.tmp", kPolicyB);
   std::filesystem::rename(dir + "/.policy.tmp", path);
-  EXPECT_TRUE(eventually([&] { return reader.Check(Approve()) == kAllowed; }));
+  EXPECT_TRUE(Eventually([&] { return reader.Check(Approve()) == kAllowed; }));
   watcher->Stop();  // returns at once: the hour-long wait is interrupted
   const PolicyWatcher::Stats stats = watcher->stats();
   EXPECT_GE(stats.notified_polls, 1u);
@@ -448,10 +444,7 @@ TEST(PolicyWatcherTest, WithoutNotificationsOnlyThePollReloads) {
   std::unique_ptr<PolicyWatcher> watcher =
       Watch(store, PolicySource::Files({path}), options);
   watcher->Start();
-  for (int i = 0; i < 2000 && events.size() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(Eventually([&] { return events.size() == 1; }));
   WriteFile(path, kPolicyB);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(reader.Check(Approve()), kRbac);  // the next poll is an hour away
