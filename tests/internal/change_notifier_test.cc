@@ -41,18 +41,23 @@ void WriteFile(const std::string& path, const std::string& content) {
   out << content;
 }
 
+// Null, with the test skipped, when the kernel refuses inotify (the per-user
+// instance limit, say): the watcher then polls, as its own tests show.
 std::unique_ptr<ChangeNotifier> Notify(std::vector<std::string> paths) {
   absl::StatusOr<std::unique_ptr<ChangeNotifier>> notifier =
       ChangeNotifier::Create(std::move(paths));
-  EXPECT_TRUE(notifier.ok()) << notifier.status();
+  EXPECT_TRUE(notifier.ok() || absl::IsUnavailable(notifier.status()))
+      << notifier.status();
   return notifier.ok() ? *std::move(notifier) : nullptr;
 }
+
+constexpr char kNoInotify[] = "the kernel refuses inotify here";
 
 TEST(ChangeNotifierTest, QuietDirectoryTimesOut) {
   const std::string dir = TestDir();
   WriteFile(dir + "/policy.txtpb", "a");
   std::unique_ptr<ChangeNotifier> notifier = Notify({dir + "/policy.txtpb"});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
   EXPECT_EQ(notifier->watched_directories(), 1u);
   EXPECT_EQ(notifier->Wait(kShort, kSettle), WaitResult::kTimeout);
 }
@@ -62,7 +67,7 @@ TEST(ChangeNotifierTest, EditsAndAtomicReplacementWake) {
   const std::string path = dir + "/policy.txtpb";
   WriteFile(path, "a");
   std::unique_ptr<ChangeNotifier> notifier = Notify({path});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
 
   WriteFile(path, "b");  // in place
   EXPECT_EQ(notifier->Wait(kLong, kSettle), WaitResult::kChanged);
@@ -81,7 +86,7 @@ TEST(ChangeNotifierTest, DirectoryPathWatchesItsFiles) {
   const std::string dir = TestDir() + "/policy";
   std::filesystem::create_directories(dir);
   std::unique_ptr<ChangeNotifier> notifier = Notify({dir + "/"});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
   WriteFile(dir + "/roles.json", "{}");
   EXPECT_EQ(notifier->Wait(kLong, kSettle), WaitResult::kChanged);
 }
@@ -91,7 +96,7 @@ TEST(ChangeNotifierTest, OtherDirectoriesDoNotWake) {
   std::filesystem::create_directories(dir + "/watched");
   std::filesystem::create_directories(dir + "/other");
   std::unique_ptr<ChangeNotifier> notifier = Notify({dir + "/watched"});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
   WriteFile(dir + "/other/roles.json", "{}");
   EXPECT_EQ(notifier->Wait(kShort, kSettle), WaitResult::kTimeout);
 }
@@ -100,7 +105,7 @@ TEST(ChangeNotifierTest, DirectoryDeletedAndCreatedAgainIsWatchedAgain) {
   const std::string dir = TestDir() + "/policy";
   std::filesystem::create_directories(dir);
   std::unique_ptr<ChangeNotifier> notifier = Notify({dir});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
   std::filesystem::remove_all(dir);
   EXPECT_EQ(notifier->Wait(kLong, kSettle), WaitResult::kChanged);
   EXPECT_EQ(notifier->watched_directories(), 0u);
@@ -117,7 +122,7 @@ TEST(ChangeNotifierTest, MissingParentIsNotWatched) {
   const std::string dir = TestDir();
   std::unique_ptr<ChangeNotifier> notifier =
       Notify({dir + "/absent/policy.txtpb"});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
   EXPECT_EQ(notifier->watched_directories(), 0u);
   EXPECT_EQ(notifier->Wait(kShort, kSettle), WaitResult::kTimeout);
 }
@@ -125,7 +130,7 @@ TEST(ChangeNotifierTest, MissingParentIsNotWatched) {
 TEST(ChangeNotifierTest, InterruptWakesTheWaiterAndEveryLaterWait) {
   const std::string dir = TestDir();
   std::unique_ptr<ChangeNotifier> notifier = Notify({dir});
-  ASSERT_NE(notifier, nullptr);
+  if (notifier == nullptr) GTEST_SKIP() << kNoInotify;
   WaitResult result = WaitResult::kTimeout;
   // Without the interrupt this waits an hour, and the test times out.
   std::thread waiter([&] { result = notifier->Wait(absl::Hours(1), kSettle); });
