@@ -122,8 +122,8 @@ class KeyChecker {
   }
 
   // Reads a key (a string) and returns its text with escapes decoded, enough
-  // to compare it with field names: \uXXXX above U+007F stays escaped, since
-  // no field name holds such a character.
+  // to compare it with field names: a \u escape above U+007F stays escaped,
+  // since no field name holds such a character.
   std::string KeyText() {
     std::string text;
     if (pos_ >= json_.size() || json_[pos_] != '"') return text;
