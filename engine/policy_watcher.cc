@@ -79,6 +79,11 @@ absl::StatusOr<std::unique_ptr<PolicyWatcher>> PolicyWatcher::Create(
   if (options.interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the poll interval must be positive");
   }
+  if (options.settle < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the settle time must not be negative; got ",
+                     absl::FormatDuration(options.settle)));
+  }
   return std::unique_ptr<PolicyWatcher>(
       new PolicyWatcher(store, std::move(source), std::move(options)));
 }
@@ -261,7 +266,10 @@ void PolicyWatcher::Start() {
     if (notifier.ok()) notifier_ = *std::move(notifier);
   }
   thread_ = std::thread([this, notifier = notifier_.get()] {
-    const auto interval = absl::ToChronoNanoseconds(options_.interval);
+    // An infinite interval (notifications only) still polls once a day:
+    // waits are bounded, and an idle poll costs a few stat() calls.
+    const absl::Duration period = std::min(options_.interval, absl::Hours(24));
+    const auto interval = absl::ToChronoNanoseconds(period);
     bool notified = false;
     for (;;) {
       PollOnce();
@@ -270,7 +278,7 @@ void PolicyWatcher::Start() {
         ++stats_.notified_polls;
       }
       if (notifier != nullptr) {
-        const auto woke = notifier->Wait(options_.interval, options_.settle);
+        const auto woke = notifier->Wait(period, options_.settle);
         if (woke == internal::ChangeNotifier::WaitResult::kInterrupted) return;
         notified = woke == internal::ChangeNotifier::WaitResult::kChanged;
         continue;

@@ -81,7 +81,8 @@ struct ReloadEvent {
 
 struct PolicyWatcherOptions {
   PolicySourceOptions source;
-  // Between two polls of Start()'s thread. Default 1 s.
+  // Between two polls of Start()'s thread (at most a day: an infinite
+  // interval, for notifications only, polls daily). Default 1 s.
   absl::Duration interval = absl::Seconds(1);
   // Start()'s thread also polls as soon as inotify reports a change in a
   // directory holding the source (an edit, an atomic rename, a Kubernetes
@@ -131,7 +132,8 @@ class PolicyWatcher {
   };
 
   // `store` must outlive the watcher. InvalidArgument for a source without
-  // paths, a bundle source with more than one, or a non-positive interval.
+  // paths, a bundle source with more than one, a non-positive interval or a
+  // negative settle time.
   // Loads nothing: call PollOnce() or Start().
   static absl::StatusOr<std::unique_ptr<PolicyWatcher>> Create(
       PolicyStore* store, PolicySource source,

@@ -358,6 +358,7 @@ TEST(PolicyWatcherTest, CreateRejectsBadSources) {
     PolicySource source;
     absl::Duration interval;
     std::string message;
+    absl::Duration settle = absl::Milliseconds(50);
   };
   const Case cases[] = {
       {"no_paths", PolicySource::Files({}), absl::Seconds(1),
@@ -367,11 +368,15 @@ TEST(PolicyWatcherTest, CreateRejectsBadSources) {
        absl::Seconds(1), "a bundle source is one file; got 2 paths"},
       {"zero_interval", PolicySource::Files({"policy.txtpb"}),
        absl::ZeroDuration(), "the poll interval must be positive"},
+      {"negative_settle", PolicySource::Files({"policy.txtpb"}),
+       absl::Seconds(1), "the settle time must not be negative; got -5ms",
+       absl::Milliseconds(-5)},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     PolicyWatcherOptions options;
     options.interval = c.interval;
+    options.settle = c.settle;
     absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
         PolicyWatcher::Create(&store, c.source, options);
     ASSERT_FALSE(watcher.ok());
@@ -404,7 +409,7 @@ TEST(PolicyWatcherTest, BackgroundPollingPublishesEdits) {
   EXPECT_EQ(watcher->stats().polls, polls);
 }
 
-// With an hour between polls, only a change notification can reload.
+// With an infinite interval (a poll a day), only a notification can reload.
 TEST(PolicyWatcherTest, ChangeNotificationReloadsWithoutWaitingForThePoll) {
   const std::string dir = TestDir();
   if (!internal::ChangeNotifier::Create({dir}).ok()) {
@@ -416,7 +421,7 @@ TEST(PolicyWatcherTest, ChangeNotificationReloadsWithoutWaitingForThePoll) {
   PolicyStore::Reader reader = store.NewReader();
   Events events;
   PolicyWatcherOptions options;
-  options.interval = absl::Hours(1);
+  options.interval = absl::InfiniteDuration();
   options.on_reload = events.Callback();
   std::unique_ptr<PolicyWatcher> watcher =
       Watch(store, PolicySource::Files({path}), options);
@@ -428,7 +433,7 @@ TEST(PolicyWatcherTest, ChangeNotificationReloadsWithoutWaitingForThePoll) {
   WriteFile(dir + "/.policy.tmp", kPolicyB);
   std::filesystem::rename(dir + "/.policy.tmp", path);
   EXPECT_TRUE(Eventually([&] { return reader.Check(Approve()) == kAllowed; }));
-  watcher->Stop();  // returns at once: the hour-long wait is interrupted
+  watcher->Stop();  // returns at once: the day-long wait is interrupted
   const PolicyWatcher::Stats stats = watcher->stats();
   EXPECT_GE(stats.notified_polls, 1u);
   EXPECT_EQ(stats.polls, 1 + stats.notified_polls);
@@ -442,7 +447,7 @@ TEST(PolicyWatcherTest, WithoutNotificationsOnlyThePollReloads) {
   PolicyStore::Reader reader = store.NewReader();
   Events events;
   PolicyWatcherOptions options;
-  options.interval = absl::Hours(1);
+  options.interval = absl::InfiniteDuration();
   options.notify_on_change = false;
   options.on_reload = events.Callback();
   std::unique_ptr<PolicyWatcher> watcher =
@@ -451,7 +456,7 @@ TEST(PolicyWatcherTest, WithoutNotificationsOnlyThePollReloads) {
   ASSERT_TRUE(Eventually([&] { return events.size() == 1; }));
   WriteFile(path, kPolicyB);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(reader.Check(Approve()), kRbac);  // the next poll is an hour away
+  EXPECT_EQ(reader.Check(Approve()), kRbac);  // the next poll is a day away
   watcher->Stop();
   EXPECT_EQ(watcher->stats().polls, 1u);
   EXPECT_EQ(watcher->stats().notified_polls, 0u);

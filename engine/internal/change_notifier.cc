@@ -118,9 +118,11 @@ ChangeNotifier::WaitResult ChangeNotifier::Wait(absl::Duration timeout,
     const absl::Duration wait = changed ? std::min(settle, left) : left;
     struct pollfd fds[2] = {{interrupt_fd_, POLLIN, 0},
                             {inotify_fd_, POLLIN, 0}};
-    // Rounded up so that a sub-millisecond wait does not spin.
-    const int64_t millis =
-        std::min<int64_t>(absl::ToInt64Milliseconds(wait) + 1, 1 << 30);
+    // Rounded up so that a sub-millisecond wait does not spin; never
+    // negative, which poll() would take as "forever".
+    const int64_t millis = std::clamp<int64_t>(absl::ToInt64Milliseconds(wait),
+                                               -1, (int64_t{1} << 30) - 1) +
+                           1;
     const int ready = poll(fds, 2, static_cast<int>(millis));
     if (ready < 0 && errno != EINTR) break;  // treated as a timeout
     if (fds[0].revents != 0) return WaitResult::kInterrupted;
