@@ -16,7 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/internal/json_keys.h"
+#include "engine/internal/strict_json.h"
 #include "engine/internal/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -159,7 +159,7 @@ absl::Status ParseJsonMessage(absl::string_view json,
                      holder->GetDescriptor()->name(), " (an empty key \"\"?)"));
   }
   const absl::Status keys =
-      internal::CheckJsonKeys(json, *message.GetDescriptor());
+      internal::CheckStrictJson(json, *message.GetDescriptor());
   if (!keys.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid JSON: ", keys.message()));

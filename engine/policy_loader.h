@@ -36,10 +36,12 @@ absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text);
 // Parses a message of any type from JSON with the policy loader's options
 // (case-insensitive enums, unknown fields rejected); used for request lines.
 // Also rejects what protobuf's JSON parser accepts but that does not say one
-// thing (internal/json_keys.h): an empty key, and a field given twice in one
+// thing to every reader (internal/strict_json.h): a field given twice in one
 // object (`invalid JSON: line 3, column 5: field permission is given twice;
-// protobuf would keep the last value`); and data protobuf parsed into no
-// field, naming the message that holds it (`invalid JSON:
+// protobuf would keep the last value`), an empty key, and what is not RFC
+// 8259 JSON (bare or single-quoted keys and strings, trailing commas, raw
+// control characters in strings); and data protobuf parsed into no field,
+// naming the message that holds it (`invalid JSON:
 // catalog.object_types[0].actions[1]: a value that is not a field of Action
 // (an empty key ""?)`).
 absl::Status ParseJsonMessage(absl::string_view json,

@@ -88,7 +88,7 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
 // Protobuf's JSON parser accepts an empty key and stores its value as fields
 // the message does not have (found by the policy_json fuzzer), and keeps the
 // last of a field given twice: the loader rejects both and names where.
-TEST(PolicyLoaderTest, RejectsEmptyKeysAndRepeatedFields) {
+TEST(PolicyLoaderTest, RejectsJsonThatDoesNotSayOneThing) {
   struct Case {
     const char* json;
     const char* error;
@@ -117,6 +117,15 @@ TEST(PolicyLoaderTest, RejectsEmptyKeysAndRepeatedFields) {
     ASSERT_FALSE(set.ok());
     EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(std::string(set.status().message()), c.error);
+  }
+  // Protobuf's parser takes bare keys, single quotes and trailing commas;
+  // other JSON readers do not, so neither does the loader.
+  for (const char* json :
+       {R"({roles: []})", R"({"roles": [{"id": 'r'}]})", R"({"roles": [],})"}) {
+    SCOPED_TRACE(json);
+    absl::StatusOr<v1::PolicySet> lax = ParsePolicyJson(json);
+    ASSERT_FALSE(lax.ok());
+    EXPECT_THAT(std::string(lax.status().message()), HasSubstr("RFC 8259"));
   }
   // Empty strings as values, and keys that hold quotes, are fine.
   absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(

@@ -1,7 +1,8 @@
-// CheckJsonKeys on the messages of policy.proto and check.proto: empty keys
-// and fields given twice are rejected at their line and column, whatever the
-// nesting or the spelling of the key; everything else passes.
-#include "engine/internal/json_keys.h"
+// CheckStrictJson on the messages of policy.proto and check.proto: empty
+// keys, fields given twice (whatever the nesting or the spelling of the key)
+// and what is not RFC 8259 JSON are rejected at their line and column;
+// everything else passes.
+#include "engine/internal/strict_json.h"
 
 #include <string>
 
@@ -12,7 +13,7 @@
 namespace portcullis::internal {
 namespace {
 
-TEST(JsonKeysTest, RejectsEmptyKeysAndRepeatedFields) {
+TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
   const struct {
     const char* name;
     std::string json;
@@ -43,24 +44,46 @@ TEST(JsonKeysTest, RejectsEmptyKeysAndRepeatedFields) {
       {"null_then_value", R"({"catalog": null, "catalog": {}})",
        "line 1, column 19: field catalog is given twice; protobuf would keep "
        "the last value"},
+      // What protobuf's parser takes beyond RFC 8259.
+      {"bare_key", R"({catalog: {}})",
+       "line 1, column 2: a key that is not in double quotes (JSON keys are "
+       "strings, RFC 8259)"},
+      {"single_quoted_key", R"({'catalog': {}})",
+       "line 1, column 2: a key that is not in double quotes (JSON keys are "
+       "strings, RFC 8259)"},
+      {"single_quoted_value", R"({"roles": [{"id": 'a, b'}]})",
+       "line 1, column 19: a string that is not in double quotes (RFC 8259)"},
+      {"trailing_comma_object", R"({"roles": [{"id": "r",}]})",
+       "line 1, column 22: a comma before } (RFC 8259 has none)"},
+      {"trailing_comma_array", "{\"roles\": [{\"id\": \"r\"},\n]}",
+       "line 1, column 23: a comma before ] (RFC 8259 has none)"},
+      {"raw_control_character", "{\"roles\": [{\"status\": \"a\tb\"}]}",
+       "line 1, column 25: a control character (\\x09) in a string; RFC 8259 "
+       "wants it escaped"},
+      {"form_feed", "{\"roles\":\f[]}",
+       "line 1, column 10: a form feed or vertical tab, which is not JSON "
+       "whitespace"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const absl::Status status =
-        CheckJsonKeys(c.json, *v1::PolicySet::descriptor());
+        CheckStrictJson(c.json, *v1::PolicySet::descriptor());
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(std::string(status.message()), c.error);
   }
 }
 
-TEST(JsonKeysTest, AcceptsWhatSaysOneThing) {
+TEST(StrictJsonTest, AcceptsWhatSaysOneThing) {
   const char* const documents[] = {
       "{}",
       R"({"roles": [{"id": "r", "name": ""}, {"id": "s", "name": ""}]})",
       // The same key in sibling objects, and inside string values.
       R"({"entities": [{"id": "e-1"}, {"id": "e-2", "partner_id": "\"id\": \"x\""}]})",
-      // Quotes and backslashes inside strings do not end them.
-      R"({"roles": [{"id": "a\\", "name": "b\"c", "status": "\\\""}]})",
+      // Quotes and backslashes inside strings do not end them; escaped
+      // controls are fine.
+      R"({"roles": [{"id": "a\\", "name": "b\"c", "status": "\\\"\t\u0001"}]})",
+      // Every RFC 8259 space.
+      "{\r\n\t \"roles\" :\n[ ] }",
       // Nested lists, nulls, numbers, booleans.
       R"({"catalog": {"object_types": [[{"name": "t", "actions": [{"name": "a",
           "partner_only": true, "level": 2}, null]}]]},
@@ -69,20 +92,20 @@ TEST(JsonKeysTest, AcceptsWhatSaysOneThing) {
   };
   for (const char* json : documents) {
     SCOPED_TRACE(json);
-    EXPECT_TRUE(CheckJsonKeys(json, *v1::PolicySet::descriptor()).ok());
+    EXPECT_TRUE(CheckStrictJson(json, *v1::PolicySet::descriptor()).ok());
   }
 }
 
-TEST(JsonKeysTest, RequestsToo) {
+TEST(StrictJsonTest, RequestsToo) {
   const absl::Status status =
-      CheckJsonKeys(R"({"id": "1", "entity_id": "e-1", "entityId": "e-2"})",
-                    *v1::CheckRequest::descriptor());
+      CheckStrictJson(R"({"id": "1", "entity_id": "e-1", "entityId": "e-2"})",
+                      *v1::CheckRequest::descriptor());
   EXPECT_EQ(std::string(status.message()),
             "line 1, column 33: field entity_id is given twice (here as "
             "\"entityId\"); protobuf would keep the last value");
-  EXPECT_TRUE(CheckJsonKeys(R"({"id": "1", "principal": {"partner": )"
-                            R"({"client_id": "c"}}, "entity_id": "e"})",
-                            *v1::CheckRequest::descriptor())
+  EXPECT_TRUE(CheckStrictJson(R"({"id": "1", "principal": {"partner": )"
+                              R"({"client_id": "c"}}, "entity_id": "e"})",
+                              *v1::CheckRequest::descriptor())
                   .ok());
 }
 
