@@ -41,7 +41,6 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
     : tables_(std::move(tables)) {
   const internal::PolicyTables& t = tables_.tables;
   hot_.slots = t.slots.data();
-  hot_.entity_partner = t.entity_partner.data();
   hot_.scope_rows = t.scope_rows.data();
   hot_.permission_rows = t.permission_rows.data();
   hot_.restriction_bits = t.restriction_bits.data();
@@ -122,6 +121,9 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.partner = t.credential_partner[credential];
   facts.scope_row = t.credential_scope_row[credential];
   facts.partner_entity_begin = t.partner_entity_begin[facts.partner];
+  facts.tenant_begin = facts.partner_entity_begin;
+  facts.tenant_count =
+      t.partner_entity_begin[facts.partner + 1] - facts.partner_entity_begin;
   facts.restricted = t.credential_restriction[credential] != kNone;
   if (facts.restricted)
     facts.restriction = t.credential_restriction[credential];
@@ -162,6 +164,8 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
          internal::GetBit(t.restriction_bits.data() + restriction,
                           entity - t.partner_entity_begin[facts.partner]));
   }
+  facts.tenant_begin = entity;
+  facts.tenant_count = facts.tenant_ok ? 1 : 0;
   facts.role = role;
   facts.default_role = role_id.empty();
   if (role != kNone) {

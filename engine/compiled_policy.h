@@ -88,6 +88,12 @@ struct PrincipalFacts {
   uint32_t scope_row = 0;       // word offset of the credential's scope row
   uint32_t restriction = 0;     // word offset of the restriction bitset
   uint32_t partner_entity_begin = 0;
+  // The entities the principal may act in, before any restriction, as one
+  // range [tenant_begin, tenant_begin + tenant_count) (entities are numbered
+  // partner by partner): a partner's entities, or the user's entity alone
+  // (none when `tenant_ok` is false). The tenant rule is then one compare.
+  uint32_t tenant_begin = 0;
+  uint32_t tenant_count = 0;
 };
 }  // namespace internal
 

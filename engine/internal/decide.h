@@ -73,15 +73,15 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   const SlotInfo slot = h.slots[slot_index];
   const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
 
-  // 1. tenant
-  const bool same_partner = h.entity_partner[e] == p.partner;
-  const uint32_t restriction_bit =
-      (same_partner ? e : p.partner_entity_begin) - p.partner_entity_begin;
+  // 1. tenant: the entity is in the principal's range (its partner's
+  // entities, or the user's own; one compare instead of a read of the
+  // entity's partner), listed by the restriction if any, and the resource's.
+  const uint32_t offset = e - p.tenant_begin;
+  const bool in_range = offset < p.tenant_count;
   const bool listed =
       !p.restricted ||
-      GetBit(h.restriction_bits + p.restriction, restriction_bit);
-  bool tenant =
-      is_partner ? same_partner & listed : p.tenant_ok & (e == p.entity);
+      GetBit(h.restriction_bits + p.restriction, in_range ? offset : 0);
+  bool tenant = in_range & listed;
   if (resource != nullptr) tenant &= resource->entity.index() == e;
   // 2. scope: row 0 (no credential) grants delete on everything.
   const uint32_t granted =

@@ -90,7 +90,6 @@ struct RateLimitInfo {
 // (immutable) tables.
 struct HotTables {
   const SlotInfo* slots = nullptr;
-  const uint32_t* entity_partner = nullptr;
   const uint64_t* scope_rows = nullptr;
   const uint64_t* permission_rows = nullptr;
   const uint64_t* restriction_bits = nullptr;
