@@ -38,7 +38,7 @@ std::unique_ptr<const CompiledPolicy> CompiledPolicy::FromTables(
 }
 
 CompiledPolicy::CompiledPolicy(TaggedTables tables)
-    : tables_(std::move(tables)) {
+    : tables_(std::move(tables)), action_index_(tables_.tables) {
   const internal::PolicyTables& t = tables_.tables;
   hot_.slots = t.slots.data();
   hot_.scope_rows = t.scope_rows.data();
@@ -47,12 +47,6 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
   hot_.slot_count = static_cast<uint32_t>(t.slots.size());
   hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
   hot_.snapshot = tables_.snapshot_tag;
-  for (uint32_t slot = 0; slot < t.slots.size(); ++slot) {
-    action_keys_.Add(
-        0, absl::StrCat(t.object_types.name(t.slots[slot].object_type),
-                        absl::string_view("\0", 1), t.actions.name(slot)));
-  }
-  action_keys_.ShrinkToFit();
 }
 
 std::optional<ObjectTypeId> CompiledPolicy::FindObjectType(
@@ -72,21 +66,8 @@ std::optional<ActionId> CompiledPolicy::FindAction(
 
 std::optional<ActionId> CompiledPolicy::FindAction(
     absl::string_view object_type, absl::string_view action) const {
-  // Names are at most a few hundred bytes (CompileOptions::max_name_bytes);
-  // longer ones cannot be in the policy's tables by way of this buffer, so
-  // they take the two-lookup path.
-  char key[512];
-  if (object_type.size() + 1 + action.size() > sizeof(key)) {
-    const std::optional<ObjectTypeId> type = FindObjectType(object_type);
-    if (!type.has_value()) return std::nullopt;
-    return FindAction(*type, action);
-  }
-  std::memcpy(key, object_type.data(), object_type.size());
-  key[object_type.size()] = '\0';
-  std::memcpy(key + object_type.size() + 1, action.data(), action.size());
-  const uint32_t slot = action_keys_.Find(
-      0, absl::string_view(key, object_type.size() + 1 + action.size()));
-  if (slot == NameTable::kNotFound) return std::nullopt;
+  const uint32_t slot = action_index_.Find(object_type, action);
+  if (slot == internal::ActionIndex::kNotFound) return std::nullopt;
   return ActionId(snapshot(), slot);
 }
 
@@ -246,7 +227,7 @@ PolicyStats CompiledPolicy::Stats() const {
   stats.distinct_scope_rows =
       t.scope_words == 0 ? 0 : t.scope_rows.size() / t.scope_words;
   stats.memory_bytes =
-      sizeof(*this) + t.MemoryBytes() + action_keys_.MemoryBytes();
+      sizeof(*this) + t.MemoryBytes() + action_index_.MemoryBytes();
   return stats;
 }
 

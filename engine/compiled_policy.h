@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/decision.h"
+#include "engine/internal/action_index.h"
 #include "engine/internal/policy_tables.h"
 
 namespace portcullis {
@@ -217,9 +218,9 @@ class CompiledPolicy {
 
   alignas(64) internal::HotTables hot_;
   TaggedTables tables_;
-  // "<object type>\0<action>" -> slot: one lookup for both names. Derived
-  // from the tables when the snapshot is made, not stored in bundles.
-  internal::NameTable action_keys_;
+  // (object type, action) -> slot: one lookup for both names. Derived from
+  // the tables when the snapshot is made, not stored in bundles.
+  internal::ActionIndex action_index_;
 };
 
 namespace internal {

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/internal/decide.h"
+#include "engine/internal/name_table.h"
 #include "engine/internal/policy_tables.h"
 
 namespace portcullis {
@@ -116,7 +117,8 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
   const PolicyTables& t = policy.tables();
   const std::optional<EntityId> entity =
       facts.kind == PrincipalFacts::Kind::kEntityUser &&
-              request.entity_id == t.entities.name(facts.entity)
+              internal::NamesEqual(request.entity_id,
+                                   t.entities.name(facts.entity))
           ? IdAccess::Make<EntityId>(policy.snapshot(), facts.entity)
           : policy.FindEntity(request.entity_id);
   if (!entity.has_value()) {
@@ -127,7 +129,7 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
   ResourceRef resource;
   if (request.has_resource) {
     const std::optional<EntityId> resource_entity =
-        request.resource_entity_id == request.entity_id
+        internal::NamesEqual(request.resource_entity_id, request.entity_id)
             ? entity
             : policy.FindEntity(request.resource_entity_id);
     if (!resource_entity.has_value()) {

@@ -16,6 +16,76 @@
 
 namespace portcullis::internal {
 
+// Fixed-size loads compile to moves; a variable-size copy or compare to a
+// call. Ids and catalog names are short, so the helpers below read them
+// eight bytes at a time, never past either end.
+inline uint64_t LoadWord64(const char* p) {
+  uint64_t word;
+  std::memcpy(&word, p, sizeof(word));
+  return word;
+}
+inline uint32_t LoadWord32(const char* p) {
+  uint32_t word;
+  std::memcpy(&word, p, sizeof(word));
+  return word;
+}
+
+// A fast hash of `name` under `seed`: a general-purpose byte-wise hash
+// dominated the name-based checks.
+inline uint64_t HashName(uint64_t seed, absl::string_view name) {
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  const char* p = name.data();
+  const size_t n = name.size();
+  uint64_t h = (seed ^ n) * kMul;
+  // Whole words, then the last (up to) eight bytes as one overlapping load.
+  size_t i = 0;
+  for (; i + 8 < n; i += 8) {
+    h = (h ^ LoadWord64(p + i)) * kMul;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  if (n >= 8) {
+    tail = LoadWord64(p + n - 8);
+  } else if (n >= 4) {
+    tail = uint64_t{LoadWord32(p)} << 32 | LoadWord32(p + n - 4);
+  } else if (n > 0) {
+    tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
+           uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+           static_cast<unsigned char>(p[n - 1]);
+  }
+  h = (h ^ tail) * kMul;
+  // Murmur3's finalizer: every input bit reaches the low bits, which the
+  // hash set uses for its control bytes.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+// a == b, inline: `operator==` calls memcmp, which costs more than the
+// compare itself on names of a few words.
+inline bool NamesEqual(absl::string_view a, absl::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* p = a.data();
+  const char* q = b.data();
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (LoadWord64(p + i) != LoadWord64(q + i)) return false;
+    }
+    return LoadWord64(p + n - 8) == LoadWord64(q + n - 8);
+  }
+  if (n >= 4) {
+    return ((LoadWord32(p) ^ LoadWord32(q)) |
+            (LoadWord32(p + n - 4) ^ LoadWord32(q + n - 4))) == 0;
+  }
+  // Bytes 0, n / 2 and n - 1 are every byte of a name of 1 to 3 bytes.
+  return n == 0 ||
+         (p[0] == q[0] && p[n / 2] == q[n / 2] && p[n - 1] == q[n - 1]);
+}
+
 // Strings stored back to back in one buffer: 4 bytes of overhead per string
 // instead of a std::string's 32. Append-only; thread-compatible.
 class PackedStrings {
@@ -126,10 +196,10 @@ class NameTable {
     using is_transparent = void;
     const Storage* storage;
     size_t operator()(uint32_t index) const {
-      return HashName(storage->spaces[index], storage->names[index]);
+      return HashKey(storage->spaces[index], storage->names[index]);
     }
     size_t operator()(const Key& key) const {
-      return HashName(key.space, key.name);
+      return HashKey(key.space, key.name);
     }
   };
   struct Eq {
@@ -137,53 +207,13 @@ class NameTable {
     const Storage* storage;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
     bool operator()(uint32_t a, const Key& b) const {
-      return storage->spaces[a] == b.space && storage->names[a] == b.name;
+      return storage->spaces[a] == b.space &&
+             NamesEqual(storage->names[a], b.name);
     }
     bool operator()(const Key& a, uint32_t b) const { return (*this)(b, a); }
   };
-  // A fast hash of (space, name), eight bytes at a time: ids and catalog names
-  // are short, and a general-purpose byte-wise hash dominated lookups.
-  static uint64_t Load64(const char* p) {
-    uint64_t word;
-    std::memcpy(&word, p, sizeof(word));
-    return word;
-  }
-  static uint32_t Load32(const char* p) {
-    uint32_t word;
-    std::memcpy(&word, p, sizeof(word));
-    return word;
-  }
-  static size_t HashName(uint32_t space, absl::string_view name) {
-    constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
-    const char* p = name.data();
-    const size_t n = name.size();
-    uint64_t h = (uint64_t{space} << 32 | n) * kMul;
-    // Whole words, then the last (up to) eight bytes as one overlapping load:
-    // fixed-size loads compile to moves, a variable-size copy to a call.
-    size_t i = 0;
-    for (; i + 8 < n; i += 8) {
-      h = (h ^ Load64(p + i)) * kMul;
-      h ^= h >> 29;
-    }
-    uint64_t tail = 0;
-    if (n >= 8) {
-      tail = Load64(p + n - 8);
-    } else if (n >= 4) {
-      tail = uint64_t{Load32(p)} << 32 | Load32(p + n - 4);
-    } else if (n > 0) {
-      tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
-             uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-             static_cast<unsigned char>(p[n - 1]);
-    }
-    h = (h ^ tail) * kMul;
-    // Murmur3's finalizer: every input bit reaches the low bits, which the
-    // hash set uses for its control bytes.
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return static_cast<size_t>(h);
+  static size_t HashKey(uint32_t space, absl::string_view name) {
+    return static_cast<size_t>(HashName(uint64_t{space} << 32, name));
   }
 
   std::unique_ptr<Storage> storage_;
