@@ -11,6 +11,7 @@ packages=(
   libsodium-dev       # CSPRNG and keyed hashes for engine/auth
   clang-14 libclang-rt-14-dev  # libFuzzer targets
   clang-format        # formatting check in CI
+  git                 # the formatting check lists the sources with git ls-files
   valgrind            # instruction counts in the benchmark report
   gnuplot-nox         # benchmark plots
   python3
