@@ -334,13 +334,13 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
       record.set_removed(entry.removed);
     }
   }
-  return internal::SealSnapshot(snapshot, "client registry export");
+  return internal::SealSnapshot(snapshot, key_, "client registry export");
 }
 
 absl::Status ClientRegistry::Import(absl::string_view serialized) {
   v1::ClientRegistrySnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
-      serialized, kImportPrefix, kSnapshotVersion, snapshot));
+      serialized, key_, kImportPrefix, kSnapshotVersion, snapshot));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {

@@ -123,8 +123,9 @@ struct Authentication {
 // their old tokens stay invalid if the client id returns.
 class ClientRegistry {
  public:
-  // `key` makes the secrets' digests: persist it (SecretKey::bytes) with the
-  // Export, or the exported digests match nothing after a restart. `clock`
+  // `key` makes the secrets' digests and seals Export: persist it
+  // (SecretKey::bytes) with the Export, or the export cannot be imported
+  // after a restart. `clock`
   // dates registrations and must outlive the registry.
   ClientRegistry(SecretKey key, const Clock& clock);
   ClientRegistry(const ClientRegistry&) = delete;
@@ -187,18 +188,28 @@ class ClientRegistry {
   // caller that sees a new value then sees the change behind it.
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
-  // The registered clients as a serialized portcullis.auth.v1.
-  // ClientRegistrySnapshot (client_registry.proto). Digests only: no secret
-  // can be recovered from it. Unregistered clients are not listed: they are
-  // the policy's.
+  // The registered clients as a portcullis.auth.v1.ClientRegistrySnapshot
+  // (client_registry.proto) sealed under the registry's key: a
+  // SealedSnapshot holding the snapshot's bytes and a keyed MAC over them,
+  // made under a subkey derived from the key. Digests only: no secret can be
+  // recovered from it. Unregistered clients are not listed: they are the
+  // policy's.
   absl::StatusOr<std::string> Export() const;
 
   // Loads an Export into this registry, which must hold no registered client
-  // (FailedPrecondition otherwise). All or nothing. The loaded clients are
-  // then reconciled with the current policy, if OnPolicy was called, as
-  // OnPolicy would. Returns InvalidArgument for input that does not parse,
-  // has another version, fails its checksum, carries unknown fields or breaks
-  // an invariant, listing the problems (first 10) with paths, e.g.
+  // (FailedPrecondition otherwise). All or nothing. The MAC is verified under
+  // the registry's key (in constant time) over the stored payload bytes
+  // before anything in them is read: an export edited without the key (a
+  // removed flag reset, tokens_valid_from moved back, a digest swapped) or
+  // written by a registry with another key is refused. The loaded clients
+  // are then reconciled with the current policy, if OnPolicy was called, as
+  // OnPolicy would. Returns InvalidArgument, starting "client registry
+  // import: ", for input that is not a sealed snapshot or has another format
+  // version (version 1, an unkeyed checksum, is refused), whose MAC is
+  // missing or does not match ("MAC mismatch: edited, corrupted or sealed
+  // under another key"), that holds another kind of snapshot, or whose
+  // snapshot has another version, carries unknown fields or breaks an
+  // invariant, listing the problems (first 10) with paths, e.g.
   // "client registry import: clients[2]: secret_digest: expected 32 bytes,
   // got 31".
   absl::Status Import(absl::string_view serialized);

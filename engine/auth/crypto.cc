@@ -65,6 +65,15 @@ absl::StatusOr<Digest> Digest::FromBytes(absl::Span<const uint8_t> bytes) {
   return Digest(array);
 }
 
+bool Digest::IsZero() const {
+  return sodium_is_zero(bytes_.data(), bytes_.size()) == 1;
+}
+
+bool operator==(const Digest& a, const Digest& b) {
+  static_assert(Digest::kSize == 32, "crypto_verify_32 compares 32 bytes");
+  return crypto_verify_32(a.bytes_.data(), b.bytes_.data()) == 0;
+}
+
 SecretKey SecretKey::Generate() {
   SecretKey key;
   RandomBytes(absl::MakeSpan(key.bytes_));

@@ -1,8 +1,10 @@
 // Export and import of auth state (the token store's, the client registry's)
-// as a checksummed protobuf snapshot: the message serialized without its
-// `checksum` field, BLAKE2b-256 of those bytes put in it, serialized again.
-// The checksum catches truncation and corruption, not deliberate edits.
-// Internal to engine/auth (the BUILD target is private to it).
+// as a sealed snapshot (sealed_snapshot.proto): the snapshot message
+// serialized, and a MAC over exactly those bytes under a key derived from a
+// server key. A file edited by someone without the key, re-checksummed or
+// not, fails to import; so does one sealed under another key, or one holding
+// another kind of snapshot. Internal to engine/auth (the BUILD target is
+// private to it).
 #ifndef PORTCULLIS_ENGINE_AUTH_SEALED_SNAPSHOT_H_
 #define PORTCULLIS_ENGINE_AUTH_SEALED_SNAPSHOT_H_
 
@@ -10,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,13 +20,63 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "engine/auth/crypto.h"
 #include "google/protobuf/message.h"
 
 namespace portcullis::internal {
 
-// BLAKE2b-256, unkeyed, of `unsealed` (a snapshot serialized without its
-// checksum).
-std::string SnapshotChecksum(absl::string_view unsealed);
+// SealedSnapshot::format_version written and accepted.
+inline constexpr uint32_t kSealFormatVersion = 2;
+
+// The MAC of SealedSnapshot (its comment in sealed_snapshot.proto gives the
+// construction), 32 bytes.
+std::string SealMac(const auth::SecretKey& key, uint32_t format_version,
+                    absl::string_view payload_type, absl::string_view payload);
+
+// Serializes `snapshot` and seals it under `key`. Errors start with `what`
+// ("token store export"): ResourceExhausted past protobuf's 2 GiB limit,
+// Internal if serialization fails.
+absl::StatusOr<std::string> SealSnapshot(
+    const google::protobuf::Message& snapshot, const auth::SecretKey& key,
+    absl::string_view what);
+
+// Verifies `serialized` (a SealedSnapshot) under `key` and parses its payload
+// into `snapshot`, from the very bytes the MAC covers. InvalidArgument
+// starting with `prefix` ("token store import: "), one of:
+//   not a serialized SealedSnapshot
+//   unsupported format version N (expected 2)   [version 1: why it is refused]
+//   unknown fields in the seal (written by a newer version?)
+//   MAC is missing (truncated?)
+//   MAC: expected 32 bytes, got N
+//   MAC mismatch: edited, corrupted or sealed under another key
+//   holds a <type>, not a <type>
+//   payload is not a serialized <message name>
+// Only after the MAC verified is anything in the payload looked at.
+absl::Status UnsealSnapshot(absl::string_view serialized,
+                            const auth::SecretKey& key,
+                            absl::string_view prefix,
+                            google::protobuf::Message& snapshot);
+
+// UnsealSnapshot, then the snapshot's own `version` field: InvalidArgument
+// `<prefix>unsupported version N (expected <version>)`.
+template <typename Snapshot>
+absl::Status UnsealSnapshot(absl::string_view serialized,
+                            const auth::SecretKey& key,
+                            absl::string_view prefix, uint32_t version,
+                            Snapshot& snapshot) {
+  if (absl::Status unsealed =
+          UnsealSnapshot(serialized, key, prefix,
+                         static_cast<google::protobuf::Message&>(snapshot));
+      !unsealed.ok()) {
+    return unsealed;
+  }
+  if (snapshot.version() != version) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "unsupported version ", snapshot.version(),
+                     " (expected ", version, ")"));
+  }
+  return absl::OkStatus();
+}
 
 // Whether `message` itself (not its submessages) carries fields this build
 // does not know: data from a newer writer that would be lost on import.
@@ -56,63 +109,6 @@ class ProblemList {
   std::vector<std::string> problems_;
   size_t omitted_ = 0;
 };
-
-// Sets `snapshot`'s checksum and returns its serialization. Errors start with
-// `what` ("token store export"): ResourceExhausted past protobuf's 2 GiB
-// limit, Internal if serialization fails.
-template <typename Snapshot>
-absl::StatusOr<std::string> SealSnapshot(Snapshot& snapshot,
-                                         absl::string_view what) {
-  // The checksum adds 34 bytes; leave room for it under protobuf's limit.
-  if (snapshot.ByteSizeLong() > static_cast<size_t>(INT_MAX) - 64) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(what, ": the snapshot exceeds protobuf's 2 GiB limit"));
-  }
-  std::string unsealed;
-  if (!snapshot.SerializeToString(&unsealed)) {
-    return absl::InternalError(absl::StrCat(what, ": serialization failed"));
-  }
-  snapshot.set_checksum(SnapshotChecksum(unsealed));
-  std::string serialized;
-  if (!snapshot.SerializeToString(&serialized)) {
-    return absl::InternalError(absl::StrCat(what, ": serialization failed"));
-  }
-  return serialized;
-}
-
-// Parses `serialized` into `snapshot` and verifies its version and checksum
-// (then cleared). InvalidArgument starting with `prefix`
-// ("token store import: "): not a serialized <message name>, unsupported
-// version, checksum missing or mismatched.
-template <typename Snapshot>
-absl::Status UnsealSnapshot(absl::string_view serialized,
-                            absl::string_view prefix, uint32_t version,
-                            Snapshot& snapshot) {
-  if (serialized.size() > static_cast<size_t>(INT_MAX) ||
-      !snapshot.ParseFromArray(serialized.data(),
-                               static_cast<int>(serialized.size()))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        prefix, "not a serialized ", Snapshot::descriptor()->name()));
-  }
-  if (snapshot.version() != version) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "unsupported version ", snapshot.version(),
-                     " (expected ", version, ")"));
-  }
-  const std::string checksum = snapshot.checksum();
-  if (checksum.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "checksum is missing (truncated?)"));
-  }
-  snapshot.clear_checksum();
-  std::string unsealed;
-  if (!snapshot.SerializeToString(&unsealed) ||
-      SnapshotChecksum(unsealed) != checksum) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "checksum mismatch (corrupted?)"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace portcullis::internal
 

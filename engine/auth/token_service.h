@@ -269,6 +269,8 @@ class TokenService {
  public:
   // `token_key` makes the tokens' digests: persist it (SecretKey::bytes) with
   // the store's Export, or exported tokens match nothing after a restart.
+  // Seal that Export with it too (TokenStore::Export(key), a SecretKey made
+  // from the persisted bytes): the MAC uses a subkey derived from it.
   // Returns InvalidArgument for a non-positive lifetime or a cache smaller
   // than 4 or larger than 2^24 entries, e.g.
   // "token service: access_token_ttl must be positive, got 0".

@@ -387,7 +387,8 @@ size_t InMemoryTokenStore::size() const {
   return total;
 }
 
-absl::StatusOr<std::string> InMemoryTokenStore::Export() const {
+absl::StatusOr<std::string> InMemoryTokenStore::Export(
+    const SecretKey& key) const {
   std::vector<TokenRecord> records;
   std::vector<uint64_t> revoked_families;
   {
@@ -425,14 +426,15 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export() const {
   for (uint64_t family_id : revoked_families) {
     snapshot.add_revoked_families(family_id);
   }
-  return internal::SealSnapshot(snapshot, "token store export");
+  return internal::SealSnapshot(snapshot, key, "token store export");
 }
 
-absl::Status InMemoryTokenStore::Import(absl::string_view serialized) {
+absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
+                                        const SecretKey& key) {
   constexpr absl::string_view kPrefix = "token store import: ";
   v1::TokenStoreSnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
-      serialized, kPrefix, kSnapshotVersion, snapshot));
+      serialized, key, kPrefix, kSnapshotVersion, snapshot));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {

@@ -131,18 +131,31 @@ class TokenStore {
   // The number of stored tokens.
   virtual size_t size() const = 0;
 
-  // The whole store as a serialized portcullis.auth.v1.TokenStoreSnapshot.
-  // Digests only: no token can be recovered from it. Returns
-  // ResourceExhausted if it would exceed protobuf's 2 GiB message limit.
-  virtual absl::StatusOr<std::string> Export() const = 0;
+  // The whole store as a portcullis.auth.v1.TokenStoreSnapshot sealed under
+  // `key` (a SealedSnapshot: the snapshot's bytes and a keyed MAC over
+  // them). Use the token key the TokenService makes digests with: it must be
+  // kept secret and persisted anyway, and the MAC is made under a subkey
+  // derived from it, never the key itself. Digests only: no token can be
+  // recovered from the export. Returns ResourceExhausted if it would exceed
+  // protobuf's 2 GiB message limit.
+  virtual absl::StatusOr<std::string> Export(const SecretKey& key) const = 0;
 
-  // Loads an Export into this store, which must be empty (FailedPrecondition
-  // otherwise). All or nothing: on error the store is unchanged. Returns
-  // InvalidArgument for input that does not parse, has another version,
-  // fails its checksum (truncated or corrupted), carries unknown fields or
-  // breaks an invariant, listing the problems (first 10) with paths, e.g.
+  // Loads an Export sealed under `key` into this store, which must be empty
+  // (FailedPrecondition otherwise). All or nothing: on error the store is
+  // unchanged. The MAC is verified (in constant time) over the stored
+  // payload bytes before anything in them is read: an export edited without
+  // the key (an un-revoked token, a later expiry, another role), re-sealed
+  // with an unkeyed checksum or sealed under another key is refused.
+  // Returns InvalidArgument, starting "token store import: ", for input that
+  // is not a sealed snapshot or has another format version (version 1, the
+  // unkeyed checksum, is refused), whose MAC is missing or does not match
+  // ("MAC mismatch: edited, corrupted or sealed under another key"), that
+  // holds another kind of snapshot, or whose snapshot has another version,
+  // carries unknown fields or breaks an invariant, listing the problems
+  // (first 10) with paths, e.g.
   // "token store import: tokens[3]: digest: expected 32 bytes, got 31".
-  virtual absl::Status Import(absl::string_view serialized) = 0;
+  virtual absl::Status Import(absl::string_view serialized,
+                              const SecretKey& key) = 0;
 };
 
 // A TokenStore in memory, split into 16 shards by digest, each with its own
@@ -167,8 +180,9 @@ class InMemoryTokenStore final : public TokenStore {
   absl::StatusOr<bool> MarkRotated(const Digest& digest) override;
   size_t RemoveExpired(absl::Time now) override;
   size_t size() const override;
-  absl::StatusOr<std::string> Export() const override;
-  absl::Status Import(absl::string_view serialized) override;
+  absl::StatusOr<std::string> Export(const SecretKey& key) const override;
+  absl::Status Import(absl::string_view serialized,
+                      const SecretKey& key) override;
 
  private:
   static constexpr size_t kShards = 16;

@@ -1,7 +1,5 @@
 #include "engine/auth/client_registry.h"
 
-#include <sodium.h>
-
 #include <atomic>
 #include <memory>
 #include <string>
@@ -18,9 +16,11 @@
 #include "engine/auth/client_registry.pb.h"
 #include "engine/auth/clock.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/sealed_snapshot.pb.h"
 #include "engine/auth/token_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "gtest/gtest.h"
+#include "tests/auth/sealed_snapshot_testing.h"
 #include "tests/auth/service_fixture.h"
 
 namespace portcullis::auth {
@@ -303,7 +303,7 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
   // Equal registries export equal bytes.
   EXPECT_EQ(*before.registry.Export(), *exported);
   v1::ClientRegistrySnapshot snapshot;
-  ASSERT_TRUE(snapshot.ParseFromString(*exported));
+  ASSERT_TRUE(snapshot.ParseFromString(testing::OpenSeal(*exported).payload()));
   ASSERT_EQ(snapshot.clients_size(), 2);
   EXPECT_EQ(snapshot.clients(0).client_id(), "c-app");
   EXPECT_TRUE(snapshot.clients(0).removed());
@@ -323,15 +323,21 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
             "FAILED_PRECONDITION: client registry import: the registry is not "
             "empty");
 
-  // Another key: the digests match nothing.
+  // Another key: the export is refused, since its MAC is made under a key
+  // derived from the registry's (and its digests would match nothing).
   ClientRegistry other_key(SecretKey::Generate(), clock_);
   other_key.OnPolicy(*policy_);
-  ASSERT_TRUE(other_key.Import(*exported).ok());
-  EXPECT_EQ(other_key.Authenticate("c-backend", backend).failure,
-            AuthFailure::kWrongSecret);
+  EXPECT_EQ(Describe(other_key.Import(*exported)),
+            "INVALID_ARGUMENT: client registry import: MAC mismatch: edited, "
+            "corrupted or sealed under another key");
+  EXPECT_EQ(other_key.Find("c-backend")->state, ClientState::kUnregistered);
   // Imported into a registry whose policy lists c-app again: it is back,
   // unregistered; one whose policy lacks c-backend removes it.
-  EXPECT_EQ(other_key.Find("c-app")->state, ClientState::kUnregistered);
+  ClientRegistry returned(*SecretKey::FromBytes(before.key_bytes), clock_);
+  returned.OnPolicy(*policy_);
+  ASSERT_TRUE(returned.Import(*exported).ok());
+  EXPECT_EQ(returned.Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_TRUE(returned.Authenticate("c-backend", backend).ok());
   ClientRegistry without_backend(*SecretKey::FromBytes(before.key_bytes),
                                  clock_);
   without_backend.OnPolicy(*CompileText(R"pb(
@@ -351,17 +357,20 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
             AuthFailure::kRemovedClient);
 }
 
-// The checksum Export writes, computed independently.
-std::string Seal(v1::ClientRegistrySnapshot snapshot) {
-  snapshot.clear_checksum();
-  const std::string unsealed = snapshot.SerializeAsString();
-  std::string checksum(crypto_generichash_BYTES, '\0');
-  crypto_generichash(reinterpret_cast<unsigned char*>(checksum.data()),
-                     checksum.size(),
-                     reinterpret_cast<const unsigned char*>(unsealed.data()),
-                     unsealed.size(), nullptr, 0);
-  snapshot.set_checksum(checksum);
-  return snapshot.SerializeAsString();
+// The key of the registries ImportErrors and ImportRejectsTampering import
+// into, known to the test so that it can seal snapshots as Export would.
+const SecretKey& ImportKey() {
+  static const SecretKey* const key = new SecretKey(SecretKey::Generate());
+  return *key;
+}
+
+SecretKey CopyOfImportKey() {
+  return *SecretKey::FromBytes(ImportKey().bytes());
+}
+
+// A snapshot sealed under ImportKey(), computed independently of the library.
+std::string Seal(const v1::ClientRegistrySnapshot& snapshot) {
+  return testing::Seal(snapshot, ImportKey());
 }
 
 v1::ClientRecord ValidRecord(const std::string& client_id) {
@@ -382,28 +391,34 @@ TEST_F(ClientRegistryTest, ImportErrors) {
     mutate(snapshot);
     return Seal(snapshot);
   };
-  std::string unsealed_bytes;
-  {
-    v1::ClientRegistrySnapshot snapshot;
-    snapshot.set_version(1);
-    *snapshot.add_clients() = ValidRecord("c-backend");
-    unsealed_bytes = snapshot.SerializeAsString();
-  }
-  std::string corrupted = snapshot_with([](auto&) {});
-  corrupted[corrupted.size() / 2] ^= 0x01;
+  v1::SealedSnapshot corrupted_seal =
+      testing::OpenSeal(snapshot_with([](auto&) {}));
+  corrupted_seal.mutable_payload()->at(corrupted_seal.payload().size() / 2) ^=
+      0x01;
+  const std::string corrupted = corrupted_seal.SerializeAsString();
+  v1::SealedSnapshot no_mac = corrupted_seal;
+  no_mac.clear_mac();
   struct Case {
     const char* name;
     std::string serialized;
     const char* message;
   };
   const Case cases[] = {
-      {"not a protobuf", "\xff\xff\xff",
-       "not a serialized ClientRegistrySnapshot"},
-      {"empty", "", "unsupported version 0 (expected 1)"},
+      {"not a protobuf", "\xff\xff\xff", "not a serialized SealedSnapshot"},
+      {"empty", "", "unsupported format version 0 (expected 2)"},
       {"newer version", snapshot_with([](auto& s) { s.set_version(2); }),
        "unsupported version 2 (expected 1)"},
-      {"no checksum", unsealed_bytes, "checksum is missing (truncated?)"},
-      {"corrupted", corrupted, "checksum mismatch (corrupted?)"},
+      {"no MAC", no_mac.SerializeAsString(), "MAC is missing (truncated?)"},
+      {"corrupted", corrupted,
+       "MAC mismatch: edited, corrupted or sealed under another key"},
+      {"sealed under another key",
+       testing::Seal(v1::ClientRegistrySnapshot(), SecretKey::Generate()),
+       "MAC mismatch: edited, corrupted or sealed under another key"},
+      {"a token store's export",
+       testing::SealPayload(ImportKey(),
+                            "portcullis.auth.v1.TokenStoreSnapshot", ""),
+       "holds a portcullis.auth.v1.TokenStoreSnapshot, not a "
+       "portcullis.auth.v1.ClientRegistrySnapshot"},
       {"empty client id",
        snapshot_with([](auto& s) { s.mutable_clients(0)->clear_client_id(); }),
        "clients[0]: client_id is empty"},
@@ -440,15 +455,73 @@ TEST_F(ClientRegistryTest, ImportErrors) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    ClientRegistry registry(SecretKey::Generate(), clock_);
+    ClientRegistry registry(CopyOfImportKey(), clock_);
     const absl::Status status = registry.Import(c.serialized);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(status.message(),
               std::string("client registry import: ") + c.message);
     EXPECT_TRUE(registry.List().empty());
   }
-  ClientRegistry registry(SecretKey::Generate(), clock_);
+  ClientRegistry registry(CopyOfImportKey(), clock_);
   EXPECT_TRUE(registry.Import(snapshot_with([](auto&) {})).ok());
+}
+
+// Whoever can write a registry's export but does not hold its key cannot
+// bring a removed client back, move tokens_valid_from back (reviving revoked
+// tokens) or swap a secret's digest: each edit is refused whether the MAC is
+// left alone or replaced by an unkeyed checksum. Sealed with the key, the
+// same edits import (the last check), so the MAC is what refuses them.
+TEST_F(ClientRegistryTest, ImportRejectsTampering) {
+  v1::ClientRegistrySnapshot snapshot;
+  snapshot.set_version(1);
+  *snapshot.add_clients() = ValidRecord("c-backend");
+  v1::ClientRecord& removed = *snapshot.add_clients() = ValidRecord("c-gone");
+  removed.clear_secret_digest();
+  removed.set_removed(true);
+  removed.set_tokens_valid_from_unix_nanos(absl::ToUnixNanos(kStart) + 1000);
+  const std::string exported = Seal(snapshot);
+  const v1::SealedSnapshot sealed = testing::OpenSeal(exported);
+  struct Edit {
+    const char* name;
+    void (*apply)(v1::ClientRegistrySnapshot& s);
+  };
+  const Edit edits[] = {
+      {"reset the removed flag",
+       [](v1::ClientRegistrySnapshot& s) {
+         s.mutable_clients(1)->set_removed(false);
+       }},
+      {"move tokens_valid_from back",
+       [](v1::ClientRegistrySnapshot& s) {
+         s.mutable_clients(1)->set_tokens_valid_from_unix_nanos(0);
+       }},
+      {"give a removed client a secret",
+       [](v1::ClientRegistrySnapshot& s) {
+         s.mutable_clients(1)->set_removed(false);
+         s.mutable_clients(1)->set_secret_digest(s.clients(0).secret_digest());
+       }},
+      {"rename",
+       [](v1::ClientRegistrySnapshot& s) {
+         s.mutable_clients(0)->set_display_name("Trusted");
+       }},
+  };
+  for (const Edit& edit : edits) {
+    SCOPED_TRACE(edit.name);
+    v1::ClientRegistrySnapshot changed = snapshot;
+    edit.apply(changed);
+    v1::SealedSnapshot same_mac = sealed;
+    same_mac.set_payload(changed.SerializeAsString());
+    v1::SealedSnapshot unkeyed = same_mac;
+    unkeyed.set_mac(testing::UnkeyedChecksum(unkeyed.payload()));
+    for (const v1::SealedSnapshot& input : {same_mac, unkeyed}) {
+      ClientRegistry registry(CopyOfImportKey(), clock_);
+      EXPECT_EQ(Describe(registry.Import(input.SerializeAsString())),
+                "INVALID_ARGUMENT: client registry import: MAC mismatch: "
+                "edited, corrupted or sealed under another key");
+      EXPECT_TRUE(registry.List().empty());
+    }
+    ClientRegistry registry(CopyOfImportKey(), clock_);
+    EXPECT_TRUE(registry.Import(Seal(changed)).ok());
+  }
 }
 
 // Authentications race with rotations and policy reloads: each sees the

@@ -133,6 +133,11 @@ TEST(DigestTest, EqualityLooksAtEveryByte) {
     other[i] = 1;
     EXPECT_NE(Digest(bytes), Digest(other));
     EXPECT_FALSE(Digest(bytes) == Digest(other));
+    EXPECT_FALSE(Digest(other).IsZero());
+    // The high bit too: a sign or a byte-wise subtraction cannot hide it.
+    other[i] = 0x80;
+    EXPECT_NE(Digest(bytes), Digest(other));
+    EXPECT_TRUE(Digest(other) == Digest(other));
   }
 }
 

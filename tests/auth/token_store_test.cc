@@ -1,7 +1,5 @@
 #include "engine/auth/token_store.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -19,9 +17,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/sealed_snapshot.pb.h"
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.pb.h"
 #include "gtest/gtest.h"
+#include "tests/auth/sealed_snapshot_testing.h"
 
 namespace portcullis::auth {
 namespace {
@@ -64,17 +64,16 @@ void InsertOrDie(TokenStore& store, const TokenRecord& record) {
   ASSERT_TRUE(status.ok()) << status;
 }
 
-// The checksum Export writes, computed independently: pins the format.
-std::string Seal(v1::TokenStoreSnapshot snapshot) {
-  snapshot.clear_checksum();
-  const std::string unsealed = snapshot.SerializeAsString();
-  std::string checksum(crypto_generichash_BYTES, '\0');
-  crypto_generichash(reinterpret_cast<unsigned char*>(checksum.data()),
-                     checksum.size(),
-                     reinterpret_cast<const unsigned char*>(unsealed.data()),
-                     unsealed.size(), nullptr, 0);
-  snapshot.set_checksum(checksum);
-  return snapshot.SerializeAsString();
+// The key exports are sealed under: another key than the digests', as a
+// service would use its token key.
+const SecretKey& SealKey() {
+  static const SecretKey* const key = new SecretKey(SecretKey::Generate());
+  return *key;
+}
+
+// A snapshot sealed under SealKey(), computed independently of the library.
+std::string Seal(const v1::TokenStoreSnapshot& snapshot) {
+  return testing::Seal(snapshot, SealKey());
 }
 
 v1::TokenRecord ValidProtoRecord(uint8_t digest_byte) {
@@ -399,17 +398,17 @@ std::vector<TokenRecord> PopulateVariedStore(TokenStore& store) {
 TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
   InMemoryTokenStore original;
   const std::vector<TokenRecord> records = PopulateVariedStore(original);
-  absl::StatusOr<std::string> exported = original.Export();
+  absl::StatusOr<std::string> exported = original.Export(SealKey());
   ASSERT_TRUE(exported.ok()) << exported.status();
 
   InMemoryTokenStore restored;
-  const absl::Status imported = restored.Import(*exported);
+  const absl::Status imported = restored.Import(*exported, SealKey());
   ASSERT_TRUE(imported.ok()) << imported;
   EXPECT_EQ(restored.size(), records.size());
   for (const TokenRecord& record : records) {
     EXPECT_EQ(restored.Find(record.digest), record);
   }
-  EXPECT_EQ(restored.Export().value_or(""), *exported);
+  EXPECT_EQ(restored.Export(SealKey()).value_or(""), *exported);
 
   // The family revocation survives: nothing joins family 40.
   EXPECT_EQ(restored.Insert(PartnerRecord(TokenKind::kAccess, 40)).code(),
@@ -425,10 +424,10 @@ TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
 
 TEST(InMemoryTokenStoreTest, EmptyStoreRoundTrip) {
   InMemoryTokenStore empty;
-  absl::StatusOr<std::string> exported = empty.Export();
+  absl::StatusOr<std::string> exported = empty.Export(SealKey());
   ASSERT_TRUE(exported.ok()) << exported.status();
   InMemoryTokenStore restored;
-  EXPECT_TRUE(restored.Import(*exported).ok());
+  EXPECT_TRUE(restored.Import(*exported, SealKey()).ok());
   EXPECT_EQ(restored.size(), 0u);
 }
 
@@ -445,7 +444,8 @@ TEST(InMemoryTokenStoreTest, ExportIsDeterministic) {
   }
   forward.RevokeFamily(3);
   backward.RevokeFamily(3);
-  EXPECT_EQ(forward.Export().value_or("a"), backward.Export().value_or("b"));
+  EXPECT_EQ(forward.Export(SealKey()).value_or("a"),
+            backward.Export(SealKey()).value_or("b"));
 }
 
 TEST(InMemoryTokenStoreTest, ExportHoldsNoTokenMaterial) {
@@ -460,19 +460,35 @@ TEST(InMemoryTokenStoreTest, ExportHoldsNoTokenMaterial) {
     secrets.emplace_back(reinterpret_cast<const char*>(token.bytes().data()),
                          token.bytes().size());
   }
-  const std::string exported = store.Export().value_or("");
+  const std::string exported = store.Export(SealKey()).value_or("");
   ASSERT_FALSE(exported.empty());
   for (const std::string& secret : secrets) {
     EXPECT_FALSE(absl::StrContains(exported, secret));
   }
 }
 
+constexpr char kTokenStoreType[] = "portcullis.auth.v1.TokenStoreSnapshot";
+
 TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
   v1::TokenStoreSnapshot version_two;
   version_two.set_version(2);
-  v1::TokenStoreSnapshot unsealed;
-  unsealed.set_version(1);
-  *unsealed.add_tokens() = ValidProtoRecord(1);
+  v1::TokenStoreSnapshot snapshot;
+  snapshot.set_version(1);
+  *snapshot.add_tokens() = ValidProtoRecord(1);
+  const std::string payload = snapshot.SerializeAsString();
+  // What Export wrote before exports were sealed with a key: the snapshot
+  // with an unkeyed BLAKE2b of itself in field 4.
+  v1::TokenStoreSnapshot checksum_field;
+  checksum_field.GetReflection()
+      ->MutableUnknownFields(&checksum_field)
+      ->AddLengthDelimited(4, testing::UnkeyedChecksum(payload));
+  const std::string format_one = payload + checksum_field.SerializeAsString();
+  auto edited_seal = [&](auto edit) {
+    v1::SealedSnapshot sealed = testing::OpenSeal(Seal(snapshot));
+    edit(sealed);
+    return sealed.SerializeAsString();
+  };
+  const SecretKey other_key = SecretKey::Generate();
   struct Case {
     const char* name;
     std::string input;
@@ -480,25 +496,163 @@ TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
   };
   const Case cases[] = {
       {"not protobuf", "\xff",
-       "token store import: not a serialized "
-       "TokenStoreSnapshot"},
+       "token store import: not a serialized SealedSnapshot"},
       {"truncated varint", "\x08",
-       "token store import: not a serialized TokenStoreSnapshot"},
+       "token store import: not a serialized SealedSnapshot"},
       {"empty input", "",
-       "token store import: unsupported version 0 (expected 1)"},
-      {"future version", Seal(version_two),
+       "token store import: unsupported format version 0 (expected 2)"},
+      {"a format 1 export (unkeyed checksum)", format_one,
+       "token store import: unsupported format version 1 (expected 2): "
+       "version 1 exports carry an unkeyed checksum that anyone can "
+       "recompute, so nothing shows they were not edited"},
+      {"future format",
+       testing::SealPayload(SealKey(), kTokenStoreType, payload, 3),
+       "token store import: unsupported format version 3 (expected 2)"},
+      {"unknown field in the seal", edited_seal([](v1::SealedSnapshot& s) {
+         s.GetReflection()->MutableUnknownFields(&s)->AddVarint(9, 1);
+       }),
+       "token store import: unknown fields in the seal (written by a newer "
+       "version?)"},
+      {"no MAC", edited_seal([](v1::SealedSnapshot& s) { s.clear_mac(); }),
+       "token store import: MAC is missing (truncated?)"},
+      {"short MAC", edited_seal([](v1::SealedSnapshot& s) {
+         s.set_mac(s.mac().substr(0, 31));
+       }),
+       "token store import: MAC: expected 32 bytes, got 31"},
+      {"sealed under another key", testing::Seal(snapshot, other_key),
+       "token store import: MAC mismatch: edited, corrupted or sealed under "
+       "another key"},
+      {"another type named", edited_seal([](v1::SealedSnapshot& s) {
+         s.set_payload_type("portcullis.auth.v1.ClientRegistrySnapshot");
+       }),
+       "token store import: MAC mismatch: edited, corrupted or sealed under "
+       "another key"},
+      {"another kind of snapshot",
+       testing::SealPayload(
+           SealKey(), "portcullis.auth.v1.ClientRegistrySnapshot", payload),
+       "token store import: holds a portcullis.auth.v1.ClientRegistrySnapshot, "
+       "not a portcullis.auth.v1.TokenStoreSnapshot"},
+      {"payload that does not parse",
+       testing::SealPayload(SealKey(), kTokenStoreType, "\xff"),
+       "token store import: payload is not a serialized TokenStoreSnapshot"},
+      {"future snapshot version", Seal(version_two),
        "token store import: unsupported version 2 (expected 1)"},
-      {"no checksum", unsealed.SerializeAsString(),
-       "token store import: checksum is missing (truncated?)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     InMemoryTokenStore store;
-    const absl::Status status = store.Import(c.input);
+    const absl::Status status = store.Import(c.input, SealKey());
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(status.message(), c.message);
     EXPECT_EQ(store.size(), 0u);
   }
+  InMemoryTokenStore store;
+  EXPECT_TRUE(store.Import(Seal(snapshot), SealKey()).ok());
+}
+
+// Whoever can write an export but does not hold the key cannot change what
+// it says: each edit below is refused whether the MAC is left alone,
+// replaced by an unkeyed checksum of the new payload, or made under another
+// key; only the key's holder can seal it (the last check, which shows the
+// edits themselves import fine).
+TEST(InMemoryTokenStoreTest, ImportRejectsTampering) {
+  InMemoryTokenStore original;
+  TokenRecord revoked = EntityUserRecord(TokenKind::kAccess, 7);
+  revoked.revoked = true;
+  TokenRecord rotated = PartnerRecord(TokenKind::kRefresh, 8);
+  rotated.rotated = true;
+  InsertOrDie(original, revoked);
+  InsertOrDie(original, rotated);
+  const std::string exported = original.Export(SealKey()).value_or("");
+  ASSERT_FALSE(exported.empty());
+  const v1::SealedSnapshot sealed = testing::OpenSeal(exported);
+  v1::TokenStoreSnapshot snapshot;
+  ASSERT_TRUE(snapshot.ParseFromString(sealed.payload()));
+  ASSERT_EQ(snapshot.tokens_size(), 2);
+  const int r = snapshot.tokens(0).revoked() ? 0 : 1;  // the revoked token
+  struct Edit {
+    const char* name;
+    void (*apply)(v1::TokenRecord& record);
+    int token;
+  };
+  const Edit edits[] = {
+      {"un-revoke a token", [](v1::TokenRecord& t) { t.set_revoked(false); },
+       r},
+      {"extend an expiry",
+       [](v1::TokenRecord& t) {
+         t.set_expires_at_unix_nanos(t.expires_at_unix_nanos() +
+                                     absl::ToInt64Nanoseconds(absl::Hours(24)));
+       },
+       r},
+      {"change the role", [](v1::TokenRecord& t) { t.set_role_id("r-admin"); },
+       r},
+      {"change the entity", [](v1::TokenRecord& t) { t.set_entity_id("e-2"); },
+       r},
+      {"un-rotate a refresh token",
+       [](v1::TokenRecord& t) { t.set_rotated(false); }, 1 - r},
+  };
+  const SecretKey other_key = SecretKey::Generate();
+  const std::string mismatch =
+      "token store import: MAC mismatch: edited, corrupted or sealed under "
+      "another key";
+  for (const Edit& edit : edits) {
+    SCOPED_TRACE(edit.name);
+    v1::TokenStoreSnapshot changed = snapshot;
+    edit.apply(*changed.mutable_tokens(edit.token));
+    const std::string payload = changed.SerializeAsString();
+    ASSERT_NE(payload, sealed.payload());
+
+    v1::SealedSnapshot same_mac = sealed;
+    same_mac.set_payload(payload);
+    v1::SealedSnapshot unkeyed = same_mac;
+    unkeyed.set_mac(testing::UnkeyedChecksum(payload));
+    for (const std::string& input :
+         {same_mac.SerializeAsString(), unkeyed.SerializeAsString(),
+          testing::SealPayload(other_key, kTokenStoreType, payload)}) {
+      InMemoryTokenStore store;
+      const absl::Status status = store.Import(input, SealKey());
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_EQ(status.message(), mismatch);
+      EXPECT_EQ(store.size(), 0u);
+    }
+    InMemoryTokenStore store;
+    EXPECT_TRUE(
+        store
+            .Import(testing::SealPayload(SealKey(), kTokenStoreType, payload),
+                    SealKey())
+            .ok());
+  }
+
+  // Any one byte of the payload changed and re-checksummed without the key.
+  for (size_t i = 0; i < sealed.payload().size(); ++i) {
+    v1::SealedSnapshot edited = sealed;
+    edited.mutable_payload()->at(i) ^= 0x20;
+    edited.set_mac(testing::UnkeyedChecksum(edited.payload()));
+    InMemoryTokenStore store;
+    const absl::Status status =
+        store.Import(edited.SerializeAsString(), SealKey());
+    ASSERT_EQ(status.message(), mismatch) << "payload byte " << i;
+  }
+}
+
+// The MAC covers the payload's bytes as stored, and those bytes are what is
+// parsed: a payload protobuf would serialize differently (here the version
+// after the tokens) imports, because nothing is serialized again.
+TEST(InMemoryTokenStoreTest, ImportVerifiesTheStoredBytes) {
+  v1::TokenStoreSnapshot tokens;
+  *tokens.add_tokens() = ValidProtoRecord(1);
+  v1::TokenStoreSnapshot version;
+  version.set_version(1);
+  const std::string payload =
+      tokens.SerializeAsString() + version.SerializeAsString();
+  v1::TokenStoreSnapshot parsed;
+  ASSERT_TRUE(parsed.ParseFromString(payload));
+  ASSERT_NE(parsed.SerializeAsString(), payload);
+  InMemoryTokenStore store;
+  const absl::Status status = store.Import(
+      testing::SealPayload(SealKey(), kTokenStoreType, payload), SealKey());
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(store.size(), 1u);
 }
 
 // Every proper prefix of an export fails, whichever field it ends in: no
@@ -506,11 +660,12 @@ TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
 TEST(InMemoryTokenStoreTest, ImportRejectsEveryTruncation) {
   InMemoryTokenStore original;
   PopulateVariedStore(original);
-  const std::string exported = original.Export().value_or("");
+  const std::string exported = original.Export(SealKey()).value_or("");
   ASSERT_FALSE(exported.empty());
   for (size_t length = 0; length < exported.size(); ++length) {
     InMemoryTokenStore store;
-    const absl::Status status = store.Import(exported.substr(0, length));
+    const absl::Status status =
+        store.Import(exported.substr(0, length), SealKey());
     ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument)
         << "prefix of " << length << " bytes";
     ASSERT_EQ(store.size(), 0u);
@@ -522,7 +677,7 @@ TEST(InMemoryTokenStoreTest, ImportRejectsEveryTruncation) {
 TEST(InMemoryTokenStoreTest, ImportNeverChangesContentSilently) {
   InMemoryTokenStore original;
   PopulateVariedStore(original);
-  const std::string exported = original.Export().value_or("");
+  const std::string exported = original.Export(SealKey()).value_or("");
   ASSERT_FALSE(exported.empty());
   int accepted = 0;
   for (size_t byte = 0; byte < exported.size(); ++byte) {
@@ -530,10 +685,10 @@ TEST(InMemoryTokenStoreTest, ImportNeverChangesContentSilently) {
       std::string corrupted = exported;
       corrupted[byte] = static_cast<char>(corrupted[byte] ^ (1 << bit));
       InMemoryTokenStore store;
-      const absl::Status status = store.Import(corrupted);
+      const absl::Status status = store.Import(corrupted, SealKey());
       if (status.ok()) {
         ++accepted;
-        ASSERT_EQ(store.Export().value_or(""), exported)
+        ASSERT_EQ(store.Export(SealKey()).value_or(""), exported)
             << "byte " << byte << " bit " << bit;
       } else {
         ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -651,7 +806,7 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
     *snapshot.add_tokens() = ValidProtoRecord(2);
     c.build(snapshot);
     InMemoryTokenStore store;
-    const absl::Status status = store.Import(Seal(snapshot));
+    const absl::Status status = store.Import(Seal(snapshot), SealKey());
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(status.message(), c.message);
     EXPECT_EQ(store.size(), 0u) << "all or nothing";
@@ -668,7 +823,7 @@ TEST(InMemoryTokenStoreTest, ImportAcceptsAHandWrittenSnapshot) {
   snapshot.add_revoked_families(43);
   snapshot.add_revoked_families(44);  // No tokens: dropped.
   InMemoryTokenStore store;
-  const absl::Status status = store.Import(Seal(snapshot));
+  const absl::Status status = store.Import(Seal(snapshot), SealKey());
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(store.size(), 2u);
   std::array<uint8_t, 32> bytes;
@@ -685,11 +840,11 @@ TEST(InMemoryTokenStoreTest, ImportAcceptsAHandWrittenSnapshot) {
 TEST(InMemoryTokenStoreTest, ImportNeedsAnEmptyStore) {
   InMemoryTokenStore source;
   PopulateVariedStore(source);
-  const std::string exported = source.Export().value_or("");
+  const std::string exported = source.Export(SealKey()).value_or("");
   InMemoryTokenStore store;
   const TokenRecord existing = PartnerRecord(TokenKind::kAccess, 1);
   InsertOrDie(store, existing);
-  const absl::Status status = store.Import(exported);
+  const absl::Status status = store.Import(exported, SealKey());
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(), "token store import: the store is not empty");
   EXPECT_EQ(store.size(), 1u);
@@ -861,9 +1016,9 @@ TEST(InMemoryTokenStoreConcurrencyTest, MixedWorkloadExportsConsistently) {
   threads.emplace_back([&] {  // Exports and checks each export imports.
     start.Wait();
     for (int i = 0; i < 10; ++i) {
-      absl::StatusOr<std::string> exported = store.Export();
+      absl::StatusOr<std::string> exported = store.Export(SealKey());
       InMemoryTokenStore copy;
-      if (!exported.ok() || !copy.Import(*exported).ok()) {
+      if (!exported.ok() || !copy.Import(*exported, SealKey()).ok()) {
         bad_exports.fetch_add(1);
       }
     }
@@ -883,10 +1038,10 @@ TEST(InMemoryTokenStoreConcurrencyTest, MixedWorkloadExportsConsistently) {
       }
     }
   }
-  absl::StatusOr<std::string> exported = store.Export();
+  absl::StatusOr<std::string> exported = store.Export(SealKey());
   ASSERT_TRUE(exported.ok());
   InMemoryTokenStore copy;
-  EXPECT_TRUE(copy.Import(*exported).ok());
+  EXPECT_TRUE(copy.Import(*exported, SealKey()).ok());
   EXPECT_EQ(copy.size(), store.size());
 }
 
