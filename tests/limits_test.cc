@@ -1,8 +1,10 @@
-// Every resource limit of CompileOptions and LoadOptions, at the limit
+// Every resource limit of CompileOptions, LoadOptions and BundleOptions (the
+// CLI's line limit is tested in tests/cli/check_stream_test.cc), at the limit
 // (accepted) and one past it (rejected with its exact message). Limits are set
 // small here so that each case stays small; the defaults are in the headers
 // and the README.
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/bundle.h"
 #include "engine/compiler.h"
 #include "engine/policy_loader.h"
 #include "gmock/gmock.h"
@@ -418,6 +421,37 @@ TEST(LimitsTest, MaxTotalBytes) {
             absl::StrCat(past_files[2],
                          ": policy files total 101 bytes with this one; the "
                          "limit is 100"));
+}
+
+// BundleOptions::max_bundle_bytes bounds the file ReadBundle reads: a bundle
+// of exactly that many bytes loads, one a byte larger is refused before it is
+// read.
+TEST(LimitsTest, MaxBundleBytes) {
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy =
+      Compile(Base());
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const std::string path =
+      absl::StrCat(std::getenv("TEST_TMPDIR"), "/limit.bundle");
+  ASSERT_TRUE(WriteBundle(**policy, path).ok());
+  const size_t size = std::filesystem::file_size(path);
+
+  BundleOptions at;
+  at.max_bundle_bytes = size;
+  const auto accepted = ReadBundle(path, at);
+  EXPECT_TRUE(accepted.ok()) << accepted.status();
+
+  BundleOptions past;
+  past.max_bundle_bytes = size - 1;
+  const auto rejected = ReadBundle(path, past);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_EQ(rejected.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(rejected.status().message()),
+            absl::StrCat(path, ": file is ", size, " bytes; the limit is ",
+                         size - 1));
+}
+
+TEST(LimitsTest, MaxBundleBytesDefaultsTo4GiB) {
+  EXPECT_EQ(BundleOptions().max_bundle_bytes, size_t{4} << 30);
 }
 
 }  // namespace

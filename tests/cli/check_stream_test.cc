@@ -102,6 +102,71 @@ TEST(CheckStreamTest, AnswersBlankBadAndLongLinesAsSpecified) {
   EXPECT_EQ(output.result.errors, 3u);
 }
 
+// A partner's request, padded with spaces (before its closing brace) to
+// exactly `bytes` bytes, then `ending`.
+std::string RequestOfLength(absl::string_view id, size_t bytes,
+                            absl::string_view ending = "") {
+  std::string line = absl::StrCat(
+      R"({"id": ")", id,
+      R"(", "principal": {"partner": {"client_id": "c-acme-backend"}}, )",
+      R"("object_type": "payable", "action": "read", )",
+      R"("entity_id": "e-acme-gmbh"})");
+  const size_t content = bytes - ending.size();
+  EXPECT_LE(line.size(), content);
+  line.insert(line.size() - 1, std::string(content - line.size(), ' '));
+  return absl::StrCat(line, ending);
+}
+
+// max_line_bytes is inclusive and counts every byte before the newline (a
+// CRLF line's \r too): a line of exactly the limit is answered, one a byte
+// longer is an error, wherever it falls in a batch, whatever the thread count.
+TEST(CheckStreamTest, MaxLineBytesAtTheLimitAndOnePast) {
+  const std::unique_ptr<const CompiledPolicy> policy = MonitePolicy();
+  ASSERT_NE(policy, nullptr);
+  constexpr size_t kLimit = 200;
+  const std::string input =
+      absl::StrCat(RequestOfLength("a1", kLimit), "\n",      // 1: at the limit
+                   RequestOfLength("p2", kLimit + 1), "\n",  // 2: one past it
+                   RequestOfLength("a3", kLimit, "\r"), "\n",  // 3: \r included
+                   RequestOfLength("p4", kLimit + 1, "\r"), "\n",  // 4
+                   RequestOfLength("a5", kLimit), "\n",            // 5
+                   RequestOfLength("p6", kLimit + 1));  // 6: no final newline
+  const std::string granted =
+      R"(", "decision": "allowed", "reason": "granted"})";
+  const std::string want = absl::StrCat(
+      R"({"id": "a1)", granted, "\n",
+      R"({"id": "line 2", "error": "line 2: longer than 200 bytes"})", "\n",
+      R"({"id": "a3)", granted, "\n",
+      R"({"id": "line 4", "error": "line 4: longer than 200 bytes"})", "\n",
+      R"({"id": "a5)", granted, "\n",
+      R"({"id": "line 6", "error": "line 6: longer than 200 bytes"})", "\n");
+  for (const int threads : {1, 2}) {
+    // 0: the smallest batch, 2 * kLimit + 2 bytes.
+    for (const size_t batch_bytes : {size_t{0}, size_t{403}, size_t{1} << 20}) {
+      SCOPED_TRACE(absl::StrCat(threads, " threads, batch ", batch_bytes));
+      CheckStreamOptions options;
+      options.threads = threads;
+      options.max_line_bytes = kLimit;
+      options.batch_bytes = batch_bytes;
+      const StreamOutput output = RunStream(*policy, input, options);
+      ASSERT_TRUE(output.status.ok()) << output.status;
+      EXPECT_EQ(output.out, want);
+      EXPECT_EQ(output.result.answered, 3u);
+      EXPECT_EQ(output.result.errors, 3u);
+    }
+  }
+  // The last line alone, at the limit: answered.
+  CheckStreamOptions options;
+  options.max_line_bytes = kLimit;
+  const StreamOutput last =
+      RunStream(*policy, RequestOfLength("a", kLimit), options);
+  EXPECT_EQ(last.out, absl::StrCat(R"({"id": "a)", granted, "\n"));
+}
+
+TEST(CheckStreamTest, MaxLineBytesDefaultsTo1MiB) {
+  EXPECT_EQ(CheckStreamOptions().max_line_bytes, size_t{1} << 20);
+}
+
 TEST(CheckStreamTest, SameAnswersForAnyThreadCountAndBatchSize) {
   const std::unique_ptr<const CompiledPolicy> policy = MonitePolicy();
   ASSERT_NE(policy, nullptr);

@@ -20,7 +20,8 @@ struct CheckStreamOptions {
   bool explain = false;
   // Threads answering lines; the output is the same for any count. Default 1.
   int threads = 1;
-  // Longest request line, in bytes; a longer one is answered with an error and
+  // Longest request line, in bytes, inclusive, not counting its newline (a
+  // CRLF line's \r counts); a longer one is answered with an error and
   // skipped without being held in memory. Default 1 MiB.
   size_t max_line_bytes = size_t{1} << 20;
   // Bytes read per batch; at least twice max_line_bytes. Default 4 MiB.
