@@ -538,6 +538,11 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
     return absl::UnauthenticatedError(
         "refresh token: an access token cannot be used to refresh");
   }
+  // Spent already, so a copy is in someone else's hands. That is theft
+  // whatever else is wrong with the token now (expired since, its client
+  // or user gone), so reuse is judged before anything else: the checks
+  // below would refuse the token without taking its family down.
+  if (record->rotated) return RevokeReusedFamily(*record);
   if (record->revoked) {
     return absl::UnauthenticatedError("refresh token: revoked");
   }
@@ -571,16 +576,8 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
                                           ? "refresh token: unknown"
                                           : "refresh token: revoked");
   }
-  if (!*rotated) {
-    // Spent already: a copy is in someone else's hands. Take down every
-    // token descending from the same /auth/token call, the legitimate
-    // holder's included; they authenticate again.
-    store_.RevokeFamily(record->family_id);
-    BumpFamily(record->family_id);
-    counters_->refresh_reuses.fetch_add(1, std::memory_order_relaxed);
-    return absl::UnauthenticatedError(
-        "refresh token: already used; its token family is revoked");
-  }
+  // Rotated by a concurrent refresh since the Find above.
+  if (!*rotated) return RevokeReusedFamily(*record);
   absl::StatusOr<IssuedTokens> issued =
       IssuePair(base, std::max(now, record->issued_at));
   if (absl::IsFailedPrecondition(issued.status())) {
@@ -593,6 +590,20 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
                      issued.status().message()));
   }
   return issued;
+}
+
+absl::Status TokenService::RevokeReusedFamily(const TokenRecord& record) {
+  // Every token descending from the same /auth/token call goes, the
+  // legitimate holder's included; they authenticate again.
+  const size_t revoked = store_.RevokeFamily(record.family_id);
+  BumpFamily(record.family_id);
+  if (record.revoked && revoked == 0) {
+    // Taken down already (an earlier reuse, or /auth/revoke): not news.
+    return absl::UnauthenticatedError("refresh token: revoked");
+  }
+  counters_->refresh_reuses.fetch_add(1, std::memory_order_relaxed);
+  return absl::UnauthenticatedError(
+      "refresh token: already used; its token family is revoked");
 }
 
 absl::StatusOr<RevokeResult> TokenService::Revoke(

@@ -319,16 +319,20 @@ class TokenService {
   // POST /auth/refresh. Exchanges a refresh token, once, for a new pair in
   // the same family; the presented token is then spent. Presenting a spent
   // refresh token again means it was copied: the whole family (every access
-  // and refresh token descending from the same /auth/token call) is revoked.
+  // and refresh token descending from the same /auth/token call) is revoked,
+  // whatever else is wrong with the token by then (expired, its client
+  // removed or its tokens revoked, its user gone): reuse is checked first.
+  // Detection lasts while the spent token's record is stored, that is until
+  // RemoveExpiredTokens sweeps it after its own expiry.
   // Entity-user tokens re-read the user from the directory, so a new entity
   // or role applies from the next refresh. Errors, Unauthenticated:
   //   `refresh token: malformed: <parser message>`
   //   `refresh token: unknown`
   //   `refresh token: an access token cannot be used to refresh`
-  //   `refresh token: revoked`
+  //   `refresh token: already used; its token family is revoked`
+  //   `refresh token: revoked` (a spent token too, once its family is)
   //   `refresh token: expired` (now >= expiry)
   //   `refresh token: <ClientRegistry::CheckTokenClient message>`
-  //   `refresh token: already used; its token family is revoked`
   // and the user errors of IssueToken (NotFound, FailedPrecondition,
   // PermissionDenied), Unavailable `token service: no policy`.
   absl::StatusOr<IssuedTokens> Refresh(absl::string_view refresh_token);
@@ -419,6 +423,10 @@ class TokenService {
                                             absl::string_view user_id) const;
   absl::StatusOr<IssuedTokens> IssuePair(const TokenRecord& base,
                                          absl::Time issued_at);
+  // Refresh of a spent (rotated) refresh token: revokes its family and
+  // returns the reuse error, or `refresh token: revoked` if the token and
+  // its whole family were revoked already.
+  absl::Status RevokeReusedFamily(const TokenRecord& record);
   // The service's epoch plus the registry's version (CacheStamp).
   uint64_t Generation() const {
     return epoch_.load(std::memory_order_acquire) + clients_.version();

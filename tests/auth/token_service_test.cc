@@ -413,6 +413,58 @@ TEST(TokenServiceTest, RefreshReuseRevokesTheFamily) {
   EXPECT_EQ(f.service().Stats().refresh_reuses, 1u);
 }
 
+// Reuse of a spent refresh token is theft whatever else has become wrong with
+// the token since (expired, its user or client gone): the family is revoked
+// all the same, and the successor pair stops working.
+TEST(TokenServiceTest, RefreshReuseRevokesTheFamilyWhateverElseIsWrong) {
+  struct Case {
+    const char* name;
+    void (*after_rotation)(ServiceFixture& f);
+    // The successor's access token at the end, as introspected.
+    const char* successor_access;
+  };
+  const Case cases[] = {
+      {"expired since",
+       [](ServiceFixture& f) { f.clock().Set(kStart + kThirtyDays); },
+       "UNAUTHENTICATED: access token: revoked"},
+      {"user left the directory",
+       [](ServiceFixture& f) { ASSERT_TRUE(f.users().RemoveUser("u-ann")); },
+       "UNAUTHENTICATED: access token: revoked"},
+      {"client removed from the policy",
+       [](ServiceFixture& f) {
+         ASSERT_TRUE(f.service()
+                         .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                           set.mutable_credentials()->DeleteSubrange(0, 1);
+                         }))
+                         .ok());
+       },
+       "UNAUTHENTICATED: access token: revoked"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ServiceFixture f;
+    const IssuedTokens first =
+        f.Issue("c-backend", f.Register("c-backend"), "u-ann");
+    f.clock().Advance(absl::Minutes(1));
+    absl::StatusOr<IssuedTokens> second =
+        f.service().Refresh(first.refresh_token);
+    ASSERT_TRUE(second.ok()) << second.status();
+    c.after_rotation(f);
+    EXPECT_EQ(Describe(f.service().Refresh(first.refresh_token).status()),
+              "UNAUTHENTICATED: refresh token: already used; its token family "
+              "is revoked");
+    EXPECT_EQ(f.service().Stats().refresh_reuses, 1u);
+    // The family went, in the store: the successor's tokens are revoked
+    // (introspected while the access token is live; revocation is checked
+    // before the client).
+    EXPECT_EQ(
+        IntrospectStatus(f.service(), second->access_token, second->issued_at),
+        c.successor_access);
+    EXPECT_EQ(Describe(f.service().Refresh(second->refresh_token).status()),
+              "UNAUTHENTICATED: refresh token: revoked");
+  }
+}
+
 // Of concurrent refreshes with one token, exactly one wins; the others are
 // reuse, and take the family down (the winner's new tokens included).
 TEST(TokenServiceTest, ConcurrentRefreshesWithOneToken) {
