@@ -896,6 +896,23 @@ std::string MontaTokenJson(const IssuedTokens& tokens) {
       .Close();
 }
 
+std::string MontaPublicTokenJson(const IssuedTokens& tokens) {
+  JsonObject json;
+  json.String("applicationId", tokens.client_id);
+  if (tokens.grant == GrantKind::kEntityUser) {
+    json.String("userId", tokens.user_id);
+  } else {
+    json.Null("userId");
+  }
+  return json.String("accessToken", tokens.access_token)
+      .String("accessTokenExpirationDate",
+              JsonTime(tokens.access_token_expires_at))
+      .String("refreshToken", tokens.refresh_token)
+      .String("refreshTokenExpirationDate",
+              JsonTime(tokens.refresh_token_expires_at))
+      .Close();
+}
+
 std::string OAuthTokenJson(const IssuedTokens& tokens) {
   return JsonObject()
       .String("access_token", tokens.access_token)

@@ -964,6 +964,9 @@ TEST(TokenServiceJsonTest, DocumentedShapes) {
             R"("token_type":"Bearer","expires_in":3600,)"
             R"("refresh_token":"bbf8c0ed-dbb0-434f-8512-ab24eb64c46a"})");
 
+  // The Partner API documents no applicationId or userId: none is added.
+  EXPECT_EQ(MontaTokenJson(tokens).find("applicationId"), std::string::npos);
+
   ApplicationInfo info;
   info.client_id = "73d86c7f-48de-4a0f-bd3c-da243e16b630";
   info.name = "Partner API Demo";
@@ -990,6 +993,55 @@ TEST(TokenServiceJsonTest, DocumentedShapes) {
                       "\xc3\xa9 \\ufffd\""),
             std::string::npos)
       << json;
+}
+
+// Monta's Public API answer, on its documented sample: the application and
+// its user first, then each token with its expiry.
+TEST(TokenServiceJsonTest, MontaPublicApiShape) {
+  IssuedTokens tokens;
+  tokens.access_token = "dba896fe-8f14-46bd-89ac-4270091e9db1";
+  tokens.refresh_token = "8f449e8c-864e-4bbc-a328-aa3ad876351b";
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, "2023-05-10T17:35:31.703819Z",
+                              &tokens.access_token_expires_at, &error))
+      << error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, "2023-06-09T16:35:31.703832Z",
+                              &tokens.refresh_token_expires_at, &error))
+      << error;
+  tokens.client_id = "1";
+  tokens.grant = GrantKind::kEntityUser;
+  tokens.user_id = "1";
+  EXPECT_EQ(MontaPublicTokenJson(tokens),
+            R"({"applicationId":"1","userId":"1",)"
+            R"("accessToken":"dba896fe-8f14-46bd-89ac-4270091e9db1",)"
+            R"("accessTokenExpirationDate":"2023-05-10T17:35:31.703819Z",)"
+            R"("refreshToken":"8f449e8c-864e-4bbc-a328-aa3ad876351b",)"
+            R"("refreshTokenExpirationDate":"2023-06-09T16:35:31.703832Z"})");
+  // A partner token has no user.
+  tokens.grant = GrantKind::kPartner;
+  tokens.user_id.clear();
+  tokens.client_id = "c-\"quoted\"";
+  EXPECT_EQ(MontaPublicTokenJson(tokens),
+            R"({"applicationId":"c-\"quoted\"","userId":null,)"
+            R"("accessToken":"dba896fe-8f14-46bd-89ac-4270091e9db1",)"
+            R"("accessTokenExpirationDate":"2023-05-10T17:35:31.703819Z",)"
+            R"("refreshToken":"8f449e8c-864e-4bbc-a328-aa3ad876351b",)"
+            R"("refreshTokenExpirationDate":"2023-06-09T16:35:31.703832Z"})");
+}
+
+// From the service: the issued pair's client and user.
+TEST(TokenServiceJsonTest, MontaPublicApiShapeOfIssuedTokens) {
+  ServiceFixture f;
+  const IssuedTokens issued =
+      f.Issue("c-backend", f.Register("c-backend"), "u-ann");
+  EXPECT_EQ(
+      MontaPublicTokenJson(issued),
+      absl::StrCat(R"({"applicationId":"c-backend","userId":"u-ann",)",
+                   R"("accessToken":")", issued.access_token,
+                   R"(","accessTokenExpirationDate":")",
+                   "2024-01-31T12:20:00.123456789Z", R"(","refreshToken":")",
+                   issued.refresh_token, R"(","refreshTokenExpirationDate":")",
+                   "2024-03-01T11:20:00.123456789Z", R"("})"));
 }
 
 // Many more tokens than a small cache holds: evictions never confuse two
