@@ -2,8 +2,8 @@
 // name the policy does not define, an id or principal from another snapshot
 // or from none, an id out of range, a role that cannot apply — answers
 // not_allowed with its own reason, by names and by ids, in Check and Explain
-// alike. One table row per error path; a new component that answers checks
-// (the policy store: no policy yet) adds its rows here.
+// alike. One table row per error path; a component that answers checks adds
+// its rows here (the policy store: nothing published yet, no_policy).
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,6 +17,7 @@
 #include "engine/decision.h"
 #include "engine/evaluator.h"
 #include "engine/policy_loader.h"
+#include "engine/policy_store.h"
 #include "gtest/gtest.h"
 #include "proto/check.pb.h"
 #include "proto/policy.pb.h"
@@ -483,6 +484,55 @@ TEST(FailClosedTest, IdsOfAnotherSnapshotNameNothing) {
   EXPECT_EQ(policy->EntityName(Forged<EntityId>(*policy, ~0u)), "");
   EXPECT_EQ(policy->RoleName(Forged<RoleId>(*policy, 2)), "");
   EXPECT_EQ(policy->ObjectTypeName(Forged<ObjectTypeId>(*policy, 2)), "");
+}
+
+// A policy store with nothing published denies every check with no_policy,
+// before looking at the request: a request the policy would grant, one naming
+// nothing, ids and principals bound to a real snapshot, and a LivePrincipal
+// that would bind. Each row is a Reader::Check overload.
+TEST(FailClosedTest, EmptyStoreDeniesWithNoPolicy) {
+  const std::unique_ptr<const CompiledPolicy> policy =
+      MustCompile(MustParse(kPolicy));
+  ASSERT_NE(policy, nullptr);
+  const absl::StatusOr<Principal> partner = policy->BindPartner("c-1");
+  ASSERT_TRUE(partner.ok()) << partner.status();
+  const ActionId read = *policy->FindAction("payable", "read");
+  const EntityId e1 = *policy->FindEntity("e-1");
+  const ResourceRef resource{e1, "u-1"};
+  constexpr absl::string_view kGranted =
+      R"({"principal": {"partner": {"client_id": "c-1"}}, )"
+      R"("object_type": "payable", "action": "read", "entity_id": "e-1"})";
+  v1::CheckRequest granted;
+  ASSERT_TRUE(ParseJsonMessage(kGranted, granted).ok());
+  // What the snapshot itself answers: the denials below are the store's.
+  ASSERT_TRUE(Check(*policy, *partner, read, e1).allowed());
+  ASSERT_TRUE(Check(*policy, ViewOf(granted)).allowed());
+
+  PolicyStore store;
+  PolicyStore::Reader reader = store.NewReader();
+  LivePrincipal live = LivePrincipal::Partner("c-1");
+  const struct {
+    const char* name;
+    Decision decision;
+  } rows[] = {
+      {"ids", reader.Check(*partner, read, e1)},
+      {"ids with a resource", reader.Check(*partner, read, e1, &resource)},
+      {"default-constructed ids",
+       reader.Check(Principal(), ActionId(), EntityId())},
+      {"live principal", reader.Check(live, read, e1)},
+      {"live principal with a resource",
+       reader.Check(live, read, e1, &resource)},
+      {"names", reader.Check(ViewOf(granted))},
+      {"empty request", reader.Check(CheckRequestView())},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    EXPECT_EQ(std::string(VerdictName(row.decision.verdict)), "not_allowed");
+    EXPECT_EQ(std::string(ReasonName(row.decision.reason)), "no_policy");
+  }
+  const PolicyStore::ReadGuard guard = reader.Read();
+  EXPECT_FALSE(guard);
+  EXPECT_EQ(guard.generation(), 0u);
 }
 
 // A default Decision denies: code that forgets to assign one fails closed.
