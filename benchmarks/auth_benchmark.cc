@@ -47,6 +47,7 @@
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/fixed_iterations.h"
+#include "benchmarks/thread_counts.h"
 #include "engine/auth/client_registry.h"
 #include "engine/auth/clock.h"
 #include "engine/auth/crypto.h"
@@ -374,8 +375,7 @@ int RegisterAll() {
   };
   for (const auto& [name, input] : rate_variants) {
     benchmark::RegisterBenchmark(name, BM_RateLimit, input)
-        ->Threads(1)
-        ->Threads(2)
+        ->Apply(portcullis::internal::ScalingThreadCounts)
         ->UseRealTime()
         ->Apply(FixedIterationsFromEnv);
   }

@@ -26,6 +26,7 @@
 #include "benchmarks/fixed_iterations.h"
 #include "benchmarks/map_of_maps_baseline.h"
 #include "benchmarks/policy_fixtures.h"
+#include "benchmarks/thread_counts.h"
 #include "engine/compiler.h"
 #include "engine/evaluator.h"
 #include "tests/reference_evaluator.h"
@@ -204,7 +205,7 @@ void Register(const std::string& name, BenchmarkFn fn, RowShape shape,
 
 // Size by size, so that GetFixture builds each policy once.
 int RegisterAll() {
-  for (int roles : {10, 1000, 100000, 1000000}) {
+  for (int roles : {10, 100, 1000, 10000, 100000, 1000000}) {
     const RowShape realistic = RowShape::kRealistic;
     Register("BM_Check/ids", CheckByIds, realistic, Workload::kAll, roles);
     Register("BM_Check/names", CheckByNames, realistic, Workload::kAll, roles);
@@ -227,8 +228,7 @@ int RegisterAll() {
     benchmark::RegisterBenchmark("BM_CheckThreads/ids", CheckByIdsThreads,
                                  RowShape::kRealistic, Workload::kAll)
         ->Arg(roles)
-        ->Threads(1)
-        ->Threads(2)
+        ->Apply(portcullis::internal::ScalingThreadCounts)
         ->UseRealTime()
         ->Apply(portcullis::internal::FixedIterationsFromEnv);
   }

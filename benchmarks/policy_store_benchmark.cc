@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/thread_counts.h"
 #include "engine/compiler.h"
 #include "engine/evaluator.h"
 #include "engine/policy_loader.h"
@@ -151,8 +152,7 @@ BENCHMARK(BM_StoreSwapIds)
     ->Name("BM_StoreSwap/ids")
     ->Setup([](const benchmark::State&) { StartWriter(false); })
     ->Teardown(StopWriter)
-    ->Threads(1)
-    ->Threads(2)
+    ->Apply(portcullis::internal::ScalingThreadCounts)
     ->UseRealTime();
 
 void BM_StoreSwapNames(benchmark::State& state) {
@@ -168,8 +168,7 @@ BENCHMARK(BM_StoreSwapNames)
     ->Name("BM_StoreSwap/names")
     ->Setup([](const benchmark::State&) { StartWriter(true); })
     ->Teardown(StopWriter)
-    ->Threads(1)
-    ->Threads(2)
+    ->Apply(portcullis::internal::ScalingThreadCounts)
     ->UseRealTime();
 
 // A publication: the digest of the tables, the swap, reclamation.

@@ -41,11 +41,16 @@ class Budget:
     metric: str  # "cpu_time", "real_time", "growth" or a user counter's name
     limit: Optional[float]  # None: reported, not judged
     unit: str  # "ns", "us", "ms", "s" for times; anything for counters
+    # When set, each matched benchmark's figure minus that of the same family's
+    # benchmark with this variant and the same arguments (an overhead).
+    minus_variant: Optional[str] = None
+    source: str = "DESIGN.md"  # where the budget comes from
 
 
-# DESIGN.md, "Performance budget". Where several benchmarks match, the worst
-# (largest) figure is compared. "growth": for each series of a family (same
-# variant), time at the largest argument ÷ time at the smallest; the largest ratio.
+# DESIGN.md's "Performance budget", then the budgets the issues set for the
+# parts they specify. Where several benchmarks match, the worst (largest) figure
+# is compared. "growth": for each series of a family (same variant), time at the
+# largest argument ÷ time at the smallest; the largest ratio.
 BUDGETS = [
     Budget("check by ids, hot cache", r"^BM_Check/ids/\d+$", "cpu_time", 3, "ns"),
     Budget("check by names", r"^BM_Check/names/\d+$", "cpu_time", 30, "ns"),
@@ -56,6 +61,28 @@ BUDGETS = [
            "real_time", 2, "s"),
     Budget("compile 1,000,000 roles: bytes per role before dedup",
            r"^BM_Compile/[^/]+/(1000000|1048576)$", "bytes_per_role", 64, "bytes"),
+    Budget("full five-rule check by ids", r"^BM_FullCheck/ids/\d+$", "cpu_time", 3, "ns",
+           source="scopes issue (DESIGN.md's check by ids)"),
+    Budget("full five-rule check by names", r"^BM_FullCheck/names/\d+$", "cpu_time", 30,
+           "ns", source="scopes issue (DESIGN.md's check by names)"),
+    Budget("check through the store, overhead over a raw snapshot",
+           r"^BM_StoreCheck/(store|store_guard|store_live_principal)$", "cpu_time", 1, "ns",
+           minus_variant="raw", source="live policy issue"),
+    Budget("introspect a token", r"^BM_Introspect/(token|header)/\d+$", "cpu_time", 60, "ns",
+           source="auth issue"),
+    Budget("introspect + full check", r"^BM_TokenCheck/full/\d+$", "cpu_time", 100, "ns",
+           source="auth issue"),
+]
+
+# The per-request cost of each layer, at one size, in one bar chart: (label,
+# benchmark name). Missing benchmarks are left out.
+LAYERS = [
+    ("check by ids", "BM_FullCheck/ids/1000"),
+    ("check by names", "BM_FullCheck/names/1000"),
+    ("introspect", "BM_Introspect/token/1000"),
+    ("token → decision (ids)", "BM_TokenCheck/full/1000"),
+    ("token → decision (names)", "BM_TokenCheckByNames/names/1000"),
+    ("map-of-maps baseline (names)", "BM_Check/map_of_maps/1000"),
 ]
 
 # Axis label for a family's first argument (default: DEFAULT_ARG_LABEL). A named
@@ -385,6 +412,21 @@ def evaluate_budget(budget: Budget, results: List[Result]):
                 worst, where = ratio, f"{hi.name} ÷ {lo.name}"
         return worst, where, len(matched)
     candidates = [(r.metric(budget.metric), r) for r in matched]
+    if budget.minus_variant is not None:
+        by_key = {(r.family, r.variant, series_key(r)): r for r in results if r.error is None}
+        differences = []
+        for value, r in candidates:
+            base = by_key.get((r.family, budget.minus_variant, series_key(r)))
+            base_value = None if base is None else base.metric(budget.metric)
+            if value is not None and base_value is not None:
+                differences.append((value - base_value, r))
+        if not differences:
+            return None, f"no {budget.minus_variant} variant to subtract", len(matched)
+        value, worst = max(differences, key=lambda c: c[0])
+        if budget.metric in ("cpu_time", "real_time"):
+            value /= TIME_UNITS_NS[budget.unit]
+        base_name = re.sub(r"^([^/]+)/[^/]+", rf"\1/{budget.minus_variant}", worst.name)
+        return value, f"{worst.name} − {base_name}", len(matched)
     candidates = [(v, r) for v, r in candidates if v is not None]
     if not candidates:
         return None, f"{len(matched)} matched, none reports {budget.metric}", len(matched)
@@ -459,6 +501,42 @@ class Plotter:
         return svg
 
 
+    def bars(self, name: str, title: str, ylabel: str,
+             bars: List[Tuple[str, float]]) -> Optional[str]:
+        """A bar chart of labelled values; writes <name>.svg and .png, returns the svg."""
+        if self.gnuplot is None or not bars:
+            return None
+        lines = [
+            "set encoding utf8",
+            f'set title "{gp_escape(title)}"',
+            f'set ylabel "{gp_escape(ylabel)}"',
+            "set grid ytics lc rgb '#dddddd'",
+            "set border 3", "set tics nomirror", "set key off",
+            "set style fill solid 0.7 border -1", "set boxwidth 0.6",
+            "set yrange [0:*]", "set xtics rotate by -25",
+            f"set xrange [-0.6:{len(bars) - 0.4}]",
+            "$bars << EOD",
+        ]
+        lines += [f'{i} {value!r} "{gp_escape(label)}"' for i, (label, value) in enumerate(bars)]
+        lines += ["EOD"]
+        plot_command = ("plot $bars using 1:2:xtic(3) with boxes lc rgb '#4477aa', "
+                        "'' using 1:2:(sprintf('%.1f', $2)) with labels offset 0,0.7")
+        svg = os.path.join(self.plots_dir, name + ".svg")
+        png = os.path.join(self.plots_dir, name + ".png")
+        lines += [
+            'set terminal svg size 800,500 dynamic noenhanced font "sans,12" background "white"',
+            f'set output "{gp_escape(svg)}"', plot_command, "unset output",
+            'set terminal pngcairo size 900,560 noenhanced font "sans,11" background "white"',
+            f'set output "{gp_escape(png)}"', "replot", "unset output",
+        ]
+        script = "\n".join(lines) + "\n"
+        result = subprocess.run([self.gnuplot], input=script, text=True, capture_output=True)
+        if result.returncode != 0:
+            die(f"gnuplot failed on plot {name}:\n{result.stderr}\nscript:\n{script}")
+        self.written += [svg, png]
+        return svg
+
+
 def gp_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -496,11 +574,11 @@ def how_measured(rows: List[Result]) -> str:
 
 
 def family_plots(plotter: Plotter, family: str, rows: List[Result],
-                 baseline: Optional[str]) -> List[Tuple[str, str]]:
+                 baseline: Optional[str], stamp: str = "") -> List[Tuple[str, str]]:
     """Plots one family; returns [(caption, svg path)]."""
     out = []
     ok = [r for r in rows if r.error is None]
-    how = how_measured(ok)
+    how = how_measured(ok) + (f"; {stamp}" if stamp else "")
 
     # Time vs the first argument (single-threaded rows without a /threads: suffix).
     sweep = [r for r in ok if not r.threads_in_name and r.x is not None and r.cpu_ns]
@@ -606,11 +684,44 @@ def family_table(rows: List[Result], baseline: Optional[str]) -> str:
     return table(header, out_rows)
 
 
+def layers_section(plotter: "Plotter", results: List[Result], out_dir: str,
+                   stamp: str) -> List[str]:
+    """The cost of each layer of a request, from check to token → decision."""
+    by_name = {r.name: r for r in results if r.error is None and r.cpu_ns}
+    present = [(label, by_name[name]) for label, name in LAYERS if name in by_name]
+    if not present:
+        return []
+    lines = ["## From check to token → decision", "",
+             "What each layer of a request costs (median CPU time per request; 1,000 roles "
+             "or tokens). The full check runs all five rules; token → decision is "
+             "introspection plus that check.", ""]
+    lines.append(table(["layer", "benchmark", "CPU time"],
+                       [[md_escape(label), code(r.name), fmt_time(r.cpu_ns)]
+                        for label, r in present], ["l", "l", "r"]))
+    svg = plotter.bars("layers", f"Cost per request by layer ({stamp})", "CPU time (ns)",
+                       [(label, r.cpu_ns) for label, r in present])
+    if svg:
+        rel_svg = os.path.relpath(svg, out_dir)
+        rel_png = os.path.splitext(rel_svg)[0] + ".png"
+        lines += ["", f"![Cost per request by layer]({rel_svg})", "",
+                  f"[SVG]({rel_svg}) · [PNG]({rel_png})"]
+    return lines
+
+
+def command_for(machine: Optional[dict], binary: str) -> Optional[str]:
+    """The command run_all.sh ran for `binary`, from machine.json."""
+    for command in (machine or {}).get("commands", []):
+        if re.search(rf"//benchmarks:{re.escape(binary)}(\s|$)", command):
+            return command
+    return None
+
+
 def budget_section(results: List[Result]) -> List[str]:
     lines = [
         "## Performance budget",
         "",
-        "DESIGN.md's budget against the figures below. Each row reads the benchmarks "
+        "DESIGN.md's budget, and the budgets the issues set, against the figures below. "
+        "Each row reads the benchmarks "
         "whose names match its pattern (configured at the top of `benchmarks/report.py`) "
         "and compares the worst (largest) median; *missing* means no benchmark matched.",
         "",
@@ -629,9 +740,11 @@ def budget_section(results: List[Result]) -> List[str]:
             else:
                 status = "**pass**" if value <= b.limit else "**OVER**"
             source = code(where) + (f" (worst of {count})" if count > 1 else "")
-        rows.append([md_escape(b.what), limit, code(b.pattern), b.metric, shown, source, status])
-    lines.append(table(["what", "budget", "benchmarks", "metric", "measured", "from", "status"],
-                       rows, ["l", "r", "l", "l", "r", "l", "l"]))
+        metric = b.metric + (f" − {b.minus_variant}'s" if b.minus_variant else "")
+        rows.append([md_escape(b.what), limit, md_escape(b.source), code(b.pattern), metric,
+                     shown, source, status])
+    lines.append(table(["what", "budget", "set by", "benchmarks", "metric", "measured", "from",
+                        "status"], rows, ["l", "r", "l", "l", "l", "r", "l", "l"]))
     return lines
 
 
@@ -649,6 +762,9 @@ def callgrind_section(callgrind: Optional[dict], details: Optional[dict],
         "*Nonlinearity* is the spread of the slopes n₁→n₂ and n₂→n₃ (should be ≈ 0).",
         "",
     ]
+    if details:
+        lines += [f"Counted {details.get('date', 'at an unknown date')} at commit "
+                  f"`{details.get('git_commit', 'unknown')}` with `{details.get('invocation') or 'benchmarks/callgrind.sh'}`.", ""]
     if details and machine and details.get("git_commit") != machine.get("git_commit"):
         lines += [f"Note: counted at commit `{details.get('git_commit', '?')[:12]}`, the "
                   f"timings at `{machine.get('git_commit', '?')[:12]}`.", ""]
@@ -743,7 +859,10 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
         "`BM_<Family>/<variant>/<arg>`; see benchmarks/README.md.",
         "",
     ]
+    stamp = f"{m['date'][:10] if m.get('date') else 'date unknown'}, commit {commit[:7]}, " \
+            f"{m.get('cpu_model', 'unknown CPU')} ×{m.get('nproc', '?')}"
     lines += budget_section(results) + [""]
+    lines += layers_section(plotter, results, out_dir, stamp) + [""]
     lines += ["## Results by family", ""]
     for family, rows in families.items():
         baseline = baseline_of(rows)
@@ -751,8 +870,13 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
         notes = [f"from `{b}`" for b in sorted({r.binary for r in rows})]
         if baseline:
             notes.append(f"baseline variant `{baseline}`")
-        lines += [", ".join(notes).capitalize() + ".", "", family_table(rows, baseline), ""]
-        for caption, svg in family_plots(plotter, family, rows, baseline):
+        lines += [", ".join(notes).capitalize() + f"; measured {stamp}.", ""]
+        for binary in sorted({r.binary for r in rows}):
+            command = command_for(machine, binary)
+            if command:
+                lines += [f"Command: `{command}`", ""]
+        lines += [family_table(rows, baseline), ""]
+        for caption, svg in family_plots(plotter, family, rows, baseline, stamp):
             rel_svg = os.path.relpath(svg, out_dir)
             rel_png = os.path.splitext(rel_svg)[0] + ".png"
             lines += [f"![{caption}]({rel_svg})", "", f"[SVG]({rel_svg}) · [PNG]({rel_png})", ""]

@@ -129,6 +129,43 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| `BM_Check/ids/1000` | 12.5 |", text)
         self.assertIn("bazel run --config=bench //benchmarks:x", text)
 
+    def test_overhead_budgets_layers_and_commands(self):
+        self.write("policy_store_benchmark.json", {"benchmarks": [
+            run("BM_StoreCheck/raw", 5.0, 5.0),
+            run("BM_StoreCheck/store", 5.4, 5.4),
+            run("BM_StoreCheck/store_guard", 6.5, 6.5),
+        ]})
+        self.write("auth_benchmark.json", {"benchmarks": [
+            run("BM_Introspect/token/1000", 50.0, 50.0),
+            run("BM_TokenCheck/full/1000", 90.0, 90.0),
+        ]})
+        self.write("machine.json", {
+            "date": "2030-01-01T00:00:00Z", "git_commit": "abcdef123456", "nproc": 2,
+            "cpu_model": "Test CPU", "invocation": "benchmarks/run_all.sh",
+            "commands": ["bazel run --config=bench //benchmarks:auth_benchmark -- --x",
+                         "bazel run --config=bench //benchmarks:policy_store_benchmark"]})
+        text = self.generate()
+        # The worst overhead over the raw snapshot: 6.5 - 5.0.
+        overhead = self.budget_row(
+            text, "check through the store, overhead over a raw snapshot")
+        self.assertIn("1.50 ns", overhead)
+        self.assertIn("`BM_StoreCheck/store_guard − BM_StoreCheck/raw`", overhead)
+        self.assertIn("**OVER**", overhead)
+        self.assertIn("live policy issue", overhead)
+        self.assertIn("**pass**", self.budget_row(text, "introspect a token"))
+        self.assertIn("**pass**", self.budget_row(text, "introspect + full check"))
+        self.assertIn("missing", self.budget_row(text, "full five-rule check by ids"))
+        # The layers table lists what was measured, in order.
+        self.assertIn("| introspect | `BM_Introspect/token/1000` | 50.0 ns |", text)
+        self.assertIn("| token → decision (ids) | `BM_TokenCheck/full/1000` | 90.0 ns |", text)
+        self.assertNotIn("| check by ids | `BM_FullCheck", text)
+        # Each family names its machine, date, commit and command.
+        self.assertIn("measured 2030-01-01, commit abcdef1, Test CPU ×2.", text)
+        self.assertIn("Command: `bazel run --config=bench //benchmarks:auth_benchmark -- --x`",
+                      text)
+        self.assertIn("Command: `bazel run --config=bench //benchmarks:policy_store_benchmark`",
+                      text)
+
     def test_single_runs_errors_and_missing_families(self):
         self.write("other_benchmark.json", {"benchmarks": [
             run("BM_Other/a/1", 5.0, 5.0, aggregate=None, repetitions=1),
