@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
@@ -125,11 +126,31 @@ class CacheTable {
   explicit CacheTable(size_t sets)
       : set_mask_(sets - 1), entries_(sets * kWays) {}
 
+  // The service epoch (a count of SetPolicy calls) the table last saw.
+  uint64_t epoch() const { return epoch_; }
+
+  // Drops every entry, and with them the grants, policy snapshots and rate
+  // limiters they hold, and records `epoch`. Called when the table sees a
+  // new epoch: every grant it holds is then bound to an older snapshot and
+  // would be validated again anyway, so keeping it would only keep that
+  // snapshot alive. O(entries) when any is filled, once per swap per
+  // thread; the tokens pay a BLAKE2b on their next use here (their digest
+  // went with the grant).
+  void DropAll(uint64_t epoch) {
+    epoch_ = epoch;
+    if (filled_ == 0) return;
+    for (CacheEntry& entry : entries_) entry = CacheEntry();
+    filled_ = 0;
+  }
+
   // The entry of `key`, or null.
   CacheEntry* Find(const CacheKey& key) {
     CacheEntry* set = &entries_[(key.lo & set_mask_) * kWays];
     for (size_t way = 0; way < kWays; ++way) {
-      // Branch-free over the 128 bits: constant time, whatever the key.
+      // Branch-free over the 128 bits: two XORs and an OR on registers, no
+      // loop a compiler could cut short; inline rather than
+      // crypto_verify_16, a call per way on the hot path. Which of the 4
+      // ways matched is all a timing could tell.
       const uint64_t difference =
           (set[way].key_lo ^ key.lo) | (set[way].key_hi ^ key.hi);
       if (difference == 0 && set[way].grant != nullptr) return &set[way];
@@ -148,27 +169,50 @@ class CacheTable {
     return set[key.hi % kWays];
   }
 
+  // Fills `entry` (from Find or Slot) with `grant`.
+  void Fill(CacheEntry& entry, CacheEntry filled) {
+    if (entry.grant == nullptr) ++filled_;
+    entry = std::move(filled);
+  }
+
+  // Empties `entry` (from Find).
+  void Clear(CacheEntry& entry) {
+    if (entry.grant != nullptr) --filled_;
+    entry = CacheEntry();
+  }
+
  private:
   const size_t set_mask_;
   std::vector<CacheEntry> entries_;
+  // Entries holding a grant; lets DropAll skip an empty table.
+  size_t filled_ = 0;
+  uint64_t epoch_ = 0;
 };
 
 // The caches of the services this thread used most recently, most recent
-// first. Service ids are never reused, so a destroyed service's cache is
-// never found again; it is freed when evicted or when the thread exits.
+// first; id 0 is a free slot. Service ids are never reused, so a destroyed
+// service's cache is never found again; it is freed when evicted or when
+// the thread exits.
 struct ThreadCaches {
   static constexpr size_t kServices = 4;
   std::array<uint64_t, kServices> ids{};
   std::array<std::unique_ptr<CacheTable>, kServices> tables;
 };
 
-CacheTable& ThreadCache(uint64_t service_id, size_t sets) {
+ThreadCaches& ThisThreadCaches() {
   thread_local ThreadCaches caches;
+  return caches;
+}
+
+CacheTable& ThreadCache(uint64_t service_id, size_t sets) {
+  ThreadCaches& caches = ThisThreadCaches();
   if (caches.ids[0] == service_id) return *caches.tables[0];
   size_t i = 1;
   while (i < ThreadCaches::kServices && caches.ids[i] != service_id) ++i;
   if (i == ThreadCaches::kServices) {
-    i = ThreadCaches::kServices - 1;  // The least recently used.
+    // A free slot, else the least recently used.
+    i = 0;
+    while (i < ThreadCaches::kServices - 1 && caches.ids[i] != 0) ++i;
     caches.ids[i] = service_id;
     caches.tables[i] = std::make_unique<CacheTable>(sets);
   }
@@ -177,6 +221,22 @@ CacheTable& ThreadCache(uint64_t service_id, size_t sets) {
   std::rotate(caches.tables.begin(), caches.tables.begin() + i,
               caches.tables.begin() + i + 1);
   return *caches.tables[0];
+}
+
+// Frees this thread's cache of `service_id`, if it has one.
+void ReleaseCache(uint64_t service_id) {
+  ThreadCaches& caches = ThisThreadCaches();
+  for (size_t i = 0; i < ThreadCaches::kServices; ++i) {
+    if (caches.ids[i] != service_id) continue;
+    caches.ids[i] = 0;
+    caches.tables[i].reset();
+    // Free slots go last, so that the most recent stay first.
+    std::rotate(caches.ids.begin() + i, caches.ids.begin() + i + 1,
+                caches.ids.end());
+    std::rotate(caches.tables.begin() + i, caches.tables.begin() + i + 1,
+                caches.tables.end());
+    return;
+  }
 }
 
 uint64_t NextServiceId() {
@@ -764,13 +824,17 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
                               absl::Time now) const {
   const CacheKey key = CacheKeyOf(cache_key_, token);
   CacheTable& cache = ThreadCache(id_, cache_sets_);
+  // The epoch is read once: for the swap check here (a compare with the
+  // table's own copy, thread-local) and for the entry's generation below.
+  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  if (ABSL_PREDICT_FALSE(cache.epoch() != epoch)) cache.DropAll(epoch);
   CacheEntry* entry = cache.Find(key);
   Digest digest;
   if (entry != nullptr) {
     // Both generations are read whatever the first says (no branch between
     // the two loads); `&` on their int values says so to the compiler.
     const bool current =
-        (static_cast<int>(entry->generation == Generation()) &
+        (static_cast<int>(entry->generation == epoch + clients_.version()) &
          static_cast<int>(entry->family_generation ==
                           family_generations_[entry->family_bucket].load(
                               std::memory_order_acquire))) != 0;
@@ -780,10 +844,11 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
       if (absl::ToUnixNanos(now) < entry->expires_at_nanos) {
         return entry->grant;
       }
-      *entry = CacheEntry();
+      cache.Clear(*entry);
       return absl::UnauthenticatedError("access token: expired");
     }
-    // Stale: validate again from the store by the digest kept in the grant.
+    // Stale (a registry or family change in this epoch): validate again
+    // from the store by the digest kept in the grant.
     digest = entry->grant->digest_;
   } else {
     digest = KeyedHash(token_key_, token);
@@ -791,20 +856,23 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
   CacheStamp stamp;
   absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
       Validate(digest, now, stamp);
-  CacheEntry& slot = entry != nullptr ? *entry : cache.Slot(key);
   if (!grant.ok()) {
-    if (entry != nullptr) *entry = CacheEntry();
+    if (entry != nullptr) cache.Clear(*entry);
     return grant;
   }
-  slot.key_lo = key.lo;
-  slot.key_hi = key.hi;
-  slot.generation = stamp.generation;
-  slot.family_generation = stamp.family_generation;
-  slot.family_bucket = stamp.family_bucket;
-  slot.expires_at_nanos = absl::ToUnixNanos((*grant)->expires_at());
-  slot.grant = *grant;
+  CacheEntry filled;
+  filled.key_lo = key.lo;
+  filled.key_hi = key.hi;
+  filled.generation = stamp.generation;
+  filled.family_generation = stamp.family_generation;
+  filled.family_bucket = stamp.family_bucket;
+  filled.expires_at_nanos = absl::ToUnixNanos((*grant)->expires_at());
+  filled.grant = *grant;
+  cache.Fill(entry != nullptr ? *entry : cache.Slot(key), std::move(filled));
   return grant;
 }
+
+void TokenService::ReleaseThreadCache() const { ReleaseCache(id_); }
 
 absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Introspect(
     absl::string_view access_token) const {

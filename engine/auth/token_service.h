@@ -56,16 +56,30 @@
 //     registry change that can invalidate tokens (a removed client, revoked
 //     client tokens) bumps the registry's version; revoking a token or a
 //     family bumps the generation of the family's bucket (one of 1024).
-//     A cached entry whose generations differ is validated again from the
-//     store, by the digest it kept (no BLAKE2b), and re-bound to the current
-//     snapshot, so a principal bound to an older snapshot is never handed
-//     out after SetPolicy returns. A revocation is complete when Revoke or
+//     After a policy swap a thread's cache is emptied at its next
+//     introspection (see "Old snapshots"); an entry whose other generations
+//     differ is validated again from the store, by the digest it kept (no
+//     BLAKE2b). Either way the token is bound to the current snapshot, so a
+//     principal bound to an older snapshot is never handed out after
+//     SetPolicy returns. A revocation is complete when Revoke or
 //     Refresh returns: later introspections see it.
 //   * Memory: `cache_entries_per_thread` entries of 64 bytes for each thread
 //     that introspects, plus a grant per cached token (about 350 bytes). A
 //     thread keeps the caches of its four most recently used services; a
-//     cache, with the grants and policy snapshots it holds, is freed when the
-//     thread exits or has used four newer services.
+//     cache is freed when the thread exits, has used four newer services,
+//     or calls ReleaseThreadCache.
+//   * Old snapshots: a cached grant holds its policy snapshot and rate
+//     limiter. When a thread's introspection sees that SetPolicy ran since
+//     its last one, it first drops every grant its cache holds (O(cache),
+//     once per swap per thread; those tokens then pay a BLAKE2b on their
+//     next use there). So a replaced snapshot lives, through the caches,
+//     until each thread that cached a grant of it introspects once more with
+//     this service (any token), exits, or calls ReleaseThreadCache; an idle
+//     thread keeps at most the snapshots current during its last
+//     introspection (one, or two if a SetPolicy raced with it), like an idle
+//     PolicyStore::Reader. SetPolicy does not reach into other threads'
+//     caches: that would take a lock or a fence on every hit. Grants held
+//     by callers keep their snapshot for as long as they hold them.
 //
 // Nothing secret is logged or put in an error: errors quote client ids,
 // user ids and entity ids, never a token, a secret or a digest.
@@ -283,8 +297,10 @@ class TokenService {
   TokenService& operator=(const TokenService&) = delete;
   ~TokenService();
 
-  // Publishes a policy: later introspections bind to it (cached tokens are
-  // re-bound on their next use), the registry follows it (ClientRegistry::
+  // Publishes a policy: later introspections bind to it (each thread's
+  // cache drops its grants at its next introspection, see "Old snapshots"
+  // above, and the tokens are bound again), the registry follows it
+  // (ClientRegistry::
   // OnPolicy), and the rate limiter is rebuilt from its credentials, keeping
   // the state of clients that remain (by client id; checks racing with the
   // swap on the old limiter are not carried). Until the first call, every
@@ -393,6 +409,14 @@ class TokenService {
   size_t RemoveExpiredTokens();
 
   TokenServiceStats Stats() const;
+
+  // Frees the calling thread's introspection cache of this service, with
+  // the grants, policy snapshots and rate limiters it holds; its next
+  // introspection starts an empty one. For a thread about to idle for long
+  // (a worker leaving a pool, a thread blocking indefinitely), so that it
+  // keeps no replaced snapshot alive meanwhile. Other threads' caches are
+  // untouched. Cheap; never needed for correctness.
+  void ReleaseThreadCache() const;
 
  private:
   struct CacheStamp;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -1104,6 +1106,124 @@ TEST(TokenServiceTest, RemoveExpiredTokens) {
   f.clock().Set(kStart + kThirtyDays);
   EXPECT_EQ(f.service().RemoveExpiredTokens(), 2u);
   EXPECT_EQ(f.store().size(), 0u);
+}
+
+// A thread that runs tasks one at a time and stays alive, with its
+// thread-local introspection caches, between them.
+class Worker {
+ public:
+  Worker() : thread_([this] { Loop(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // Runs `task` on the worker and waits until it is done.
+  void Run(std::function<void()> task) {
+    std::unique_lock<std::mutex> lock(mu_);
+    task_ = std::move(task);
+    wake_.notify_all();
+    wake_.wait(lock, [this] { return task_ == nullptr; });
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || task_ != nullptr; });
+      if (task_ == nullptr) return;
+      task_();
+      task_ = nullptr;
+      wake_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::function<void()> task_;  // Guarded by mu_.
+  bool stopping_ = false;       // Guarded by mu_.
+  std::thread thread_;
+};
+
+// A replaced snapshot is held by the caches only until each thread that
+// cached grants of it introspects once more, any token: the cache drops its
+// stale grants when it sees the swap, not only when the same token returns.
+TEST(TokenServiceCacheTest, OldSnapshotIsFreedAfterOneIntrospectionPerThread) {
+  ServiceFixture f(/*policy=*/nullptr);
+  std::shared_ptr<const CompiledPolicy> first = CompileText(kPolicy);
+  const std::weak_ptr<const CompiledPolicy> old = first;
+  ASSERT_TRUE(f.service().SetPolicy(std::move(first)).ok());
+  const std::string secret = f.Register("c-backend");
+  std::vector<IssuedTokens> cached;
+  for (int i = 0; i < 3; ++i) cached.push_back(f.Issue("c-backend", secret));
+  const IssuedTokens other = f.Issue("c-backend", secret, "u-ann");
+  auto introspect_all = [&](const std::vector<IssuedTokens>& tokens) {
+    for (const IssuedTokens& t : tokens) {
+      // The grant is dropped at once: only the cache keeps it.
+      EXPECT_EQ(IntrospectStatus(f.service(), t.access_token, kStart), "OK");
+    }
+  };
+  Worker worker;
+  introspect_all(cached);
+  worker.Run([&] { introspect_all(cached); });
+
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_FALSE(old.expired()) << "both threads' caches hold grants of it";
+  // One introspection on this thread, of a token it never cached.
+  introspect_all({other});
+  EXPECT_FALSE(old.expired()) << "the worker has not come back yet";
+  worker.Run([&] { introspect_all({other}); });
+  EXPECT_TRUE(old.expired());
+
+  // The dropped tokens still introspect, bound to the new snapshot.
+  GrantOr again = f.service().Introspect(cached[0].access_token, kStart);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(&(*again)->policy(), f.service().policy().get());
+}
+
+// A thread that will not come back can let go of its cache, and with it the
+// snapshots it holds.
+TEST(TokenServiceCacheTest, ReleaseThreadCacheFreesTheThreadsSnapshots) {
+  ServiceFixture f(/*policy=*/nullptr);
+  std::shared_ptr<const CompiledPolicy> first = CompileText(kPolicy);
+  const std::weak_ptr<const CompiledPolicy> old = first;
+  ASSERT_TRUE(f.service().SetPolicy(std::move(first)).ok());
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  Worker worker;
+  worker.Run([&] {
+    EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  });
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_FALSE(old.expired());
+  worker.Run([&] { f.service().ReleaseThreadCache(); });
+  EXPECT_TRUE(old.expired());
+  // Releasing is harmless: the next introspection starts a new cache, and
+  // releasing a thread without a cache does nothing.
+  f.service().ReleaseThreadCache();
+  worker.Run([&] {
+    EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+    const uint64_t slow = f.service().Stats().introspection_slow_paths;
+    EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+    EXPECT_EQ(f.service().Stats().introspection_slow_paths, slow);
+  });
+}
+
+// After a swap, the first introspection of each cached token on a thread is
+// a slow path (the cache dropped it); the next ones are hits again.
+TEST(TokenServiceCacheTest, TokensAreCachedAgainAfterASwap) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  const uint64_t before = f.service().Stats().introspection_slow_paths;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  }
+  EXPECT_EQ(f.service().Stats().introspection_slow_paths, before + 1);
 }
 
 // Issue, introspect, refresh, revoke and policy swaps from several threads
