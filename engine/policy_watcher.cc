@@ -229,11 +229,12 @@ PolicyWatcher::PollResult PolicyWatcher::Publish(
     absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy) {
   ReloadEvent event;
   if (policy.ok()) {
-    absl::StatusOr<PolicyStore::SnapshotInfo> info =
-        store_->Publish(*std::move(policy));
+    std::shared_ptr<const CompiledPolicy> published = *std::move(policy);
+    absl::StatusOr<PolicyStore::SnapshotInfo> info = store_->Publish(published);
     if (info.ok()) {
       event.outcome = ReloadEvent::Outcome::kPublished;
       event.published = *info;
+      event.policy = std::move(published);
     } else {
       event.status = info.status();
     }

@@ -7,8 +7,11 @@
 // Example:
 //   PolicyStore store;
 //   PolicyWatcherOptions options;
-//   options.on_reload = [](const ReloadEvent& event) {
+//   options.on_reload = [&](const ReloadEvent& event) {
 //     if (!event.status.ok()) std::cerr << event.status << "\n";
+//     // Anything else that serves the policy follows the store:
+//     if (event.policy != nullptr)
+//     (void)token_service->SetPolicy(event.policy);
 //   };
 //   absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
 //       PolicyWatcher::Create(&store, PolicySource::Files({"policy/"}),
@@ -77,6 +80,14 @@ struct ReloadEvent {
   absl::Status status;
   // kPublished: the publication.
   PolicyStore::SnapshotInfo published;
+  // kPublished: the snapshot just published (the store's, not a copy), for
+  // whatever else must follow the store, e.g. a token service:
+  //   options.on_reload = [&](const ReloadEvent& e) {
+  //     if (e.policy != nullptr) (void)service->SetPolicy(e.policy);
+  //   };
+  // Null when rejected. Holding it past the callback keeps the snapshot
+  // alive after the store replaces it.
+  std::shared_ptr<const CompiledPolicy> policy;
 };
 
 struct PolicyWatcherOptions {
@@ -103,6 +114,10 @@ struct PolicyWatcherOptions {
   std::function<absl::Time()> clock;
   // Called after every reload attempt, on the polling thread, while the
   // watcher's poll lock is held: it must not call PollOnce() or Stop().
+  // Calls come one at a time and in publication order, so forwarding
+  // ReloadEvent::policy (to TokenService::SetPolicy) keeps the follower on
+  // the store's policy; it follows just after the store, not atomically
+  // with it.
   std::function<void(const ReloadEvent&)> on_reload;
 };
 

@@ -188,8 +188,14 @@ TEST(PolicyWatcherTest, InvalidEditKeepsServingTheLastGoodPolicy) {
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events.events[0].outcome, ReloadEvent::Outcome::kPublished);
   EXPECT_EQ(events.events[0].published.generation, 1u);
+  // The published snapshot itself, for followers such as a token service.
+  ASSERT_NE(events.events[0].policy, nullptr);
+  EXPECT_EQ(events.events[0].policy, store.policy());
+  EXPECT_EQ(events.events[0].policy->snapshot(),
+            events.events[0].published.snapshot);
   EXPECT_EQ(events.events[1].outcome, ReloadEvent::Outcome::kRejected);
   EXPECT_EQ(std::string(events.events[1].status.message()), error);
+  EXPECT_EQ(events.events[1].policy, nullptr);
 
   // Reported once, not on every poll.
   EXPECT_EQ(watcher->PollOnce(), PollResult::kUnchanged);

@@ -11,7 +11,12 @@
 //   absl::StatusOr<std::unique_ptr<TokenService>> service =
 //       TokenService::Create(TokenServiceOptions(), std::move(token_key),
 //                            clients, store, users, SystemClock::Instance());
-//   (*service)->SetPolicy(policy);  // and after every PolicyStore::Publish
+//   (*service)->SetPolicy(policy);  // and after every PolicyStore::Publish;
+//   // with a PolicyWatcher, from its callback (ReloadEvent::policy is the
+//   // snapshot just published, null when the reload was rejected):
+//   watcher_options.on_reload = [&](const ReloadEvent& e) {
+//     if (e.policy) (void)(*service)->SetPolicy(e.policy);
+//   };
 //
 //   // POST /auth/token:
 //   absl::StatusOr<IssuedTokens> tokens = (*service)->IssueToken(
