@@ -60,6 +60,15 @@ std::string Rfc3339(absl::Time time) {
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
 }
 
+// Dates a change to `entry` at `now`, but never before its last change (and
+// so never before its creation): a registry whose clock is behind an
+// imported record's times, or steps back, must still export what it can
+// import again (Import refuses updated_at < created_at).
+template <typename Entry>
+void Touch(Entry& entry, absl::Time now) {
+  entry.updated_at = std::max(entry.updated_at, now);
+}
+
 using internal::HasUnknownFields;
 using internal::ProblemList;
 
@@ -112,13 +121,13 @@ bool ClientRegistry::ReconcileLocked(absl::Time now) {
       // hold for a token dated exactly `now` too.
       entry.removed = true;
       entry.secret = Digest();
-      entry.updated_at = now;
+      Touch(entry, now);
       entry.tokens_valid_from =
           std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
       invalidated = true;
     } else if (in_policy && entry.removed) {
       entry.removed = false;
-      entry.updated_at = now;
+      Touch(entry, now);
     }
   }
   return invalidated;
@@ -183,7 +192,7 @@ absl::StatusOr<std::string> ClientRegistry::RotateSecret(
     return absl::FailedPreconditionError(absl::StrCat(
         "client ", Quoted(client_id), " has no secret; register it first"));
   }
-  it->second.updated_at = now;
+  Touch(it->second, now);
   return NewSecretLocked(it->second);
 }
 
@@ -198,7 +207,7 @@ absl::Status ClientRegistry::RevokeTokens(absl::string_view client_id) {
   Entry& entry = it->second;
   entry.tokens_valid_from =
       std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
-  entry.updated_at = now;
+  Touch(entry, now);
   version_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
 }

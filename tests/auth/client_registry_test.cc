@@ -524,6 +524,30 @@ TEST_F(ClientRegistryTest, ImportRejectsTampering) {
   }
 }
 
+// A registry whose clock is behind the records it imported (another host's
+// clock, or a clock stepped back) reconciles them without dating a change
+// before the client's creation, so its own export imports again. Found by
+// tests/fuzz/sealed_snapshot_fuzzer (regressions/sealed_snapshot/
+// crash-75f44606ec7b88d1).
+TEST_F(ClientRegistryTest, ReconcilingNeverDatesAChangeBeforeCreation) {
+  v1::ClientRegistrySnapshot snapshot;
+  snapshot.set_version(1);
+  v1::ClientRecord& later = *snapshot.add_clients() = ValidRecord("c-app");
+  const int64_t an_hour_ahead = absl::ToUnixNanos(kStart + absl::Hours(1));
+  later.set_created_at_unix_nanos(an_hour_ahead);
+  later.set_updated_at_unix_nanos(an_hour_ahead);
+  later.set_tokens_valid_from_unix_nanos(an_hour_ahead);
+  ClientRegistry registry(CopyOfImportKey(), clock_);  // the clock: kStart
+  registry.OnPolicy(*CompileText(kWithoutApp));        // c-app is removed
+  ASSERT_TRUE(registry.Import(Seal(snapshot)).ok());
+  ASSERT_EQ(registry.Find("c-app")->state, ClientState::kRemoved);
+  EXPECT_EQ(registry.Find("c-app")->updated_at, kStart + absl::Hours(1));
+  absl::StatusOr<std::string> exported = registry.Export();
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  ClientRegistry again(CopyOfImportKey(), clock_);
+  EXPECT_TRUE(again.Import(*exported).ok()) << again.Import(*exported);
+}
+
 // Authentications race with rotations and policy reloads: each sees the
 // secret before or after, never a torn state.
 TEST_F(ClientRegistryTest, ConcurrentAuthenticateRotateAndReload) {
