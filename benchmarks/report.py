@@ -485,21 +485,7 @@ class Plotter:
             plot_items.append(f'$s{i} using 1:2 title "{gp_escape(label)}" '
                               f"lw 2 pt {5 + 2 * (i % 4)} ps 0.9")
         plot_command = "plot " + ", \\\n     ".join(plot_items)
-        svg = os.path.join(self.plots_dir, name + ".svg")
-        png = os.path.join(self.plots_dir, name + ".png")
-        lines += [
-            'set terminal svg size 800,500 dynamic noenhanced font "sans,12" background "white"',
-            f'set output "{gp_escape(svg)}"', plot_command, "unset output",
-            'set terminal pngcairo size 900,560 noenhanced font "sans,11" background "white"',
-            f'set output "{gp_escape(png)}"', "replot", "unset output",
-        ]
-        script = "\n".join(lines) + "\n"
-        result = subprocess.run([self.gnuplot], input=script, text=True, capture_output=True)
-        if result.returncode != 0:
-            die(f"gnuplot failed on plot {name}:\n{result.stderr}\nscript:\n{script}")
-        self.written += [svg, png]
-        return svg
-
+        return self.render(name, lines, plot_command)
 
     def bars(self, name: str, title: str, ylabel: str,
              bars: List[Tuple[str, float]]) -> Optional[str]:
@@ -521,9 +507,13 @@ class Plotter:
         lines += ["EOD"]
         plot_command = ("plot $bars using 1:2:xtic(3) with boxes lc rgb '#4477aa', "
                         "'' using 1:2:(sprintf('%.1f', $2)) with labels offset 0,0.7")
+        return self.render(name, lines, plot_command)
+
+    def render(self, name: str, lines: List[str], plot_command: str) -> str:
+        """Runs gnuplot on `lines` + `plot_command` into <name>.svg and .png."""
         svg = os.path.join(self.plots_dir, name + ".svg")
         png = os.path.join(self.plots_dir, name + ".png")
-        lines += [
+        lines = lines + [
             'set terminal svg size 800,500 dynamic noenhanced font "sans,12" background "white"',
             f'set output "{gp_escape(svg)}"', plot_command, "unset output",
             'set terminal pngcairo size 900,560 noenhanced font "sans,11" background "white"',
