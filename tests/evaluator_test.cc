@@ -1,9 +1,13 @@
 // Table-driven tests of every decision rule, by ids and by names.
 #include "engine/evaluator.h"
 
+#include <algorithm>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/compiler.h"
 #include "engine/policy_loader.h"
@@ -103,6 +107,16 @@ constexpr char kPolicy[] = R"pb(
         object_type: "entity"
         actions { action_name: "read" permission: ALLOWED }
         actions { action_name: "create" permission: ALLOWED }
+      }
+    }
+  }
+  roles {
+    id: "r-own-entity"
+    name: "Own entities"
+    permissions {
+      objects {
+        object_type: "entity"
+        actions { action_name: "create" permission: ALLOWED_FOR_OWN }
       }
     }
   }
@@ -227,45 +241,142 @@ Decision CheckBoth(const CompiledPolicy& policy, const Request& r) {
   return by_names;
 }
 
-// Every permission x resource (none, own, someone else's, unknown creator) x
-// entity (the user's, another of the partner's) for an entity user, and the
-// same requests from a partner, who skips rbac and ownership.
+// The complete product, one row each with its expected answer: for an entity
+// user (u-7 of e-1, no client, so scope never decides) every permission of
+// payable.approve (allowed, not_allowed, allowed_for_own, unlisted) x resource
+// (none, the user's own, another user's, unknown creator) x where the request
+// acts and the resource sits; and the same resources and places for a partner
+// (c-p1-all, of p-1), who skips rbac and ownership. Completeness is checked
+// below: a missing or repeated row fails.
 TEST_F(EvaluatorTest, PermissionResourceEntityPrincipalMatrix) {
   enum class Res { kNone, kOwn, kOther, kUnknownCreator };
+  constexpr const char* kResNames[] = {"none", "own", "another user's",
+                                       "unknown creator"};
+  enum class Where {
+    kE1,            // request and resource in e-1: the user's entity, p-1's
+    kE2,            // request and resource in e-2: another entity of p-1
+    kE3,            // request and resource in e-3: p-2's
+    kResourceInE2,  // request in e-1, resource in e-2
+  };
+  constexpr const char* kWhereNames[] = {"e-1", "e-2", "e-3",
+                                         "request e-1, resource e-2"};
   struct Case {
-    const char* principal;  // a role id, or "partner"
+    const char* principal;  // a role id of u-7, or "partner"
     Res resource;
-    const char* entity;
+    Where where;
     Decision want;
   };
+  const Decision kTenant = Deny(Reason::kTenant);
+  const Decision kRbac = Deny(Reason::kRbac);
+  const Decision kNotOwn = Deny(Reason::kOwnership);
   const Case cases[] = {
-      {"r-allowed", Res::kNone, "e-1", kAllowed},
-      {"r-allowed", Res::kOwn, "e-1", kAllowed},
-      {"r-allowed", Res::kOther, "e-1", kAllowed},
-      {"r-allowed", Res::kUnknownCreator, "e-1", kAllowed},
-      {"r-allowed", Res::kNone, "e-2", Deny(Reason::kTenant)},
-      {"r-allowed", Res::kOwn, "e-2", Deny(Reason::kTenant)},
-      {"r-own", Res::kNone, "e-1", kForOwn},
-      {"r-own", Res::kOwn, "e-1", kOwnAllowed},
-      {"r-own", Res::kOther, "e-1", Deny(Reason::kOwnership)},
-      {"r-own", Res::kUnknownCreator, "e-1", Deny(Reason::kOwnership)},
-      {"r-own", Res::kNone, "e-2", Deny(Reason::kTenant)},
-      {"r-own", Res::kOwn, "e-2", Deny(Reason::kTenant)},
-      {"r-not", Res::kNone, "e-1", Deny(Reason::kRbac)},
-      {"r-not", Res::kOwn, "e-1", Deny(Reason::kRbac)},
-      {"r-not", Res::kOther, "e-1", Deny(Reason::kRbac)},
-      {"r-not", Res::kNone, "e-2", Deny(Reason::kTenant)},
-      {"r-unlisted", Res::kNone, "e-1", Deny(Reason::kRbac)},
-      {"r-unlisted", Res::kOwn, "e-1", Deny(Reason::kRbac)},
-      {"r-unlisted", Res::kNone, "e-2", Deny(Reason::kTenant)},
-      {"partner", Res::kNone, "e-1", kAllowed},
-      {"partner", Res::kOwn, "e-1", kAllowed},
-      {"partner", Res::kOther, "e-1", kAllowed},
-      {"partner", Res::kUnknownCreator, "e-1", kAllowed},
-      {"partner", Res::kNone, "e-2", kAllowed},
-      {"partner", Res::kNone, "e-3", Deny(Reason::kTenant)},
-      {"partner", Res::kOther, "e-3", Deny(Reason::kTenant)},
+      // allowed
+      {"r-allowed", Res::kNone, Where::kE1, kAllowed},
+      {"r-allowed", Res::kOwn, Where::kE1, kAllowed},
+      {"r-allowed", Res::kOther, Where::kE1, kAllowed},
+      {"r-allowed", Res::kUnknownCreator, Where::kE1, kAllowed},
+      {"r-allowed", Res::kNone, Where::kE2, kTenant},
+      {"r-allowed", Res::kOwn, Where::kE2, kTenant},
+      {"r-allowed", Res::kOther, Where::kE2, kTenant},
+      {"r-allowed", Res::kUnknownCreator, Where::kE2, kTenant},
+      {"r-allowed", Res::kNone, Where::kE3, kTenant},
+      {"r-allowed", Res::kOwn, Where::kE3, kTenant},
+      {"r-allowed", Res::kOther, Where::kE3, kTenant},
+      {"r-allowed", Res::kUnknownCreator, Where::kE3, kTenant},
+      {"r-allowed", Res::kOwn, Where::kResourceInE2, kTenant},
+      {"r-allowed", Res::kOther, Where::kResourceInE2, kTenant},
+      {"r-allowed", Res::kUnknownCreator, Where::kResourceInE2, kTenant},
+      // not_allowed
+      {"r-not", Res::kNone, Where::kE1, kRbac},
+      {"r-not", Res::kOwn, Where::kE1, kRbac},
+      {"r-not", Res::kOther, Where::kE1, kRbac},
+      {"r-not", Res::kUnknownCreator, Where::kE1, kRbac},
+      {"r-not", Res::kNone, Where::kE2, kTenant},
+      {"r-not", Res::kOwn, Where::kE2, kTenant},
+      {"r-not", Res::kOther, Where::kE2, kTenant},
+      {"r-not", Res::kUnknownCreator, Where::kE2, kTenant},
+      {"r-not", Res::kNone, Where::kE3, kTenant},
+      {"r-not", Res::kOwn, Where::kE3, kTenant},
+      {"r-not", Res::kOther, Where::kE3, kTenant},
+      {"r-not", Res::kUnknownCreator, Where::kE3, kTenant},
+      {"r-not", Res::kOwn, Where::kResourceInE2, kTenant},
+      {"r-not", Res::kOther, Where::kResourceInE2, kTenant},
+      {"r-not", Res::kUnknownCreator, Where::kResourceInE2, kTenant},
+      // allowed_for_own
+      {"r-own", Res::kNone, Where::kE1, kForOwn},
+      {"r-own", Res::kOwn, Where::kE1, kOwnAllowed},
+      {"r-own", Res::kOther, Where::kE1, kNotOwn},
+      {"r-own", Res::kUnknownCreator, Where::kE1, kNotOwn},
+      {"r-own", Res::kNone, Where::kE2, kTenant},
+      {"r-own", Res::kOwn, Where::kE2, kTenant},
+      {"r-own", Res::kOther, Where::kE2, kTenant},
+      {"r-own", Res::kUnknownCreator, Where::kE2, kTenant},
+      {"r-own", Res::kNone, Where::kE3, kTenant},
+      {"r-own", Res::kOwn, Where::kE3, kTenant},
+      {"r-own", Res::kOther, Where::kE3, kTenant},
+      {"r-own", Res::kUnknownCreator, Where::kE3, kTenant},
+      {"r-own", Res::kOwn, Where::kResourceInE2, kTenant},
+      {"r-own", Res::kOther, Where::kResourceInE2, kTenant},
+      {"r-own", Res::kUnknownCreator, Where::kResourceInE2, kTenant},
+      // unlisted (not_allowed by default)
+      {"r-unlisted", Res::kNone, Where::kE1, kRbac},
+      {"r-unlisted", Res::kOwn, Where::kE1, kRbac},
+      {"r-unlisted", Res::kOther, Where::kE1, kRbac},
+      {"r-unlisted", Res::kUnknownCreator, Where::kE1, kRbac},
+      {"r-unlisted", Res::kNone, Where::kE2, kTenant},
+      {"r-unlisted", Res::kOwn, Where::kE2, kTenant},
+      {"r-unlisted", Res::kOther, Where::kE2, kTenant},
+      {"r-unlisted", Res::kUnknownCreator, Where::kE2, kTenant},
+      {"r-unlisted", Res::kNone, Where::kE3, kTenant},
+      {"r-unlisted", Res::kOwn, Where::kE3, kTenant},
+      {"r-unlisted", Res::kOther, Where::kE3, kTenant},
+      {"r-unlisted", Res::kUnknownCreator, Where::kE3, kTenant},
+      {"r-unlisted", Res::kOwn, Where::kResourceInE2, kTenant},
+      {"r-unlisted", Res::kOther, Where::kResourceInE2, kTenant},
+      {"r-unlisted", Res::kUnknownCreator, Where::kResourceInE2, kTenant},
+      // A partner: its own entities (e-1, e-2) whoever created the resource,
+      // not the other partner's (e-3), and never a resource of another entity.
+      {"partner", Res::kNone, Where::kE1, kAllowed},
+      {"partner", Res::kOwn, Where::kE1, kAllowed},
+      {"partner", Res::kOther, Where::kE1, kAllowed},
+      {"partner", Res::kUnknownCreator, Where::kE1, kAllowed},
+      {"partner", Res::kNone, Where::kE2, kAllowed},
+      {"partner", Res::kOwn, Where::kE2, kAllowed},
+      {"partner", Res::kOther, Where::kE2, kAllowed},
+      {"partner", Res::kUnknownCreator, Where::kE2, kAllowed},
+      {"partner", Res::kNone, Where::kE3, kTenant},
+      {"partner", Res::kOwn, Where::kE3, kTenant},
+      {"partner", Res::kOther, Where::kE3, kTenant},
+      {"partner", Res::kUnknownCreator, Where::kE3, kTenant},
+      {"partner", Res::kOwn, Where::kResourceInE2, kTenant},
+      {"partner", Res::kOther, Where::kResourceInE2, kTenant},
+      {"partner", Res::kUnknownCreator, Where::kResourceInE2, kTenant},
   };
+
+  // Every principal x resource x place exactly once; "request e-1, resource
+  // e-2" needs a resource.
+  std::set<std::tuple<std::string, Res, Where>> seen;
+  for (const Case& c : cases) {
+    EXPECT_TRUE(seen.emplace(c.principal, c.resource, c.where).second)
+        << "repeated row " << c.principal << " "
+        << kResNames[static_cast<int>(c.resource)] << " "
+        << kWhereNames[static_cast<int>(c.where)];
+  }
+  for (const char* principal :
+       {"r-allowed", "r-not", "r-own", "r-unlisted", "partner"}) {
+    for (Res res : {Res::kNone, Res::kOwn, Res::kOther, Res::kUnknownCreator}) {
+      for (Where where :
+           {Where::kE1, Where::kE2, Where::kE3, Where::kResourceInE2}) {
+        if (res == Res::kNone && where == Where::kResourceInE2) continue;
+        EXPECT_EQ(seen.count({principal, res, where}), 1u)
+            << "missing row " << principal << " "
+            << kResNames[static_cast<int>(res)] << " "
+            << kWhereNames[static_cast<int>(where)];
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), 5u * 15u);
+
   for (const Case& c : cases) {
     Request r;
     if (std::string(c.principal) == "partner") {
@@ -274,16 +385,37 @@ TEST_F(EvaluatorTest, PermissionResourceEntityPrincipalMatrix) {
     } else {
       r.role_id = c.principal;
     }
-    r.entity = c.entity;
+    switch (c.where) {
+      case Where::kE1:
+        r.entity = r.resource_entity = "e-1";
+        break;
+      case Where::kE2:
+        r.entity = r.resource_entity = "e-2";
+        break;
+      case Where::kE3:
+        r.entity = r.resource_entity = "e-3";
+        break;
+      case Where::kResourceInE2:
+        r.entity = "e-1";
+        r.resource_entity = "e-2";
+        break;
+    }
     r.has_resource = c.resource != Res::kNone;
-    r.resource_entity = c.entity;
-    r.created_by = c.resource == Res::kOwn              ? "u-7"
-                   : c.resource == Res::kOther          ? "u-8"
-                   : c.resource == Res::kUnknownCreator ? ""
-                                                        : "";
-    SCOPED_TRACE(absl::StrCat(c.principal,
-                              " resource=", static_cast<int>(c.resource),
-                              " entity=", c.entity));
+    switch (c.resource) {
+      case Res::kNone:
+      case Res::kUnknownCreator:
+        r.created_by = "";
+        break;
+      case Res::kOwn:
+        r.created_by = "u-7";
+        break;
+      case Res::kOther:
+        r.created_by = "u-8";
+        break;
+    }
+    SCOPED_TRACE(absl::StrCat(
+        c.principal, ", resource: ", kResNames[static_cast<int>(c.resource)],
+        ", ", kWhereNames[static_cast<int>(c.where)]));
     EXPECT_EQ(Describe(CheckBoth(*policy_, r)), Describe(c.want));
   }
 }
@@ -448,6 +580,117 @@ TEST_F(EvaluatorTest, PartnerOnlyActions) {
   partner.client_id = "c-all-read";
   EXPECT_EQ(Describe(CheckBoth(*policy_, partner)),
             Describe(Deny(Reason::kScope)));
+}
+
+// Entity users whom two or more rules would deny: the first in DESIGN.md's
+// order (tenant, scope, partner_only, rbac, ownership) decides. Each row
+// names the rules it breaks; the "alone" rows repair all but one, showing
+// that each rule does fail on its own. u-7 of e-1 unless said otherwise.
+TEST_F(EvaluatorTest, RuleOrderForEntityUsers) {
+  struct Case {
+    const char* name;
+    Request request;
+    Decision want;
+  };
+  auto user = [](const char* client, const char* role, const char* type,
+                 const char* action) {
+    Request r;
+    r.client_id = client;
+    r.role_id = role;
+    r.object_type = type;
+    r.action = action;
+    return r;
+  };
+  auto with_resource = [](Request r, const char* entity,
+                          const char* created_by) {
+    r.has_resource = true;
+    r.resource_entity = entity;
+    r.created_by = created_by;
+    return r;
+  };
+  auto in = [](Request r, const char* user_entity, const char* entity,
+               const char* resource_entity) {
+    r.user_entity = user_entity;
+    r.entity = entity;
+    r.resource_entity = resource_entity;
+    return r;
+  };
+  // entity.create is partner-only and needs write; c-all-read grants read;
+  // r-unlisted lists nothing; u-8 created the resource.
+  const Request everything = with_resource(
+      user("c-all-read", "r-unlisted", "entity", "create"), "e-1", "u-8");
+  const Case cases[] = {
+      // scope + partner_only -> scope
+      {"scope and partner_only fail",
+       user("c-all-read", "r-admin", "entity", "create"), Deny(Reason::kScope)},
+      {"partner_only alone (scope repaired: all:write)",
+       user("c-all-write", "r-admin", "entity", "create"),
+       Deny(Reason::kPartnerOnly)},
+      // scope + rbac -> scope
+      {"scope and rbac fail",
+       user("c-payable-read", "r-not", "payable", "approve"),
+       Deny(Reason::kScope)},
+      {"rbac alone (scope repaired: payable:write)",
+       user("c-payable-write", "r-not", "payable", "approve"),
+       Deny(Reason::kRbac)},
+      {"scope alone (rbac repaired: r-allowed)",
+       user("c-payable-read", "r-allowed", "payable", "approve"),
+       Deny(Reason::kScope)},
+      // scope + partner_only + rbac -> scope
+      {"scope, partner_only and rbac fail",
+       user("c-all-read", "r-unlisted", "entity", "create"),
+       Deny(Reason::kScope)},
+      // partner_only + rbac -> partner_only
+      {"partner_only and rbac fail",
+       user("c-all-delete", "r-unlisted", "entity", "create"),
+       Deny(Reason::kPartnerOnly)},
+      {"partner_only and rbac fail, no client",
+       user("", "r-unlisted", "entity", "create"), Deny(Reason::kPartnerOnly)},
+      {"rbac alone (partner_only repaired: entity.read)",
+       user("c-all-delete", "r-unlisted", "entity", "read"),
+       Deny(Reason::kRbac)},
+      // partner_only + ownership -> partner_only
+      {"partner_only and ownership fail",
+       with_resource(user("c-all-delete", "r-own-entity", "entity", "create"),
+                     "e-1", "u-8"),
+       Deny(Reason::kPartnerOnly)},
+      // scope + ownership -> scope
+      {"scope and ownership fail",
+       with_resource(user("c-payable-read", "r-own", "payable", "approve"),
+                     "e-1", "u-8"),
+       Deny(Reason::kScope)},
+      {"ownership alone (scope repaired: payable:write)",
+       with_resource(user("c-payable-write", "r-own", "payable", "approve"),
+                     "e-1", "u-8"),
+       Deny(Reason::kOwnership)},
+      // tenant + everything -> tenant, whichever way tenant fails
+      {"scope, partner_only and rbac fail, tenant passes", everything,
+       Deny(Reason::kScope)},
+      {"tenant and everything: request in a sibling entity",
+       in(everything, "e-1", "e-2", "e-2"), Deny(Reason::kTenant)},
+      {"tenant and everything: resource in a sibling entity",
+       in(everything, "e-1", "e-1", "e-2"), Deny(Reason::kTenant)},
+      {"tenant and everything: request in another partner's entity",
+       in(everything, "e-1", "e-3", "e-3"), Deny(Reason::kTenant)},
+      {"tenant and everything: client restricted to e-1, user of e-2",
+       [&] {
+         Request r = in(everything, "e-2", "e-2", "e-2");
+         r.client_id = "c-p1-e1";  // payable:write only: scope fails too
+         return r;
+       }(),
+       Deny(Reason::kTenant)},
+      {"tenant and everything: another partner's client",
+       [&] {
+         Request r = everything;
+         r.client_id = "c-p2";  // all:read: scope fails too
+         return r;
+       }(),
+       Deny(Reason::kTenant)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(Describe(CheckBoth(*policy_, c.request)), Describe(c.want));
+  }
 }
 
 TEST_F(EvaluatorTest, RolesAndDefaultRoles) {
@@ -625,30 +868,53 @@ TEST(EvaluatorEmptyPolicyTest, EmptyPolicyDeniesEverything) {
   EXPECT_FALSE((*policy)->FindAction("payable", "read").has_value());
 }
 
-// Monite's documented "Manage entity users" role, loaded unchanged as the
-// default role of an entity.
+// Monite's documented "Manage entity users" role, loaded unchanged: the file
+// is the JSON payload of /work/shared/reference/monite-api-authentication.txt,
+// lines 125-152 (after "a role that includes permissions to add, view,
+// update, and delete entity users would look like this:"), byte for byte, read
+// as a v1::Role with ParseJsonMessage (the policy loader's JSON options), then
+// used as an entity's default role.
 TEST(MoniteDocumentedRoleTest, LoadsUnchangedAndDecides) {
-  constexpr char kRole[] = R"json({
-   "name": "Manage entity users",
-   "permissions": {
-      "objects": [
-         {
-            "object_type": "entity_user",
-            "actions": [
-               {"action_name":"create", "permission":"allowed"},
-               {"action_name":"read", "permission":"allowed"},
-               {"action_name":"update", "permission":"allowed"},
-               {"action_name":"delete", "permission":"allowed"}
-            ]
-         }
-      ]
-   }
-})json";
+  absl::StatusOr<std::string> json = ReadFileToString(
+      "tests/testdata/monite_manage_entity_users_role.json", 1 << 20);
+  ASSERT_TRUE(json.ok()) << json.status();
+  // As printed: 28 lines, three-space indentation, one field per line.
+  EXPECT_EQ(std::count(json->begin(), json->end(), '\n'), 28);
+  EXPECT_TRUE(
+      absl::StartsWith(*json, "{\n   \"name\": \"Manage entity users\",\n"));
+  EXPECT_THAT(*json, HasSubstr("               {\n"
+                               "                  \"action_name\":\"create\",\n"
+                               "                  \"permission\":\"allowed\"\n"
+                               "               },\n"));
+  EXPECT_TRUE(absl::EndsWith(*json, "      ]\n   }\n}\n"));
+
   v1::Role role;
-  ASSERT_TRUE(ParseJsonMessage(kRole, role).ok());
+  const absl::Status parsed = ParseJsonMessage(*json, role);
+  ASSERT_TRUE(parsed.ok()) << parsed;
+  EXPECT_EQ(role.id(), "");
   EXPECT_EQ(role.name(), "Manage entity users");
   ASSERT_EQ(role.permissions().objects_size(), 1);
-  EXPECT_EQ(role.permissions().objects(0).actions(1).permission(), v1::ALLOWED);
+  const v1::ObjectPermissions& objects = role.permissions().objects(0);
+  EXPECT_EQ(objects.object_type(), "entity_user");
+  const char* const kActions[] = {"create", "read", "update", "delete"};
+  ASSERT_EQ(objects.actions_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(kActions[i]);
+    EXPECT_EQ(objects.actions(i).action_name(), kActions[i]);
+    EXPECT_EQ(objects.actions(i).permission(), v1::ALLOWED);
+  }
+
+  // examples/monite carries the same role (reformatted).
+  absl::StatusOr<LoadedPolicy> example = LoadPolicyFiles({"examples/monite"});
+  ASSERT_TRUE(example.ok()) << example.status();
+  int same = 0;
+  for (const v1::Role& r : example->policy.roles()) {
+    if (r.name() == role.name()) {
+      ++same;
+      EXPECT_EQ(r.SerializeAsString(), role.SerializeAsString());
+    }
+  }
+  EXPECT_EQ(same, 1);
 
   absl::StatusOr<LoadedPolicy> loaded =
       LoadPolicyFiles({"examples/monite/catalog.json"});
@@ -662,20 +928,33 @@ TEST(MoniteDocumentedRoleTest, LoadsUnchangedAndDecides) {
   absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy = Compile(set);
   ASSERT_TRUE(policy.ok()) << policy.status();
 
-  for (const char* action : {"create", "read", "update", "delete"}) {
+  // As documented: add, view, update and delete entity users, nothing else.
+  for (const char* action : kActions) {
     Request r;
     r.object_type = "entity_user";
     r.action = action;
     SCOPED_TRACE(action);
     EXPECT_EQ(Describe(CheckBoth(**policy, r)), Describe(kAllowed));
   }
-  Request payable;
-  payable.action = "read";
-  EXPECT_EQ(Describe(CheckBoth(**policy, payable)),
-            Describe(Deny(Reason::kRbac)));
+  int denied = 0;
+  for (const v1::ObjectType& type : set.catalog().object_types()) {
+    if (type.name() == "entity_user") continue;
+    for (const v1::Action& action : type.actions()) {
+      Request r;
+      r.object_type = type.name();
+      r.action = action.name();
+      SCOPED_TRACE(absl::StrCat(type.name(), ".", action.name()));
+      EXPECT_EQ(Describe(CheckBoth(**policy, r)),
+                Describe(Deny(action.partner_only() ? Reason::kPartnerOnly
+                                                    : Reason::kRbac)));
+      ++denied;
+    }
+  }
+  EXPECT_EQ(denied, 130 - 4);  // the catalogue's other object/action pairs
 }
 
-// The Monta documentation's scenarios, on examples/monta.
+// The Monta documentation's scenarios, on examples/monta's partner
+// credentials (the example's entity users: examples_test).
 TEST(MontaScenariosTest, ScopesAndTeamRestrictionBehaveAsDocumented) {
   absl::StatusOr<LoadedPolicy> loaded =
       LoadPolicyFiles({"examples/monta/policy.txtpb"});
@@ -721,21 +1000,43 @@ TEST(MontaScenariosTest, ScopesAndTeamRestrictionBehaveAsDocumented) {
     r.resource_entity = entity;
     return Describe(CheckBoth(p, r));
   };
-  const std::string own_team = team_entity;
-  for (const char* action : {"read", "create", "update", "delete"}) {
-    SCOPED_TRACE(action);
-    EXPECT_EQ(check(cp_delete, "charge-points", action, own_team),
-              "allowed/granted");
-    EXPECT_EQ(check(cp_read, "charge-points", action, own_team),
-              std::string(action) == "read" ? "allowed/granted"
-                                            : "not_allowed/scope");
-    for (const v1::ObjectType& type : loaded->policy.catalog().object_types()) {
-      EXPECT_EQ(
-          check(all_delete, type.name(), type.actions(0).name(), own_team),
-          "allowed/granted")
-          << type.name();
+
+  // Every action of every object type, in both teams of the operator:
+  // all:delete reaches every endpoint; charge-points:delete reads, writes and
+  // deletes charge points and nothing else; charge-points:read only reads
+  // them. The catalog writes every level out, and charge-points (and every
+  // type together) has all three, so each level is exercised.
+  std::set<v1::ScopeLevel> charge_point_levels, all_levels;
+  int actions = 0;
+  for (const v1::ObjectType& type : loaded->policy.catalog().object_types()) {
+    const bool charge_points = type.name() == "charge-points";
+    for (const v1::Action& action : type.actions()) {
+      ASSERT_NE(action.level(), v1::SCOPE_LEVEL_UNSPECIFIED)
+          << type.name() << "." << action.name();
+      all_levels.insert(action.level());
+      if (charge_points) charge_point_levels.insert(action.level());
+      for (const std::string& entity : {team_entity, sibling}) {
+        SCOPED_TRACE(absl::StrCat(type.name(), ".", action.name(), " (",
+                                  v1::ScopeLevel_Name(action.level()), ") in ",
+                                  entity));
+        ++actions;
+        EXPECT_EQ(check(all_delete, type.name(), action.name(), entity),
+                  "allowed/granted");
+        EXPECT_EQ(check(cp_delete, type.name(), action.name(), entity),
+                  charge_points ? "allowed/granted" : "not_allowed/scope");
+        EXPECT_EQ(check(cp_read, type.name(), action.name(), entity),
+                  charge_points && action.level() == v1::READ
+                      ? "allowed/granted"
+                      : "not_allowed/scope");
+      }
     }
   }
+  const std::set<v1::ScopeLevel> every_level = {v1::READ, v1::WRITE,
+                                                v1::DELETE};
+  EXPECT_EQ(charge_point_levels, every_level);
+  EXPECT_EQ(all_levels, every_level);
+  EXPECT_EQ(actions, 2 * 42);
+
   EXPECT_EQ(check(team, "wallet-transactions", "read", team_entity),
             "allowed/granted");
   EXPECT_EQ(check(team, "wallet-transactions", "read", sibling),

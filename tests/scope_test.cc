@@ -115,6 +115,15 @@ TEST(ScopeListTest, ErrorsNameTheScopeThePositionAndWhatWasExpected) {
       {"payable:read,all:read",
        "scope 1 \"payable:read,all:read\" at position 0 has separator ',' at "
        "position 12; separate scopes with single spaces"},
+      {"payable:read;all:read",
+       "scope 1 \"payable:read;all:read\" at position 0 has separator ';' at "
+       "position 12; separate scopes with single spaces"},
+      {"all:read payable:read;sites:read",
+       "scope 2 \"payable:read;sites:read\" at position 9 has separator ';' "
+       "at position 21; separate scopes with single spaces"},
+      {"payable;read",
+       "scope 1 \"payable;read\" at position 0 has separator ';' at position "
+       "7; separate scopes with single spaces"},
       {"all:read payable:rread",
        "scope 2 \"payable:rread\" at position 9 has unknown level \"rread\" at "
        "position 17; expected read, write or delete"},
