@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "engine/decision.h"
+#include "engine/common/decision.h"
 #include "proto/check.pb.h"
 #include "proto/policy.pb.h"
 

@@ -6,7 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/policy_loader.h"
+#include "engine/load/policy_loader.h"
 
 namespace portcullis::bench {
 namespace {

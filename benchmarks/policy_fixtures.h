@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/compiled_policy.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "proto/check.pb.h"
 #include "proto/policy.pb.h"
 

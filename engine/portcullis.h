@@ -18,11 +18,11 @@
 #ifndef PORTCULLIS_ENGINE_PORTCULLIS_H_
 #define PORTCULLIS_ENGINE_PORTCULLIS_H_
 
-#include "engine/compiled_policy.h"  // IWYU pragma: export
-#include "engine/compiler.h"         // IWYU pragma: export
-#include "engine/decision.h"         // IWYU pragma: export
-#include "engine/evaluator.h"        // IWYU pragma: export
-#include "engine/policy_loader.h"    // IWYU pragma: export
-#include "engine/scope.h"            // IWYU pragma: export
+#include "engine/common/decision.h"           // IWYU pragma: export
+#include "engine/common/scope.h"              // IWYU pragma: export
+#include "engine/compile/compiler.h"          // IWYU pragma: export
+#include "engine/evaluate/evaluator.h"        // IWYU pragma: export
+#include "engine/load/policy_loader.h"        // IWYU pragma: export
+#include "engine/snapshot/compiled_policy.h"  // IWYU pragma: export
 
 #endif  // PORTCULLIS_ENGINE_PORTCULLIS_H_

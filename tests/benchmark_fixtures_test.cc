@@ -5,8 +5,8 @@
 
 #include "benchmarks/map_of_maps_baseline.h"
 #include "benchmarks/policy_fixtures.h"
-#include "engine/compiler.h"
-#include "engine/evaluator.h"
+#include "engine/compile/compiler.h"
+#include "engine/evaluate/evaluator.h"
 #include "gtest/gtest.h"
 #include "tests/random_policy.h"
 #include "tests/reference_evaluator.h"

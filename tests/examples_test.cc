@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/compiler.h"
-#include "engine/evaluator.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/evaluate/evaluator.h"
+#include "engine/load/policy_loader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/check.pb.h"

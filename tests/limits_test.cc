@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/bundle.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
+#include "engine/snapshot/bundle.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/policy.pb.h"

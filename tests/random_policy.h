@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
 #include "proto/check.pb.h"
 #include "proto/policy.pb.h"
 

@@ -4,7 +4,7 @@
 #ifndef PORTCULLIS_TESTS_REFERENCE_EVALUATOR_H_
 #define PORTCULLIS_TESTS_REFERENCE_EVALUATOR_H_
 
-#include "engine/decision.h"
+#include "engine/common/decision.h"
 #include "proto/check.pb.h"
 #include "proto/policy.pb.h"
 

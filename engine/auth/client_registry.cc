@@ -27,8 +27,8 @@
 #include "engine/auth/crypto.h"
 #include "engine/auth/sealed_snapshot.h"
 #include "engine/auth/token_format.h"
-#include "engine/internal/policy_tables.h"
-#include "engine/internal/status_macros.h"
+#include "engine/common/status_macros.h"
+#include "engine/snapshot/policy_tables.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 

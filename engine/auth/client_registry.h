@@ -45,7 +45,7 @@
 #include "absl/time/time.h"
 #include "engine/auth/clock.h"
 #include "engine/auth/crypto.h"
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/compiled_policy.h"
 
 namespace portcullis::auth {
 

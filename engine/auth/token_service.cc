@@ -29,10 +29,10 @@
 #include "engine/auth/rate_limiter.h"
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.h"
-#include "engine/internal/json_string.h"
-#include "engine/internal/name_table.h"
-#include "engine/internal/policy_tables.h"
-#include "engine/internal/status_macros.h"
+#include "engine/common/json_string.h"
+#include "engine/common/status_macros.h"
+#include "engine/snapshot/name_table.h"
+#include "engine/snapshot/policy_tables.h"
 
 namespace portcullis::auth {
 namespace {

@@ -111,7 +111,7 @@
 #include "engine/auth/rate_limiter.h"
 #include "engine/auth/token_store.h"
 #include "engine/auth/user_directory.h"
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/compiled_policy.h"
 
 namespace portcullis::auth {
 

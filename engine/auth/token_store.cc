@@ -27,7 +27,7 @@
 #include "engine/auth/crypto.h"
 #include "engine/auth/sealed_snapshot.h"
 #include "engine/auth/token_store.pb.h"
-#include "engine/internal/status_macros.h"
+#include "engine/common/status_macros.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 

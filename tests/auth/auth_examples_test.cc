@@ -10,7 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/auth/token_service.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
 #include "gtest/gtest.h"
 #include "tests/auth/service_fixture.h"
 

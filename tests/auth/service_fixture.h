@@ -17,9 +17,9 @@
 #include "engine/auth/token_service.h"
 #include "engine/auth/token_store.h"
 #include "engine/auth/user_directory.h"
-#include "engine/compiled_policy.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "gtest/gtest.h"
 
 namespace portcullis::auth::testing {

@@ -20,7 +20,7 @@
 #include "engine/auth/client_registry.h"
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
 #include "gtest/gtest.h"
 #include "proto/policy.pb.h"
 #include "tests/auth/service_fixture.h"

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
 #include "gtest/gtest.h"
 
 namespace portcullis::cli {

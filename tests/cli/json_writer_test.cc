@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "engine/decision.h"
-#include "engine/evaluator.h"
-#include "engine/policy_loader.h"
+#include "engine/common/decision.h"
+#include "engine/evaluate/evaluator.h"
+#include "engine/load/policy_loader.h"
 #include "gtest/gtest.h"
 #include "proto/check.pb.h"
 

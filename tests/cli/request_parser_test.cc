@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/policy_loader.h"
+#include "engine/load/policy_loader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/check.pb.h"

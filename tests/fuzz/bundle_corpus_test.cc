@@ -12,8 +12,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "engine/bundle.h"
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/bundle.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "gtest/gtest.h"
 
 namespace portcullis {

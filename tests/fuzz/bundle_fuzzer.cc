@@ -13,9 +13,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/bundle.h"
-#include "engine/compiled_policy.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
+#include "engine/snapshot/bundle.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace portcullis {

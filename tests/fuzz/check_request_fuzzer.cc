@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "engine/policy_loader.h"
+#include "engine/load/policy_loader.h"
 #include "proto/check.pb.h"
 #include "tests/fuzz/decision_properties.h"
 #include "tests/fuzz/example_policies.h"

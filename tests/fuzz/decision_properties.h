@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "proto/check.pb.h"
 #include "proto/policy.pb.h"
 

@@ -6,8 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace portcullis::fuzz {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "proto/policy.pb.h"
 
 namespace portcullis::fuzz {

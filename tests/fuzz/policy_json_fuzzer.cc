@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "engine/policy_loader.h"
+#include "engine/load/policy_loader.h"
 #include "proto/policy.pb.h"
 #include "tests/fuzz/decision_properties.h"
 #include "tests/fuzz/fuzz_check.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "engine/scope.h"
+#include "engine/common/scope.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace portcullis {

@@ -37,8 +37,8 @@
 #include "engine/auth/sealed_snapshot.pb.h"
 #include "engine/auth/token_store.h"
 #include "engine/auth/token_store.pb.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tests/fuzz/fuzz_check.h"
 

@@ -20,8 +20,8 @@
 #include "engine/auth/token_service.h"
 #include "engine/auth/token_store.h"
 #include "engine/auth/user_directory.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace portcullis::auth {

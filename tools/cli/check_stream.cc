@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
 #include "tools/cli/json_writer.h"
 
 namespace portcullis::cli {

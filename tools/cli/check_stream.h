@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/compiled_policy.h"
 #include "tools/cli/request_parser.h"
 
 namespace portcullis::cli {

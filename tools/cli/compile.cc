@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/bundle.h"
-#include "engine/policy_loader.h"
+#include "engine/load/policy_loader.h"
+#include "engine/snapshot/bundle.h"
 #include "tools/cli/command.h"
 #include "tools/cli/output.h"
 #include "tools/cli/policy_files.h"

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/policy_diff.h"
+#include "engine/live/policy_diff.h"
 #include "tools/cli/command.h"
 #include "tools/cli/output.h"
 #include "tools/cli/policy_files.h"

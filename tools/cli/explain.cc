@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
 #include "tools/cli/command.h"
 #include "tools/cli/output.h"
 #include "tools/cli/policy_files.h"

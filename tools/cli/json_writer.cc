@@ -1,6 +1,6 @@
 #include "tools/cli/json_writer.h"
 
-#include "engine/internal/json_string.h"
+#include "engine/common/json_string.h"
 
 namespace portcullis::cli {
 

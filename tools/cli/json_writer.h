@@ -7,8 +7,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "engine/decision.h"
-#include "engine/evaluator.h"
+#include "engine/common/decision.h"
+#include "engine/evaluate/evaluator.h"
 
 namespace portcullis::cli {
 

@@ -7,9 +7,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/bundle.h"
-#include "engine/compiler.h"
-#include "engine/policy_loader.h"
+#include "engine/compile/compiler.h"
+#include "engine/load/policy_loader.h"
+#include "engine/snapshot/bundle.h"
 #include "tools/cli/command.h"
 #include "tools/cli/output.h"
 

@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "engine/compiled_policy.h"
+#include "engine/snapshot/compiled_policy.h"
 
 namespace portcullis::cli {
 

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "engine/policy_loader.h"
+#include "engine/load/policy_loader.h"
 
 namespace portcullis::cli {
 namespace {

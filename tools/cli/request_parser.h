@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/evaluator.h"
+#include "engine/evaluate/evaluator.h"
 #include "proto/check.pb.h"
 
 namespace portcullis::cli {

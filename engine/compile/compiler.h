@@ -1,0 +1,97 @@
+// Compiles a PolicySet (proto/policy.proto) into an immutable CompiledPolicy:
+// validates everything, interns every name to a dense id, and flattens roles
+// and scopes into deduplicated 2-bit rows.
+//
+// Example:
+//   portcullis::v1::PolicySet set = ...;  // policy_loader.h reads files
+//   absl::StatusOr<std::unique_ptr<const portcullis::CompiledPolicy>> policy =
+//       portcullis::Compile(set, portcullis::CompileOptions());
+//   if (!policy.ok()) {
+//     std::cerr << policy.status().message();  // one "path: problem" per line
+//   }
+#ifndef PORTCULLIS_ENGINE_COMPILE_COMPILER_H_
+#define PORTCULLIS_ENGINE_COMPILE_COMPILER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/snapshot/compiled_policy.h"
+#include "proto/policy.pb.h"
+
+namespace portcullis {
+
+// Limits and switches of compilation. The defaults are strict and hold a large
+// real deployment (a million roles); raise a limit deliberately. Each limit is
+// inclusive: a policy may have exactly `max_roles` roles.
+struct CompileOptions {
+  // Errors reported in full before the rest are only counted. Default 100.
+  size_t max_errors = 100;
+  // Object types in the catalog. Default 65,536.
+  size_t max_object_types = 65536;
+  // Actions of one object type. Default 1,024; never more than 65,535 (an
+  // action's index within its type is 16 bits), whatever the value here.
+  size_t max_actions_per_object_type = 1024;
+  // (object type, action) pairs in the catalog; a permission row holds 2 bits
+  // for each. Default 262,144.
+  size_t max_actions = 262144;
+  // Roles. Default 4,194,304.
+  size_t max_roles = 4194304;
+  // Entities. Default 4,194,304.
+  size_t max_entities = 4194304;
+  // Credentials. Default 1,048,576.
+  size_t max_credentials = 1048576;
+  // Scopes listed by one credential. Default 1,024.
+  size_t max_scopes_per_credential = 1024;
+  // Bytes in any one name or id. Default 256.
+  size_t max_name_bytes = 256;
+  // Bytes of the deduplicated permission rows (2 bits per catalog action for
+  // each distinct role). Default 1 GiB. The three table limits are capped at
+  // 32 GiB, since rows are found by 32-bit word offsets.
+  size_t max_permission_row_bytes = size_t{1} << 30;
+  // Bytes of the deduplicated scope rows (2 bits per object type for each
+  // distinct set of credential scopes). Default 1 GiB.
+  size_t max_scope_row_bytes = size_t{1} << 30;
+  // Bytes of the credentials' entity restrictions (a bit per entity of its
+  // partner for each restricted credential). Default 1 GiB.
+  size_t max_restriction_bytes = size_t{1} << 30;
+};
+
+// One problem found in a policy: `path` names the field
+// (`roles[3].permissions.objects[1].actions[0].action_name`), `message` the
+// problem and the bad value (`unknown action "approve" for object type
+// "receivable"`).
+struct PolicyError {
+  std::string path;
+  std::string message;
+
+  // "path: message".
+  std::string ToString() const;
+};
+
+// Every problem in `policy`, in the order of the policy's fields (catalog,
+// roles, entities, credentials, each by index), at most `options.max_errors`
+// of them (the count of the rest is in `more_errors`).
+// Empty when the policy compiles.
+struct ValidationReport {
+  std::vector<PolicyError> errors;
+  size_t more_errors = 0;
+  bool ok() const { return errors.empty(); }
+};
+ValidationReport Validate(const v1::PolicySet& policy,
+                          const CompileOptions& options = CompileOptions());
+
+// Compiles a policy. On any problem returns InvalidArgument whose message is
+// one line per problem, each `path: message` (ValidationReport's errors, in
+// order), then `(and N more errors)` when there were more than
+// options.max_errors.
+absl::StatusOr<std::unique_ptr<const CompiledPolicy>> Compile(
+    const v1::PolicySet& policy,
+    const CompileOptions& options = CompileOptions());
+
+}  // namespace portcullis
+
+#endif  // PORTCULLIS_ENGINE_COMPILE_COMPILER_H_

@@ -1,0 +1,127 @@
+// The decision procedure of DESIGN.md, inline so that Check() by ids compiles
+// into its caller. Not part of the public API: use evaluator.h.
+#ifndef PORTCULLIS_ENGINE_EVALUATE_DECIDE_H_
+#define PORTCULLIS_ENGINE_EVALUATE_DECIDE_H_
+
+#include <cstdint>
+
+#include "absl/base/optimization.h"
+#include "absl/numeric/bits.h"
+#include "absl/strings/string_view.h"
+#include "engine/common/decision.h"
+#include "engine/snapshot/compiled_policy.h"
+#include "engine/snapshot/policy_tables.h"
+
+namespace portcullis::internal {
+
+// The hot path's tracer: records nothing, so the explanation code compiles
+// away. Explain() uses Tracer (evaluator.cc), which records every step.
+struct NoTrace {
+  static constexpr bool kEnabled = false;
+};
+class Tracer;
+
+// Explanation hooks, defined in evaluator.cc and called only when tracing.
+void TraceFailure(Tracer& trace, Reason reason, absl::string_view detail);
+void TraceRules(Tracer& trace, const CompiledPolicy& policy,
+                const PrincipalFacts& p, absl::string_view user_id,
+                ActionId action, uint32_t entity, const ResourceRef* resource,
+                SlotInfo slot, bool tenant, uint32_t granted, bool scope,
+                bool partner_only_ok, uint32_t permission, bool rbac);
+
+constexpr Decision Deny(Reason reason) {
+  return {Verdict::kNotAllowed, reason};
+}
+
+// The decision for one request by ids. A handful of reads from `policy.hot()`
+// and the principal, and at most three data-dependent branches: every rule's
+// outcome is computed first, without branching (on a varied stream of requests
+// mispredicted branches cost more than the reads), then the first failure in
+// rule order decides. Every read is in bounds whatever the outcome: a
+// principal without a usable role reads permission row 0, which denies all.
+template <typename Trace>
+inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
+                       absl::string_view user_id, ActionId action,
+                       EntityId entity, const ResourceRef* resource,
+                       Trace& trace) {
+  const HotTables& h = policy.hot();
+  const uint32_t slot_index = action.index();
+  const uint32_t e = entity.index();
+  uint32_t stale = (p.snapshot ^ h.snapshot) |
+                   (action.snapshot() ^ h.snapshot) |
+                   (entity.snapshot() ^ h.snapshot);
+  if (resource != nullptr) stale |= resource->entity.snapshot() ^ h.snapshot;
+  if (ABSL_PREDICT_FALSE(stale != 0)) {
+    if constexpr (Trace::kEnabled) {
+      TraceFailure(trace, Reason::kStaleSnapshot,
+                   "the principal or an id was bound to another snapshot");
+    }
+    return Deny(Reason::kStaleSnapshot);
+  }
+  // Ids carrying this snapshot's tag came from it; the bounds checks are
+  // defence in depth.
+  const bool out_of_range =
+      (slot_index >= h.slot_count) | (e >= h.entity_count) |
+      (resource != nullptr && resource->entity.index() >= h.entity_count) |
+      (p.kind == PrincipalFacts::Kind::kNone);
+  if (ABSL_PREDICT_FALSE(out_of_range)) {
+    if constexpr (Trace::kEnabled) {
+      TraceFailure(trace, Reason::kInvalidRequest, "an id is out of range");
+    }
+    return Deny(Reason::kInvalidRequest);
+  }
+  const SlotInfo slot = h.slots[slot_index];
+  const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
+
+  // 1. tenant: the entity is in the principal's range (its partner's
+  // entities, or the user's own; one compare instead of a read of the
+  // entity's partner), listed by the restriction if any, and the resource's.
+  const uint32_t offset = e - p.tenant_begin;
+  const bool in_range = offset < p.tenant_count;
+  const bool listed =
+      !p.restricted ||
+      GetBit(h.restriction_bits + p.restriction, in_range ? offset : 0);
+  bool tenant = in_range & listed;
+  if (resource != nullptr) tenant &= resource->entity.index() == e;
+  // 2. scope: row 0 (no credential) grants delete on everything.
+  const uint32_t granted =
+      Get2Bits(h.scope_rows + p.scope_row, slot.object_type);
+  const bool scope = granted >= slot.level;
+  // 3. partner_only
+  const bool partner_only_ok = !slot.partner_only | is_partner;
+  // 4. rbac (partners skip it)
+  const uint32_t permission =
+      Get2Bits(h.permission_rows + p.role_row, slot_index);
+  const bool rbac = is_partner | (permission != kPermNotAllowed);
+
+  if constexpr (Trace::kEnabled) {
+    TraceRules(trace, policy, p, user_id, action, e, resource, slot, tenant,
+               granted, scope, partner_only_ok, permission, rbac);
+  }
+
+  // Bit i set: rule i + 1 (Reason's order) failed; the lowest decides.
+  static_assert(static_cast<int>(Reason::kTenant) == 1 &&
+                    static_cast<int>(Reason::kScope) == 2 &&
+                    static_cast<int>(Reason::kPartnerOnly) == 3 &&
+                    static_cast<int>(Reason::kRbac) == 4,
+                "the failure mask relies on the order of the rules in Reason");
+  const uint32_t failed = static_cast<uint32_t>(!tenant) |
+                          static_cast<uint32_t>(!scope) << 1 |
+                          static_cast<uint32_t>(!partner_only_ok) << 2 |
+                          static_cast<uint32_t>(!rbac) << 3;
+  if (failed != 0) {
+    return Deny(static_cast<Reason>(1 + absl::countr_zero(failed)));
+  }
+  if (is_partner | (permission == kPermAllowed)) {
+    return {Verdict::kAllowed, Reason::kGranted};
+  }
+  // 5. ownership (allowed_for_own)
+  if (resource == nullptr) return {Verdict::kAllowedForOwn, Reason::kOwnership};
+  const bool own =
+      !resource->created_by.empty() && resource->created_by == user_id;
+  return {own ? Verdict::kAllowed : Verdict::kNotAllowed, Reason::kOwnership};
+}
+
+}  // namespace portcullis::internal
+
+#endif  // PORTCULLIS_ENGINE_EVALUATE_DECIDE_H_

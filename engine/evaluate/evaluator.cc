@@ -1,0 +1,406 @@
+#include "engine/evaluate/evaluator.h"
+
+#include <utility>
+
+#include "absl/numeric/bits.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "engine/evaluate/decide.h"
+#include "engine/snapshot/name_table.h"
+#include "engine/snapshot/policy_tables.h"
+
+namespace portcullis {
+namespace {
+
+using internal::Deny;
+using internal::IdAccess;
+using internal::kNone;
+using internal::kPermAllowed;
+using internal::LevelName;
+using internal::PermissionName;
+using internal::PolicyTables;
+using internal::PrincipalFacts;
+using internal::SlotInfo;
+
+std::string Q(absl::string_view value) {
+  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
+}
+
+bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
+                   uint32_t entity) {
+  return internal::GetBit(t.restriction_bits.data() + p.restriction,
+                          entity - p.partner_entity_begin);
+}
+
+// Describes the tenant rule's facts for an explanation: the first condition
+// that fails, or that all hold.
+std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
+                         uint32_t entity, const ResourceRef* resource) {
+  const PolicyTables& t = policy.tables();
+  const std::string entity_name = Q(t.entities.name(entity));
+  const std::string partner_name = Q(t.partners.name(t.entity_partner[entity]));
+  if (p.kind == PrincipalFacts::Kind::kPartner) {
+    const std::string client = Q(t.credentials.name(p.credential));
+    if (t.entity_partner[entity] != p.partner) {
+      return absl::StrCat("entity ", entity_name, " belongs to partner ",
+                          partner_name, ", not to client ", client,
+                          "'s partner ", Q(t.partners.name(p.partner)));
+    }
+    if (p.restricted && !InRestriction(t, p, entity)) {
+      return absl::StrCat("client ", client,
+                          " is restricted to other entities than ",
+                          entity_name);
+    }
+  } else {
+    const std::string user_entity = Q(t.entities.name(p.entity));
+    if (entity != p.entity) {
+      return absl::StrCat("the user belongs to entity ", user_entity, ", not ",
+                          entity_name);
+    }
+    if (!p.tenant_ok) {
+      const std::string client = Q(t.credentials.name(p.credential));
+      if (t.credential_partner[p.credential] != p.partner) {
+        return absl::StrCat(
+            "client ", client, " belongs to partner ",
+            Q(t.partners.name(t.credential_partner[p.credential])),
+            ", not to entity ", user_entity, "'s partner ", partner_name);
+      }
+      return absl::StrCat("client ", client,
+                          " is restricted to other entities than ",
+                          user_entity);
+    }
+  }
+  if (resource != nullptr && resource->entity.index() != entity) {
+    return absl::StrCat("the resource belongs to entity ",
+                        Q(t.entities.name(resource->entity.index())), ", not ",
+                        entity_name);
+  }
+  return absl::StrCat("entity ", entity_name, " of partner ", partner_name,
+                      " is the principal's",
+                      resource != nullptr ? ", and so is the resource" : "");
+}
+
+// Resolves a request's names against a bound principal and decides.
+template <typename Trace>
+Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
+                     absl::string_view user_id, const RequestNames& request,
+                     Trace& trace) {
+  auto fail = [&](Reason reason, auto detail) {
+    if constexpr (Trace::kEnabled) {
+      internal::TraceFailure(trace, reason, detail());
+    }
+    return Deny(reason);
+  };
+  if (request.object_type.empty() || request.action.empty() ||
+      request.entity_id.empty()) {
+    return fail(Reason::kInvalidRequest, [] {
+      return std::string("object_type, action and entity_id are required");
+    });
+  }
+  const std::optional<ActionId> action =
+      policy.FindAction(request.object_type, request.action);
+  if (!action.has_value()) {
+    // Which of the two names is unknown: only on this failure path.
+    if (!policy.FindObjectType(request.object_type).has_value()) {
+      return fail(Reason::kUnknownObjectType, [&] {
+        return absl::StrCat("object type ", Q(request.object_type),
+                            " is not in the catalog");
+      });
+    }
+    return fail(Reason::kUnknownAction, [&] {
+      return absl::StrCat("object type ", Q(request.object_type),
+                          " has no action ", Q(request.action));
+    });
+  }
+  // Most requests act in the user's own entity, on a resource of it: a string
+  // compare then saves a hash lookup.
+  const PolicyTables& t = policy.tables();
+  const std::optional<EntityId> entity =
+      facts.kind == PrincipalFacts::Kind::kEntityUser &&
+              internal::NamesEqual(request.entity_id,
+                                   t.entities.name(facts.entity))
+          ? IdAccess::Make<EntityId>(policy.snapshot(), facts.entity)
+          : policy.FindEntity(request.entity_id);
+  if (!entity.has_value()) {
+    return fail(Reason::kTenant, [&] {
+      return absl::StrCat("entity ", Q(request.entity_id), " does not exist");
+    });
+  }
+  ResourceRef resource;
+  if (request.has_resource) {
+    const std::optional<EntityId> resource_entity =
+        internal::NamesEqual(request.resource_entity_id, request.entity_id)
+            ? entity
+            : policy.FindEntity(request.resource_entity_id);
+    if (!resource_entity.has_value()) {
+      return fail(Reason::kTenant, [&] {
+        return absl::StrCat("the resource's entity ",
+                            Q(request.resource_entity_id), " does not exist");
+      });
+    }
+    resource.entity = *resource_entity;
+    resource.created_by = request.resource_created_by;
+  }
+  return internal::Decide(policy, facts, user_id, *action, *entity,
+                          request.has_resource ? &resource : nullptr, trace);
+}
+
+template <typename Trace>
+Decision DecideByNames(const CompiledPolicy& policy,
+                       const CheckRequestView& request, Trace& trace) {
+  auto fail = [&](Reason reason, auto detail) {
+    if constexpr (Trace::kEnabled) {
+      internal::TraceFailure(trace, reason, detail());
+    }
+    return Deny(reason);
+  };
+  PrincipalFacts facts;
+  Reason bound = Reason::kInvalidRequest;
+  switch (request.principal_kind) {
+    case CheckRequestView::PrincipalKind::kNone:
+      return fail(Reason::kInvalidRequest,
+                  [] { return std::string("the request has no principal"); });
+    case CheckRequestView::PrincipalKind::kPartner:
+      if (request.client_id.empty()) {
+        return fail(Reason::kInvalidRequest, [] {
+          return std::string("a partner principal needs a client_id");
+        });
+      }
+      bound = IdAccess::BindPartner(policy, request.client_id, facts);
+      break;
+    case CheckRequestView::PrincipalKind::kEntityUser:
+      if (request.user_id.empty() || request.user_entity_id.empty()) {
+        return fail(Reason::kInvalidRequest, [] {
+          return std::string(
+              "an entity_user principal needs a user_id and an entity_id");
+        });
+      }
+      bound =
+          IdAccess::BindEntityUser(policy, request.user_entity_id,
+                                   request.role_id, request.client_id, facts);
+      break;
+  }
+  if (bound != Reason::kGranted) {
+    return fail(bound, [&] {
+      switch (bound) {
+        case Reason::kUnknownEntity:
+          return absl::StrCat("the user's entity ", Q(request.user_entity_id),
+                              " does not exist");
+        case Reason::kUnknownRole:
+          return absl::StrCat("role ", Q(request.role_id), " does not exist");
+        default:
+          return absl::StrCat("client ", Q(request.client_id),
+                              " does not exist");
+      }
+    });
+  }
+  return DecideNames(policy, facts, request.user_id,
+                     {request.object_type, request.action, request.entity_id,
+                      request.has_resource, request.resource_entity_id,
+                      request.resource_created_by},
+                     trace);
+}
+
+}  // namespace
+
+namespace internal {
+
+// Records every step of a decision, for Explain().
+class Tracer {
+ public:
+  static constexpr bool kEnabled = true;
+
+  template <typename DetailFn>
+  void Step(Reason rule, bool passed, DetailFn&& detail) {
+    steps_.push_back({std::string(ReasonName(rule)), passed, detail()});
+  }
+  std::vector<ExplanationStep> TakeSteps() { return std::move(steps_); }
+
+ private:
+  std::vector<ExplanationStep> steps_;
+};
+
+void TraceFailure(Tracer& trace, Reason reason, absl::string_view detail) {
+  trace.Step(reason, false, [&] { return std::string(detail); });
+}
+
+// Reports the rules Decide() evaluated, in order, up to the first that failed,
+// from the outcomes Decide() computed: the explanation cannot disagree with
+// the decision.
+void TraceRules(Tracer& trace, const CompiledPolicy& policy,
+                const PrincipalFacts& p, absl::string_view user_id,
+                ActionId action, uint32_t e, const ResourceRef* resource,
+                SlotInfo slot, bool tenant, uint32_t granted, bool scope,
+                bool partner_only_ok, uint32_t permission, bool rbac) {
+  const PolicyTables& t = policy.tables();
+  const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
+  const std::string action_name =
+      absl::StrCat(t.object_types.name(slot.object_type), ".",
+                   t.actions.name(action.index()));
+  trace.Step(Reason::kTenant, tenant,
+             [&] { return TenantDetail(policy, p, e, resource); });
+  if (!tenant) return;
+  trace.Step(Reason::kScope, scope, [&] {
+    const std::string needed =
+        absl::StrCat(action_name, " needs ", LevelName(slot.level));
+    if (p.credential == kNone) {
+      return absl::StrCat("no client: scopes do not apply (", needed, ")");
+    }
+    return absl::StrCat(
+        "client ", Q(t.credentials.name(p.credential)), " grants ",
+        granted == internal::kLevelNone ? "nothing" : LevelName(granted),
+        " on ", t.object_types.name(slot.object_type), "; ", needed);
+  });
+  if (!scope) return;
+  trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {
+    if (!slot.partner_only) {
+      return absl::StrCat(action_name, " is not partner-only");
+    }
+    return absl::StrCat(action_name, " is partner-only; the principal is ",
+                        is_partner ? "a partner" : "an entity user");
+  });
+  if (!partner_only_ok) return;
+  trace.Step(Reason::kRbac, rbac, [&] {
+    if (is_partner) {
+      return std::string("partners skip rbac: the partner manages access");
+    }
+    if (p.role == kNone) {
+      return absl::StrCat("the user has no role and entity ",
+                          Q(t.entities.name(p.entity)), " has no default role");
+    }
+    const std::string role = Q(t.roles.name(p.role));
+    if (!p.role_usable) {
+      return absl::StrCat("role ", role, " is owned by entity ",
+                          Q(t.entities.name(t.role_owner[p.role])),
+                          ", not the user's entity ",
+                          Q(t.entities.name(p.entity)));
+    }
+    return absl::StrCat("role ", role, " (row ",
+                        t.role_row[p.role] / t.row_words, "): ", action_name,
+                        " = ", PermissionName(permission));
+  });
+  if (!rbac || is_partner) return;
+  if (permission == kPermAllowed) {
+    trace.Step(Reason::kOwnership, true, [] {
+      return std::string("allowed on any object: ownership does not apply");
+    });
+    return;
+  }
+  if (resource == nullptr) {
+    trace.Step(Reason::kOwnership, true, [] {
+      return std::string("no resource: allowed on the user's own objects only");
+    });
+    return;
+  }
+  const bool own =
+      !resource->created_by.empty() && resource->created_by == user_id;
+  trace.Step(Reason::kOwnership, own, [&] {
+    if (resource->created_by.empty()) {
+      return std::string("the resource's creator is unknown: not the user's");
+    }
+    return absl::StrCat(
+        "the resource was created by ", Q(resource->created_by),
+        own ? ", the user" : absl::StrCat(", not by ", Q(user_id)));
+  });
+}
+
+}  // namespace internal
+
+Decision Check(const CompiledPolicy& policy, const Principal& principal,
+               const RequestNames& request) noexcept {
+  internal::NoTrace trace;
+  return DecideNames(policy, principal.facts(), principal.user_id(), request,
+                     trace);
+}
+
+Decision Check(const CompiledPolicy& policy,
+               const CheckRequestView& request) noexcept {
+  internal::NoTrace trace;
+  return DecideByNames(policy, request, trace);
+}
+
+CheckRequestView ViewOf(const v1::CheckRequest& request) {
+  CheckRequestView view;
+  switch (request.principal().kind_case()) {
+    case v1::Principal::kPartner:
+      view.principal_kind = CheckRequestView::PrincipalKind::kPartner;
+      view.client_id = request.principal().partner().client_id();
+      break;
+    case v1::Principal::kEntityUser: {
+      const v1::EntityUserPrincipal& user = request.principal().entity_user();
+      view.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
+      view.user_id = user.user_id();
+      view.user_entity_id = user.entity_id();
+      view.role_id = user.role_id();
+      view.client_id = user.client_id();
+      break;
+    }
+    case v1::Principal::KIND_NOT_SET:
+      break;
+  }
+  view.object_type = request.object_type();
+  view.action = request.action();
+  view.entity_id = request.entity_id();
+  view.has_resource = request.has_resource();
+  view.resource_entity_id = request.resource().entity_id();
+  view.resource_created_by = request.resource().created_by();
+  return view;
+}
+
+Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
+                    ActionId action, EntityId entity,
+                    const ResourceRef* resource) {
+  internal::Tracer tracer;
+  Explanation explanation;
+  explanation.decision =
+      internal::Decide(policy, principal.facts(), principal.user_id(), action,
+                       entity, resource, tracer);
+  explanation.steps = tracer.TakeSteps();
+  return explanation;
+}
+
+Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
+                    const RequestNames& request) {
+  internal::Tracer tracer;
+  Explanation explanation;
+  explanation.decision = DecideNames(policy, principal.facts(),
+                                     principal.user_id(), request, tracer);
+  explanation.steps = tracer.TakeSteps();
+  return explanation;
+}
+
+Explanation Explain(const CompiledPolicy& policy,
+                    const CheckRequestView& request) {
+  internal::Tracer tracer;
+  Explanation explanation;
+  explanation.decision = DecideByNames(policy, request, tracer);
+  explanation.steps = tracer.TakeSteps();
+  return explanation;
+}
+
+std::string Explanation::ToText() const {
+  std::string text;
+  for (const ExplanationStep& step : steps) {
+    absl::StrAppend(&text, step.rule, ": ", step.passed ? "pass" : "FAIL", ": ",
+                    step.detail, "\n");
+  }
+  absl::StrAppend(&text, "decision: ", VerdictName(decision.verdict),
+                  " (reason: ", ReasonName(decision.reason), ")\n");
+  return text;
+}
+
+v1::CheckResponse Explanation::ToResponse(absl::string_view id) const {
+  v1::CheckResponse response;
+  response.set_id(std::string(id));
+  response.set_decision(std::string(VerdictName(decision.verdict)));
+  response.set_reason(std::string(ReasonName(decision.reason)));
+  for (const ExplanationStep& step : steps) {
+    v1::ExplanationStep* out = response.add_explanation();
+    out->set_rule(step.rule);
+    out->set_passed(step.passed);
+    out->set_detail(step.detail);
+  }
+  return response;
+}
+
+}  // namespace portcullis

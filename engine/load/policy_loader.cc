@@ -1,0 +1,296 @@
+#include "engine/load/policy_loader.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/common/status_macros.h"
+#include "engine/load/strict_json.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace portcullis {
+
+// Builds a PolicySources alongside the merge.
+class PolicySourcesBuilder {
+ public:
+  void Add(const std::string& file, const v1::PolicySet& set) {
+    const uint32_t index = static_cast<uint32_t>(sources_.files_.size());
+    sources_.files_.push_back(file);
+    Append(sources_.object_types_, index, set.catalog().object_types_size());
+    Append(sources_.roles_, index, set.roles_size());
+    Append(sources_.entities_, index, set.entities_size());
+    Append(sources_.credentials_, index, set.credentials_size());
+  }
+  PolicySources Build() { return std::move(sources_); }
+
+ private:
+  static void Append(std::vector<PolicySources::Origin>& origins, uint32_t file,
+                     int count) {
+    for (int i = 0; i < count; ++i) {
+      origins.push_back({file, static_cast<uint32_t>(i)});
+    }
+  }
+  PolicySources sources_;
+};
+
+namespace {
+
+class TextErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    errors_.push_back(absl::StrCat("line ", line + 1, ", column ", column + 1,
+                                   ": ", message));
+  }
+  std::string Joined() const { return absl::StrJoin(errors_, "; "); }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+enum class Format { kJson, kText, kUnknown };
+
+Format FormatOf(absl::string_view path) {
+  if (absl::EndsWith(path, ".json")) return Format::kJson;
+  for (absl::string_view ext : {".txtpb", ".textproto", ".pbtxt"}) {
+    if (absl::EndsWith(path, ext)) return Format::kText;
+  }
+  return Format::kUnknown;
+}
+
+// The files a path stands for: itself, or a directory's policy files.
+absl::StatusOr<std::vector<std::string>> ExpandPath(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(path, error))
+    return std::vector<std::string>{path};
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
+    const std::string file = entry.path().string();
+    if (entry.is_regular_file(error) && FormatOf(file) != Format::kUnknown) {
+      files.push_back(file);
+    }
+  }
+  if (error) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot list directory: ", error.message()));
+  }
+  if (files.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        path, ": no policy files (.json, .txtpb, .textproto, .pbtxt)"));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Sets `path` to the first message in `message` (depth first, in field order)
+// that holds unknown fields, and returns it; null when there is none.
+// Protobuf's JSON parser (3.21) turns an empty key `""` into such fields
+// instead of rejecting it: data that no field accepts, which the compiler
+// would never see.
+const google::protobuf::Message* FindUnknownFields(
+    const google::protobuf::Message& message, std::string& path) {
+  const google::protobuf::Reflection& reflection = *message.GetReflection();
+  if (!reflection.GetUnknownFields(message).empty()) return &message;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection.ListFields(message, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (field->cpp_type() !=
+        google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      continue;
+    }
+    const size_t length = path.size();
+    if (length > 0) path.push_back('.');
+    path.append(field->name());
+    if (!field->is_repeated()) {
+      const google::protobuf::Message* found =
+          FindUnknownFields(reflection.GetMessage(message, field), path);
+      if (found != nullptr) return found;
+    } else {
+      const size_t name_end = path.size();
+      for (int i = 0, n = reflection.FieldSize(message, field); i < n; ++i) {
+        absl::StrAppend(&path, "[", i, "]");
+        const google::protobuf::Message* found = FindUnknownFields(
+            reflection.GetRepeatedMessage(message, field, i), path);
+        if (found != nullptr) return found;
+        path.resize(name_end);
+      }
+    }
+    path.resize(length);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status ParseJsonMessage(absl::string_view json,
+                              google::protobuf::Message& message) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  options.case_insensitive_enum_parsing = true;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &message,
+      options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", std::string(status.message())));
+  }
+  std::string path;
+  const google::protobuf::Message* holder = FindUnknownFields(message, path);
+  if (holder != nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", path.empty() ? "the top level" : path,
+                     ": a value that is not a field of ",
+                     holder->GetDescriptor()->name(), " (an empty key \"\"?)"));
+  }
+  const absl::Status keys =
+      internal::CheckStrictJson(json, *message.GetDescriptor());
+  if (!keys.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", keys.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json) {
+  v1::PolicySet policy;
+  PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy));
+  return policy;
+}
+
+absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text) {
+  v1::PolicySet policy;
+  TextErrorCollector errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &policy)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid text format: ", errors.Joined()));
+  }
+  return policy;
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             size_t max_bytes) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file"));
+  }
+  if (static_cast<uint64_t>(info.st_size) > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": file is ", info.st_size, " bytes; the limit is ", max_bytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::string content(static_cast<size_t>(info.st_size), '\0');
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  if (in.gcount() != static_cast<std::streamsize>(content.size())) {
+    return absl::DataLossError(absl::StrCat(path, ": short read"));
+  }
+  return content;
+}
+
+absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
+    absl::Span<const std::string> paths, const LoadOptions& options) {
+  if (paths.empty()) {
+    return absl::InvalidArgumentError("no policy files given");
+  }
+  LoadedPolicy loaded;
+  PolicySourcesBuilder sources;
+  int sources_count = 0;
+  size_t total_bytes = 0;
+  for (const std::string& path : paths) {
+    PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                                ExpandPath(path));
+    for (const std::string& file : files) {
+      const Format format = FormatOf(file);
+      if (format == Format::kUnknown) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            file,
+            ": unknown policy format (expected .json, .txtpb, .textproto or "
+            ".pbtxt)"));
+      }
+      PORTCULLIS_ASSIGN_OR_RETURN(
+          const std::string content,
+          ReadFileToString(file, options.max_file_bytes));
+      total_bytes += content.size();
+      if (total_bytes > options.max_total_bytes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            file, ": policy files total ", total_bytes,
+            " bytes with this one; the limit is ", options.max_total_bytes));
+      }
+      absl::StatusOr<v1::PolicySet> set = format == Format::kJson
+                                              ? ParsePolicyJson(content)
+                                              : ParsePolicyText(content);
+      if (!set.ok()) {
+        return absl::Status(set.status().code(),
+                            absl::StrCat(file, ": ", set.status().message()));
+      }
+      sources.Add(file, *set);
+      // The first file moves in whole: copying a large policy is the cost of
+      // a merge that one file does not need.
+      if (sources_count++ == 0) {
+        loaded.policy = *std::move(set);
+      } else {
+        loaded.policy.MergeFrom(*set);
+      }
+    }
+  }
+  loaded.sources = sources.Build();
+  return loaded;
+}
+
+std::string PolicySources::Locate(absl::string_view path) const {
+  struct Collection {
+    absl::string_view prefix;
+    const std::vector<Origin>* origins;
+  };
+  const Collection collections[] = {
+      {"catalog.object_types[", &object_types_},
+      {"roles[", &roles_},
+      {"entities[", &entities_},
+      {"credentials[", &credentials_},
+  };
+  for (const Collection& collection : collections) {
+    if (!absl::StartsWith(path, collection.prefix)) continue;
+    const size_t close = path.find(']', collection.prefix.size());
+    uint32_t index = 0;
+    if (close == absl::string_view::npos ||
+        !absl::SimpleAtoi(path.substr(collection.prefix.size(),
+                                      close - collection.prefix.size()),
+                          &index) ||
+        index >= collection.origins->size()) {
+      break;
+    }
+    const Origin origin = (*collection.origins)[index];
+    return absl::StrCat(files_[origin.file], ":", collection.prefix,
+                        origin.index, path.substr(close));
+  }
+  if (files_.size() == 1) return absl::StrCat(files_[0], ":", path);
+  return std::string(path);
+}
+
+}  // namespace portcullis

@@ -1,0 +1,90 @@
+// Reads policies from files: protobuf text format (.txtpb, .textproto, .pbtxt)
+// or JSON (.json, the proto3 JSON mapping: snake_case or lowerCamelCase field
+// names, enum values case-insensitive so Monite's lowercase "allowed" loads,
+// unknown fields rejected). Several files merge into one PolicySet (repeated
+// fields concatenate), and errors found in the merged set are traced back to
+// the file and the index in it.
+#ifndef PORTCULLIS_ENGINE_LOAD_POLICY_LOADER_H_
+#define PORTCULLIS_ENGINE_LOAD_POLICY_LOADER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "google/protobuf/message.h"
+#include "proto/policy.pb.h"
+
+namespace portcullis {
+
+struct LoadOptions {
+  // Largest policy file read, in bytes. Default 256 MiB.
+  size_t max_file_bytes = size_t{256} << 20;
+  // Bytes of all the files of one load together. Default 1 GiB.
+  size_t max_total_bytes = size_t{1} << 30;
+};
+
+// Parses one policy document. InvalidArgument with the parser's position and
+// message (`line 3, column 7: ...` for text format) on malformed input or an
+// unknown field.
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json);
+absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text);
+
+// Parses a message of any type from JSON with the policy loader's options
+// (case-insensitive enums, unknown fields rejected); used for request lines.
+// Also rejects what protobuf's JSON parser accepts but that does not say one
+// thing to every reader (internal/strict_json.h): a field given twice in one
+// object (`invalid JSON: line 3, column 5: field permission is given twice;
+// protobuf would keep the last value`), an empty key, and what is not RFC
+// 8259 JSON (bare or single-quoted keys and strings, trailing commas, raw
+// control characters in strings); and data protobuf parsed into no field,
+// naming the message that holds it (`invalid JSON:
+// catalog.object_types[0].actions[1]: a value that is not a field of Action
+// (an empty key ""?)`).
+absl::Status ParseJsonMessage(absl::string_view json,
+                              google::protobuf::Message& message);
+
+// Where each element of a merged PolicySet came from. Immutable.
+class PolicySources {
+ public:
+  // Rewrites an error path of the merged set to the file it came from:
+  // "roles[3].name" -> "b.json:roles[1].name". A path that names no element
+  // is returned as is.
+  std::string Locate(absl::string_view path) const;
+
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  friend class PolicySourcesBuilder;
+  struct Origin {
+    uint32_t file;
+    uint32_t index;
+  };
+  std::vector<std::string> files_;
+  std::vector<Origin> object_types_, roles_, entities_, credentials_;
+};
+
+struct LoadedPolicy {
+  v1::PolicySet policy;
+  PolicySources sources;
+};
+
+// Reads and merges policy files. A directory stands for its policy files
+// (by extension, not recursive, in name order). NotFound for a missing path;
+// InvalidArgument for an unknown extension, a file over the size limit, files
+// over the total limit, or a parse error, the message starting with the file's
+// path.
+absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
+    absl::Span<const std::string> paths,
+    const LoadOptions& options = LoadOptions());
+
+// Reads a whole file, refusing one larger than `max_bytes`.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             size_t max_bytes);
+
+}  // namespace portcullis
+
+#endif  // PORTCULLIS_ENGINE_LOAD_POLICY_LOADER_H_

@@ -1,0 +1,31 @@
+// Rejects JSON that protobuf's JSON parser accepts but that does not say one
+// thing to every reader. Not part of the public API; ParseJsonMessage
+// (engine/policy_loader.h) calls it.
+#ifndef PORTCULLIS_ENGINE_LOAD_STRICT_JSON_H_
+#define PORTCULLIS_ENGINE_LOAD_STRICT_JSON_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
+
+namespace portcullis::internal {
+
+// Checks `json`, a document protobuf's JSON parser has accepted as a `type`,
+// against the message types it fills. Rejected:
+//  - the same field twice in one object, by the same key or by both of its
+//    names (`object_type` and `objectType`): protobuf keeps the last value,
+//    while a reviewer or another tool may read the first. In a policy or a
+//    request, that disagreement is a way to hide what it grants;
+//  - an empty key `""`: protobuf reads its object into the enclosing message,
+//    field by field, and a list into fields the message does not have;
+//  - what is not RFC 8259 JSON although protobuf takes it (bare or
+//    single-quoted keys and strings, trailing commas): other parsers read
+//    such a file differently or not at all.
+// InvalidArgument `line L, column C: ...`; OK otherwise. Cost: one pass over
+// `json`.
+absl::Status CheckStrictJson(absl::string_view json,
+                             const google::protobuf::Descriptor& type);
+
+}  // namespace portcullis::internal
+
+#endif  // PORTCULLIS_ENGINE_LOAD_STRICT_JSON_H_

@@ -1,0 +1,234 @@
+#include "engine/snapshot/compiled_policy.h"
+
+#include <atomic>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace portcullis {
+namespace {
+
+using internal::kNone;
+using internal::NameTable;
+using internal::PrincipalFacts;
+
+uint32_t NextSnapshotTag() {
+  // 0 is never issued: default-constructed ids and principals match nothing.
+  static std::atomic<uint32_t> next{1};
+  uint32_t tag = next.fetch_add(1, std::memory_order_relaxed);
+  if (tag == 0) tag = next.fetch_add(1, std::memory_order_relaxed);
+  return tag;
+}
+
+// The name of `id` in `names`, or nothing when `id` is not one of `snapshot`'s.
+template <typename Id>
+absl::string_view NameOf(const NameTable& names, uint32_t snapshot, Id id) {
+  if (id.snapshot() != snapshot || id.index() >= names.size()) return {};
+  return names.name(id.index());
+}
+
+}  // namespace
+
+std::unique_ptr<const CompiledPolicy> CompiledPolicy::FromTables(
+    internal::PolicyTables tables) {
+  return std::unique_ptr<const CompiledPolicy>(
+      new CompiledPolicy(TaggedTables{std::move(tables), NextSnapshotTag()}));
+}
+
+CompiledPolicy::CompiledPolicy(TaggedTables tables)
+    : tables_(std::move(tables)), action_index_(tables_.tables) {
+  const internal::PolicyTables& t = tables_.tables;
+  hot_.slots = t.slots.data();
+  hot_.scope_rows = t.scope_rows.data();
+  hot_.permission_rows = t.permission_rows.data();
+  hot_.restriction_bits = t.restriction_bits.data();
+  hot_.slot_count = static_cast<uint32_t>(t.slots.size());
+  hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
+  hot_.snapshot = tables_.snapshot_tag;
+}
+
+std::optional<ObjectTypeId> CompiledPolicy::FindObjectType(
+    absl::string_view name) const {
+  const uint32_t index = tables().object_types.Find(0, name);
+  if (index == NameTable::kNotFound) return std::nullopt;
+  return ObjectTypeId(snapshot(), index);
+}
+
+std::optional<ActionId> CompiledPolicy::FindAction(
+    ObjectTypeId object_type, absl::string_view action) const {
+  if (object_type.snapshot() != snapshot()) return std::nullopt;
+  const uint32_t slot = tables().actions.Find(object_type.index(), action);
+  if (slot == NameTable::kNotFound) return std::nullopt;
+  return ActionId(snapshot(), slot);
+}
+
+std::optional<ActionId> CompiledPolicy::FindAction(
+    absl::string_view object_type, absl::string_view action) const {
+  const uint32_t slot = action_index_.Find(object_type, action);
+  if (slot == internal::ActionIndex::kNotFound) return std::nullopt;
+  return ActionId(snapshot(), slot);
+}
+
+std::optional<EntityId> CompiledPolicy::FindEntity(absl::string_view id) const {
+  const uint32_t index = tables().entities.Find(0, id);
+  if (index == NameTable::kNotFound) return std::nullopt;
+  return EntityId(snapshot(), index);
+}
+
+std::optional<RoleId> CompiledPolicy::FindRole(absl::string_view id) const {
+  const uint32_t index = tables().roles.Find(0, id);
+  if (index == NameTable::kNotFound) return std::nullopt;
+  return RoleId(snapshot(), index);
+}
+
+std::optional<CredentialId> CompiledPolicy::FindCredential(
+    absl::string_view client_id) const {
+  const uint32_t index = tables().credentials.Find(0, client_id);
+  if (index == NameTable::kNotFound) return std::nullopt;
+  return CredentialId(snapshot(), index);
+}
+
+Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
+                                        PrincipalFacts& facts) const {
+  const internal::PolicyTables& t = tables();
+  const uint32_t credential = t.credentials.Find(0, client_id);
+  if (credential == NameTable::kNotFound) return Reason::kUnknownPrincipal;
+  facts = PrincipalFacts();
+  facts.snapshot = snapshot();
+  facts.kind = PrincipalFacts::Kind::kPartner;
+  facts.credential = credential;
+  facts.partner = t.credential_partner[credential];
+  facts.scope_row = t.credential_scope_row[credential];
+  facts.partner_entity_begin = t.partner_entity_begin[facts.partner];
+  facts.tenant_begin = facts.partner_entity_begin;
+  facts.tenant_count =
+      t.partner_entity_begin[facts.partner + 1] - facts.partner_entity_begin;
+  facts.restricted = t.credential_restriction[credential] != kNone;
+  if (facts.restricted)
+    facts.restriction = t.credential_restriction[credential];
+  return Reason::kGranted;
+}
+
+Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
+                                           absl::string_view role_id,
+                                           absl::string_view client_id,
+                                           PrincipalFacts& facts) const {
+  const internal::PolicyTables& t = tables();
+  const uint32_t entity = t.entities.Find(0, entity_id);
+  if (entity == NameTable::kNotFound) return Reason::kUnknownEntity;
+  uint32_t role = t.entity_default_role[entity];
+  if (!role_id.empty()) {
+    role = t.roles.Find(0, role_id);
+    if (role == NameTable::kNotFound) return Reason::kUnknownRole;
+  }
+  uint32_t credential = kNone;
+  if (!client_id.empty()) {
+    credential = t.credentials.Find(0, client_id);
+    if (credential == NameTable::kNotFound) return Reason::kUnknownPrincipal;
+  }
+
+  facts = PrincipalFacts();
+  facts.snapshot = snapshot();
+  facts.kind = PrincipalFacts::Kind::kEntityUser;
+  facts.entity = entity;
+  facts.partner = t.entity_partner[entity];
+  facts.tenant_ok = true;
+  if (credential != kNone) {
+    facts.credential = credential;
+    facts.scope_row = t.credential_scope_row[credential];
+    const uint32_t restriction = t.credential_restriction[credential];
+    facts.tenant_ok =
+        t.credential_partner[credential] == facts.partner &&
+        (restriction == kNone ||
+         internal::GetBit(t.restriction_bits.data() + restriction,
+                          entity - t.partner_entity_begin[facts.partner]));
+  }
+  facts.tenant_begin = entity;
+  facts.tenant_count = facts.tenant_ok ? 1 : 0;
+  facts.role = role;
+  facts.default_role = role_id.empty();
+  if (role != kNone) {
+    facts.role_usable =
+        t.role_owner[role] == kNone || t.role_owner[role] == entity;
+    // Row 0 denies everything (see internal/policy_tables.h).
+    if (facts.role_usable) facts.role_row = t.role_row[role];
+  }
+  return Reason::kGranted;
+}
+
+absl::StatusOr<Principal> CompiledPolicy::BindPartner(
+    absl::string_view client_id) const {
+  Principal principal;
+  if (BindPartnerFacts(client_id, principal.facts_) != Reason::kGranted) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown client \"", client_id, "\""));
+  }
+  return principal;
+}
+
+absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
+    absl::string_view user_id, absl::string_view entity_id,
+    absl::string_view role_id, absl::string_view client_id) const {
+  Principal principal;
+  switch (
+      BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {
+    case Reason::kGranted:
+      break;
+    case Reason::kUnknownEntity:
+      return absl::NotFoundError(
+          absl::StrCat("unknown entity \"", entity_id, "\""));
+    case Reason::kUnknownRole:
+      return absl::NotFoundError(
+          absl::StrCat("unknown role \"", role_id, "\""));
+    default:
+      return absl::NotFoundError(
+          absl::StrCat("unknown client \"", client_id, "\""));
+  }
+  principal.user_id_ = std::string(user_id);
+  return principal;
+}
+
+absl::string_view CompiledPolicy::ObjectTypeName(ObjectTypeId id) const {
+  return NameOf(tables().object_types, snapshot(), id);
+}
+
+absl::string_view CompiledPolicy::ActionName(ActionId id) const {
+  return NameOf(tables().actions, snapshot(), id);
+}
+
+ObjectTypeId CompiledPolicy::ObjectTypeOf(ActionId id) const {
+  if (id.snapshot() != snapshot() || id.index() >= tables().slots.size()) {
+    return ObjectTypeId();
+  }
+  return ObjectTypeId(snapshot(), tables().slots[id.index()].object_type);
+}
+
+absl::string_view CompiledPolicy::EntityName(EntityId id) const {
+  return NameOf(tables().entities, snapshot(), id);
+}
+
+absl::string_view CompiledPolicy::RoleName(RoleId id) const {
+  return NameOf(tables().roles, snapshot(), id);
+}
+
+PolicyStats CompiledPolicy::Stats() const {
+  const internal::PolicyTables& t = tables();
+  PolicyStats stats;
+  stats.object_types = t.object_types.size();
+  stats.actions = t.slots.size();
+  stats.roles = t.roles.size();
+  stats.distinct_permission_rows =
+      t.row_words == 0 ? 0 : t.permission_rows.size() / t.row_words;
+  stats.entities = t.entities.size();
+  stats.partners = t.partners.size();
+  stats.credentials = t.credentials.size();
+  stats.distinct_scope_rows =
+      t.scope_words == 0 ? 0 : t.scope_rows.size() / t.scope_words;
+  stats.memory_bytes =
+      sizeof(*this) + t.MemoryBytes() + action_index_.MemoryBytes();
+  return stats;
+}
+
+}  // namespace portcullis

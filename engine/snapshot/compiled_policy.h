@@ -1,0 +1,250 @@
+// An immutable, flat snapshot of a validated policy, and the interned ids and
+// principals that checks against it take. Produced by Compile() (compiler.h);
+// checked by the functions of evaluator.h.
+#ifndef PORTCULLIS_ENGINE_SNAPSHOT_COMPILED_POLICY_H_
+#define PORTCULLIS_ENGINE_SNAPSHOT_COMPILED_POLICY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/common/decision.h"
+#include "engine/snapshot/action_index.h"
+#include "engine/snapshot/policy_tables.h"
+
+namespace portcullis {
+
+class CompiledPolicy;
+
+namespace internal {
+struct PrincipalFacts;
+struct IdAccess;
+}  // namespace internal
+
+// Interned ids. Each carries the tag of the snapshot that issued it: checking
+// an id against any other snapshot fails closed (Reason::kStaleSnapshot). A
+// default-constructed id belongs to no snapshot. Trivially copyable, 8 bytes.
+template <typename Tag>
+class InternedId {
+ public:
+  InternedId() = default;
+  uint32_t snapshot() const { return snapshot_; }
+  uint32_t index() const { return index_; }
+  friend bool operator==(InternedId a, InternedId b) {
+    return a.snapshot_ == b.snapshot_ && a.index_ == b.index_;
+  }
+  friend bool operator!=(InternedId a, InternedId b) { return !(a == b); }
+
+ private:
+  friend class CompiledPolicy;
+  friend struct internal::IdAccess;
+  InternedId(uint32_t snapshot, uint32_t index)
+      : snapshot_(snapshot), index_(index) {}
+  uint32_t snapshot_ = 0;
+  uint32_t index_ = 0;
+};
+
+using ObjectTypeId = InternedId<struct ObjectTypeTag>;
+// An (object type, action) pair: its index is the pair's slot.
+using ActionId = InternedId<struct ActionTag>;
+using EntityId = InternedId<struct EntityTag>;
+using RoleId = InternedId<struct RoleTag>;
+using CredentialId = InternedId<struct CredentialTag>;
+
+// The object a request acts on. `created_by` empty means the creator is
+// unknown, which is never the caller. The view must outlive the check.
+struct ResourceRef {
+  EntityId entity;
+  absl::string_view created_by;
+};
+
+namespace internal {
+// What a check needs to know about its caller, resolved once when a token is
+// bound to a snapshot so that the check itself only compares integers.
+struct PrincipalFacts {
+  enum class Kind : uint8_t { kNone, kPartner, kEntityUser };
+  uint32_t snapshot = 0;
+  Kind kind = Kind::kNone;
+  // Partners: the credential lists some entities. Entity users: always false;
+  // the restriction was folded into `tenant_ok` when binding.
+  bool restricted = false;
+  // Entity users: the client's partner is the entity's and its restriction, if
+  // any, lists the entity.
+  bool tenant_ok = false;
+  // Entity users: the role is global or owned by the user's entity.
+  bool role_usable = false;
+  // Entity users: no role was named, so `role` is the entity's default. Lets
+  // a principal be bound again to another snapshot (a shadow candidate, a
+  // reloaded policy) with the same meaning.
+  bool default_role = false;
+  uint32_t partner = kNone;
+  uint32_t credential = kNone;  // kNone: no scope restriction
+  uint32_t entity = kNone;      // entity users: the user's entity
+  uint32_t role = kNone;        // entity users: the effective role, or kNone
+  uint32_t role_row = 0;        // the role's row; 0 (denies all) if unusable
+  uint32_t scope_row = 0;       // word offset of the credential's scope row
+  uint32_t restriction = 0;     // word offset of the restriction bitset
+  uint32_t partner_entity_begin = 0;
+  // The entities the principal may act in, before any restriction, as one
+  // range [tenant_begin, tenant_begin + tenant_count) (entities are numbered
+  // partner by partner): a partner's entities, or the user's entity alone
+  // (none when `tenant_ok` is false). The tenant rule is then one compare.
+  uint32_t tenant_begin = 0;
+  uint32_t tenant_count = 0;
+};
+}  // namespace internal
+
+// Who is calling, bound to one snapshot: a partner (client_credentials token)
+// or an entity user (entity_user token). Obtained from
+// CompiledPolicy::BindPartner or BindEntityUser, once per token; checks then
+// read a few integers from it. A Principal used with another snapshot fails
+// closed (kStaleSnapshot): rebind it after a policy swap. Immutable; copyable.
+class Principal {
+ public:
+  Principal() = default;
+
+  uint32_t snapshot() const { return facts_.snapshot; }
+  bool is_partner() const {
+    return facts_.kind == internal::PrincipalFacts::Kind::kPartner;
+  }
+  bool is_entity_user() const {
+    return facts_.kind == internal::PrincipalFacts::Kind::kEntityUser;
+  }
+  // Entity users: the user id that ownership compares with a resource's
+  // creator.
+  const std::string& user_id() const { return user_id_; }
+  const internal::PrincipalFacts& facts() const { return facts_; }
+
+ private:
+  friend class CompiledPolicy;
+  internal::PrincipalFacts facts_;
+  std::string user_id_;
+};
+
+// Counts and sizes of a snapshot, as `portcullis stats` prints them.
+struct PolicyStats {
+  size_t object_types = 0;
+  size_t actions = 0;  // (object type, action) pairs
+  size_t roles = 0;
+  size_t distinct_permission_rows = 0;  // including the deny-all row 0
+  size_t entities = 0;
+  size_t partners = 0;
+  size_t credentials = 0;
+  size_t distinct_scope_rows = 0;
+  size_t memory_bytes = 0;  // everything the snapshot holds
+};
+
+// A compiled policy: every name interned to a dense id, every role a row of
+// 2-bit permissions (identical rows stored once), every credential's scopes a
+// row of 2-bit levels. Immutable and thread-safe: any number of threads may
+// check against it concurrently. Lookups by name cost one hash lookup each;
+// checks by id (evaluator.h) read a fixed number of words whatever the size of
+// the policy.
+class CompiledPolicy {
+ public:
+  // Takes ownership of tables built by the compiler or read from a bundle and
+  // gives them a fresh snapshot tag. Precondition: the tables are consistent
+  // (the compiler's output, or a bundle whose checks passed).
+  static std::unique_ptr<const CompiledPolicy> FromTables(
+      internal::PolicyTables tables);
+
+  CompiledPolicy(const CompiledPolicy&) = delete;
+  CompiledPolicy& operator=(const CompiledPolicy&) = delete;
+
+  // The tag every id and principal issued by this snapshot carries; unique in
+  // the process (until 2^32 snapshots have been made).
+  uint32_t snapshot() const { return tables_.snapshot_tag; }
+
+  // Name lookups: one hash lookup each, no allocation; nullopt when unknown.
+  std::optional<ObjectTypeId> FindObjectType(absl::string_view name) const;
+  std::optional<ActionId> FindAction(ObjectTypeId object_type,
+                                     absl::string_view action) const;
+  // One hash lookup for both names.
+  std::optional<ActionId> FindAction(absl::string_view object_type,
+                                     absl::string_view action) const;
+  std::optional<EntityId> FindEntity(absl::string_view id) const;
+  std::optional<RoleId> FindRole(absl::string_view id) const;
+  std::optional<CredentialId> FindCredential(absl::string_view client_id) const;
+
+  // Binds a partner token's credential. NotFound for an unknown client id.
+  absl::StatusOr<Principal> BindPartner(absl::string_view client_id) const;
+  // Binds an entity user. `role_id` empty: the entity's default role (a user
+  // with neither is denied by rbac). `client_id` empty: no scope restriction.
+  // NotFound for an unknown entity, role or client. A client of another
+  // partner, or restricted to other entities, binds but fails `tenant`; a role
+  // owned by another entity binds but fails `rbac`: such tokens exist, and
+  // their checks must say why they are denied.
+  absl::StatusOr<Principal> BindEntityUser(absl::string_view user_id,
+                                           absl::string_view entity_id,
+                                           absl::string_view role_id,
+                                           absl::string_view client_id) const;
+
+  // Names of interned ids, for explanations and reports. An id this snapshot
+  // did not issue (one kept across a policy swap, a default one) names
+  // nothing: the name is empty and ObjectTypeOf returns a default id.
+  absl::string_view ObjectTypeName(ObjectTypeId id) const;
+  absl::string_view ActionName(ActionId id) const;
+  ObjectTypeId ObjectTypeOf(ActionId id) const;
+  absl::string_view EntityName(EntityId id) const;
+  absl::string_view RoleName(RoleId id) const;  // the role's id
+
+  PolicyStats Stats() const;
+
+  // The flat tables (internal/policy_tables.h), for the evaluator and bundles.
+  const internal::PolicyTables& tables() const { return tables_.tables; }
+  // What a check reads, in one cache line.
+  const internal::HotTables& hot() const { return hot_; }
+
+ private:
+  struct TaggedTables {
+    internal::PolicyTables tables;
+    uint32_t snapshot_tag;
+  };
+  explicit CompiledPolicy(TaggedTables tables);
+
+  // Shared by the Bind* functions and the name-based check, which must not
+  // allocate: fills `facts` or returns the reason binding failed.
+  friend struct internal::IdAccess;
+  Reason BindEntityUserFacts(absl::string_view entity_id,
+                             absl::string_view role_id,
+                             absl::string_view client_id,
+                             internal::PrincipalFacts& facts) const;
+  Reason BindPartnerFacts(absl::string_view client_id,
+                          internal::PrincipalFacts& facts) const;
+
+  alignas(64) internal::HotTables hot_;
+  TaggedTables tables_;
+  // (object type, action) -> slot: one lookup for both names. Derived from
+  // the tables when the snapshot is made, not stored in bundles.
+  internal::ActionIndex action_index_;
+};
+
+namespace internal {
+// Lets the evaluator make ids and bind principals without allocating.
+struct IdAccess {
+  template <typename Id>
+  static Id Make(uint32_t snapshot, uint32_t index) {
+    return Id(snapshot, index);
+  }
+  static Reason BindPartner(const CompiledPolicy& policy,
+                            absl::string_view client_id,
+                            PrincipalFacts& facts) {
+    return policy.BindPartnerFacts(client_id, facts);
+  }
+  static Reason BindEntityUser(const CompiledPolicy& policy,
+                               absl::string_view entity_id,
+                               absl::string_view role_id,
+                               absl::string_view client_id,
+                               PrincipalFacts& facts) {
+    return policy.BindEntityUserFacts(entity_id, role_id, client_id, facts);
+  }
+};
+}  // namespace internal
+
+}  // namespace portcullis
+
+#endif  // PORTCULLIS_ENGINE_SNAPSHOT_COMPILED_POLICY_H_

@@ -1,0 +1,225 @@
+// Interning of names into dense indices, used by the compiler and by the
+// name-based API. Not part of the public API.
+#ifndef PORTCULLIS_ENGINE_SNAPSHOT_NAME_TABLE_H_
+#define PORTCULLIS_ENGINE_SNAPSHOT_NAME_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+
+namespace portcullis::internal {
+
+// Fixed-size loads compile to moves; a variable-size copy or compare to a
+// call. Ids and catalog names are short, so the helpers below read them
+// eight bytes at a time, never past either end.
+inline uint64_t LoadWord64(const char* p) {
+  uint64_t word;
+  std::memcpy(&word, p, sizeof(word));
+  return word;
+}
+inline uint32_t LoadWord32(const char* p) {
+  uint32_t word;
+  std::memcpy(&word, p, sizeof(word));
+  return word;
+}
+
+// A fast hash of `name` under `seed`: a general-purpose byte-wise hash
+// dominated the name-based checks.
+inline uint64_t HashName(uint64_t seed, absl::string_view name) {
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  const char* p = name.data();
+  const size_t n = name.size();
+  uint64_t h = (seed ^ n) * kMul;
+  // Whole words, then the last (up to) eight bytes as one overlapping load.
+  size_t i = 0;
+  for (; i + 8 < n; i += 8) {
+    h = (h ^ LoadWord64(p + i)) * kMul;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  if (n >= 8) {
+    tail = LoadWord64(p + n - 8);
+  } else if (n >= 4) {
+    tail = uint64_t{LoadWord32(p)} << 32 | LoadWord32(p + n - 4);
+  } else if (n > 0) {
+    tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
+           uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+           static_cast<unsigned char>(p[n - 1]);
+  }
+  h = (h ^ tail) * kMul;
+  // Murmur3's finalizer: every input bit reaches the low bits, which the
+  // hash set uses for its control bytes.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+// a == b, inline: `operator==` calls memcmp, which costs more than the
+// compare itself on names of a few words.
+inline bool NamesEqual(absl::string_view a, absl::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* p = a.data();
+  const char* q = b.data();
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (LoadWord64(p + i) != LoadWord64(q + i)) return false;
+    }
+    return LoadWord64(p + n - 8) == LoadWord64(q + n - 8);
+  }
+  if (n >= 4) {
+    return ((LoadWord32(p) ^ LoadWord32(q)) |
+            (LoadWord32(p + n - 4) ^ LoadWord32(q + n - 4))) == 0;
+  }
+  // Bytes 0, n / 2 and n - 1 are every byte of a name of 1 to 3 bytes.
+  return n == 0 ||
+         (p[0] == q[0] && p[n / 2] == q[n / 2] && p[n - 1] == q[n - 1]);
+}
+
+// Strings stored back to back in one buffer: 4 bytes of overhead per string
+// instead of a std::string's 32. Append-only; thread-compatible.
+class PackedStrings {
+ public:
+  uint32_t Add(absl::string_view value) {
+    chars_.append(value.data(), value.size());
+    offsets_.push_back(static_cast<uint32_t>(chars_.size()));
+    return static_cast<uint32_t>(offsets_.size() - 2);
+  }
+  absl::string_view operator[](uint32_t index) const {
+    return absl::string_view(chars_.data() + offsets_[index],
+                             offsets_[index + 1] - offsets_[index]);
+  }
+  uint32_t size() const { return static_cast<uint32_t>(offsets_.size() - 1); }
+  size_t MemoryBytes() const {
+    return chars_.capacity() + offsets_.capacity() * sizeof(uint32_t);
+  }
+  void ShrinkToFit() {
+    chars_.shrink_to_fit();
+    offsets_.shrink_to_fit();
+  }
+
+  // The raw parts, for bundles (engine/bundle.h): string i is
+  // chars()[offsets()[i], offsets()[i + 1]).
+  absl::string_view chars() const { return chars_; }
+  const std::vector<uint32_t>& offsets() const { return offsets_; }
+  // Reassembles strings from their parts. Precondition (a bundle's loader
+  // checks it): offsets starts at 0, never decreases and ends at chars.size().
+  static PackedStrings FromParts(std::string chars,
+                                 std::vector<uint32_t> offsets) {
+    PackedStrings strings;
+    strings.chars_ = std::move(chars);
+    strings.offsets_ = std::move(offsets);
+    return strings;
+  }
+
+ private:
+  std::string chars_;
+  std::vector<uint32_t> offsets_{
+      0};  // string i is chars_[offsets_[i], offsets_[i+1])
+};
+
+// Maps (namespace, name) pairs to dense indices 0, 1, 2, ... in insertion
+// order, and back. A namespace is a small integer chosen by the caller (an
+// action's namespace is its object type, so one table holds every action name).
+//
+// Names are stored once, back to back in one buffer; the hash index holds only
+// 32-bit indices, so an entry costs its bytes plus about 14 bytes. Lookups take
+// `absl::string_view` and never allocate.
+//
+// Thread-compatible: concurrent const calls are safe once building is done.
+// Move-only (the index refers to the storage it moves with).
+class NameTable {
+ public:
+  static constexpr uint32_t kNotFound = ~uint32_t{0};
+
+  NameTable();
+  NameTable(NameTable&&) = default;
+  NameTable& operator=(NameTable&&) = default;
+  NameTable(const NameTable&) = delete;
+  NameTable& operator=(const NameTable&) = delete;
+
+  // Adds a name and returns its index. Precondition: Find(space, name) ==
+  // kNotFound and size() < kNotFound.
+  uint32_t Add(uint32_t space, absl::string_view name);
+
+  // The index of `name` in `space`, or kNotFound. One hash lookup.
+  uint32_t Find(uint32_t space, absl::string_view name) const {
+    const auto it = index_.find(Key{space, name});
+    return it == index_.end() ? kNotFound : *it;
+  }
+
+  absl::string_view name(uint32_t index) const {
+    return storage_->names[index];
+  }
+  uint32_t space(uint32_t index) const { return storage_->spaces[index]; }
+  uint32_t size() const { return storage_->names.size(); }
+
+  // The names and their spaces in index order, for bundles.
+  const PackedStrings& names() const { return storage_->names; }
+  const std::vector<uint32_t>& spaces() const { return storage_->spaces; }
+
+  // Replaces the contents with `names` (name i gets index i) in `spaces`, as a
+  // bundle stores them, sizing the index once. Returns the index of the first
+  // name that repeats an earlier one in its space, after which the table must
+  // not be used, or kNotFound when every name is distinct. Precondition:
+  // names.size() == spaces.size() < kNotFound.
+  uint32_t Assign(PackedStrings names, std::vector<uint32_t> spaces);
+
+  // Bytes held, including the hash index.
+  size_t MemoryBytes() const;
+
+  // Releases spare capacity once building is done.
+  void ShrinkToFit();
+
+ private:
+  struct Storage {
+    PackedStrings names;
+    std::vector<uint32_t> spaces;
+  };
+  struct Key {
+    uint32_t space;
+    absl::string_view name;
+  };
+  // Defined here so that lookups inline them: the name-based API does several
+  // lookups per check.
+  struct Hash {
+    using is_transparent = void;
+    const Storage* storage;
+    size_t operator()(uint32_t index) const {
+      return HashKey(storage->spaces[index], storage->names[index]);
+    }
+    size_t operator()(const Key& key) const {
+      return HashKey(key.space, key.name);
+    }
+  };
+  struct Eq {
+    using is_transparent = void;
+    const Storage* storage;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, const Key& b) const {
+      return storage->spaces[a] == b.space &&
+             NamesEqual(storage->names[a], b.name);
+    }
+    bool operator()(const Key& a, uint32_t b) const { return (*this)(b, a); }
+  };
+  static size_t HashKey(uint32_t space, absl::string_view name) {
+    return static_cast<size_t>(HashName(uint64_t{space} << 32, name));
+  }
+
+  std::unique_ptr<Storage> storage_;
+  absl::flat_hash_set<uint32_t, Hash, Eq> index_;
+};
+
+}  // namespace portcullis::internal
+
+#endif  // PORTCULLIS_ENGINE_SNAPSHOT_NAME_TABLE_H_

@@ -1,0 +1,152 @@
+// The flat tables a compiled policy consists of (DESIGN.md, "Flat layout").
+// Built by the compiler, read by the evaluator, written and read by bundles.
+// Not part of the public API.
+#ifndef PORTCULLIS_ENGINE_SNAPSHOT_POLICY_TABLES_H_
+#define PORTCULLIS_ENGINE_SNAPSHOT_POLICY_TABLES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "engine/snapshot/name_table.h"
+
+namespace portcullis::internal {
+
+inline constexpr uint32_t kNone = ~uint32_t{0};
+
+// 2-bit permission codes in a role's row. Zero denies, so a zeroed row is a
+// role that may do nothing.
+inline constexpr uint32_t kPermNotAllowed = 0;
+inline constexpr uint32_t kPermAllowed = 1;
+inline constexpr uint32_t kPermAllowedForOwn = 2;
+
+// 2-bit scope levels in a credential's row; zero grants nothing.
+inline constexpr uint32_t kLevelNone = 0;
+inline constexpr uint32_t kLevelRead = 1;
+inline constexpr uint32_t kLevelWrite = 2;
+inline constexpr uint32_t kLevelDelete = 3;
+
+// 32 two-bit fields per 64-bit word.
+inline constexpr uint32_t kFieldsPerWord = 32;
+inline uint32_t WordsFor2BitFields(size_t fields) {
+  return static_cast<uint32_t>((fields + kFieldsPerWord - 1) / kFieldsPerWord);
+}
+inline uint32_t Get2Bits(const uint64_t* row, uint32_t field) {
+  return static_cast<uint32_t>(row[field / kFieldsPerWord] >>
+                               (2 * (field % kFieldsPerWord))) &
+         3u;
+}
+inline void Set2Bits(uint64_t* row, uint32_t field, uint32_t value) {
+  const uint32_t shift = 2 * (field % kFieldsPerWord);
+  uint64_t& word = row[field / kFieldsPerWord];
+  word = (word & ~(uint64_t{3} << shift)) | (uint64_t{value} << shift);
+}
+// The names of the 2-bit codes, as explanations and diffs print them.
+inline absl::string_view PermissionName(uint32_t code) {
+  switch (code) {
+    case kPermAllowed:
+      return "allowed";
+    case kPermAllowedForOwn:
+      return "allowed_for_own";
+    default:
+      return "not_allowed";
+  }
+}
+inline absl::string_view LevelName(uint32_t level) {
+  switch (level) {
+    case kLevelRead:
+      return "read";
+    case kLevelWrite:
+      return "write";
+    case kLevelDelete:
+      return "delete";
+    default:
+      return "none";
+  }
+}
+
+inline bool GetBit(const uint64_t* bits, uint32_t index) {
+  return (bits[index / 64] >> (index % 64)) & 1u;
+}
+
+// One (object type, action) pair. `slot = type_base[object_type] + action`.
+struct SlotInfo {
+  uint32_t object_type;
+  uint16_t action;       // index within the object type
+  uint8_t level;         // kLevelRead..kLevelDelete
+  uint8_t partner_only;  // 0 or 1
+};
+static_assert(sizeof(SlotInfo) == 8, "one slot is one 8-byte read");
+
+struct RateLimitInfo {
+  uint32_t count = 0;  // 0: no limit
+  uint32_t interval_seconds = 0;
+};
+
+// Raw views of what a check reads, gathered into one cache line so that the
+// hot path does no vector bookkeeping. Filled by CompiledPolicy from its
+// (immutable) tables.
+struct HotTables {
+  const SlotInfo* slots = nullptr;
+  const uint64_t* scope_rows = nullptr;
+  const uint64_t* permission_rows = nullptr;
+  const uint64_t* restriction_bits = nullptr;
+  uint32_t slot_count = 0;
+  uint32_t entity_count = 0;
+  uint32_t snapshot = 0;
+};
+
+struct PolicyTables {
+  // Catalog. `actions` is indexed by slot; an action's name space is its type.
+  NameTable object_types;
+  NameTable actions;
+  std::vector<uint32_t> type_base;  // size object_types + 1
+  std::vector<SlotInfo> slots;
+
+  // Partners and entities. Entities are numbered partner by partner, so a
+  // partner's entities are the range [partner_entity_begin[p],
+  // partner_entity_begin[p + 1]) and a restriction is a bitset over that range.
+  NameTable partners;
+  std::vector<uint32_t> partner_entity_begin;  // size partners + 1
+  NameTable entities;
+  std::vector<uint32_t> entity_partner;
+  std::vector<uint32_t> entity_default_role;  // kNone: no default role
+
+  // Roles. Identical permission rows are stored once; `role_row` is the word
+  // offset of a role's row in `permission_rows`. The row at offset 0 is all
+  // not_allowed: principals without a usable role read it.
+  NameTable roles;  // role ids
+  PackedStrings role_names;
+  std::vector<uint32_t> role_owner;  // entity, or kNone for a global role
+  std::vector<uint32_t> role_row;
+  uint32_t row_words = 0;  // words per permission row
+  std::vector<uint64_t> permission_rows;
+
+  // Credentials. Scope rows (a 2-bit level per object type, `all` folded in)
+  // are deduplicated like permission rows; row 0 grants DELETE on everything
+  // and serves principals without a credential.
+  NameTable credentials;  // client ids
+  PackedStrings credential_names;
+  std::vector<uint32_t> credential_partner;
+  std::vector<uint32_t> credential_scope_row;
+  std::vector<uint32_t> credential_restriction;  // word offset, or kNone
+  std::vector<RateLimitInfo> credential_rate_limit;
+  std::vector<uint32_t> credential_scopes_begin;  // size credentials + 1
+  PackedStrings credential_scopes;  // canonical scope strings, as written
+  std::vector<uint32_t> credential_entities_begin;  // size credentials + 1
+  std::vector<uint32_t> credential_entities;        // restriction, as listed
+  uint32_t scope_words = 0;                         // words per scope row
+  std::vector<uint64_t> scope_rows;
+  std::vector<uint64_t> restriction_bits;
+
+  // Bytes held by every table.
+  size_t MemoryBytes() const;
+  // Releases spare capacity once building is done.
+  void ShrinkToFit();
+};
+
+}  // namespace portcullis::internal
+
+#endif  // PORTCULLIS_ENGINE_SNAPSHOT_POLICY_TABLES_H_

@@ -1,0 +1,233 @@
+// Loading policies: JSON and text format, Monite's lowercase enums, unknown
+// fields, merging several files, and tracing errors back to their file.
+#include "engine/load/policy_loader.h"
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "engine/compile/compiler.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace portcullis {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string WriteTemp(const std::string& name, const std::string& content) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+  std::ofstream(path) << content;
+  return path;
+}
+
+TEST(PolicyLoaderTest, JsonAcceptsDesignExampleWithLowercaseEnums) {
+  // DESIGN.md's "Formats" example, verbatim.
+  absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(R"json({
+  "catalog": {"object_types": [
+    {"name": "payable", "actions": [
+      {"name": "read", "level": "read"},
+      {"name": "approve", "level": "write"},
+      {"name": "delete", "level": "delete"}]},
+    {"name": "entity", "actions": [{"name": "update", "level": "write", "partner_only": true}]}]},
+  "roles": [
+    {"id": "r-approver", "name": "Approver", "entity_id": "e-1",
+     "permissions": {"objects": [
+       {"object_type": "payable", "actions": [
+         {"action_name": "read", "permission": "allowed"},
+         {"action_name": "approve", "permission": "allowed_for_own"}]}]}}],
+  "entities": [{"id": "e-1", "partner_id": "p-1", "default_role_id": "r-approver"}],
+  "credentials": [
+    {"client_id": "c-finance", "partner_id": "p-1", "entity_ids": ["e-1"],
+     "scopes": ["payable:read", "all:read"], "rate_limit": {"count": 1000, "interval_seconds": 600}}]
+})json");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->catalog().object_types(0).actions(1).level(), v1::WRITE);
+  EXPECT_TRUE(set->catalog().object_types(1).actions(0).partner_only());
+  EXPECT_EQ(set->roles(0).permissions().objects(0).actions(1).permission(),
+            v1::ALLOWED_FOR_OWN);
+  EXPECT_EQ(set->credentials(0).rate_limit().count(), 1000u);
+  EXPECT_TRUE(Compile(*set).ok());
+}
+
+TEST(PolicyLoaderTest, JsonAcceptsMoniteRoleWithServerFields) {
+  // A role as Monite's API returns it (the SDK's fixtures), with status and
+  // timestamps, and an object with no actions.
+  v1::Role role;
+  ASSERT_TRUE(ParseJsonMessage(R"json({"id": "full_permission_role_id",
+    "name": "Full permission role", "status": "active",
+    "created_at": "2022-01-01T00:00:00Z", "updated_at": "2022-01-01T00:00:00Z",
+    "permissions": {"objects": [{"object_type": "payable", "actions": []}]}})json",
+                               role)
+                  .ok());
+  EXPECT_EQ(role.status(), "active");
+}
+
+TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
+  struct Case {
+    const char* json;
+    const char* error_part;
+  };
+  const Case cases[] = {
+      {R"({"rolez": []})", "rolez"},
+      {R"({"roles": [{"id": "r", "permissions": {"objects": [{"object_type": "payable", "actions": [{"action_name": "read", "permission": "maybe"}]}]}}]})",
+       "maybe"},
+      {R"({"roles": [)", "invalid JSON"},
+      {"", "invalid JSON"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json);
+    absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(c.json);
+    ASSERT_FALSE(set.ok());
+    EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(set.status().message()), HasSubstr(c.error_part));
+  }
+}
+
+// Protobuf's JSON parser accepts an empty key and stores its value as fields
+// the message does not have (found by the policy_json fuzzer), and keeps the
+// last of a field given twice: the loader rejects both and names where.
+TEST(PolicyLoaderTest, RejectsJsonThatDoesNotSayOneThing) {
+  struct Case {
+    const char* json;
+    const char* error;
+  };
+  const Case cases[] = {
+      {R"({"catalog": {"object_types": [{"name": "a", "actions": [{"name": "b"},
+          {"name": "c", "": [{"name": "d"}]}]}]}})",
+       "invalid JSON: catalog.object_types[0].actions[1]: a value that is not "
+       "a field of Action (an empty key \"\"?)"},
+      // An object under an empty key would set the role's fields.
+      {R"({"roles": [{"id": "r", "": {"id": "s"}}]})",
+       "invalid JSON: line 1, column 24: an empty key \"\" (every key names a "
+       "field)"},
+      // Two permissions for one action: a reviewer may read the first.
+      {R"({"roles": [{"id": "r", "permissions": {"objects": [{"object_type": "payable",
+          "actions": [{"action_name": "approve", "permission": "not_allowed", "permission": "allowed"}]}]}}]})",
+       "invalid JSON: line 2, column 79: field permission is given twice; "
+       "protobuf would keep the last value"},
+      {"{\n  \"roles\": [{\"id\": \"\", \"name\": \"n\",\n    \"\" : {}}]}",
+       "invalid JSON: line 3, column 5: an empty key \"\" (every key names a "
+       "field)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json);
+    absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(c.json);
+    ASSERT_FALSE(set.ok());
+    EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(set.status().message()), c.error);
+  }
+  // Protobuf's parser takes bare keys, single quotes and trailing commas;
+  // other JSON readers do not, so neither does the loader.
+  for (const char* json :
+       {R"({roles: []})", R"({"roles": [{"id": 'r'}]})", R"({"roles": [],})"}) {
+    SCOPED_TRACE(json);
+    absl::StatusOr<v1::PolicySet> lax = ParsePolicyJson(json);
+    ASSERT_FALSE(lax.ok());
+    EXPECT_THAT(std::string(lax.status().message()), HasSubstr("RFC 8259"));
+  }
+  // Empty strings as values, and keys that hold quotes, are fine.
+  absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(
+      R"({"roles": [{"id": "r", "name": "", "status": "\"\" : x"}]})");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->roles(0).status(), R"("" : x)");
+}
+
+TEST(PolicyLoaderTest, TextFormatErrorsCarryLineAndColumn) {
+  absl::StatusOr<v1::PolicySet> set =
+      ParsePolicyText("roles { id: \"r\" }\nroles { nmae: \"x\" }\n");
+  ASSERT_FALSE(set.ok());
+  EXPECT_THAT(std::string(set.status().message()),
+              StartsWith("invalid text format: line 2, column 13: "));
+  EXPECT_THAT(std::string(set.status().message()), HasSubstr("nmae"));
+}
+
+TEST(PolicyLoaderTest, MergesFilesAndLocatesErrorsInThem) {
+  const std::string catalog = WriteTemp("catalog.json", R"json({"catalog":
+    {"object_types": [{"name": "payable", "actions": [{"name": "read"}]}]}})json");
+  const std::string roles = WriteTemp("roles.txtpb", R"pb(
+    roles { id: "r-1" name: "One" }
+    roles {
+      id: "r-2"
+      name: "Two"
+      permissions {
+        objects {
+          object_type: "payable"
+          actions { action_name: "pay" permission: ALLOWED }
+        }
+      }
+    })pb");
+  const std::string entities = WriteTemp(
+      "entities.json",
+      R"json({"entities": [{"id": "e-1", "partner_id": "p-1", "default_role_id": "r-1"}],
+              "roles": [{"id": "r-3", "name": "Three", "entity_id": "e-404"}]})json");
+  absl::StatusOr<LoadedPolicy> loaded =
+      LoadPolicyFiles({catalog, roles, entities});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->policy.roles_size(), 3);
+  EXPECT_EQ(loaded->policy.entities_size(), 1);
+
+  const ValidationReport report = Validate(loaded->policy);
+  ASSERT_EQ(report.errors.size(), 2u);
+  EXPECT_EQ(loaded->sources.Locate(report.errors[0].path),
+            roles + ":roles[1].permissions.objects[0].actions[0].action_name");
+  EXPECT_EQ(loaded->sources.Locate(report.errors[1].path),
+            entities + ":roles[0].entity_id");
+  EXPECT_EQ(loaded->sources.Locate("roles"), "roles");
+}
+
+TEST(PolicyLoaderTest, DirectoryStandsForItsPolicyFiles) {
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({"examples/monite"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  // The complete Monite catalogue: 31 object types, 130 pairs.
+  EXPECT_EQ(loaded->policy.catalog().object_types_size(), 31);
+  int pairs = 0;
+  for (const auto& type : loaded->policy.catalog().object_types()) {
+    pairs += type.actions_size();
+  }
+  EXPECT_EQ(pairs, 130);
+  EXPECT_EQ(loaded->sources.files().size(), 4u);  // not the .jsonl requests
+}
+
+TEST(PolicyLoaderTest, FileErrorsNameTheFile) {
+  const std::string big = WriteTemp("big.json", std::string(100, ' '));
+  const std::string odd = WriteTemp("policy.yaml", "roles: []");
+  const std::string bad = WriteTemp("bad.json", "{\"roles\": 3}");
+  struct Case {
+    std::string path;
+    LoadOptions options;
+    absl::StatusCode code;
+    std::string error;
+  };
+  LoadOptions small;
+  small.max_file_bytes = 99;
+  const Case cases[] = {
+      {"/nonexistent/policy.json",
+       {},
+       absl::StatusCode::kNotFound,
+       "/nonexistent/policy.json: cannot open: No such file or directory"},
+      {big, small, absl::StatusCode::kInvalidArgument,
+       big + ": file is 100 bytes; the limit is 99"},
+      {odd,
+       {},
+       absl::StatusCode::kInvalidArgument,
+       odd + ": unknown policy format (expected .json, .txtpb, .textproto or "
+             ".pbtxt)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path);
+    absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({c.path}, c.options);
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_EQ(loaded.status().code(), c.code);
+    EXPECT_EQ(loaded.status().message(), c.error);
+  }
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({bad});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()),
+              StartsWith(bad + ": invalid JSON: "));
+  EXPECT_EQ(LoadPolicyFiles({}).status().message(), "no policy files given");
+}
+
+}  // namespace
+}  // namespace portcullis
