@@ -483,4 +483,23 @@ PolicyDiff DiffPolicies(const CompiledPolicy& before,
   return Differ(before, after).Run();
 }
 
+RemovalCounts CountRemovals(const CompiledPolicy& before,
+                            const CompiledPolicy& after) {
+  auto count = [](const NameTable& b, const NameTable& a) {
+    RemovalCounts::Count result;
+    result.before = b.size();
+    for (uint32_t i = 0; i < b.size(); ++i) {
+      if (Find(a, 0, b.name(i)) == kNone) ++result.removed;
+    }
+    return result;
+  };
+  const PolicyTables& b = before.tables();
+  const PolicyTables& a = after.tables();
+  RemovalCounts counts;
+  counts.roles = count(b.roles, a.roles);
+  counts.entities = count(b.entities, a.entities);
+  counts.credentials = count(b.credentials, a.credentials);
+  return counts;
+}
+
 }  // namespace portcullis

@@ -93,6 +93,22 @@ struct PolicyDiff {
 PolicyDiff DiffPolicies(const CompiledPolicy& before,
                         const CompiledPolicy& after);
 
+// How many roles, entities and credentials of `before` are absent from
+// `after` (matched by id), beside how many `before` has: what the watcher's
+// mass-removal guard weighs. One hash lookup per id of `before`, no
+// allocation; far cheaper than DiffPolicies.
+struct RemovalCounts {
+  struct Count {
+    size_t removed = 0;
+    size_t before = 0;
+  };
+  Count roles;
+  Count entities;
+  Count credentials;
+};
+RemovalCounts CountRemovals(const CompiledPolicy& before,
+                            const CompiledPolicy& after);
+
 }  // namespace portcullis
 
 #endif  // PORTCULLIS_ENGINE_LIVE_POLICY_DIFF_H_

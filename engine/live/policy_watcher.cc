@@ -10,8 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
+#include "engine/live/manifest.h"
+#include "engine/live/policy_diff.h"
 
 namespace portcullis {
 namespace {
@@ -28,29 +31,29 @@ int64_t Nanos(const struct timespec& time) {
   return int64_t{time.tv_sec} * 1000000000 + time.tv_nsec;
 }
 
-}  // namespace
+// The largest manifest read: a listing, not a policy.
+constexpr size_t kMaxManifestBytes = size_t{1} << 20;
 
-absl::StatusOr<std::unique_ptr<const CompiledPolicy>> LoadPolicySource(
-    const PolicySource& source, const PolicySourceOptions& options) {
-  switch (source.kind) {
-    case PolicySource::Kind::kBundle:
-      if (source.paths.size() != 1) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("a bundle source is one file; got ",
-                         source.paths.size(), " paths"));
-      }
-      return ReadBundle(source.paths[0], options.bundle);
-    case PolicySource::Kind::kPolicyFiles:
-      break;
+// A bundle or a manifest is one file.
+absl::Status CheckOneFile(const PolicySource& source) {
+  if (source.kind == PolicySource::Kind::kPolicyFiles ||
+      source.paths.size() == 1) {
+    return absl::OkStatus();
   }
-  PORTCULLIS_ASSIGN_OR_RETURN(LoadedPolicy loaded,
-                              LoadPolicyFiles(source.paths, options.load));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "a ", source.kind == PolicySource::Kind::kBundle ? "bundle" : "manifest",
+      " source is one file; got ", source.paths.size(), " paths"));
+}
+
+// Compiles loaded policy files, tracing each compile error to its file.
+absl::StatusOr<std::unique_ptr<const CompiledPolicy>> CompileLoaded(
+    const LoadedPolicy& loaded, const CompileOptions& options) {
   absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy =
-      Compile(loaded.policy, options.compile);
+      Compile(loaded.policy, options);
   if (policy.ok()) return policy;
   // Compile's paths are the merged set's; validating again gives them one by
   // one, to trace each to its file.
-  const ValidationReport report = Validate(loaded.policy, options.compile);
+  const ValidationReport report = Validate(loaded.policy, options);
   if (report.ok()) return policy.status();
   std::string message = absl::StrJoin(
       report.errors, "\n", [&](std::string* out, const PolicyError& error) {
@@ -63,6 +66,127 @@ absl::StatusOr<std::unique_ptr<const CompiledPolicy>> LoadPolicySource(
   return absl::InvalidArgumentError(message);
 }
 
+// The manifest's entries, each checked against the document read for it.
+// `documents` holds the manifest first, then the files in the manifest's
+// order (as SourceFiles lists them).
+absl::Status VerifyManifest(absl::Span<const PolicyDocument> documents) {
+  PORTCULLIS_ASSIGN_OR_RETURN(
+      const std::vector<ManifestEntry> entries,
+      ParseManifest(documents[0].path, documents[0].content));
+  if (entries.size() != documents.size() - 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        documents[0].path, ": the manifest changed while it was read"));
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].path != documents[i + 1].path) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          documents[0].path, ": the manifest changed while it was read"));
+    }
+    PORTCULLIS_RETURN_IF_ERROR(
+        VerifyManifestEntry(entries[i], documents[i + 1].content));
+  }
+  return absl::OkStatus();
+}
+
+// The files a source stands for, in a fixed order: a directory's policy
+// files by name; a manifest, then the files it lists.
+absl::StatusOr<std::vector<std::string>> SourceFiles(
+    const PolicySource& source) {
+  std::vector<std::string> paths;
+  if (source.kind == PolicySource::Kind::kManifest) {
+    const std::string& manifest = source.paths[0];
+    PORTCULLIS_ASSIGN_OR_RETURN(const std::string content,
+                                ReadFileToString(manifest, kMaxManifestBytes));
+    PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<ManifestEntry> entries,
+                                ParseManifest(manifest, content));
+    paths.push_back(manifest);
+    for (const ManifestEntry& entry : entries) paths.push_back(entry.path);
+    return paths;
+  }
+  for (const std::string& path : source.paths) {
+    std::error_code error;
+    if (source.kind == PolicySource::Kind::kPolicyFiles &&
+        std::filesystem::is_directory(path, error)) {
+      std::vector<std::string> files;
+      for (const auto& entry :
+           std::filesystem::directory_iterator(path, error)) {
+        const std::string file = entry.path().string();
+        std::error_code kind_error;
+        if (entry.is_regular_file(kind_error) && IsPolicyFile(file)) {
+          files.push_back(file);
+        }
+      }
+      std::sort(files.begin(), files.end());
+      paths.insert(paths.end(), files.begin(), files.end());
+    } else {
+      paths.push_back(path);
+    }
+  }
+  return paths;
+}
+
+// Compiles the documents of one read of a source (SourceFiles' order).
+absl::StatusOr<std::unique_ptr<const CompiledPolicy>> CompileDocuments(
+    const PolicySource& source, std::vector<PolicyDocument> documents,
+    const PolicySourceOptions& options) {
+  switch (source.kind) {
+    case PolicySource::Kind::kBundle: {
+      absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy =
+          ParseBundle(documents[0].content, options.bundle);
+      if (policy.ok()) return policy;
+      return absl::Status(
+          policy.status().code(),
+          absl::StrCat(documents[0].path, ": ", policy.status().message()));
+    }
+    case PolicySource::Kind::kManifest:
+      PORTCULLIS_RETURN_IF_ERROR(VerifyManifest(documents));
+      documents.erase(documents.begin());
+      break;
+    case PolicySource::Kind::kPolicyFiles:
+      break;
+  }
+  // No policy file: an empty policy, which the watcher refuses unless
+  // PolicyWatcherOptions::allow_empty says it is intended.
+  if (documents.empty()) return Compile(v1::PolicySet(), options.compile);
+  PORTCULLIS_ASSIGN_OR_RETURN(const LoadedPolicy loaded,
+                              LoadPolicyDocuments(documents, options.load));
+  return CompileLoaded(loaded, options.compile);
+}
+
+size_t MaxFileBytes(const PolicySource& source,
+                    const PolicySourceOptions& options) {
+  return source.kind == PolicySource::Kind::kBundle
+             ? options.bundle.max_bundle_bytes
+             : options.load.max_file_bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<const CompiledPolicy>> LoadPolicySource(
+    const PolicySource& source, const PolicySourceOptions& options) {
+  PORTCULLIS_RETURN_IF_ERROR(CheckOneFile(source));
+  if (source.kind == PolicySource::Kind::kPolicyFiles) {
+    // Streamed, one file at a time: a large policy is not held twice.
+    PORTCULLIS_ASSIGN_OR_RETURN(const LoadedPolicy loaded,
+                                LoadPolicyFiles(source.paths, options.load));
+    return CompileLoaded(loaded, options.compile);
+  }
+  PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                              SourceFiles(source));
+  std::vector<PolicyDocument> documents;
+  for (const std::string& file : files) {
+    PORTCULLIS_ASSIGN_OR_RETURN(
+        std::string content,
+        ReadFileToString(
+            file,
+            documents.empty() && source.kind == PolicySource::Kind::kManifest
+                ? kMaxManifestBytes
+                : MaxFileBytes(source, options)));
+    documents.push_back({file, std::move(content)});
+  }
+  return CompileDocuments(source, std::move(documents), options);
+}
+
 absl::StatusOr<std::unique_ptr<PolicyWatcher>> PolicyWatcher::Create(
     PolicyStore* store, PolicySource source, PolicyWatcherOptions options) {
   if (store == nullptr) {
@@ -72,12 +196,19 @@ absl::StatusOr<std::unique_ptr<PolicyWatcher>> PolicyWatcher::Create(
     return absl::InvalidArgumentError(
         "a policy source needs at least one path");
   }
-  if (source.kind == PolicySource::Kind::kBundle && source.paths.size() != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a bundle source is one file; got ", source.paths.size(), " paths"));
-  }
+  PORTCULLIS_RETURN_IF_ERROR(CheckOneFile(source));
   if (options.interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the poll interval must be positive");
+  }
+  if (options.quiet_period < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the quiet period must not be negative; got ",
+                     absl::FormatDuration(options.quiet_period)));
+  }
+  if (!(options.max_removed_share >= 0 && options.max_removed_share <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_removed_share must be within [0, 1]; got ",
+                     options.max_removed_share));
   }
   if (options.settle < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -103,26 +234,11 @@ absl::Time PolicyWatcher::Now() const {
 }
 
 std::vector<PolicyWatcher::FileState> PolicyWatcher::StatSources() const {
-  std::vector<std::string> paths;
-  for (const std::string& path : source_.paths) {
-    std::error_code error;
-    if (source_.kind == PolicySource::Kind::kPolicyFiles &&
-        std::filesystem::is_directory(path, error)) {
-      std::vector<std::string> files;
-      for (const auto& entry :
-           std::filesystem::directory_iterator(path, error)) {
-        const std::string file = entry.path().string();
-        std::error_code kind_error;
-        if (entry.is_regular_file(kind_error) && IsPolicyFile(file)) {
-          files.push_back(file);
-        }
-      }
-      std::sort(files.begin(), files.end());
-      paths.insert(paths.end(), files.begin(), files.end());
-    } else {
-      paths.push_back(path);
-    }
-  }
+  // A source whose files cannot be listed (an unreadable or malformed
+  // manifest) is watched through its own paths; reading it reports why.
+  absl::StatusOr<std::vector<std::string>> listed = SourceFiles(source_);
+  std::vector<std::string> paths =
+      listed.ok() ? *std::move(listed) : source_.paths;
   std::vector<FileState> states;
   states.reserve(paths.size());
   for (std::string& path : paths) {
@@ -142,6 +258,82 @@ std::vector<PolicyWatcher::FileState> PolicyWatcher::StatSources() const {
   return states;
 }
 
+bool PolicyWatcher::Quiet(const std::vector<FileState>& files, absl::Time now) {
+  bool old_enough = true;
+  for (const FileState& file : files) {
+    const absl::Time touched =
+        absl::FromUnixNanos(std::max(file.modified_ns, file.changed_ns));
+    if (file.exists && touched + options_.quiet_period > now) {
+      old_enough = false;
+    }
+  }
+  if (old_enough) return true;
+  if (files != pending_files_) {
+    pending_files_ = files;
+    pending_since_ = now;
+  }
+  return now - pending_since_ >= options_.quiet_period;
+}
+
+absl::Status PolicyWatcher::RefuseEmpty(
+    const std::vector<PolicyDocument>& documents,
+    const CompiledPolicy& policy) const {
+  if (!options_.allow_empty) {
+    const size_t first_policy_file =
+        source_.kind == PolicySource::Kind::kManifest ? 1 : 0;
+    if (documents.size() <= first_policy_file) {
+      return absl::FailedPreconditionError(
+          "the source has no policy file; an empty source is refused unless "
+          "PolicyWatcherOptions::allow_empty is set");
+    }
+    for (size_t i = first_policy_file; i < documents.size(); ++i) {
+      if (documents[i].content.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            documents[i].path,
+            ": the file is empty (a truncated write?); an empty policy file "
+            "is refused unless PolicyWatcherOptions::allow_empty is set"));
+      }
+    }
+    const PolicyStats stats = policy.Stats();
+    if (stats.roles == 0 && stats.entities == 0 && stats.credentials == 0) {
+      return absl::FailedPreconditionError(
+          "the policy defines no role, entity or credential; an empty policy "
+          "is refused unless PolicyWatcherOptions::allow_empty is set");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PolicyWatcher::RefuseMassRemoval(
+    const CompiledPolicy& policy) const {
+  const std::shared_ptr<const CompiledPolicy> published = store_->policy();
+  if (published == nullptr || options_.max_removed_share >= 1) {
+    return absl::OkStatus();
+  }
+  const RemovalCounts removals = CountRemovals(*published, policy);
+  struct Kind {
+    absl::string_view name;
+    RemovalCounts::Count count;
+  };
+  for (const Kind& kind :
+       {Kind{"roles", removals.roles}, Kind{"entities", removals.entities},
+        Kind{"credentials", removals.credentials}}) {
+    const double share = kind.count.before == 0
+                             ? 0
+                             : static_cast<double>(kind.count.removed) /
+                                   static_cast<double>(kind.count.before);
+    if (share > options_.max_removed_share) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the new policy removes %d of the %d %s published (%.0f%%), more "
+          "than PolicyWatcherOptions::max_removed_share (%.0f%%) allows; "
+          "nothing was published",
+          kind.count.removed, kind.count.before, kind.name, share * 100,
+          options_.max_removed_share * 100));
+    }
+  }
+  return absl::OkStatus();
+}
+
 PolicyWatcher::PollResult PolicyWatcher::PollOnce() {
   std::lock_guard<std::mutex> lock(poll_mu_);
   // Taken before reading anything: a write after this moment has a
@@ -150,7 +342,7 @@ PolicyWatcher::PollResult PolicyWatcher::PollOnce() {
   std::vector<FileState> files = StatSources();
   {
     std::lock_guard<std::mutex> state_lock(state_mu_);
-    ++stats_.polls;
+    ++status_.stats.polls;
   }
   bool racy = false;
   for (const FileState& file : files) {
@@ -162,22 +354,32 @@ PolicyWatcher::PollResult PolicyWatcher::PollOnce() {
   }
   const bool moved = !have_content_ || files != files_;
   PollResult result = PollResult::kUnchanged;
+  if (moved && !Quiet(files, now)) {
+    std::lock_guard<std::mutex> state_lock(state_mu_);
+    ++status_.stats.pending;
+    status_.pending = true;
+    return PollResult::kPending;
+  }
+  pending_files_.clear();
   if (moved || racy) {
     {
       std::lock_guard<std::mutex> state_lock(state_mu_);
-      ++stats_.content_reads;
+      ++status_.stats.content_reads;
+      status_.pending = false;
     }
-    // The content's digest: every file's path, size and bytes.
+    // The content's digest: every file's path, size and bytes. The same
+    // bytes are then compiled, so what is published is what was digested.
     crypto_generichash_state hash;
     crypto_generichash_init(&hash, nullptr, 0, 32);
     absl::Status read_error;
-    std::string bundle_bytes;
-    const size_t max_bytes = source_.kind == PolicySource::Kind::kBundle
-                                 ? options_.source.bundle.max_bundle_bytes
-                                 : options_.source.load.max_file_bytes;
+    std::vector<PolicyDocument> documents;
+    documents.reserve(files.size());
     for (const FileState& file : files) {
-      absl::StatusOr<std::string> bytes =
-          ReadFileToString(file.path, max_bytes);
+      const bool manifest =
+          documents.empty() && source_.kind == PolicySource::Kind::kManifest;
+      absl::StatusOr<std::string> bytes = ReadFileToString(
+          file.path, manifest ? kMaxManifestBytes
+                              : MaxFileBytes(source_, options_.source));
       if (!bytes.ok()) {
         read_error = bytes.status();
         break;
@@ -191,9 +393,7 @@ PolicyWatcher::PollResult PolicyWatcher::PollOnce() {
       crypto_generichash_update(
           &hash, reinterpret_cast<const unsigned char*>(bytes->data()),
           bytes->size());
-      if (source_.kind == PolicySource::Kind::kBundle) {
-        bundle_bytes = *std::move(bytes);
-      }
+      documents.push_back({file.path, *std::move(bytes)});
     }
     PolicyDigest content;
     crypto_generichash_final(&hash, content.bytes.data(), content.bytes.size());
@@ -208,17 +408,23 @@ PolicyWatcher::PollResult PolicyWatcher::PollOnce() {
       absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy;
       if (!read_error.ok()) {
         policy = read_error;
-      } else if (source_.kind == PolicySource::Kind::kBundle) {
-        policy = ParseBundle(bundle_bytes, options_.source.bundle);
-        if (!policy.ok()) {
-          policy = absl::Status(
-              policy.status().code(),
-              absl::StrCat(source_.paths[0], ": ", policy.status().message()));
-        }
       } else {
-        policy = LoadPolicySource(source_, options_.source);
+        policy = CompileDocuments(source_, documents, options_.source);
       }
-      result = Publish(std::move(policy));
+      if (policy.ok()) {
+        absl::Status refused = RefuseEmpty(documents, **policy);
+        uint64_t Stats::*counter = &Stats::refused_empty;
+        if (refused.ok()) {
+          refused = RefuseMassRemoval(**policy);
+          counter = &Stats::guarded;
+        }
+        if (!refused.ok()) {
+          std::lock_guard<std::mutex> state_lock(state_mu_);
+          ++(status_.stats.*counter);
+          policy = std::move(refused);
+        }
+      }
+      result = Publish(std::move(policy), now);
     }
   }
   store_->Reclaim();
@@ -226,7 +432,8 @@ PolicyWatcher::PollResult PolicyWatcher::PollOnce() {
 }
 
 PolicyWatcher::PollResult PolicyWatcher::Publish(
-    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy) {
+    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy,
+    absl::Time now) {
   ReloadEvent event;
   if (policy.ok()) {
     std::shared_ptr<const CompiledPolicy> published = *std::move(policy);
@@ -243,11 +450,16 @@ PolicyWatcher::PollResult PolicyWatcher::Publish(
   }
   {
     std::lock_guard<std::mutex> state_lock(state_mu_);
-    last_error_ = event.status;
+    status_.last_error = event.status;
     if (event.outcome == ReloadEvent::Outcome::kPublished) {
-      ++stats_.published;
+      ++status_.stats.published;
+      status_.published = true;
+      status_.last_good = event.published;
+      status_.last_good_at = now;
+      status_.failing_since = absl::InfiniteFuture();
     } else {
-      ++stats_.rejected;
+      ++status_.stats.rejected;
+      status_.failing_since = std::min(status_.failing_since, now);
     }
   }
   if (options_.on_reload) options_.on_reload(event);
@@ -270,22 +482,28 @@ void PolicyWatcher::Start() {
     // An infinite interval (notifications only) still polls once a day:
     // waits are bounded, and an idle poll costs a few stat() calls.
     const absl::Duration period = std::min(options_.interval, absl::Hours(24));
-    const auto interval = absl::ToChronoNanoseconds(period);
     bool notified = false;
     for (;;) {
-      PollOnce();
+      // A source still being written is looked at again once it may be
+      // quiet, not an interval later.
+      const bool pending = PollOnce() == PollResult::kPending;
       if (notified) {
         std::lock_guard<std::mutex> state_lock(state_mu_);
-        ++stats_.notified_polls;
+        ++status_.stats.notified_polls;
       }
+      const absl::Duration wait =
+          pending ? std::min(period, std::max(options_.quiet_period,
+                                              absl::Milliseconds(10)))
+                  : period;
       if (notifier != nullptr) {
-        const auto woke = notifier->Wait(period, options_.settle);
+        const auto woke = notifier->Wait(wait, options_.settle);
         if (woke == internal::ChangeNotifier::WaitResult::kInterrupted) return;
         notified = woke == internal::ChangeNotifier::WaitResult::kChanged;
         continue;
       }
       std::unique_lock<std::mutex> wait_lock(thread_mu_);
-      if (wake_.wait_for(wait_lock, interval, [this] { return stopping_; })) {
+      if (wake_.wait_for(wait_lock, absl::ToChronoNanoseconds(wait),
+                         [this] { return stopping_; })) {
         return;
       }
     }
@@ -308,12 +526,17 @@ void PolicyWatcher::Stop() {
 
 absl::Status PolicyWatcher::last_error() const {
   std::lock_guard<std::mutex> lock(state_mu_);
-  return last_error_;
+  return status_.last_error;
 }
 
 PolicyWatcher::Stats PolicyWatcher::stats() const {
   std::lock_guard<std::mutex> lock(state_mu_);
-  return stats_;
+  return status_.stats;
+}
+
+PolicyWatcher::Status PolicyWatcher::status() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return status_;
 }
 
 }  // namespace portcullis

@@ -43,15 +43,20 @@
 namespace portcullis {
 
 // Where a policy comes from: policy files and directories (compiled on
-// load), or one compiled bundle.
+// load), the policy files a manifest lists (manifest.h: published only when
+// every listed file matches its digest), or one compiled bundle.
 struct PolicySource {
-  enum class Kind : uint8_t { kPolicyFiles, kBundle };
+  enum class Kind : uint8_t { kPolicyFiles, kBundle, kManifest };
 
   static PolicySource Files(std::vector<std::string> paths) {
     return {Kind::kPolicyFiles, std::move(paths)};
   }
   static PolicySource Bundle(std::string path) {
     return {Kind::kBundle, {std::move(path)}};
+  }
+  // `path` is the manifest file; the files it lists are the source.
+  static PolicySource Manifest(std::string path) {
+    return {Kind::kManifest, {std::move(path)}};
   }
 
   Kind kind = Kind::kPolicyFiles;
@@ -66,8 +71,9 @@ struct PolicySourceOptions {
 
 // Loads a source into a compiled policy: policy files are read, merged and
 // compiled (LoadPolicyFiles, Compile), with each compile error's path naming
-// the file it comes from (`b.json:roles[1].name: ...`); a bundle is read and
-// checked (ReadBundle). For the watcher and the CLI.
+// the file it comes from (`b.json:roles[1].name: ...`); a manifest's files
+// likewise, once each matches its digest (FailedPrecondition otherwise); a
+// bundle is read and checked (ReadBundle). For the watcher and the CLI.
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> LoadPolicySource(
     const PolicySource& source,
     const PolicySourceOptions& options = PolicySourceOptions());
@@ -110,8 +116,30 @@ struct PolicyWatcherOptions {
   // digested again on each poll until they are older. Default 2 s (FAT's
   // granularity; most file systems need far less).
   absl::Duration racy_window = absl::Seconds(2);
-  // The time, for the rule above. Default (empty): absl::Now.
+  // The time, for the rules above and below. Default (empty): absl::Now.
   std::function<absl::Time()> clock;
+
+  // Guards against publishing a source caught mid-write
+  // (docs/live-policy.md, "What a reload refuses"):
+  //
+  // A changed source is read only once it is quiet: every file's
+  // modification and change times at least `quiet_period` old, or the same
+  // stat() of every file seen on polls `quiet_period` apart (for clocks that
+  // disagree with the file system's). Until then a poll returns kPending and
+  // Start()'s thread polls again when the period ends. Default 1 s; zero
+  // reads every change at once. No wait catches a writer that pauses
+  // longer; a manifest (PolicySource::Manifest) is the complete answer.
+  absl::Duration quiet_period = absl::Seconds(1);
+  // An empty source is refused with FailedPrecondition unless this is set:
+  // no policy file, a policy file of zero bytes (text format has no end
+  // marker: a truncated file is a valid, smaller policy), or a policy that
+  // defines no role, entity or credential.
+  bool allow_empty = false;
+  // A reload that removes more than this share of the published policy's
+  // roles, of its entities or of its credentials (matched by id) is refused
+  // with FailedPrecondition and counted in Stats::guarded. Default 0.5: a
+  // reload may remove at most half of each; 1 turns the guard off.
+  double max_removed_share = 0.5;
   // Called after every reload attempt, on the polling thread, while the
   // watcher's poll lock is held: it must not call PollOnce() or Stop().
   // Calls come one at a time and in publication order, so forwarding
@@ -134,13 +162,22 @@ struct PolicyWatcherOptions {
 // Thread-safe; polls are serialized.
 class PolicyWatcher {
  public:
-  enum class PollResult : uint8_t { kUnchanged, kPublished, kRejected };
+  // kPending: the source changed but is not quiet yet (quiet_period).
+  enum class PollResult : uint8_t {
+    kUnchanged,
+    kPublished,
+    kRejected,
+    kPending
+  };
 
   struct Stats {
     uint64_t polls = 0;
     uint64_t content_reads = 0;  // polls that read and digested the files
     uint64_t published = 0;
-    uint64_t rejected = 0;
+    uint64_t rejected = 0;  // including the two kinds below
+    uint64_t refused_empty = 0;
+    uint64_t guarded = 0;  // refused by the mass-removal guard
+    uint64_t pending = 0;  // polls that found the source not yet quiet
     // Start()'s polls that a change notification triggered (the others
     // came with the interval).
     uint64_t notified_polls = 0;
@@ -171,6 +208,25 @@ class PolicyWatcher {
   absl::Status last_error() const;
   Stats stats() const;
 
+  // What a health endpoint reports: a service is ready once `published` and
+  // may call itself degraded while `failing_since` is long past.
+  struct Status {
+    bool published = false;  // this watcher has published a policy
+    // The store's publication this watcher made last.
+    PolicyStore::SnapshotInfo last_good;
+    absl::Time last_good_at = absl::InfinitePast();
+    // The error of the last attempt (OK if it published, or before any), and
+    // since when attempts have failed without a publication in between
+    // (InfiniteFuture while the last attempt published or before any).
+    absl::Status last_error;
+    absl::Time failing_since = absl::InfiniteFuture();
+    // Polls since the last publication or rejection that found the source
+    // still changing (it is not quiet yet).
+    bool pending = false;
+    Stats stats;
+  };
+  Status status() const;
+
  private:
   // One file as stat() saw it.
   struct FileState {
@@ -199,7 +255,16 @@ class PolicyWatcher {
   // Publishes a loaded policy, or records why it could not be loaded, and
   // tells on_reload.
   PollResult Publish(
-      absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy);
+      absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy,
+      absl::Time now);
+  // Whether `files` may be read now (PolicyWatcherOptions::quiet_period);
+  // remembers a changing source across polls.
+  bool Quiet(const std::vector<FileState>& files, absl::Time now);
+  // The guards that weigh the new policy (PolicyWatcherOptions::allow_empty
+  // and max_removed_share); FailedPrecondition saying why.
+  absl::Status RefuseEmpty(const std::vector<PolicyDocument>& documents,
+                           const CompiledPolicy& policy) const;
+  absl::Status RefuseMassRemoval(const CompiledPolicy& policy) const;
 
   PolicyStore* const store_;
   const PolicySource source_;
@@ -211,11 +276,13 @@ class PolicyWatcher {
   bool have_content_ = false;
   PolicyDigest content_;
   absl::Time content_read_at_ = absl::InfinitePast();
+  // The changed source seen last while not quiet, and since when.
+  std::vector<FileState> pending_files_;
+  absl::Time pending_since_ = absl::InfinitePast();
 
   // Guards what readers of the watcher's state see.
   mutable std::mutex state_mu_;
-  absl::Status last_error_;
-  Stats stats_;
+  Status status_;
 
   // The polling thread, and its inotify watches (null: polling only).
   std::mutex thread_mu_;

@@ -213,54 +213,98 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   return content;
 }
 
+namespace {
+
+absl::Status CheckKnownFormat(const std::string& file) {
+  if (FormatOf(file) != Format::kUnknown) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      file,
+      ": unknown policy format (expected .json, .txtpb, .textproto or "
+      ".pbtxt)"));
+}
+
+// Parses policy documents one at a time and merges them, so that a large
+// policy is never held twice as text.
+class PolicyMerger {
+ public:
+  explicit PolicyMerger(const LoadOptions& options) : options_(options) {}
+
+  absl::Status Add(const std::string& file, absl::string_view content) {
+    PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
+    total_bytes_ += content.size();
+    if (total_bytes_ > options_.max_total_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, ": policy files total ", total_bytes_,
+          " bytes with this one; the limit is ", options_.max_total_bytes));
+    }
+    absl::StatusOr<v1::PolicySet> set = FormatOf(file) == Format::kJson
+                                            ? ParsePolicyJson(content)
+                                            : ParsePolicyText(content);
+    if (!set.ok()) {
+      return absl::Status(set.status().code(),
+                          absl::StrCat(file, ": ", set.status().message()));
+    }
+    sources_.Add(file, *set);
+    // The first file moves in whole: copying a large policy is the cost of
+    // a merge that one file does not need.
+    if (count_++ == 0) {
+      loaded_.policy = *std::move(set);
+    } else {
+      loaded_.policy.MergeFrom(*set);
+    }
+    return absl::OkStatus();
+  }
+
+  LoadedPolicy Finish() && {
+    loaded_.sources = sources_.Build();
+    return std::move(loaded_);
+  }
+
+ private:
+  const LoadOptions& options_;
+  LoadedPolicy loaded_;
+  PolicySourcesBuilder sources_;
+  int count_ = 0;
+  size_t total_bytes_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
     absl::Span<const std::string> paths, const LoadOptions& options) {
   if (paths.empty()) {
     return absl::InvalidArgumentError("no policy files given");
   }
-  LoadedPolicy loaded;
-  PolicySourcesBuilder sources;
-  int sources_count = 0;
-  size_t total_bytes = 0;
+  PolicyMerger merger(options);
   for (const std::string& path : paths) {
     PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<std::string> files,
                                 ExpandPath(path));
     for (const std::string& file : files) {
-      const Format format = FormatOf(file);
-      if (format == Format::kUnknown) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            file,
-            ": unknown policy format (expected .json, .txtpb, .textproto or "
-            ".pbtxt)"));
-      }
+      PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
       PORTCULLIS_ASSIGN_OR_RETURN(
           const std::string content,
           ReadFileToString(file, options.max_file_bytes));
-      total_bytes += content.size();
-      if (total_bytes > options.max_total_bytes) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            file, ": policy files total ", total_bytes,
-            " bytes with this one; the limit is ", options.max_total_bytes));
-      }
-      absl::StatusOr<v1::PolicySet> set = format == Format::kJson
-                                              ? ParsePolicyJson(content)
-                                              : ParsePolicyText(content);
-      if (!set.ok()) {
-        return absl::Status(set.status().code(),
-                            absl::StrCat(file, ": ", set.status().message()));
-      }
-      sources.Add(file, *set);
-      // The first file moves in whole: copying a large policy is the cost of
-      // a merge that one file does not need.
-      if (sources_count++ == 0) {
-        loaded.policy = *std::move(set);
-      } else {
-        loaded.policy.MergeFrom(*set);
-      }
+      PORTCULLIS_RETURN_IF_ERROR(merger.Add(file, content));
     }
   }
-  loaded.sources = sources.Build();
-  return loaded;
+  return std::move(merger).Finish();
+}
+
+absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
+    absl::Span<const PolicyDocument> documents, const LoadOptions& options) {
+  if (documents.empty()) {
+    return absl::InvalidArgumentError("no policy files given");
+  }
+  PolicyMerger merger(options);
+  for (const PolicyDocument& document : documents) {
+    if (document.content.size() > options.max_file_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(document.path, ": file is ", document.content.size(),
+                       " bytes; the limit is ", options.max_file_bytes));
+    }
+    PORTCULLIS_RETURN_IF_ERROR(merger.Add(document.path, document.content));
+  }
+  return std::move(merger).Finish();
 }
 
 std::string PolicySources::Locate(absl::string_view path) const {

@@ -81,6 +81,19 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
     absl::Span<const std::string> paths,
     const LoadOptions& options = LoadOptions());
 
+// One policy file's path (which names its format) and bytes, for a caller
+// that read them itself: the watcher loads exactly the bytes it digested and
+// checked against a manifest, never a second read that may differ.
+struct PolicyDocument {
+  std::string path;
+  std::string content;
+};
+
+// LoadPolicyFiles over documents already read, in the order given.
+absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
+    absl::Span<const PolicyDocument> documents,
+    const LoadOptions& options = LoadOptions());
+
 // Reads a whole file, refusing one larger than `max_bytes`.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,
                                              size_t max_bytes);

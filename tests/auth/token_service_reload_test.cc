@@ -72,6 +72,8 @@ struct Wiring {
 
   PolicyWatcherOptions Options(TokenService& service) {
     PolicyWatcherOptions options;
+    options.quiet_period =
+        absl::ZeroDuration();  // files are written, then polled
     options.notify_on_change = false;
     options.on_reload = [this, &service](const ReloadEvent& event) {
       if (event.policy == nullptr) return;  // rejected: keep serving

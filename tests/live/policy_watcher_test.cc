@@ -149,8 +149,17 @@ bool Eventually(Condition condition) {
   return condition();
 }
 
-std::unique_ptr<PolicyWatcher> Watch(PolicyStore& store, PolicySource source,
-                                     PolicyWatcherOptions options = {}) {
+// These tests write a file and poll at once: no quiet period. The tests of
+// the quiet period set their own.
+PolicyWatcherOptions TestOptions() {
+  PolicyWatcherOptions options;
+  options.quiet_period = absl::ZeroDuration();
+  return options;
+}
+
+std::unique_ptr<PolicyWatcher> Watch(
+    PolicyStore& store, PolicySource source,
+    PolicyWatcherOptions options = TestOptions()) {
   absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
       PolicyWatcher::Create(&store, std::move(source), std::move(options));
   EXPECT_TRUE(watcher.ok()) << watcher.status();
@@ -164,7 +173,7 @@ TEST(PolicyWatcherTest, InvalidEditKeepsServingTheLastGoodPolicy) {
   PolicyStore store;
   PolicyStore::Reader reader = store.NewReader();
   Events events;
-  PolicyWatcherOptions options;
+  PolicyWatcherOptions options = TestOptions();
   options.on_reload = events.Callback();
   std::unique_ptr<PolicyWatcher> watcher =
       Watch(store, PolicySource::Files({path}), options);
@@ -224,7 +233,7 @@ TEST(PolicyWatcherTest, TouchingAFileDoesNotReload) {
   const std::string path = dir + "/policy.txtpb";
   WriteFile(path, kPolicyA);
   PolicyStore store;
-  PolicyWatcherOptions options;
+  PolicyWatcherOptions options = TestOptions();
   // Far from every modification time: only changed metadata reads content.
   options.clock = [] { return absl::Now() + absl::Hours(1); };
   std::unique_ptr<PolicyWatcher> watcher =
@@ -246,7 +255,7 @@ TEST(PolicyWatcherTest, RecentlyModifiedFilesAreReadAgain) {
   WriteFile(path, kPolicyA);
   PolicyStore store;
   absl::Time now = absl::Now();
-  PolicyWatcherOptions options;
+  PolicyWatcherOptions options = TestOptions();
   options.clock = [&now] { return now; };
   std::unique_ptr<PolicyWatcher> watcher =
       Watch(store, PolicySource::Files({path}), options);
@@ -380,7 +389,7 @@ TEST(PolicyWatcherTest, CreateRejectsBadSources) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    PolicyWatcherOptions options;
+    PolicyWatcherOptions options = TestOptions();
     options.interval = c.interval;
     options.settle = c.settle;
     absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
@@ -397,7 +406,7 @@ TEST(PolicyWatcherTest, BackgroundPollingPublishesEdits) {
   WriteFile(path, kPolicyA);
   PolicyStore store;
   PolicyStore::Reader reader = store.NewReader();
-  PolicyWatcherOptions options;
+  PolicyWatcherOptions options = TestOptions();
   options.interval = absl::Milliseconds(5);
   std::unique_ptr<PolicyWatcher> watcher =
       Watch(store, PolicySource::Files({path}), options);
@@ -426,7 +435,7 @@ TEST(PolicyWatcherTest, ChangeNotificationReloadsWithoutWaitingForThePoll) {
   PolicyStore store;
   PolicyStore::Reader reader = store.NewReader();
   Events events;
-  PolicyWatcherOptions options;
+  PolicyWatcherOptions options = TestOptions();
   options.interval = absl::InfiniteDuration();
   options.on_reload = events.Callback();
   std::unique_ptr<PolicyWatcher> watcher =
@@ -452,7 +461,7 @@ TEST(PolicyWatcherTest, WithoutNotificationsOnlyThePollReloads) {
   PolicyStore store;
   PolicyStore::Reader reader = store.NewReader();
   Events events;
-  PolicyWatcherOptions options;
+  PolicyWatcherOptions options = TestOptions();
   options.interval = absl::InfiniteDuration();
   options.notify_on_change = false;
   options.on_reload = events.Callback();
