@@ -76,6 +76,21 @@ RateDecision RateLimiter::Check(size_t credential, absl::Time now) {
   // order, so each allowed request advances the TAT exactly once.
   int64_t tat = slot.tat.load(std::memory_order_relaxed);
   while (true) {
+    // A TAT further ahead than the burst tolerance cannot come from requests
+    // (each allowed one leaves a backlog within it): the clock stepped back,
+    // after a forward jump perhaps. Judged as is, it would refuse the client
+    // for as long as the jump was; clamped to a fully spent burst, a step
+    // back costs at most one interval of allowance.
+    if (absl::int128(tat) > absl::int128(t) + slot.limit_ns) {
+      const int64_t clamped = static_cast<int64_t>(
+          std::min(absl::int128(t) + slot.limit_ns,
+                   absl::int128(std::numeric_limits<int64_t>::max())));
+      if (!slot.tat.compare_exchange_weak(tat, clamped,
+                                          std::memory_order_relaxed)) {
+        continue;
+      }
+      tat = clamped;
+    }
     // GCRA: this request is scheduled at new_tat; it conforms when the
     // backlog it leaves (new_tat - t) fits within the burst tolerance. The
     // arithmetic is 128-bit because a TAT near the end of the int64 range

@@ -73,7 +73,9 @@ class RateLimiter {
   // Counts one request of `credential` at time `now` (from a Clock) and says
   // whether it may proceed. Times should be non-decreasing per credential; a
   // request dated before earlier ones is judged against the state they left
-  // (a clock step back never grants extra requests). Fails closed: an
+  // (a clock step back never grants extra requests), but never worse than a
+  // fully spent burst: after a forward jump and return, a client waits at
+  // most one interval (count * T), not the length of the jump. Fails closed: an
   // out-of-range credential, an infinite `now`, or a request whose TAT would
   // fall after the int64 nanosecond range (year 2262) is refused with
   // retry_after = InfiniteDuration.

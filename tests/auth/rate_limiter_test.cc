@@ -227,13 +227,33 @@ TEST(RateLimiterTest, CredentialsAreIndependent) {
   EXPECT_TRUE(limiter.Check(2, kStart).allowed);
 }
 
+// A step back grants nothing, and costs at most one interval: the burst is
+// judged fully spent, however far back the clock went.
 TEST(RateLimiterTest, ClockSteppingBackGrantsNothing) {
   RateLimiter limiter = MakeLimiter({{2, 2}});  // T = 1 s.
   EXPECT_TRUE(limiter.Check(0, kStart).allowed);
   EXPECT_TRUE(limiter.Check(0, kStart).allowed);
-  const RateDecision decision = limiter.Check(0, kStart - absl::Hours(1));
+  const absl::Time back = kStart - absl::Hours(1);
+  const RateDecision decision = limiter.Check(0, back);
   EXPECT_FALSE(decision.allowed);
-  EXPECT_EQ(decision.retry_after, absl::Hours(1) + absl::Seconds(1));
+  EXPECT_EQ(decision.retry_after, absl::Seconds(1));
+  EXPECT_TRUE(limiter.Check(0, back + absl::Seconds(1)).allowed);
+  EXPECT_FALSE(limiter.Check(0, back + absl::Seconds(1)).allowed);
+}
+
+// The finding of the deployment-safety issue: a day's forward jump, a burst
+// spent in it, and the clock's return locked the client out for the day.
+TEST(RateLimiterTest, AForwardJumpAndReturnCostsAtMostOneInterval) {
+  RateLimiter limiter = MakeLimiter({{1000, 600}});  // T = 0.6 s.
+  const absl::Time jumped = kStart + absl::Hours(24);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(limiter.Check(0, jumped).allowed);
+  const RateDecision refused = limiter.Check(0, kStart);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_LE(refused.retry_after, absl::Seconds(600));
+  EXPECT_TRUE(limiter.Check(0, kStart + refused.retry_after).allowed);
+  // A full burst again one interval after the return.
+  const absl::Time later = kStart + absl::Seconds(600) + refused.retry_after;
+  for (int i = 0; i < 999; ++i) ASSERT_TRUE(limiter.Check(0, later).allowed);
 }
 
 TEST(RateLimiterTest, WorksAtTheEpochAndBeforeIt) {
