@@ -330,11 +330,18 @@ v1::PolicySet SizedRandomPolicy(const SizedPolicyOptions& options) {
     }
     if (rng() % 4 == 0) {
       credential->add_scopes(absl::StrCat("all:", kLevels[rng() % 3]));
+    } else if (rng() % 16 == 0) {
+      credential->add_scopes("all");
     }
     for (const v1::ObjectType& type : catalog.object_types()) {
       if (rng() % 2 == 0) {
         credential->add_scopes(
             absl::StrCat(type.name(), ":", kLevels[rng() % 3]));
+        // Now and then the same type again: redundant, the highest applies.
+        if (rng() % 8 == 0) {
+          credential->add_scopes(
+              absl::StrCat(type.name(), ":", kLevels[rng() % 3]));
+        }
       }
     }
     if (credential->scopes().empty()) credential->add_scopes("all:read");

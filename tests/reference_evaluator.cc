@@ -46,6 +46,7 @@ int GrantedLevel(const v1::Credential& credential,
                  const std::string& object_type) {
   int level = 0;
   for (const std::string& scope : credential.scopes()) {
+    if (scope == "all") return 3;  // every object type at every level
     const size_t colon = scope.find(':');
     const std::string type = scope.substr(0, colon);
     const std::string name = scope.substr(colon + 1);

@@ -1,5 +1,6 @@
 #include "engine/common/scope.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -36,8 +37,15 @@ absl::StatusOr<Scope> ParseOne(absl::string_view text, size_t offset) {
   }
   const size_t colon = text.find(':');
   if (colon == absl::string_view::npos) {
+    if (text == "all") {
+      Scope scope;
+      scope.all = true;
+      scope.bare = true;
+      scope.level = ScopeLevel::kDelete;
+      return scope;
+    }
     return absl::InvalidArgumentError(
-        "has no level; expected <object-type>:<level>");
+        "has no level; expected <object-type>:<level> or all");
   }
   const absl::string_view type = text.substr(0, colon);
   const absl::string_view level = text.substr(colon + 1);
@@ -91,7 +99,16 @@ absl::string_view ScopeLevelName(ScopeLevel level) {
 }
 
 std::string Scope::ToString() const {
+  if (bare) return "all";
   return absl::StrCat(all ? "all" : object_type, ":", ScopeLevelName(level));
+}
+
+std::string RedundantScopeWarning(const Scope& scope, const Scope& earlier,
+                                  absl::string_view earlier_description) {
+  return absl::StrCat(
+      "repeats object type \"", scope.all ? "all" : scope.object_type,
+      "\" of ", earlier_description, "; the highest level (",
+      ScopeLevelName(std::max(scope.level, earlier.level)), ") applies");
 }
 
 absl::StatusOr<Scope> ParseScope(absl::string_view text) {
@@ -103,20 +120,22 @@ absl::StatusOr<Scope> ParseScope(absl::string_view text) {
   return scope;
 }
 
-absl::StatusOr<std::vector<Scope>> ParseScopeList(absl::string_view text) {
-  return ParseScopeList(text, [](absl::string_view) { return true; });
+absl::StatusOr<std::vector<Scope>> ParseScopeList(
+    absl::string_view text, std::vector<std::string>* warnings) {
+  return ParseScopeList(
+      text, [](absl::string_view) { return true; }, warnings);
 }
 
 absl::StatusOr<std::vector<Scope>> ParseScopeList(
     absl::string_view text,
-    absl::FunctionRef<bool(absl::string_view)> is_object_type) {
+    absl::FunctionRef<bool(absl::string_view)> is_object_type,
+    std::vector<std::string>* warnings) {
   if (text.empty()) {
     return absl::InvalidArgumentError(
         "scope list is empty; expected scopes like \"payable:read\" separated "
         "by single spaces");
   }
   std::vector<Scope> scopes;
-  std::vector<size_t> positions;
   size_t start = 0;
   for (int number = 1;; ++number) {
     const size_t end = std::min(text.find(' ', start), text.size());
@@ -145,17 +164,17 @@ absl::StatusOr<std::vector<Scope>> ParseScopeList(
           " names unknown object type \"", scope->object_type, "\""));
     }
     for (size_t i = 0; i < scopes.size(); ++i) {
-      if (scopes[i].all == scope->all &&
-          scopes[i].object_type == scope->object_type &&
-          scopes[i].level != scope->level) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "scope ", number, " \"", item, "\" at position ", start,
-            " conflicts with scope ", i + 1, " \"", scopes[i].ToString(),
-            "\" at position ", positions[i], "; list each object type once"));
+      if (warnings != nullptr && scopes[i].SameTarget(*scope)) {
+        warnings->push_back(absl::StrCat(
+            "scope ", number, " \"", item, "\" at position ", start, " ",
+            RedundantScopeWarning(
+                *scope, scopes[i],
+                absl::StrCat("scope ", i + 1, " \"", scopes[i].ToString(),
+                             "\""))));
+        break;
       }
     }
     scopes.push_back(*std::move(scope));
-    positions.push_back(start);
     if (end == text.size()) break;
     start = end + 1;
     if (start == text.size()) {

@@ -113,6 +113,7 @@ class PolicyCompiler {
         errors_.begin(), errors_.end(),
         [](const KeyedError& a, const KeyedError& b) { return a.key < b.key; });
     ValidationReport report;
+    report.warnings = std::move(warnings_);
     report.more_errors = dropped_errors_;
     for (KeyedError& error : errors_) {
       if (report.errors.size() < options_.max_errors) {
@@ -126,6 +127,14 @@ class PolicyCompiler {
   PolicyTables TakeTables() { return std::move(tables_); }
 
  private:
+  // A problem that does not stop the policy compiling (ValidationReport).
+  // Bounded like errors; past max_errors, dropped.
+  void Warn(std::string path, std::string message) {
+    if (warnings_.size() < options_.max_errors) {
+      warnings_.push_back({std::move(path), std::move(message)});
+    }
+  }
+
   void Error(std::string path, std::string message) {
     // Errors are kept up to a bound well past max_errors so that sorting
     // them into field order still shows the first ones; past it, counted.
@@ -787,20 +796,19 @@ class PolicyCompiler {
           continue;
         }
       }
-      bool conflict = false;
-      for (size_t p = 0; p < parsed.size() && !conflict; ++p) {
-        if (parsed[p].all == scope->all &&
-            parsed[p].object_type == scope->object_type &&
-            parsed[p].level != scope->level) {
-          Error(scope_path,
-                absl::StrCat("scope ", Quote(credential.scopes(j)),
-                             " conflicts with ", Quote(parsed[p].ToString()),
-                             " at ", path, ".scopes[", parsed_at[p],
-                             "]; list each object type once"));
-          conflict = true;
+      // Redundant, not wrong: the highest level applies (the fold below).
+      for (size_t p = 0; p < parsed.size(); ++p) {
+        if (parsed[p].SameTarget(*scope)) {
+          Warn(scope_path,
+               absl::StrCat("scope ", Quote(credential.scopes(j)), " ",
+                            RedundantScopeWarning(
+                                *scope, parsed[p],
+                                absl::StrCat(Quote(parsed[p].ToString()),
+                                             " at ", path, ".scopes[",
+                                             parsed_at[p], "]"))));
+          break;
         }
       }
-      if (conflict) continue;
       parsed.push_back(*scope);
       parsed_at.push_back(j);
       const uint32_t level = static_cast<uint32_t>(scope->level);
@@ -828,6 +836,7 @@ class PolicyCompiler {
   };
   std::vector<KeyedError> errors_;
   size_t dropped_errors_ = 0;
+  std::vector<PolicyError> warnings_;  // in the order found
   PolicyTables tables_;
   std::vector<int> entity_input_;  // dense entity -> index in policy.entities
   std::vector<int> role_input_;    // dense role -> index in policy.roles
@@ -847,10 +856,12 @@ ValidationReport Validate(const v1::PolicySet& policy,
 }
 
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> Compile(
-    const v1::PolicySet& policy, const CompileOptions& options) {
+    const v1::PolicySet& policy, const CompileOptions& options,
+    std::vector<PolicyError>* warnings) {
   PolicyCompiler compiler(policy, options);
   compiler.Run();
   ValidationReport report = compiler.TakeReport();
+  if (warnings != nullptr) *warnings = std::move(report.warnings);
   if (!report.ok()) {
     std::string message = absl::StrJoin(
         report.errors, "\n", [](std::string* out, const PolicyError& error) {

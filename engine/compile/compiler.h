@@ -76,9 +76,16 @@ struct PolicyError {
 // roles, entities, credentials, each by index), at most `options.max_errors`
 // of them (the count of the rest is in `more_errors`).
 // Empty when the policy compiles.
+//
+// Warnings are problems that do not stop the policy compiling but that an
+// author should tidy up (a credential naming one object type in two scopes:
+// the highest level applies), at most `options.max_errors` of them. Compile
+// does not report them; `portcullis validate` prints them (and fails on them
+// with --strict).
 struct ValidationReport {
   std::vector<PolicyError> errors;
   size_t more_errors = 0;
+  std::vector<PolicyError> warnings;
   bool ok() const { return errors.empty(); }
 };
 ValidationReport Validate(const v1::PolicySet& policy,
@@ -87,10 +94,12 @@ ValidationReport Validate(const v1::PolicySet& policy,
 // Compiles a policy. On any problem returns InvalidArgument whose message is
 // one line per problem, each `path: message` (ValidationReport's errors, in
 // order), then `(and N more errors)` when there were more than
-// options.max_errors.
+// options.max_errors. `warnings`, when given, receives ValidationReport's
+// warnings (whether or not the policy compiles).
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> Compile(
     const v1::PolicySet& policy,
-    const CompileOptions& options = CompileOptions());
+    const CompileOptions& options = CompileOptions(),
+    std::vector<PolicyError>* warnings = nullptr);
 
 }  // namespace portcullis
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -24,6 +25,8 @@ TEST(ScopeTest, ParsesObjectTypeAndAllScopes) {
        ScopeLevel::kDelete},
       {"compute.instances:read", "compute.instances", false, ScopeLevel::kRead},
       {"all:delete", "", true, ScopeLevel::kDelete},
+      // Monta's /auth/me: "scopes": ["all"]. Echoed as written.
+      {"all", "", true, ScopeLevel::kDelete},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.text);
@@ -44,7 +47,16 @@ TEST(ScopeTest, RejectsMalformedScopesWithPosition) {
   const Case cases[] = {
       {"", "scope \"\" is empty; expected <object-type>:<level>"},
       {"payable",
-       "scope \"payable\" has no level; expected <object-type>:<level>"},
+       "scope \"payable\" has no level; expected <object-type>:<level> or "
+       "all"},
+      {"ALL",
+       "scope \"ALL\" has no level; expected <object-type>:<level> or all"},
+      {"all:",
+       "scope \"all:\" has an empty level at position 4; expected read, "
+       "write or delete"},
+      {"all:all",
+       "scope \"all:all\" has unknown level \"all\" at position 4; expected "
+       "read, write or delete"},
       {":read",
        "scope \":read\" has an empty object type at position 0; expected "
        "<object-type>:<level>"},
@@ -130,18 +142,56 @@ TEST(ScopeListTest, ErrorsNameTheScopeThePositionAndWhatWasExpected) {
       {"all:read\tpayable:read",
        "scope 1 \"all:read\\tpayable:read\" at position 0 has stray "
        "whitespace at position 8; expected <object-type>:<level>"},
-      {"payable:read all:read payable:write",
-       "scope 3 \"payable:write\" at position 22 conflicts with scope 1 "
-       "\"payable:read\" at position 0; list each object type once"},
-      {"all:read all:delete",
-       "scope 2 \"all:delete\" at position 9 conflicts with scope 1 "
-       "\"all:read\" at position 0; list each object type once"},
+      {"all:read alll",
+       "scope 2 \"alll\" at position 9 has no level; expected "
+       "<object-type>:<level> or all"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.text);
     absl::StatusOr<std::vector<Scope>> scopes = ParseScopeList(c.text);
     ASSERT_FALSE(scopes.ok());
     EXPECT_EQ(scopes.status().message(), c.error);
+  }
+}
+
+// OAuth clients send redundant lists, and every peer engine accepts them: the
+// highest level applies, and a warning names both scopes.
+TEST(ScopeListTest, RedundantScopesAreAcceptedWithAWarning) {
+  struct Case {
+    const char* text;
+    std::vector<std::string> warnings;
+  };
+  const Case cases[] = {
+      {"charge-points:read charge-points:write",
+       {"scope 2 \"charge-points:write\" at position 19 repeats object type "
+        "\"charge-points\" of scope 1 \"charge-points:read\"; the highest "
+        "level (write) applies"}},
+      {"payable:delete all:read payable:read",
+       {"scope 3 \"payable:read\" at position 24 repeats object type "
+        "\"payable\" of scope 1 \"payable:delete\"; the highest level "
+        "(delete) applies"}},
+      {"all:read all",
+       {"scope 2 \"all\" at position 9 repeats object type \"all\" of scope 1 "
+        "\"all:read\"; the highest level (delete) applies"}},
+      {"a:read a:read a:write",
+       {"scope 2 \"a:read\" at position 7 repeats object type \"a\" of "
+        "scope 1 \"a:read\"; the highest level (read) applies",
+        "scope 3 \"a:write\" at position 14 repeats object type \"a\" of "
+        "scope 1 \"a:read\"; the highest level (write) applies"}},
+      // Different object types, or a type beside all: nothing to say.
+      {"all charge-points:read sites:write", {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    std::vector<std::string> warnings;
+    absl::StatusOr<std::vector<Scope>> scopes =
+        ParseScopeList(c.text, &warnings);
+    ASSERT_TRUE(scopes.ok()) << scopes.status();
+    EXPECT_EQ(warnings, c.warnings);
+    // Every scope as written, in order.
+    std::vector<std::string> written;
+    for (const Scope& scope : *scopes) written.push_back(scope.ToString());
+    EXPECT_EQ(absl::StrJoin(written, " "), c.text);
   }
 }
 

@@ -341,19 +341,6 @@ const ErrorCase
              {"credentials[0].scopes[0]: unknown object type \"invoice\" in "
               "scope "
               "\"invoice:read\""}},
-            {"ConflictingScopes",
-             R"pb(credentials {
-                    client_id: "c"
-                    partner_id: "p-1"
-                    scopes: "payable:read"
-                    scopes: "all:read"
-                    scopes: "payable:write"
-                  })pb",
-             {"credentials[0].scopes[2]: scope \"payable:write\" conflicts "
-              "with "
-              "\"payable:read\" at credentials[0].scopes[0]; list each object "
-              "type "
-              "once"}},
             {"ZeroRateLimit",
              R"pb(credentials {
                     client_id: "c"
@@ -518,6 +505,60 @@ TEST(CompilerTest, ScopesOfCredentialsAreDeduplicated) {
       )pb"));
   ASSERT_TRUE(policy.ok()) << policy.status();
   // a and b both grant delete on both types, as does the unrestricted row.
+  EXPECT_EQ((*policy)->Stats().distinct_scope_rows, 2u);
+}
+
+// Bare `all` is `all:delete`; a credential naming one object type twice is
+// redundant, not wrong: the highest level applies, and Validate warns, naming
+// both scopes. Equal rows are stored once, so the level each credential gets
+// shows in the row count.
+TEST(CompilerTest, BareAllAndRedundantScopes) {
+  const v1::PolicySet set = Parse(R"pb(
+    credentials { client_id: "a" partner_id: "p-1" scopes: "all:delete" }
+    credentials { client_id: "b" partner_id: "p-1" scopes: "all" }
+    credentials {
+      client_id: "c"
+      partner_id: "p-1"
+      scopes: "payable:read"
+      scopes: "receivable:write"
+    }
+    credentials {
+      client_id: "d"
+      partner_id: "p-1"
+      scopes: "payable:read"
+      scopes: "all:read"
+      scopes: "receivable:write"
+      scopes: "receivable:read"
+    }
+    credentials {
+      client_id: "e"
+      partner_id: "p-1"
+      scopes: "all:read"
+      scopes: "all"
+    }
+  )pb");
+  const ValidationReport report = Validate(set);
+  EXPECT_TRUE(report.ok());
+  std::vector<std::string> warnings;
+  for (const PolicyError& warning : report.warnings) {
+    warnings.push_back(warning.ToString());
+  }
+  EXPECT_THAT(
+      warnings,
+      ElementsAre("credentials[3].scopes[3]: scope \"receivable:read\" repeats "
+                  "object type \"receivable\" of \"receivable:write\" at "
+                  "credentials[3].scopes[2]; the highest level (write) "
+                  "applies",
+                  "credentials[4].scopes[1]: scope \"all\" repeats object type "
+                  "\"all\" of \"all:read\" at credentials[4].scopes[0]; the "
+                  "highest level (delete) applies"));
+  std::vector<PolicyError> compile_warnings;
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy =
+      Compile(set, CompileOptions(), &compile_warnings);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(compile_warnings.size(), 2u);
+  // Rows: everything at delete (the unrestricted row, a, b, e); c and d
+  // (payable read, receivable write).
   EXPECT_EQ((*policy)->Stats().distinct_scope_rows, 2u);
 }
 

@@ -979,6 +979,7 @@ TEST(MontaScenariosTest, ScopesAndTeamRestrictionBehaveAsDocumented) {
   const v1::Credential cp_read = client_with("charge-points:read", false);
   const v1::Credential cp_delete = client_with("charge-points:delete", false);
   const v1::Credential all_delete = client_with("all:delete", false);
+  const v1::Credential all = client_with("all", false);  // /auth/me's sample
   const v1::Credential team = client_with("wallet-transactions:read", true);
   ASSERT_EQ(team.entity_ids_size(), 1);
   const std::string team_entity = team.entity_ids(0);
@@ -1021,6 +1022,8 @@ TEST(MontaScenariosTest, ScopesAndTeamRestrictionBehaveAsDocumented) {
                                   entity));
         ++actions;
         EXPECT_EQ(check(all_delete, type.name(), action.name(), entity),
+                  "allowed/granted");
+        EXPECT_EQ(check(all, type.name(), action.name(), entity),
                   "allowed/granted");
         EXPECT_EQ(check(cp_delete, type.name(), action.name(), entity),
                   charge_points ? "allowed/granted" : "not_allowed/scope");

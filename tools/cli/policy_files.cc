@@ -94,8 +94,13 @@ PolicyFiles LoadPolicy(absl::string_view command,
     return result;
   }
   result.files = loaded->sources.files().size();
+  std::vector<PolicyError> warnings;
   absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
-      Compile(loaded->policy);
+      Compile(loaded->policy, CompileOptions(), &warnings);
+  for (const PolicyError& warning : warnings) {
+    result.warnings.push_back(absl::StrCat(
+        loaded->sources.Locate(warning.path), ": ", warning.message));
+  }
   if (compiled.ok()) {
     result.policy = *std::move(compiled);
     return result;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -21,6 +22,8 @@ struct PolicyFiles {
   std::unique_ptr<const CompiledPolicy> policy;
   // Policy files read, once directories are expanded.
   size_t files = 0;
+  // The compiler's warnings, as `file:path: message` (ValidationReport).
+  std::vector<std::string> warnings;
 };
 
 // True for a compiled bundle (`.bundle`, engine/bundle.h).
