@@ -106,8 +106,8 @@ std::string Scope::ToString() const {
 std::string RedundantScopeWarning(const Scope& scope, const Scope& earlier,
                                   absl::string_view earlier_description) {
   return absl::StrCat(
-      "repeats object type \"", scope.all ? "all" : scope.object_type,
-      "\" of ", earlier_description, "; the highest level (",
+      "repeats object type \"", scope.all ? "all" : scope.object_type, "\" of ",
+      earlier_description, "; the highest level (",
       ScopeLevelName(std::max(scope.level, earlier.level)), ") applies");
 }
 
@@ -167,10 +167,9 @@ absl::StatusOr<std::vector<Scope>> ParseScopeList(
       if (warnings != nullptr && scopes[i].SameTarget(*scope)) {
         warnings->push_back(absl::StrCat(
             "scope ", number, " \"", item, "\" at position ", start, " ",
-            RedundantScopeWarning(
-                *scope, scopes[i],
-                absl::StrCat("scope ", i + 1, " \"", scopes[i].ToString(),
-                             "\""))));
+            RedundantScopeWarning(*scope, scopes[i],
+                                  absl::StrCat("scope ", i + 1, " \"",
+                                               scopes[i].ToString(), "\""))));
         break;
       }
     }

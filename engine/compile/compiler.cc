@@ -800,12 +800,12 @@ class PolicyCompiler {
       for (size_t p = 0; p < parsed.size(); ++p) {
         if (parsed[p].SameTarget(*scope)) {
           Warn(scope_path,
-               absl::StrCat("scope ", Quote(credential.scopes(j)), " ",
-                            RedundantScopeWarning(
-                                *scope, parsed[p],
-                                absl::StrCat(Quote(parsed[p].ToString()),
-                                             " at ", path, ".scopes[",
-                                             parsed_at[p], "]"))));
+               absl::StrCat(
+                   "scope ", Quote(credential.scopes(j)), " ",
+                   RedundantScopeWarning(
+                       *scope, parsed[p],
+                       absl::StrCat(Quote(parsed[p].ToString()), " at ", path,
+                                    ".scopes[", parsed_at[p], "]"))));
           break;
         }
       }

@@ -98,8 +98,8 @@ PolicyFiles LoadPolicy(absl::string_view command,
   absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
       Compile(loaded->policy, CompileOptions(), &warnings);
   for (const PolicyError& warning : warnings) {
-    result.warnings.push_back(absl::StrCat(
-        loaded->sources.Locate(warning.path), ": ", warning.message));
+    result.warnings.push_back(absl::StrCat(loaded->sources.Locate(warning.path),
+                                           ": ", warning.message));
   }
   if (compiled.ok()) {
     result.policy = *std::move(compiled);

@@ -53,10 +53,9 @@ int RunValidate(const ParsedArgs& args) {
   }
   if (loaded.exit_code != kExitOk) return loaded.exit_code;
   if (args.Has("strict") && !loaded.warnings.empty()) {
-    PrintError("validate",
-               absl::StrCat("invalid policy with --strict: ",
-                            Count(loaded.warnings.size(), "warning",
-                                  "warnings")));
+    PrintError("validate", absl::StrCat("invalid policy with --strict: ",
+                                        Count(loaded.warnings.size(), "warning",
+                                              "warnings")));
     return kExitFailed;
   }
   const PolicyStats stats = loaded.policy->Stats();
