@@ -4,6 +4,12 @@ Each repository carries the upstream name and target layout, so every BUILD file
 this project is also valid against the upstream source archives. To build from
 sources instead, replace the call to `portcullis_system_repositories()` in WORKSPACE
 with the upstream `http_archive`s (see README, "Building against upstream sources").
+
+The macro also works from another workspace that declared Portcullis itself
+(`local_repository` or `http_archive` named `portcullis`, docs/downstream.md): the
+repositories kept in this tree are found through labels of this repository, never
+through paths relative to the caller's workspace, and a repository the caller has
+already declared (its own Abseil, protobuf, GoogleTest...) is left alone.
 """
 
 load("//third_party:system_library.bzl", "system_library")
@@ -63,30 +69,69 @@ proto_lang_toolchain(
 )
 """
 
+def _in_tree_repository_impl(repository_ctx):
+    # `directory` is a file of this repository's //third_party package, so the
+    # label resolves inside Portcullis wherever it is checked out, whichever
+    # workspace calls the macro (a relative `local_repository` path would be
+    # resolved against the caller's workspace).
+    third_party = repository_ctx.path(repository_ctx.attr.anchor).dirname
+    source = third_party.get_child(repository_ctx.attr.directory)
+    if not source.exists:
+        fail("%s: %s does not exist" % (repository_ctx.name, source))
+    for child in source.readdir():
+        repository_ctx.symlink(child, child.basename)
+
+# A directory of this tree's third_party/ as an external repository (what
+# `local_repository` does, with the path taken relative to Portcullis).
+_in_tree_repository = repository_rule(
+    implementation = _in_tree_repository_impl,
+    attrs = {
+        "anchor": attr.label(
+            default = Label("//third_party:BUILD.bazel"),
+            allow_single_file = True,
+        ),
+        "directory": attr.string(mandatory = True),
+    },
+)
+
+def _maybe(repository_rule, name, **kwargs):
+    """Declares `name` unless the calling WORKSPACE already has."""
+    if not native.existing_rule(name):
+        repository_rule(name = name, **kwargs)
+
 def portcullis_system_repositories():
-    """Declares every external repository the project uses."""
-    native.local_repository(name = "rules_cc", path = "third_party/rules_cc")
-    native.local_repository(name = "rules_java", path = "third_party/rules_java")
-    native.local_repository(
-        name = "remote_coverage_tools",
-        path = "third_party/remote_coverage_tools",
+    """Declares every external repository the project uses.
+
+    Each one only if the calling WORKSPACE has not declared a repository of
+    that name before the call, so a downstream workspace may bring its own
+    (same names and targets as upstream's Bazel builds).
+    """
+    _maybe(_in_tree_repository, "rules_cc", directory = "rules_cc")
+    _maybe(_in_tree_repository, "rules_java", directory = "rules_java")
+    _maybe(
+        _in_tree_repository,
+        "remote_coverage_tools",
+        directory = "remote_coverage_tools",
     )
-    system_library(name = "com_google_absl", targets = _ABSEIL_TARGETS)
-    system_library(
-        name = "com_google_protobuf",
+    _maybe(system_library, "com_google_absl", targets = _ABSEIL_TARGETS)
+    _maybe(
+        system_library,
+        "com_google_protobuf",
         targets = {":protobuf": ["protobuf"]},
         extra_build = {"": _PROTOBUF_BUILD},
         symlinks = {"protoc.bin": "/usr/bin/protoc"},
     )
-    system_library(
-        name = "com_google_googletest",
+    _maybe(
+        system_library,
+        "com_google_googletest",
         targets = {
             ":gtest": ["gtest", "gmock"],
             ":gtest_main": ["gtest_main", "gmock"],
         },
     )
-    system_library(
-        name = "com_github_google_benchmark",
+    _maybe(
+        system_library,
+        "com_github_google_benchmark",
         targets = {
             ":benchmark": ["benchmark"],
             # Debian ships libbenchmark_main.a without a pkg-config module.
@@ -95,4 +140,4 @@ def portcullis_system_repositories():
         extra_linkopts = {":benchmark_main": ["-lbenchmark_main"]},
         deps = {":benchmark_main": [":benchmark"]},
     )
-    system_library(name = "org_libsodium", targets = {":sodium": ["libsodium"]})
+    _maybe(system_library, "org_libsodium", targets = {":sodium": ["libsodium"]})
