@@ -5,7 +5,7 @@ Reads what benchmarks/run_all.sh and benchmarks/callgrind.sh wrote (Google Bench
 JSON per binary, machine.json, callgrind.json, callgrind_details.json) and writes
 BENCHMARKS.md at the repository root and benchmarks/plots/*.svg and *.png (with
 gnuplot). Every figure in the output comes from those files; the only numbers
-typed here are the budget limits below, copied from DESIGN.md.
+typed here are the budget limits below, copied from docs/design.md.
 
 Benchmark names follow `BM_<Family>/<variant>/<arg>[/<arg>...]` plus Google
 Benchmark's own suffixes (`/real_time`, `/threads:N`, ...): see
@@ -36,7 +36,7 @@ BASELINE_VARIANTS = ["ids", "flat_array"]
 
 @dataclass
 class Budget:
-    what: str  # the row of DESIGN.md's "Performance budget"
+    what: str  # the row of docs/design.md's "Performance budget"
     pattern: str  # regular expression over benchmark names (run_name)
     metric: str  # "cpu_time", "real_time", "growth" or a user counter's name
     limit: Optional[float]  # None: reported, not judged
@@ -44,10 +44,10 @@ class Budget:
     # When set, each matched benchmark's figure minus that of the same family's
     # benchmark with this variant and the same arguments (an overhead).
     minus_variant: Optional[str] = None
-    source: str = "DESIGN.md"  # where the budget comes from
+    source: str = "docs/design.md"  # where the budget comes from
 
 
-# DESIGN.md's "Performance budget", then the budgets the issues set for the
+# docs/design.md's "Performance budget", then the budgets the issues set for the
 # parts they specify. Where several benchmarks match, the worst (largest) figure
 # is compared. "growth": for each series of a family (same variant), time at the
 # largest argument ÷ time at the smallest; the largest ratio.
@@ -62,9 +62,9 @@ BUDGETS = [
     Budget("compile 1,000,000 roles: bytes per role before dedup",
            r"^BM_Compile/[^/]+/(1000000|1048576)$", "bytes_per_role", 64, "bytes"),
     Budget("full five-rule check by ids", r"^BM_FullCheck/ids/\d+$", "cpu_time", 3, "ns",
-           source="scopes issue (DESIGN.md's check by ids)"),
+           source="scopes issue (docs/design.md's check by ids)"),
     Budget("full five-rule check by names", r"^BM_FullCheck/names/\d+$", "cpu_time", 30,
-           "ns", source="scopes issue (DESIGN.md's check by names)"),
+           "ns", source="scopes issue (docs/design.md's check by names)"),
     Budget("check through the store, overhead over a raw snapshot",
            r"^BM_StoreCheck/(store|store_guard|store_live_principal)$", "cpu_time", 1, "ns",
            minus_variant="raw", source="live policy issue"),
@@ -710,7 +710,8 @@ def budget_section(results: List[Result]) -> List[str]:
     lines = [
         "## Performance budget",
         "",
-        "DESIGN.md's budget, and the budgets the issues set, against the figures below. "
+        "The budget of [docs/design.md](docs/design.md) (\"Performance budget\"), and the budgets "
+        "the issues set, against the figures below. "
         "Each row reads the benchmarks "
         "whose names match its pattern (configured at the top of `benchmarks/report.py`) "
         "and compares the worst (largest) median; *missing* means no benchmark matched.",

@@ -2,7 +2,7 @@
 // CLI's line limit is tested in tests/cli/check_stream_test.cc), at the limit
 // (accepted) and one past it (rejected with its exact message). Limits are set
 // small here so that each case stays small; the defaults are in the headers
-// and the README.
+// and docs/reliability.md ("Limits").
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>

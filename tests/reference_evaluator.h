@@ -1,6 +1,7 @@
-// A plain evaluator of DESIGN.md's decision procedure that walks the policy
-// proto with linear scans: slow, obviously correct, and independent of the
-// compiler's tables. Tests and fuzzers compare the compiled evaluator with it.
+// A plain evaluator of docs/design.md's decision procedure that walks the
+// policy proto with linear scans: slow, obviously correct, and independent of
+// the compiler's tables. Tests and fuzzers compare the compiled evaluator with
+// it.
 #ifndef PORTCULLIS_TESTS_REFERENCE_EVALUATOR_H_
 #define PORTCULLIS_TESTS_REFERENCE_EVALUATOR_H_
 

@@ -1,7 +1,7 @@
 // The auth module's hot path, on the Monta example policy
 // (examples/monta/policy.txtpb): a bearer token to a Principal
-// (introspection), the token to a decision (DESIGN.md's "token → principal →
-// decision ≤ 100 ns"), and per-credential rate limits. The argument is the
+// (introspection), the token to a decision (docs/design.md's "token → principal
+// → decision ≤ 100 ns"), and per-credential rate limits. The argument is the
 // number of distinct live tokens the benchmark cycles through, each
 // validated once before timing (the thread's introspection cache is warm):
 // 1 and 100 stay in the CPU caches, 10,000 do not (every request then
@@ -22,7 +22,7 @@
 //   BM_TokenCheckByNames/names/<tokens>   partner tokens, the action and
 //                                      entity by name (Check with
 //                                      RequestNames): introspection plus
-//                                      DESIGN.md's "check by names", which
+//                                      docs/design.md's "check by names", which
 //                                      has its own budget row
 //   BM_RateLimit/<variant>/real_time/threads:N   one CheckRateLimit per
 //                                      iteration, always allowed:

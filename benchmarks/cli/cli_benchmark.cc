@@ -39,8 +39,8 @@ std::string Quoted(absl::string_view value) {
   return out;
 }
 
-// A request line as `portcullis check` reads it (DESIGN.md's "Formats", with
-// tools/gen_large_policy.py's spacing).
+// A request line as `portcullis check` reads it (docs/design.md's "Formats",
+// with tools/gen_large_policy.py's spacing).
 std::string RequestLine(const v1::CheckRequest& r) {
   std::string principal;
   if (r.principal().has_partner()) {

@@ -133,7 +133,7 @@ void CheckByIds(benchmark::State& state, RowShape shape, Workload workload) {
 }
 
 // The principal bound once per token, the request's names resolved per
-// request: what a middleware does (DESIGN.md's "check by names").
+// request: what a middleware does (docs/design.md's "check by names").
 void CheckByNames(benchmark::State& state, RowShape shape, Workload workload) {
   Fixture& f = GetFixture(static_cast<int>(state.range(0)), shape);
   const auto& requests = GetRequests(f, workload);

@@ -17,7 +17,7 @@ enum class Verdict : uint8_t {
   kAllowedForOwn = 2,
 };
 
-// Why a decision was reached: the rule that decided (DESIGN.md's decision
+// Why a decision was reached: the rule that decided (docs/design.md's decision
 // procedure), kGranted when every rule passed, or the failure that made the
 // request undecidable (which always denies).
 enum class Reason : uint8_t {

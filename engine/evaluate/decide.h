@@ -1,5 +1,5 @@
-// The decision procedure of DESIGN.md, inline so that Check() by ids compiles
-// into its caller. Not part of the public API: use evaluator.h.
+// The decision procedure of docs/design.md, inline so that Check() by ids
+// compiles into its caller. Not part of the public API: use evaluator.h.
 #ifndef PORTCULLIS_ENGINE_EVALUATE_DECIDE_H_
 #define PORTCULLIS_ENGINE_EVALUATE_DECIDE_H_
 

@@ -1,5 +1,5 @@
 // Checks: may this principal perform this action in this entity (on this
-// resource)? Implements DESIGN.md's decision procedure — tenant, scope,
+// resource)? Implements docs/design.md's decision procedure — tenant, scope,
 // partner_only, rbac, ownership, in that order; the first rule that fails
 // decides and names the reason.
 //

@@ -1,6 +1,6 @@
-// The flat tables a compiled policy consists of (DESIGN.md, "Flat layout").
-// Built by the compiler, read by the evaluator, written and read by bundles.
-// Not part of the public API.
+// The flat tables a compiled policy consists of (docs/design.md, "Flat
+// layout"). Built by the compiler, read by the evaluator, written and read by
+// bundles. Not part of the public API.
 #ifndef PORTCULLIS_ENGINE_SNAPSHOT_POLICY_TABLES_H_
 #define PORTCULLIS_ENGINE_SNAPSHOT_POLICY_TABLES_H_
 

@@ -4,8 +4,9 @@
 Usage: convert.py DATA_DIR [--out DIR] [--check]
 
 DATA_DIR holds monite_role_permission_catalogue.json and default_roles_example.json
-(see /work/shared/data/README.md for where they come from: Monite's OpenAPI schema
-and the SDK's example roles, team-monite/monite-sdk @ f5442f2f).
+extracted from Monite's public API documentation: the role permission catalogue of
+its OpenAPI schema and the SDK's example roles (team-monite/monite-sdk @ f5442f2f,
+packages/sdk-react/src/api/schema.json); see README.md, "Provenance".
 
 Writes, into --out (default: this script's directory):
   catalog.json  every role object type and its actions, in the catalogue's order;

@@ -65,7 +65,8 @@ std::string PolicyWithout(absl::string_view client_id) {
   return text;
 }
 
-// The wiring README.md shows: every published snapshot goes to the service.
+// The wiring docs/live-policy.md shows ("Followers"): every published snapshot
+// goes to the service.
 struct Wiring {
   std::mutex mu;
   std::vector<absl::Status> set_policy;  // SetPolicy's answers, in order

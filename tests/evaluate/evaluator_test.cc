@@ -582,7 +582,7 @@ TEST_F(EvaluatorTest, PartnerOnlyActions) {
             Describe(Deny(Reason::kScope)));
 }
 
-// Entity users whom two or more rules would deny: the first in DESIGN.md's
+// Entity users whom two or more rules would deny: the first in docs/design.md's
 // order (tenant, scope, partner_only, rbac, ownership) decides. Each row
 // names the rules it breaks; the "alone" rows repair all but one, showing
 // that each rule does fail on its own. u-7 of e-1 unless said otherwise.
@@ -869,9 +869,9 @@ TEST(EvaluatorEmptyPolicyTest, EmptyPolicyDeniesEverything) {
 }
 
 // Monite's documented "Manage entity users" role, loaded unchanged: the file
-// is the JSON payload of /work/shared/reference/monite-api-authentication.txt,
-// lines 125-152 (after "a role that includes permissions to add, view,
-// update, and delete entity users would look like this:"), byte for byte, read
+// is the JSON payload of Monite's public authentication guide (after "a role
+// that includes permissions to add, view, update, and delete entity users
+// would look like this:"), byte for byte, read
 // as a v1::Role with ParseJsonMessage (the policy loader's JSON options), then
 // used as an entity's default role.
 TEST(MoniteDocumentedRoleTest, LoadsUnchangedAndDecides) {

@@ -447,7 +447,7 @@ TEST(FailClosedTest, UnknownNamesDoNotBind) {
           .has_value());
 }
 
-// A service keeps ids across a policy swap (DESIGN.md: "once per route, at
+// A service keeps ids across a policy swap (docs/design.md: "once per route, at
 // startup") and may log them with the new snapshot: an id the snapshot did not
 // issue names nothing, whatever its index.
 TEST(FailClosedTest, IdsOfAnotherSnapshotNameNothing) {

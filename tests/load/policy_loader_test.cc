@@ -3,10 +3,12 @@
 #include "engine/load/policy_loader.h"
 
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "engine/compile/compiler.h"
+#include "engine/evaluate/evaluator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -23,7 +25,7 @@ std::string WriteTemp(const std::string& name, const std::string& content) {
 }
 
 TEST(PolicyLoaderTest, JsonAcceptsDesignExampleWithLowercaseEnums) {
-  // DESIGN.md's "Formats" example, verbatim.
+  // docs/design.md's "Formats" example, verbatim.
   absl::StatusOr<v1::PolicySet> set = ParsePolicyJson(R"json({
   "catalog": {"object_types": [
     {"name": "payable", "actions": [
@@ -40,7 +42,7 @@ TEST(PolicyLoaderTest, JsonAcceptsDesignExampleWithLowercaseEnums) {
   "entities": [{"id": "e-1", "partner_id": "p-1", "default_role_id": "r-approver"}],
   "credentials": [
     {"client_id": "c-finance", "partner_id": "p-1", "entity_ids": ["e-1"],
-     "scopes": ["payable:read", "all:read"], "rate_limit": {"count": 1000, "interval_seconds": 600}}]
+     "scopes": ["payable:write", "all:read"], "rate_limit": {"count": 1000, "interval_seconds": 600}}]
 })json");
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->catalog().object_types(0).actions(1).level(), v1::WRITE);
@@ -48,7 +50,26 @@ TEST(PolicyLoaderTest, JsonAcceptsDesignExampleWithLowercaseEnums) {
   EXPECT_EQ(set->roles(0).permissions().objects(0).actions(1).permission(),
             v1::ALLOWED_FOR_OWN);
   EXPECT_EQ(set->credentials(0).rate_limit().count(), 1000u);
-  EXPECT_TRUE(Compile(*set).ok());
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy = Compile(*set);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+
+  // The design's request decides as the design shows: {"decision": "allowed",
+  // "reason": "ownership"}. The credential's payable:write is what lets
+  // approve (a write action) through the scope rule.
+  CheckRequestView request;
+  request.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
+  request.user_id = "u-7";
+  request.user_entity_id = "e-1";
+  request.role_id = "r-approver";
+  request.client_id = "c-finance";
+  request.object_type = "payable";
+  request.action = "approve";
+  request.entity_id = "e-1";
+  request.has_resource = true;
+  request.resource_entity_id = "e-1";
+  request.resource_created_by = "u-7";
+  EXPECT_EQ(Check(**policy, request),
+            (Decision{Verdict::kAllowed, Reason::kOwnership}));
 }
 
 TEST(PolicyLoaderTest, JsonAcceptsMoniteRoleWithServerFields) {

@@ -1,6 +1,6 @@
 // Writes the answers of `portcullis check` as JSON, one object per line, in
-// DESIGN.md's field order (id, decision, reason, explanation) and spacing, so
-// an answer file compares byte for byte with an expected one.
+// docs/design.md's field order (id, decision, reason, explanation) and spacing,
+// so an answer file compares byte for byte with an expected one.
 #ifndef PORTCULLIS_TOOLS_CLI_JSON_WRITER_H_
 #define PORTCULLIS_TOOLS_CLI_JSON_WRITER_H_
 

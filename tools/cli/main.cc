@@ -1,4 +1,4 @@
-// The `portcullis` command-line tool: see `portcullis --help` and README.md.
+// The `portcullis` command-line tool: see `portcullis --help` and docs/cli.md.
 #include <unistd.h>
 
 #include <cerrno>

@@ -1,5 +1,5 @@
 // Reads request lines: one portcullis.v1.CheckRequest as JSON per line
-// (DESIGN.md, "Formats"), fast enough for millions of lines.
+// (docs/design.md, "Formats"), fast enough for millions of lines.
 #ifndef PORTCULLIS_TOOLS_CLI_REQUEST_PARSER_H_
 #define PORTCULLIS_TOOLS_CLI_REQUEST_PARSER_H_
 
