@@ -42,93 +42,14 @@ constexpr size_t kDigestedHeaderBytes = 32;  // the digest covers these
 constexpr size_t kSectionHeaderBytes = 16;
 constexpr size_t kAlign = 8;
 
-// The body's sections, in the order they appear. Name tables are stored as
-// their strings only: the name spaces are all zero except the actions', which
-// are the slots' object types, so the loader derives them.
-enum SectionId : uint32_t {
-  kScalars = 1,  // row_words, scope_words
-  kObjectTypeOffsets,
-  kObjectTypeChars,
-  kTypeBase,
-  kSlots,
-  kActionOffsets,
-  kActionChars,
-  kPartnerOffsets,
-  kPartnerChars,
-  kPartnerEntityBegin,
-  kEntityOffsets,
-  kEntityChars,
-  kEntityPartner,
-  kEntityDefaultRole,
-  kRoleOffsets,
-  kRoleChars,
-  kRoleNameOffsets,
-  kRoleNameChars,
-  kRoleOwner,
-  kRoleRow,
-  kPermissionRows,
-  kCredentialOffsets,
-  kCredentialChars,
-  kCredentialNameOffsets,
-  kCredentialNameChars,
-  kCredentialPartner,
-  kCredentialScopeRow,
-  kCredentialRestriction,
-  kCredentialRateLimit,
-  kCredentialScopesBegin,
-  kCredentialScopeOffsets,
-  kCredentialScopeChars,
-  kCredentialEntitiesBegin,
-  kCredentialEntities,
-  kScopeRows,
-  kRestrictionBits,
-  kSectionCount = kRestrictionBits,
-};
-
-absl::string_view SectionName(uint32_t id) {
-  static constexpr absl::string_view kNames[] = {
-      "",
-      "scalars",
-      "object_types.offsets",
-      "object_types.chars",
-      "type_base",
-      "slots",
-      "actions.offsets",
-      "actions.chars",
-      "partners.offsets",
-      "partners.chars",
-      "partner_entity_begin",
-      "entities.offsets",
-      "entities.chars",
-      "entity_partner",
-      "entity_default_role",
-      "roles.offsets",
-      "roles.chars",
-      "role_names.offsets",
-      "role_names.chars",
-      "role_owner",
-      "role_row",
-      "permission_rows",
-      "credentials.offsets",
-      "credentials.chars",
-      "credential_names.offsets",
-      "credential_names.chars",
-      "credential_partner",
-      "credential_scope_row",
-      "credential_restriction",
-      "credential_rate_limit",
-      "credential_scopes_begin",
-      "credential_scopes.offsets",
-      "credential_scopes.chars",
-      "credential_entities_begin",
-      "credential_entities",
-      "scope_rows",
-      "restriction_bits",
-  };
-  static_assert(sizeof(kNames) / sizeof(kNames[0]) == kSectionCount + 1,
-                "one name per section");
-  return id <= kSectionCount ? kNames[id] : "unknown";
-}
+// The body: a "scalars" section (ForEachScalar), then the tables in
+// ForEachTable order (engine/snapshot/policy_tables.h), numbered from 1 in
+// the order they appear: one section per vector, two per string table (its
+// offsets, then its chars, named "<table>.offsets" and "<table>.chars"). Name
+// tables are stored as their strings only: the name spaces are all zero
+// except the actions', which are the slots' object types, so the loader
+// derives them.
+constexpr absl::string_view kScalarsSection = "scalars";
 
 void InitSodium() {
   // sodium_init() picks the fastest BLAKE2b implementation for the CPU; it is
@@ -178,9 +99,10 @@ class BodyWriter {
   explicit BodyWriter(Sink& sink) : sink_(sink) {}
 
   template <typename T>
-  void Put(SectionId id, const T* data, size_t count) {
+  void Put(const T* data, size_t count) {
     static_assert(std::is_trivially_copyable<T>::value, "copied as bytes");
     char header[kSectionHeaderBytes];
+    const uint32_t id = ++sections_;
     const uint32_t element_bytes = sizeof(T);
     const uint64_t count64 = count;
     std::memcpy(header, &id, 4);
@@ -191,20 +113,17 @@ class BodyWriter {
     sink_.Append(data, bytes);
     static constexpr char kZeros[kAlign] = {};
     if (bytes % kAlign != 0) sink_.Append(kZeros, kAlign - bytes % kAlign);
-    ++sections_;
   }
   template <typename T>
-  void Put(SectionId id, const std::vector<T>& values) {
-    Put(id, values.data(), values.size());
+  void Put(const std::vector<T>& values) {
+    Put(values.data(), values.size());
   }
-  void Put(SectionId id, absl::string_view chars) {
-    Put(id, chars.data(), chars.size());
+  void Put(absl::string_view chars) { Put(chars.data(), chars.size()); }
+  void Put(const PackedStrings& strings) {
+    Put(strings.offsets());
+    Put(strings.chars());
   }
-  void Put(SectionId offsets_id, SectionId chars_id,
-           const PackedStrings& strings) {
-    Put(offsets_id, strings.offsets());
-    Put(chars_id, strings.chars());
-  }
+  void Put(const NameTable& table) { Put(table.names()); }
 
   uint32_t sections() const { return sections_; }
 
@@ -217,34 +136,11 @@ class BodyWriter {
 template <typename Sink>
 uint32_t WriteBody(const PolicyTables& t, Sink& sink) {
   BodyWriter<Sink> w(sink);
-  const std::vector<uint32_t> scalars = {t.row_words, t.scope_words};
-  w.Put(kScalars, scalars);
-  w.Put(kObjectTypeOffsets, kObjectTypeChars, t.object_types.names());
-  w.Put(kTypeBase, t.type_base);
-  w.Put(kSlots, t.slots);
-  w.Put(kActionOffsets, kActionChars, t.actions.names());
-  w.Put(kPartnerOffsets, kPartnerChars, t.partners.names());
-  w.Put(kPartnerEntityBegin, t.partner_entity_begin);
-  w.Put(kEntityOffsets, kEntityChars, t.entities.names());
-  w.Put(kEntityPartner, t.entity_partner);
-  w.Put(kEntityDefaultRole, t.entity_default_role);
-  w.Put(kRoleOffsets, kRoleChars, t.roles.names());
-  w.Put(kRoleNameOffsets, kRoleNameChars, t.role_names);
-  w.Put(kRoleOwner, t.role_owner);
-  w.Put(kRoleRow, t.role_row);
-  w.Put(kPermissionRows, t.permission_rows);
-  w.Put(kCredentialOffsets, kCredentialChars, t.credentials.names());
-  w.Put(kCredentialNameOffsets, kCredentialNameChars, t.credential_names);
-  w.Put(kCredentialPartner, t.credential_partner);
-  w.Put(kCredentialScopeRow, t.credential_scope_row);
-  w.Put(kCredentialRestriction, t.credential_restriction);
-  w.Put(kCredentialRateLimit, t.credential_rate_limit);
-  w.Put(kCredentialScopesBegin, t.credential_scopes_begin);
-  w.Put(kCredentialScopeOffsets, kCredentialScopeChars, t.credential_scopes);
-  w.Put(kCredentialEntitiesBegin, t.credential_entities_begin);
-  w.Put(kCredentialEntities, t.credential_entities);
-  w.Put(kScopeRows, t.scope_rows);
-  w.Put(kRestrictionBits, t.restriction_bits);
+  std::vector<uint32_t> scalars;
+  internal::ForEachScalar(t, [&](uint32_t value) { scalars.push_back(value); });
+  w.Put(scalars);
+  internal::ForEachTable(
+      t, [&](absl::string_view, const auto& table) { w.Put(table); });
   return w.sections();
 }
 
@@ -299,32 +195,32 @@ class BodyReader {
   explicit BodyReader(absl::string_view body) : rest_(body) {}
 
   template <typename T>
-  absl::Status Read(SectionId id, std::vector<T>& out) {
+  absl::Status Read(absl::string_view name, std::vector<T>& out) {
     absl::string_view data;
-    PORTCULLIS_RETURN_IF_ERROR(Next(id, sizeof(T), data));
+    PORTCULLIS_RETURN_IF_ERROR(Next(name, sizeof(T), data));
     out.resize(data.size() / sizeof(T));
     if (!data.empty()) std::memcpy(out.data(), data.data(), data.size());
     return absl::OkStatus();
   }
 
-  absl::Status Read(SectionId id, std::string& out) {
+  absl::Status Read(absl::string_view name, std::string& out) {
     absl::string_view data;
-    PORTCULLIS_RETURN_IF_ERROR(Next(id, 1, data));
+    PORTCULLIS_RETURN_IF_ERROR(Next(name, 1, data));
     // Constructed, not assigned: assign() would round the capacity up, and a
     // loaded policy's memory must be the compiled one's.
     out = std::string(data.data(), data.size());
     return absl::OkStatus();
   }
 
-  // Strings stored back to back: offsets start at 0, never decrease and end
-  // at the size of the characters.
-  absl::Status Read(SectionId offsets_id, SectionId chars_id,
-                    PackedStrings& out) {
+  // Strings stored back to back, in sections "<table>.offsets" and
+  // "<table>.chars": offsets start at 0, never decrease and end at the size
+  // of the characters.
+  absl::Status Read(absl::string_view table, PackedStrings& out) {
+    const std::string name = absl::StrCat(table, ".offsets");
     std::vector<uint32_t> offsets;
     std::string chars;
-    PORTCULLIS_RETURN_IF_ERROR(Read(offsets_id, offsets));
-    PORTCULLIS_RETURN_IF_ERROR(Read(chars_id, chars));
-    const absl::string_view name = SectionName(offsets_id);
+    PORTCULLIS_RETURN_IF_ERROR(Read(name, offsets));
+    PORTCULLIS_RETURN_IF_ERROR(Read(absl::StrCat(table, ".chars"), chars));
     if (offsets.empty() || offsets[0] != 0) {
       return Inconsistent(absl::StrCat(name, " must start with 0"));
     }
@@ -344,25 +240,36 @@ class BodyReader {
     return absl::OkStatus();
   }
 
+  // A name table's strings, not yet indexed (NameTable::SetNames).
+  absl::Status Read(absl::string_view table, NameTable& out) {
+    PackedStrings names;
+    PORTCULLIS_RETURN_IF_ERROR(Read(table, names));
+    out.SetNames(std::move(names));
+    return absl::OkStatus();
+  }
+
+  // After the last section: nothing may follow it, and the header must have
+  // announced as many sections as were read.
   absl::Status Finish(uint32_t announced) const {
     if (!rest_.empty()) {
       return absl::DataLossError(absl::StrCat(
           "malformed bundle: ", rest_.size(), " bytes after the last section"));
     }
-    if (announced != kSectionCount) {
+    if (announced != sections_) {
       return absl::DataLossError(
           absl::StrCat("malformed bundle: the header announces ", announced,
                        " sections; format version ", kBundleFormatVersion,
-                       " has ", static_cast<uint32_t>(kSectionCount)));
+                       " has ", sections_));
     }
     return absl::OkStatus();
   }
 
  private:
-  absl::Status Next(SectionId id, uint32_t element_bytes,
+  // The next section, which must be number sections_ + 1, called `name`.
+  absl::Status Next(absl::string_view name, uint32_t element_bytes,
                     absl::string_view& data) {
-    const std::string where = absl::StrCat(
-        "section ", static_cast<uint32_t>(id), " (", SectionName(id), ")");
+    const uint32_t id = ++sections_;
+    const std::string where = absl::StrCat("section ", id, " (", name, ")");
     if (rest_.size() < kSectionHeaderBytes) {
       return absl::DataLossError(
           absl::StrCat("malformed bundle: ", where, " is missing"));
@@ -408,6 +315,7 @@ class BodyReader {
   }
 
   absl::string_view rest_;
+  uint32_t sections_ = 0;  // read so far
 };
 
 // A range table (`begin[i]..begin[i+1]`): `size` ranges, starting at 0,
@@ -483,33 +391,26 @@ bool RowInRange(uint32_t offset, uint32_t words, size_t table_words) {
 }
 
 // Every invariant the evaluator, the name lookups and the binders rely on.
-// `names` are the tables' strings before they are indexed.
-struct LoadedNames {
-  PackedStrings object_types, actions, partners, entities, roles, credentials;
-};
-
-absl::Status CheckTables(const PolicyTables& t, const LoadedNames& n) {
-  const size_t types = n.object_types.size();
+// The name tables may not be indexed yet (NameTable::SetNames).
+absl::Status CheckTables(const PolicyTables& t) {
+  const size_t types = t.object_types.size();
   const size_t slots = t.slots.size();
-  const size_t partners = n.partners.size();
-  const size_t entities = n.entities.size();
-  const size_t roles = n.roles.size();
-  const size_t credentials = n.credentials.size();
-  for (const auto& [name, strings] :
-       {std::pair<absl::string_view, const PackedStrings*>{"object_types",
-                                                           &n.object_types},
-        {"actions", &n.actions},
-        {"partners", &n.partners},
-        {"entities", &n.entities},
-        {"roles", &n.roles},
-        {"credentials", &n.credentials}}) {
-    PORTCULLIS_RETURN_IF_ERROR(CheckNonEmptyNames(name, *strings));
-  }
+  const size_t partners = t.partners.size();
+  const size_t entities = t.entities.size();
+  const size_t roles = t.roles.size();
+  const size_t credentials = t.credentials.size();
+  absl::Status names;
+  internal::ForEachTable(t, [&](absl::string_view name, const auto& table) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(table)>, NameTable>) {
+      if (names.ok()) names = CheckNonEmptyNames(name, table.names());
+    }
+  });
+  PORTCULLIS_RETURN_IF_ERROR(names);
 
   // Catalog.
   PORTCULLIS_RETURN_IF_ERROR(
       CheckRanges("type_base", t.type_base, types, slots, /*nonempty=*/true));
-  PORTCULLIS_RETURN_IF_ERROR(CheckSize("actions", n.actions.size(), slots));
+  PORTCULLIS_RETURN_IF_ERROR(CheckSize("actions", t.actions.size(), slots));
   for (uint32_t type = 0; type < types; ++type) {
     for (uint32_t slot = t.type_base[type]; slot < t.type_base[type + 1];
          ++slot) {
@@ -706,13 +607,14 @@ absl::Status CheckTables(const PolicyTables& t, const LoadedNames& n) {
   return absl::OkStatus();
 }
 
-// Indexes a loaded name table; DataLoss naming the first duplicate.
-absl::Status AssignNames(absl::string_view name, PackedStrings strings,
-                         std::vector<uint32_t> spaces, NameTable& out) {
-  const uint32_t duplicate = out.Assign(std::move(strings), std::move(spaces));
+// Indexes a loaded name table (NameTable::Index); DataLoss naming the first
+// duplicate.
+absl::Status IndexNames(absl::string_view name, std::vector<uint32_t> spaces,
+                        NameTable& table) {
+  const uint32_t duplicate = table.Index(std::move(spaces));
   if (duplicate != NameTable::kNotFound) {
     return Inconsistent(absl::StrCat(name, "[", duplicate, "] = \"",
-                                     absl::CHexEscape(out.names()[duplicate]),
+                                     absl::CHexEscape(table.name(duplicate)),
                                      "\" repeats an earlier name"));
   }
   return absl::OkStatus();
@@ -722,80 +624,43 @@ absl::StatusOr<PolicyTables> ReadBody(absl::string_view body,
                                       uint32_t sections) {
   BodyReader r(body);
   PolicyTables t;
-  LoadedNames n;
   std::vector<uint32_t> scalars;
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kScalars, scalars));
-  if (scalars.size() != 2) {
-    return Inconsistent(
-        absl::StrCat("scalars has ", scalars.size(), " entries; expected 2"));
+  PORTCULLIS_RETURN_IF_ERROR(r.Read(kScalarsSection, scalars));
+  size_t expected = 0;
+  internal::ForEachScalar(t, [&](uint32_t) { ++expected; });
+  if (scalars.size() != expected) {
+    return Inconsistent(absl::StrCat("scalars has ", scalars.size(),
+                                     " entries; expected ", expected));
   }
-  t.row_words = scalars[0];
-  t.scope_words = scalars[1];
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kObjectTypeOffsets, kObjectTypeChars, n.object_types));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kTypeBase, t.type_base));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kSlots, t.slots));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kActionOffsets, kActionChars, n.actions));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kPartnerOffsets, kPartnerChars, n.partners));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kPartnerEntityBegin, t.partner_entity_begin));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kEntityOffsets, kEntityChars, n.entities));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kEntityPartner, t.entity_partner));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kEntityDefaultRole, t.entity_default_role));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kRoleOffsets, kRoleChars, n.roles));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kRoleNameOffsets, kRoleNameChars, t.role_names));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kRoleOwner, t.role_owner));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kRoleRow, t.role_row));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kPermissionRows, t.permission_rows));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialOffsets, kCredentialChars, n.credentials));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialNameOffsets, kCredentialNameChars, t.credential_names));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kCredentialPartner, t.credential_partner));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialScopeRow, t.credential_scope_row));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialRestriction, t.credential_restriction));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialRateLimit, t.credential_rate_limit));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialScopesBegin, t.credential_scopes_begin));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(
-      kCredentialScopeOffsets, kCredentialScopeChars, t.credential_scopes));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialEntitiesBegin, t.credential_entities_begin));
-  PORTCULLIS_RETURN_IF_ERROR(
-      r.Read(kCredentialEntities, t.credential_entities));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kScopeRows, t.scope_rows));
-  PORTCULLIS_RETURN_IF_ERROR(r.Read(kRestrictionBits, t.restriction_bits));
+  size_t next = 0;
+  internal::ForEachScalar(t, [&](uint32_t& value) { value = scalars[next++]; });
+  absl::Status status;
+  internal::ForEachTable(t, [&](absl::string_view name, auto& table) {
+    if (status.ok()) status = r.Read(name, table);
+  });
+  PORTCULLIS_RETURN_IF_ERROR(status);
   PORTCULLIS_RETURN_IF_ERROR(r.Finish(sections));
 
-  PORTCULLIS_RETURN_IF_ERROR(CheckTables(t, n));
+  PORTCULLIS_RETURN_IF_ERROR(CheckTables(t));
 
-  // Only actions have name spaces: their object types.
+  // Only actions have name spaces: their object types. Every other table's
+  // names share name space 0.
   std::vector<uint32_t> action_spaces(t.slots.size());
   for (size_t slot = 0; slot < t.slots.size(); ++slot) {
     action_spaces[slot] = t.slots[slot].object_type;
   }
-  // Every other table's names share name space 0. The spaces are built
-  // before the names are moved: argument evaluation order is unspecified, and
-  // a moved-from table has no size.
-  auto assign_global = [](absl::string_view name, PackedStrings& strings,
-                          NameTable& out) {
-    std::vector<uint32_t> spaces(strings.size(), 0);
-    return AssignNames(name, std::move(strings), std::move(spaces), out);
-  };
-  PORTCULLIS_RETURN_IF_ERROR(
-      assign_global("object_types", n.object_types, t.object_types));
-  PORTCULLIS_RETURN_IF_ERROR(AssignNames("actions", std::move(n.actions),
-                                         std::move(action_spaces), t.actions));
-  PORTCULLIS_RETURN_IF_ERROR(assign_global("partners", n.partners, t.partners));
-  PORTCULLIS_RETURN_IF_ERROR(assign_global("entities", n.entities, t.entities));
-  PORTCULLIS_RETURN_IF_ERROR(assign_global("roles", n.roles, t.roles));
-  PORTCULLIS_RETURN_IF_ERROR(
-      assign_global("credentials", n.credentials, t.credentials));
+  internal::ForEachTable(t, [&](absl::string_view name, auto& table) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(table)>, NameTable>) {
+      if (status.ok()) {
+        status = IndexNames(name,
+                            &table == &t.actions
+                                ? std::move(action_spaces)
+                                : std::vector<uint32_t>(table.size(), 0),
+                            table);
+      }
+    }
+  });
+  PORTCULLIS_RETURN_IF_ERROR(status);
   return t;
 }
 
