@@ -87,7 +87,7 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
                      Trace& trace) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
-      internal::TraceFailure(trace, reason, detail());
+      trace.Fail(reason, detail());
     }
     return Deny(reason);
   };
@@ -150,7 +150,7 @@ Decision DecideByNames(const CompiledPolicy& policy,
                        const CheckRequestView& request, Trace& trace) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
-      internal::TraceFailure(trace, reason, detail());
+      trace.Fail(reason, detail());
     }
     return Deny(reason);
   };
@@ -205,42 +205,43 @@ Decision DecideByNames(const CompiledPolicy& policy,
 
 namespace internal {
 
-// Records every step of a decision, for Explain().
+// Records every step of a decision, for Explain(). The tracer interface of
+// decide.h.
 class Tracer {
  public:
   static constexpr bool kEnabled = true;
 
+  void Fail(Reason reason, absl::string_view detail) {
+    Step(reason, false, [&] { return std::string(detail); });
+  }
+  // Reports the rules Decide() evaluated, in order, up to the first that
+  // failed.
+  void Rules(const RuleOutcomes& outcomes);
+
+  std::vector<ExplanationStep> TakeSteps() { return std::move(steps_); }
+
+ private:
   template <typename DetailFn>
   void Step(Reason rule, bool passed, DetailFn&& detail) {
     steps_.push_back({std::string(ReasonName(rule)), passed, detail()});
   }
-  std::vector<ExplanationStep> TakeSteps() { return std::move(steps_); }
 
- private:
   std::vector<ExplanationStep> steps_;
 };
 
-void TraceFailure(Tracer& trace, Reason reason, absl::string_view detail) {
-  trace.Step(reason, false, [&] { return std::string(detail); });
-}
-
-// Reports the rules Decide() evaluated, in order, up to the first that failed,
-// from the outcomes Decide() computed: the explanation cannot disagree with
-// the decision.
-void TraceRules(Tracer& trace, const CompiledPolicy& policy,
-                const PrincipalFacts& p, absl::string_view user_id,
-                ActionId action, uint32_t e, const ResourceRef* resource,
-                SlotInfo slot, bool tenant, uint32_t granted, bool scope,
-                bool partner_only_ok, uint32_t permission, bool rbac) {
-  const PolicyTables& t = policy.tables();
+void Tracer::Rules(const RuleOutcomes& o) {
+  const PrincipalFacts& p = *o.principal;
+  const ResourceRef* resource = o.resource;
+  const SlotInfo slot = o.slot;
+  const PolicyTables& t = o.policy->tables();
   const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
   const std::string action_name =
       absl::StrCat(t.object_types.name(slot.object_type), ".",
-                   t.actions.name(action.index()));
-  trace.Step(Reason::kTenant, tenant,
-             [&] { return TenantDetail(policy, p, e, resource); });
-  if (!tenant) return;
-  trace.Step(Reason::kScope, scope, [&] {
+                   t.actions.name(o.action.index()));
+  Step(Reason::kTenant, o.tenant,
+       [&] { return TenantDetail(*o.policy, p, o.entity, resource); });
+  if (!o.tenant) return;
+  Step(Reason::kScope, o.scope, [&] {
     const std::string needed =
         absl::StrCat(action_name, " needs ", LevelName(slot.level));
     if (p.credential == kNone) {
@@ -248,19 +249,19 @@ void TraceRules(Tracer& trace, const CompiledPolicy& policy,
     }
     return absl::StrCat(
         "client ", Q(t.credentials.name(p.credential)), " grants ",
-        granted == internal::kLevelNone ? "nothing" : LevelName(granted),
+        o.granted == internal::kLevelNone ? "nothing" : LevelName(o.granted),
         " on ", t.object_types.name(slot.object_type), "; ", needed);
   });
-  if (!scope) return;
-  trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {
+  if (!o.scope) return;
+  Step(Reason::kPartnerOnly, o.partner_only_ok, [&] {
     if (!slot.partner_only) {
       return absl::StrCat(action_name, " is not partner-only");
     }
     return absl::StrCat(action_name, " is partner-only; the principal is ",
                         is_partner ? "a partner" : "an entity user");
   });
-  if (!partner_only_ok) return;
-  trace.Step(Reason::kRbac, rbac, [&] {
+  if (!o.partner_only_ok) return;
+  Step(Reason::kRbac, o.rbac, [&] {
     if (is_partner) {
       return std::string("partners skip rbac: the partner manages access");
     }
@@ -277,30 +278,30 @@ void TraceRules(Tracer& trace, const CompiledPolicy& policy,
     }
     return absl::StrCat("role ", role, " (row ",
                         t.role_row[p.role] / t.row_words, "): ", action_name,
-                        " = ", PermissionName(permission));
+                        " = ", PermissionName(o.permission));
   });
-  if (!rbac || is_partner) return;
-  if (permission == kPermAllowed) {
-    trace.Step(Reason::kOwnership, true, [] {
+  if (!o.rbac || is_partner) return;
+  if (o.permission == kPermAllowed) {
+    Step(Reason::kOwnership, true, [] {
       return std::string("allowed on any object: ownership does not apply");
     });
     return;
   }
   if (resource == nullptr) {
-    trace.Step(Reason::kOwnership, true, [] {
+    Step(Reason::kOwnership, true, [] {
       return std::string("no resource: allowed on the user's own objects only");
     });
     return;
   }
   const bool own =
-      !resource->created_by.empty() && resource->created_by == user_id;
-  trace.Step(Reason::kOwnership, own, [&] {
+      !resource->created_by.empty() && resource->created_by == o.user_id;
+  Step(Reason::kOwnership, own, [&] {
     if (resource->created_by.empty()) {
       return std::string("the resource's creator is unknown: not the user's");
     }
     return absl::StrCat(
         "the resource was created by ", Q(resource->created_by),
-        own ? ", the user" : absl::StrCat(", not by ", Q(user_id)));
+        own ? ", the user" : absl::StrCat(", not by ", Q(o.user_id)));
   });
 }
 
