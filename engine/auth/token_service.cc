@@ -19,7 +19,6 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -30,6 +29,7 @@
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.h"
 #include "engine/common/json_string.h"
+#include "engine/common/quote.h"
 #include "engine/common/status_macros.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
@@ -50,10 +50,6 @@ constexpr size_t kMaxQuotedGrantType = 64;
 // Largest cache: 2^24 entries (1 GiB per thread) is far past any use.
 constexpr size_t kMaxCacheEntries = size_t{1} << 24;
 constexpr size_t kWays = 4;
-
-std::string Quoted(absl::string_view id) {
-  return absl::StrCat("\"", absl::CHexEscape(id), "\"");
-}
 
 absl::Status NoPolicyError() {
   return absl::UnavailableError("token service: no policy");
@@ -313,7 +309,7 @@ absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("grant_type: unsupported ",
-                   Quoted(grant_type.substr(0, kMaxQuotedGrantType)),
+                   internal::Quote(grant_type.substr(0, kMaxQuotedGrantType)),
                    " (expected \"client_credentials\" or \"entity_user\")"));
 }
 
@@ -455,30 +451,31 @@ absl::StatusOr<DirectoryUser> TokenService::ResolveUser(
   absl::StatusOr<DirectoryUser> user = users_.FindUser(user_id);
   if (!user.ok()) {
     if (absl::IsNotFound(user.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("entity_user_id: unknown user ", Quoted(user_id)));
+      return absl::NotFoundError(absl::StrCat("entity_user_id: unknown user ",
+                                              internal::Quote(user_id)));
     }
     return user.status();
   }
   const internal::PolicyTables& t = policy.tables();
   const uint32_t entity = t.entities.Find(0, user->entity_id);
   if (entity == internal::NameTable::kNotFound) {
-    return absl::FailedPreconditionError(absl::StrCat("user ", Quoted(user_id),
-                                                      ": unknown entity ",
-                                                      Quoted(user->entity_id)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("user ", internal::Quote(user_id), ": unknown entity ",
+                     internal::Quote(user->entity_id)));
   }
   if (!user->role_id.empty() &&
       t.roles.Find(0, user->role_id) == internal::NameTable::kNotFound) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "user ", Quoted(user_id), ": unknown role ", Quoted(user->role_id)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("user ", internal::Quote(user_id), ": unknown role ",
+                     internal::Quote(user->role_id)));
   }
   const uint32_t credential = t.credentials.Find(0, client_id);
   if (credential == internal::NameTable::kNotFound) {
     return ClientAuthenticationError();  // Left the policy meanwhile.
   }
   const std::string refusal = absl::StrCat(
-      "client ", Quoted(client_id), " may not issue tokens for user ",
-      Quoted(user_id), ": entity ", Quoted(user->entity_id));
+      "client ", internal::Quote(client_id), " may not issue tokens for user ",
+      internal::Quote(user_id), ": entity ", internal::Quote(user->entity_id));
   if (t.credential_partner[credential] != t.entity_partner[entity]) {
     return absl::PermissionDeniedError(
         absl::StrCat(refusal, " belongs to another partner"));
@@ -616,9 +613,9 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
         absl::StrCat("refresh token: ", client.message()));
   }
   if (!state.policy->FindCredential(record->client_id).has_value()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("refresh token: client ", Quoted(record->client_id),
-                     " is no longer in the policy"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "refresh token: client ", internal::Quote(record->client_id),
+        " is no longer in the policy"));
   }
   TokenRecord base = *record;
   if (record->grant == GrantKind::kEntityUser) {
@@ -707,7 +704,7 @@ absl::StatusOr<ApplicationInfo> TokenService::Me(
   const uint32_t credential = t.credentials.Find(0, grant.client_id());
   if (credential == internal::NameTable::kNotFound) {
     return absl::NotFoundError(
-        absl::StrCat("unknown client ", Quoted(grant.client_id())));
+        absl::StrCat("unknown client ", internal::Quote(grant.client_id())));
   }
   ApplicationInfo info;
   info.client_id = grant.client_id();
@@ -772,7 +769,7 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
       policy.FindCredential(record->client_id);
   if (!credential.has_value()) {
     return absl::UnauthenticatedError(
-        absl::StrCat(kWhat, ": client ", Quoted(record->client_id),
+        absl::StrCat(kWhat, ": client ", internal::Quote(record->client_id),
                      " is no longer in the policy"));
   }
   absl::StatusOr<Principal> principal =

@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/numeric/bits.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/quote.h"
 #include "engine/evaluate/decide.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
@@ -20,11 +20,8 @@ using internal::LevelName;
 using internal::PermissionName;
 using internal::PolicyTables;
 using internal::PrincipalFacts;
+using internal::Quote;
 using internal::SlotInfo;
-
-std::string Q(absl::string_view value) {
-  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
-}
 
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
                    uint32_t entity) {
@@ -37,14 +34,15 @@ bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
 std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                          uint32_t entity, const ResourceRef* resource) {
   const PolicyTables& t = policy.tables();
-  const std::string entity_name = Q(t.entities.name(entity));
-  const std::string partner_name = Q(t.partners.name(t.entity_partner[entity]));
+  const std::string entity_name = Quote(t.entities.name(entity));
+  const std::string partner_name =
+      Quote(t.partners.name(t.entity_partner[entity]));
   if (p.kind == PrincipalFacts::Kind::kPartner) {
-    const std::string client = Q(t.credentials.name(p.credential));
+    const std::string client = Quote(t.credentials.name(p.credential));
     if (t.entity_partner[entity] != p.partner) {
       return absl::StrCat("entity ", entity_name, " belongs to partner ",
                           partner_name, ", not to client ", client,
-                          "'s partner ", Q(t.partners.name(p.partner)));
+                          "'s partner ", Quote(t.partners.name(p.partner)));
     }
     if (p.restricted && !InRestriction(t, p, entity)) {
       return absl::StrCat("client ", client,
@@ -52,17 +50,17 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                           entity_name);
     }
   } else {
-    const std::string user_entity = Q(t.entities.name(p.entity));
+    const std::string user_entity = Quote(t.entities.name(p.entity));
     if (entity != p.entity) {
       return absl::StrCat("the user belongs to entity ", user_entity, ", not ",
                           entity_name);
     }
     if (!p.tenant_ok) {
-      const std::string client = Q(t.credentials.name(p.credential));
+      const std::string client = Quote(t.credentials.name(p.credential));
       if (t.credential_partner[p.credential] != p.partner) {
         return absl::StrCat(
             "client ", client, " belongs to partner ",
-            Q(t.partners.name(t.credential_partner[p.credential])),
+            Quote(t.partners.name(t.credential_partner[p.credential])),
             ", not to entity ", user_entity, "'s partner ", partner_name);
       }
       return absl::StrCat("client ", client,
@@ -72,8 +70,8 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
   }
   if (resource != nullptr && resource->entity.index() != entity) {
     return absl::StrCat("the resource belongs to entity ",
-                        Q(t.entities.name(resource->entity.index())), ", not ",
-                        entity_name);
+                        Quote(t.entities.name(resource->entity.index())),
+                        ", not ", entity_name);
   }
   return absl::StrCat("entity ", entity_name, " of partner ", partner_name,
                       " is the principal's",
@@ -103,13 +101,13 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     // Which of the two names is unknown: only on this failure path.
     if (!policy.FindObjectType(request.object_type).has_value()) {
       return fail(Reason::kUnknownObjectType, [&] {
-        return absl::StrCat("object type ", Q(request.object_type),
+        return absl::StrCat("object type ", Quote(request.object_type),
                             " is not in the catalog");
       });
     }
     return fail(Reason::kUnknownAction, [&] {
-      return absl::StrCat("object type ", Q(request.object_type),
-                          " has no action ", Q(request.action));
+      return absl::StrCat("object type ", Quote(request.object_type),
+                          " has no action ", Quote(request.action));
     });
   }
   // Most requests act in the user's own entity, on a resource of it: a string
@@ -123,7 +121,8 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
           : policy.FindEntity(request.entity_id);
   if (!entity.has_value()) {
     return fail(Reason::kTenant, [&] {
-      return absl::StrCat("entity ", Q(request.entity_id), " does not exist");
+      return absl::StrCat("entity ", Quote(request.entity_id),
+                          " does not exist");
     });
   }
   ResourceRef resource;
@@ -135,7 +134,8 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     if (!resource_entity.has_value()) {
       return fail(Reason::kTenant, [&] {
         return absl::StrCat("the resource's entity ",
-                            Q(request.resource_entity_id), " does not exist");
+                            Quote(request.resource_entity_id),
+                            " does not exist");
       });
     }
     resource.entity = *resource_entity;
@@ -184,12 +184,13 @@ Decision DecideByNames(const CompiledPolicy& policy,
     return fail(bound, [&] {
       switch (bound) {
         case Reason::kUnknownEntity:
-          return absl::StrCat("the user's entity ", Q(request.user_entity_id),
-                              " does not exist");
+          return absl::StrCat("the user's entity ",
+                              Quote(request.user_entity_id), " does not exist");
         case Reason::kUnknownRole:
-          return absl::StrCat("role ", Q(request.role_id), " does not exist");
+          return absl::StrCat("role ", Quote(request.role_id),
+                              " does not exist");
         default:
-          return absl::StrCat("client ", Q(request.client_id),
+          return absl::StrCat("client ", Quote(request.client_id),
                               " does not exist");
       }
     });
@@ -248,7 +249,7 @@ void Tracer::Rules(const RuleOutcomes& o) {
       return absl::StrCat("no client: scopes do not apply (", needed, ")");
     }
     return absl::StrCat(
-        "client ", Q(t.credentials.name(p.credential)), " grants ",
+        "client ", Quote(t.credentials.name(p.credential)), " grants ",
         o.granted == internal::kLevelNone ? "nothing" : LevelName(o.granted),
         " on ", t.object_types.name(slot.object_type), "; ", needed);
   });
@@ -267,14 +268,15 @@ void Tracer::Rules(const RuleOutcomes& o) {
     }
     if (p.role == kNone) {
       return absl::StrCat("the user has no role and entity ",
-                          Q(t.entities.name(p.entity)), " has no default role");
+                          Quote(t.entities.name(p.entity)),
+                          " has no default role");
     }
-    const std::string role = Q(t.roles.name(p.role));
+    const std::string role = Quote(t.roles.name(p.role));
     if (!p.role_usable) {
       return absl::StrCat("role ", role, " is owned by entity ",
-                          Q(t.entities.name(t.role_owner[p.role])),
+                          Quote(t.entities.name(t.role_owner[p.role])),
                           ", not the user's entity ",
-                          Q(t.entities.name(p.entity)));
+                          Quote(t.entities.name(p.entity)));
     }
     return absl::StrCat("role ", role, " (row ",
                         t.role_row[p.role] / t.row_words, "): ", action_name,
@@ -300,8 +302,8 @@ void Tracer::Rules(const RuleOutcomes& o) {
       return std::string("the resource's creator is unknown: not the user's");
     }
     return absl::StrCat(
-        "the resource was created by ", Q(resource->created_by),
-        own ? ", the user" : absl::StrCat(", not by ", Q(o.user_id)));
+        "the resource was created by ", Quote(resource->created_by),
+        own ? ", the user" : absl::StrCat(", not by ", Quote(o.user_id)));
   });
 }
 

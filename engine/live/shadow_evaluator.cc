@@ -6,8 +6,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/quote.h"
 #include "engine/snapshot/policy_tables.h"
 
 namespace portcullis {
@@ -359,10 +359,9 @@ std::string ShadowReport::ToText() const {
                    " disagreed (", overflow, " not kept)\n");
   for (const ShadowDisagreement& d : disagreements) {
     const std::string who =
-        d.partner ? "partner"
-        : d.role.empty()
-            ? "no role"
-            : absl::StrCat("role \"", absl::CHexEscape(d.role), "\"");
+        d.partner        ? "partner"
+        : d.role.empty() ? "no role"
+                         : absl::StrCat("role ", internal::Quote(d.role));
     const std::string what = d.object_type.empty()
                                  ? "(unknown action)"
                                  : absl::StrCat(d.object_type, ".", d.action);

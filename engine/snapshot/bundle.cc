@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/quote.h"
 #include "engine/common/status_macros.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
@@ -613,9 +614,9 @@ absl::Status IndexNames(absl::string_view name, std::vector<uint32_t> spaces,
                         NameTable& table) {
   const uint32_t duplicate = table.Index(std::move(spaces));
   if (duplicate != NameTable::kNotFound) {
-    return Inconsistent(absl::StrCat(name, "[", duplicate, "] = \"",
-                                     absl::CHexEscape(table.name(duplicate)),
-                                     "\" repeats an earlier name"));
+    return Inconsistent(absl::StrCat(
+        name, "[", duplicate, "] = ", internal::Quote(table.name(duplicate)),
+        " repeats an earlier name"));
   }
   return absl::OkStatus();
 }
