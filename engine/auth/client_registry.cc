@@ -17,7 +17,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -27,6 +26,7 @@
 #include "engine/auth/crypto.h"
 #include "engine/auth/sealed_snapshot.h"
 #include "engine/auth/token_format.h"
+#include "engine/common/quote.h"
 #include "engine/common/status_macros.h"
 #include "engine/snapshot/policy_tables.h"
 #include "google/protobuf/message.h"
@@ -48,10 +48,6 @@ Digest RandomDigest() {
   std::array<uint8_t, Digest::kSize> bytes;
   RandomBytes(absl::MakeSpan(bytes));
   return Digest(bytes);
-}
-
-std::string Quoted(absl::string_view id) {
-  return absl::StrCat("\"", absl::CHexEscape(id), "\"");
 }
 
 // RFC 3339 in UTC with as many fractional digits as needed, as the token
@@ -158,14 +154,14 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
   const absl::Time now = clock_.Now();
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (!policy_clients_.contains(client_id)) {
-    return absl::NotFoundError(
-        absl::StrCat("client ", Quoted(client_id), " is not in the policy"));
+    return absl::NotFoundError(absl::StrCat(
+        "client ", internal::Quote(client_id), " is not in the policy"));
   }
   auto [it, inserted] = entries_.try_emplace(client_id);
   Entry& entry = it->second;
   if (!inserted && !entry.secret.IsZero()) {
     return absl::AlreadyExistsError(
-        absl::StrCat("client ", Quoted(client_id),
+        absl::StrCat("client ", internal::Quote(client_id),
                      " already has a secret; rotate it instead"));
   }
   entry.display_name = std::string(display_name);
@@ -184,13 +180,14 @@ absl::StatusOr<std::string> ClientRegistry::RotateSecret(
   const absl::Time now = clock_.Now();
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (!policy_clients_.contains(client_id)) {
-    return absl::NotFoundError(
-        absl::StrCat("client ", Quoted(client_id), " is not in the policy"));
+    return absl::NotFoundError(absl::StrCat(
+        "client ", internal::Quote(client_id), " is not in the policy"));
   }
   auto it = entries_.find(client_id);
   if (it == entries_.end() || it->second.secret.IsZero()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "client ", Quoted(client_id), " has no secret; register it first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("client ", internal::Quote(client_id),
+                     " has no secret; register it first"));
   }
   Touch(it->second, now);
   return NewSecretLocked(it->second);
@@ -201,8 +198,8 @@ absl::Status ClientRegistry::RevokeTokens(absl::string_view client_id) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   auto it = entries_.find(client_id);
   if (it == entries_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+    return absl::NotFoundError(absl::StrCat(
+        "client ", internal::Quote(client_id), " is not registered"));
   }
   Entry& entry = it->second;
   entry.tokens_valid_from =
@@ -253,16 +250,16 @@ absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
   if (!policy_clients_.contains(client_id) ||
       (it != entries_.end() && it->second.removed)) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "client ", Quoted(client_id), " is no longer in the policy"));
+        "client ", internal::Quote(client_id), " is no longer in the policy"));
   }
   if (it == entries_.end()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "client ", internal::Quote(client_id), " is not registered"));
   }
   if (issued_at < it->second.tokens_valid_from) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("revoked with every token of client ", Quoted(client_id),
-                     " issued before ", Rfc3339(it->second.tokens_valid_from)));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "revoked with every token of client ", internal::Quote(client_id),
+        " issued before ", Rfc3339(it->second.tokens_valid_from)));
   }
   return absl::OkStatus();
 }
@@ -289,7 +286,7 @@ absl::StatusOr<ClientInfo> ClientRegistry::Find(
   if (it == entries_.end()) {
     if (!policy_clients_.contains(client_id)) {
       return absl::NotFoundError(
-          absl::StrCat("unknown client ", Quoted(client_id)));
+          absl::StrCat("unknown client ", internal::Quote(client_id)));
     }
     return InfoLocked(client_id, nullptr);
   }

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,17 +18,17 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/auth/client_registry.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/introspection_cache.h"
 #include "engine/auth/rate_limiter.h"
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.h"
-#include "engine/common/json_string.h"
+#include "engine/common/quote.h"
 #include "engine/common/status_macros.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
@@ -37,23 +36,21 @@
 namespace portcullis::auth {
 namespace {
 
-static_assert(crypto_shorthash_siphashx24_BYTES == 16 &&
-                  crypto_shorthash_siphashx24_KEYBYTES == 16,
-              "the cache key is one SipHash-128 under a 128-bit key");
+using introspection::CacheEntry;
+using introspection::CacheKey;
+using introspection::CacheKeyOf;
+using introspection::CacheSets;
+using introspection::CacheTable;
+using introspection::kMaxCacheEntries;
+using introspection::kWays;
+using introspection::ReleaseCache;
+using introspection::ThreadCache;
 
 constexpr absl::string_view kClientCredentials = "client_credentials";
 constexpr absl::string_view kEntityUser = "entity_user";
 
 // Longest part of a bad grant_type quoted in an error.
 constexpr size_t kMaxQuotedGrantType = 64;
-
-// Largest cache: 2^24 entries (1 GiB per thread) is far past any use.
-constexpr size_t kMaxCacheEntries = size_t{1} << 24;
-constexpr size_t kWays = 4;
-
-std::string Quoted(absl::string_view id) {
-  return absl::StrCat("\"", absl::CHexEscape(id), "\"");
-}
 
 absl::Status NoPolicyError() {
   return absl::UnavailableError("token service: no policy");
@@ -85,221 +82,10 @@ bool IsBearerPrefix(absl::string_view header) {
   return difference == 0;
 }
 
-// ---- The introspection cache --------------------------------------------
-
-// SipHash-128 of a token under the service's cache key.
-struct CacheKey {
-  uint64_t lo = 0;
-  uint64_t hi = 0;
-};
-
-CacheKey CacheKeyOf(const std::array<uint8_t, 16>& key,
-                    absl::Span<const uint8_t> token) {
-  std::array<uint8_t, 16> out;
-  crypto_shorthash_siphashx24(out.data(), token.data(), token.size(),
-                              key.data());
-  CacheKey cache_key;
-  std::memcpy(&cache_key.lo, out.data(), sizeof(cache_key.lo));
-  std::memcpy(&cache_key.hi, out.data() + 8, sizeof(cache_key.hi));
-  return cache_key;
-}
-
-// One validated token, in one cache line. Empty while `grant` is null.
-struct alignas(64) CacheEntry {
-  uint64_t key_lo = 0;
-  uint64_t key_hi = 0;
-  // The generations the token was validated at (TokenService::CacheStamp).
-  uint64_t generation = 0;
-  uint64_t family_generation = 0;
-  // The expiry in Unix nanoseconds (token times are whole nanoseconds).
-  int64_t expires_at_nanos = 0;
-  uint32_t family_bucket = 0;
-  std::shared_ptr<const AccessGrant> grant;
-};
-static_assert(sizeof(CacheEntry) == 64, "one entry per cache line");
-
-// A thread's cache for one service: `sets` sets of kWays entries, a set
-// chosen by the low bits of the key (uniform: a PRF value). Thread-hostile:
-// only its thread touches it.
-class CacheTable {
- public:
-  explicit CacheTable(size_t sets)
-      : set_mask_(sets - 1), entries_(sets * kWays) {}
-
-  // The service epoch (a count of SetPolicy calls) the table last saw.
-  uint64_t epoch() const { return epoch_; }
-
-  // Drops every entry, and with them the grants, policy snapshots and rate
-  // limiters they hold, and records `epoch`. Called when the table sees a
-  // new epoch: every grant it holds is then bound to an older snapshot and
-  // would be validated again anyway, so keeping it would only keep that
-  // snapshot alive. O(entries) when any is filled, once per swap per
-  // thread; the tokens pay a BLAKE2b on their next use here (their digest
-  // went with the grant).
-  void DropAll(uint64_t epoch) {
-    epoch_ = epoch;
-    if (filled_ == 0) return;
-    for (CacheEntry& entry : entries_) entry = CacheEntry();
-    filled_ = 0;
-  }
-
-  // The entry of `key`, or null.
-  CacheEntry* Find(const CacheKey& key) {
-    CacheEntry* set = &entries_[(key.lo & set_mask_) * kWays];
-    for (size_t way = 0; way < kWays; ++way) {
-      // Branch-free over the 128 bits: two XORs and an OR on registers, no
-      // loop a compiler could cut short; inline rather than
-      // crypto_verify_16, a call per way on the hot path. Which of the 4
-      // ways matched is all a timing could tell.
-      const uint64_t difference =
-          (set[way].key_lo ^ key.lo) | (set[way].key_hi ^ key.hi);
-      if (difference == 0 && set[way].grant != nullptr) return &set[way];
-    }
-    return nullptr;
-  }
-
-  // Where to store `key`: an empty way of its set, else one chosen by the
-  // key's high bits (a random victim: as good as LRU for random tokens, and
-  // needs no bookkeeping on hits).
-  CacheEntry& Slot(const CacheKey& key) {
-    CacheEntry* set = &entries_[(key.lo & set_mask_) * kWays];
-    for (size_t way = 0; way < kWays; ++way) {
-      if (set[way].grant == nullptr) return set[way];
-    }
-    return set[key.hi % kWays];
-  }
-
-  // Fills `entry` (from Find or Slot) with `grant`.
-  void Fill(CacheEntry& entry, CacheEntry filled) {
-    if (entry.grant == nullptr) ++filled_;
-    entry = std::move(filled);
-  }
-
-  // Empties `entry` (from Find).
-  void Clear(CacheEntry& entry) {
-    if (entry.grant != nullptr) --filled_;
-    entry = CacheEntry();
-  }
-
- private:
-  const size_t set_mask_;
-  std::vector<CacheEntry> entries_;
-  // Entries holding a grant; lets DropAll skip an empty table.
-  size_t filled_ = 0;
-  uint64_t epoch_ = 0;
-};
-
-// The caches of the services this thread used most recently, most recent
-// first; id 0 is a free slot. Service ids are never reused, so a destroyed
-// service's cache is never found again; it is freed when evicted or when
-// the thread exits.
-struct ThreadCaches {
-  static constexpr size_t kServices = 4;
-  std::array<uint64_t, kServices> ids{};
-  std::array<std::unique_ptr<CacheTable>, kServices> tables;
-};
-
-ThreadCaches& ThisThreadCaches() {
-  thread_local ThreadCaches caches;
-  return caches;
-}
-
-CacheTable& ThreadCache(uint64_t service_id, size_t sets) {
-  ThreadCaches& caches = ThisThreadCaches();
-  if (caches.ids[0] == service_id) return *caches.tables[0];
-  size_t i = 1;
-  while (i < ThreadCaches::kServices && caches.ids[i] != service_id) ++i;
-  if (i == ThreadCaches::kServices) {
-    // A free slot, else the least recently used.
-    i = 0;
-    while (i < ThreadCaches::kServices - 1 && caches.ids[i] != 0) ++i;
-    caches.ids[i] = service_id;
-    caches.tables[i] = std::make_unique<CacheTable>(sets);
-  }
-  std::rotate(caches.ids.begin(), caches.ids.begin() + i,
-              caches.ids.begin() + i + 1);
-  std::rotate(caches.tables.begin(), caches.tables.begin() + i,
-              caches.tables.begin() + i + 1);
-  return *caches.tables[0];
-}
-
-// Frees this thread's cache of `service_id`, if it has one.
-void ReleaseCache(uint64_t service_id) {
-  ThreadCaches& caches = ThisThreadCaches();
-  for (size_t i = 0; i < ThreadCaches::kServices; ++i) {
-    if (caches.ids[i] != service_id) continue;
-    caches.ids[i] = 0;
-    caches.tables[i].reset();
-    // Free slots go last, so that the most recent stay first.
-    std::rotate(caches.ids.begin() + i, caches.ids.begin() + i + 1,
-                caches.ids.end());
-    std::rotate(caches.tables.begin() + i, caches.tables.begin() + i + 1,
-                caches.tables.end());
-    return;
-  }
-}
-
 uint64_t NextServiceId() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
 }
-
-size_t CacheSets(size_t entries) {
-  size_t sets = 1;
-  while (sets * kWays < entries) sets *= 2;
-  return sets;
-}
-
-// ---- JSON ----------------------------------------------------------------
-
-std::string JsonTime(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
-}
-
-// Builds one compact JSON object, fields in call order.
-class JsonObject {
- public:
-  JsonObject& String(absl::string_view name, absl::string_view value) {
-    Name(name);
-    internal::AppendJsonString(value, out_);
-    return *this;
-  }
-  JsonObject& Number(absl::string_view name, int64_t value) {
-    Name(name);
-    absl::StrAppend(&out_, value);
-    return *this;
-  }
-  JsonObject& Null(absl::string_view name) {
-    Name(name);
-    out_.append("null");
-    return *this;
-  }
-  JsonObject& Strings(absl::string_view name,
-                      const std::vector<std::string>& values) {
-    Name(name);
-    out_.push_back('[');
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (i > 0) out_.push_back(',');
-      internal::AppendJsonString(values[i], out_);
-    }
-    out_.push_back(']');
-    return *this;
-  }
-  // The object's text; the builder is spent.
-  std::string Close() {
-    out_.push_back('}');
-    return std::move(out_);
-  }
-
- private:
-  void Name(absl::string_view name) {
-    if (out_.size() > 1) out_.push_back(',');
-    internal::AppendJsonString(name, out_);
-    out_.push_back(':');
-  }
-
-  std::string out_ = "{";
-};
 
 }  // namespace
 
@@ -313,7 +99,7 @@ absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("grant_type: unsupported ",
-                   Quoted(grant_type.substr(0, kMaxQuotedGrantType)),
+                   internal::Quote(grant_type.substr(0, kMaxQuotedGrantType)),
                    " (expected \"client_credentials\" or \"entity_user\")"));
 }
 
@@ -455,30 +241,31 @@ absl::StatusOr<DirectoryUser> TokenService::ResolveUser(
   absl::StatusOr<DirectoryUser> user = users_.FindUser(user_id);
   if (!user.ok()) {
     if (absl::IsNotFound(user.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("entity_user_id: unknown user ", Quoted(user_id)));
+      return absl::NotFoundError(absl::StrCat("entity_user_id: unknown user ",
+                                              internal::Quote(user_id)));
     }
     return user.status();
   }
   const internal::PolicyTables& t = policy.tables();
   const uint32_t entity = t.entities.Find(0, user->entity_id);
   if (entity == internal::NameTable::kNotFound) {
-    return absl::FailedPreconditionError(absl::StrCat("user ", Quoted(user_id),
-                                                      ": unknown entity ",
-                                                      Quoted(user->entity_id)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("user ", internal::Quote(user_id), ": unknown entity ",
+                     internal::Quote(user->entity_id)));
   }
   if (!user->role_id.empty() &&
       t.roles.Find(0, user->role_id) == internal::NameTable::kNotFound) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "user ", Quoted(user_id), ": unknown role ", Quoted(user->role_id)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("user ", internal::Quote(user_id), ": unknown role ",
+                     internal::Quote(user->role_id)));
   }
   const uint32_t credential = t.credentials.Find(0, client_id);
   if (credential == internal::NameTable::kNotFound) {
     return ClientAuthenticationError();  // Left the policy meanwhile.
   }
   const std::string refusal = absl::StrCat(
-      "client ", Quoted(client_id), " may not issue tokens for user ",
-      Quoted(user_id), ": entity ", Quoted(user->entity_id));
+      "client ", internal::Quote(client_id), " may not issue tokens for user ",
+      internal::Quote(user_id), ": entity ", internal::Quote(user->entity_id));
   if (t.credential_partner[credential] != t.entity_partner[entity]) {
     return absl::PermissionDeniedError(
         absl::StrCat(refusal, " belongs to another partner"));
@@ -616,9 +403,9 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
         absl::StrCat("refresh token: ", client.message()));
   }
   if (!state.policy->FindCredential(record->client_id).has_value()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("refresh token: client ", Quoted(record->client_id),
-                     " is no longer in the policy"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "refresh token: client ", internal::Quote(record->client_id),
+        " is no longer in the policy"));
   }
   TokenRecord base = *record;
   if (record->grant == GrantKind::kEntityUser) {
@@ -707,7 +494,7 @@ absl::StatusOr<ApplicationInfo> TokenService::Me(
   const uint32_t credential = t.credentials.Find(0, grant.client_id());
   if (credential == internal::NameTable::kNotFound) {
     return absl::NotFoundError(
-        absl::StrCat("unknown client ", Quoted(grant.client_id())));
+        absl::StrCat("unknown client ", internal::Quote(grant.client_id())));
   }
   ApplicationInfo info;
   info.client_id = grant.client_id();
@@ -772,7 +559,7 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
       policy.FindCredential(record->client_id);
   if (!credential.has_value()) {
     return absl::UnauthenticatedError(
-        absl::StrCat(kWhat, ": client ", Quoted(record->client_id),
+        absl::StrCat(kWhat, ": client ", internal::Quote(record->client_id),
                      " is no longer in the policy"));
   }
   absl::StatusOr<Principal> principal =
@@ -949,76 +736,6 @@ TokenServiceStats TokenService::Stats() const {
   stats.introspection_slow_paths =
       counters_->introspection_slow_paths.load(std::memory_order_relaxed);
   return stats;
-}
-
-// ---- JSON bodies ---------------------------------------------------------
-
-std::string MontaTokenJson(const IssuedTokens& tokens) {
-  return JsonObject()
-      .String("accessToken", tokens.access_token)
-      .String("refreshToken", tokens.refresh_token)
-      .String("accessTokenExpirationDate",
-              JsonTime(tokens.access_token_expires_at))
-      .String("refreshTokenExpirationDate",
-              JsonTime(tokens.refresh_token_expires_at))
-      .Close();
-}
-
-std::string MontaPublicTokenJson(const IssuedTokens& tokens) {
-  JsonObject json;
-  json.String("applicationId", tokens.client_id);
-  if (tokens.grant == GrantKind::kEntityUser) {
-    json.String("userId", tokens.user_id);
-  } else {
-    json.Null("userId");
-  }
-  return json.String("accessToken", tokens.access_token)
-      .String("accessTokenExpirationDate",
-              JsonTime(tokens.access_token_expires_at))
-      .String("refreshToken", tokens.refresh_token)
-      .String("refreshTokenExpirationDate",
-              JsonTime(tokens.refresh_token_expires_at))
-      .Close();
-}
-
-std::string OAuthTokenJson(const IssuedTokens& tokens) {
-  return JsonObject()
-      .String("access_token", tokens.access_token)
-      .String("token_type", "Bearer")
-      .Number("expires_in",
-              absl::ToInt64Seconds(tokens.access_token_expires_at -
-                                   tokens.issued_at))
-      .String("refresh_token", tokens.refresh_token)
-      .Close();
-}
-
-std::string ApplicationInfoJson(const ApplicationInfo& info) {
-  JsonObject json;
-  json.String("id", info.client_id);
-  if (info.grant == GrantKind::kEntityUser) {
-    json.String("userId", info.user_id);
-  } else {
-    json.Null("userId");
-  }
-  json.String("name", info.name)
-      .String("operatorId", info.partner_id)
-      .Strings("teamIds", info.entity_ids)
-      .String("clientId", info.client_id)
-      .Null("clientSecret");
-  if (info.rate_limit > 0) {
-    json.Number("rateLimit", info.rate_limit)
-        .Number("rateLimitIntervalInSeconds", info.rate_limit_interval_seconds);
-  } else {
-    json.Null("rateLimit").Null("rateLimitIntervalInSeconds");
-  }
-  json.Strings("scopes", info.scopes)
-      .String("createdAt", JsonTime(info.created_at))
-      .String("updatedAt", JsonTime(info.updated_at));
-  return json.Close();
-}
-
-std::string RevokeJson(const RevokeResult& /*result*/) {
-  return JsonObject().String("message", "ok").Close();
 }
 
 }  // namespace portcullis::auth

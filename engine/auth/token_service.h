@@ -109,6 +109,8 @@
 #include "engine/auth/clock.h"
 #include "engine/auth/crypto.h"
 #include "engine/auth/rate_limiter.h"
+#include "engine/auth/token_json.h"      // IWYU pragma: export
+#include "engine/auth/token_messages.h"  // IWYU pragma: export
 #include "engine/auth/token_store.h"
 #include "engine/auth/user_directory.h"
 #include "engine/snapshot/compiled_policy.h"
@@ -138,55 +140,6 @@ absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type);
 
 // "client_credentials" or "entity_user".
 absl::string_view GrantTypeName(GrantKind grant);
-
-// A /auth/token request. Views must outlive the call.
-struct TokenRequest {
-  absl::string_view grant_type;
-  absl::string_view client_id;
-  absl::string_view client_secret;
-  // entity_user grants only: the user the token is for.
-  absl::string_view entity_user_id;
-};
-
-// The answer of /auth/token and /auth/refresh: a new access and refresh token
-// and when they expire. The token texts are secrets: hand them to the client
-// and drop them.
-struct IssuedTokens {
-  std::string access_token;
-  std::string refresh_token;
-  absl::Time issued_at;
-  // The tokens are valid while now < expiry.
-  absl::Time access_token_expires_at;
-  absl::Time refresh_token_expires_at;
-  std::string client_id;
-  GrantKind grant = GrantKind::kPartner;
-  // entity_user grants: the user, their entity and role (empty: the entity's
-  // default role) as the directory gave them.
-  std::string user_id;
-  std::string entity_id;
-  std::string role_id;
-};
-
-// A /auth/revoke request: the client authenticates and names one of its
-// tokens. Views must outlive the call.
-struct RevokeRequest {
-  absl::string_view client_id;
-  absl::string_view client_secret;
-  absl::string_view token;
-};
-
-// What /auth/revoke did.
-struct RevokeResult {
-  // False when the token is unknown (never issued, or expired and swept):
-  // per RFC 7009 that is a success, since the token is unusable either way.
-  bool found = false;
-  TokenKind kind = TokenKind::kAccess;
-  // Tokens this call revoked: 1 for an access token (0 if it already was);
-  // for a refresh token, its whole family, the access tokens issued with it
-  // included (RFC 7009 §2.1: revoking a refresh token should revoke the
-  // access tokens of the same grant).
-  size_t tokens_revoked = 0;
-};
 
 // An access token that introspection accepted, bound to one policy snapshot:
 // what the caller checks requests with. Immutable and thread-safe; shared
@@ -240,29 +193,6 @@ class AccessGrant {
   // The rate limiter built for `policy_`, and the credential's index in it.
   std::shared_ptr<RateLimiter> limiter_;
   uint32_t credential_ = 0;
-};
-
-// The application behind a token, as /auth/me reports it. Never the secret.
-struct ApplicationInfo {
-  std::string client_id;
-  // The registry's display name, or the policy credential's name.
-  std::string name;
-  // The partner (Monta: operatorId).
-  std::string partner_id;
-  // The entity (team) restriction; empty: every entity of the partner.
-  std::vector<std::string> entity_ids;
-  // As written in the policy.
-  std::vector<std::string> scopes;
-  // Requests per interval; 0 means no limit.
-  uint32_t rate_limit = 0;
-  uint32_t rate_limit_interval_seconds = 0;
-  // The token's grant; entity_user grants name the user, entity and role.
-  GrantKind grant = GrantKind::kPartner;
-  std::string user_id;
-  std::string entity_id;
-  std::string role_id;
-  absl::Time created_at;
-  absl::Time updated_at;
 };
 
 // Counters for monitoring, updated on the slow paths only (never by a cached
@@ -489,37 +419,6 @@ class TokenService {
 
   const std::unique_ptr<Counters> counters_;
 };
-
-// The documented JSON bodies, compact, UTF-8, times in RFC 3339 UTC with as
-// many fractional digits as needed ("2023-02-16T07:53:02.059724728Z").
-//
-// Monta's Partner API /auth/token and /auth/refresh, exactly the fields and
-// order its documentation shows (no applicationId or userId: the Partner API
-// documents none):
-//   {"accessToken":"…","refreshToken":"…",
-//    "accessTokenExpirationDate":"…","refreshTokenExpirationDate":"…"}
-std::string MontaTokenJson(const IssuedTokens& tokens);
-// Monta's Public API /auth/token and /auth/refresh, whose documented answer
-// adds the application and its user, in its order:
-//   {"applicationId":"<client id>","userId":null or "<user id>",
-//    "accessToken":"…","accessTokenExpirationDate":"…",
-//    "refreshToken":"…","refreshTokenExpirationDate":"…"}
-// Ids are strings (Monta's are numbers), as in ApplicationInfoJson; userId
-// is the entity user of an entity_user grant, null for a partner token.
-std::string MontaPublicTokenJson(const IssuedTokens& tokens);
-// Monite's /auth/token (OAuth 2.0, RFC 6749 §5.1), with the refresh token
-// RFC 6749 allows: {"access_token":"…","token_type":"Bearer",
-// "expires_in":3600,"refresh_token":"…"}; expires_in in whole seconds.
-std::string OAuthTokenJson(const IssuedTokens& tokens);
-// Monta's /auth/me: {"id":"<client id>","userId":null or "<user id>",
-// "name":"…","operatorId":"<partner>","teamIds":[…],"clientId":"…",
-// "clientSecret":null,"rateLimit":1000 or null,
-// "rateLimitIntervalInSeconds":600 or null,"scopes":[…],"createdAt":"…",
-// "updatedAt":"…"}. Ids are strings here (Monta's are numbers); the secret
-// is always null, as in Monta's sample.
-std::string ApplicationInfoJson(const ApplicationInfo& info);
-// Monite's /auth/revoke answer: {"message":"ok"}.
-std::string RevokeJson(const RevokeResult& result);
 
 }  // namespace portcullis::auth
 

@@ -7,9 +7,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/quote.h"
 
 namespace portcullis::auth {
 
@@ -19,9 +19,9 @@ absl::Status InMemoryUserDirectory::SetUser(absl::string_view user_id,
     return absl::InvalidArgumentError("user directory: user_id is empty");
   }
   if (user.entity_id.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("user directory: user \"",
-                                                   absl::CHexEscape(user_id),
-                                                   "\": entity_id is empty"));
+    return absl::InvalidArgumentError(absl::StrCat("user directory: user ",
+                                                   internal::Quote(user_id),
+                                                   ": entity_id is empty"));
   }
   std::unique_lock<std::shared_mutex> lock(mu_);
   users_.insert_or_assign(std::string(user_id), std::move(user));
@@ -39,7 +39,7 @@ absl::StatusOr<DirectoryUser> InMemoryUserDirectory::FindUser(
   auto it = users_.find(user_id);
   if (it == users_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("unknown user \"", absl::CHexEscape(user_id), "\""));
+        absl::StrCat("unknown user ", internal::Quote(user_id)));
   }
   return it->second;
 }

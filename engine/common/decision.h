@@ -35,7 +35,16 @@ enum class Reason : uint8_t {
   kStaleSnapshot,      // an id or principal bound to another snapshot
   kInvalidRequest,     // malformed: no principal, empty names, bad ids
   kNoPolicy,           // a store that has no policy yet
+  // New reasons go above this line, and kReasonCount below names the last.
 };
+
+// How many reasons there are. Every place that packs a Reason into bits
+// static_asserts that they fit (grep kReasonCount).
+inline constexpr uint32_t kReasonCount =
+    static_cast<uint32_t>(Reason::kNoPolicy) + 1;
+// How many verdicts there are, likewise.
+inline constexpr uint32_t kVerdictCount =
+    static_cast<uint32_t>(Verdict::kAllowedForOwn) + 1;
 
 struct Decision {
   Verdict verdict = Verdict::kNotAllowed;

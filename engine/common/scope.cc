@@ -4,9 +4,9 @@
 #include <optional>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/names.h"
+#include "engine/common/quote.h"
 
 namespace portcullis {
 namespace {
@@ -74,7 +74,7 @@ absl::StatusOr<Scope> ParseOne(absl::string_view text, size_t offset) {
   const std::optional<ScopeLevel> parsed = LevelFromName(level);
   if (!parsed.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "has unknown level \"", absl::CHexEscape(level), "\" at position ",
+        "has unknown level ", internal::Quote(level), " at position ",
         offset + colon + 1, "; ", kExpectedLevels));
   }
   Scope scope;
@@ -115,7 +115,7 @@ absl::StatusOr<Scope> ParseScope(absl::string_view text) {
   absl::StatusOr<Scope> scope = ParseOne(text, 0);
   if (!scope.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "scope \"", absl::CHexEscape(text), "\" ", scope.status().message()));
+        "scope ", internal::Quote(text), " ", scope.status().message()));
   }
   return scope;
 }
@@ -148,15 +148,15 @@ absl::StatusOr<std::vector<Scope>> ParseScopeList(
     if (const size_t comma = item.find_first_of(",;");
         comma != absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "scope ", number, " \"", absl::CHexEscape(item), "\" at position ",
-          start, " has separator '", item.substr(comma, 1), "' at position ",
+          "scope ", number, " ", internal::Quote(item), " at position ", start,
+          " has separator '", item.substr(comma, 1), "' at position ",
           start + comma, "; separate scopes with single spaces"));
     }
     absl::StatusOr<Scope> scope = ParseOne(item, start);
     if (!scope.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "scope ", number, " \"", absl::CHexEscape(item), "\" at position ",
-          start, " ", scope.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("scope ", number, " ", internal::Quote(item),
+                       " at position ", start, " ", scope.status().message()));
     }
     if (!scope->all && !is_object_type(scope->object_type)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -9,7 +9,6 @@
 #include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/types/span.h"
 #include "engine/common/names.h"
+#include "engine/common/quote.h"
 #include "engine/common/scope.h"
 
 namespace portcullis {
@@ -29,11 +29,7 @@ using internal::PolicyTables;
 // How a value appears in a message: quoted, escaped, and cut at 80 bytes so a
 // megabyte-long name does not make a megabyte-long error.
 std::string Quote(absl::string_view value) {
-  constexpr size_t kShown = 80;
-  if (value.size() <= kShown)
-    return absl::StrCat("\"", absl::CHexEscape(value), "\"");
-  return absl::StrCat("\"", absl::CHexEscape(value.substr(0, kShown)),
-                      "...\" (", value.size(), " bytes)");
+  return internal::QuoteShortened(value, 80);
 }
 
 // Rows of 2-bit fields stored back to back in one vector and deduplicated: a

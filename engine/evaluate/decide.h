@@ -15,19 +15,36 @@
 namespace portcullis::internal {
 
 // The hot path's tracer: records nothing, so the explanation code compiles
-// away. Explain() uses Tracer (evaluator.cc), which records every step.
+// away. Explain() uses Tracer (evaluator.cc), which records every step: a
+// tracer with kEnabled has
+//   void Fail(Reason reason, absl::string_view detail);  // a failed check
+//   void Rules(const RuleOutcomes& outcomes);            // see below
+// which Decide() calls only under `if constexpr (Trace::kEnabled)`: the
+// untraced path compiles to the same code as without them.
 struct NoTrace {
   static constexpr bool kEnabled = false;
 };
-class Tracer;
 
-// Explanation hooks, defined in evaluator.cc and called only when tracing.
-void TraceFailure(Tracer& trace, Reason reason, absl::string_view detail);
-void TraceRules(Tracer& trace, const CompiledPolicy& policy,
-                const PrincipalFacts& p, absl::string_view user_id,
-                ActionId action, uint32_t entity, const ResourceRef* resource,
-                SlotInfo slot, bool tenant, uint32_t granted, bool scope,
-                bool partner_only_ok, uint32_t permission, bool rbac);
+// What Decide() computed for each rule, and from what, handed to the tracer
+// when tracing: the explanation reports the very outcomes that decided, so it
+// cannot disagree with the decision. Filled only when tracing.
+struct RuleOutcomes {
+  // The request, as Decide() read it.
+  const CompiledPolicy* policy = nullptr;
+  const PrincipalFacts* principal = nullptr;
+  absl::string_view user_id;
+  ActionId action;
+  uint32_t entity = 0;
+  const ResourceRef* resource = nullptr;
+  SlotInfo slot{};
+  // The rules in order: each one's outcome, and the facts it read.
+  bool tenant = false;
+  uint32_t granted = 0;  // the scope level the credential grants
+  bool scope = false;
+  bool partner_only_ok = false;
+  uint32_t permission = 0;  // the role's 2-bit permission code
+  bool rbac = false;
+};
 
 constexpr Decision Deny(Reason reason) {
   return {Verdict::kNotAllowed, reason};
@@ -53,8 +70,8 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   if (resource != nullptr) stale |= resource->entity.snapshot() ^ h.snapshot;
   if (ABSL_PREDICT_FALSE(stale != 0)) {
     if constexpr (Trace::kEnabled) {
-      TraceFailure(trace, Reason::kStaleSnapshot,
-                   "the principal or an id was bound to another snapshot");
+      trace.Fail(Reason::kStaleSnapshot,
+                 "the principal or an id was bound to another snapshot");
     }
     return Deny(Reason::kStaleSnapshot);
   }
@@ -66,7 +83,7 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
       (p.kind == PrincipalFacts::Kind::kNone);
   if (ABSL_PREDICT_FALSE(out_of_range)) {
     if constexpr (Trace::kEnabled) {
-      TraceFailure(trace, Reason::kInvalidRequest, "an id is out of range");
+      trace.Fail(Reason::kInvalidRequest, "an id is out of range");
     }
     return Deny(Reason::kInvalidRequest);
   }
@@ -95,8 +112,21 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   const bool rbac = is_partner | (permission != kPermNotAllowed);
 
   if constexpr (Trace::kEnabled) {
-    TraceRules(trace, policy, p, user_id, action, e, resource, slot, tenant,
-               granted, scope, partner_only_ok, permission, rbac);
+    RuleOutcomes outcomes;
+    outcomes.policy = &policy;
+    outcomes.principal = &p;
+    outcomes.user_id = user_id;
+    outcomes.action = action;
+    outcomes.entity = e;
+    outcomes.resource = resource;
+    outcomes.slot = slot;
+    outcomes.tenant = tenant;
+    outcomes.granted = granted;
+    outcomes.scope = scope;
+    outcomes.partner_only_ok = partner_only_ok;
+    outcomes.permission = permission;
+    outcomes.rbac = rbac;
+    trace.Rules(outcomes);
   }
 
   // Bit i set: rule i + 1 (Reason's order) failed; the lowest decides.

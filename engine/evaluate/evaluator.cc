@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/numeric/bits.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/quote.h"
 #include "engine/evaluate/decide.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
@@ -20,11 +20,8 @@ using internal::LevelName;
 using internal::PermissionName;
 using internal::PolicyTables;
 using internal::PrincipalFacts;
+using internal::Quote;
 using internal::SlotInfo;
-
-std::string Q(absl::string_view value) {
-  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
-}
 
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
                    uint32_t entity) {
@@ -37,14 +34,15 @@ bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
 std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                          uint32_t entity, const ResourceRef* resource) {
   const PolicyTables& t = policy.tables();
-  const std::string entity_name = Q(t.entities.name(entity));
-  const std::string partner_name = Q(t.partners.name(t.entity_partner[entity]));
+  const std::string entity_name = Quote(t.entities.name(entity));
+  const std::string partner_name =
+      Quote(t.partners.name(t.entity_partner[entity]));
   if (p.kind == PrincipalFacts::Kind::kPartner) {
-    const std::string client = Q(t.credentials.name(p.credential));
+    const std::string client = Quote(t.credentials.name(p.credential));
     if (t.entity_partner[entity] != p.partner) {
       return absl::StrCat("entity ", entity_name, " belongs to partner ",
                           partner_name, ", not to client ", client,
-                          "'s partner ", Q(t.partners.name(p.partner)));
+                          "'s partner ", Quote(t.partners.name(p.partner)));
     }
     if (p.restricted && !InRestriction(t, p, entity)) {
       return absl::StrCat("client ", client,
@@ -52,17 +50,17 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                           entity_name);
     }
   } else {
-    const std::string user_entity = Q(t.entities.name(p.entity));
+    const std::string user_entity = Quote(t.entities.name(p.entity));
     if (entity != p.entity) {
       return absl::StrCat("the user belongs to entity ", user_entity, ", not ",
                           entity_name);
     }
     if (!p.tenant_ok) {
-      const std::string client = Q(t.credentials.name(p.credential));
+      const std::string client = Quote(t.credentials.name(p.credential));
       if (t.credential_partner[p.credential] != p.partner) {
         return absl::StrCat(
             "client ", client, " belongs to partner ",
-            Q(t.partners.name(t.credential_partner[p.credential])),
+            Quote(t.partners.name(t.credential_partner[p.credential])),
             ", not to entity ", user_entity, "'s partner ", partner_name);
       }
       return absl::StrCat("client ", client,
@@ -72,8 +70,8 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
   }
   if (resource != nullptr && resource->entity.index() != entity) {
     return absl::StrCat("the resource belongs to entity ",
-                        Q(t.entities.name(resource->entity.index())), ", not ",
-                        entity_name);
+                        Quote(t.entities.name(resource->entity.index())),
+                        ", not ", entity_name);
   }
   return absl::StrCat("entity ", entity_name, " of partner ", partner_name,
                       " is the principal's",
@@ -87,7 +85,7 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
                      Trace& trace) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
-      internal::TraceFailure(trace, reason, detail());
+      trace.Fail(reason, detail());
     }
     return Deny(reason);
   };
@@ -103,13 +101,13 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     // Which of the two names is unknown: only on this failure path.
     if (!policy.FindObjectType(request.object_type).has_value()) {
       return fail(Reason::kUnknownObjectType, [&] {
-        return absl::StrCat("object type ", Q(request.object_type),
+        return absl::StrCat("object type ", Quote(request.object_type),
                             " is not in the catalog");
       });
     }
     return fail(Reason::kUnknownAction, [&] {
-      return absl::StrCat("object type ", Q(request.object_type),
-                          " has no action ", Q(request.action));
+      return absl::StrCat("object type ", Quote(request.object_type),
+                          " has no action ", Quote(request.action));
     });
   }
   // Most requests act in the user's own entity, on a resource of it: a string
@@ -123,7 +121,8 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
           : policy.FindEntity(request.entity_id);
   if (!entity.has_value()) {
     return fail(Reason::kTenant, [&] {
-      return absl::StrCat("entity ", Q(request.entity_id), " does not exist");
+      return absl::StrCat("entity ", Quote(request.entity_id),
+                          " does not exist");
     });
   }
   ResourceRef resource;
@@ -135,7 +134,8 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     if (!resource_entity.has_value()) {
       return fail(Reason::kTenant, [&] {
         return absl::StrCat("the resource's entity ",
-                            Q(request.resource_entity_id), " does not exist");
+                            Quote(request.resource_entity_id),
+                            " does not exist");
       });
     }
     resource.entity = *resource_entity;
@@ -150,7 +150,7 @@ Decision DecideByNames(const CompiledPolicy& policy,
                        const CheckRequestView& request, Trace& trace) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
-      internal::TraceFailure(trace, reason, detail());
+      trace.Fail(reason, detail());
     }
     return Deny(reason);
   };
@@ -184,12 +184,13 @@ Decision DecideByNames(const CompiledPolicy& policy,
     return fail(bound, [&] {
       switch (bound) {
         case Reason::kUnknownEntity:
-          return absl::StrCat("the user's entity ", Q(request.user_entity_id),
-                              " does not exist");
+          return absl::StrCat("the user's entity ",
+                              Quote(request.user_entity_id), " does not exist");
         case Reason::kUnknownRole:
-          return absl::StrCat("role ", Q(request.role_id), " does not exist");
+          return absl::StrCat("role ", Quote(request.role_id),
+                              " does not exist");
         default:
-          return absl::StrCat("client ", Q(request.client_id),
+          return absl::StrCat("client ", Quote(request.client_id),
                               " does not exist");
       }
     });
@@ -205,102 +206,104 @@ Decision DecideByNames(const CompiledPolicy& policy,
 
 namespace internal {
 
-// Records every step of a decision, for Explain().
+// Records every step of a decision, for Explain(). The tracer interface of
+// decide.h.
 class Tracer {
  public:
   static constexpr bool kEnabled = true;
 
+  void Fail(Reason reason, absl::string_view detail) {
+    Step(reason, false, [&] { return std::string(detail); });
+  }
+  // Reports the rules Decide() evaluated, in order, up to the first that
+  // failed.
+  void Rules(const RuleOutcomes& outcomes);
+
+  std::vector<ExplanationStep> TakeSteps() { return std::move(steps_); }
+
+ private:
   template <typename DetailFn>
   void Step(Reason rule, bool passed, DetailFn&& detail) {
     steps_.push_back({std::string(ReasonName(rule)), passed, detail()});
   }
-  std::vector<ExplanationStep> TakeSteps() { return std::move(steps_); }
 
- private:
   std::vector<ExplanationStep> steps_;
 };
 
-void TraceFailure(Tracer& trace, Reason reason, absl::string_view detail) {
-  trace.Step(reason, false, [&] { return std::string(detail); });
-}
-
-// Reports the rules Decide() evaluated, in order, up to the first that failed,
-// from the outcomes Decide() computed: the explanation cannot disagree with
-// the decision.
-void TraceRules(Tracer& trace, const CompiledPolicy& policy,
-                const PrincipalFacts& p, absl::string_view user_id,
-                ActionId action, uint32_t e, const ResourceRef* resource,
-                SlotInfo slot, bool tenant, uint32_t granted, bool scope,
-                bool partner_only_ok, uint32_t permission, bool rbac) {
-  const PolicyTables& t = policy.tables();
+void Tracer::Rules(const RuleOutcomes& o) {
+  const PrincipalFacts& p = *o.principal;
+  const ResourceRef* resource = o.resource;
+  const SlotInfo slot = o.slot;
+  const PolicyTables& t = o.policy->tables();
   const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
   const std::string action_name =
       absl::StrCat(t.object_types.name(slot.object_type), ".",
-                   t.actions.name(action.index()));
-  trace.Step(Reason::kTenant, tenant,
-             [&] { return TenantDetail(policy, p, e, resource); });
-  if (!tenant) return;
-  trace.Step(Reason::kScope, scope, [&] {
+                   t.actions.name(o.action.index()));
+  Step(Reason::kTenant, o.tenant,
+       [&] { return TenantDetail(*o.policy, p, o.entity, resource); });
+  if (!o.tenant) return;
+  Step(Reason::kScope, o.scope, [&] {
     const std::string needed =
         absl::StrCat(action_name, " needs ", LevelName(slot.level));
     if (p.credential == kNone) {
       return absl::StrCat("no client: scopes do not apply (", needed, ")");
     }
     return absl::StrCat(
-        "client ", Q(t.credentials.name(p.credential)), " grants ",
-        granted == internal::kLevelNone ? "nothing" : LevelName(granted),
+        "client ", Quote(t.credentials.name(p.credential)), " grants ",
+        o.granted == internal::kLevelNone ? "nothing" : LevelName(o.granted),
         " on ", t.object_types.name(slot.object_type), "; ", needed);
   });
-  if (!scope) return;
-  trace.Step(Reason::kPartnerOnly, partner_only_ok, [&] {
+  if (!o.scope) return;
+  Step(Reason::kPartnerOnly, o.partner_only_ok, [&] {
     if (!slot.partner_only) {
       return absl::StrCat(action_name, " is not partner-only");
     }
     return absl::StrCat(action_name, " is partner-only; the principal is ",
                         is_partner ? "a partner" : "an entity user");
   });
-  if (!partner_only_ok) return;
-  trace.Step(Reason::kRbac, rbac, [&] {
+  if (!o.partner_only_ok) return;
+  Step(Reason::kRbac, o.rbac, [&] {
     if (is_partner) {
       return std::string("partners skip rbac: the partner manages access");
     }
     if (p.role == kNone) {
       return absl::StrCat("the user has no role and entity ",
-                          Q(t.entities.name(p.entity)), " has no default role");
+                          Quote(t.entities.name(p.entity)),
+                          " has no default role");
     }
-    const std::string role = Q(t.roles.name(p.role));
+    const std::string role = Quote(t.roles.name(p.role));
     if (!p.role_usable) {
       return absl::StrCat("role ", role, " is owned by entity ",
-                          Q(t.entities.name(t.role_owner[p.role])),
+                          Quote(t.entities.name(t.role_owner[p.role])),
                           ", not the user's entity ",
-                          Q(t.entities.name(p.entity)));
+                          Quote(t.entities.name(p.entity)));
     }
     return absl::StrCat("role ", role, " (row ",
                         t.role_row[p.role] / t.row_words, "): ", action_name,
-                        " = ", PermissionName(permission));
+                        " = ", PermissionName(o.permission));
   });
-  if (!rbac || is_partner) return;
-  if (permission == kPermAllowed) {
-    trace.Step(Reason::kOwnership, true, [] {
+  if (!o.rbac || is_partner) return;
+  if (o.permission == kPermAllowed) {
+    Step(Reason::kOwnership, true, [] {
       return std::string("allowed on any object: ownership does not apply");
     });
     return;
   }
   if (resource == nullptr) {
-    trace.Step(Reason::kOwnership, true, [] {
+    Step(Reason::kOwnership, true, [] {
       return std::string("no resource: allowed on the user's own objects only");
     });
     return;
   }
   const bool own =
-      !resource->created_by.empty() && resource->created_by == user_id;
-  trace.Step(Reason::kOwnership, own, [&] {
+      !resource->created_by.empty() && resource->created_by == o.user_id;
+  Step(Reason::kOwnership, own, [&] {
     if (resource->created_by.empty()) {
       return std::string("the resource's creator is unknown: not the user's");
     }
     return absl::StrCat(
-        "the resource was created by ", Q(resource->created_by),
-        own ? ", the user" : absl::StrCat(", not by ", Q(user_id)));
+        "the resource was created by ", Quote(resource->created_by),
+        own ? ", the user" : absl::StrCat(", not by ", Quote(o.user_id)));
   });
 }
 

@@ -5,10 +5,10 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/quote.h"
 #include "engine/snapshot/policy_tables.h"
 
 namespace portcullis {
@@ -21,9 +21,7 @@ using Kind = PolicyChange::Kind;
 
 constexpr absl::string_view kAbsent = "(absent)";
 
-std::string Q(absl::string_view value) {
-  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
-}
+using internal::Quote;
 
 uint32_t Find(const NameTable& table, uint32_t space, absl::string_view name) {
   const uint32_t index = table.Find(space, name);
@@ -146,8 +144,9 @@ class Differ {
   }
 
   static std::string OwnerText(const PolicyTables& t, uint32_t owner) {
-    return owner == kNone ? "(global)"
-                          : absl::StrCat("entity ", Q(t.entities.name(owner)));
+    return owner == kNone
+               ? "(global)"
+               : absl::StrCat("entity ", Quote(t.entities.name(owner)));
   }
 
   // The union slots (indices into slots_) where two permission rows differ;
@@ -209,12 +208,12 @@ class Differ {
 
   static std::string DefaultRoleText(const PolicyTables& t, uint32_t entity) {
     const uint32_t role = t.entity_default_role[entity];
-    return role == kNone ? "(none)" : Q(t.roles.name(role));
+    return role == kNone ? "(none)" : Quote(t.roles.name(role));
   }
 
   static std::string EntityText(const PolicyTables& t, uint32_t entity) {
     return absl::StrCat("partner ",
-                        Q(t.partners.name(t.entity_partner[entity])),
+                        Quote(t.partners.name(t.entity_partner[entity])),
                         ", default role ", DefaultRoleText(t, entity));
   }
 
@@ -235,7 +234,7 @@ class Differ {
       const absl::string_view is =
           a_.partners.name(a_.entity_partner[entity.after]);
       if (was != is) {
-        Add(Kind::kEntityPartner, entity.name, "", "", Q(was), Q(is));
+        Add(Kind::kEntityPartner, entity.name, "", "", Quote(was), Quote(is));
       }
       std::string was_role = DefaultRoleText(b_, entity.before);
       std::string is_role = DefaultRoleText(a_, entity.after);
@@ -252,7 +251,7 @@ class Differ {
     std::vector<std::string> names;
     for (uint32_t i = t.credential_entities_begin[c];
          i < t.credential_entities_begin[c + 1]; ++i) {
-      names.push_back(Q(t.entities.name(t.credential_entities[i])));
+      names.push_back(Quote(t.entities.name(t.credential_entities[i])));
     }
     if (names.empty()) return "(all entities)";
     std::sort(names.begin(), names.end());
@@ -269,12 +268,12 @@ class Differ {
     for (const Pair& c : PairNames(b_.credentials, a_.credentials)) {
       if (c.before == kNone) {
         Add(Kind::kCredentialAdded, c.name, "", "", "",
-            absl::StrCat("partner ",
-                         Q(a_.partners.name(a_.credential_partner[c.after]))));
+            absl::StrCat("partner ", Quote(a_.partners.name(
+                                         a_.credential_partner[c.after]))));
       } else if (c.after == kNone) {
         Add(Kind::kCredentialRemoved, c.name, "", "",
-            absl::StrCat("partner ",
-                         Q(b_.partners.name(b_.credential_partner[c.before]))),
+            absl::StrCat("partner ", Quote(b_.partners.name(
+                                         b_.credential_partner[c.before]))),
             "");
       } else {
         const absl::string_view was =
@@ -282,7 +281,7 @@ class Differ {
         const absl::string_view is =
             a_.partners.name(a_.credential_partner[c.after]);
         if (was != is) {
-          Add(Kind::kCredentialPartner, c.name, "", "", Q(was), Q(is));
+          Add(Kind::kCredentialPartner, c.name, "", "", Quote(was), Quote(is));
         }
       }
       // An absent credential counts as unrestricted and unlimited, so that
@@ -410,9 +409,9 @@ class Differ {
 }  // namespace
 
 std::string PolicyChange::ToText() const {
-  const std::string role = absl::StrCat("role ", Q(subject));
-  const std::string entity = absl::StrCat("entity ", Q(subject));
-  const std::string credential = absl::StrCat("credential ", Q(subject));
+  const std::string role = absl::StrCat("role ", Quote(subject));
+  const std::string entity = absl::StrCat("entity ", Quote(subject));
+  const std::string credential = absl::StrCat("credential ", Quote(subject));
   const std::string action_name =
       absl::StrCat("action ", object_type, ".", action);
   auto changed = [&](absl::string_view what, absl::string_view attribute) {
@@ -421,9 +420,9 @@ std::string PolicyChange::ToText() const {
   };
   switch (kind) {
     case Kind::kObjectTypeAdded:
-      return absl::StrCat("+ object type ", Q(subject));
+      return absl::StrCat("+ object type ", Quote(subject));
     case Kind::kObjectTypeRemoved:
-      return absl::StrCat("- object type ", Q(subject));
+      return absl::StrCat("- object type ", Quote(subject));
     case Kind::kActionAdded:
       return absl::StrCat("+ ", action_name, ": ", after);
     case Kind::kActionRemoved:

@@ -6,8 +6,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/quote.h"
 #include "engine/snapshot/policy_tables.h"
 
 namespace portcullis {
@@ -36,18 +36,36 @@ constexpr uint32_t kReady = uint32_t{1} << 31;
 constexpr uint32_t kStripes = 16;
 constexpr int kMaxProbes = 64;
 
+// A decision in 6 bits: the verdict in 2, the reason in 4.
+constexpr uint32_t kVerdictBits = 2;
+constexpr uint32_t kReasonBits = 4;
+constexpr uint32_t kDecisionBits = kVerdictBits + kReasonBits;
+constexpr uint32_t kDecisionMask = (uint32_t{1} << kDecisionBits) - 1;
+static_assert(kVerdictCount <= (uint32_t{1} << kVerdictBits),
+              "PackDecision: a Verdict no longer fits in its bits");
+static_assert(kReasonCount <= (uint32_t{1} << kReasonBits),
+              "PackDecision: a Reason no longer fits in its bits");
+
 uint32_t PackDecision(Decision d) {
   return static_cast<uint32_t>(d.verdict) |
-         (static_cast<uint32_t>(d.reason) << 2);
+         (static_cast<uint32_t>(d.reason) << kVerdictBits);
 }
 
 Decision UnpackDecision(uint32_t bits) {
-  return {static_cast<Verdict>(bits & 3u), static_cast<Reason>(bits >> 2)};
+  return {static_cast<Verdict>(bits & ((1u << kVerdictBits) - 1)),
+          static_cast<Reason>(bits >> kVerdictBits)};
 }
 
+// A key: the kind in 2 bits, then the two decisions, then kReady.
+constexpr uint32_t kKindBits = 2;
+constexpr uint32_t kKindMask = (uint32_t{1} << kKindBits) - 1;
+static_assert(kKindEntityUser <= kKindMask, "a kind fits in its bits");
+static_assert(kKindBits + 2 * kDecisionBits < 31,
+              "a key's bits stay below kReady");
+
 uint32_t KeyBits(uint32_t kind, Decision active, Decision candidate) {
-  return kReady | kind | (PackDecision(active) << 2) |
-         (PackDecision(candidate) << 8);
+  return kReady | kind | (PackDecision(active) << kKindBits) |
+         (PackDecision(candidate) << (kKindBits + kDecisionBits));
 }
 
 uint64_t Mix(uint64_t x) {
@@ -305,7 +323,7 @@ ShadowReport ShadowEvaluator::Report() const {
     const uint32_t role = static_cast<uint32_t>(key.second >> 32);
     const uint32_t slot = static_cast<uint32_t>(key.second);
     ShadowDisagreement d;
-    d.partner = (state & 3u) == kKindPartner;
+    d.partner = (state & kKindMask) == kKindPartner;
     if (role != kRefNone) {
       d.role = std::string(tables_of(role).roles.name(role & ~kFromCandidate));
     }
@@ -316,8 +334,9 @@ ShadowReport ShadowEvaluator::Report() const {
           std::string(t.object_types.name(t.slots[index].object_type));
       d.action = std::string(t.actions.name(index));
     }
-    d.active = UnpackDecision((state >> 2) & 0x3fu);
-    d.candidate = UnpackDecision((state >> 8) & 0x3fu);
+    d.active = UnpackDecision((state >> kKindBits) & kDecisionMask);
+    d.candidate =
+        UnpackDecision((state >> (kKindBits + kDecisionBits)) & kDecisionMask);
     d.count = count;
     report.disagreements.push_back(std::move(d));
   }
@@ -340,10 +359,9 @@ std::string ShadowReport::ToText() const {
                    " disagreed (", overflow, " not kept)\n");
   for (const ShadowDisagreement& d : disagreements) {
     const std::string who =
-        d.partner ? "partner"
-        : d.role.empty()
-            ? "no role"
-            : absl::StrCat("role \"", absl::CHexEscape(d.role), "\"");
+        d.partner        ? "partner"
+        : d.role.empty() ? "no role"
+                         : absl::StrCat("role ", internal::Quote(d.role));
     const std::string what = d.object_type.empty()
                                  ? "(unknown action)"
                                  : absl::StrCat(d.object_type, ".", d.action);

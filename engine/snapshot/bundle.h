@@ -4,9 +4,11 @@
 // was written.
 //
 // A bundle is a 64-byte header followed by the policy's flat tables
-// (internal/policy_tables.h), each a section copied as it lies in memory, so
-// loading is a bounds-checked copy plus rebuilding the name indexes (README,
-// "Bundle format", has the byte layout). All integers are little-endian.
+// (engine/snapshot/policy_tables.h), each a section copied as it lies in
+// memory, so loading is a bounds-checked copy plus rebuilding the name indexes
+// (bundle_format.h and README, "Bundle format", have the byte layout; the
+// format's constants, PolicyDigest and BundleInfo are declared there). All
+// integers are little-endian.
 //
 // Digest. The header carries BLAKE2b-256 (libsodium's crypto_generichash) of
 // the header's first 32 bytes and the body. Two modes:
@@ -24,7 +26,6 @@
 #ifndef PORTCULLIS_ENGINE_SNAPSHOT_BUNDLE_H_
 #define PORTCULLIS_ENGINE_SNAPSHOT_BUNDLE_H_
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,28 +34,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/snapshot/bundle_format.h"  // IWYU pragma: export
 #include "engine/snapshot/compiled_policy.h"
 
 namespace portcullis {
-
-// The format version this build writes and reads.
-inline constexpr uint32_t kBundleFormatVersion = 1;
-inline constexpr size_t kBundleHeaderBytes = 64;
-inline constexpr size_t kBundleKeyBytes = 32;
-
-// A BLAKE2b-256 digest. Trivially copyable.
-struct PolicyDigest {
-  std::array<uint8_t, 32> bytes{};
-
-  // 64 lowercase hex digits.
-  std::string ToHex() const;
-  friend bool operator==(const PolicyDigest& a, const PolicyDigest& b) {
-    return a.bytes == b.bytes;
-  }
-  friend bool operator!=(const PolicyDigest& a, const PolicyDigest& b) {
-    return !(a == b);
-  }
-};
 
 struct BundleOptions {
   // Empty (the default): unkeyed digest. Otherwise exactly kBundleKeyBytes
@@ -63,15 +46,6 @@ struct BundleOptions {
   std::string key;
   // Largest bundle file read, in bytes. Default 4 GiB.
   size_t max_bundle_bytes = size_t{4} << 30;
-};
-
-// What a bundle's header says; nothing in it is verified but its shape.
-struct BundleInfo {
-  uint32_t format_version = 0;
-  bool keyed = false;
-  uint64_t body_bytes = 0;
-  uint32_t sections = 0;
-  PolicyDigest digest;
 };
 
 // The digest an unkeyed bundle of `policy` carries: BLAKE2b-256 over the

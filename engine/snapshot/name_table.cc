@@ -16,9 +16,14 @@ uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
   return index;
 }
 
-uint32_t NameTable::Assign(PackedStrings names, std::vector<uint32_t> spaces) {
+void NameTable::SetNames(PackedStrings names) {
+  storage_->names = std::move(names);
+  storage_->spaces.clear();
+  index_.clear();
+}
+
+uint32_t NameTable::Index(std::vector<uint32_t> spaces) {
   Storage& s = *storage_;
-  s.names = std::move(names);
   s.spaces = std::move(spaces);
   index_.clear();
   index_.reserve(s.spaces.size());

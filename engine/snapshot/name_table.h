@@ -168,12 +168,16 @@ class NameTable {
   const PackedStrings& names() const { return storage_->names; }
   const std::vector<uint32_t>& spaces() const { return storage_->spaces; }
 
-  // Replaces the contents with `names` (name i gets index i) in `spaces`, as a
-  // bundle stores them, sizing the index once. Returns the index of the first
-  // name that repeats an earlier one in its space, after which the table must
-  // not be used, or kNotFound when every name is distinct. Precondition:
-  // names.size() == spaces.size() < kNotFound.
-  uint32_t Assign(PackedStrings names, std::vector<uint32_t> spaces);
+  // Loading in two steps, as a bundle stores names (engine/snapshot/
+  // bundle_format.cc): SetNames replaces the contents with `names` (name i
+  // gets index i) without indexing them, so that they can be checked first:
+  // name(), names() and size() see them; Find() and space() must not be used
+  // until Index() gives them their `spaces`, sizing the index once. Index()
+  // returns the index of the first name that repeats an earlier one in its
+  // space, after which the table must not be used, or kNotFound when every
+  // name is distinct. Precondition: names.size() == spaces.size() < kNotFound.
+  void SetNames(PackedStrings names);
+  uint32_t Index(std::vector<uint32_t> spaces);
 
   // Bytes held, including the hash index.
   size_t MemoryBytes() const;

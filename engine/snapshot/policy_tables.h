@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -146,6 +147,54 @@ struct PolicyTables {
   // Releases spare capacity once building is done.
   void ShrinkToFit();
 };
+
+// Every table of PolicyTables, described once: calls `f(name, table)` for
+// each, in the order bundles store them, `tables` being a PolicyTables or a
+// const one. Adding a table is one line here: the bundle format (a section
+// per vector, an offsets and a chars section per string table, numbered in
+// this order: engine/snapshot/bundle_format.cc), memory accounting and
+// shrinking follow. The name is the one bundles and their errors give it.
+template <typename Tables, typename F>
+void ForEachTable(Tables& t, F&& f) {
+  static_assert(std::is_same_v<std::remove_const_t<Tables>, PolicyTables>,
+                "visits a PolicyTables");
+  f("object_types", t.object_types);
+  f("type_base", t.type_base);
+  f("slots", t.slots);
+  f("actions", t.actions);
+  f("partners", t.partners);
+  f("partner_entity_begin", t.partner_entity_begin);
+  f("entities", t.entities);
+  f("entity_partner", t.entity_partner);
+  f("entity_default_role", t.entity_default_role);
+  f("roles", t.roles);
+  f("role_names", t.role_names);
+  f("role_owner", t.role_owner);
+  f("role_row", t.role_row);
+  f("permission_rows", t.permission_rows);
+  f("credentials", t.credentials);
+  f("credential_names", t.credential_names);
+  f("credential_partner", t.credential_partner);
+  f("credential_scope_row", t.credential_scope_row);
+  f("credential_restriction", t.credential_restriction);
+  f("credential_rate_limit", t.credential_rate_limit);
+  f("credential_scopes_begin", t.credential_scopes_begin);
+  f("credential_scopes", t.credential_scopes);
+  f("credential_entities_begin", t.credential_entities_begin);
+  f("credential_entities", t.credential_entities);
+  f("scope_rows", t.scope_rows);
+  f("restriction_bits", t.restriction_bits);
+}
+
+// The scalars of PolicyTables, in the order of a bundle's "scalars" section:
+// calls `f(scalar)` for each.
+template <typename Tables, typename F>
+void ForEachScalar(Tables& t, F&& f) {
+  static_assert(std::is_same_v<std::remove_const_t<Tables>, PolicyTables>,
+                "visits a PolicyTables");
+  f(t.row_words);
+  f(t.scope_words);
+}
 
 }  // namespace portcullis::internal
 

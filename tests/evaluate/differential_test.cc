@@ -59,7 +59,7 @@ std::optional<Decision> CheckByIds(const CompiledPolicy& policy,
 TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {
   std::mt19937_64 random(20261123);
   int by_ids = 0;
-  int reasons[16] = {};
+  int reasons[kReasonCount] = {};
   for (int p = 0; p < kPolicies; ++p) {
     const v1::PolicySet policy = testing::RandomPolicy(random);
     absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =

@@ -22,7 +22,7 @@ namespace portcullis {
 namespace {
 
 // The unkeyed digest covers header bytes [0, 32) and the body, and is stored at
-// [32, 64) (engine/bundle.cc).
+// [32, 64) (engine/snapshot/bundle_format.cc).
 void Reseal(std::string& bytes) {
   crypto_generichash_state state;
   crypto_generichash_init(&state, nullptr, 0, 32);

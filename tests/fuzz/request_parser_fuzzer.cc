@@ -19,10 +19,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/quote.h"
 #include "engine/evaluate/evaluator.h"
 #include "engine/load/policy_loader.h"
 #include "proto/check.pb.h"
@@ -35,9 +35,7 @@
 namespace portcullis::cli {
 namespace {
 
-std::string Quote(absl::string_view text) {
-  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
-}
+using internal::Quote;
 
 // Every name of two views, compared one by one so that a difference says
 // which.

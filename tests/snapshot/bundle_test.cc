@@ -80,7 +80,7 @@ constexpr absl::string_view kSmallPolicy = R"pb(
   }
 )pb";
 
-// Section ids, as engine/bundle.cc numbers them.
+// Section ids, as engine/snapshot/bundle_format.cc numbers them.
 enum : uint32_t {
   kScalars = 1,
   kObjectTypeOffsets = 2,

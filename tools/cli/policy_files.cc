@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/quote.h"
 #include "engine/compile/compiler.h"
 #include "engine/load/policy_loader.h"
 #include "engine/snapshot/bundle.h"
@@ -40,7 +40,7 @@ std::string OneLine(absl::string_view message) {
   const absl::string_view near =
       input.substr(std::min(input.size(), caret.size() - 1));
   if (near.empty()) return std::string(first);
-  return absl::StrCat(first, " (near \"", absl::CHexEscape(near), "\")");
+  return absl::StrCat(first, " (near ", internal::Quote(near), ")");
 }
 
 }  // namespace

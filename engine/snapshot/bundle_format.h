@@ -1,0 +1,85 @@
+// The bundle byte format (engine/snapshot/bundle.h is the API that uses it):
+// a 64-byte header, then the policy's flat tables as sections, each copied as
+// it lies in memory, in the order engine/snapshot/policy_tables.h's
+// ForEachTable lists them. All integers are little-endian.
+//
+// Header: magic (8 bytes: 0x89 "PCB" \r \n 0x1a \n), format version (u32),
+// flags (u32: bit 0 keyed), body bytes (u64), section count (u32), reserved
+// (u32, zero), then the BLAKE2b-256 digest (32 bytes) of the first 32 header
+// bytes and the body, keyed by the bundle key when there is one.
+// Section: id (u32, numbered from 1 in order), element bytes (u32), element
+// count (u64), the elements, zero padding to 8 bytes. Section 1 is the
+// scalars (ForEachScalar); a vector is one section; a string table two, its
+// offsets and its chars.
+//
+// The public constants and types are re-exported by bundle.h; the functions
+// in `internal` are its building blocks. Not part of the public API.
+#ifndef PORTCULLIS_ENGINE_SNAPSHOT_BUNDLE_FORMAT_H_
+#define PORTCULLIS_ENGINE_SNAPSHOT_BUNDLE_FORMAT_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/snapshot/policy_tables.h"
+
+namespace portcullis {
+
+// The format version this build writes and reads.
+inline constexpr uint32_t kBundleFormatVersion = 1;
+inline constexpr size_t kBundleHeaderBytes = 64;
+inline constexpr size_t kBundleKeyBytes = 32;
+
+// A BLAKE2b-256 digest. Trivially copyable.
+struct PolicyDigest {
+  std::array<uint8_t, 32> bytes{};
+
+  // 64 lowercase hex digits.
+  std::string ToHex() const;
+  friend bool operator==(const PolicyDigest& a, const PolicyDigest& b) {
+    return a.bytes == b.bytes;
+  }
+  friend bool operator!=(const PolicyDigest& a, const PolicyDigest& b) {
+    return !(a == b);
+  }
+};
+
+// What a bundle's header says; nothing in it is verified but its shape.
+struct BundleInfo {
+  uint32_t format_version = 0;
+  bool keyed = false;
+  uint64_t body_bytes = 0;
+  uint32_t sections = 0;
+  PolicyDigest digest;
+};
+
+namespace internal {
+
+// InvalidArgument unless `key` is empty (unkeyed) or kBundleKeyBytes long.
+absl::Status CheckBundleKey(absl::string_view key);
+
+// The digest of an unkeyed bundle of `tables`, streamed into the hash.
+PolicyDigest DigestOfTables(const PolicyTables& tables);
+
+// The bundle of `tables`, keyed by `key` when it is not empty. Precondition:
+// CheckBundleKey(key) is OK.
+std::string SerializeTables(const PolicyTables& tables, absl::string_view key);
+
+// The header's fields: DataLoss when shorter than a header, InvalidArgument
+// for wrong magic. Verifies nothing else.
+absl::StatusOr<BundleInfo> ReadBundleHeader(absl::string_view bytes);
+
+// The tables of a bundle, verified by `key` (empty: unkeyed) and checked
+// (CheckSnapshotInvariants) before their names are indexed. The errors of
+// ParseBundle (bundle.h). Never crashes, whatever the bytes.
+absl::StatusOr<PolicyTables> ParseTables(absl::string_view bytes,
+                                         absl::string_view key);
+
+}  // namespace internal
+}  // namespace portcullis
+
+#endif  // PORTCULLIS_ENGINE_SNAPSHOT_BUNDLE_FORMAT_H_
