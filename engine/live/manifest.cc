@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "engine/common/quote.h"
 
 namespace portcullis {
 namespace {
@@ -59,19 +60,18 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(
     }
     const absl::string_view path = line.substr(66);
     if (path.empty() || path[0] == '/') {
-      return error(absl::StrCat("path \"", absl::CHexEscape(path),
-                                "\" must be relative to the manifest"));
+      return error(absl::StrCat("path ", internal::Quote(path),
+                                " must be relative to the manifest"));
     }
     for (absl::string_view part : absl::StrSplit(path, '/')) {
       if (part == ".." || part.empty()) {
         return error(
-            absl::StrCat("path \"", absl::CHexEscape(path),
-                         "\" must not have an empty or \"..\" component"));
+            absl::StrCat("path ", internal::Quote(path),
+                         " must not have an empty or \"..\" component"));
       }
     }
     if (!seen.insert(std::string(path)).second) {
-      return error(
-          absl::StrCat("\"", absl::CHexEscape(path), "\" is listed twice"));
+      return error(absl::StrCat(internal::Quote(path), " is listed twice"));
     }
     entry.path = absl::StrCat(dir, path);
     entries.push_back(std::move(entry));
