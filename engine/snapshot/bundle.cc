@@ -20,7 +20,13 @@ PolicyDigest DigestOf(const CompiledPolicy& policy) {
 absl::StatusOr<std::string> SerializeBundle(const CompiledPolicy& policy,
                                             const BundleOptions& options) {
   PORTCULLIS_RETURN_IF_ERROR(internal::CheckBundleKey(options.key));
-  return internal::SerializeTables(policy.tables(), options.key);
+  if (options.signing_key != nullptr && !options.key.empty()) {
+    return absl::InvalidArgumentError(
+        "a bundle is either signed or keyed, not both: the signature already "
+        "authenticates it");
+  }
+  return internal::SerializeTables(policy.tables(), options.key,
+                                   options.signing_key.get());
 }
 
 absl::StatusOr<BundleInfo> ParseBundleHeader(absl::string_view bytes) {
@@ -29,8 +35,9 @@ absl::StatusOr<BundleInfo> ParseBundleHeader(absl::string_view bytes) {
 
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> ParseBundle(
     absl::string_view bytes, const BundleOptions& options) {
-  PORTCULLIS_ASSIGN_OR_RETURN(internal::PolicyTables tables,
-                              internal::ParseTables(bytes, options.key));
+  PORTCULLIS_ASSIGN_OR_RETURN(
+      internal::PolicyTables tables,
+      internal::ParseTables(bytes, options.key, options.verification_keys));
   return CompiledPolicy::FromTables(std::move(tables));
 }
 

@@ -30,10 +30,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/ed25519_key.h"
 #include "engine/snapshot/bundle_format.h"  // IWYU pragma: export
 #include "engine/snapshot/compiled_policy.h"
 
@@ -42,8 +44,18 @@ namespace portcullis {
 struct BundleOptions {
   // Empty (the default): unkeyed digest. Otherwise exactly kBundleKeyBytes
   // secret bytes: the digest is keyed, and reading refuses a bundle written
-  // without the key (or with another one), and an unkeyed bundle.
+  // without the key (or with another one), and an unkeyed bundle. Every
+  // verifier holds the key that forges: prefer signatures, below.
   std::string key;
+  // Writing: when set, the bundle is signed with this Ed25519 key
+  // (engine/common/ed25519_key.h), naming its key id. The signer holds the
+  // secret key; services hold only public keys, which cannot forge.
+  std::shared_ptr<const Ed25519SecretKey> signing_key;
+  // Reading: when not empty, only a bundle signed by one of these keys (by
+  // key id: several, to rotate) loads, and its signature is verified before
+  // anything else in it is read. Empty: a signature is not checked (the
+  // digest still is).
+  std::vector<Ed25519PublicKey> verification_keys;
   // Largest bundle file read, in bytes. Default 4 GiB.
   size_t max_bundle_bytes = size_t{4} << 30;
 };

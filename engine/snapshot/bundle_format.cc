@@ -29,6 +29,12 @@ namespace {
 // PNG's signature does.
 constexpr char kMagic[8] = {'\x89', 'P', 'C', 'B', '\r', '\n', '\x1a', '\n'};
 constexpr uint32_t kFlagKeyed = 1;
+constexpr uint32_t kFlagSigned = 2;
+constexpr uint32_t kKnownFlags = kFlagKeyed | kFlagSigned;
+// What an Ed25519 bundle signature signs: this context, the whole header
+// (whose digest covers the body) and the key id field.
+constexpr absl::string_view kSignatureContext =
+    absl::string_view("portcullis bundle signature v1\0", 31);
 constexpr size_t kDigestedHeaderBytes = 32;  // the digest covers these
 constexpr size_t kSectionHeaderBytes = 16;
 constexpr size_t kAlign = 8;
@@ -135,10 +141,12 @@ uint32_t WriteBody(const PolicyTables& t, Sink& sink) {
 }
 
 // The first 32 header bytes (the digest follows them).
-std::string HeaderPrefix(bool keyed, uint64_t body_bytes, uint32_t sections) {
+std::string HeaderPrefix(bool keyed, bool is_signed, uint64_t body_bytes,
+                         uint32_t sections) {
   std::string header(kDigestedHeaderBytes, '\0');
   const uint32_t version = kBundleFormatVersion;
-  const uint32_t flags = keyed ? kFlagKeyed : 0;
+  const uint32_t flags =
+      (keyed ? kFlagKeyed : 0) | (is_signed ? kFlagSigned : 0);
   std::memcpy(&header[0], kMagic, 8);
   std::memcpy(&header[8], &version, 4);
   std::memcpy(&header[12], &flags, 4);
@@ -163,6 +171,51 @@ PolicyDigest Digest(absl::string_view header_prefix, absl::string_view body,
   PolicyDigest digest;
   crypto_generichash_final(&state, digest.bytes.data(), digest.bytes.size());
   return digest;
+}
+
+// The signed message of a bundle whose header is `header` and whose
+// signature block names `key_id_field` (kMaxKeyIdBytes, zero-padded).
+std::string SignedMessage(absl::string_view header,
+                          absl::string_view key_id_field) {
+  return absl::StrCat(kSignatureContext, header, key_id_field);
+}
+
+// The key id field of a signature block: the id, zero-padded.
+std::string KeyIdField(absl::string_view key_id) {
+  std::string field(key_id);
+  field.resize(kMaxKeyIdBytes, '\0');
+  return field;
+}
+
+// OK when the signature block after the body verifies under one of `keys`
+// (by its key id); checked before anything else of the bundle is read.
+absl::Status VerifySignature(absl::string_view bytes, uint64_t body_bytes,
+                             absl::Span<const Ed25519PublicKey> keys) {
+  const absl::string_view block =
+      bytes.substr(kBundleHeaderBytes + body_bytes, kBundleSignatureBytes);
+  const absl::string_view key_id_field = block.substr(0, kMaxKeyIdBytes);
+  const absl::string_view key_id =
+      key_id_field.substr(0, key_id_field.find('\0'));
+  for (const Ed25519PublicKey& key : keys) {
+    if (key.key_id != key_id) continue;
+    if (!key.Verify(
+            SignedMessage(bytes.substr(0, kBundleHeaderBytes), key_id_field),
+            block.substr(kMaxKeyIdBytes))) {
+      return absl::DataLossError(absl::StrCat(
+          "signature mismatch: the bundle was modified after it was signed, "
+          "or was not signed by key ",
+          internal::Quote(key_id)));
+    }
+    return absl::OkStatus();
+  }
+  std::string known;
+  for (const Ed25519PublicKey& key : keys) {
+    absl::StrAppend(&known, known.empty() ? "" : ", ",
+                    internal::Quote(key.key_id));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("the bundle is signed by unknown key ",
+                   internal::Quote(key_id), " (known: ", known, ")"));
 }
 
 absl::Status Inconsistent(absl::string_view what) {
@@ -371,7 +424,8 @@ absl::Status CheckBundleKey(absl::string_view key) {
 PolicyDigest DigestOfTables(const PolicyTables& t) {
   CountingSink counter;
   const uint32_t sections = WriteBody(t, counter);
-  const std::string header = HeaderPrefix(false, counter.bytes(), sections);
+  const std::string header =
+      HeaderPrefix(false, false, counter.bytes(), sections);
   InitSodium();
   crypto_generichash_state state;
   crypto_generichash_init(&state, nullptr, 0, 32);
@@ -383,11 +437,14 @@ PolicyDigest DigestOfTables(const PolicyTables& t) {
   return digest;
 }
 
-std::string SerializeTables(const PolicyTables& t, absl::string_view key) {
+std::string SerializeTables(const PolicyTables& t, absl::string_view key,
+                            const Ed25519SecretKey* signing_key) {
   CountingSink counter;
   const uint32_t sections = WriteBody(t, counter);
-  std::string out = HeaderPrefix(!key.empty(), counter.bytes(), sections);
-  out.reserve(kBundleHeaderBytes + counter.bytes());
+  std::string out = HeaderPrefix(!key.empty(), signing_key != nullptr,
+                                 counter.bytes(), sections);
+  out.reserve(kBundleHeaderBytes + counter.bytes() +
+              (signing_key != nullptr ? kBundleSignatureBytes : 0));
   out.append(kBundleHeaderBytes - kDigestedHeaderBytes, '\0');  // the digest
   StringSink sink(&out);
   WriteBody(t, sink);
@@ -396,6 +453,12 @@ std::string SerializeTables(const PolicyTables& t, absl::string_view key) {
                                      bytes.substr(kBundleHeaderBytes), key);
   std::memcpy(&out[kDigestedHeaderBytes], digest.bytes.data(),
               digest.bytes.size());
+  if (signing_key != nullptr) {
+    const std::string key_id_field = KeyIdField(signing_key->key_id());
+    const std::string signature = signing_key->Sign(SignedMessage(
+        absl::string_view(out).substr(0, kBundleHeaderBytes), key_id_field));
+    absl::StrAppend(&out, key_id_field, signature);
+  }
   return out;
 }
 
@@ -418,11 +481,21 @@ absl::StatusOr<BundleInfo> ReadBundleHeader(absl::string_view bytes) {
   std::memcpy(info.digest.bytes.data(), bytes.data() + kDigestedHeaderBytes,
               info.digest.bytes.size());
   info.keyed = (flags & kFlagKeyed) != 0;
+  info.is_signed = (flags & kFlagSigned) != 0;
+  if (info.is_signed &&
+      bytes.size() - kBundleHeaderBytes >=
+          info.body_bytes + kBundleSignatureBytes &&
+      info.body_bytes <= bytes.size()) {
+    const absl::string_view field =
+        bytes.substr(kBundleHeaderBytes + info.body_bytes, kMaxKeyIdBytes);
+    info.key_id = std::string(field.substr(0, field.find('\0')));
+  }
   return info;
 }
 
-absl::StatusOr<PolicyTables> ParseTables(absl::string_view bytes,
-                                         absl::string_view key) {
+absl::StatusOr<PolicyTables> ParseTables(
+    absl::string_view bytes, absl::string_view key,
+    absl::Span<const Ed25519PublicKey> verification_keys) {
   PORTCULLIS_ASSIGN_OR_RETURN(const BundleInfo info, ReadBundleHeader(bytes));
   if (info.format_version != kBundleFormatVersion) {
     return absl::InvalidArgumentError(
@@ -433,21 +506,35 @@ absl::StatusOr<PolicyTables> ParseTables(absl::string_view bytes,
   uint32_t reserved;
   std::memcpy(&flags, bytes.data() + 12, 4);
   std::memcpy(&reserved, bytes.data() + 28, 4);
-  if ((flags & ~kFlagKeyed) != 0 || reserved != 0) {
+  if ((flags & ~kKnownFlags) != 0 || reserved != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown bundle flags 0x", absl::Hex(flags & ~kFlagKeyed),
+        absl::StrCat("unknown bundle flags 0x", absl::Hex(flags & ~kKnownFlags),
                      reserved != 0 ? " and a non-zero reserved field" : ""));
   }
+  if (!info.is_signed && !verification_keys.empty()) {
+    return absl::InvalidArgumentError(
+        "the bundle is not signed, and verification keys are configured: "
+        "refusing a bundle that cannot be authenticated");
+  }
+  const uint64_t signature_bytes = info.is_signed ? kBundleSignatureBytes : 0;
   const uint64_t present = bytes.size() - kBundleHeaderBytes;
-  if (info.body_bytes > present) {
+  if (info.body_bytes > present ||
+      present - info.body_bytes < signature_bytes) {
     return absl::DataLossError(
         absl::StrCat("truncated bundle: the header announces ", info.body_bytes,
-                     " body bytes; ", present, " are present"));
+                     " body bytes", info.is_signed ? " and a signature" : "",
+                     "; ", present, " are present"));
   }
-  if (info.body_bytes < present) {
-    return absl::DataLossError(
-        absl::StrCat("malformed bundle: ", present - info.body_bytes,
-                     " bytes after the body"));
+  if (present - info.body_bytes > signature_bytes) {
+    return absl::DataLossError(absl::StrCat(
+        "malformed bundle: ", present - info.body_bytes - signature_bytes,
+        " bytes after the ", info.is_signed ? "signature" : "body"));
+  }
+  // Before anything else: nothing of a bundle signed by someone else is
+  // read (the header's shape aside).
+  if (info.is_signed && !verification_keys.empty()) {
+    PORTCULLIS_RETURN_IF_ERROR(
+        VerifySignature(bytes, info.body_bytes, verification_keys));
   }
   PORTCULLIS_RETURN_IF_ERROR(CheckBundleKey(key));
   if (info.keyed && key.empty()) {
@@ -459,8 +546,9 @@ absl::StatusOr<PolicyTables> ParseTables(absl::string_view bytes,
         "the bundle's digest is not keyed but a key was given: refusing a "
         "bundle that cannot be authenticated");
   }
-  const PolicyDigest digest = Digest(bytes.substr(0, kDigestedHeaderBytes),
-                                     bytes.substr(kBundleHeaderBytes), key);
+  const PolicyDigest digest =
+      Digest(bytes.substr(0, kDigestedHeaderBytes),
+             bytes.substr(kBundleHeaderBytes, info.body_bytes), key);
   // Constant time, so that a keyed digest cannot be guessed byte by byte.
   if (sodium_memcmp(digest.bytes.data(), info.digest.bytes.data(),
                     digest.bytes.size()) != 0) {
@@ -468,7 +556,8 @@ absl::StatusOr<PolicyTables> ParseTables(absl::string_view bytes,
         "digest mismatch: the bundle is corrupted or was modified after it "
         "was written");
   }
-  return ReadBody(bytes.substr(kBundleHeaderBytes), info.sections);
+  return ReadBody(bytes.substr(kBundleHeaderBytes, info.body_bytes),
+                  info.sections);
 }
 
 }  // namespace internal
