@@ -119,15 +119,31 @@ int DecodeChar(char c) {
 // be read differently by two readers). `what` names the document in errors.
 absl::StatusOr<Struct> ParseObject(absl::string_view json,
                                    absl::string_view what) {
+  // RFC 8259 §8.1: JSON text is UTF-8 (protobuf's parser lets other bytes
+  // through in strings).
+  if (!IsValidUtf8(json)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed: the ", what, " is not UTF-8"));
+  }
   Struct object;
-  if (json.empty() || json.front() != '{' ||
-      !google::protobuf::util::JsonStringToMessage(
-           google::protobuf::StringPiece(json.data(), json.size()), &object)
-           .ok()) {
+  const auto parsed = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &object);
+  if (!parsed.ok()) {
+    // Protobuf's own message quotes the input: it is not passed on.
+    if (absl::StrContains(parsed.message().as_string(), "Repeated map key")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed: the ", what, " has a duplicate key"));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("malformed: the ", what, " is not a JSON object"));
   }
-  // An empty message type: every key is checked against the others.
+  if (json.front() != '{') {  // protobuf skips leading space
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed: the ", what, " is not a JSON object"));
+  }
+  // What protobuf tolerates beyond RFC 8259 (trailing commas, single quotes,
+  // bare words). An empty message type: every key is checked against the
+  // others.
   const absl::Status strict =
       internal::CheckStrictJson(json, *google::protobuf::Empty::descriptor());
   if (!strict.ok()) {
@@ -290,17 +306,18 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromBytes(
     absl::string_view kid, absl::Span<const uint8_t> bytes) {
   if (!ValidKid(kid)) {
     return absl::InvalidArgumentError(
-        "JWK: a kid is 1 to 128 printable ASCII characters other than '\"' "
+        "Ed25519 key: a kid is 1 to 128 printable ASCII characters other than "
+        "'\"' "
         "and '\\'");
   }
   if (bytes.size() != kSize) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "JWK: an Ed25519 public key is 32 bytes, not ", bytes.size()));
+        "Ed25519 key: a public key is 32 bytes, not ", bytes.size()));
   }
   if (!InitializeCrypto().ok() ||
       crypto_core_ed25519_is_valid_point(bytes.data()) != 1) {
     return absl::InvalidArgumentError(
-        "JWK: not a valid Ed25519 public key (small order or not on the "
+        "Ed25519 key: not a valid public key (small order or not on the "
         "curve)");
   }
   Ed25519PublicKey key;
@@ -665,11 +682,6 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(absl::string_view token,
                                  " is not base64url without padding"));
     }
   }
-  if (decoded[2].size() != crypto_sign_BYTES) {
-    return Refuse(absl::StrCat("malformed: the signature is ",
-                               decoded[2].size(),
-                               " bytes (Ed25519 signatures are 64)"));
-  }
 
   // 2. Header.
   absl::StatusOr<Struct> header = ParseObject(decoded[0], "header");
@@ -703,6 +715,11 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(absl::string_view token,
   }
 
   // 3. Signature, over the segments as sent.
+  if (decoded[2].size() != crypto_sign_BYTES) {
+    return Refuse(absl::StrCat("malformed: the signature is ",
+                               decoded[2].size(),
+                               " bytes (Ed25519 signatures are 64)"));
+  }
   const absl::string_view signing_input =
       token.substr(0, segments[0].size() + 1 + segments[1].size());
   if (crypto_sign_verify_detached(
