@@ -740,6 +740,9 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(absl::string_view token,
         std::make_pair("client_id", &claims.client_id)}) {
     absl::StatusOr<std::string> value = RequiredString(*payload, name, "claim");
     if (!value.ok()) return Refuse(value.status().message());
+    if (value->empty()) {
+      return Refuse(absl::StrCat("the claim \"", name, "\" is empty"));
+    }
     *field = *std::move(value);
   }
   for (const auto& [name, field] :

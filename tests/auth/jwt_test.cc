@@ -533,6 +533,12 @@ TEST(JwtTest, RefusesEachBrokenRuleWithItsOwnMessage) {
              R"("aud":"https://api.monite.example","exp":1700000300,)"
              R"("iat":1700000000,"jti":"j"})"),
        "the claim \"client_id\" is missing"},
+      {"empty sub",
+       Forge(key, kHeader,
+             R"({"iss":"https://auth.portcullis.example","sub":"",)"
+             R"("aud":"https://api.monite.example","exp":1700000300,)"
+             R"("iat":1700000000,"jti":"j","client_id":"c"})"),
+       "the claim \"sub\" is empty"},
       {"sub a number",
        Forge(key, kHeader,
              R"({"iss":"https://auth.portcullis.example","sub":7,)"
