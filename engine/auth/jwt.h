@@ -182,7 +182,7 @@ class JwtSigner {
   // The compact JWS of `claims`. InvalidArgument when a required claim is
   // empty, a string is not valid UTF-8, a time is before 1970 or after 2^53
   // seconds, or expires_at is not after issued_at. Cost: one Ed25519
-  // signature (tens of microseconds, see BENCHMARKS.md / docs/jwt.md).
+  // signature, about 22 µs of CPU in all (BM_JwtSign, docs/jwt.md).
   absl::StatusOr<std::string> Sign(const JwtClaims& claims) const;
 
   const std::string& active_kid() const { return active_.kid(); }
@@ -221,20 +221,24 @@ class JwtVerifier {
   // (docs/jwt.md lists them). In order:
   //  1. at most max_token_size bytes; exactly three '.'-separated segments,
   //     each base64url without padding in canonical form (no '=', '+', '/',
-  //     whitespace, or nonzero unused trailing bits); a 64-byte signature;
+  //     whitespace, or nonzero unused trailing bits);
   //  2. the header is one strict JSON object (RFC 8259, no duplicate keys)
   //     with alg exactly "EdDSA", typ "at+jwt" or "application/at+jwt"
   //     (case-insensitively, RFC 9068 §4), a known kid, and no crit;
-  //  3. the Ed25519 signature verifies under that kid's key; nothing in the
+  //  3. the signature is 64 bytes and verifies (Ed25519) under that kid's
+  //     key; nothing in the
   //     payload is read before this;
   //  4. the payload is one strict JSON object whose claims have their types:
-  //     iss, sub, jti, client_id strings; aud a string or an array of
+  //     iss, sub, jti, client_id non-empty strings; aud a string or an array of
   //     strings; exp, iat (required) and nbf (optional) integers from 0 to
   //     2^53; scope, entity_id, role_id strings if present;
   //  5. iss equals the issuer; aud contains the audience;
   //  6. now < exp + leeway; now >= nbf - leeway; iat <= now + leeway.
-  // Cost: one Ed25519 verification plus two small JSON parses (see
-  // docs/jwt.md for measured numbers).
+  // The claims returned have `audience` set to the configured audience (the
+  // one that matched) and `not_before` InfinitePast() when there is no nbf.
+  // Cost: about 90 µs of CPU for a valid token (BM_JwtVerify): one Ed25519
+  // verification (about 60 µs) and two small JSON parses; a token with an
+  // unknown kid is refused after the header alone (about 12 µs).
   absl::StatusOr<JwtClaims> Verify(absl::string_view token,
                                    absl::Time now) const;
 
