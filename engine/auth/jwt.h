@@ -226,8 +226,7 @@ class JwtVerifier {
   //     with alg exactly "EdDSA", typ "at+jwt" or "application/at+jwt"
   //     (case-insensitively, RFC 9068 §4), a known kid, and no crit;
   //  3. the signature is 64 bytes and verifies (Ed25519) under that kid's
-  //     key; nothing in the
-  //     payload is read before this;
+  //     key; nothing in the payload is read before this;
   //  4. the payload is one strict JSON object whose claims have their types:
   //     iss, sub, jti, client_id non-empty strings; aud a string or an array of
   //     strings; exp, iat (required) and nbf (optional) integers from 0 to
