@@ -22,7 +22,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "engine/auth/crypto.h"
+#include "engine/common/atomic_file.h"
 #include "engine/common/json_string.h"
+#include "engine/common/quote.h"
 #include "engine/load/strict_json.h"
 #include "google/protobuf/empty.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -51,22 +53,11 @@ absl::Status Refuse(absl::string_view reason) {
 
 // A value from the input for a message: C-escaped and at most 64 bytes.
 std::string Quote(absl::string_view value) {
-  constexpr size_t kMax = 64;
-  const bool cut = value.size() > kMax;
-  return absl::StrCat("\"", absl::CHexEscape(value.substr(0, kMax)), "\"",
-                      cut ? "..." : "");
+  return internal::QuoteShortened(value, 64);
 }
 
 std::string FormatUtc(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
-
-bool ValidKid(absl::string_view kid) {
-  if (kid.empty() || kid.size() > 128) return false;
-  for (const char c : kid) {
-    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
-  }
-  return true;
 }
 
 // RFC 3629 UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
@@ -102,15 +93,6 @@ bool IsValidUtf8(absl::string_view s) {
     i += n + 1;
   }
   return true;
-}
-
-int DecodeChar(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
 }
 
 // Parses `json` as one JSON object, strictly: protobuf's JSON parser (into a
@@ -276,89 +258,9 @@ bool operator==(const JwtClaims& a, const JwtClaims& b) {
          a.expires_at == b.expires_at;
 }
 
-std::string Base64UrlEncode(absl::string_view bytes) {
-  return absl::WebSafeBase64Escape(bytes);  // no padding
-}
-
-bool Base64UrlDecode(absl::string_view text, std::string& out) {
-  out.clear();
-  if (text.size() % 4 == 1) return false;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (const char c : text) {
-    const int v = DecodeChar(c);
-    if (v < 0) return false;
-    buffer = (buffer << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  // The bits left over (2 or 4) must be zero: one encoding per byte string.
-  return (buffer & ((1u << bits) - 1)) == 0;
-}
-
 // ---- Keys ----
 
-absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromBytes(
-    absl::string_view kid, absl::Span<const uint8_t> bytes) {
-  if (!ValidKid(kid)) {
-    return absl::InvalidArgumentError(
-        "Ed25519 key: a kid is 1 to 128 printable ASCII characters other than "
-        "'\"' "
-        "and '\\'");
-  }
-  if (bytes.size() != kSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Ed25519 key: a public key is 32 bytes, not ", bytes.size()));
-  }
-  if (!InitializeCrypto().ok() ||
-      crypto_core_ed25519_is_valid_point(bytes.data()) != 1) {
-    return absl::InvalidArgumentError(
-        "Ed25519 key: not a valid public key (small order or not on the "
-        "curve)");
-  }
-  Ed25519PublicKey key;
-  key.kid_ = std::string(kid);
-  std::memcpy(key.bytes_.data(), bytes.data(), kSize);
-  return key;
-}
-
-absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::Generate(absl::string_view kid) {
-  std::array<uint8_t, kSeedSize> seed;
-  RandomBytes(absl::MakeSpan(seed));
-  absl::StatusOr<Ed25519KeyPair> key = FromSeed(kid, seed);
-  sodium_memzero(seed.data(), seed.size());
-  return key;
-}
-
-absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromSeed(
-    absl::string_view kid, absl::Span<const uint8_t> seed) {
-  if (seed.size() != kSeedSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Ed25519 key: the seed is 32 bytes, not ", seed.size()));
-  }
-  const absl::Status init = InitializeCrypto();
-  if (!init.ok()) return init;
-  std::array<uint8_t, 32> public_bytes;
-  std::array<uint8_t, 64> secret;
-  crypto_sign_seed_keypair(public_bytes.data(), secret.data(), seed.data());
-  absl::StatusOr<Ed25519PublicKey> public_key =
-      Ed25519PublicKey::FromBytes(kid, public_bytes);
-  if (!public_key.ok()) {
-    sodium_memzero(secret.data(), secret.size());
-    return public_key.status();
-  }
-  Ed25519KeyPair pair(*std::move(public_key));
-  pair.secret_ = secret;
-  sodium_memzero(secret.data(), secret.size());
-  return pair;
-}
-
-absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromPrivateJwk(
-    absl::string_view jwk) {
+absl::StatusOr<Ed25519KeyPair> KeyPairFromPrivateJwk(absl::string_view jwk) {
   absl::StatusOr<Struct> object = ParseObject(jwk, "JWK");
   if (!object.ok()) return Prefixed("JWK: ", object.status());
   absl::StatusOr<Ed25519PublicKey> public_key = PublicPart(*object);
@@ -372,15 +274,15 @@ absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromPrivateJwk(
   Value* d_value = &(*object->mutable_fields())["d"];
   sodium_memzero(d_value->mutable_string_value()->data(),
                  d_value->string_value().size());
-  if (!decoded || seed.size() != kSeedSize) {
+  if (!decoded || seed.size() != Ed25519KeyPair::kSeedSize) {
     sodium_memzero(seed.data(), seed.size());
     return absl::InvalidArgumentError(
         "JWK: the member \"d\" is not 32 bytes in base64url without padding");
   }
-  absl::StatusOr<Ed25519KeyPair> pair =
-      FromSeed(public_key->kid(),
-               absl::MakeConstSpan(
-                   reinterpret_cast<const uint8_t*>(seed.data()), seed.size()));
+  absl::StatusOr<Ed25519KeyPair> pair = Ed25519KeyPair::FromSeed(
+      public_key->kid(),
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(seed.data()),
+                          seed.size()));
   sodium_memzero(seed.data(), seed.size());
   if (!pair.ok()) return pair.status();
   if (!(pair->public_key() == *public_key)) {
@@ -390,23 +292,24 @@ absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromPrivateJwk(
   return pair;
 }
 
-std::string Ed25519KeyPair::ToPrivateJwk() const {
+std::string PrivateJwk(const Ed25519KeyPair& key) {
+  std::array<uint8_t, Ed25519KeyPair::kSeedSize> seed = key.seed();
   const std::string d = Base64UrlEncode(absl::string_view(
-      reinterpret_cast<const char*>(secret_.data()), kSeedSize));
+      reinterpret_cast<const char*>(seed.data()), seed.size()));
+  sodium_memzero(seed.data(), seed.size());
   std::string out = absl::StrCat(
       "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"d\":\"", d, "\",\"x\":\"",
       Base64UrlEncode(absl::string_view(
-          reinterpret_cast<const char*>(public_key_.bytes().data()),
+          reinterpret_cast<const char*>(key.public_key().bytes().data()),
           Ed25519PublicKey::kSize)),
       "\",\"kid\":");
-  internal::AppendJsonString(kid(), out);
+  internal::AppendJsonString(key.kid(), out);
   out.append("}\n");
   sodium_memzero(const_cast<char*>(d.data()), d.size());
   return out;
 }
 
-absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::LoadFile(
-    const std::string& path) {
+absl::StatusOr<Ed25519KeyPair> LoadKeyPairFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, path);
   std::string text(kMaxKeyFileSize + 1, '\0');
@@ -421,18 +324,19 @@ absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::LoadFile(
   absl::StatusOr<Ed25519KeyPair> key =
       size > kMaxKeyFileSize
           ? absl::InvalidArgumentError("larger than 4 KiB; not a key file")
-          : FromPrivateJwk(absl::string_view(text.data(), size));
+          : KeyPairFromPrivateJwk(absl::string_view(text.data(), size));
   sodium_memzero(text.data(), text.size());
   if (!key.ok()) return Prefixed(absl::StrCat(path, ": "), key.status());
   return key;
 }
 
-absl::Status Ed25519KeyPair::SaveFile(const std::string& path) const {
+absl::Status SaveKeyPairFile(const Ed25519KeyPair& key,
+                             const std::string& path) {
   const int fd =
       open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
            S_IRUSR | S_IWUSR);
   if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  std::string text = ToPrivateJwk();
+  std::string text = PrivateJwk(key);
   size_t written = 0;
   bool ok = fchmod(fd, S_IRUSR | S_IWUSR) == 0;
   while (ok && written < text.size()) {
@@ -456,32 +360,6 @@ absl::Status Ed25519KeyPair::SaveFile(const std::string& path) const {
   return absl::OkStatus();
 }
 
-std::array<uint8_t, 64> Ed25519KeyPair::Sign(absl::string_view message) const {
-  std::array<uint8_t, 64> signature;
-  crypto_sign_detached(signature.data(), nullptr,
-                       reinterpret_cast<const uint8_t*>(message.data()),
-                       message.size(), secret_.data());
-  return signature;
-}
-
-Ed25519KeyPair::Ed25519KeyPair(Ed25519KeyPair&& other) noexcept
-    : public_key_(other.public_key_), secret_(other.secret_) {
-  sodium_memzero(other.secret_.data(), other.secret_.size());
-}
-
-Ed25519KeyPair& Ed25519KeyPair::operator=(Ed25519KeyPair&& other) noexcept {
-  if (this != &other) {
-    public_key_ = other.public_key_;
-    secret_ = other.secret_;
-    sodium_memzero(other.secret_.data(), other.secret_.size());
-  }
-  return *this;
-}
-
-Ed25519KeyPair::~Ed25519KeyPair() {
-  sodium_memzero(secret_.data(), secret_.size());
-}
-
 std::string PublicKeyToJwk(const Ed25519PublicKey& key) {
   // The kid is printable ASCII without '"' or '\' (ValidKid): no escaping.
   return absl::StrCat(
@@ -500,6 +378,15 @@ absl::StatusOr<Ed25519PublicKey> PublicKeyFromJwk(absl::string_view jwk) {
   }
   absl::StatusOr<Ed25519PublicKey> key = PublicPart(*object);
   if (!key.ok()) return Prefixed("JWK: ", key.status());
+  return key;
+}
+
+absl::StatusOr<Ed25519PublicKey> LoadPublicKeyFile(const std::string& path) {
+  absl::StatusOr<std::string> text =
+      internal::ReadFileUpTo(path, kMaxKeyFileSize);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<Ed25519PublicKey> key = PublicKeyFromJwk(*text);
+  if (!key.ok()) return Prefixed(absl::StrCat(path, ": "), key.status());
   return key;
 }
 

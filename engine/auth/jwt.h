@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "engine/common/ed25519_key.h"
 
 namespace portcullis::auth {
 
@@ -71,84 +72,24 @@ struct JwtClaims {
   }
 };
 
-// An Ed25519 public key with its key id (`kid`). A small copyable value.
-class Ed25519PublicKey {
- public:
-  static constexpr size_t kSize = 32;
+// Key files are private JWKs (RFC 8037 §2, as in its Appendix A.1) with a
+// kid, one line:
+//   {"kty":"OKP","crv":"Ed25519","d":"<seed>","x":"<public>","kid":"k1"}
+// `x` must be the public key of `d`. Other members (use, alg) are allowed if
+// they say sig and EdDSA. Errors are InvalidArgument and never quote `d`.
+absl::StatusOr<Ed25519KeyPair> KeyPairFromPrivateJwk(absl::string_view jwk);
+std::string PrivateJwk(const Ed25519KeyPair& key);  // Secret.
 
-  // `kid`: 1 to 128 printable ASCII characters (0x21-0x7e) other than `"` and
-  // `\`. `bytes`: 32 bytes encoding a valid point of the prime-order subgroup
-  // (crypto_core_ed25519_is_valid_point), which rules out the small-order
-  // keys that would let one signature verify for many messages.
-  // InvalidArgument otherwise.
-  static absl::StatusOr<Ed25519PublicKey> FromBytes(
-      absl::string_view kid, absl::Span<const uint8_t> bytes);
+// Reads a key file (at most 4 KiB). NotFound / PermissionDenied / the
+// parser's InvalidArgument, prefixed with the path.
+absl::StatusOr<Ed25519KeyPair> LoadKeyPairFile(const std::string& path);
+// Writes the key file, creating it with mode 0600; refuses to overwrite an
+// existing file (AlreadyExists), so a rotation cannot destroy a live key.
+absl::Status SaveKeyPairFile(const Ed25519KeyPair& key,
+                             const std::string& path);
 
-  const std::string& kid() const { return kid_; }
-  const std::array<uint8_t, kSize>& bytes() const { return bytes_; }
-
-  friend bool operator==(const Ed25519PublicKey& a, const Ed25519PublicKey& b) {
-    return a.kid_ == b.kid_ && a.bytes_ == b.bytes_;
-  }
-
- private:
-  Ed25519PublicKey() = default;
-
-  std::string kid_;
-  std::array<uint8_t, kSize> bytes_{};
-};
-
-// An Ed25519 signing key: the 32-byte secret seed, the key derived from it
-// and its public key. Move-only; the secret bytes are wiped (sodium_memzero)
-// when it is destroyed or moved from. Secret: never log it.
-class Ed25519KeyPair {
- public:
-  static constexpr size_t kSeedSize = 32;
-
-  // A fresh key from libsodium's CSPRNG. InvalidArgument for a bad `kid`
-  // (see Ed25519PublicKey::FromBytes).
-  static absl::StatusOr<Ed25519KeyPair> Generate(absl::string_view kid);
-
-  // The key of a 32-byte seed (RFC 8032's private key).
-  static absl::StatusOr<Ed25519KeyPair> FromSeed(
-      absl::string_view kid, absl::Span<const uint8_t> seed);
-
-  // The key file format is a private JWK (RFC 8037 §2, as in its Appendix
-  // A.1) with a kid, one line:
-  //   {"kty":"OKP","crv":"Ed25519","d":"<seed>","x":"<public>","kid":"k1"}
-  // `x` must be the public key of `d`. Other members (use, alg) are allowed
-  // if they say sig and EdDSA. Errors are InvalidArgument and never quote
-  // `d`.
-  static absl::StatusOr<Ed25519KeyPair> FromPrivateJwk(absl::string_view jwk);
-  std::string ToPrivateJwk() const;  // Secret.
-
-  // Reads a key file (at most 4 KiB). NotFound / PermissionDenied / the
-  // parser's InvalidArgument, prefixed with the path.
-  static absl::StatusOr<Ed25519KeyPair> LoadFile(const std::string& path);
-  // Writes the key file, creating it with mode 0600; refuses to overwrite an
-  // existing file (AlreadyExists), so a rotation cannot destroy a live key.
-  absl::Status SaveFile(const std::string& path) const;
-
-  const std::string& kid() const { return public_key_.kid(); }
-  const Ed25519PublicKey& public_key() const { return public_key_; }
-
-  // The Ed25519 signature of `message` (crypto_sign_detached). Deterministic.
-  std::array<uint8_t, 64> Sign(absl::string_view message) const;
-
-  Ed25519KeyPair(Ed25519KeyPair&& other) noexcept;
-  Ed25519KeyPair& operator=(Ed25519KeyPair&& other) noexcept;
-  Ed25519KeyPair(const Ed25519KeyPair&) = delete;
-  Ed25519KeyPair& operator=(const Ed25519KeyPair&) = delete;
-  ~Ed25519KeyPair();
-
- private:
-  explicit Ed25519KeyPair(Ed25519PublicKey public_key)
-      : public_key_(std::move(public_key)) {}
-
-  Ed25519PublicKey public_key_;
-  // libsodium's 64-byte secret key: the seed, then the public key.
-  std::array<uint8_t, 64> secret_{};
-};
+// Reads a public key file: one public JWK (PublicKeyFromJwk), at most 4 KiB.
+absl::StatusOr<Ed25519PublicKey> LoadPublicKeyFile(const std::string& path);
 
 // The public JWK of `key` (RFC 8037 §2), compact, members in this order:
 //   {"kty":"OKP","crv":"Ed25519","x":"<base64url>","kid":"k1","use":"sig",
@@ -247,13 +188,6 @@ class JwtVerifier {
   JwtVerifierOptions options_;
   absl::flat_hash_map<std::string, std::array<uint8_t, 32>> keys_;
 };
-
-// Base64url without padding (RFC 7515 §2), as in JWS. Exposed for tests.
-std::string Base64UrlEncode(absl::string_view bytes);
-// Strict: only [A-Za-z0-9_-], no padding, length mod 4 != 1, and the unused
-// low bits of the last character zero (so every byte string has exactly one
-// encoding). False otherwise (`out` is then unspecified).
-bool Base64UrlDecode(absl::string_view text, std::string& out);
 
 }  // namespace portcullis::auth
 

@@ -50,7 +50,7 @@ struct BundleOptions {
   // Writing: when set, the bundle is signed with this Ed25519 key
   // (engine/common/ed25519_key.h), naming its key id. The signer holds the
   // secret key; services hold only public keys, which cannot forge.
-  std::shared_ptr<const Ed25519SecretKey> signing_key;
+  std::shared_ptr<const Ed25519KeyPair> signing_key;
   // Reading: when not empty, only a bundle signed by one of these keys (by
   // key id: several, to rotate) loads, and its signature is verified before
   // anything else in it is read. Empty: a signature is not checked (the

@@ -197,10 +197,13 @@ absl::Status VerifySignature(absl::string_view bytes, uint64_t body_bytes,
   const absl::string_view key_id =
       key_id_field.substr(0, key_id_field.find('\0'));
   for (const Ed25519PublicKey& key : keys) {
-    if (key.key_id != key_id) continue;
+    if (key.kid() != key_id) continue;
+    const absl::string_view signature = block.substr(kMaxKeyIdBytes);
     if (!key.Verify(
             SignedMessage(bytes.substr(0, kBundleHeaderBytes), key_id_field),
-            block.substr(kMaxKeyIdBytes))) {
+            absl::MakeConstSpan(
+                reinterpret_cast<const uint8_t*>(signature.data()),
+                signature.size()))) {
       return absl::DataLossError(absl::StrCat(
           "signature mismatch: the bundle was modified after it was signed, "
           "or was not signed by key ",
@@ -211,7 +214,7 @@ absl::Status VerifySignature(absl::string_view bytes, uint64_t body_bytes,
   std::string known;
   for (const Ed25519PublicKey& key : keys) {
     absl::StrAppend(&known, known.empty() ? "" : ", ",
-                    internal::Quote(key.key_id));
+                    internal::Quote(key.kid()));
   }
   return absl::InvalidArgumentError(
       absl::StrCat("the bundle is signed by unknown key ",
@@ -438,7 +441,7 @@ PolicyDigest DigestOfTables(const PolicyTables& t) {
 }
 
 std::string SerializeTables(const PolicyTables& t, absl::string_view key,
-                            const Ed25519SecretKey* signing_key) {
+                            const Ed25519KeyPair* signing_key) {
   CountingSink counter;
   const uint32_t sections = WriteBody(t, counter);
   std::string out = HeaderPrefix(!key.empty(), signing_key != nullptr,
@@ -454,10 +457,15 @@ std::string SerializeTables(const PolicyTables& t, absl::string_view key,
   std::memcpy(&out[kDigestedHeaderBytes], digest.bytes.data(),
               digest.bytes.size());
   if (signing_key != nullptr) {
-    const std::string key_id_field = KeyIdField(signing_key->key_id());
-    const std::string signature = signing_key->Sign(SignedMessage(
-        absl::string_view(out).substr(0, kBundleHeaderBytes), key_id_field));
-    absl::StrAppend(&out, key_id_field, signature);
+    const std::string key_id_field = KeyIdField(signing_key->kid());
+    const std::array<uint8_t, kEd25519SignatureBytes> signature =
+        signing_key->Sign(
+            SignedMessage(absl::string_view(out).substr(0, kBundleHeaderBytes),
+                          key_id_field));
+    absl::StrAppend(
+        &out, key_id_field,
+        absl::string_view(reinterpret_cast<const char*>(signature.data()),
+                          signature.size()));
   }
   return out;
 }

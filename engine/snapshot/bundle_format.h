@@ -79,7 +79,7 @@ PolicyDigest DigestOfTables(const PolicyTables& tables);
 // The bundle of `tables`, keyed by `key` when it is not empty, signed by
 // `signing_key` when it is not null. Precondition: CheckBundleKey(key) is OK.
 std::string SerializeTables(const PolicyTables& tables, absl::string_view key,
-                            const Ed25519SecretKey* signing_key);
+                            const Ed25519KeyPair* signing_key);
 
 // The header's fields: DataLoss when shorter than a header, InvalidArgument
 // for wrong magic. Verifies nothing else.

@@ -54,7 +54,7 @@ Ed25519KeyPair Key(absl::string_view kid) {
 
 Ed25519KeyPair RfcKey() {
   absl::StatusOr<Ed25519KeyPair> key =
-      Ed25519KeyPair::FromPrivateJwk(kRfcPrivateJwk);
+      KeyPairFromPrivateJwk(kRfcPrivateJwk);
   EXPECT_TRUE(key.ok()) << key.status();
   return *std::move(key);
 }
@@ -208,7 +208,7 @@ TEST(JwkTest, RefusesBadKeys) {
   }
   // A private JWK whose x is not its d's public key.
   const absl::StatusOr<Ed25519KeyPair> mismatched =
-      Ed25519KeyPair::FromPrivateJwk(absl::StrReplaceAll(
+      KeyPairFromPrivateJwk(absl::StrReplaceAll(
           kRfcPrivateJwk,
           {{"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
             B64(absl::string_view(reinterpret_cast<const char*>(
@@ -225,19 +225,19 @@ TEST(KeyFileTest, SaveAndLoad) {
   const std::string dir = std::getenv("TEST_TMPDIR");
   const std::string path = dir + "/signing.jwk";
   const Ed25519KeyPair key = Key("2026-01");
-  ASSERT_TRUE(key.SaveFile(path).ok());
+  ASSERT_TRUE(SaveKeyPairFile(key, path).ok());
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
-  EXPECT_EQ(key.SaveFile(path).code(), absl::StatusCode::kAlreadyExists);
-  absl::StatusOr<Ed25519KeyPair> loaded = Ed25519KeyPair::LoadFile(path);
+  EXPECT_EQ(SaveKeyPairFile(key, path).code(), absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<Ed25519KeyPair> loaded = LoadKeyPairFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_TRUE(loaded->public_key() == key.public_key());
-  EXPECT_EQ(loaded->ToPrivateJwk(), key.ToPrivateJwk());
-  EXPECT_EQ(Ed25519KeyPair::LoadFile(dir + "/missing").status().code(),
+  EXPECT_EQ(PrivateJwk(*loaded), PrivateJwk(key));
+  EXPECT_EQ(LoadKeyPairFile(dir + "/missing").status().code(),
             absl::StatusCode::kNotFound);
   // The RFC's key, as a file would hold it.
-  EXPECT_EQ(RfcKey().ToPrivateJwk(), absl::StrCat(kRfcPrivateJwk, "\n"));
+  EXPECT_EQ(PrivateJwk(RfcKey()), absl::StrCat(kRfcPrivateJwk, "\n"));
 }
 
 TEST(JwtTest, SignsAndVerifies) {

@@ -202,6 +202,12 @@ std::vector<GoldenCase> Cases() {
       {"diff_damaged_bundle", {"diff", GoodBundle(), DamagedBundle()}, 2},
       {"diff_tampered_bundle", {"diff", TamperedBundle(), GoodBundle()}, 2},
 
+      // keygen (a new key is random: its success is tested in
+      // tests/cli/keygen_test.sh)
+      {"keygen_help_flag", {"keygen", "--help"}, 0},
+      {"keygen_without_kid", {"keygen", "-o", "x.jwk"}, 2},
+      {"keygen_bad_kid", {"keygen", "--kid", "a b", "-o", "x.jwk"}, 2},
+
       // validate
       {"validate_help_flag", {"validate", "--help"}, 0},
       {"validate_monite_directory", {"validate", monite}, 0},

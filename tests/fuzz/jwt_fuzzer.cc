@@ -42,7 +42,7 @@ struct Fixture {
 };
 
 Ed25519KeyPair LoadKey() {
-  absl::StatusOr<Ed25519KeyPair> key = Ed25519KeyPair::FromPrivateJwk(kKey);
+  absl::StatusOr<Ed25519KeyPair> key = KeyPairFromPrivateJwk(kKey);
   PORTCULLIS_FUZZ_CHECK(key.ok(), key.status().ToString());
   return *std::move(key);
 }
@@ -109,6 +109,7 @@ void CheckToken(const Fixture& f, absl::string_view token) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace portcullis::auth;  // NOLINT: a fuzz entry point
+  using portcullis::Base64UrlEncode;
   if (size == 0) return 0;
   const Fixture& f = GetFixture();
   const absl::string_view rest(reinterpret_cast<const char*>(data) + 1,

@@ -146,7 +146,11 @@ size_t DataAt(const std::string& bytes, uint32_t id) {
 }
 
 // Recomputes the digest, as someone editing an unkeyed bundle would.
-void Reseal(std::string& bytes, absl::string_view key = "") {
+// Recomputes the digest of the header and the body, which ends at `end`
+// (default: the end of `bytes`; a signed bundle's signature follows it).
+void Reseal(std::string& bytes, absl::string_view key = "",
+            size_t end = std::string::npos) {
+  if (end == std::string::npos) end = bytes.size();
   crypto_generichash_state state;
   crypto_generichash_init(&state,
                           reinterpret_cast<const unsigned char*>(key.data()),
@@ -155,7 +159,7 @@ void Reseal(std::string& bytes, absl::string_view key = "") {
       &state, reinterpret_cast<const unsigned char*>(bytes.data()), 32);
   crypto_generichash_update(
       &state, reinterpret_cast<const unsigned char*>(bytes.data()) + 64,
-      bytes.size() - 64);
+      end - 64);
   crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(&bytes[32]),
                            32);
 }
@@ -343,6 +347,92 @@ TEST(BundleTest, KeyedBundles) {
   bad.key = "short";
   EXPECT_EQ(std::string(SerializeBundle(*policy, bad).status().message()),
             "a bundle key is 32 bytes; got 5");
+}
+
+// Signed bundles: the signer holds the secret key, a service only public
+// keys, which cannot forge. The signature is checked before anything else.
+TEST(BundleTest, SignedBundles) {
+  const auto policy = CompileText(kSmallPolicy);
+  absl::StatusOr<Ed25519KeyPair> k1 = Ed25519KeyPair::Generate("k1");
+  absl::StatusOr<Ed25519KeyPair> k2 = Ed25519KeyPair::Generate("k2");
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  BundleOptions signing;
+  signing.signing_key = std::make_shared<Ed25519KeyPair>(*std::move(k1));
+  const std::string bytes = Serialize(*policy, signing);
+  ASSERT_EQ(bytes.size(), Serialize(*policy).size() + kBundleSignatureBytes);
+  const absl::StatusOr<BundleInfo> info = ParseBundleHeader(bytes);
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->is_signed);
+  EXPECT_EQ(info->key_id, "k1");
+  EXPECT_FALSE(info->keyed);
+  BundleOptions verifying;
+  verifying.verification_keys = {k2->public_key(),
+                                 signing.signing_key->public_key()};
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> loaded =
+      ParseBundle(bytes, verifying);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(DigestOf(**loaded), DigestOf(*policy));
+  // Without verification keys a signed bundle loads on its digest alone.
+  EXPECT_TRUE(ParseBundle(bytes).ok());
+
+  // Damage anywhere: the header, the body (resealed, as someone without the
+  // key would), the key id, the signature.
+  std::string body_edit = bytes;
+  body_edit[kBundleHeaderBytes + 40] ^= 1;
+  Reseal(body_edit, "", body_edit.size() - kBundleSignatureBytes);
+  std::string renamed = bytes;
+  renamed[bytes.size() - kBundleSignatureBytes] = 'x';  // "x1": unknown key
+  std::string forged = bytes;
+  forged.back() ^= 1;
+  BundleOptions only_k2;
+  only_k2.verification_keys = {k2->public_key()};
+  const std::string signature_mismatch =
+      "signature mismatch: the bundle was modified after it was signed, or "
+      "was not signed by key \"k1\"";
+  struct Case {
+    const char* name;
+    std::string bytes;
+    const BundleOptions* options;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"body_edited_and_resealed", body_edit, &verifying,
+       absl::StatusCode::kDataLoss, signature_mismatch},
+      {"signature_flipped", forged, &verifying, absl::StatusCode::kDataLoss,
+       signature_mismatch},
+      {"key_id_edited", renamed, &verifying, absl::StatusCode::kInvalidArgument,
+       "the bundle is signed by unknown key \"x1\" (known: \"k2\", \"k1\")"},
+      {"signed_by_a_key_no_longer_trusted", bytes, &only_k2,
+       absl::StatusCode::kInvalidArgument,
+       "the bundle is signed by unknown key \"k1\" (known: \"k2\")"},
+      {"unsigned_bundle_with_verification_keys", Serialize(*policy), &verifying,
+       absl::StatusCode::kInvalidArgument,
+       "the bundle is not signed, and verification keys are configured: "
+       "refusing a bundle that cannot be authenticated"},
+      {"signature_cut_off", bytes.substr(0, bytes.size() - 1), &verifying,
+       absl::StatusCode::kDataLoss,
+       absl::StrCat("truncated bundle: the header announces ", info->body_bytes,
+                    " body bytes and a signature; ",
+                    bytes.size() - 1 - kBundleHeaderBytes, " are present")},
+      {"bytes_after_the_signature", bytes + "x", &verifying,
+       absl::StatusCode::kDataLoss,
+       "malformed bundle: 1 bytes after the signature"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> result =
+        ParseBundle(c.bytes, *c.options);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), c.code);
+    EXPECT_EQ(std::string(result.status().message()), c.message);
+  }
+
+  BundleOptions both = signing;
+  both.key = std::string(kBundleKeyBytes, 'k');
+  EXPECT_EQ(std::string(SerializeBundle(*policy, both).status().message()),
+            "a bundle is either signed or keyed, not both: the signature "
+            "already authenticates it");
 }
 
 struct Corruption {
