@@ -53,8 +53,7 @@ Ed25519KeyPair Key(absl::string_view kid) {
 }
 
 Ed25519KeyPair RfcKey() {
-  absl::StatusOr<Ed25519KeyPair> key =
-      KeyPairFromPrivateJwk(kRfcPrivateJwk);
+  absl::StatusOr<Ed25519KeyPair> key = KeyPairFromPrivateJwk(kRfcPrivateJwk);
   EXPECT_TRUE(key.ok()) << key.status();
   return *std::move(key);
 }
@@ -229,7 +228,8 @@ TEST(KeyFileTest, SaveAndLoad) {
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
-  EXPECT_EQ(SaveKeyPairFile(key, path).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(SaveKeyPairFile(key, path).code(),
+            absl::StatusCode::kAlreadyExists);
   absl::StatusOr<Ed25519KeyPair> loaded = LoadKeyPairFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_TRUE(loaded->public_key() == key.public_key());
