@@ -139,7 +139,16 @@ const google::protobuf::Message* FindUnknownFields(
 }  // namespace
 
 absl::Status ParseJsonMessage(absl::string_view json,
-                              google::protobuf::Message& message) {
+                              google::protobuf::Message& message,
+                              int max_depth) {
+  // First: protobuf's parser recurses and flattens what it should not; it
+  // only sees documents this walk has bounded.
+  const absl::Status strict =
+      internal::CheckStrictJson(json, *message.GetDescriptor(), max_depth);
+  if (!strict.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", strict.message()));
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   options.case_insensitive_enum_parsing = true;
@@ -158,26 +167,24 @@ absl::Status ParseJsonMessage(absl::string_view json,
                      ": a value that is not a field of ",
                      holder->GetDescriptor()->name(), " (an empty key \"\"?)"));
   }
-  const absl::Status keys =
-      internal::CheckStrictJson(json, *message.GetDescriptor());
-  if (!keys.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid JSON: ", keys.message()));
-  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json) {
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json,
+                                              int max_depth) {
   v1::PolicySet policy;
-  PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy));
+  PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy, max_depth));
   return policy;
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text) {
+absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text,
+                                              int max_depth) {
   v1::PolicySet policy;
   TextErrorCollector errors;
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
+  // Protobuf counts the levels below the document's own message.
+  parser.SetRecursionLimit(std::max(max_depth - 1, 0));
   if (!parser.ParseFromString(std::string(text), &policy)) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid text format: ", errors.Joined()));
@@ -242,9 +249,9 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
             file, ": policy files total ", total_bytes,
             " bytes with this one; the limit is ", options.max_total_bytes));
       }
-      absl::StatusOr<v1::PolicySet> set = format == Format::kJson
-                                              ? ParsePolicyJson(content)
-                                              : ParsePolicyText(content);
+      absl::StatusOr<v1::PolicySet> set =
+          format == Format::kJson ? ParsePolicyJson(content, options.max_depth)
+                                  : ParsePolicyText(content, options.max_depth);
       if (!set.ok()) {
         return absl::Status(set.status().code(),
                             absl::StrCat(file, ": ", set.status().message()));

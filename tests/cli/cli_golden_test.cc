@@ -226,6 +226,11 @@ std::vector<GoldenCase> Cases() {
       {"validate_empty_json_file", {"validate", Input("empty.json")}, 1},
       {"validate_empty_text_file", {"validate", Input("empty.txtpb")}, 0},
       {"validate_binary_garbage", {"validate", Input("garbage.json")}, 1},
+      // 100,000 brackets: refused at the limit, never a stack overflow.
+      {"validate_deep_nesting", {"validate", Input("deep_nesting.json")}, 1},
+      {"check_deep_nesting_request",
+       {"check", "--policy", monite, "--request", std::string(100000, '[')},
+       1},
       {"validate_unknown_extension", {"validate", Input("notes.md")}, 1},
       {"validate_missing_file", {"validate", Input("missing.json")}, 2},
       {"validate_no_files", {"validate"}, 2},

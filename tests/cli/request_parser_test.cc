@@ -99,13 +99,23 @@ TEST(RequestParserTest, ParsesOrRejectsExactly) {
        "invalid JSON: (principal): invalid value oneof field 'kind' is "
        "already set. Cannot set 'entity_user' for type oneof"},
       {"truncated", R"({"id": "a")", false,
-       "invalid JSON: Unexpected end of string. Expected , or } after "
-       "key:value pair."},
+       "invalid JSON: line 1, column 11: the document ends early: expected , "
+       "or }"},
       {"trailing_garbage", R"({"id": "a"} x)", false,
-       "invalid JSON: Parsing terminated before end of input."},
+       "invalid JSON: line 1, column 13: more after the end of the document"},
       {"not_an_object", "[1, 2]", false,
        "invalid JSON: : Root element must be a message."},
-      {"not_json", "hello", false, "invalid JSON: Unexpected token."},
+      {"not_json", "hello", false,
+       "invalid JSON: line 1, column 1: a string that is not in double quotes "
+       "(RFC 8259)"},
+      // Deep nesting stops at the limit, before protobuf's parser sees it.
+      {"deep_arrays", std::string(100000, '['), false,
+       "invalid JSON: line 1, column 101: nested deeper than 100 levels of "
+       "objects and arrays (the limit)"},
+      {"deep_in_a_field",
+       "{\"id\": \"a\", \"principal\": " + std::string(100000, '['), false,
+       "invalid JSON: line 1, column 125: nested deeper than 100 levels of "
+       "objects and arrays (the limit)"},
       {"invalid_utf8", "{\"id\": \"\xff\"}", false,
        "invalid JSON: Encountered non UTF-8 code points."},
   };

@@ -96,8 +96,8 @@ TEST(PolicyLoaderTest, RejectsJsonThatDoesNotSayOneThing) {
   const Case cases[] = {
       {R"({"catalog": {"object_types": [{"name": "a", "actions": [{"name": "b"},
           {"name": "c", "": [{"name": "d"}]}]}]}})",
-       "invalid JSON: catalog.object_types[0].actions[1]: a value that is not "
-       "a field of Action (an empty key \"\"?)"},
+       "invalid JSON: line 2, column 25: an empty key \"\" (every key names a "
+       "field)"},
       // An object under an empty key would set the role's fields.
       {R"({"roles": [{"id": "r", "": {"id": "s"}}]})",
        "invalid JSON: line 1, column 24: an empty key \"\" (every key names a "
@@ -141,6 +141,61 @@ TEST(PolicyLoaderTest, TextFormatErrorsCarryLineAndColumn) {
   EXPECT_THAT(std::string(set.status().message()),
               StartsWith("invalid text format: line 2, column 13: "));
   EXPECT_THAT(std::string(set.status().message()), HasSubstr("nmae"));
+}
+
+// Nesting past the limit is an error at its line and column, never a crash:
+// 100,000 brackets in a JSON file, and deep messages in text format.
+TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
+  const std::string arrays =
+      WriteTemp("deep.json", "\n  " + std::string(100000, '['));
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({arrays});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.status().message(),
+            arrays +
+                ": invalid JSON: line 2, column 103: nested deeper than 100 "
+                "levels of objects and arrays (the limit)");
+
+  // The policy schema has no recursive message: deep text format stops at
+  // the first field its message does not have, or at the limit.
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "catalog {\n";
+  const std::string messages = WriteTemp("deep.txtpb", text);
+  loaded = LoadPolicyFiles({messages});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(loaded.status().message()),
+      StartsWith(messages + ": invalid text format: line 2, column 9: "));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("has no field named \"catalog\""));
+  const std::string lists =
+      WriteTemp("lists.txtpb", "roles: " + std::string(100000, '['));
+  loaded = LoadPolicyFiles({lists});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()),
+              StartsWith(lists + ": invalid text format: line 1, column 9: "));
+
+  // LoadOptions::max_depth applies to both formats.
+  LoadOptions shallow;
+  shallow.max_depth = 2;
+  const std::string json =
+      WriteTemp("three.json", R"({"catalog": {"object_types": [{}]}})");
+  loaded = LoadPolicyFiles({json}, shallow);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(),
+            json +
+                ": invalid JSON: line 1, column 30: nested deeper than 2 "
+                "levels of objects and arrays (the limit)");
+  const std::string nested = WriteTemp(
+      "three.txtpb", "catalog {\n  object_types {\n    name: \"a\"\n  }\n}\n");
+  loaded = LoadPolicyFiles({nested}, shallow);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(loaded.status().message()),
+              StartsWith(nested + ": invalid text format: line 2, column "));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("too deep"));
+  EXPECT_TRUE(LoadPolicyFiles({nested}).ok());
 }
 
 TEST(PolicyLoaderTest, MergesFilesAndLocatesErrorsInThem) {

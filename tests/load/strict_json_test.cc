@@ -13,6 +13,8 @@
 namespace portcullis::internal {
 namespace {
 
+constexpr int kDepth = 100;  // the loader's default (kDefaultMaxNestingDepth)
+
 TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
   const struct {
     const char* name;
@@ -67,7 +69,7 @@ TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const absl::Status status =
-        CheckStrictJson(c.json, *v1::PolicySet::descriptor());
+        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(std::string(status.message()), c.error);
   }
@@ -92,21 +94,86 @@ TEST(StrictJsonTest, AcceptsWhatSaysOneThing) {
   };
   for (const char* json : documents) {
     SCOPED_TRACE(json);
-    EXPECT_TRUE(CheckStrictJson(json, *v1::PolicySet::descriptor()).ok());
+    EXPECT_TRUE(
+        CheckStrictJson(json, *v1::PolicySet::descriptor(), kDepth).ok());
   }
 }
 
 TEST(StrictJsonTest, RequestsToo) {
   const absl::Status status =
       CheckStrictJson(R"({"id": "1", "entity_id": "e-1", "entityId": "e-2"})",
-                      *v1::CheckRequest::descriptor());
+                      *v1::CheckRequest::descriptor(), kDepth);
   EXPECT_EQ(std::string(status.message()),
             "line 1, column 33: field entity_id is given twice (here as "
             "\"entityId\"); protobuf would keep the last value");
   EXPECT_TRUE(CheckStrictJson(R"({"id": "1", "principal": {"partner": )"
                               R"({"client_id": "c"}}, "entity_id": "e"})",
-                              *v1::CheckRequest::descriptor())
+                              *v1::CheckRequest::descriptor(), kDepth)
                   .ok());
+}
+
+// 100,000 brackets: a 16 KB file (with whitespace) that once overflowed a
+// 1 MiB stack. The walk keeps no frame per level, and stops at the limit.
+TEST(StrictJsonTest, DeepNestingStopsAtTheLimit) {
+  const struct {
+    const char* name;
+    std::string json;
+    std::string error;
+  } cases[] = {
+      {"arrays", std::string(100000, '['),
+       "line 1, column 101: nested deeper than 100 levels of objects and "
+       "arrays (the limit)"},
+      {"arrays_in_a_field", "{\"roles\":\n" + std::string(100000, '['),
+       "line 2, column 100: nested deeper than 100 levels of objects and "
+       "arrays (the limit)"},
+      {"objects",
+       [] {
+         std::string json;
+         for (int i = 0; i < 100000; ++i) json += "{\"a\":";
+         return json;
+       }(),
+       "line 1, column 501: nested deeper than 100 levels of objects and "
+       "arrays (the limit)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const absl::Status status =
+        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(status.message()), c.error);
+  }
+  // Exactly at the limit is fine (protobuf then says what it makes of it).
+  const std::string at_limit =
+      "{\"a\":" + std::string(99, '[') + std::string(99, ']') + "}";
+  EXPECT_TRUE(
+      CheckStrictJson(at_limit, *v1::PolicySet::descriptor(), kDepth).ok());
+  EXPECT_FALSE(
+      CheckStrictJson(at_limit, *v1::PolicySet::descriptor(), 99).ok());
+}
+
+TEST(StrictJsonTest, RejectsWhatIsNotJson) {
+  const struct {
+    const char* name;
+    std::string json;
+    std::string error;
+  } cases[] = {
+      {"empty", "", "line 1, column 1: a value is missing"},
+      {"truncated", "{\"roles\": [", "line 1, column 12: a value is missing"},
+      {"unclosed", "{\"roles\": []",
+       "line 1, column 13: the document ends early: expected , or }"},
+      {"unclosed_string", "{\"id\": \"abc",
+       "line 1, column 8: a string without its closing quote"},
+      {"no_colon", "{\"roles\" []}",
+       "line 1, column 10: expected : after the key"},
+      {"trailing", "{} {}",
+       "line 1, column 4: more after the end of the document"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const absl::Status status =
+        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
+    EXPECT_EQ(std::string(status.message()), c.error);
+  }
 }
 
 }  // namespace
