@@ -100,6 +100,13 @@ class StrictChecker {
                                       " levels of objects and arrays (the "
                                       "limit)"));
     }
+    if (c == '[' && !stack_.empty() && !stack_.back().object) {
+      // Protobuf reads [[a, b], [c]] as [a, b, c]; no field of the policy or
+      // request schema is a list of lists, so every other reader disagrees.
+      return PathError(pos_,
+                       "a list inside a list; protobuf would flatten it into "
+                       "one list (no field is a list of lists)");
+    }
     ++pos_;
     SkipSpace();
     Container& open = stack_.emplace_back();
@@ -285,6 +292,12 @@ class StrictChecker {
     return absl::InvalidArgumentError(absl::StrCat(
         "line ", std::count(before.begin(), before.end(), '\n') + 1,
         ", column ", column, ": ", what));
+  }
+
+  // Error() naming the field path of the value being read, if any.
+  absl::Status PathError(size_t at, absl::string_view what) const {
+    return Error(at, path_.empty() ? std::string(what)
+                                   : absl::StrCat(path_, ": ", what));
   }
 
   const absl::string_view json_;

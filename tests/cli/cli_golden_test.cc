@@ -229,6 +229,14 @@ std::vector<GoldenCase> Cases() {
       // 100,000 brackets: refused at the limit, never a stack overflow.
       {"validate_deep_nesting", {"validate", Input("deep_nesting.json")}, 1},
       {"check_deep_nesting_request",
+       {"check", "--policy", monite, "--requests", "-"},
+       1,
+       [] {
+         std::string line;
+         for (int i = 0; i < 50000; ++i) line += "{\"a\":[";
+         return line + "\n";
+       }()},
+      {"check_list_of_lists_request",
        {"check", "--policy", monite, "--request", std::string(100000, '[')},
        1},
       {"validate_unknown_extension", {"validate", Input("notes.md")}, 1},

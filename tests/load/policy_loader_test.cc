@@ -75,6 +75,11 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
        "maybe"},
       {R"({"roles": [)", "invalid JSON"},
       {"", "invalid JSON"},
+      // Protobuf would read one role; another reader, a list of lists.
+      {R"({"roles": [[{"id": "r-x", "name": "X"}]]})",
+       "invalid JSON: line 1, column 12: roles[0]: a list inside a list; "
+       "protobuf would flatten it into one list (no field is a list of "
+       "lists)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.json);
@@ -153,7 +158,18 @@ TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(loaded.status().message(),
             arrays +
-                ": invalid JSON: line 2, column 103: nested deeper than 100 "
+                ": invalid JSON: line 2, column 4: [0]: a list inside a list; "
+                "protobuf would flatten it into one list (no field is a list "
+                "of lists)");
+  std::string alternating = "{\"roles\":\n";
+  for (int i = 0; i < 50000; ++i) alternating += "[{\"a\":";
+  const std::string objects = WriteTemp("deep_objects.json", alternating);
+  loaded = LoadPolicyFiles({objects});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.status().message(),
+            objects +
+                ": invalid JSON: line 2, column 296: nested deeper than 100 "
                 "levels of objects and arrays (the limit)");
 
   // The policy schema has no recursive message: deep text format stops at

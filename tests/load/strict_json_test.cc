@@ -15,6 +15,19 @@ namespace {
 
 constexpr int kDepth = 100;  // the loader's default (kDefaultMaxNestingDepth)
 
+// `levels` levels of objects and arrays, alternating: {"a": [{"a": [...]}]},
+// closed or not.
+std::string Alternating(int levels, bool closed) {
+  std::string open;
+  std::string close;
+  for (int i = 0; i < levels; ++i) {
+    open += i % 2 == 0 ? "{\"a\":" : "[";
+    close.insert(0, i % 2 == 0 ? "}" : "]");
+  }
+  if (levels % 2 == 1) open += "1";
+  return closed ? open + close : open;
+}
+
 TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
   const struct {
     const char* name;
@@ -62,6 +75,24 @@ TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
       {"raw_control_character", "{\"roles\": [{\"status\": \"a\tb\"}]}",
        "line 1, column 25: a control character (\\x09) in a string; RFC 8259 "
        "wants it escaped"},
+      // Protobuf flattens a list of lists into the repeated field.
+      {"list_of_lists", R"({"roles": [[{"id": "r-x", "name": "X"}]]})",
+       "line 1, column 12: roles[0]: a list inside a list; protobuf would "
+       "flatten it into one list (no field is a list of lists)"},
+      {"list_in_a_later_element",
+       R"({"roles": [{"id": "r"}, {"permissions": {"objects": [{},
+  [{"object_type": "payable"}]]}}]})",
+       "line 2, column 3: roles[1].permissions.objects[1]: a list inside a "
+       "list; protobuf would flatten it into one list (no field is a list of "
+       "lists)"},
+      {"empty_list_in_a_list", R"({"roles": [[]]})",
+       "line 1, column 12: roles[0]: a list inside a list; protobuf would "
+       "flatten it into one list (no field is a list of lists)"},
+      {"list_of_lists_of_scalars",
+       R"({"roles": [{"id": "r", "unknown": [1, [2]]}]})",
+       "line 1, column 39: roles[0].unknown[1]: a list inside a list; "
+       "protobuf would flatten it into one list (no field is a list of "
+       "lists)"},
       {"form_feed", "{\"roles\":\f[]}",
        "line 1, column 10: a form feed or vertical tab, which is not JSON "
        "whitespace"},
@@ -86,9 +117,9 @@ TEST(StrictJsonTest, AcceptsWhatSaysOneThing) {
       R"({"roles": [{"id": "a\\", "name": "b\"c", "status": "\\\"\t\u0001"}]})",
       // Every RFC 8259 space.
       "{\r\n\t \"roles\" :\n[ ] }",
-      // Nested lists, nulls, numbers, booleans.
-      R"({"catalog": {"object_types": [[{"name": "t", "actions": [{"name": "a",
-          "partner_only": true, "level": 2}, null]}]]},
+      // Nested objects and lists, nulls, numbers, booleans.
+      R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a",
+          "partner_only": true, "level": 2}, null]}]},
           "credentials": [{"client_id": "c", "rate_limit": {"count": 1e3,
           "interval_seconds": 60}}]})",
   };
@@ -120,11 +151,15 @@ TEST(StrictJsonTest, DeepNestingStopsAtTheLimit) {
     std::string json;
     std::string error;
   } cases[] = {
+      // No field is a list of lists: the second bracket is the error.
       {"arrays", std::string(100000, '['),
-       "line 1, column 101: nested deeper than 100 levels of objects and "
+       "line 1, column 2: [0]: a list inside a list; protobuf would flatten "
+       "it into one list (no field is a list of lists)"},
+      {"objects_and_arrays", Alternating(100000, /*closed=*/false),
+       "line 1, column 301: nested deeper than 100 levels of objects and "
        "arrays (the limit)"},
-      {"arrays_in_a_field", "{\"roles\":\n" + std::string(100000, '['),
-       "line 2, column 100: nested deeper than 100 levels of objects and "
+      {"in_a_field", "{\"roles\":\n" + Alternating(100000, false),
+       "line 2, column 300: nested deeper than 100 levels of objects and "
        "arrays (the limit)"},
       {"objects",
        [] {
@@ -143,8 +178,7 @@ TEST(StrictJsonTest, DeepNestingStopsAtTheLimit) {
     EXPECT_EQ(std::string(status.message()), c.error);
   }
   // Exactly at the limit is fine (protobuf then says what it makes of it).
-  const std::string at_limit =
-      "{\"a\":" + std::string(99, '[') + std::string(99, ']') + "}";
+  const std::string at_limit = Alternating(100, /*closed=*/true);
   EXPECT_TRUE(
       CheckStrictJson(at_limit, *v1::PolicySet::descriptor(), kDepth).ok());
   EXPECT_FALSE(
