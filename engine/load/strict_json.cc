@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace portcullis::internal {
@@ -229,19 +230,32 @@ class StrictChecker {
       }
       if (++pos_ >= json_.size()) break;
       const char escaped = json_[pos_];
+      if (!IsEscape(json_.substr(pos_))) {
+        // Protobuf reads "\8" as "8"; RFC 8259 readers refuse it.
+        size_t end = pos_ + 1;  // with \u, its hex digits
+        while (escaped == 'u' && end < json_.size() && end < pos_ + 5 &&
+               absl::ascii_isxdigit(static_cast<unsigned char>(json_[end]))) {
+          ++end;
+        }
+        return PathError(
+            pos_ - 1,
+            absl::StrCat("an escape \"\\",
+                         absl::CHexEscape(json_.substr(pos_, end - pos_)),
+                         "\" that JSON does not define (RFC 8259 has \\\" "
+                         "\\\\ \\/ \\b \\f \\n \\r \\t and \\u with four hex "
+                         "digits)"));
+      }
       if (decoded == nullptr) continue;
-      if (escaped == 'u' && pos_ + 4 < json_.size()) {
+      if (escaped == 'u') {
         uint32_t code = 0;
-        bool hex = true;
         for (size_t i = 1; i <= 4; ++i) {
           const unsigned char digit =
               static_cast<unsigned char>(json_[pos_ + i]);
-          hex &= absl::ascii_isxdigit(digit) != 0;
           code = code * 16 + (absl::ascii_isdigit(digit)
                                   ? digit - '0'
                                   : absl::ascii_tolower(digit) - 'a' + 10);
         }
-        if (hex && code > 0 && code < 0x80) {
+        if (code > 0 && code < 0x80) {
           decoded->push_back(static_cast<char>(code));
           pos_ += 4;
           continue;
@@ -249,13 +263,47 @@ class StrictChecker {
         decoded->append("\\u");
         continue;
       }
-      decoded->push_back(escaped);  // \" \\ \/ and the rest: the character
+      switch (escaped) {
+        case 'b':
+          decoded->push_back('\b');
+          break;
+        case 'f':
+          decoded->push_back('\f');
+          break;
+        case 'n':
+          decoded->push_back('\n');
+          break;
+        case 'r':
+          decoded->push_back('\r');
+          break;
+        case 't':
+          decoded->push_back('\t');
+          break;
+        default:
+          decoded->push_back(escaped);  // \" \\ \/
+      }
     }
     if (pos_ >= json_.size()) {
       return Error(open, "a string without its closing quote");
     }
     ++pos_;  // the closing quote
     return absl::OkStatus();
+  }
+
+  // Whether `rest`, what follows a backslash, starts with an escape RFC 8259
+  // defines.
+  static bool IsEscape(absl::string_view rest) {
+    if (absl::string_view("\"\\/bfnrt").find(rest[0]) !=
+        absl::string_view::npos) {
+      return true;
+    }
+    if (rest[0] != 'u' || rest.size() < 5) return false;
+    for (size_t i = 1; i <= 4; ++i) {
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(rest[i]))) {
+        return false;
+      }
+    }
+    return true;
   }
 
   void SkipSpace() {

@@ -109,6 +109,11 @@ TEST(RequestParserTest, ParsesOrRejectsExactly) {
        "invalid JSON: line 1, column 1: a string that is not in double quotes "
        "(RFC 8259)"},
       // Deep nesting stops at the limit, before protobuf's parser sees it.
+      // Protobuf reads "\8" as "8"; RFC 8259 readers refuse the line.
+      {"undefined_escape", R"({"id":"\8"})", false,
+       "invalid JSON: line 1, column 8: id: an escape \"\\8\" that JSON does "
+       "not define (RFC 8259 has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u "
+       "with four hex digits)"},
       {"deep_arrays", std::string(100000, '['), false,
        "invalid JSON: line 1, column 2: [0]: a list inside a list; protobuf "
        "would flatten it into one list (no field is a list of lists)"},

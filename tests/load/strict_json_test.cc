@@ -93,6 +93,25 @@ TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
        "line 1, column 39: roles[0].unknown[1]: a list inside a list; "
        "protobuf would flatten it into one list (no field is a list of "
        "lists)"},
+      // Escapes RFC 8259 does not define: protobuf reads "\8" as "8".
+      {"undefined_escape", R"({"roles": [{"id": "r", "name": "\8"}]})",
+       "line 1, column 33: roles[0].name: an escape \"\\8\" that JSON does "
+       "not define (RFC 8259 has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u "
+       "with four hex digits)"},
+      {"hex_escape", R"({"roles": [{"id": "\x41"}]})",
+       "line 1, column 20: roles[0].id: an escape \"\\x\" that JSON does not "
+       "define (RFC 8259 has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u with "
+       "four hex digits)"},
+      {"short_unicode_escape", R"({"roles": [{"id": "\u12"}]})",
+       "line 1, column 20: roles[0].id: an escape \"\\u12\" that JSON does "
+       "not define (RFC 8259 has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u "
+       "with four hex digits)"},
+      {"escape_in_a_key", R"({"roles": [{"i\d": "r"}]})",
+       "line 1, column 15: roles[0]: an escape \"\\d\" that JSON does not "
+       "define (RFC 8259 has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u with "
+       "four hex digits)"},
+      {"escape_at_the_end", "{\"id\": \"\\",
+       "line 1, column 8: a string without its closing quote"},
       {"form_feed", "{\"roles\":\f[]}",
        "line 1, column 10: a form feed or vertical tab, which is not JSON "
        "whitespace"},
