@@ -56,9 +56,11 @@ absl::StatusOr<v1::PolicySet> ParsePolicyText(
 // line 3, column 5: field permission is given twice; protobuf would keep the
 // last value`), an empty key, and what is not RFC 8259 JSON (bare or
 // single-quoted keys and strings, trailing commas, raw control characters in
-// strings); and data protobuf parsed into no field, naming the message that
-// holds it (`invalid JSON: catalog.object_types[0].actions[1]: a value that is
-// not a field of Action (an empty key ""?)`).
+// strings, undefined escapes, invalid UTF-8, and a list directly inside a
+// list, which protobuf would flatten); and data protobuf parsed into no field,
+// naming the message that holds it (`invalid JSON:
+// catalog.object_types[0].actions[1]: a value that is not a field of Action (an
+// empty key ""?)`).
 absl::Status ParseJsonMessage(absl::string_view json,
                               google::protobuf::Message& message,
                               int max_depth = kDefaultMaxNestingDepth);

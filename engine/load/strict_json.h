@@ -21,6 +21,10 @@ namespace portcullis::internal {
 //    request, that disagreement is a way to hide what it grants;
 //  - an empty key `""`: protobuf reads its object into the enclosing message,
 //    field by field, and a list into fields the message does not have;
+//  - a list directly inside a list: protobuf flattens it into the repeated
+//    field, other readers see a list of lists (no field is one);
+//  - an escape RFC 8259 does not define (`"\8"`, which protobuf reads as
+//    "8"), and invalid UTF-8 in a string or key, at the field path;
 //  - what is not RFC 8259 JSON although protobuf takes it (bare or
 //    single-quoted keys and strings, trailing commas): other parsers read
 //    such a file differently or not at all; and what is not JSON at all

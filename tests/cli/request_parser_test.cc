@@ -109,6 +109,9 @@ TEST(RequestParserTest, ParsesOrRejectsExactly) {
        "invalid JSON: line 1, column 1: a string that is not in double quotes "
        "(RFC 8259)"},
       // Deep nesting stops at the limit, before protobuf's parser sees it.
+      {"invalid_utf8", "{\"id\": \"\xff\"}", false,
+       "invalid JSON: line 1, column 9: id: invalid UTF-8 in a string (byte "
+       "\\xff); JSON text is UTF-8 (RFC 8259)"},
       // Protobuf reads "\8" as "8"; RFC 8259 readers refuse the line.
       {"undefined_escape", R"({"id":"\8"})", false,
        "invalid JSON: line 1, column 8: id: an escape \"\\8\" that JSON does "

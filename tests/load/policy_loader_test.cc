@@ -75,6 +75,10 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
        "maybe"},
       {R"({"roles": [)", "invalid JSON"},
       {"", "invalid JSON"},
+      // Invalid UTF-8 is found where it is, as in text format.
+      {"{\"roles\": [{\"id\": \"r\", \"name\": \"\xe2\x82\"}]}",
+       "invalid JSON: line 1, column 33: roles[0].name: invalid UTF-8 in a "
+       "string (byte \\xe2); JSON text is UTF-8 (RFC 8259)"},
       // Protobuf would read one role; another reader, a list of lists.
       {R"({"roles": [[{"id": "r-x", "name": "X"}]]})",
        "invalid JSON: line 1, column 12: roles[0]: a list inside a list; "

@@ -112,6 +112,22 @@ TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
        "four hex digits)"},
       {"escape_at_the_end", "{\"id\": \"\\",
        "line 1, column 8: a string without its closing quote"},
+      // Invalid UTF-8: where, and in which field.
+      {"invalid_utf8", "{\"roles\": [{\"id\": \"r\",\n  \"name\": \"a\xff\"}]}",
+       "line 2, column 13: roles[0].name: invalid UTF-8 in a string (byte "
+       "\\xff); JSON text is UTF-8 (RFC 8259)"},
+      {"truncated_utf8", "{\"roles\": [{\"id\": \"\xc3\"}]}",
+       "line 1, column 20: roles[0].id: invalid UTF-8 in a string (byte "
+       "\\xc3); JSON text is UTF-8 (RFC 8259)"},
+      {"overlong_utf8", "{\"roles\": [{\"id\": \"\xc0\xaf\"}]}",
+       "line 1, column 20: roles[0].id: invalid UTF-8 in a string (byte "
+       "\\xc0); JSON text is UTF-8 (RFC 8259)"},
+      {"surrogate_utf8", "{\"roles\": [{\"id\": \"\xed\xa0\x80\"}]}",
+       "line 1, column 20: roles[0].id: invalid UTF-8 in a string (byte "
+       "\\xed); JSON text is UTF-8 (RFC 8259)"},
+      {"invalid_utf8_key", "{\"catalog\": {\"\xfe\": 1}}",
+       "line 1, column 15: catalog: invalid UTF-8 in a key (byte \\xfe); "
+       "JSON text is UTF-8 (RFC 8259)"},
       {"form_feed", "{\"roles\":\f[]}",
        "line 1, column 10: a form feed or vertical tab, which is not JSON "
        "whitespace"},
@@ -134,6 +150,8 @@ TEST(StrictJsonTest, AcceptsWhatSaysOneThing) {
       // Quotes and backslashes inside strings do not end them; escaped
       // controls are fine.
       R"({"roles": [{"id": "a\\", "name": "b\"c", "status": "\\\"\t\u0001"}]})",
+      // UTF-8 of 2, 3 and 4 bytes.
+      "{\"roles\": [{\"id\": \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}]}",
       // Every RFC 8259 space.
       "{\r\n\t \"roles\" :\n[ ] }",
       // Nested objects and lists, nulls, numbers, booleans.
