@@ -165,6 +165,19 @@ TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
                 ": invalid JSON: line 2, column 4: [0]: a list inside a list; "
                 "protobuf would flatten it into one list (no field is a list "
                 "of lists)");
+  // Closed, in a repeated field: protobuf's parser flattens the lists and
+  // accepts the file, which the recursive checker then overflowed on.
+  const std::string closed =
+      WriteTemp("deep_closed.json", "{\"roles\": " + std::string(100000, '[') +
+                                        std::string(100000, ']') + "}");
+  loaded = LoadPolicyFiles({closed});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.status().message(),
+            closed +
+                ": invalid JSON: line 1, column 12: roles[0]: a list inside a "
+                "list; protobuf would flatten it into one list (no field is a "
+                "list of lists)");
   std::string alternating = "{\"roles\":\n";
   for (int i = 0; i < 50000; ++i) alternating += "[{\"a\":";
   const std::string objects = WriteTemp("deep_objects.json", alternating);
