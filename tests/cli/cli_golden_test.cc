@@ -330,6 +330,10 @@ std::vector<GoldenCase> Cases() {
       {"check_bad_threads",
        {"check", "--policy", monite, "--request", "{}", "--threads", "0"},
        2},
+      // Said to be a bad value, not a missing one.
+      {"check_negative_threads",
+       {"check", "--policy", monite, "--request", "{}", "--threads", "-1"},
+       2},
       {"check_unknown_flag",
        {"check", "--policy", monite, "--request", "{}", "--bogus"},
        2},
