@@ -16,14 +16,6 @@
 namespace portcullis {
 namespace {
 
-// The extensions LoadPolicyFiles reads from a directory.
-bool IsPolicyFile(absl::string_view path) {
-  for (absl::string_view ext : {".json", ".txtpb", ".textproto", ".pbtxt"}) {
-    if (absl::EndsWith(path, ext)) return true;
-  }
-  return false;
-}
-
 int64_t Nanos(const struct timespec& time) {
   return int64_t{time.tv_sec} * 1000000000 + time.tv_nsec;
 }
@@ -108,17 +100,14 @@ std::vector<PolicyWatcher::FileState> PolicyWatcher::StatSources() const {
     std::error_code error;
     if (source_.kind == PolicySource::Kind::kPolicyFiles &&
         std::filesystem::is_directory(path, error)) {
-      std::vector<std::string> files;
-      for (const auto& entry :
-           std::filesystem::directory_iterator(path, error)) {
-        const std::string file = entry.path().string();
-        std::error_code kind_error;
-        if (entry.is_regular_file(kind_error) && IsPolicyFile(file)) {
-          files.push_back(file);
-        }
+      // The loader's own listing: the watcher sees the files a load reads,
+      // a dangling symbolic link among them (its state: missing).
+      absl::StatusOr<std::vector<std::string>> files = ListPolicyFiles(path);
+      if (files.ok()) {
+        paths.insert(paths.end(), files->begin(), files->end());
+      } else {
+        paths.push_back(path);  // the load that follows names the problem
       }
-      std::sort(files.begin(), files.end());
-      paths.insert(paths.end(), files.begin(), files.end());
     } else {
       paths.push_back(path);
     }

@@ -91,13 +91,27 @@ struct LoadedPolicy {
 };
 
 // Reads and merges policy files. A directory stands for its policy files
-// (by extension, not recursive, in name order). NotFound for a missing path;
+// (ListPolicyFiles): one that cannot be read, a dangling symbolic link say,
+// is an error naming it. NotFound for a missing path;
 // InvalidArgument for an unknown extension, a file over the size limit, files
 // over the total limit, or a parse error, the message starting with the file's
 // path.
 absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
     absl::Span<const std::string> paths,
     const LoadOptions& options = LoadOptions());
+
+// Whether `path` names a policy file by its extension (.json, .txtpb,
+// .textproto, .pbtxt).
+bool IsPolicyFileName(absl::string_view path);
+
+// The policy files of `directory` (by extension, not recursive), in name
+// order: what a directory stands for to LoadPolicyFiles and to PolicyWatcher.
+// Every entry with a policy extension is listed whatever it is, so that a
+// policy file that cannot be read (a dangling symbolic link, a subdirectory)
+// is an error naming it when it is read, never silently skipped. NotFound
+// naming the directory when it cannot be listed.
+absl::StatusOr<std::vector<std::string>> ListPolicyFiles(
+    const std::string& directory);
 
 // Reads a whole file, refusing one larger than `max_bytes`.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,

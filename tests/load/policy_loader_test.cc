@@ -2,6 +2,8 @@
 // fields, merging several files, and tracing errors back to their file.
 #include "engine/load/policy_loader.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -276,6 +278,51 @@ TEST(PolicyLoaderTest, DirectoryStandsForItsPolicyFiles) {
   }
   EXPECT_EQ(pairs, 130);
   EXPECT_EQ(loaded->sources.files().size(), 4u);  // not the .jsonl requests
+}
+
+// A dangling symbolic link among a directory's policy files is an error
+// naming it, whatever its place in the directory: never skipped (that would
+// load a policy without the file), never "cannot list directory".
+TEST(PolicyLoaderTest, DanglingSymlinkInADirectoryIsAnErrorNamingIt) {
+  for (const std::string dangling : {"a.json", "m.json", "z.json"}) {
+    SCOPED_TRACE(dangling);
+    const std::string directory =
+        absl::StrCat(::testing::TempDir(), "/dangling_", dangling.substr(0, 1));
+    std::filesystem::remove_all(directory);
+    std::filesystem::create_directory(directory);
+    std::ofstream(directory + "/b.json") << R"({"roles": [{"id": "r-1"}]})";
+    std::ofstream(directory + "/n.txtpb") << R"pb(roles { id: "r-2" })pb";
+    std::ofstream(directory + "/y.json") << R"({"roles": [{"id": "r-3"}]})";
+    std::filesystem::create_symlink(directory + "/missing.json",
+                                    directory + "/" + dangling);
+    const std::string link = directory + "/" + dangling;
+
+    absl::StatusOr<std::vector<std::string>> files = ListPolicyFiles(directory);
+    ASSERT_TRUE(files.ok()) << files.status();
+    EXPECT_EQ(files->size(), 4u);
+    EXPECT_NE(std::find(files->begin(), files->end(), link), files->end());
+
+    absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({directory});
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(loaded.status().message(),
+              link + ": cannot open: a symbolic link to a missing file");
+    // The same when the link is named on its own.
+    EXPECT_EQ(LoadPolicyFiles({link}).status().message(),
+              loaded.status().message());
+
+    std::filesystem::remove(link);
+    loaded = LoadPolicyFiles({directory});
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->policy.roles_size(), 3);
+  }
+  // A subdirectory with a policy extension is not skipped either.
+  const std::string directory = ::testing::TempDir() + "/with_subdirectory";
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory + "/sub.json");
+  std::ofstream(directory + "/a.json") << "{}";
+  EXPECT_EQ(LoadPolicyFiles({directory}).status().message(),
+            directory + "/sub.json: not a regular file");
 }
 
 TEST(PolicyLoaderTest, FileErrorsNameTheFile) {
