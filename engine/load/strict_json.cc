@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/json_string.h"
 
 namespace portcullis::internal {
 namespace {
@@ -225,7 +226,7 @@ class StrictChecker {
                                   ") in a string; RFC 8259 wants it escaped"));
       }
       if (c >= 0x80) {
-        const size_t length = Utf8Length(json_.substr(pos_));
+        const size_t length = Utf8SequenceLength(json_.substr(pos_));
         if (length == 0) {
           return PathError(
               pos_, absl::StrCat("invalid UTF-8 in a ",
@@ -301,38 +302,6 @@ class StrictChecker {
     }
     ++pos_;  // the closing quote
     return absl::OkStatus();
-  }
-
-  // The length of the UTF-8 sequence `rest` starts with (a character of 2 to
-  // 4 bytes, shortest form, no surrogate, at most U+10FFFF); 0 if it is not
-  // one.
-  static size_t Utf8Length(absl::string_view rest) {
-    const unsigned char lead = static_cast<unsigned char>(rest[0]);
-    size_t length;
-    uint32_t code;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-      code = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      code = lead & 0x0F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      code = lead & 0x07;
-    } else {
-      return 0;
-    }
-    if (rest.size() < length) return 0;
-    for (size_t i = 1; i < length; ++i) {
-      const unsigned char next = static_cast<unsigned char>(rest[i]);
-      if ((next & 0xC0) != 0x80) return 0;
-      code = (code << 6) | (next & 0x3F);
-    }
-    if ((length == 3 && code < 0x800) || (length == 4 && code < 0x10000) ||
-        (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF) {
-      return 0;
-    }
-    return length;
   }
 
   // Whether `rest`, what follows a backslash, starts with an escape RFC 8259

@@ -28,12 +28,26 @@ std::string Alternating(int levels, bool closed) {
   return closed ? open + close : open;
 }
 
+// A PolicySet document the checker refuses, and its message.
+struct RejectedCase {
+  const char* name;
+  std::string json;
+  std::string error;
+};
+
+template <size_t n>
+void ExpectRejected(const RejectedCase (&cases)[n]) {
+  for (const RejectedCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const absl::Status status =
+        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(status.message()), c.error);
+  }
+}
+
 TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
-  const struct {
-    const char* name;
-    std::string json;
-    std::string error;
-  } cases[] = {
+  const RejectedCase cases[] = {
       {"empty_key_object", R"({"roles": [{"id": "r", "": {"id": "s"}}]})",
        "line 1, column 24: an empty key \"\" (every key names a field)"},
       {"empty_key_list_nested",
@@ -132,13 +146,7 @@ TEST(StrictJsonTest, RejectsWhatDoesNotSayOneThing) {
        "line 1, column 10: a form feed or vertical tab, which is not JSON "
        "whitespace"},
   };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(c.name);
-    const absl::Status status =
-        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(std::string(status.message()), c.error);
-  }
+  ExpectRejected(cases);
 }
 
 TEST(StrictJsonTest, AcceptsWhatSaysOneThing) {
@@ -183,11 +191,7 @@ TEST(StrictJsonTest, RequestsToo) {
 // 100,000 brackets: a 16 KB file (with whitespace) that once overflowed a
 // 1 MiB stack. The walk keeps no frame per level, and stops at the limit.
 TEST(StrictJsonTest, DeepNestingStopsAtTheLimit) {
-  const struct {
-    const char* name;
-    std::string json;
-    std::string error;
-  } cases[] = {
+  const RejectedCase cases[] = {
       // No field is a list of lists: the second bracket is the error.
       {"arrays", std::string(100000, '['),
        "line 1, column 2: [0]: a list inside a list; protobuf would flatten "
@@ -207,13 +211,7 @@ TEST(StrictJsonTest, DeepNestingStopsAtTheLimit) {
        "line 1, column 501: nested deeper than 100 levels of objects and "
        "arrays (the limit)"},
   };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(c.name);
-    const absl::Status status =
-        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(std::string(status.message()), c.error);
-  }
+  ExpectRejected(cases);
   // Exactly at the limit is fine (protobuf then says what it makes of it).
   const std::string at_limit = Alternating(100, /*closed=*/true);
   EXPECT_TRUE(
@@ -223,11 +221,7 @@ TEST(StrictJsonTest, DeepNestingStopsAtTheLimit) {
 }
 
 TEST(StrictJsonTest, RejectsWhatIsNotJson) {
-  const struct {
-    const char* name;
-    std::string json;
-    std::string error;
-  } cases[] = {
+  const RejectedCase cases[] = {
       {"empty", "", "line 1, column 1: a value is missing"},
       {"truncated", "{\"roles\": [", "line 1, column 12: a value is missing"},
       {"unclosed", "{\"roles\": []",
@@ -239,12 +233,7 @@ TEST(StrictJsonTest, RejectsWhatIsNotJson) {
       {"trailing", "{} {}",
        "line 1, column 4: more after the end of the document"},
   };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(c.name);
-    const absl::Status status =
-        CheckStrictJson(c.json, *v1::PolicySet::descriptor(), kDepth);
-    EXPECT_EQ(std::string(status.message()), c.error);
-  }
+  ExpectRejected(cases);
 }
 
 }  // namespace
