@@ -45,6 +45,9 @@ constexpr char kAlg[] = "EdDSA";
 // 2^53: the largest NumericDate accepted, where doubles stop being exact.
 constexpr double kMaxNumericDate = 9007199254740992.0;
 constexpr size_t kMaxKeyFileSize = 4096;
+// JWT headers, claims and JWKs are flat objects; an audience array is the
+// deepest thing in them.
+constexpr int kMaxJsonDepth = 8;
 
 absl::Status Refuse(absl::string_view reason) {
   return absl::UnauthenticatedError(
@@ -62,35 +65,12 @@ std::string FormatUtc(absl::Time t) {
 
 // RFC 3629 UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
 bool IsValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    uint32_t min;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const unsigned char d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += n + 1;
+  while (!s.empty()) {
+    // Utf8SequenceLength judges multi-byte sequences only.
+    const size_t length =
+        static_cast<uint8_t>(s[0]) < 0x80 ? 1 : internal::Utf8SequenceLength(s);
+    if (length == 0) return false;
+    s.remove_prefix(length);
   }
   return true;
 }
@@ -107,6 +87,17 @@ absl::StatusOr<Struct> ParseObject(absl::string_view json,
     return absl::InvalidArgumentError(
         absl::StrCat("malformed: the ", what, " is not UTF-8"));
   }
+  // First, what protobuf tolerates beyond RFC 8259 (trailing commas, single
+  // quotes, bare words, duplicate keys: an empty message type checks every
+  // key against the others), and nesting, which no claim or JWK needs:
+  // protobuf's parser then never sees a document it would read differently
+  // or recurse deeply into.
+  const absl::Status strict = internal::CheckStrictJson(
+      json, *google::protobuf::Empty::descriptor(), kMaxJsonDepth);
+  if (!strict.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed: the ", what, ": ", strict.message()));
+  }
   Struct object;
   const auto parsed = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &object);
@@ -122,15 +113,6 @@ absl::StatusOr<Struct> ParseObject(absl::string_view json,
   if (json.front() != '{') {  // protobuf skips leading space
     return absl::InvalidArgumentError(
         absl::StrCat("malformed: the ", what, " is not a JSON object"));
-  }
-  // What protobuf tolerates beyond RFC 8259 (trailing commas, single quotes,
-  // bare words). An empty message type: every key is checked against the
-  // others.
-  const absl::Status strict =
-      internal::CheckStrictJson(json, *google::protobuf::Empty::descriptor());
-  if (!strict.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed: the ", what, ": ", strict.message()));
   }
   return object;
 }

@@ -3,10 +3,7 @@
 #include <cstdint>
 
 namespace portcullis::internal {
-namespace {
 
-// The length of the valid UTF-8 sequence starting at `s[0]`, or 0 when it is
-// not one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
 size_t Utf8SequenceLength(absl::string_view s) {
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(s[i]); };
   const auto continuation = [&](size_t i, uint8_t low, uint8_t high) {
@@ -31,8 +28,6 @@ size_t Utf8SequenceLength(absl::string_view s) {
   }
   return 0;
 }
-
-}  // namespace
 
 void AppendJsonString(absl::string_view value, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";

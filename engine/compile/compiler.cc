@@ -378,7 +378,12 @@ class PolicyCompiler {
       if (!CheckId([&] { return path + ".partner_id"; }, entity.partner_id())) {
         add = false;
       }
-      if (!add) continue;
+      if (!add) {
+        // Its error is reported; references to it are not errors of their own.
+        rejected_entities_.insert(entity.id());
+        rejected_partners_.insert(entity.partner_id());
+        continue;
+      }
       uint32_t partner = tables_.partners.Find(0, entity.partner_id());
       if (partner == NameTable::kNotFound) {
         partner = tables_.partners.Add(0, entity.partner_id());
@@ -436,12 +441,19 @@ class PolicyCompiler {
       if (!role.entity_id().empty()) {
         owner = tables_.entities.Find(0, role.entity_id());
         if (owner == NameTable::kNotFound) {
-          Error(path + ".entity_id",
-                absl::StrCat("unknown entity ", Quote(role.entity_id())));
+          if (!rejected_entities_.contains(role.entity_id())) {
+            Error(path + ".entity_id",
+                  absl::StrCat("unknown entity ", Quote(role.entity_id())));
+          }
           add = false;
         }
       }
-      if (!add) continue;
+      if (!add) {
+        // Its error is reported; references to it are not errors of their own
+        // (a role whose name is too long is not also an unknown role).
+        rejected_roles_.insert(id);
+        continue;
+      }
       tables_.roles.Add(0, id);
       tables_.role_names.Add(role.name());
       tables_.role_owner.push_back(owner);
@@ -460,8 +472,10 @@ class PolicyCompiler {
       };
       const uint32_t role = tables_.roles.Find(0, input.default_role_id());
       if (role == NameTable::kNotFound) {
-        Error(path(),
-              absl::StrCat("unknown role ", Quote(input.default_role_id())));
+        if (!rejected_roles_.contains(input.default_role_id())) {
+          Error(path(),
+                absl::StrCat("unknown role ", Quote(input.default_role_id())));
+        }
         continue;
       }
       const uint32_t owner = tables_.role_owner[role];
@@ -627,9 +641,12 @@ class PolicyCompiler {
                   credential.partner_id())) {
         partner = tables_.partners.Find(0, credential.partner_id());
         if (partner == NameTable::kNotFound) {
-          Error(path + ".partner_id",
+          if (!rejected_partners_.contains(credential.partner_id())) {
+            Error(
+                path + ".partner_id",
                 absl::StrCat("unknown partner ", Quote(credential.partner_id()),
                              ": no entity belongs to it"));
+          }
           partner = kNone;
         }
       }
@@ -736,7 +753,9 @@ class PolicyCompiler {
           absl::StrCat(path, ".entity_ids[", j, "]");
       const uint32_t entity = tables_.entities.Find(0, id);
       if (entity == NameTable::kNotFound) {
-        Error(entity_path, absl::StrCat("unknown entity ", Quote(id)));
+        if (!rejected_entities_.contains(id)) {
+          Error(entity_path, absl::StrCat("unknown entity ", Quote(id)));
+        }
         continue;
       }
       if (partner != kNone && tables_.entity_partner[entity] != partner) {
@@ -836,6 +855,12 @@ class PolicyCompiler {
   PolicyTables tables_;
   std::vector<int> entity_input_;  // dense entity -> index in policy.entities
   std::vector<int> role_input_;    // dense role -> index in policy.roles
+  // Ids of roles and entities refused with an error of their own, and the
+  // partners of those entities: a reference to one is left unresolved without
+  // a second, false "unknown" error (the policy is invalid either way).
+  absl::flat_hash_set<std::string> rejected_roles_;
+  absl::flat_hash_set<std::string> rejected_entities_;
+  absl::flat_hash_set<std::string> rejected_partners_;
 };
 
 }  // namespace

@@ -19,14 +19,6 @@
 namespace portcullis {
 namespace {
 
-// The extensions LoadPolicyFiles reads from a directory.
-bool IsPolicyFile(absl::string_view path) {
-  for (absl::string_view ext : {".json", ".txtpb", ".textproto", ".pbtxt"}) {
-    if (absl::EndsWith(path, ext)) return true;
-  }
-  return false;
-}
-
 int64_t Nanos(const struct timespec& time) {
   return int64_t{time.tv_sec} * 1000000000 + time.tv_nsec;
 }
@@ -107,16 +99,10 @@ absl::StatusOr<std::vector<std::string>> SourceFiles(
     std::error_code error;
     if (source.kind == PolicySource::Kind::kPolicyFiles &&
         std::filesystem::is_directory(path, error)) {
-      std::vector<std::string> files;
-      for (const auto& entry :
-           std::filesystem::directory_iterator(path, error)) {
-        const std::string file = entry.path().string();
-        std::error_code kind_error;
-        if (entry.is_regular_file(kind_error) && IsPolicyFile(file)) {
-          files.push_back(file);
-        }
-      }
-      std::sort(files.begin(), files.end());
+      // The loader's own listing: the watcher reads the files a load would,
+      // a dangling symbolic link among them (reading it names it).
+      PORTCULLIS_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                                  ListPolicyFiles(path));
       paths.insert(paths.end(), files.begin(), files.end());
     } else {
       paths.push_back(path);

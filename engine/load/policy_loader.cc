@@ -77,24 +77,15 @@ Format FormatOf(absl::string_view path) {
 // The files a path stands for: itself, or a directory's policy files.
 absl::StatusOr<std::vector<std::string>> ExpandPath(const std::string& path) {
   std::error_code error;
-  if (!std::filesystem::is_directory(path, error))
+  if (!std::filesystem::is_directory(path, error)) {
     return std::vector<std::string>{path};
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
-    const std::string file = entry.path().string();
-    if (entry.is_regular_file(error) && FormatOf(file) != Format::kUnknown) {
-      files.push_back(file);
-    }
   }
-  if (error) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot list directory: ", error.message()));
-  }
+  PORTCULLIS_ASSIGN_OR_RETURN(std::vector<std::string> files,
+                              ListPolicyFiles(path));
   if (files.empty()) {
     return absl::NotFoundError(absl::StrCat(
         path, ": no policy files (.json, .txtpb, .textproto, .pbtxt)"));
   }
-  std::sort(files.begin(), files.end());
   return files;
 }
 
@@ -139,7 +130,16 @@ const google::protobuf::Message* FindUnknownFields(
 }  // namespace
 
 absl::Status ParseJsonMessage(absl::string_view json,
-                              google::protobuf::Message& message) {
+                              google::protobuf::Message& message,
+                              int max_depth) {
+  // First: protobuf's parser recurses and flattens what it should not; it
+  // only sees documents this walk has bounded.
+  const absl::Status strict =
+      internal::CheckStrictJson(json, *message.GetDescriptor(), max_depth);
+  if (!strict.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", strict.message()));
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   options.case_insensitive_enum_parsing = true;
@@ -158,26 +158,24 @@ absl::Status ParseJsonMessage(absl::string_view json,
                      ": a value that is not a field of ",
                      holder->GetDescriptor()->name(), " (an empty key \"\"?)"));
   }
-  const absl::Status keys =
-      internal::CheckStrictJson(json, *message.GetDescriptor());
-  if (!keys.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid JSON: ", keys.message()));
-  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json) {
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json,
+                                              int max_depth) {
   v1::PolicySet policy;
-  PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy));
+  PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy, max_depth));
   return policy;
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text) {
+absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text,
+                                              int max_depth) {
   v1::PolicySet policy;
   TextErrorCollector errors;
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
+  // Protobuf counts the levels below the document's own message.
+  parser.SetRecursionLimit(std::max(max_depth - 1, 0));
   if (!parser.ParseFromString(std::string(text), &policy)) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid text format: ", errors.Joined()));
@@ -185,12 +183,43 @@ absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text) {
   return policy;
 }
 
+bool IsPolicyFileName(absl::string_view path) {
+  return FormatOf(path) != Format::kUnknown;
+}
+
+absl::StatusOr<std::vector<std::string>> ListPolicyFiles(
+    const std::string& directory) {
+  std::vector<std::string> files;
+  std::error_code error;
+  // Only names: asking what an entry is (is_regular_file) would follow a
+  // symbolic link, and a dangling one would fail, or be skipped, by the
+  // order of the entries.
+  for (std::filesystem::directory_iterator it(directory, error), end;
+       !error && it != end; it.increment(error)) {
+    std::string file = it->path().string();
+    if (IsPolicyFileName(file)) files.push_back(std::move(file));
+  }
+  if (error) {
+    return absl::NotFoundError(
+        absl::StrCat(directory, ": cannot list directory: ", error.message()));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,
                                              size_t max_bytes) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) {
+    const int stat_errno = errno;
+    struct stat link;
+    if (stat_errno == ENOENT && lstat(path.c_str(), &link) == 0 &&
+        S_ISLNK(link.st_mode)) {
+      return absl::NotFoundError(absl::StrCat(
+          path, ": cannot open: a symbolic link to a missing file"));
+    }
     return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+        absl::StrCat(path, ": cannot open: ", std::strerror(stat_errno)));
   }
   if (!S_ISREG(info.st_mode)) {
     return absl::InvalidArgumentError(
@@ -237,9 +266,10 @@ class PolicyMerger {
           file, ": policy files total ", total_bytes_,
           " bytes with this one; the limit is ", options_.max_total_bytes));
     }
-    absl::StatusOr<v1::PolicySet> set = FormatOf(file) == Format::kJson
-                                            ? ParsePolicyJson(content)
-                                            : ParsePolicyText(content);
+    absl::StatusOr<v1::PolicySet> set =
+        FormatOf(file) == Format::kJson
+            ? ParsePolicyJson(content, options_.max_depth)
+            : ParsePolicyText(content, options_.max_depth);
     if (!set.ok()) {
       return absl::Status(set.status().code(),
                           absl::StrCat(file, ": ", set.status().message()));

@@ -20,32 +20,50 @@
 
 namespace portcullis {
 
+// How deep objects and arrays (JSON) or messages (text format) may nest, by
+// default: protobuf's own default for its parsers. The policy and request
+// schemas need fewer than 10 levels.
+inline constexpr int kDefaultMaxNestingDepth = 100;
+
 struct LoadOptions {
   // Largest policy file read, in bytes. Default 256 MiB.
   size_t max_file_bytes = size_t{256} << 20;
   // Bytes of all the files of one load together. Default 1 GiB.
   size_t max_total_bytes = size_t{1} << 30;
+  // Deepest nesting of JSON objects and arrays, or of text-format messages,
+  // in levels (the document's own object is level 1). Deeper input is
+  // InvalidArgument at the line and column of the bracket past the limit.
+  int max_depth = kDefaultMaxNestingDepth;
 };
 
 // Parses one policy document. InvalidArgument with the parser's position and
 // message (`line 3, column 7: ...` for text format) on malformed input or an
 // unknown field.
-absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json);
-absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text);
+// Nesting deeper than `max_depth` levels is InvalidArgument
+// `line L, column C: ...` (LoadOptions::max_depth).
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(
+    absl::string_view json, int max_depth = kDefaultMaxNestingDepth);
+absl::StatusOr<v1::PolicySet> ParsePolicyText(
+    absl::string_view text, int max_depth = kDefaultMaxNestingDepth);
 
 // Parses a message of any type from JSON with the policy loader's options
 // (case-insensitive enums, unknown fields rejected); used for request lines.
-// Also rejects what protobuf's JSON parser accepts but that does not say one
-// thing to every reader (internal/strict_json.h): a field given twice in one
-// object (`invalid JSON: line 3, column 5: field permission is given twice;
-// protobuf would keep the last value`), an empty key, and what is not RFC
-// 8259 JSON (bare or single-quoted keys and strings, trailing commas, raw
-// control characters in strings); and data protobuf parsed into no field,
+// Before protobuf's parser sees `json`, rejects objects and arrays nested
+// deeper than `max_depth` (`invalid JSON: line 1, column 101: nested deeper
+// than 100 levels of objects and arrays (the limit)`), and what protobuf's JSON
+// parser accepts but that does not say one thing to every reader
+// (internal/strict_json.h): a field given twice in one object (`invalid JSON:
+// line 3, column 5: field permission is given twice; protobuf would keep the
+// last value`), an empty key, and what is not RFC 8259 JSON (bare or
+// single-quoted keys and strings, trailing commas, raw control characters in
+// strings, undefined escapes, invalid UTF-8, and a list directly inside a
+// list, which protobuf would flatten); and data protobuf parsed into no field,
 // naming the message that holds it (`invalid JSON:
-// catalog.object_types[0].actions[1]: a value that is not a field of Action
-// (an empty key ""?)`).
+// catalog.object_types[0].actions[1]: a value that is not a field of Action (an
+// empty key ""?)`).
 absl::Status ParseJsonMessage(absl::string_view json,
-                              google::protobuf::Message& message);
+                              google::protobuf::Message& message,
+                              int max_depth = kDefaultMaxNestingDepth);
 
 // Where each element of a merged PolicySet came from. Immutable.
 class PolicySources {
@@ -73,7 +91,8 @@ struct LoadedPolicy {
 };
 
 // Reads and merges policy files. A directory stands for its policy files
-// (by extension, not recursive, in name order). NotFound for a missing path;
+// (ListPolicyFiles): one that cannot be read, a dangling symbolic link say,
+// is an error naming it. NotFound for a missing path;
 // InvalidArgument for an unknown extension, a file over the size limit, files
 // over the total limit, or a parse error, the message starting with the file's
 // path.
@@ -93,6 +112,19 @@ struct PolicyDocument {
 absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
     absl::Span<const PolicyDocument> documents,
     const LoadOptions& options = LoadOptions());
+
+// Whether `path` names a policy file by its extension (.json, .txtpb,
+// .textproto, .pbtxt).
+bool IsPolicyFileName(absl::string_view path);
+
+// The policy files of `directory` (by extension, not recursive), in name
+// order: what a directory stands for to LoadPolicyFiles and to PolicyWatcher.
+// Every entry with a policy extension is listed whatever it is, so that a
+// policy file that cannot be read (a dangling symbolic link, a subdirectory)
+// is an error naming it when it is read, never silently skipped. NotFound
+// naming the directory when it cannot be listed.
+absl::StatusOr<std::vector<std::string>> ListPolicyFiles(
+    const std::string& directory);
 
 // Reads a whole file, refusing one larger than `max_bytes`.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,

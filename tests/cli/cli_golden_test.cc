@@ -239,6 +239,19 @@ std::vector<GoldenCase> Cases() {
       {"validate_empty_json_file", {"validate", Input("empty.json")}, 1},
       {"validate_empty_text_file", {"validate", Input("empty.txtpb")}, 0},
       {"validate_binary_garbage", {"validate", Input("garbage.json")}, 1},
+      // 100,000 brackets: refused at the limit, never a stack overflow.
+      {"validate_deep_nesting", {"validate", Input("deep_nesting.json")}, 1},
+      {"check_deep_nesting_request",
+       {"check", "--policy", monite, "--requests", "-"},
+       1,
+       [] {
+         std::string line;
+         for (int i = 0; i < 50000; ++i) line += "{\"a\":[";
+         return line + "\n";
+       }()},
+      {"check_list_of_lists_request",
+       {"check", "--policy", monite, "--request", std::string(100000, '[')},
+       1},
       {"validate_unknown_extension", {"validate", Input("notes.md")}, 1},
       {"validate_missing_file", {"validate", Input("missing.json")}, 2},
       {"validate_no_files", {"validate"}, 2},
@@ -329,6 +342,10 @@ std::vector<GoldenCase> Cases() {
       {"check_policy_without_value", {"check", "--policy"}, 2},
       {"check_bad_threads",
        {"check", "--policy", monite, "--request", "{}", "--threads", "0"},
+       2},
+      // Said to be a bad value, not a missing one.
+      {"check_negative_threads",
+       {"check", "--policy", monite, "--request", "{}", "--threads", "-1"},
        2},
       {"check_unknown_flag",
        {"check", "--policy", monite, "--request", "{}", "--bogus"},

@@ -78,6 +78,11 @@ TEST(FlagsTest, ParsesOrRejectsExactly) {
       {"values_missing",
        {"--policy", "--explain"},
        "flag --policy needs at least one value"},
+      // A negative number is a value, for its flag to judge.
+      {"negative_value",
+       {"--request", "-1", "--policy", "-2", "-0.5"},
+       "policy=[-2,-0.5] request=[-1] positional=[]"},
+      {"negative_positional", {"--explain", "-1"}, "unknown flag -1"},
       {"switch_with_value", {"--explain=yes"}, "flag --explain takes no value"},
   };
   for (const auto& c : cases) {

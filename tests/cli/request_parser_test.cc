@@ -99,15 +99,41 @@ TEST(RequestParserTest, ParsesOrRejectsExactly) {
        "invalid JSON: (principal): invalid value oneof field 'kind' is "
        "already set. Cannot set 'entity_user' for type oneof"},
       {"truncated", R"({"id": "a")", false,
-       "invalid JSON: Unexpected end of string. Expected , or } after "
-       "key:value pair."},
+       "invalid JSON: line 1, column 11: the document ends early: expected , "
+       "or }"},
       {"trailing_garbage", R"({"id": "a"} x)", false,
-       "invalid JSON: Parsing terminated before end of input."},
+       "invalid JSON: line 1, column 13: more after the end of the document"},
       {"not_an_object", "[1, 2]", false,
        "invalid JSON: : Root element must be a message."},
-      {"not_json", "hello", false, "invalid JSON: Unexpected token."},
+      {"not_json", "hello", false,
+       "invalid JSON: line 1, column 1: a string that is not in double quotes "
+       "(RFC 8259)"},
+      // Deep nesting stops at the limit, before protobuf's parser sees it.
       {"invalid_utf8", "{\"id\": \"\xff\"}", false,
-       "invalid JSON: Encountered non UTF-8 code points."},
+       "invalid JSON: line 1, column 9: id: invalid UTF-8 in a string (byte "
+       "\\xff); JSON text is UTF-8 (RFC 8259)"},
+      // Protobuf reads "\8" as "8"; RFC 8259 readers refuse the line.
+      {"undefined_escape", R"({"id":"\8"})", false,
+       "invalid JSON: line 1, column 8: id: an escape \"\\8\" that JSON does "
+       "not define (RFC 8259 has \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u "
+       "with four hex digits)"},
+      {"deep_arrays", std::string(100000, '['), false,
+       "invalid JSON: line 1, column 2: [0]: a list inside a list; protobuf "
+       "would flatten it into one list (no field is a list of lists)"},
+      {"deep_in_a_field",
+       "{\"id\": \"a\", \"principal\": " + std::string(100000, '['), false,
+       "invalid JSON: line 1, column 27: principal[0]: a list inside a list; "
+       "protobuf would flatten it into one list (no field is a list of "
+       "lists)"},
+      {"deep_objects",
+       [] {
+         std::string line;
+         for (int i = 0; i < 50000; ++i) line += "{\"a\":[";
+         return line;
+       }(),
+       false,
+       "invalid JSON: line 1, column 301: nested deeper than 100 levels of "
+       "objects and arrays (the limit)"},
   };
   RequestParser parser;
   for (const ParseCase& c : cases) {

@@ -418,9 +418,35 @@ TEST(CompilerTest, NameLengthLimitIsInclusive) {
   set.mutable_entities(0)->set_default_role_id("12345678901");
   EXPECT_THAT(Errors(set, options),
               ElementsAre("roles[0].id: \"12345678901\" is 11 bytes long; the "
-                          "limit is 10",
-                          "entities[0].default_role_id: unknown role "
-                          "\"12345678901\""));
+                          "limit is 10"));
+}
+
+// A role or entity refused for an error of its own is not also unknown where
+// it is used: each error is named once.
+TEST(CompilerTest, ARefusedElementIsNotAlsoUnknown) {
+  CompileOptions options;
+  options.max_name_bytes = 10;
+  v1::PolicySet set = Parse("");
+  set.mutable_roles(0)->set_name("A name too long");
+  EXPECT_THAT(Errors(set, options),
+              ElementsAre("roles[0].name: \"A name too long\" is 15 bytes "
+                          "long; the limit is 10"));
+
+  set = Parse(R"pb(
+    entities { id: "e-3" partner_id: "a partner id too long" }
+    roles { id: "r-3" name: "Three" entity_id: "e-3" }
+    entities { id: "e-4" partner_id: "p-1" default_role_id: "r-3" }
+  )pb");
+  EXPECT_THAT(Errors(set, options),
+              ElementsAre("entities[3].partner_id: \"a partner id too long\" "
+                          "is 21 bytes long; the limit is 10"));
+  // A reference to what was never there is still an error.
+  set = Parse(R"pb(
+    entities { id: "e-4" partner_id: "p-1" default_role_id: "r-404" }
+  )pb");
+  EXPECT_THAT(Errors(set, options),
+              ElementsAre("entities[3].default_role_id: unknown role "
+                          "\"r-404\""));
 }
 
 TEST(CompilerTest, ErrorsPastTheCapAreCounted) {

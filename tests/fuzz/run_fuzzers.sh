@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets for a bounded time each and fails if any crashes.
 #
-#   tests/fuzz/run_fuzzers.sh [--seconds N] [--seed S] [target...]
+#   tests/fuzz/run_fuzzers.sh [--seconds N] [--seed S] [--max-len B] [target...]
 #
 # Targets are the rules tagged "fuzz_target" (see tests/fuzz/fuzz.bzl), named
 # by label (//tests/fuzz:scope_fuzzer) or short name (scope); default: all of
@@ -12,7 +12,11 @@
 # the executions per target from libFuzzer's final stats. --seed S fixes
 # libFuzzer's random seed, so that a run from a fresh clone (no grown corpus)
 # tries the same inputs in the same order on every machine: CI uses it and
-# stays reproducible; without it each run explores new ground. A crash, timeout,
+# stays reproducible; without it each run explores new ground. --max-len B caps
+# an input at B bytes (default 262144, 256 KiB: libFuzzer's own default, 4,096
+# bytes or the largest seed, is too small for the deep nesting that once
+# overflowed the stack, 100,000 levels; the seeds named deep_nesting hold
+# 20,000 levels in 120 KB). A crash, timeout,
 # leak or out-of-memory input is minimized and copied into
 # <package>/regressions/<name>/, where the target's regression test replays it
 # on every `bazel test //...`: fix the engine, then commit the file with the fix.
@@ -21,6 +25,7 @@ cd "$(dirname "$0")/../.."
 
 seconds=30
 seed=""
+max_len=262144
 requested=()
 while (($#)); do
   case $1 in
@@ -28,13 +33,19 @@ while (($#)); do
     --seconds=*) seconds=${1#--seconds=}; shift ;;
     --seed) seed=${2:?--seed needs a value}; shift 2 ;;
     --seed=*) seed=${1#--seed=}; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --max-len) max_len=${2:?--max-len needs a value}; shift 2 ;;
+    --max-len=*) max_len=${1#--max-len=}; shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run_fuzzers: unknown option $1" >&2; exit 2 ;;
     *) requested+=("$1"); shift ;;
   esac
 done
 if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
   echo "run_fuzzers: --seconds needs a positive integer, not '$seconds'" >&2
+  exit 2
+fi
+if ! [[ $max_len =~ ^[1-9][0-9]*$ ]]; then
+  echo "run_fuzzers: --max-len needs a positive integer, not '$max_len'" >&2
   exit 2
 fi
 if [[ -n $seed ]] && ! [[ $seed =~ ^[1-9][0-9]*$ ]]; then
@@ -95,6 +106,7 @@ for label in "${labels[@]}"; do
   done
   flags=(
     -max_total_time="$seconds"
+    -max_len="$max_len"
     -print_final_stats=1
     -timeout=10
     -rss_limit_mb=2560

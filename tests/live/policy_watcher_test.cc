@@ -316,6 +316,32 @@ TEST(PolicyWatcherTest, DirectoriesAreWatchedForAddedAndRemovedFiles) {
   EXPECT_EQ(store.info()->generation, 2u);
 }
 
+// The watcher lists a directory as the loader does: a dangling symbolic link
+// is a file of the policy that cannot be read, so the reload fails naming it
+// (and the last good policy stays), until the link is fixed or removed.
+TEST(PolicyWatcherTest, DanglingSymlinkInADirectoryFailsTheReload) {
+  const std::string dir = TestDir();
+  WriteFile(dir + "/entities.txtpb",
+            R"pb(entities { id: "e-1" partner_id: "p-1" })pb");
+  PolicyStore store;
+  std::unique_ptr<PolicyWatcher> watcher =
+      Watch(store, PolicySource::Files({dir}));
+  EXPECT_EQ(watcher->PollOnce(), PollResult::kPublished);
+
+  const std::string target = dir + ".target.json";  // outside the directory
+  std::filesystem::remove(target);
+  std::filesystem::create_symlink(target, dir + "/a.json");
+  EXPECT_EQ(watcher->PollOnce(), PollResult::kRejected);
+  EXPECT_EQ(watcher->last_error().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(std::string(watcher->last_error().message()),
+            dir + "/a.json: cannot open: a symbolic link to a missing file");
+  EXPECT_EQ(store.policy()->Stats().entities, 1u);
+
+  WriteFile(target, R"({"entities": [{"id": "e-2", "partner_id": "p-1"}]})");
+  EXPECT_EQ(watcher->PollOnce(), PollResult::kPublished);
+  EXPECT_EQ(store.policy()->Stats().entities, 2u);
+}
+
 TEST(PolicyWatcherTest, BundleSource) {
   const std::string dir = TestDir();
   const std::string path = dir + "/policy.bundle";

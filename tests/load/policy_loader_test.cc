@@ -2,6 +2,8 @@
 // fields, merging several files, and tracing errors back to their file.
 #include "engine/load/policy_loader.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -96,6 +98,15 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsAndBadValues) {
        "maybe"},
       {R"({"roles": [)", "invalid JSON"},
       {"", "invalid JSON"},
+      // Invalid UTF-8 is found where it is, as in text format.
+      {"{\"roles\": [{\"id\": \"r\", \"name\": \"\xe2\x82\"}]}",
+       "invalid JSON: line 1, column 33: roles[0].name: invalid UTF-8 in a "
+       "string (byte \\xe2); JSON text is UTF-8 (RFC 8259)"},
+      // Protobuf would read one role; another reader, a list of lists.
+      {R"({"roles": [[{"id": "r-x", "name": "X"}]]})",
+       "invalid JSON: line 1, column 12: roles[0]: a list inside a list; "
+       "protobuf would flatten it into one list (no field is a list of "
+       "lists)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.json);
@@ -117,8 +128,8 @@ TEST(PolicyLoaderTest, RejectsJsonThatDoesNotSayOneThing) {
   const Case cases[] = {
       {R"({"catalog": {"object_types": [{"name": "a", "actions": [{"name": "b"},
           {"name": "c", "": [{"name": "d"}]}]}]}})",
-       "invalid JSON: catalog.object_types[0].actions[1]: a value that is not "
-       "a field of Action (an empty key \"\"?)"},
+       "invalid JSON: line 2, column 25: an empty key \"\" (every key names a "
+       "field)"},
       // An object under an empty key would set the role's fields.
       {R"({"roles": [{"id": "r", "": {"id": "s"}}]})",
        "invalid JSON: line 1, column 24: an empty key \"\" (every key names a "
@@ -162,6 +173,85 @@ TEST(PolicyLoaderTest, TextFormatErrorsCarryLineAndColumn) {
   EXPECT_THAT(std::string(set.status().message()),
               StartsWith("invalid text format: line 2, column 13: "));
   EXPECT_THAT(std::string(set.status().message()), HasSubstr("nmae"));
+}
+
+// Nesting past the limit is an error at its line and column, never a crash:
+// 100,000 brackets in a JSON file, and deep messages in text format.
+TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
+  const std::string arrays =
+      WriteTemp("deep.json", "\n  " + std::string(100000, '['));
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({arrays});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.status().message(),
+            arrays +
+                ": invalid JSON: line 2, column 4: [0]: a list inside a list; "
+                "protobuf would flatten it into one list (no field is a list "
+                "of lists)");
+  // Closed, in a repeated field: protobuf's parser flattens the lists and
+  // accepts the file, which the recursive checker then overflowed on.
+  const std::string closed =
+      WriteTemp("deep_closed.json", "{\"roles\": " + std::string(100000, '[') +
+                                        std::string(100000, ']') + "}");
+  loaded = LoadPolicyFiles({closed});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.status().message(),
+            closed +
+                ": invalid JSON: line 1, column 12: roles[0]: a list inside a "
+                "list; protobuf would flatten it into one list (no field is a "
+                "list of lists)");
+  std::string alternating = "{\"roles\":\n";
+  for (int i = 0; i < 50000; ++i) alternating += "[{\"a\":";
+  const std::string objects = WriteTemp("deep_objects.json", alternating);
+  loaded = LoadPolicyFiles({objects});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.status().message(),
+            objects +
+                ": invalid JSON: line 2, column 296: nested deeper than 100 "
+                "levels of objects and arrays (the limit)");
+
+  // The policy schema has no recursive message: deep text format stops at
+  // the first field its message does not have, or at the limit.
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "catalog {\n";
+  const std::string messages = WriteTemp("deep.txtpb", text);
+  loaded = LoadPolicyFiles({messages});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(loaded.status().message()),
+      StartsWith(messages + ": invalid text format: line 2, column 9: "));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("has no field named \"catalog\""));
+  const std::string lists =
+      WriteTemp("lists.txtpb", "roles: " + std::string(100000, '['));
+  loaded = LoadPolicyFiles({lists});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()),
+              StartsWith(lists + ": invalid text format: line 1, column 9: "));
+
+  // LoadOptions::max_depth applies to both formats.
+  LoadOptions shallow;
+  shallow.max_depth = 2;
+  const std::string json =
+      WriteTemp("three.json", R"({"catalog": {"object_types": [{}]}})");
+  loaded = LoadPolicyFiles({json}, shallow);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(),
+            json +
+                ": invalid JSON: line 1, column 30: nested deeper than 2 "
+                "levels of objects and arrays (the limit)");
+  const std::string nested = WriteTemp(
+      "three.txtpb", "catalog {\n  object_types {\n    name: \"a\"\n  }\n}\n");
+  loaded = LoadPolicyFiles({nested}, shallow);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(loaded.status().message()),
+              StartsWith(nested + ": invalid text format: line 2, column "));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("too deep"));
+  EXPECT_TRUE(LoadPolicyFiles({nested}).ok());
 }
 
 TEST(PolicyLoaderTest, MergesFilesAndLocatesErrorsInThem) {
@@ -209,6 +299,51 @@ TEST(PolicyLoaderTest, DirectoryStandsForItsPolicyFiles) {
   }
   EXPECT_EQ(pairs, 130);
   EXPECT_EQ(loaded->sources.files().size(), 4u);  // not the .jsonl requests
+}
+
+// A dangling symbolic link among a directory's policy files is an error
+// naming it, whatever its place in the directory: never skipped (that would
+// load a policy without the file), never "cannot list directory".
+TEST(PolicyLoaderTest, DanglingSymlinkInADirectoryIsAnErrorNamingIt) {
+  for (const std::string dangling : {"a.json", "m.json", "z.json"}) {
+    SCOPED_TRACE(dangling);
+    const std::string directory =
+        absl::StrCat(::testing::TempDir(), "/dangling_", dangling.substr(0, 1));
+    std::filesystem::remove_all(directory);
+    std::filesystem::create_directory(directory);
+    std::ofstream(directory + "/b.json") << R"({"roles": [{"id": "r-1"}]})";
+    std::ofstream(directory + "/n.txtpb") << R"pb(roles { id: "r-2" })pb";
+    std::ofstream(directory + "/y.json") << R"({"roles": [{"id": "r-3"}]})";
+    std::filesystem::create_symlink(directory + "/missing.json",
+                                    directory + "/" + dangling);
+    const std::string link = directory + "/" + dangling;
+
+    absl::StatusOr<std::vector<std::string>> files = ListPolicyFiles(directory);
+    ASSERT_TRUE(files.ok()) << files.status();
+    EXPECT_EQ(files->size(), 4u);
+    EXPECT_NE(std::find(files->begin(), files->end(), link), files->end());
+
+    absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({directory});
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(loaded.status().message(),
+              link + ": cannot open: a symbolic link to a missing file");
+    // The same when the link is named on its own.
+    EXPECT_EQ(LoadPolicyFiles({link}).status().message(),
+              loaded.status().message());
+
+    std::filesystem::remove(link);
+    loaded = LoadPolicyFiles({directory});
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->policy.roles_size(), 3);
+  }
+  // A subdirectory with a policy extension is not skipped either.
+  const std::string directory = ::testing::TempDir() + "/with_subdirectory";
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory + "/sub.json");
+  std::ofstream(directory + "/a.json") << "{}";
+  EXPECT_EQ(LoadPolicyFiles({directory}).status().message(),
+            directory + "/sub.json: not a regular file");
 }
 
 TEST(PolicyLoaderTest, FileErrorsNameTheFile) {

@@ -105,9 +105,8 @@ int RunCheck(const ParsedArgs& args) {
       (!absl::SimpleAtoi(args.Value("threads"), &options.threads) ||
        options.threads < 1 || options.threads > kMaxThreads)) {
     return UsageError(
-        "check",
-        absl::StrCat("--threads must be an integer from 1 to ", kMaxThreads,
-                     ", not \"", args.Value("threads"), "\""));
+        "check", absl::StrCat("flag --threads: \"", args.Value("threads"),
+                              "\" is not an integer from 1 to ", kMaxThreads));
   }
 
   // Open the requests before the (possibly long) compile, so that a typo in

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -12,6 +13,18 @@ namespace {
 // "-x" and "--x" are flags; "-" alone names stdin and is a value.
 bool LooksLikeFlag(absl::string_view arg) {
   return arg.size() > 1 && arg[0] == '-';
+}
+
+// "-1", "-0.5": a negative number is a flag's value ("--threads -1" is a bad
+// value for --threads, not a missing one); no flag's short name is a digit.
+bool LooksLikeNegativeNumber(absl::string_view arg) {
+  return arg.size() > 1 && arg[0] == '-' &&
+         absl::ascii_isdigit(static_cast<unsigned char>(arg[1]));
+}
+
+// Whether `arg`, after a flag that takes values, is one of them.
+bool IsValue(absl::string_view arg) {
+  return !LooksLikeFlag(arg) || LooksLikeNegativeNumber(arg);
 }
 
 const FlagSpec* FindFlag(absl::Span<const FlagSpec> flags,
@@ -100,7 +113,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(absl::Span<const std::string> args,
         }
         if (has_inline_value) {
           values.emplace_back(inline_value);
-        } else if (i + 1 < args.size() && !LooksLikeFlag(args[i + 1])) {
+        } else if (i + 1 < args.size() && IsValue(args[i + 1])) {
           values.push_back(args[++i]);
         } else {
           return absl::InvalidArgumentError(
@@ -111,7 +124,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(absl::Span<const std::string> args,
         const size_t before = values.size();
         if (has_inline_value) values.emplace_back(inline_value);
         while (!has_inline_value && i + 1 < args.size() &&
-               !LooksLikeFlag(args[i + 1])) {
+               IsValue(args[i + 1])) {
           values.push_back(args[++i]);
         }
         if (values.size() == before) {
