@@ -35,11 +35,13 @@
 namespace portcullis::auth {
 namespace {
 
-static_assert(static_cast<size_t>(AuthFailure::kWrongSecret) + 1 ==
+static_assert(static_cast<size_t>(AuthFailure::kSuspendedClient) + 1 ==
                   kAuthFailureKinds,
               "kAuthFailureKinds counts every AuthFailure");
 
-constexpr uint32_t kSnapshotVersion = 1;
+// Version 1 dropped the secret of a client that left the policy; its
+// snapshots cannot say which clients were merely absent.
+constexpr uint32_t kSnapshotVersion = 2;
 constexpr absl::string_view kImportPrefix = "client registry import: ";
 
 // A digest that no secret has: 32 random bytes (a collision with a real
@@ -82,6 +84,8 @@ absl::string_view ClientStateName(ClientState state) {
       return "active";
     case ClientState::kRemoved:
       return "removed";
+    case ClientState::kSuspended:
+      return "suspended";
   }
   return "unknown";
 }
@@ -100,6 +104,8 @@ absl::string_view AuthFailureName(AuthFailure failure) {
       return "removed_client";
     case AuthFailure::kWrongSecret:
       return "wrong_secret";
+    case AuthFailure::kSuspendedClient:
+      return "suspended_client";
   }
   return "unknown";
 }
@@ -109,28 +115,58 @@ absl::Status ClientAuthenticationError() {
 }
 
 ClientRegistry::ClientRegistry(SecretKey key, const Clock& clock)
-    : key_(std::move(key)), clock_(clock), dummy_digest_(RandomDigest()) {}
+    : ClientRegistry(std::move(key), clock, ClientRegistryOptions()) {}
+
+ClientRegistry::ClientRegistry(SecretKey key, const Clock& clock,
+                               const ClientRegistryOptions& options)
+    : key_(std::move(key)),
+      clock_(clock),
+      options_(options),
+      dummy_digest_(RandomDigest()) {}
+
+void ClientRegistry::DestroyLocked(Entry& entry, absl::Time now) {
+  // Digest's bytes are plain memory: overwrite them rather than leave the
+  // old digest to a later allocation.
+  sodium_memzero(&entry.secret, sizeof(entry.secret));
+  entry.secret = Digest();
+  entry.operator_suspended = false;
+  Touch(entry, now);
+  // Tokens issued up to now are invalid for good; the +1ns makes that hold
+  // for a token dated exactly `now` too.
+  entry.tokens_valid_from =
+      std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
+}
+
+size_t ClientRegistry::RemoveLongAbsentLocked(absl::Time now) {
+  size_t removed = 0;
+  for (auto& [client_id, entry] : entries_) {
+    if (!entry.absent || entry.secret.IsZero()) continue;
+    if (now - entry.absent_since < options_.absent_client_grace) continue;
+    DestroyLocked(entry, now);
+    ++removed;
+  }
+  return removed;
+}
 
 bool ClientRegistry::ReconcileLocked(absl::Time now) {
   if (!has_policy_) return false;
   bool invalidated = false;
   for (auto& [client_id, entry] : entries_) {
     const bool in_policy = policy_clients_.contains(client_id);
-    if (!in_policy && !entry.removed) {
-      // Tokens issued up to now are invalid for good; the +1ns makes that
-      // hold for a token dated exactly `now` too.
-      entry.removed = true;
-      entry.secret = Digest();
+    if (!in_policy && !entry.absent) {
+      // Suspended, not removed: the secret and the tokens are kept, in case
+      // the policy that dropped the client was a mistake.
+      entry.absent = true;
+      entry.absent_since = now;
       Touch(entry, now);
-      entry.tokens_valid_from =
-          std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
       invalidated = true;
-    } else if (in_policy && entry.removed) {
-      entry.removed = false;
+    } else if (in_policy && entry.absent) {
+      entry.absent = false;
+      entry.absent_since = absl::InfinitePast();
       Touch(entry, now);
     }
   }
-  return invalidated;
+  return RemoveLongAbsentLocked(now) > 0 || invalidated;
 }
 
 void ClientRegistry::OnPolicy(const CompiledPolicy& policy) {
@@ -145,6 +181,69 @@ void ClientRegistry::OnPolicy(const CompiledPolicy& policy) {
   has_policy_ = true;
   policy_clients_ = std::move(clients);
   if (ReconcileLocked(now)) version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+size_t ClientRegistry::RemoveLongAbsentClients() {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  const size_t removed = RemoveLongAbsentLocked(now);
+  if (removed > 0) version_.fetch_add(1, std::memory_order_acq_rel);
+  return removed;
+}
+
+absl::Status ClientRegistry::RemoveClient(absl::string_view client_id) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end()) {
+    if (!policy_clients_.contains(client_id)) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown client ", Quoted(client_id)));
+    }
+    // Never registered: nothing to destroy, but the record keeps the
+    // removal (and the token state) should the client be registered later.
+    it = entries_.try_emplace(client_id).first;
+    it->second.created_at = now;
+    it->second.updated_at = now;
+  }
+  DestroyLocked(it->second, now);
+  it->second.absent = !policy_clients_.contains(client_id);
+  if (it->second.absent && it->second.absent_since == absl::InfinitePast()) {
+    it->second.absent_since = now;
+  }
+  version_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
+}
+
+absl::Status ClientRegistry::SuspendClient(absl::string_view client_id) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || it->second.secret.IsZero()) {
+    return absl::NotFoundError(
+        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+  }
+  if (!it->second.operator_suspended) {
+    it->second.operator_suspended = true;
+    Touch(it->second, now);
+    version_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClientRegistry::ResumeClient(absl::string_view client_id) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || it->second.secret.IsZero()) {
+    return absl::NotFoundError(
+        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+  }
+  if (it->second.operator_suspended) {
+    it->second.operator_suspended = false;
+    Touch(it->second, now);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ClientRegistry::NewSecretLocked(Entry& entry) {
@@ -175,7 +274,9 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
   // its tokens from before the removal stay invalid.
   entry.tokens_valid_from =
       inserted ? now : std::max(entry.tokens_valid_from, now);
-  entry.removed = false;
+  entry.operator_suspended = false;
+  entry.absent = false;
+  entry.absent_since = absl::InfinitePast();
   return NewSecretLocked(entry);
 }
 
@@ -226,19 +327,23 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto it = entries_.find(client_id);
   const Entry* entry = it == entries_.end() ? nullptr : &it->second;
-  const bool has_secret = entry != nullptr && !entry->secret.IsZero() &&
-                          policy_clients_.contains(client_id);
+  const bool in_policy = policy_clients_.contains(client_id);
+  const bool has_secret = entry != nullptr && !entry->secret.IsZero();
   // Always one constant-time comparison, whatever the client's state.
   const bool matches =
       (digest == (has_secret ? entry->secret : dummy_digest_)) && has_secret;
-  if (matches) {
+  const bool usable =
+      has_secret && in_policy && !entry->absent && !entry->operator_suspended;
+  if (matches && usable) {
     result.failure = AuthFailure::kNone;
     result.tokens_valid_from = entry->tokens_valid_from;
+  } else if (matches) {
+    result.failure = AuthFailure::kSuspendedClient;
   } else if (has_secret) {
     result.failure = AuthFailure::kWrongSecret;
-  } else if (entry != nullptr && entry->removed) {
+  } else if (entry != nullptr && !in_policy) {
     result.failure = AuthFailure::kRemovedClient;
-  } else if (policy_clients_.contains(client_id)) {
+  } else if (in_policy) {
     result.failure = AuthFailure::kUnregisteredClient;
   } else {
     result.failure = AuthFailure::kUnknownClient;
@@ -251,7 +356,7 @@ absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto it = entries_.find(client_id);
   if (!policy_clients_.contains(client_id) ||
-      (it != entries_.end() && it->second.removed)) {
+      (it != entries_.end() && it->second.absent)) {
     return absl::UnauthenticatedError(absl::StrCat(
         "client ", Quoted(client_id), " is no longer in the policy"));
   }
@@ -259,10 +364,19 @@ absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
     return absl::UnauthenticatedError(
         absl::StrCat("client ", Quoted(client_id), " is not registered"));
   }
-  if (issued_at < it->second.tokens_valid_from) {
+  const Entry& entry = it->second;
+  if (issued_at < entry.tokens_valid_from) {
     return absl::UnauthenticatedError(
         absl::StrCat("revoked with every token of client ", Quoted(client_id),
-                     " issued before ", Rfc3339(it->second.tokens_valid_from)));
+                     " issued before ", Rfc3339(entry.tokens_valid_from)));
+  }
+  if (entry.secret.IsZero()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("client ", Quoted(client_id), " is not registered"));
+  }
+  if (entry.operator_suspended) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("client ", Quoted(client_id), " is suspended"));
   }
   return absl::OkStatus();
 }
@@ -272,9 +386,17 @@ ClientInfo ClientRegistry::InfoLocked(absl::string_view client_id,
   ClientInfo info;
   info.client_id = std::string(client_id);
   if (entry == nullptr) return info;  // Unregistered, never had a secret.
-  info.state = entry->removed           ? ClientState::kRemoved
-               : entry->secret.IsZero() ? ClientState::kUnregistered
-                                        : ClientState::kActive;
+  if (entry->secret.IsZero()) {
+    info.state =
+        entry->absent ? ClientState::kRemoved : ClientState::kUnregistered;
+  } else {
+    info.state = entry->absent || entry->operator_suspended
+                     ? ClientState::kSuspended
+                     : ClientState::kActive;
+  }
+  info.operator_suspended = entry->operator_suspended;
+  info.absent = entry->absent;
+  info.absent_since = entry->absent_since;
   info.display_name = entry->display_name;
   info.created_at = entry->created_at;
   info.updated_at = entry->updated_at;
@@ -340,7 +462,12 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
       record.set_updated_at_unix_nanos(absl::ToUnixNanos(entry.updated_at));
       record.set_tokens_valid_from_unix_nanos(
           absl::ToUnixNanos(entry.tokens_valid_from));
-      record.set_removed(entry.removed);
+      record.set_operator_suspended(entry.operator_suspended);
+      record.set_absent(entry.absent);
+      if (entry.absent) {
+        record.set_absent_since_unix_nanos(
+            absl::ToUnixNanos(entry.absent_since));
+      }
     }
   }
   return internal::SealSnapshot(snapshot, key_, "client registry export");
@@ -349,7 +476,9 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
 absl::Status ClientRegistry::Import(absl::string_view serialized) {
   v1::ClientRegistrySnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
-      serialized, key_, kImportPrefix, kSnapshotVersion, snapshot));
+      serialized, key_, kImportPrefix, kSnapshotVersion, snapshot,
+      "version 1 dropped the secrets of clients that left the policy; it "
+      "cannot be converted: register the clients again"));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {
@@ -387,12 +516,19 @@ absl::Status ClientRegistry::Import(absl::string_view serialized) {
     entry.updated_at = absl::FromUnixNanos(record.updated_at_unix_nanos());
     entry.tokens_valid_from =
         absl::FromUnixNanos(record.tokens_valid_from_unix_nanos());
-    entry.removed = record.removed();
+    entry.operator_suspended = record.operator_suspended();
+    entry.absent = record.absent();
+    if (entry.absent) {
+      entry.absent_since =
+          absl::FromUnixNanos(record.absent_since_unix_nanos());
+    } else if (record.absent_since_unix_nanos() != 0) {
+      problem("absent_since is set for a client that is not absent");
+    }
     if (entry.updated_at < entry.created_at) {
       problem("updated_at is before created_at");
     }
-    if (entry.removed && !record.secret_digest().empty()) {
-      problem("a removed client has no secret");
+    if (entry.operator_suspended && record.secret_digest().empty()) {
+      problem("a suspended client has a secret");
     }
     if (!ok) continue;
     auto [it, inserted] = first_index.try_emplace(record.client_id(), i);

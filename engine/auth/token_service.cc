@@ -933,6 +933,7 @@ RateDecision TokenService::CheckRateLimit(absl::string_view client_id,
 }
 
 size_t TokenService::RemoveExpiredTokens() {
+  clients_.RemoveLongAbsentClients();
   return store_.RemoveExpired(clock_.Now());
 }
 

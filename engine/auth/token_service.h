@@ -324,7 +324,7 @@ class TokenService {
   //                     allowed with grant_type "client_credentials"`
   //   Unauthenticated   `invalid client credentials`, whatever the reason
   //                     (unknown client, wrong or malformed secret, client
-  //                     unregistered or removed)
+  //                     unregistered, suspended or removed)
   //   NotFound          `entity_user_id: unknown user "<id>"`
   //   FailedPrecondition `user "<id>": unknown entity "<id>"` or `unknown
   //                     role "<id>"` (the directory names what the policy
@@ -382,7 +382,8 @@ class TokenService {
   //   `access token: revoked`
   //   `access token: expired`
   //   `access token: <ClientRegistry::CheckTokenClient message>` (client
-  //     removed from the policy, not registered, its tokens revoked)
+  //     absent from the policy or suspended, not registered, its tokens
+  //     revoked)
   //   `access token: no longer valid in the policy: unknown entity "<id>"`
   //     (or role: the entity-user token's entity or role left the policy)
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
@@ -410,7 +411,9 @@ class TokenService {
                               absl::Time now) const;
 
   // Removes expired tokens from the store (TokenStore::RemoveExpired at the
-  // clock's now); returns how many. Call it periodically.
+  // clock's now); returns how many. Also the registry's maintenance: clients
+  // absent from the policy past their grace period lose their secret and
+  // tokens (ClientRegistry::RemoveLongAbsentClients). Call it periodically.
   size_t RemoveExpiredTokens();
 
   TokenServiceStats Stats() const;

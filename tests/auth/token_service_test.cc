@@ -701,39 +701,82 @@ TEST(TokenServiceTest, IntrospectErrors) {
   }
 }
 
-// A client removed from the policy can neither get nor use tokens; if it
-// comes back it needs a new secret, and its old tokens stay dead.
-TEST(TokenServiceTest, ClientRemovedByAPolicyReload) {
+// Issue 14's reproduction: a transient policy without the clients (a
+// half-written file) suspends them: while absent they can neither get nor
+// use tokens, but when the original policy returns, the old secrets
+// authenticate and the earlier tokens introspect and refresh again.
+TEST(TokenServiceTest, PolicyWithoutTheClientsSuspendsThemUntilTheyReturn) {
   ServiceFixture f;
-  const std::string secret = f.Register("c-app");
-  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
-  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  const std::string app_secret = f.Register("c-app");
+  const std::string backend_secret = f.Register("c-backend");
+  const IssuedTokens app = f.Issue("c-app", app_secret, "u-ann");
+  const IssuedTokens backend = f.Issue("c-backend", backend_secret);
+  ASSERT_EQ(IntrospectStatus(f.service(), app.access_token, kStart), "OK");
+  ASSERT_EQ(IntrospectStatus(f.service(), backend.access_token, kStart), "OK");
 
   f.clock().Advance(absl::Minutes(1));
   const absl::Time now = f.clock().Now();
   ASSERT_TRUE(f.service()
                   .SetPolicy(CompileEdited([](v1::PolicySet& set) {
-                    set.mutable_credentials()->DeleteSubrange(1, 1);  // c-app
+                    set.mutable_credentials()->DeleteSubrange(0, 2);
                   }))
                   .ok());
-  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, now),
+  EXPECT_EQ(IntrospectStatus(f.service(), app.access_token, now),
             "UNAUTHENTICATED: access token: client \"c-app\" is no longer in "
             "the policy");
-  EXPECT_EQ(Describe(f.service().Refresh(issued.refresh_token).status()),
+  EXPECT_EQ(IntrospectStatus(f.service(), backend.access_token, now),
+            "UNAUTHENTICATED: access token: client \"c-backend\" is no longer "
+            "in the policy");
+  EXPECT_EQ(Describe(f.service().Refresh(app.refresh_token).status()),
             "UNAUTHENTICATED: refresh token: client \"c-app\" is no longer in "
             "the policy");
+  EXPECT_EQ(
+      Describe(f.service()
+                   .IssueToken({"entity_user", "c-app", app_secret, "u-ann"})
+                   .status()),
+      "UNAUTHENTICATED: invalid client credentials");
   EXPECT_EQ(Describe(f.service()
-                         .IssueToken({"entity_user", "c-app", secret, "u-ann"})
+                         .IssueToken({"client_credentials", "c-backend",
+                                      backend_secret, ""})
                          .status()),
             "UNAUTHENTICATED: invalid client credentials");
   EXPECT_EQ(f.service().Stats().authentications[static_cast<size_t>(
-                AuthFailure::kRemovedClient)],
-            1u);
+                AuthFailure::kSuspendedClient)],
+            2u);
+  EXPECT_EQ(f.clients().Find("c-app")->state, ClientState::kSuspended);
 
-  // Back in the policy: unregistered until it gets a new secret; tokens
-  // count from the new registration.
+  // The original policy again: same secrets, same tokens.
   f.clock().Advance(absl::Minutes(1));
   ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), app.access_token, f.clock().Now()),
+            "OK");
+  EXPECT_EQ(
+      IntrospectStatus(f.service(), backend.access_token, f.clock().Now()),
+      "OK");
+  EXPECT_TRUE(f.service()
+                  .IssueToken({"entity_user", "c-app", app_secret, "u-ann"})
+                  .ok());
+  EXPECT_TRUE(
+      f.service()
+          .IssueToken({"client_credentials", "c-backend", backend_secret, ""})
+          .ok());
+  EXPECT_TRUE(f.service().Refresh(app.refresh_token).ok());
+}
+
+// An operator's RemoveClient is what destroys a secret: the client's tokens
+// are dead for good, and if it is registered again it needs a new secret.
+TEST(TokenServiceTest, RemoveClientEndsTheSecretAndTokensForGood) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-app");
+  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
+  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  f.clock().Advance(absl::Minutes(1));
+  ASSERT_TRUE(f.clients().RemoveClient("c-app").ok());
+  const std::string dead =
+      "UNAUTHENTICATED: access token: revoked with every "
+      "token of client \"c-app\" issued before "
+      "2024-01-31T11:21:00.12345679Z";
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), dead);
   EXPECT_EQ(Describe(f.service()
                          .IssueToken({"entity_user", "c-app", secret, "u-ann"})
                          .status()),
@@ -743,8 +786,36 @@ TEST(TokenServiceTest, ClientRemovedByAPolicyReload) {
   EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
             "OK");
   EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, f.clock().Now()),
-            "UNAUTHENTICATED: access token: revoked with every token of client "
-            "\"c-app\" issued before 2024-01-31T11:22:00.123456789Z");
+            dead);
+
+  // An operator's suspension refuses the tokens while it lasts.
+  ASSERT_TRUE(f.clients().SuspendClient("c-app").ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
+            "UNAUTHENTICATED: access token: client \"c-app\" is suspended");
+  ASSERT_TRUE(f.clients().ResumeClient("c-app").ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
+            "OK");
+}
+
+// The grace period is enforced by the service's periodic maintenance.
+TEST(TokenServiceTest, RemoveExpiredTokensRemovesLongAbsentClients) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-app");
+  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_credentials()->DeleteSubrange(1, 1);  // c-app
+                  }))
+                  .ok());
+  f.clock().Advance(absl::Hours(24 * 30));
+  (void)f.service().RemoveExpiredTokens();
+  EXPECT_EQ(f.clients().Find("c-app")->state, ClientState::kRemoved);
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_EQ(f.clients().Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_EQ(Describe(f.service()
+                         .IssueToken({"entity_user", "c-app", secret, "u-ann"})
+                         .status()),
+            "UNAUTHENTICATED: invalid client credentials");
 }
 
 // Cached grants are re-bound to a new snapshot on their next use; a grant
