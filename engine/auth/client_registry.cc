@@ -56,12 +56,6 @@ std::string Quoted(absl::string_view id) {
   return absl::StrCat("\"", absl::CHexEscape(id), "\"");
 }
 
-// RFC 3339 in UTC with as many fractional digits as needed, as the token
-// endpoints print times.
-std::string Rfc3339(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
-}
-
 // Dates a change to `entry` at `now`, but never before its last change (and
 // so never before its creation): a registry whose clock is behind an
 // imported record's times, or steps back, must still export what it can
@@ -131,10 +125,21 @@ void ClientRegistry::DestroyLocked(Entry& entry, absl::Time now) {
   entry.secret = Digest();
   entry.operator_suspended = false;
   Touch(entry, now);
-  // Tokens issued up to now are invalid for good; the +1ns makes that hold
-  // for a token dated exactly `now` too.
-  entry.tokens_valid_from =
-      std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
+  // Every token issued so far is invalid for good, whatever its date.
+  ++entry.revocation;
+}
+
+ClientRegistry::Entry& ClientRegistry::AddEntryLocked(
+    absl::string_view client_id, absl::Time now) {
+  Entry& entry = entries_[client_id];
+  entry.created_at = now;
+  entry.updated_at = now;
+  // Random in [1, 2^62]: far from wrapping, and unlike any other registry's.
+  uint64_t start = 0;
+  RandomBytes(
+      absl::MakeSpan(reinterpret_cast<uint8_t*>(&start), sizeof(start)));
+  entry.revocation = (start >> 2) + 1;
+  return entry;
 }
 
 size_t ClientRegistry::RemoveLongAbsentLocked(absl::Time now) {
@@ -202,9 +207,8 @@ absl::Status ClientRegistry::RemoveClient(absl::string_view client_id) {
     }
     // Never registered: nothing to destroy, but the record keeps the
     // removal (and the token state) should the client be registered later.
-    it = entries_.try_emplace(client_id).first;
-    it->second.created_at = now;
-    it->second.updated_at = now;
+    AddEntryLocked(client_id, now);
+    it = entries_.find(client_id);
   }
   DestroyLocked(it->second, now);
   it->second.absent = !policy_clients_.contains(client_id);
@@ -260,9 +264,10 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
     return absl::NotFoundError(
         absl::StrCat("client ", Quoted(client_id), " is not in the policy"));
   }
-  auto [it, inserted] = entries_.try_emplace(client_id);
-  Entry& entry = it->second;
-  if (!inserted && !entry.secret.IsZero()) {
+  auto it = entries_.find(client_id);
+  Entry& entry =
+      it == entries_.end() ? AddEntryLocked(client_id, now) : it->second;
+  if (!entry.secret.IsZero()) {
     return absl::AlreadyExistsError(
         absl::StrCat("client ", Quoted(client_id),
                      " already has a secret; rotate it instead"));
@@ -270,10 +275,8 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
   entry.display_name = std::string(display_name);
   entry.created_at = now;
   entry.updated_at = now;
-  // A client registered again after a removal keeps the later instant, so
-  // its tokens from before the removal stay invalid.
-  entry.tokens_valid_from =
-      inserted ? now : std::max(entry.tokens_valid_from, now);
+  // A client registered again after a removal keeps its counter, so its
+  // tokens from before the removal stay invalid.
   entry.operator_suspended = false;
   entry.absent = false;
   entry.absent_since = absl::InfinitePast();
@@ -306,8 +309,7 @@ absl::Status ClientRegistry::RevokeTokens(absl::string_view client_id) {
         absl::StrCat("client ", Quoted(client_id), " is not registered"));
   }
   Entry& entry = it->second;
-  entry.tokens_valid_from =
-      std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
+  ++entry.revocation;
   Touch(entry, now);
   version_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
@@ -336,7 +338,7 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
       has_secret && in_policy && !entry->absent && !entry->operator_suspended;
   if (matches && usable) {
     result.failure = AuthFailure::kNone;
-    result.tokens_valid_from = entry->tokens_valid_from;
+    result.revocation = entry->revocation;
   } else if (matches) {
     result.failure = AuthFailure::kSuspendedClient;
   } else if (has_secret) {
@@ -352,7 +354,7 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
 }
 
 absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
-                                              absl::Time issued_at) const {
+                                              uint64_t revocation) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto it = entries_.find(client_id);
   if (!policy_clients_.contains(client_id) ||
@@ -365,10 +367,9 @@ absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
         absl::StrCat("client ", Quoted(client_id), " is not registered"));
   }
   const Entry& entry = it->second;
-  if (issued_at < entry.tokens_valid_from) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("revoked with every token of client ", Quoted(client_id),
-                     " issued before ", Rfc3339(entry.tokens_valid_from)));
+  if (revocation != entry.revocation) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "revoked with every earlier token of client ", Quoted(client_id)));
   }
   if (entry.secret.IsZero()) {
     return absl::UnauthenticatedError(
@@ -400,7 +401,7 @@ ClientInfo ClientRegistry::InfoLocked(absl::string_view client_id,
   info.display_name = entry->display_name;
   info.created_at = entry->created_at;
   info.updated_at = entry->updated_at;
-  info.tokens_valid_from = entry->tokens_valid_from;
+  info.revocation = entry->revocation;
   return info;
 }
 
@@ -460,8 +461,7 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
       }
       record.set_created_at_unix_nanos(absl::ToUnixNanos(entry.created_at));
       record.set_updated_at_unix_nanos(absl::ToUnixNanos(entry.updated_at));
-      record.set_tokens_valid_from_unix_nanos(
-          absl::ToUnixNanos(entry.tokens_valid_from));
+      record.set_revocation(entry.revocation);
       record.set_operator_suspended(entry.operator_suspended);
       record.set_absent(entry.absent);
       if (entry.absent) {
@@ -477,8 +477,9 @@ absl::Status ClientRegistry::Import(absl::string_view serialized) {
   v1::ClientRegistrySnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
       serialized, key_, kImportPrefix, kSnapshotVersion, snapshot,
-      "version 1 dropped the secrets of clients that left the policy; it "
-      "cannot be converted: register the clients again"));
+      "version 1 dropped the secrets of clients that left the policy and "
+      "dated token revocations by the wall clock; it cannot be converted: "
+      "register the clients again"));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {
@@ -514,8 +515,8 @@ absl::Status ClientRegistry::Import(absl::string_view serialized) {
     entry.display_name = record.display_name();
     entry.created_at = absl::FromUnixNanos(record.created_at_unix_nanos());
     entry.updated_at = absl::FromUnixNanos(record.updated_at_unix_nanos());
-    entry.tokens_valid_from =
-        absl::FromUnixNanos(record.tokens_valid_from_unix_nanos());
+    entry.revocation = record.revocation();
+    if (entry.revocation == 0) problem("revocation is 0");
     entry.operator_suspended = record.operator_suspended();
     entry.absent = record.absent();
     if (entry.absent) {

@@ -86,8 +86,14 @@ struct ClientInfo {
   // that never had a secret.
   absl::Time created_at = absl::InfinitePast();
   absl::Time updated_at = absl::InfinitePast();
-  // Tokens issued to the client before this instant are invalid.
-  absl::Time tokens_valid_from = absl::InfinitePast();
+  // The client's revocation counter: a token is valid only if it was issued
+  // at this value (TokenRecord::client_revocation). RevokeTokens and
+  // RemoveClient (or the grace period) add one; it never goes back, through
+  // removal, registration again and Export/Import alike. It starts at a
+  // random value when the registry first records the client, so tokens from
+  // another registry (a store restored without the registry's export) never
+  // match. 0 for a client the registry has no record of.
+  uint64_t revocation = 0;
   // Suspended by SuspendClient (until ResumeClient).
   bool operator_suspended = false;
   // Registered once and absent from the current policy since absent_since
@@ -141,9 +147,9 @@ absl::Status ClientAuthenticationError();
 // The result of ClientRegistry::Authenticate.
 struct Authentication {
   AuthFailure failure = AuthFailure::kUnknownClient;
-  // When authenticated: the client's ClientInfo::tokens_valid_from. A token
-  // issued now must be dated no earlier (see TokenService).
-  absl::Time tokens_valid_from = absl::InfinitePast();
+  // When authenticated: the client's ClientInfo::revocation, to record in
+  // the tokens issued now (TokenRecord::client_revocation).
+  uint64_t revocation = 0;
 
   bool ok() const { return failure == AuthFailure::kNone; }
 };
@@ -215,8 +221,10 @@ class ClientRegistry {
 
   // Invalidates every token issued to the client up to now (access and
   // refresh tokens alike); tokens issued afterwards are valid. For a leaked
-  // secret or a compromised client. Errors: NotFound `client "<id>" is not
-  // registered`.
+  // secret or a compromised client. Adds one to the client's revocation
+  // counter: independent of the clock, so a token dated in the future (a
+  // clock that was ahead) is revoked too. Errors: NotFound `client "<id>" is
+  // not registered`.
   absl::Status RevokeTokens(absl::string_view client_id);
 
   // Checks a client id and secret, in time independent of the secret's
@@ -226,15 +234,18 @@ class ClientRegistry {
   Authentication Authenticate(absl::string_view client_id,
                               absl::string_view secret) const;
 
-  // OK if a token issued to `client_id` at `issued_at` may still be used as
-  // far as the client is concerned, else Unauthenticated, one of
+  // OK if a token issued to `client_id` when its revocation counter was
+  // `revocation` (TokenRecord::client_revocation) may still be used as far
+  // as the client is concerned, else Unauthenticated, one of
   //   `client "<id>" is no longer in the policy` (suspended while absent)
   //   `client "<id>" is not registered`
-  //   `revoked with every token of client "<id>" issued before <time>`
+  //   `revoked with every earlier token of client "<id>"` (the counter
+  //     moved on: RevokeTokens, RemoveClient, the grace period; or the token
+  //     comes from another registry)
   //   `client "<id>" is suspended` (SuspendClient)
-  // (<time> in RFC 3339, UTC). Ids are quoted C-escaped.
+  // Ids are quoted C-escaped. An integer compare, whatever the clock says.
   absl::Status CheckTokenClient(absl::string_view client_id,
-                                absl::Time issued_at) const;
+                                uint64_t revocation) const;
 
   // The client, if the policy or the registry knows it; NotFound
   // `unknown client "<id>"` otherwise.
@@ -261,7 +272,7 @@ class ClientRegistry {
   // (FailedPrecondition otherwise). All or nothing. The MAC is verified under
   // the registry's key (in constant time) over the stored payload bytes
   // before anything in them is read: an export edited without the key (a
-  // suspension lifted, tokens_valid_from moved back, a digest swapped) or
+  // suspension lifted, a revocation counter moved back, a digest swapped) or
   // written by a registry with another key is refused. The loaded clients
   // are then reconciled with the current policy, if OnPolicy was called, as
   // OnPolicy would. Returns InvalidArgument, starting "client registry
@@ -269,8 +280,11 @@ class ClientRegistry {
   // version (version 1, an unkeyed checksum, is refused), whose MAC is
   // missing or does not match ("MAC mismatch: edited, corrupted or sealed
   // under another key"), that holds another kind of snapshot, or whose
-  // snapshot has another version, carries unknown fields or breaks an
-  // invariant, listing the problems (first 10) with paths, e.g.
+  // snapshot has another version than 2 (version 1 snapshots, which dropped
+  // the secrets of clients that left the policy and dated revocations by the
+  // wall clock, are refused: "unsupported version 1 (expected 2): ..."),
+  // carries unknown fields or breaks an invariant, listing the problems
+  // (first 10) with paths, e.g.
   // "client registry import: clients[2]: secret_digest: expected 32 bytes,
   // got 31".
   absl::Status Import(absl::string_view serialized);
@@ -282,7 +296,7 @@ class ClientRegistry {
     std::string display_name;
     absl::Time created_at;
     absl::Time updated_at;
-    absl::Time tokens_valid_from;
+    uint64_t revocation = 0;
     // SuspendClient; only with a secret.
     bool operator_suspended = false;
     // Not in the policy since absent_since (InfinitePast when present).
@@ -297,8 +311,10 @@ class ClientRegistry {
   // Removes clients absent past the grace period; returns how many.
   // Requires mu_ held exclusively.
   size_t RemoveLongAbsentLocked(absl::Time now);
-  // Destroys the entry's secret and invalidates its tokens up to `now`.
+  // Destroys the entry's secret and invalidates its tokens so far.
   void DestroyLocked(Entry& entry, absl::Time now);
+  // A new entry for `client_id`, its counter at a random start.
+  Entry& AddEntryLocked(absl::string_view client_id, absl::Time now);
   ClientInfo InfoLocked(absl::string_view client_id, const Entry* entry) const;
   absl::StatusOr<std::string> NewSecretLocked(Entry& entry);
 

@@ -360,6 +360,12 @@ absl::StatusOr<std::unique_ptr<TokenService>> TokenService::Create(
         absl::StrCat("token service: refresh_token_ttl must be positive, got ",
                      absl::FormatDuration(options.refresh_token_ttl)));
   }
+  if (options.issued_at_leeway < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token service: issued_at_leeway must not be negative, "
+                     "got ",
+                     absl::FormatDuration(options.issued_at_leeway)));
+  }
   if (options.cache_entries_per_thread < kWays ||
       options.cache_entries_per_thread > kMaxCacheEntries) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -439,9 +445,17 @@ TokenService::PolicyState TokenService::CurrentPolicy() const {
   return policy_state_;
 }
 
-void TokenService::BumpFamily(uint64_t family_id) {
+void TokenService::BumpFamily(uint64_t family_id) const {
   family_generations_[family_id % kFamilyBuckets].fetch_add(
       1, std::memory_order_acq_rel);
+}
+
+void TokenService::RetireExpired(const Digest& digest,
+                                 uint64_t family_id) const {
+  // Through the TokenStore interface, so any store keeps it; then the
+  // caches of other threads revalidate and find it revoked.
+  store_.Revoke(digest);
+  BumpFamily(family_id);
 }
 
 uint64_t TokenService::FamilyGeneration(uint64_t family_id) const {
@@ -558,6 +572,7 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
 
   TokenRecord base;
   base.client_id = std::string(request.client_id);
+  base.client_revocation = authentication.revocation;
   base.grant = grant;
   base.family_id = GenerateFamilyId();
   if (grant == GrantKind::kEntityUser) {
@@ -568,10 +583,7 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
     base.entity_id = std::move(user.entity_id);
     base.role_id = std::move(user.role_id);
   }
-  // Never dated before the client's tokens_valid_from: a token issued right
-  // after RevokeTokens, in the same clock tick, must be valid.
-  absl::StatusOr<IssuedTokens> issued =
-      IssuePair(base, std::max(clock_.Now(), authentication.tokens_valid_from));
+  absl::StatusOr<IssuedTokens> issued = IssuePair(base, clock_.Now());
   if (!issued.ok()) {
     return absl::InternalError(
         absl::StrCat("token service: cannot store the new tokens: ",
@@ -603,14 +615,19 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   // or user gone), so reuse is judged before anything else: the checks
   // below would refuse the token without taking its family down.
   if (record->rotated) return RevokeReusedFamily(*record);
+  if (now >= record->expires_at) {
+    if (!record->revoked) RetireExpired(digest, record->family_id);
+    return absl::UnauthenticatedError("refresh token: expired");
+  }
   if (record->revoked) {
     return absl::UnauthenticatedError("refresh token: revoked");
   }
-  if (now >= record->expires_at) {
-    return absl::UnauthenticatedError("refresh token: expired");
+  if (record->issued_at > now + options_.issued_at_leeway) {
+    return absl::UnauthenticatedError(
+        "refresh token: issued in the future (the clock stepped back?)");
   }
-  if (absl::Status client =
-          clients_.CheckTokenClient(record->client_id, record->issued_at);
+  if (absl::Status client = clients_.CheckTokenClient(
+          record->client_id, record->client_revocation);
       !client.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("refresh token: ", client.message()));
@@ -754,14 +771,19 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
     return absl::UnauthenticatedError(
         "access token: a refresh token cannot be used as an access token");
   }
+  if (now >= record->expires_at) {
+    if (!record->revoked) RetireExpired(digest, record->family_id);
+    return absl::UnauthenticatedError("access token: expired");
+  }
   if (record->revoked) {
     return absl::UnauthenticatedError("access token: revoked");
   }
-  if (now >= record->expires_at) {
-    return absl::UnauthenticatedError("access token: expired");
+  if (record->issued_at > now + options_.issued_at_leeway) {
+    return absl::UnauthenticatedError(
+        "access token: issued in the future (the clock stepped back?)");
   }
-  if (absl::Status client =
-          clients_.CheckTokenClient(record->client_id, record->issued_at);
+  if (absl::Status client = clients_.CheckTokenClient(
+          record->client_id, record->client_revocation);
       !client.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat(kWhat, ": ", client.message()));
@@ -844,6 +866,8 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
       if (absl::ToUnixNanos(now) < entry->expires_at_nanos) {
         return entry->grant;
       }
+      // Expired: revoked in the store too, as the slow path would.
+      RetireExpired(entry->grant->digest_, entry->grant->family_id_);
       cache.Clear(*entry);
       return absl::UnauthenticatedError("access token: expired");
     }

@@ -127,6 +127,11 @@ struct TokenServiceOptions {
   // Capacity of each thread's introspection cache, rounded up to a power of
   // two, at least 4. Default 8,192 (512 KiB per thread).
   size_t cache_entries_per_thread = 8192;
+  // How far in the future a token's issue time may lie when it is validated
+  // from the store (introspection's slow path, refresh): a token dated later
+  // was issued while the clock was ahead, or the clock stepped back since,
+  // and is refused. Not negative. Default 5 minutes.
+  absl::Duration issued_at_leeway = absl::Minutes(5);
 };
 
 // The `grant_type` of /auth/token: "client_credentials" (a partner token) or
@@ -351,8 +356,11 @@ class TokenService {
   //   `refresh token: unknown`
   //   `refresh token: an access token cannot be used to refresh`
   //   `refresh token: already used; its token family is revoked`
-  //   `refresh token: revoked` (a spent token too, once its family is)
+  //   `refresh token: revoked` (a spent token too, once its family is; an
+  //     expired token, once seen expired, after a clock step back)
   //   `refresh token: expired` (now >= expiry)
+  //   `refresh token: issued in the future (the clock stepped back?)`
+  //     (issued_at > now + TokenServiceOptions::issued_at_leeway)
   //   `refresh token: <ClientRegistry::CheckTokenClient message>`
   // and the user errors of IssueToken (NotFound, FailedPrecondition,
   // PermissionDenied), Unavailable `token service: no policy`.
@@ -380,7 +388,10 @@ class TokenService {
   //   `access token: unknown`
   //   `access token: a refresh token cannot be used as an access token`
   //   `access token: revoked`
-  //   `access token: expired`
+  //   `access token: expired` (a token seen expired is revoked in the
+  //     store, so it stays refused if the clock steps back: `revoked`)
+  //   `access token: issued in the future (the clock stepped back?)` (on
+  //     the slow path: issued_at > now + issued_at_leeway)
   //   `access token: <ClientRegistry::CheckTokenClient message>` (client
   //     absent from the policy or suspended, not registered, its tokens
   //     revoked)
@@ -463,7 +474,10 @@ class TokenService {
   uint64_t Generation() const {
     return epoch_.load(std::memory_order_acquire) + clients_.version();
   }
-  void BumpFamily(uint64_t family_id);
+  void BumpFamily(uint64_t family_id) const;
+  // Revokes a token seen expired in the store (and tells the caches), so
+  // that it stays refused if the clock steps back.
+  void RetireExpired(const Digest& digest, uint64_t family_id) const;
   uint64_t FamilyGeneration(uint64_t family_id) const;
 
   const TokenServiceOptions options_;

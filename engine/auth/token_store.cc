@@ -34,7 +34,8 @@
 namespace portcullis::auth {
 namespace {
 
-constexpr uint32_t kSnapshotVersion = 1;
+// Version 1 records carried no revocation counters.
+constexpr uint32_t kSnapshotVersion = 2;
 
 using internal::HasUnknownFields;
 using internal::ProblemList;
@@ -150,6 +151,7 @@ void ToProto(const TokenRecord& record, v1::TokenRecord& proto) {
   proto.set_expires_at_unix_nanos(absl::ToUnixNanos(record.expires_at));
   proto.set_revoked(record.revoked);
   proto.set_rotated(record.rotated);
+  proto.set_client_revocation(record.client_revocation);
 }
 
 std::optional<TokenKind> FromProto(v1::TokenKind kind) {
@@ -226,6 +228,7 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   record.expires_at = absl::FromUnixNanos(proto.expires_at_unix_nanos());
   record.revoked = proto.revoked();
   record.rotated = proto.rotated();
+  record.client_revocation = proto.client_revocation();
   CollectRecordProblems(record, path, problems);
   if (problems.count() != problems_before) return std::nullopt;
   return record;
@@ -239,7 +242,8 @@ bool operator==(const TokenRecord& a, const TokenRecord& b) {
          a.user_id == b.user_id && a.entity_id == b.entity_id &&
          a.role_id == b.role_id && a.family_id == b.family_id &&
          a.issued_at == b.issued_at && a.expires_at == b.expires_at &&
-         a.revoked == b.revoked && a.rotated == b.rotated;
+         a.revoked == b.revoked && a.rotated == b.rotated &&
+         a.client_revocation == b.client_revocation;
 }
 
 uint64_t GenerateFamilyId() {
@@ -434,7 +438,9 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
   constexpr absl::string_view kPrefix = "token store import: ";
   v1::TokenStoreSnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
-      serialized, key, kPrefix, kSnapshotVersion, snapshot));
+      serialized, key, kPrefix, kSnapshotVersion, snapshot,
+      "version 1 tokens carry no revocation counters and cannot be "
+      "converted: clients must authenticate again"));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {

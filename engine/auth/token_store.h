@@ -79,6 +79,11 @@ struct TokenRecord {
   bool revoked = false;
   // kRefresh only: already exchanged at /auth/refresh.
   bool rotated = false;
+  // The client's revocation counter when the token was issued
+  // (ClientRegistry::Authentication::revocation): the token is valid only
+  // while the client's counter still has this value. An integer, not a
+  // time, so that revocation does not depend on the clock.
+  uint64_t client_revocation = 0;
 
   friend bool operator==(const TokenRecord& a, const TokenRecord& b);
   friend bool operator!=(const TokenRecord& a, const TokenRecord& b) {
@@ -150,7 +155,9 @@ class TokenStore {
   // is not a sealed snapshot or has another format version (version 1, the
   // unkeyed checksum, is refused), whose MAC is missing or does not match
   // ("MAC mismatch: edited, corrupted or sealed under another key"), that
-  // holds another kind of snapshot, or whose snapshot has another version,
+  // holds another kind of snapshot, or whose snapshot has another version
+  // than 2 (version 1, without revocation counters, is refused:
+  // "unsupported version 1 (expected 2): ..."),
   // carries unknown fields or breaks an invariant, listing the problems
   // (first 10) with paths, e.g.
   // "token store import: tokens[3]: digest: expected 32 bytes, got 31".

@@ -57,6 +57,47 @@ std::string CheckNames(const AccessGrant& grant, absl::string_view object_type,
   return absl::StrCat(VerdictName(d.verdict), "/", ReasonName(d.reason));
 }
 
+// A thread that runs tasks one at a time and stays alive, with its
+// thread-local introspection caches, between them.
+class Worker {
+ public:
+  Worker() : thread_([this] { Loop(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // Runs `task` on the worker and waits until it is done.
+  void Run(std::function<void()> task) {
+    std::unique_lock<std::mutex> lock(mu_);
+    task_ = std::move(task);
+    wake_.notify_all();
+    wake_.wait(lock, [this] { return task_ == nullptr; });
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || task_ != nullptr; });
+      if (task_ == nullptr) return;
+      task_();
+      task_ = nullptr;
+      wake_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::function<void()> task_;  // Guarded by mu_.
+  bool stopping_ = false;       // Guarded by mu_.
+  std::thread thread_;
+};
+
 // The status of introspecting `token` at `now`, "OK" when accepted.
 std::string IntrospectStatus(const TokenService& service,
                              absl::string_view token, absl::Time now) {
@@ -330,10 +371,11 @@ TEST(TokenServiceTest, ExpiryIsExclusive) {
                              expiry + absl::Hours(5)),
             expired);
   // And through the service's own clock.
+  const IssuedTokens third = f.Issue("c-backend", secret);
   f.clock().Set(expiry - absl::Nanoseconds(1));
-  EXPECT_TRUE(f.service().Introspect(fresh.access_token).ok());
+  EXPECT_TRUE(f.service().Introspect(third.access_token).ok());
   f.clock().Set(expiry);
-  EXPECT_EQ(Describe(f.service().Introspect(fresh.access_token).status()),
+  EXPECT_EQ(Describe(f.service().Introspect(third.access_token).status()),
             expired);
 
   // The refresh token lives 30 days, exclusive too.
@@ -773,9 +815,8 @@ TEST(TokenServiceTest, RemoveClientEndsTheSecretAndTokensForGood) {
   f.clock().Advance(absl::Minutes(1));
   ASSERT_TRUE(f.clients().RemoveClient("c-app").ok());
   const std::string dead =
-      "UNAUTHENTICATED: access token: revoked with every "
-      "token of client \"c-app\" issued before "
-      "2024-01-31T11:21:00.12345679Z";
+      "UNAUTHENTICATED: access token: revoked with every earlier token of "
+      "client \"c-app\"";
   EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), dead);
   EXPECT_EQ(Describe(f.service()
                          .IssueToken({"entity_user", "c-app", secret, "u-ann"})
@@ -878,16 +919,110 @@ TEST(TokenServiceTest, RevokingAClientsTokensReachesCachedTokens) {
   ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
   ASSERT_TRUE(f.clients().RevokeTokens("c-backend").ok());
   EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart),
-            "UNAUTHENTICATED: access token: revoked with every token of client "
-            "\"c-backend\" issued before 2024-01-31T11:20:00.12345679Z");
+            "UNAUTHENTICATED: access token: revoked with every earlier token "
+            "of client \"c-backend\"");
   EXPECT_EQ(Describe(f.service().Refresh(issued.refresh_token).status()),
-            "UNAUTHENTICATED: refresh token: revoked with every token of "
-            "client \"c-backend\" issued before "
-            "2024-01-31T11:20:00.12345679Z");
+            "UNAUTHENTICATED: refresh token: revoked with every earlier token "
+            "of client \"c-backend\"");
   // A token issued right after, in the same clock tick, is valid.
   const IssuedTokens after = f.Issue("c-backend", secret);
-  EXPECT_EQ(after.issued_at, kStart + absl::Nanoseconds(1));
+  EXPECT_EQ(after.issued_at, kStart);
   EXPECT_EQ(IntrospectStatus(f.service(), after.access_token, kStart), "OK");
+}
+
+// Issue 14: a token issued while the clock was an hour ahead survived
+// RevokeTokens once the clock was corrected (its issue time was after the
+// wall-clock revocation instant). The counter revokes it whatever its date.
+TEST(TokenServiceTest, RevocationHoldsForTokensIssuedWhileTheClockWasAhead) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  f.clock().Set(kStart + kHour);  // ahead
+  const IssuedTokens ahead = f.Issue("c-backend", secret);
+  f.clock().Set(kStart);  // corrected
+  ASSERT_TRUE(f.clients().RevokeTokens("c-backend").ok());
+  const absl::Time later = kStart + absl::Hours(1) + absl::Minutes(1);
+  EXPECT_EQ(IntrospectStatus(f.service(), ahead.access_token, later),
+            "UNAUTHENTICATED: access token: revoked with every earlier token "
+            "of client \"c-backend\"");
+  f.clock().Set(later);
+  EXPECT_EQ(Describe(f.service().Refresh(ahead.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked with every earlier token "
+            "of client \"c-backend\"");
+}
+
+// A token dated beyond the leeway (issued_at_leeway, default 5 minutes)
+// after now was issued by a clock that was ahead: refused.
+TEST(TokenServiceTest, TokensIssuedInTheFutureAreRefused) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  f.clock().Set(kStart + kHour);
+  const IssuedTokens ahead = f.Issue("c-backend", secret);
+  const IssuedTokens near = f.Issue("c-backend", secret);
+  EXPECT_EQ(IntrospectStatus(f.service(), ahead.access_token,
+                             kStart + absl::Minutes(54)),
+            "UNAUTHENTICATED: access token: issued in the future (the clock "
+            "stepped back?)");
+  EXPECT_EQ(IntrospectStatus(f.service(), near.access_token,
+                             kStart + absl::Minutes(55)),
+            "OK");
+  f.clock().Set(kStart);
+  EXPECT_EQ(Describe(f.service().Refresh(ahead.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: issued in the future (the clock "
+            "stepped back?)");
+}
+
+// A client removed and registered again: its old tokens stay dead even if
+// the clock stepped back in between (they were dated by time before).
+TEST(TokenServiceTest, RemovedAndReturnedClientsOldTokensStayDead) {
+  ServiceFixture f;
+  const IssuedTokens old = f.Issue("c-app", f.Register("c-app"), "u-ann");
+  ASSERT_TRUE(f.clients().RemoveClient("c-app").ok());
+  f.clock().Set(kStart - kHour);
+  const std::string secret = f.Register("c-app");
+  f.clock().Set(kStart);
+  EXPECT_EQ(IntrospectStatus(f.service(), old.access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked with every earlier token "
+            "of client \"c-app\"");
+  EXPECT_EQ(
+      IntrospectStatus(f.service(),
+                       f.Issue("c-app", secret, "u-ann").access_token, kStart),
+      "OK");
+}
+
+// A token once seen expired stays expired after a clock step back, whether
+// it was seen from the cache, from the store, or at refresh.
+TEST(TokenServiceTest, ExpiredStaysExpiredAfterAClockStepBack) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens cached = f.Issue("c-backend", secret);
+  const IssuedTokens fresh = f.Issue("c-backend", secret);
+  const absl::Time expiry = kStart + kHour;
+  ASSERT_EQ(IntrospectStatus(f.service(), cached.access_token, kStart), "OK");
+  Worker other;  // a thread that cached the token too
+  other.Run([&] {
+    EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, kStart), "OK");
+  });
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, expiry),
+            "UNAUTHENTICATED: access token: expired");
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, expiry),
+            "UNAUTHENTICATED: access token: expired");
+  // The clock steps back: still refused, here and on the other thread.
+  const absl::Time back = expiry - absl::Minutes(10);
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, back),
+            "UNAUTHENTICATED: access token: revoked");
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, back),
+            "UNAUTHENTICATED: access token: revoked");
+  other.Run([&] {
+    EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, back),
+              "UNAUTHENTICATED: access token: revoked");
+  });
+  // A refresh token seen expired, then the clock back.
+  f.clock().Set(kStart + kThirtyDays);
+  EXPECT_EQ(Describe(f.service().Refresh(fresh.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: expired");
+  f.clock().Set(kStart + kThirtyDays - kHour);
+  EXPECT_EQ(Describe(f.service().Refresh(fresh.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
 }
 
 // c-backend: 3 requests per 30 s, so a burst of 3 and then one per 10 s.
@@ -1178,47 +1313,6 @@ TEST(TokenServiceTest, RemoveExpiredTokens) {
   EXPECT_EQ(f.service().RemoveExpiredTokens(), 2u);
   EXPECT_EQ(f.store().size(), 0u);
 }
-
-// A thread that runs tasks one at a time and stays alive, with its
-// thread-local introspection caches, between them.
-class Worker {
- public:
-  Worker() : thread_([this] { Loop(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
-  // Runs `task` on the worker and waits until it is done.
-  void Run(std::function<void()> task) {
-    std::unique_lock<std::mutex> lock(mu_);
-    task_ = std::move(task);
-    wake_.notify_all();
-    wake_.wait(lock, [this] { return task_ == nullptr; });
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || task_ != nullptr; });
-      if (task_ == nullptr) return;
-      task_();
-      task_ = nullptr;
-      wake_.notify_all();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::function<void()> task_;  // Guarded by mu_.
-  bool stopping_ = false;       // Guarded by mu_.
-  std::thread thread_;
-};
 
 // A replaced snapshot is held by the caches only until each thread that
 // cached grants of it introspects once more, any token: the cache drops its

@@ -470,19 +470,25 @@ TEST(InMemoryTokenStoreTest, ExportHoldsNoTokenMaterial) {
 constexpr char kTokenStoreType[] = "portcullis.auth.v1.TokenStoreSnapshot";
 
 TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
-  v1::TokenStoreSnapshot version_two;
-  version_two.set_version(2);
+  v1::TokenStoreSnapshot version_three;
+  version_three.set_version(3);
+  v1::TokenStoreSnapshot version_one;
+  version_one.set_version(1);
   v1::TokenStoreSnapshot snapshot;
-  snapshot.set_version(1);
+  snapshot.set_version(2);
   *snapshot.add_tokens() = ValidProtoRecord(1);
   const std::string payload = snapshot.SerializeAsString();
   // What Export wrote before exports were sealed with a key: the snapshot
   // with an unkeyed BLAKE2b of itself in field 4.
+  v1::TokenStoreSnapshot legacy = snapshot;
+  legacy.set_version(1);
+  const std::string legacy_payload = legacy.SerializeAsString();
   v1::TokenStoreSnapshot checksum_field;
   checksum_field.GetReflection()
       ->MutableUnknownFields(&checksum_field)
-      ->AddLengthDelimited(4, testing::UnkeyedChecksum(payload));
-  const std::string format_one = payload + checksum_field.SerializeAsString();
+      ->AddLengthDelimited(4, testing::UnkeyedChecksum(legacy_payload));
+  const std::string format_one =
+      legacy_payload + checksum_field.SerializeAsString();
   auto edited_seal = [&](auto edit) {
     v1::SealedSnapshot sealed = testing::OpenSeal(Seal(snapshot));
     edit(sealed);
@@ -535,8 +541,12 @@ TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
       {"payload that does not parse",
        testing::SealPayload(SealKey(), kTokenStoreType, "\xff"),
        "token store import: payload is not a serialized TokenStoreSnapshot"},
-      {"future snapshot version", Seal(version_two),
-       "token store import: unsupported version 2 (expected 1)"},
+      {"future snapshot version", Seal(version_three),
+       "token store import: unsupported version 3 (expected 2)"},
+      {"older snapshot version", Seal(version_one),
+       "token store import: unsupported version 1 (expected 2): version 1 "
+       "tokens carry no revocation counters and cannot be converted: clients "
+       "must authenticate again"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -642,7 +652,7 @@ TEST(InMemoryTokenStoreTest, ImportVerifiesTheStoredBytes) {
   v1::TokenStoreSnapshot tokens;
   *tokens.add_tokens() = ValidProtoRecord(1);
   v1::TokenStoreSnapshot version;
-  version.set_version(1);
+  version.set_version(2);
   const std::string payload =
       tokens.SerializeAsString() + version.SerializeAsString();
   v1::TokenStoreSnapshot parsed;
@@ -801,7 +811,7 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     v1::TokenStoreSnapshot snapshot;
-    snapshot.set_version(1);
+    snapshot.set_version(2);
     *snapshot.add_tokens() = ValidProtoRecord(1);
     *snapshot.add_tokens() = ValidProtoRecord(2);
     c.build(snapshot);
@@ -815,7 +825,7 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
 
 TEST(InMemoryTokenStoreTest, ImportAcceptsAHandWrittenSnapshot) {
   v1::TokenStoreSnapshot snapshot;
-  snapshot.set_version(1);
+  snapshot.set_version(2);
   *snapshot.add_tokens() = ValidProtoRecord(1);
   v1::TokenRecord& revoked = *snapshot.add_tokens() = ValidProtoRecord(2);
   revoked.set_family_id(43);
