@@ -513,17 +513,21 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
   issued_at = TruncateToNanos(issued_at);
   const TokenBytes access = GenerateToken();
   const TokenBytes refresh = GenerateToken();
+  const Digest access_digest = KeyedHash(token_key_, access.bytes());
 
   TokenRecord refresh_record = base;
   refresh_record.kind = TokenKind::kRefresh;
   refresh_record.digest = KeyedHash(token_key_, refresh.bytes());
+  // Revoked when this refresh token is exchanged.
+  refresh_record.access_digest = access_digest;
   refresh_record.issued_at = issued_at;
   refresh_record.expires_at = issued_at + options_.refresh_token_ttl;
   refresh_record.revoked = false;
   refresh_record.rotated = false;
   TokenRecord access_record = refresh_record;
   access_record.kind = TokenKind::kAccess;
-  access_record.digest = KeyedHash(token_key_, access.bytes());
+  access_record.digest = access_digest;
+  access_record.access_digest = Digest();
   access_record.expires_at = issued_at + options_.access_token_ttl;
 
   // The refresh token first: if the family is revoked between the two
@@ -655,6 +659,12 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   }
   // Rotated by a concurrent refresh since the Find above.
   if (!*rotated) return RevokeReusedFamily(*record);
+  // The access token issued with the spent refresh token goes with it; the
+  // new pair replaces both.
+  if (!record->access_digest.IsZero()) {
+    store_.Revoke(record->access_digest);
+    BumpFamily(record->family_id);
+  }
   absl::StatusOr<IssuedTokens> issued =
       IssuePair(base, std::max(now, record->issued_at));
   if (absl::IsFailedPrecondition(issued.status())) {

@@ -343,10 +343,12 @@ class TokenService {
   absl::StatusOr<IssuedTokens> IssueToken(const TokenRequest& request);
 
   // POST /auth/refresh. Exchanges a refresh token, once, for a new pair in
-  // the same family; the presented token is then spent. Presenting a spent
-  // refresh token again means it was copied: the whole family (every access
-  // and refresh token descending from the same /auth/token call) is revoked,
-  // whatever else is wrong with the token by then (expired, its client
+  // the same family; the presented token is then spent, and the access token
+  // issued with it is revoked (as OAuth servers such as Hydra do: one live
+  // access token per family, not every one until it expires). Presenting a
+  // spent refresh token again means it was copied: the whole family (every
+  // access and refresh token descending from the same /auth/token call) is
+  // revoked, whatever else is wrong with the token by then (expired, its client
   // removed or its tokens revoked, its user gone): reuse is checked first.
   // Detection lasts while the spent token's record is stored, that is until
   // RemoveExpiredTokens sweeps it after its own expiry.

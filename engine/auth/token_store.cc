@@ -116,6 +116,9 @@ void CollectRecordProblems(const TokenRecord& record, absl::string_view path,
   if (record.rotated && record.kind == TokenKind::kAccess) {
     problems.Add(absl::StrCat(path, "an access token cannot be rotated"));
   }
+  if (record.kind == TokenKind::kAccess && !record.access_digest.IsZero()) {
+    problems.Add(absl::StrCat(path, "an access token has no access_digest"));
+  }
 }
 
 v1::TokenKind ToProto(TokenKind kind) {
@@ -152,6 +155,10 @@ void ToProto(const TokenRecord& record, v1::TokenRecord& proto) {
   proto.set_revoked(record.revoked);
   proto.set_rotated(record.rotated);
   proto.set_client_revocation(record.client_revocation);
+  if (!record.access_digest.IsZero()) {
+    proto.set_access_digest(record.access_digest.bytes().data(),
+                            record.access_digest.bytes().size());
+  }
 }
 
 std::optional<TokenKind> FromProto(v1::TokenKind kind) {
@@ -216,6 +223,19 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   } else {
     problems.Add(absl::StrCat(path, digest.status().message()));
   }
+  if (!proto.access_digest().empty()) {
+    absl::StatusOr<Digest> access = Digest::FromBytes(absl::MakeConstSpan(
+        reinterpret_cast<const uint8_t*>(proto.access_digest().data()),
+        proto.access_digest().size()));
+    if (!access.ok()) {
+      problems.Add(
+          absl::StrCat(path, "access_digest: ", access.status().message()));
+    } else if (access->IsZero()) {
+      problems.Add(absl::StrCat(path, "access_digest is all zero"));
+    } else {
+      record.access_digest = *access;
+    }
+  }
   // Checking the record's invariants only makes sense once every field was
   // read: a missing digest would otherwise also be reported as unset.
   if (problems.count() != problems_before) return std::nullopt;
@@ -243,7 +263,8 @@ bool operator==(const TokenRecord& a, const TokenRecord& b) {
          a.role_id == b.role_id && a.family_id == b.family_id &&
          a.issued_at == b.issued_at && a.expires_at == b.expires_at &&
          a.revoked == b.revoked && a.rotated == b.rotated &&
-         a.client_revocation == b.client_revocation;
+         a.client_revocation == b.client_revocation &&
+         a.access_digest == b.access_digest;
 }
 
 uint64_t GenerateFamilyId() {

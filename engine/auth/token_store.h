@@ -84,6 +84,10 @@ struct TokenRecord {
   // while the client's counter still has this value. An integer, not a
   // time, so that revocation does not depend on the clock.
   uint64_t client_revocation = 0;
+  // kRefresh only (zero for kAccess): the digest of the access token issued
+  // with this refresh token, revoked when the refresh token is exchanged.
+  // Zero: none recorded.
+  Digest access_digest;
 
   friend bool operator==(const TokenRecord& a, const TokenRecord& b);
   friend bool operator!=(const TokenRecord& a, const TokenRecord& b) {

@@ -47,6 +47,9 @@ TokenRecord PartnerRecord(TokenKind kind, uint64_t family_id,
   record.family_id = family_id;
   record.issued_at = kIssued;
   record.expires_at = expires_at;
+  record.client_revocation = 7;
+  // A refresh token names the access token issued with it.
+  if (kind == TokenKind::kRefresh) record.access_digest = NewDigest();
   return record;
 }
 
@@ -164,6 +167,9 @@ TEST(ValidateTokenRecordTest, Errors) {
       {"rotated access token",
        partner([](TokenRecord& r) { r.rotated = true; }),
        "token record: an access token cannot be rotated"},
+      {"access token naming an access token",
+       partner([](TokenRecord& r) { r.access_digest = NewDigest(); }),
+       "token record: an access token has no access_digest"},
       {"unknown kind",
        partner([](TokenRecord& r) { r.kind = static_cast<TokenKind>(7); }),
        "token record: kind 7 is not a token kind"},
@@ -728,6 +734,17 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
          s.mutable_tokens(0)->set_digest(std::string(32, '\0'));
        },
        "token store import: tokens[0]: digest is unset"},
+      {"short access_digest",
+       [](v1::TokenStoreSnapshot& s) {
+         s.mutable_tokens(0)->set_access_digest(std::string(31, 'x'));
+       },
+       "token store import: tokens[0]: access_digest: digest: expected 32 "
+       "bytes, got 31"},
+      {"zero access_digest",
+       [](v1::TokenStoreSnapshot& s) {
+         s.mutable_tokens(0)->set_access_digest(std::string(32, '\0'));
+       },
+       "token store import: tokens[0]: access_digest is all zero"},
       {"unspecified kind",
        [](v1::TokenStoreSnapshot& s) {
          s.mutable_tokens(1)->set_kind(v1::TOKEN_KIND_UNSPECIFIED);
