@@ -580,6 +580,9 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
   base.grant = grant;
   base.family_id = GenerateFamilyId();
   if (grant == GrantKind::kEntityUser) {
+    // Read before the tokens are stored: a RevokeUser in between leaves
+    // them with the old value, refused.
+    base.user_revocation = store_.UserRevocation(request.entity_user_id);
     PORTCULLIS_ASSIGN_OR_RETURN(
         DirectoryUser user,
         ResolveUser(*state.policy, request.client_id, request.entity_user_id));
@@ -643,11 +646,21 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   }
   TokenRecord base = *record;
   if (record->grant == GrantKind::kEntityUser) {
-    PORTCULLIS_ASSIGN_OR_RETURN(
-        DirectoryUser user,
-        ResolveUser(*state.policy, record->client_id, record->user_id));
-    base.entity_id = std::move(user.entity_id);
-    base.role_id = std::move(user.role_id);
+    if (record->user_revocation != store_.UserRevocation(record->user_id)) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("refresh token: revoked with every token of user ",
+                       Quoted(record->user_id)));
+    }
+    absl::StatusOr<DirectoryUser> user =
+        ResolveUser(*state.policy, record->client_id, record->user_id);
+    if (absl::IsNotFound(user.status())) {
+      // The user left: the family must not work again if the id returns.
+      store_.RevokeFamily(record->family_id);
+      BumpFamily(record->family_id);
+    }
+    if (!user.ok()) return user.status();
+    base.entity_id = std::move(user->entity_id);
+    base.role_id = std::move(user->role_id);
   }
 
   // Exactly one of concurrent refreshes with one token gets true.
@@ -691,6 +704,15 @@ absl::Status TokenService::RevokeReusedFamily(const TokenRecord& record) {
   counters_->refresh_reuses.fetch_add(1, std::memory_order_relaxed);
   return absl::UnauthenticatedError(
       "refresh token: already used; its token family is revoked");
+}
+
+absl::Status TokenService::RevokeUserTokens(absl::string_view user_id) {
+  if (user_id.empty()) return absl::InvalidArgumentError("user_id: empty");
+  store_.RevokeUser(user_id);
+  // After the store: a cache that sees the new generation finds the
+  // counter moved when it looks again.
+  user_revocations_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RevokeResult> TokenService::Revoke(
@@ -798,6 +820,11 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
     return absl::UnauthenticatedError(
         absl::StrCat(kWhat, ": ", client.message()));
   }
+  if (record->grant == GrantKind::kEntityUser &&
+      record->user_revocation != store_.UserRevocation(record->user_id)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        kWhat, ": revoked with every token of user ", Quoted(record->user_id)));
+  }
 
   const CompiledPolicy& policy = *state.policy;
   const std::optional<CredentialId> credential =
@@ -866,7 +893,10 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
     // Both generations are read whatever the first says (no branch between
     // the two loads); `&` on their int values says so to the compiler.
     const bool current =
-        (static_cast<int>(entry->generation == epoch + clients_.version()) &
+        (static_cast<int>(
+             entry->generation ==
+             epoch + clients_.version() +
+                 user_revocations_.load(std::memory_order_acquire)) &
          static_cast<int>(entry->family_generation ==
                           family_generations_[entry->family_bucket].load(
                               std::memory_order_acquire))) != 0;

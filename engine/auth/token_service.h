@@ -59,8 +59,11 @@
 //     unlikely as guessing a token.
 //   * Invalidation: a policy swap (SetPolicy) bumps a service epoch; a
 //     registry change that can invalidate tokens (a removed client, revoked
-//     client tokens) bumps the registry's version; revoking a token or a
-//     family bumps the generation of the family's bucket (one of 1024).
+//     client tokens) bumps the registry's version; revoking a user's tokens
+//     (RevokeUserTokens) bumps a service counter of user revocations (every
+//     cached token then revalidates from the store once, by digest); revoking
+//     a token or a family bumps the generation of the family's bucket (one of
+//     1024).
 //     After a policy swap a thread's cache is emptied at its next
 //     introspection (see "Old snapshots"); an entry whose other generations
 //     differ is validated again from the store, by the digest it kept (no
@@ -364,9 +367,19 @@ class TokenService {
   //   `refresh token: issued in the future (the clock stepped back?)`
   //     (issued_at > now + TokenServiceOptions::issued_at_leeway)
   //   `refresh token: <ClientRegistry::CheckTokenClient message>`
+  //   `refresh token: revoked with every token of user "<id>"`
+  //     (RevokeUserTokens)
   // and the user errors of IssueToken (NotFound, FailedPrecondition,
-  // PermissionDenied), Unavailable `token service: no policy`.
+  // PermissionDenied), Unavailable `token service: no policy`. A user who
+  // left the directory (NotFound) takes the token's family down with the
+  // refusal: if the user id returns, the old tokens do not work again.
   absl::StatusOr<IssuedTokens> Refresh(absl::string_view refresh_token);
+
+  // Revokes every token of one entity user issued so far, through every
+  // client (logout everywhere; the user removed or their role downgraded):
+  // TokenStore::RevokeUser, then the caches are told. Tokens issued later
+  // are valid. Complete when it returns. InvalidArgument `user_id: empty`.
+  absl::Status RevokeUserTokens(absl::string_view user_id);
 
   // POST /auth/revoke. Revokes one of the authenticated client's tokens: an
   // access token alone, or a refresh token with its family. Errors:
@@ -397,6 +410,8 @@ class TokenService {
   //   `access token: <ClientRegistry::CheckTokenClient message>` (client
   //     absent from the policy or suspended, not registered, its tokens
   //     revoked)
+  //   `access token: revoked with every token of user "<id>"`
+  //     (RevokeUserTokens)
   //   `access token: no longer valid in the policy: unknown entity "<id>"`
   //     (or role: the entity-user token's entity or role left the policy)
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
@@ -472,9 +487,11 @@ class TokenService {
   // returns the reuse error, or `refresh token: revoked` if the token and
   // its whole family were revoked already.
   absl::Status RevokeReusedFamily(const TokenRecord& record);
-  // The service's epoch plus the registry's version (CacheStamp).
+  // The service's epoch plus the registry's version plus the count of user
+  // revocations (CacheStamp).
   uint64_t Generation() const {
-    return epoch_.load(std::memory_order_acquire) + clients_.version();
+    return epoch_.load(std::memory_order_acquire) + clients_.version() +
+           user_revocations_.load(std::memory_order_acquire);
   }
   void BumpFamily(uint64_t family_id) const;
   // Revokes a token seen expired in the store (and tells the caches), so
@@ -503,6 +520,8 @@ class TokenService {
   // and on a line of their own (away from the lock above, which every slow
   // path writes), so they stay in every reader's cache.
   alignas(64) std::atomic<uint64_t> epoch_{1};
+  // RevokeUserTokens calls, part of the generation.
+  std::atomic<uint64_t> user_revocations_{0};
   static constexpr size_t kFamilyBuckets = 1024;
   const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
 

@@ -100,6 +100,10 @@ void CollectRecordProblems(const TokenRecord& record, absl::string_view path,
       problems.Add(absl::StrCat(
           path, "a partner grant has no user_id, entity_id or role_id"));
     }
+    if (record.user_revocation != 0) {
+      problems.Add(
+          absl::StrCat(path, "a partner grant has no user_revocation"));
+    }
   }
   if (record.family_id == 0) problems.Add(absl::StrCat(path, "family_id is 0"));
   const bool issued_ok = IsStorableTime(record.issued_at);
@@ -159,6 +163,7 @@ void ToProto(const TokenRecord& record, v1::TokenRecord& proto) {
     proto.set_access_digest(record.access_digest.bytes().data(),
                             record.access_digest.bytes().size());
   }
+  proto.set_user_revocation(record.user_revocation);
 }
 
 std::optional<TokenKind> FromProto(v1::TokenKind kind) {
@@ -249,6 +254,7 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   record.revoked = proto.revoked();
   record.rotated = proto.rotated();
   record.client_revocation = proto.client_revocation();
+  record.user_revocation = proto.user_revocation();
   CollectRecordProblems(record, path, problems);
   if (problems.count() != problems_before) return std::nullopt;
   return record;
@@ -264,7 +270,8 @@ bool operator==(const TokenRecord& a, const TokenRecord& b) {
          a.issued_at == b.issued_at && a.expires_at == b.expires_at &&
          a.revoked == b.revoked && a.rotated == b.rotated &&
          a.client_revocation == b.client_revocation &&
-         a.access_digest == b.access_digest;
+         a.access_digest == b.access_digest &&
+         a.user_revocation == b.user_revocation;
 }
 
 uint64_t GenerateFamilyId() {
@@ -403,6 +410,19 @@ size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {
   return removed;
 }
 
+uint64_t InMemoryTokenStore::RevokeUser(absl::string_view user_id) {
+  Users& users = shards_->users;
+  std::lock_guard<std::mutex> lock(users.mu);
+  return ++users.revocations[user_id];
+}
+
+uint64_t InMemoryTokenStore::UserRevocation(absl::string_view user_id) const {
+  const Users& users = shards_->users;
+  std::lock_guard<std::mutex> lock(users.mu);
+  auto it = users.revocations.find(user_id);
+  return it == users.revocations.end() ? 0 : it->second;
+}
+
 size_t InMemoryTokenStore::size() const {
   size_t total = 0;
   for (const TokenShard& shard : shards_->by_digest) {
@@ -416,6 +436,7 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export(
     const SecretKey& key) const {
   std::vector<TokenRecord> records;
   std::vector<uint64_t> revoked_families;
+  std::vector<std::pair<std::string, uint64_t>> users;
   {
     // Holding every family lock stops Insert, RevokeFamily and RemoveExpired
     // for the duration, so the snapshot never shows a family half revoked.
@@ -434,7 +455,11 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export(
         records.push_back(record);
       }
     }
+    std::lock_guard<std::mutex> users_lock(shards_->users.mu);
+    users.assign(shards_->users.revocations.begin(),
+                 shards_->users.revocations.end());
   }
+  std::sort(users.begin(), users.end());
   std::sort(records.begin(), records.end(),
             [](const TokenRecord& a, const TokenRecord& b) {
               return a.digest.bytes() < b.digest.bytes();
@@ -450,6 +475,11 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export(
   }
   for (uint64_t family_id : revoked_families) {
     snapshot.add_revoked_families(family_id);
+  }
+  for (const auto& [user_id, revocation] : users) {
+    v1::UserRevocation& user = *snapshot.add_user_revocations();
+    user.set_user_id(user_id);
+    user.set_revocation(revocation);
   }
   return internal::SealSnapshot(snapshot, key, "token store export");
 }
@@ -474,6 +504,17 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
       problems.Add(absl::StrCat("revoked_families[", i, "]: family_id is 0"));
     } else if (!revoked_families.insert(family_id).second) {
       problems.Add(absl::StrCat("revoked_families[", i, "]: duplicate family"));
+    }
+  }
+  absl::flat_hash_map<std::string, uint64_t> users;
+  for (int i = 0; i < snapshot.user_revocations_size(); ++i) {
+    const v1::UserRevocation& user = snapshot.user_revocations(i);
+    const std::string path = absl::StrCat("user_revocations[", i, "]: ");
+    if (HasUnknownFields(user)) problems.Add(path + "unknown fields");
+    if (user.user_id().empty()) problems.Add(path + "user_id is empty");
+    if (user.revocation() == 0) problems.Add(path + "revocation is 0");
+    if (!users.try_emplace(user.user_id(), user.revocation()).second) {
+      problems.Add(path + "duplicate user_id");
     }
   }
   std::vector<TokenRecord> records;
@@ -511,12 +552,18 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
   for (size_t i = 0; i < kShards; ++i) {
     token_locks[i] = std::unique_lock<std::mutex>(shards_->by_digest[i].mu);
   }
+  std::lock_guard<std::mutex> users_lock(shards_->users.mu);
   for (size_t i = 0; i < kShards; ++i) {
     if (!shards_->by_digest[i].records.empty()) {
       return absl::FailedPreconditionError(
           absl::StrCat(kPrefix, "the store is not empty"));
     }
   }
+  if (!shards_->users.revocations.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kPrefix, "the store is not empty"));
+  }
+  shards_->users.revocations = std::move(users);
   for (TokenRecord& record : records) {
     const Digest digest = record.digest;
     const uint64_t family_id = record.family_id;

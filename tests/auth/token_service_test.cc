@@ -605,12 +605,50 @@ TEST(TokenServiceTest, RefreshReadsTheUserAgain) {
   EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, kStart),
             "UNAUTHENTICATED: access token: revoked");
 
-  // A user who left the directory cannot refresh; the token stays unspent.
+  // A user who left the directory cannot refresh, and the family goes: if
+  // the user id returns (another person, say), the old tokens stay dead.
   ASSERT_TRUE(f.users().RemoveUser("u-bob"));
   EXPECT_EQ(Describe(f.service().Refresh(moved->refresh_token).status()),
             "NOT_FOUND: entity_user_id: unknown user \"u-bob\"");
   ASSERT_TRUE(f.users().SetUser("u-bob", {"e-1", ""}).ok());
-  EXPECT_TRUE(f.service().Refresh(moved->refresh_token).ok());
+  EXPECT_EQ(Describe(f.service().Refresh(moved->refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
+  EXPECT_EQ(IntrospectStatus(f.service(), moved->access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked");
+}
+
+// Logout everywhere: every token of one entity user, through every client,
+// cached or not; other users' tokens and later tokens are untouched.
+TEST(TokenServiceTest, RevokeUserTokensEndsEveryTokenOfTheUser) {
+  ServiceFixture f;
+  const std::string backend = f.Register("c-backend");
+  const std::string app = f.Register("c-app");
+  const IssuedTokens ann_backend = f.Issue("c-backend", backend, "u-ann");
+  const IssuedTokens ann_app = f.Issue("c-app", app, "u-ann");
+  const IssuedTokens bob = f.Issue("c-app", app, "u-bob");
+  const IssuedTokens partner = f.Issue("c-backend", backend);
+  ASSERT_EQ(IntrospectStatus(f.service(), ann_backend.access_token, kStart),
+            "OK");  // cached
+
+  ASSERT_TRUE(f.service().RevokeUserTokens("u-ann").ok());
+  EXPECT_EQ(f.store().UserRevocation("u-ann"), 1u);
+  const std::string revoked =
+      "UNAUTHENTICATED: access token: revoked with every token of user "
+      "\"u-ann\"";
+  EXPECT_EQ(IntrospectStatus(f.service(), ann_backend.access_token, kStart),
+            revoked);
+  EXPECT_EQ(IntrospectStatus(f.service(), ann_app.access_token, kStart),
+            revoked);
+  EXPECT_EQ(Describe(f.service().Refresh(ann_app.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked with every token of user "
+            "\"u-ann\"");
+  EXPECT_EQ(IntrospectStatus(f.service(), bob.access_token, kStart), "OK");
+  EXPECT_EQ(IntrospectStatus(f.service(), partner.access_token, kStart), "OK");
+  const IssuedTokens again = f.Issue("c-app", app, "u-ann");
+  EXPECT_EQ(IntrospectStatus(f.service(), again.access_token, kStart), "OK");
+  EXPECT_TRUE(f.service().Refresh(again.refresh_token).ok());
+  EXPECT_EQ(Describe(f.service().RevokeUserTokens("")),
+            "INVALID_ARGUMENT: user_id: empty");
 }
 
 TEST(TokenServiceTest, RevokeAnAccessToken) {

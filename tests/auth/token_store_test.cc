@@ -398,7 +398,23 @@ std::vector<TokenRecord> PopulateVariedStore(TokenStore& store) {
   for (TokenRecord& record : records) {
     if (record.family_id == 40) record.revoked = true;
   }
+  // User revocation counters, one of a user without tokens.
+  EXPECT_EQ(store.RevokeUser("u-ann"), 1u);
+  EXPECT_EQ(store.RevokeUser("u-ann"), 2u);
+  EXPECT_EQ(store.RevokeUser("u-gone"), 1u);
   return records;
+}
+
+TEST(InMemoryTokenStoreTest, UserRevocationCounters) {
+  InMemoryTokenStore store;
+  EXPECT_EQ(store.UserRevocation("u-ann"), 0u);
+  EXPECT_EQ(store.RevokeUser("u-ann"), 1u);
+  EXPECT_EQ(store.RevokeUser("u-ann"), 2u);
+  EXPECT_EQ(store.UserRevocation("u-ann"), 2u);
+  EXPECT_EQ(store.UserRevocation("u-bob"), 0u);
+  // Kept whatever the tokens: nothing to expire.
+  EXPECT_EQ(store.RemoveExpired(absl::InfiniteFuture()), 0u);
+  EXPECT_EQ(store.UserRevocation("u-ann"), 2u);
 }
 
 TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
@@ -410,6 +426,9 @@ TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
   InMemoryTokenStore restored;
   const absl::Status imported = restored.Import(*exported, SealKey());
   ASSERT_TRUE(imported.ok()) << imported;
+  EXPECT_EQ(restored.UserRevocation("u-ann"), 2u);
+  EXPECT_EQ(restored.UserRevocation("u-gone"), 1u);
+  EXPECT_EQ(restored.UserRevocation("u-bob"), 0u);
   EXPECT_EQ(restored.size(), records.size());
   for (const TokenRecord& record : records) {
     EXPECT_EQ(restored.Find(record.digest), record);
@@ -740,6 +759,31 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
        },
        "token store import: tokens[0]: access_digest: digest: expected 32 "
        "bytes, got 31"},
+      {"empty user id in user_revocations",
+       [](v1::TokenStoreSnapshot& s) {
+         s.add_user_revocations()->set_revocation(1);
+       },
+       "token store import: user_revocations[0]: user_id is empty"},
+      {"zero user revocation",
+       [](v1::TokenStoreSnapshot& s) {
+         s.add_user_revocations()->set_user_id("u-ann");
+       },
+       "token store import: user_revocations[0]: revocation is 0"},
+      {"duplicate user revocation",
+       [](v1::TokenStoreSnapshot& s) {
+         for (int i = 0; i < 2; ++i) {
+           v1::UserRevocation& user = *s.add_user_revocations();
+           user.set_user_id("u-ann");
+           user.set_revocation(1);
+         }
+       },
+       "token store import: user_revocations[1]: duplicate user_id"},
+      {"partner token with a user revocation",
+       [](v1::TokenStoreSnapshot& s) {
+         s.mutable_tokens(0)->set_user_revocation(1);
+       },
+       "token store import: tokens[0]: a partner grant has no "
+       "user_revocation"},
       {"zero access_digest",
        [](v1::TokenStoreSnapshot& s) {
          s.mutable_tokens(0)->set_access_digest(std::string(32, '\0'));
