@@ -407,28 +407,19 @@ absl::Status TokenService::SetPolicy(
     return absl::InvalidArgumentError("token service: policy is null");
   }
   const internal::PolicyTables& tables = policy->tables();
-  std::vector<RateLimitConfig> configs;
-  configs.reserve(tables.credential_rate_limit.size());
-  for (const internal::RateLimitInfo& limit : tables.credential_rate_limit) {
-    configs.push_back({limit.count, limit.interval_seconds});
+  std::vector<std::pair<std::string, RateLimitConfig>> limits;
+  limits.reserve(tables.credentials.size());
+  for (uint32_t i = 0; i < tables.credentials.size(); ++i) {
+    const internal::RateLimitInfo& limit = tables.credential_rate_limit[i];
+    limits.emplace_back(std::string(tables.credentials.name(i)),
+                        RateLimitConfig{limit.count, limit.interval_seconds});
   }
-  PORTCULLIS_ASSIGN_OR_RETURN(RateLimiter limiter,
-                              RateLimiter::Create(configs));
 
   std::unique_lock<std::shared_mutex> lock(policy_mu_);
-  if (policy_state_.policy != nullptr) {
-    const CompiledPolicy& previous = *policy_state_.policy;
-    for (uint32_t i = 0; i < tables.credentials.size(); ++i) {
-      const std::optional<CredentialId> before =
-          previous.FindCredential(tables.credentials.name(i));
-      if (before.has_value()) {
-        limiter.CarryOver(i, *policy_state_.limiter, before->index());
-      }
-    }
-  }
+  // First: it refuses bad limits before anything changed.
+  PORTCULLIS_RETURN_IF_ERROR(rate_limits_.SetLimits(limits));
   clients_.OnPolicy(*policy);
   policy_state_.policy = std::move(policy);
-  policy_state_.limiter = std::make_shared<RateLimiter>(std::move(limiter));
   // Last, still under the lock: a reader that sees the new epoch then finds
   // the new policy (Validate reads the epoch first).
   epoch_.fetch_add(1, std::memory_order_acq_rel);
@@ -873,8 +864,7 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
   grant->expires_at_ = record->expires_at;
   grant->digest_ = digest;
   grant->family_id_ = record->family_id;
-  grant->limiter_ = state.limiter;
-  grant->credential_ = credential->index();
+  grant->rate_cell_ = rate_limits_.Find(grant->client_id_);
   return std::shared_ptr<const AccessGrant>(std::move(grant));
 }
 
@@ -981,19 +971,13 @@ TokenService::IntrospectHeader(absl::string_view authorization_header,
 
 RateDecision TokenService::CheckRateLimit(const AccessGrant& grant,
                                           absl::Time now) const {
-  return grant.limiter_->Check(grant.credential_, now);
+  if (grant.rate_cell_ == nullptr) return {false, absl::InfiniteDuration(), 0};
+  return CheckRate(*grant.rate_cell_, now);
 }
 
 RateDecision TokenService::CheckRateLimit(absl::string_view client_id,
                                           absl::Time now) const {
-  const PolicyState state = CurrentPolicy();
-  if (state.policy == nullptr) {
-    return {false, absl::InfiniteDuration(), 0};
-  }
-  const std::optional<CredentialId> credential =
-      state.policy->FindCredential(client_id);
-  if (!credential.has_value()) return {false, absl::InfiniteDuration(), 0};
-  return state.limiter->Check(credential->index(), now);
+  return rate_limits_.Check(client_id, now);
 }
 
 size_t TokenService::RemoveExpiredTokens() {

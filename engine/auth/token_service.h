@@ -72,22 +72,22 @@
 //     SetPolicy returns. A revocation is complete when Revoke or
 //     Refresh returns: later introspections see it.
 //   * Memory: `cache_entries_per_thread` entries of 64 bytes for each thread
-//     that introspects, plus a grant per cached token (about 350 bytes). A
+//     that introspects, plus a grant per cached token (about 340 bytes). A
 //     thread keeps the caches of its four most recently used services; a
 //     cache is freed when the thread exits, has used four newer services,
 //     or calls ReleaseThreadCache.
-//   * Old snapshots: a cached grant holds its policy snapshot and rate
-//     limiter. When a thread's introspection sees that SetPolicy ran since
-//     its last one, it first drops every grant its cache holds (O(cache),
-//     once per swap per thread; those tokens then pay a BLAKE2b on their
-//     next use there). So a replaced snapshot lives, through the caches,
-//     until each thread that cached a grant of it introspects once more with
-//     this service (any token), exits, or calls ReleaseThreadCache; an idle
-//     thread keeps at most the snapshots current during its last
-//     introspection (one, or two if a SetPolicy raced with it), like an idle
-//     PolicyStore::Reader. SetPolicy does not reach into other threads'
-//     caches: that would take a lock or a fence on every hit. Grants held
-//     by callers keep their snapshot for as long as they hold them.
+//   * Old snapshots: a cached grant holds its policy snapshot (and its
+//     client's rate-limit cell, which outlives snapshots). When a thread's
+//     introspection sees that SetPolicy ran since its last one, it first drops
+//     every grant its cache holds (O(cache), once per swap per thread; those
+//     tokens then pay a BLAKE2b on their next use there). So a replaced
+//     snapshot lives, through the caches, until each thread that cached a grant
+//     of it introspects once more with this service (any token), exits, or
+//     calls ReleaseThreadCache; an idle thread keeps at most the snapshots
+//     current during its last introspection (one, or two if a SetPolicy raced
+//     with it), like an idle PolicyStore::Reader. SetPolicy does not reach into
+//     other threads' caches: that would take a lock or a fence on every hit.
+//     Grants held by callers keep their snapshot for as long as they hold them.
 //
 // Nothing secret is logged or put in an error: errors quote client ids,
 // user ids and entity ids, never a token, a secret or a digest.
@@ -245,9 +245,9 @@ class AccessGrant {
   // The store's key, to validate the token again without hashing it.
   Digest digest_;
   uint64_t family_id_ = 0;
-  // The rate limiter built for `policy_`, and the credential's index in it.
-  std::shared_ptr<RateLimiter> limiter_;
-  uint32_t credential_ = 0;
+  // The client's rate-limit cell in the service's ClientRateLimits: one per
+  // client id, shared by every snapshot (null: refused).
+  std::shared_ptr<RateCell> rate_cell_;
 };
 
 // The application behind a token, as /auth/me reports it. Never the secret.
@@ -314,9 +314,10 @@ class TokenService {
   // cache drops its grants at its next introspection, see "Old snapshots"
   // above, and the tokens are bound again), the registry follows it
   // (ClientRegistry::
-  // OnPolicy), and the rate limiter is rebuilt from its credentials, keeping
-  // the state of clients that remain (by client id; checks racing with the
-  // swap on the old limiter are not carried). Until the first call, every
+  // OnPolicy), and the rate limits take its credentials' values: the state
+  // is kept per client id, in one cell shared by every snapshot, so grants
+  // of the old and the new snapshot spend one allowance; a client absent
+  // from the policy is refused. Until the first call, every
   // endpoint answers Unavailable `token service: no policy`. Returns
   // InvalidArgument `token service: policy is null`.
   absl::Status SetPolicy(std::shared_ptr<const CompiledPolicy> policy);
@@ -427,14 +428,15 @@ class TokenService {
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectHeader(
       absl::string_view authorization_header, absl::Time now) const;
 
-  // Counts one request against the grant's credential (rate_limiter.h has
-  // the GCRA semantics: a burst of `count`, then one request every
-  // interval / count). Lock-free, O(1). The limiter is the one built for the
-  // grant's snapshot.
+  // Counts one request against the grant's client (rate_limiter.h has the
+  // GCRA semantics: a burst of `count`, then one request every
+  // interval / count). Lock-free, allocation-free, O(1). The state is the
+  // client's, whatever snapshot the grant is bound to; the limit is the
+  // current policy's (a client it no longer lists is refused with
+  // retry_after InfiniteDuration).
   RateDecision CheckRateLimit(const AccessGrant& grant, absl::Time now) const;
-  // The same by client id against the current policy's limiter (one hash
-  // lookup more). An unknown client is refused with retry_after
-  // InfiniteDuration.
+  // The same by client id (a lookup under a shared lock more). A client no
+  // policy listed is refused with retry_after InfiniteDuration.
   RateDecision CheckRateLimit(absl::string_view client_id,
                               absl::Time now) const;
 
@@ -462,10 +464,9 @@ class TokenService {
                ClientRegistry& clients, TokenStore& tokens,
                const UserDirectory& users, const Clock& clock);
 
-  // The current policy and its rate limiter, read together.
+  // The current policy.
   struct PolicyState {
     std::shared_ptr<const CompiledPolicy> policy;
-    std::shared_ptr<RateLimiter> limiter;
   };
   PolicyState CurrentPolicy() const;
 
@@ -515,6 +516,9 @@ class TokenService {
   // not compiled with ThreadSanitizer, which then reports false races.
   alignas(64) mutable std::shared_mutex policy_mu_;
   PolicyState policy_state_;  // Guarded by policy_mu_.
+  // Rate-limit state per client id, across snapshots; limits set by
+  // SetPolicy under policy_mu_.
+  ClientRateLimits rate_limits_;
 
   // Generations read by cache hits (see the file comment). Written rarely,
   // and on a line of their own (away from the lock above, which every slow

@@ -1147,6 +1147,46 @@ TEST(TokenServiceTest, RateLimitStateSurvivesAReload) {
       f.service().CheckRateLimit(**rebound, kStart + absl::Seconds(5)).allowed);
 }
 
+// Issue 14's reproduction: a caller holding a grant across a policy swap
+// spent the old snapshot's limiter and the new one's (6 requests passed at
+// one instant against 3). The state is the client's, whatever the snapshot.
+TEST(TokenServiceTest, RateLimitIsSharedByGrantsOfEverySnapshot) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  GrantOr old_grant = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(old_grant.ok());
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  GrantOr new_grant = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(new_grant.ok());
+  ASSERT_NE(&(*old_grant)->policy(), &(*new_grant)->policy());
+  int admitted = 0;
+  for (int i = 0; i < 3; ++i) {
+    admitted += f.service().CheckRateLimit(**old_grant, kStart).allowed;
+    admitted += f.service().CheckRateLimit(**new_grant, kStart).allowed;
+  }
+  EXPECT_EQ(admitted, 3);
+  EXPECT_FALSE(f.service().CheckRateLimit("c-backend", kStart).allowed);
+
+  // A policy without the client: its grants are refused until it returns,
+  // and the state is kept meanwhile.
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_credentials()->DeleteSubrange(0, 1);
+                  }))
+                  .ok());
+  EXPECT_EQ(f.service()
+                .CheckRateLimit(**old_grant, kStart + absl::Hours(1))
+                .retry_after,
+            absl::InfiniteDuration());
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_TRUE(f.service()
+                  .CheckRateLimit(**new_grant, kStart + absl::Seconds(10))
+                  .allowed);
+  EXPECT_FALSE(f.service()
+                   .CheckRateLimit(**old_grant, kStart + absl::Seconds(10))
+                   .allowed);
+}
+
 TEST(TokenServiceTest, MeReportsTheApplication) {
   ServiceFixture f;
   absl::StatusOr<std::string> secret =
