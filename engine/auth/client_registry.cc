@@ -52,6 +52,22 @@ Digest RandomDigest() {
   return Digest(bytes);
 }
 
+// A random 16-character hex string: a decoy table key that no client id has
+// (as likely as guessing a 64-bit secret), of a client id's usual length.
+std::string RandomKey() {
+  std::array<uint8_t, 8> bytes;
+  RandomBytes(absl::MakeSpan(bytes));
+  return absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+// Makes the compiler treat `value` as used: a lookup whose result would
+// otherwise be dead must still run.
+template <typename T>
+void KeepLookup(const T& value) {
+  asm volatile("" : : "r,m"(value) : "memory");
+}
+
 std::string Quoted(absl::string_view id) {
   return absl::StrCat("\"", absl::CHexEscape(id), "\"");
 }
@@ -116,7 +132,12 @@ ClientRegistry::ClientRegistry(SecretKey key, const Clock& clock,
     : key_(std::move(key)),
       clock_(clock),
       options_(options),
-      dummy_digest_(RandomDigest()) {}
+      decoy_key_(RandomKey()),
+      absent_key_(RandomKey()) {
+  Entry& decoy = decoy_entries_[decoy_key_];
+  decoy.secret = RandomDigest();
+  decoy_policy_.insert(decoy_key_);
+}
 
 void ClientRegistry::DestroyLocked(Entry& entry, absl::Time now) {
   // Digest's bytes are plain memory: overwrite them rather than leave the
@@ -327,15 +348,25 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
   }
   const Digest digest = KeyedHash(key_, presented->bytes());
   std::shared_lock<std::shared_mutex> lock(mu_);
+  // One hit and one miss in each table, whatever the client: the decoy
+  // lookup hits exactly when the real one missed.
   const auto it = entries_.find(client_id);
-  const Entry* entry = it == entries_.end() ? nullptr : &it->second;
+  const bool known = it != entries_.end();
+  const auto decoy = decoy_entries_.find(known ? absent_key_ : decoy_key_);
+  KeepLookup(decoy);
   const bool in_policy = policy_clients_.contains(client_id);
-  const bool has_secret = entry != nullptr && !entry->secret.IsZero();
-  // Always one constant-time comparison, whatever the client's state.
-  const bool matches =
-      (digest == (has_secret ? entry->secret : dummy_digest_)) && has_secret;
-  const bool usable =
-      has_secret && in_policy && !entry->absent && !entry->operator_suspended;
+  const bool decoy_in_policy =
+      decoy_policy_.contains(in_policy ? absent_key_ : decoy_key_);
+  KeepLookup(decoy_in_policy);
+  // The decoy entry (a random secret, no flags) stands in for a client
+  // without a record, so the same fields are read and compared.
+  const Entry& compared = known ? it->second : decoy->second;
+  const Entry* entry = known ? &it->second : nullptr;
+  const bool has_secret = !compared.secret.IsZero() && known;
+  // Always one constant-time comparison (crypto_verify_32).
+  const bool matches = (digest == compared.secret) && has_secret;
+  const bool usable = has_secret && in_policy && !compared.absent &&
+                      !compared.operator_suspended;
   if (matches && usable) {
     result.failure = AuthFailure::kNone;
     result.revocation = entry->revocation;

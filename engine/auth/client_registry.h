@@ -157,11 +157,12 @@ struct Authentication {
 // Client secrets and registration state, kept consistent with the policy.
 // Thread-safe: every method may be called concurrently (a reader-writer lock;
 // Authenticate, Find and CheckTokenClient share it). Authenticate costs one
-// KeyedHash (BLAKE2b, a few hundred nanoseconds) and one hash lookup; other
-// lookups one hash lookup. Memory: about 170 bytes per registered client plus
-// its strings; records are never dropped: suspended clients keep their
-// secret, removed ones their token state (without a secret), so that their
-// old tokens stay invalid if the client id returns.
+// KeyedHash (BLAKE2b, a few hundred nanoseconds) and four hash lookups (two
+// in one-element decoy tables); other lookups one or two hash lookups. Memory:
+// about 170 bytes per registered client plus its strings; records are never
+// dropped: suspended clients keep their secret, removed ones their token state
+// (without a secret), so that their old tokens stay invalid if the client id
+// returns.
 class ClientRegistry {
  public:
   // `key` makes the secrets' digests and seals Export: persist it
@@ -228,9 +229,16 @@ class ClientRegistry {
   absl::Status RevokeTokens(absl::string_view client_id);
 
   // Checks a client id and secret, in time independent of the secret's
-  // contents and of whether the client exists: the presented secret is
-  // always hashed and compared in constant time, against a dummy digest when
-  // there is nothing to compare with.
+  // contents and of whether the client exists: every call with a well-formed
+  // secret does the same work, whatever the client's state. The secret is
+  // always hashed and compared once in constant time (crypto_verify_32),
+  // against a decoy entry's random digest when there is nothing to compare
+  // with; and each of the two tables (registered clients, policy clients) is
+  // searched twice, the client id and a decoy, so that every call makes one
+  // successful and one failed lookup in each, an unknown client as well as a
+  // registered one (hash-table hits and misses differ in cost). A malformed
+  // secret fails before any of that (its format says nothing about the
+  // client).
   Authentication Authenticate(absl::string_view client_id,
                               absl::string_view secret) const;
 
@@ -321,9 +329,15 @@ class ClientRegistry {
   const SecretKey key_;
   const Clock& clock_;
   const ClientRegistryOptions options_;
-  // Compared with presented secrets of clients that have none, so that every
-  // authentication costs the same. Random: it matches no secret.
-  const Digest dummy_digest_;
+  // Decoys for Authenticate (see there): one-element tables, holding
+  // `decoy_key_` (random: no client has it), searched for that key when the
+  // client id missed its table and for `absent_key_` (in neither) when it
+  // hit. The decoy entry's secret is random: it matches no secret. Never
+  // change after construction.
+  const std::string decoy_key_;
+  const std::string absent_key_;
+  absl::flat_hash_map<std::string, Entry> decoy_entries_;
+  absl::flat_hash_set<std::string> decoy_policy_;
 
   // std::shared_mutex rather than absl::Mutex: Debian's prebuilt Abseil is
   // not compiled with ThreadSanitizer, which then reports false races.
