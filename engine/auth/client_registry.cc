@@ -241,22 +241,15 @@ absl::Status ClientRegistry::RemoveClient(absl::string_view client_id) {
 }
 
 absl::Status ClientRegistry::SuspendClient(absl::string_view client_id) {
-  const absl::Time now = clock_.Now();
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  auto it = entries_.find(client_id);
-  if (it == entries_.end() || it->second.secret.IsZero()) {
-    return absl::NotFoundError(
-        absl::StrCat("client ", Quoted(client_id), " is not registered"));
-  }
-  if (!it->second.operator_suspended) {
-    it->second.operator_suspended = true;
-    Touch(it->second, now);
-    version_.fetch_add(1, std::memory_order_acq_rel);
-  }
-  return absl::OkStatus();
+  return SetOperatorSuspended(client_id, true);
 }
 
 absl::Status ClientRegistry::ResumeClient(absl::string_view client_id) {
+  return SetOperatorSuspended(client_id, false);
+}
+
+absl::Status ClientRegistry::SetOperatorSuspended(absl::string_view client_id,
+                                                  bool suspended) {
   const absl::Time now = clock_.Now();
   std::unique_lock<std::shared_mutex> lock(mu_);
   auto it = entries_.find(client_id);
@@ -264,9 +257,11 @@ absl::Status ClientRegistry::ResumeClient(absl::string_view client_id) {
     return absl::NotFoundError(
         absl::StrCat("client ", Quoted(client_id), " is not registered"));
   }
-  if (it->second.operator_suspended) {
-    it->second.operator_suspended = false;
+  if (it->second.operator_suspended != suspended) {
+    it->second.operator_suspended = suspended;
     Touch(it->second, now);
+    // Only a suspension can invalidate a token.
+    if (suspended) version_.fetch_add(1, std::memory_order_acq_rel);
   }
   return absl::OkStatus();
 }

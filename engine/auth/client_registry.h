@@ -321,6 +321,9 @@ class ClientRegistry {
   size_t RemoveLongAbsentLocked(absl::Time now);
   // Destroys the entry's secret and invalidates its tokens so far.
   void DestroyLocked(Entry& entry, absl::Time now);
+  // SuspendClient (true) and ResumeClient (false).
+  absl::Status SetOperatorSuspended(absl::string_view client_id,
+                                    bool suspended);
   // A new entry for `client_id`, its counter at a random start.
   Entry& AddEntryLocked(absl::string_view client_id, absl::Time now);
   ClientInfo InfoLocked(absl::string_view client_id, const Entry* entry) const;
