@@ -61,12 +61,10 @@ std::string RandomKey() {
       reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-// Makes the compiler treat `value` as used: a lookup whose result would
-// otherwise be dead must still run.
-template <typename T>
-void KeepLookup(const T& value) {
-  asm volatile("" : : "r,m"(value) : "memory");
-}
+// Makes the compiler treat `found` as used: a lookup whose result would
+// otherwise be dead must still run. A bool, which every compiler can put in
+// a register.
+void KeepLookup(bool found) { asm volatile("" : : "r"(found) : "memory"); }
 
 std::string Quoted(absl::string_view id) {
   return absl::StrCat("\"", absl::CHexEscape(id), "\"");
@@ -348,7 +346,7 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
   const auto it = entries_.find(client_id);
   const bool known = it != entries_.end();
   const auto decoy = decoy_entries_.find(known ? absent_key_ : decoy_key_);
-  KeepLookup(decoy);
+  KeepLookup(decoy != decoy_entries_.end());
   const bool in_policy = policy_clients_.contains(client_id);
   const bool decoy_in_policy =
       decoy_policy_.contains(in_policy ? absent_key_ : decoy_key_);
