@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -35,11 +36,13 @@
 namespace portcullis::auth {
 namespace {
 
-static_assert(static_cast<size_t>(AuthFailure::kWrongSecret) + 1 ==
+static_assert(static_cast<size_t>(AuthFailure::kSuspendedClient) + 1 ==
                   kAuthFailureKinds,
               "kAuthFailureKinds counts every AuthFailure");
 
-constexpr uint32_t kSnapshotVersion = 1;
+// Version 1 dropped the secret of a client that left the policy; its
+// snapshots cannot say which clients were merely absent.
+constexpr uint32_t kSnapshotVersion = 2;
 constexpr absl::string_view kImportPrefix = "client registry import: ";
 
 // A digest that no secret has: 32 random bytes (a collision with a real
@@ -50,11 +53,19 @@ Digest RandomDigest() {
   return Digest(bytes);
 }
 
-// RFC 3339 in UTC with as many fractional digits as needed, as the token
-// endpoints print times.
-std::string Rfc3339(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
+// A random 16-character hex string: a decoy table key that no client id has
+// (as likely as guessing a 64-bit secret), of a client id's usual length.
+std::string RandomKey() {
+  std::array<uint8_t, 8> bytes;
+  RandomBytes(absl::MakeSpan(bytes));
+  return absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
+
+// Makes the compiler treat `found` as used: a lookup whose result would
+// otherwise be dead must still run. A bool, which every compiler can put in
+// a register.
+void KeepLookup(bool found) { asm volatile("" : : "r"(found) : "memory"); }
 
 // Dates a change to `entry` at `now`, but never before its last change (and
 // so never before its creation): a registry whose clock is behind an
@@ -78,6 +89,8 @@ absl::string_view ClientStateName(ClientState state) {
       return "active";
     case ClientState::kRemoved:
       return "removed";
+    case ClientState::kSuspended:
+      return "suspended";
   }
   return "unknown";
 }
@@ -96,6 +109,8 @@ absl::string_view AuthFailureName(AuthFailure failure) {
       return "removed_client";
     case AuthFailure::kWrongSecret:
       return "wrong_secret";
+    case AuthFailure::kSuspendedClient:
+      return "suspended_client";
   }
   return "unknown";
 }
@@ -105,28 +120,74 @@ absl::Status ClientAuthenticationError() {
 }
 
 ClientRegistry::ClientRegistry(SecretKey key, const Clock& clock)
-    : key_(std::move(key)), clock_(clock), dummy_digest_(RandomDigest()) {}
+    : ClientRegistry(std::move(key), clock, ClientRegistryOptions()) {}
+
+ClientRegistry::ClientRegistry(SecretKey key, const Clock& clock,
+                               const ClientRegistryOptions& options)
+    : key_(std::move(key)),
+      clock_(clock),
+      options_(options),
+      decoy_key_(RandomKey()),
+      absent_key_(RandomKey()) {
+  Entry& decoy = decoy_entries_[decoy_key_];
+  decoy.secret = RandomDigest();
+  decoy_policy_.insert(decoy_key_);
+}
+
+void ClientRegistry::DestroyLocked(Entry& entry, absl::Time now) {
+  // Digest's bytes are plain memory: overwrite them rather than leave the
+  // old digest to a later allocation.
+  sodium_memzero(&entry.secret, sizeof(entry.secret));
+  entry.secret = Digest();
+  entry.operator_suspended = false;
+  Touch(entry, now);
+  // Every token issued so far is invalid for good, whatever its date.
+  ++entry.revocation;
+}
+
+ClientRegistry::Entry& ClientRegistry::AddEntryLocked(
+    absl::string_view client_id, absl::Time now) {
+  Entry& entry = entries_[client_id];
+  entry.created_at = now;
+  entry.updated_at = now;
+  // Random in [1, 2^62]: far from wrapping, and unlike any other registry's.
+  uint64_t start = 0;
+  RandomBytes(
+      absl::MakeSpan(reinterpret_cast<uint8_t*>(&start), sizeof(start)));
+  entry.revocation = (start >> 2) + 1;
+  return entry;
+}
+
+size_t ClientRegistry::RemoveLongAbsentLocked(absl::Time now) {
+  size_t removed = 0;
+  for (auto& [client_id, entry] : entries_) {
+    if (!entry.absent || entry.secret.IsZero()) continue;
+    if (now - entry.absent_since < options_.absent_client_grace) continue;
+    DestroyLocked(entry, now);
+    ++removed;
+  }
+  return removed;
+}
 
 bool ClientRegistry::ReconcileLocked(absl::Time now) {
   if (!has_policy_) return false;
   bool invalidated = false;
   for (auto& [client_id, entry] : entries_) {
     const bool in_policy = policy_clients_.contains(client_id);
-    if (!in_policy && !entry.removed) {
-      // Tokens issued up to now are invalid for good; the +1ns makes that
-      // hold for a token dated exactly `now` too.
-      entry.removed = true;
-      entry.secret = Digest();
+    if (!in_policy && !entry.absent) {
+      // Suspended, not removed: the secret and the tokens are kept, in case
+      // the policy that dropped the client was a mistake.
+      entry.absent = true;
+      entry.absent_since = now;
       Touch(entry, now);
-      entry.tokens_valid_from =
-          std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
       invalidated = true;
-    } else if (in_policy && entry.removed) {
-      entry.removed = false;
+    } else if (in_policy && entry.absent) {
+      entry.absent = false;
+      entry.absent_since = absl::InfinitePast();
       Touch(entry, now);
     }
   }
-  return invalidated;
+  return RemoveLongAbsentLocked(now) > 0 || invalidated;
 }
 
 void ClientRegistry::OnPolicy(const CompiledPolicy& policy) {
@@ -143,6 +204,63 @@ void ClientRegistry::OnPolicy(const CompiledPolicy& policy) {
   if (ReconcileLocked(now)) version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+size_t ClientRegistry::RemoveLongAbsentClients() {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  const size_t removed = RemoveLongAbsentLocked(now);
+  if (removed > 0) version_.fetch_add(1, std::memory_order_acq_rel);
+  return removed;
+}
+
+absl::Status ClientRegistry::RemoveClient(absl::string_view client_id) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end()) {
+    if (!policy_clients_.contains(client_id)) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown client ", internal::Quote(client_id)));
+    }
+    // Never registered: nothing to destroy, but the record keeps the
+    // removal (and the token state) should the client be registered later.
+    AddEntryLocked(client_id, now);
+    it = entries_.find(client_id);
+  }
+  DestroyLocked(it->second, now);
+  it->second.absent = !policy_clients_.contains(client_id);
+  if (it->second.absent && it->second.absent_since == absl::InfinitePast()) {
+    it->second.absent_since = now;
+  }
+  version_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
+}
+
+absl::Status ClientRegistry::SuspendClient(absl::string_view client_id) {
+  return SetOperatorSuspended(client_id, true);
+}
+
+absl::Status ClientRegistry::ResumeClient(absl::string_view client_id) {
+  return SetOperatorSuspended(client_id, false);
+}
+
+absl::Status ClientRegistry::SetOperatorSuspended(absl::string_view client_id,
+                                                  bool suspended) {
+  const absl::Time now = clock_.Now();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || it->second.secret.IsZero()) {
+    return absl::NotFoundError(absl::StrCat(
+        "client ", internal::Quote(client_id), " is not registered"));
+  }
+  if (it->second.operator_suspended != suspended) {
+    it->second.operator_suspended = suspended;
+    Touch(it->second, now);
+    // Only a suspension can invalidate a token.
+    if (suspended) version_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ClientRegistry::NewSecretLocked(Entry& entry) {
   const TokenBytes secret = GenerateToken();
   entry.secret = KeyedHash(key_, secret.bytes());
@@ -157,9 +275,10 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
     return absl::NotFoundError(absl::StrCat(
         "client ", internal::Quote(client_id), " is not in the policy"));
   }
-  auto [it, inserted] = entries_.try_emplace(client_id);
-  Entry& entry = it->second;
-  if (!inserted && !entry.secret.IsZero()) {
+  auto it = entries_.find(client_id);
+  Entry& entry =
+      it == entries_.end() ? AddEntryLocked(client_id, now) : it->second;
+  if (!entry.secret.IsZero()) {
     return absl::AlreadyExistsError(
         absl::StrCat("client ", internal::Quote(client_id),
                      " already has a secret; rotate it instead"));
@@ -167,11 +286,11 @@ absl::StatusOr<std::string> ClientRegistry::RegisterClient(
   entry.display_name = std::string(display_name);
   entry.created_at = now;
   entry.updated_at = now;
-  // A client registered again after a removal keeps the later instant, so
-  // its tokens from before the removal stay invalid.
-  entry.tokens_valid_from =
-      inserted ? now : std::max(entry.tokens_valid_from, now);
-  entry.removed = false;
+  // A client registered again after a removal keeps its counter, so its
+  // tokens from before the removal stay invalid.
+  entry.operator_suspended = false;
+  entry.absent = false;
+  entry.absent_since = absl::InfinitePast();
   return NewSecretLocked(entry);
 }
 
@@ -202,8 +321,7 @@ absl::Status ClientRegistry::RevokeTokens(absl::string_view client_id) {
         "client ", internal::Quote(client_id), " is not registered"));
   }
   Entry& entry = it->second;
-  entry.tokens_valid_from =
-      std::max(entry.tokens_valid_from, now + absl::Nanoseconds(1));
+  ++entry.revocation;
   Touch(entry, now);
   version_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
@@ -221,21 +339,35 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
   }
   const Digest digest = KeyedHash(key_, presented->bytes());
   std::shared_lock<std::shared_mutex> lock(mu_);
+  // One hit and one miss in each table, whatever the client: the decoy
+  // lookup hits exactly when the real one missed.
   const auto it = entries_.find(client_id);
-  const Entry* entry = it == entries_.end() ? nullptr : &it->second;
-  const bool has_secret = entry != nullptr && !entry->secret.IsZero() &&
-                          policy_clients_.contains(client_id);
-  // Always one constant-time comparison, whatever the client's state.
-  const bool matches =
-      (digest == (has_secret ? entry->secret : dummy_digest_)) && has_secret;
-  if (matches) {
+  const bool known = it != entries_.end();
+  const auto decoy = decoy_entries_.find(known ? absent_key_ : decoy_key_);
+  KeepLookup(decoy != decoy_entries_.end());
+  const bool in_policy = policy_clients_.contains(client_id);
+  const bool decoy_in_policy =
+      decoy_policy_.contains(in_policy ? absent_key_ : decoy_key_);
+  KeepLookup(decoy_in_policy);
+  // The decoy entry (a random secret, no flags) stands in for a client
+  // without a record, so the same fields are read and compared.
+  const Entry& compared = known ? it->second : decoy->second;
+  const Entry* entry = known ? &it->second : nullptr;
+  const bool has_secret = !compared.secret.IsZero() && known;
+  // Always one constant-time comparison (crypto_verify_32).
+  const bool matches = (digest == compared.secret) && has_secret;
+  const bool usable = has_secret && in_policy && !compared.absent &&
+                      !compared.operator_suspended;
+  if (matches && usable) {
     result.failure = AuthFailure::kNone;
-    result.tokens_valid_from = entry->tokens_valid_from;
+    result.revocation = entry->revocation;
+  } else if (matches) {
+    result.failure = AuthFailure::kSuspendedClient;
   } else if (has_secret) {
     result.failure = AuthFailure::kWrongSecret;
-  } else if (entry != nullptr && entry->removed) {
+  } else if (entry != nullptr && !in_policy) {
     result.failure = AuthFailure::kRemovedClient;
-  } else if (policy_clients_.contains(client_id)) {
+  } else if (in_policy) {
     result.failure = AuthFailure::kUnregisteredClient;
   } else {
     result.failure = AuthFailure::kUnknownClient;
@@ -244,11 +376,11 @@ Authentication ClientRegistry::Authenticate(absl::string_view client_id,
 }
 
 absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
-                                              absl::Time issued_at) const {
+                                              uint64_t revocation) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto it = entries_.find(client_id);
   if (!policy_clients_.contains(client_id) ||
-      (it != entries_.end() && it->second.removed)) {
+      (it != entries_.end() && it->second.absent)) {
     return absl::UnauthenticatedError(absl::StrCat(
         "client ", internal::Quote(client_id), " is no longer in the policy"));
   }
@@ -256,10 +388,19 @@ absl::Status ClientRegistry::CheckTokenClient(absl::string_view client_id,
     return absl::UnauthenticatedError(absl::StrCat(
         "client ", internal::Quote(client_id), " is not registered"));
   }
-  if (issued_at < it->second.tokens_valid_from) {
+  const Entry& entry = it->second;
+  if (revocation != entry.revocation) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("revoked with every earlier token of client ",
+                     internal::Quote(client_id)));
+  }
+  if (entry.secret.IsZero()) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "revoked with every token of client ", internal::Quote(client_id),
-        " issued before ", Rfc3339(it->second.tokens_valid_from)));
+        "client ", internal::Quote(client_id), " is not registered"));
+  }
+  if (entry.operator_suspended) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("client ", internal::Quote(client_id), " is suspended"));
   }
   return absl::OkStatus();
 }
@@ -269,13 +410,21 @@ ClientInfo ClientRegistry::InfoLocked(absl::string_view client_id,
   ClientInfo info;
   info.client_id = std::string(client_id);
   if (entry == nullptr) return info;  // Unregistered, never had a secret.
-  info.state = entry->removed           ? ClientState::kRemoved
-               : entry->secret.IsZero() ? ClientState::kUnregistered
-                                        : ClientState::kActive;
+  if (entry->secret.IsZero()) {
+    info.state =
+        entry->absent ? ClientState::kRemoved : ClientState::kUnregistered;
+  } else {
+    info.state = entry->absent || entry->operator_suspended
+                     ? ClientState::kSuspended
+                     : ClientState::kActive;
+  }
+  info.operator_suspended = entry->operator_suspended;
+  info.absent = entry->absent;
+  info.absent_since = entry->absent_since;
   info.display_name = entry->display_name;
   info.created_at = entry->created_at;
   info.updated_at = entry->updated_at;
-  info.tokens_valid_from = entry->tokens_valid_from;
+  info.revocation = entry->revocation;
   return info;
 }
 
@@ -335,9 +484,13 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
       }
       record.set_created_at_unix_nanos(absl::ToUnixNanos(entry.created_at));
       record.set_updated_at_unix_nanos(absl::ToUnixNanos(entry.updated_at));
-      record.set_tokens_valid_from_unix_nanos(
-          absl::ToUnixNanos(entry.tokens_valid_from));
-      record.set_removed(entry.removed);
+      record.set_revocation(entry.revocation);
+      record.set_operator_suspended(entry.operator_suspended);
+      record.set_absent(entry.absent);
+      if (entry.absent) {
+        record.set_absent_since_unix_nanos(
+            absl::ToUnixNanos(entry.absent_since));
+      }
     }
   }
   return internal::SealSnapshot(snapshot, key_, "client registry export");
@@ -346,7 +499,10 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
 absl::Status ClientRegistry::Import(absl::string_view serialized) {
   v1::ClientRegistrySnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
-      serialized, key_, kImportPrefix, kSnapshotVersion, snapshot));
+      serialized, key_, kImportPrefix, kSnapshotVersion, snapshot,
+      "version 1 dropped the secrets of clients that left the policy and "
+      "dated token revocations by the wall clock; it cannot be converted: "
+      "register the clients again"));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {
@@ -382,14 +538,21 @@ absl::Status ClientRegistry::Import(absl::string_view serialized) {
     entry.display_name = record.display_name();
     entry.created_at = absl::FromUnixNanos(record.created_at_unix_nanos());
     entry.updated_at = absl::FromUnixNanos(record.updated_at_unix_nanos());
-    entry.tokens_valid_from =
-        absl::FromUnixNanos(record.tokens_valid_from_unix_nanos());
-    entry.removed = record.removed();
+    entry.revocation = record.revocation();
+    if (entry.revocation == 0) problem("revocation is 0");
+    entry.operator_suspended = record.operator_suspended();
+    entry.absent = record.absent();
+    if (entry.absent) {
+      entry.absent_since =
+          absl::FromUnixNanos(record.absent_since_unix_nanos());
+    } else if (record.absent_since_unix_nanos() != 0) {
+      problem("absent_since is set for a client that is not absent");
+    }
     if (entry.updated_at < entry.created_at) {
       problem("updated_at is before created_at");
     }
-    if (entry.removed && !record.secret_digest().empty()) {
-      problem("a removed client has no secret");
+    if (entry.operator_suspended && record.secret_digest().empty()) {
+      problem("a suspended client has a secret");
     }
     if (!ok) continue;
     auto [it, inserted] = first_index.try_emplace(record.client_id(), i);

@@ -13,9 +13,15 @@
 //   * Over any span of length D, at most count + floor(D / T) requests are
 //     allowed. Refused requests consume nothing.
 // Each credential has one 64-bit theoretical arrival time (TAT), updated with
-// a compare-and-swap loop: a check is O(1), lock-free (not wait-free: a CAS
-// may retry while other threads check the same credential), and allocates
-// nothing.
+// a compare-and-swap loop, and its limit in one 64-bit word, both in a
+// RateCell: a check is O(1), lock-free (not wait-free: a CAS may retry while
+// other threads check the same credential), and allocates nothing.
+//
+// ClientRateLimits keeps one cell per client id for as long as it lives,
+// whatever policies come and go: a reload sets the cells' limits, never
+// their state, so a caller holding a grant across a reload spends the same
+// allowance as everyone else (issue 14: with a limiter per policy, a grant
+// of the old policy and one of the new could each spend a full burst).
 
 #ifndef PORTCULLIS_ENGINE_AUTH_RATE_LIMITER_H_
 #define PORTCULLIS_ENGINE_AUTH_RATE_LIMITER_H_
@@ -24,9 +30,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace portcullis::auth {
@@ -51,6 +64,36 @@ struct RateDecision {
   // refused; UINT32_MAX for an unlimited credential).
   uint32_t remaining = 0;
 };
+
+// One credential's rate-limit state and limit. alignas(64): two cells never
+// share a cache line, so a CAS on one never invalidates the line another
+// thread is checking. Thread-safe: CheckRate and SetLimit may race.
+struct alignas(64) RateCell {
+  // The limit in one word, so that a check never sees half of a change:
+  // count << 32 | interval_seconds. 0 is unlimited; kAbsent refuses every
+  // request (a client no longer in the policy).
+  static constexpr uint64_t kUnlimited = 0;
+  static constexpr uint64_t kAbsent = uint64_t{1} << 32;  // count 1, 0 s
+
+  // Theoretical arrival time in nanoseconds since the Unix epoch: when the
+  // credential's allowance is fully spent. INT64_MIN for one never seen.
+  std::atomic<int64_t> tat{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> limit{kUnlimited};
+
+  // Sets the limit (a valid config: interval positive when count is); the
+  // state is kept, and judged against the new limit from the next check.
+  void SetLimit(const RateLimitConfig& config) {
+    limit.store((uint64_t{config.count} << 32) | config.interval_seconds,
+                std::memory_order_relaxed);
+  }
+};
+
+// Counts one request against `cell` at `now`, with the semantics of
+// RateLimiter::Check. Lock-free, allocation-free, O(1).
+RateDecision CheckRate(RateCell& cell, absl::Time now);
+
+static_assert(sizeof(RateCell) == 64 && alignof(RateCell) == 64,
+              "one credential per cache line");
 
 // Rate limits for a fixed set of credentials, indexed densely from 0.
 // Thread-safe: any number of threads may call Check concurrently, for the same
@@ -82,37 +125,48 @@ class RateLimiter {
   RateDecision Check(size_t credential, absl::Time now);
 
   // The number of credentials.
-  size_t size() const { return slots_.size(); }
-
-  // Starts `credential` where `previous_credential` of `previous` stands: the
-  // allowance it has spent carries over, so a client keeps its state when the
-  // limiter is rebuilt for a reloaded policy. The state is a time (the TAT),
-  // so it stays meaningful if the limit changed: the backlog it leaves is
-  // judged against the new limit. Out-of-range indexes are ignored. Meant for
-  // a limiter not yet shared with other threads; checks made on `previous`
-  // after the copy are not carried. O(1).
-  void CarryOver(size_t credential, const RateLimiter& previous,
-                 size_t previous_credential);
+  size_t size() const { return size_; }
 
  private:
-  // One credential. alignas(64): two credentials never share a cache line, so
-  // a CAS on one never invalidates the line another thread is checking.
-  struct alignas(64) Slot {
-    // Theoretical arrival time in nanoseconds since the Unix epoch: when the
-    // credential's allowance is fully spent. INT64_MIN for a credential never
-    // seen.
-    std::atomic<int64_t> tat{std::numeric_limits<int64_t>::min()};
-    // Emission interval T in nanoseconds; 0 means unlimited.
-    int64_t emission_ns = 0;
-    // Burst tolerance: count * T in nanoseconds.
-    int64_t limit_ns = 0;
-  };
-  static_assert(sizeof(Slot) == 64 && alignof(Slot) == 64,
-                "one credential per cache line");
+  explicit RateLimiter(size_t size);
 
-  explicit RateLimiter(std::vector<Slot> slots);
+  // Cells do not move: an array on the heap, so the limiter does.
+  std::unique_ptr<RateCell[]> slots_;
+  size_t size_ = 0;
+};
 
-  std::vector<Slot> slots_;
+// Rate-limit state per client id, shared by every policy snapshot a service
+// publishes: the cell of a client id is created the first time a policy
+// lists it and lives, at a stable address, as long as the table (grants
+// hold it by shared_ptr); the limit comes from the current policy (SetLimits).
+// Thread-safe: SetLimits and Find take a reader-writer lock (Find shares
+// it); CheckRate on a found cell takes none. Memory: 64 bytes per client id
+// ever listed, plus the id.
+class ClientRateLimits {
+ public:
+  ClientRateLimits() = default;
+  ClientRateLimits(const ClientRateLimits&) = delete;
+  ClientRateLimits& operator=(const ClientRateLimits&) = delete;
+
+  // Applies a policy's limits, all or nothing: each listed client gets its
+  // limit (its state kept), every other known client is refused until
+  // listed again (its state kept too). InvalidArgument listing every bad
+  // limit, e.g. `client "c-1": interval_seconds must be positive when count
+  // is 5`; nothing changes then.
+  absl::Status SetLimits(
+      const std::vector<std::pair<std::string, RateLimitConfig>>& limits);
+
+  // The client's cell, or null for a client id no policy listed.
+  std::shared_ptr<RateCell> Find(absl::string_view client_id) const;
+
+  // CheckRate on the client's cell; a client no policy listed is refused
+  // with retry_after InfiniteDuration.
+  RateDecision Check(absl::string_view client_id, absl::Time now) const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  // Guarded by mu_; cells are never removed.
+  absl::flat_hash_map<std::string, std::shared_ptr<RateCell>> cells_;
 };
 
 }  // namespace portcullis::auth

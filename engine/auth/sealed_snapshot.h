@@ -58,12 +58,15 @@ absl::Status UnsealSnapshot(absl::string_view serialized,
                             google::protobuf::Message& snapshot);
 
 // UnsealSnapshot, then the snapshot's own `version` field: InvalidArgument
-// `<prefix>unsupported version N (expected <version>)`.
+// `<prefix>unsupported version N (expected <version>)`, followed by
+// `: <older_note>` when N is an older version (1 <= N < version) and a note
+// says why it is refused.
 template <typename Snapshot>
 absl::Status UnsealSnapshot(absl::string_view serialized,
                             const auth::SecretKey& key,
                             absl::string_view prefix, uint32_t version,
-                            Snapshot& snapshot) {
+                            Snapshot& snapshot,
+                            absl::string_view older_note = "") {
   if (absl::Status unsealed =
           UnsealSnapshot(serialized, key, prefix,
                          static_cast<google::protobuf::Message&>(snapshot));
@@ -71,9 +74,11 @@ absl::Status UnsealSnapshot(absl::string_view serialized,
     return unsealed;
   }
   if (snapshot.version() != version) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "unsupported version ", snapshot.version(),
-                     " (expected ", version, ")"));
+    const bool older = snapshot.version() >= 1 && snapshot.version() < version;
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, "unsupported version ", snapshot.version(), " (expected ",
+        version, ")", older && !older_note.empty() ? ": " : "",
+        older ? older_note : ""));
   }
   return absl::OkStatus();
 }

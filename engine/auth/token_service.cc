@@ -146,6 +146,12 @@ absl::StatusOr<std::unique_ptr<TokenService>> TokenService::Create(
         absl::StrCat("token service: refresh_token_ttl must be positive, got ",
                      absl::FormatDuration(options.refresh_token_ttl)));
   }
+  if (options.issued_at_leeway < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token service: issued_at_leeway must not be negative, "
+                     "got ",
+                     absl::FormatDuration(options.issued_at_leeway)));
+  }
   if (options.cache_entries_per_thread < kWays ||
       options.cache_entries_per_thread > kMaxCacheEntries) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -187,28 +193,19 @@ absl::Status TokenService::SetPolicy(
     return absl::InvalidArgumentError("token service: policy is null");
   }
   const internal::PolicyTables& tables = policy->tables();
-  std::vector<RateLimitConfig> configs;
-  configs.reserve(tables.credential_rate_limit.size());
-  for (const internal::RateLimitInfo& limit : tables.credential_rate_limit) {
-    configs.push_back({limit.count, limit.interval_seconds});
+  std::vector<std::pair<std::string, RateLimitConfig>> limits;
+  limits.reserve(tables.credentials.size());
+  for (uint32_t i = 0; i < tables.credentials.size(); ++i) {
+    const internal::RateLimitInfo& limit = tables.credential_rate_limit[i];
+    limits.emplace_back(std::string(tables.credentials.name(i)),
+                        RateLimitConfig{limit.count, limit.interval_seconds});
   }
-  PORTCULLIS_ASSIGN_OR_RETURN(RateLimiter limiter,
-                              RateLimiter::Create(configs));
 
   std::unique_lock<std::shared_mutex> lock(policy_mu_);
-  if (policy_state_.policy != nullptr) {
-    const CompiledPolicy& previous = *policy_state_.policy;
-    for (uint32_t i = 0; i < tables.credentials.size(); ++i) {
-      const std::optional<CredentialId> before =
-          previous.FindCredential(tables.credentials.name(i));
-      if (before.has_value()) {
-        limiter.CarryOver(i, *policy_state_.limiter, before->index());
-      }
-    }
-  }
+  // First: it refuses bad limits before anything changed.
+  PORTCULLIS_RETURN_IF_ERROR(rate_limits_.SetLimits(limits));
   clients_.OnPolicy(*policy);
   policy_state_.policy = std::move(policy);
-  policy_state_.limiter = std::make_shared<RateLimiter>(std::move(limiter));
   // Last, still under the lock: a reader that sees the new epoch then finds
   // the new policy (Validate reads the epoch first).
   epoch_.fetch_add(1, std::memory_order_acq_rel);
@@ -225,9 +222,17 @@ TokenService::PolicyState TokenService::CurrentPolicy() const {
   return policy_state_;
 }
 
-void TokenService::BumpFamily(uint64_t family_id) {
+void TokenService::BumpFamily(uint64_t family_id) const {
   family_generations_[family_id % kFamilyBuckets].fetch_add(
       1, std::memory_order_acq_rel);
+}
+
+void TokenService::RetireExpired(const Digest& digest,
+                                 uint64_t family_id) const {
+  // Through the TokenStore interface, so any store keeps it; then the
+  // caches of other threads revalidate and find it revoked.
+  store_.Revoke(digest);
+  BumpFamily(family_id);
 }
 
 uint64_t TokenService::FamilyGeneration(uint64_t family_id) const {
@@ -286,17 +291,21 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
   issued_at = TruncateToNanos(issued_at);
   const TokenBytes access = GenerateToken();
   const TokenBytes refresh = GenerateToken();
+  const Digest access_digest = KeyedHash(token_key_, access.bytes());
 
   TokenRecord refresh_record = base;
   refresh_record.kind = TokenKind::kRefresh;
   refresh_record.digest = KeyedHash(token_key_, refresh.bytes());
+  // Revoked when this refresh token is exchanged.
+  refresh_record.access_digest = access_digest;
   refresh_record.issued_at = issued_at;
   refresh_record.expires_at = issued_at + options_.refresh_token_ttl;
   refresh_record.revoked = false;
   refresh_record.rotated = false;
   TokenRecord access_record = refresh_record;
   access_record.kind = TokenKind::kAccess;
-  access_record.digest = KeyedHash(token_key_, access.bytes());
+  access_record.digest = access_digest;
+  access_record.access_digest = Digest();
   access_record.expires_at = issued_at + options_.access_token_ttl;
 
   // The refresh token first: if the family is revoked between the two
@@ -345,9 +354,13 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
 
   TokenRecord base;
   base.client_id = std::string(request.client_id);
+  base.client_revocation = authentication.revocation;
   base.grant = grant;
   base.family_id = GenerateFamilyId();
   if (grant == GrantKind::kEntityUser) {
+    // Read before the tokens are stored: a RevokeUser in between leaves
+    // them with the old value, refused.
+    base.user_revocation = store_.UserRevocation(request.entity_user_id);
     PORTCULLIS_ASSIGN_OR_RETURN(
         DirectoryUser user,
         ResolveUser(*state.policy, request.client_id, request.entity_user_id));
@@ -355,10 +368,7 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
     base.entity_id = std::move(user.entity_id);
     base.role_id = std::move(user.role_id);
   }
-  // Never dated before the client's tokens_valid_from: a token issued right
-  // after RevokeTokens, in the same clock tick, must be valid.
-  absl::StatusOr<IssuedTokens> issued =
-      IssuePair(base, std::max(clock_.Now(), authentication.tokens_valid_from));
+  absl::StatusOr<IssuedTokens> issued = IssuePair(base, clock_.Now());
   if (!issued.ok()) {
     return absl::InternalError(
         absl::StrCat("token service: cannot store the new tokens: ",
@@ -390,14 +400,19 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   // or user gone), so reuse is judged before anything else: the checks
   // below would refuse the token without taking its family down.
   if (record->rotated) return RevokeReusedFamily(*record);
+  if (now >= record->expires_at) {
+    if (!record->revoked) RetireExpired(digest, record->family_id);
+    return absl::UnauthenticatedError("refresh token: expired");
+  }
   if (record->revoked) {
     return absl::UnauthenticatedError("refresh token: revoked");
   }
-  if (now >= record->expires_at) {
-    return absl::UnauthenticatedError("refresh token: expired");
+  if (record->issued_at > now + options_.issued_at_leeway) {
+    return absl::UnauthenticatedError(
+        "refresh token: issued in the future (the clock stepped back?)");
   }
-  if (absl::Status client =
-          clients_.CheckTokenClient(record->client_id, record->issued_at);
+  if (absl::Status client = clients_.CheckTokenClient(
+          record->client_id, record->client_revocation);
       !client.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("refresh token: ", client.message()));
@@ -409,11 +424,21 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   }
   TokenRecord base = *record;
   if (record->grant == GrantKind::kEntityUser) {
-    PORTCULLIS_ASSIGN_OR_RETURN(
-        DirectoryUser user,
-        ResolveUser(*state.policy, record->client_id, record->user_id));
-    base.entity_id = std::move(user.entity_id);
-    base.role_id = std::move(user.role_id);
+    if (record->user_revocation != store_.UserRevocation(record->user_id)) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("refresh token: revoked with every token of user ",
+                       internal::Quote(record->user_id)));
+    }
+    absl::StatusOr<DirectoryUser> user =
+        ResolveUser(*state.policy, record->client_id, record->user_id);
+    if (absl::IsNotFound(user.status())) {
+      // The user left: the family must not work again if the id returns.
+      store_.RevokeFamily(record->family_id);
+      BumpFamily(record->family_id);
+    }
+    if (!user.ok()) return user.status();
+    base.entity_id = std::move(user->entity_id);
+    base.role_id = std::move(user->role_id);
   }
 
   // Exactly one of concurrent refreshes with one token gets true.
@@ -425,6 +450,12 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   }
   // Rotated by a concurrent refresh since the Find above.
   if (!*rotated) return RevokeReusedFamily(*record);
+  // The access token issued with the spent refresh token goes with it; the
+  // new pair replaces both.
+  if (!record->access_digest.IsZero()) {
+    store_.Revoke(record->access_digest);
+    BumpFamily(record->family_id);
+  }
   absl::StatusOr<IssuedTokens> issued =
       IssuePair(base, std::max(now, record->issued_at));
   if (absl::IsFailedPrecondition(issued.status())) {
@@ -451,6 +482,15 @@ absl::Status TokenService::RevokeReusedFamily(const TokenRecord& record) {
   counters_->refresh_reuses.fetch_add(1, std::memory_order_relaxed);
   return absl::UnauthenticatedError(
       "refresh token: already used; its token family is revoked");
+}
+
+absl::Status TokenService::RevokeUserTokens(absl::string_view user_id) {
+  if (user_id.empty()) return absl::InvalidArgumentError("user_id: empty");
+  store_.RevokeUser(user_id);
+  // After the store: a cache that sees the new generation finds the
+  // counter moved when it looks again.
+  user_revocations_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RevokeResult> TokenService::Revoke(
@@ -541,17 +581,28 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
     return absl::UnauthenticatedError(
         "access token: a refresh token cannot be used as an access token");
   }
+  if (now >= record->expires_at) {
+    if (!record->revoked) RetireExpired(digest, record->family_id);
+    return absl::UnauthenticatedError("access token: expired");
+  }
   if (record->revoked) {
     return absl::UnauthenticatedError("access token: revoked");
   }
-  if (now >= record->expires_at) {
-    return absl::UnauthenticatedError("access token: expired");
+  if (record->issued_at > now + options_.issued_at_leeway) {
+    return absl::UnauthenticatedError(
+        "access token: issued in the future (the clock stepped back?)");
   }
-  if (absl::Status client =
-          clients_.CheckTokenClient(record->client_id, record->issued_at);
+  if (absl::Status client = clients_.CheckTokenClient(
+          record->client_id, record->client_revocation);
       !client.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat(kWhat, ": ", client.message()));
+  }
+  if (record->grant == GrantKind::kEntityUser &&
+      record->user_revocation != store_.UserRevocation(record->user_id)) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(kWhat, ": revoked with every token of user ",
+                     internal::Quote(record->user_id)));
   }
 
   const CompiledPolicy& policy = *state.policy;
@@ -601,8 +652,7 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
   grant->expires_at_ = record->expires_at;
   grant->digest_ = digest;
   grant->family_id_ = record->family_id;
-  grant->limiter_ = state.limiter;
-  grant->credential_ = credential->index();
+  grant->rate_cell_ = rate_limits_.Find(grant->client_id_);
   return std::shared_ptr<const AccessGrant>(std::move(grant));
 }
 
@@ -621,7 +671,10 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
     // Both generations are read whatever the first says (no branch between
     // the two loads); `&` on their int values says so to the compiler.
     const bool current =
-        (static_cast<int>(entry->generation == epoch + clients_.version()) &
+        (static_cast<int>(
+             entry->generation ==
+             epoch + clients_.version() +
+                 user_revocations_.load(std::memory_order_acquire)) &
          static_cast<int>(entry->family_generation ==
                           family_generations_[entry->family_bucket].load(
                               std::memory_order_acquire))) != 0;
@@ -631,6 +684,8 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
       if (absl::ToUnixNanos(now) < entry->expires_at_nanos) {
         return entry->grant;
       }
+      // Expired: revoked in the store too, as the slow path would.
+      RetireExpired(entry->grant->digest_, entry->grant->family_id_);
       cache.Clear(*entry);
       return absl::UnauthenticatedError("access token: expired");
     }
@@ -704,22 +759,17 @@ TokenService::IntrospectHeader(absl::string_view authorization_header,
 
 RateDecision TokenService::CheckRateLimit(const AccessGrant& grant,
                                           absl::Time now) const {
-  return grant.limiter_->Check(grant.credential_, now);
+  if (grant.rate_cell_ == nullptr) return {false, absl::InfiniteDuration(), 0};
+  return CheckRate(*grant.rate_cell_, now);
 }
 
 RateDecision TokenService::CheckRateLimit(absl::string_view client_id,
                                           absl::Time now) const {
-  const PolicyState state = CurrentPolicy();
-  if (state.policy == nullptr) {
-    return {false, absl::InfiniteDuration(), 0};
-  }
-  const std::optional<CredentialId> credential =
-      state.policy->FindCredential(client_id);
-  if (!credential.has_value()) return {false, absl::InfiniteDuration(), 0};
-  return state.limiter->Check(credential->index(), now);
+  return rate_limits_.Check(client_id, now);
 }
 
 size_t TokenService::RemoveExpiredTokens() {
+  clients_.RemoveLongAbsentClients();
   return store_.RemoveExpired(clock_.Now());
 }
 

@@ -59,8 +59,11 @@
 //     unlikely as guessing a token.
 //   * Invalidation: a policy swap (SetPolicy) bumps a service epoch; a
 //     registry change that can invalidate tokens (a removed client, revoked
-//     client tokens) bumps the registry's version; revoking a token or a
-//     family bumps the generation of the family's bucket (one of 1024).
+//     client tokens) bumps the registry's version; revoking a user's tokens
+//     (RevokeUserTokens) bumps a service counter of user revocations (every
+//     cached token then revalidates from the store once, by digest); revoking
+//     a token or a family bumps the generation of the family's bucket (one of
+//     1024).
 //     After a policy swap a thread's cache is emptied at its next
 //     introspection (see "Old snapshots"); an entry whose other generations
 //     differ is validated again from the store, by the digest it kept (no
@@ -69,22 +72,22 @@
 //     SetPolicy returns. A revocation is complete when Revoke or
 //     Refresh returns: later introspections see it.
 //   * Memory: `cache_entries_per_thread` entries of 64 bytes for each thread
-//     that introspects, plus a grant per cached token (about 350 bytes). A
+//     that introspects, plus a grant per cached token (about 340 bytes). A
 //     thread keeps the caches of its four most recently used services; a
 //     cache is freed when the thread exits, has used four newer services,
 //     or calls ReleaseThreadCache.
-//   * Old snapshots: a cached grant holds its policy snapshot and rate
-//     limiter. When a thread's introspection sees that SetPolicy ran since
-//     its last one, it first drops every grant its cache holds (O(cache),
-//     once per swap per thread; those tokens then pay a BLAKE2b on their
-//     next use there). So a replaced snapshot lives, through the caches,
-//     until each thread that cached a grant of it introspects once more with
-//     this service (any token), exits, or calls ReleaseThreadCache; an idle
-//     thread keeps at most the snapshots current during its last
-//     introspection (one, or two if a SetPolicy raced with it), like an idle
-//     PolicyStore::Reader. SetPolicy does not reach into other threads'
-//     caches: that would take a lock or a fence on every hit. Grants held
-//     by callers keep their snapshot for as long as they hold them.
+//   * Old snapshots: a cached grant holds its policy snapshot (and its
+//     client's rate-limit cell, which outlives snapshots). When a thread's
+//     introspection sees that SetPolicy ran since its last one, it first drops
+//     every grant its cache holds (O(cache), once per swap per thread; those
+//     tokens then pay a BLAKE2b on their next use there). So a replaced
+//     snapshot lives, through the caches, until each thread that cached a grant
+//     of it introspects once more with this service (any token), exits, or
+//     calls ReleaseThreadCache; an idle thread keeps at most the snapshots
+//     current during its last introspection (one, or two if a SetPolicy raced
+//     with it), like an idle PolicyStore::Reader. SetPolicy does not reach into
+//     other threads' caches: that would take a lock or a fence on every hit.
+//     Grants held by callers keep their snapshot for as long as they hold them.
 //
 // Nothing secret is logged or put in an error: errors quote client ids,
 // user ids and entity ids, never a token, a secret or a digest.
@@ -129,6 +132,11 @@ struct TokenServiceOptions {
   // Capacity of each thread's introspection cache, rounded up to a power of
   // two, at least 4. Default 8,192 (512 KiB per thread).
   size_t cache_entries_per_thread = 8192;
+  // How far in the future a token's issue time may lie when it is validated
+  // from the store (introspection's slow path, refresh): a token dated later
+  // was issued while the clock was ahead, or the clock stepped back since,
+  // and is refused. Not negative. Default 5 minutes.
+  absl::Duration issued_at_leeway = absl::Minutes(5);
 };
 
 // The `grant_type` of /auth/token: "client_credentials" (a partner token) or
@@ -190,9 +198,9 @@ class AccessGrant {
   // The store's key, to validate the token again without hashing it.
   Digest digest_;
   uint64_t family_id_ = 0;
-  // The rate limiter built for `policy_`, and the credential's index in it.
-  std::shared_ptr<RateLimiter> limiter_;
-  uint32_t credential_ = 0;
+  // The client's rate-limit cell in the service's ClientRateLimits: one per
+  // client id, shared by every snapshot (null: refused).
+  std::shared_ptr<RateCell> rate_cell_;
 };
 
 // Counters for monitoring, updated on the slow paths only (never by a cached
@@ -236,9 +244,10 @@ class TokenService {
   // cache drops its grants at its next introspection, see "Old snapshots"
   // above, and the tokens are bound again), the registry follows it
   // (ClientRegistry::
-  // OnPolicy), and the rate limiter is rebuilt from its credentials, keeping
-  // the state of clients that remain (by client id; checks racing with the
-  // swap on the old limiter are not carried). Until the first call, every
+  // OnPolicy), and the rate limits take its credentials' values: the state
+  // is kept per client id, in one cell shared by every snapshot, so grants
+  // of the old and the new snapshot spend one allowance; a client absent
+  // from the policy is refused. Until the first call, every
   // endpoint answers Unavailable `token service: no policy`. Returns
   // InvalidArgument `token service: policy is null`.
   absl::Status SetPolicy(std::shared_ptr<const CompiledPolicy> policy);
@@ -254,7 +263,7 @@ class TokenService {
   //                     allowed with grant_type "client_credentials"`
   //   Unauthenticated   `invalid client credentials`, whatever the reason
   //                     (unknown client, wrong or malformed secret, client
-  //                     unregistered or removed)
+  //                     unregistered, suspended or removed)
   //   NotFound          `entity_user_id: unknown user "<id>"`
   //   FailedPrecondition `user "<id>": unknown entity "<id>"` or `unknown
   //                     role "<id>"` (the directory names what the policy
@@ -268,10 +277,12 @@ class TokenService {
   absl::StatusOr<IssuedTokens> IssueToken(const TokenRequest& request);
 
   // POST /auth/refresh. Exchanges a refresh token, once, for a new pair in
-  // the same family; the presented token is then spent. Presenting a spent
-  // refresh token again means it was copied: the whole family (every access
-  // and refresh token descending from the same /auth/token call) is revoked,
-  // whatever else is wrong with the token by then (expired, its client
+  // the same family; the presented token is then spent, and the access token
+  // issued with it is revoked (as OAuth servers such as Hydra do: one live
+  // access token per family, not every one until it expires). Presenting a
+  // spent refresh token again means it was copied: the whole family (every
+  // access and refresh token descending from the same /auth/token call) is
+  // revoked, whatever else is wrong with the token by then (expired, its client
   // removed or its tokens revoked, its user gone): reuse is checked first.
   // Detection lasts while the spent token's record is stored, that is until
   // RemoveExpiredTokens sweeps it after its own expiry.
@@ -281,12 +292,25 @@ class TokenService {
   //   `refresh token: unknown`
   //   `refresh token: an access token cannot be used to refresh`
   //   `refresh token: already used; its token family is revoked`
-  //   `refresh token: revoked` (a spent token too, once its family is)
+  //   `refresh token: revoked` (a spent token too, once its family is; an
+  //     expired token, once seen expired, after a clock step back)
   //   `refresh token: expired` (now >= expiry)
+  //   `refresh token: issued in the future (the clock stepped back?)`
+  //     (issued_at > now + TokenServiceOptions::issued_at_leeway)
   //   `refresh token: <ClientRegistry::CheckTokenClient message>`
+  //   `refresh token: revoked with every token of user "<id>"`
+  //     (RevokeUserTokens)
   // and the user errors of IssueToken (NotFound, FailedPrecondition,
-  // PermissionDenied), Unavailable `token service: no policy`.
+  // PermissionDenied), Unavailable `token service: no policy`. A user who
+  // left the directory (NotFound) takes the token's family down with the
+  // refusal: if the user id returns, the old tokens do not work again.
   absl::StatusOr<IssuedTokens> Refresh(absl::string_view refresh_token);
+
+  // Revokes every token of one entity user issued so far, through every
+  // client (logout everywhere; the user removed or their role downgraded):
+  // TokenStore::RevokeUser, then the caches are told. Tokens issued later
+  // are valid. Complete when it returns. InvalidArgument `user_id: empty`.
+  absl::Status RevokeUserTokens(absl::string_view user_id);
 
   // POST /auth/revoke. Revokes one of the authenticated client's tokens: an
   // access token alone, or a refresh token with its family. Errors:
@@ -310,9 +334,15 @@ class TokenService {
   //   `access token: unknown`
   //   `access token: a refresh token cannot be used as an access token`
   //   `access token: revoked`
-  //   `access token: expired`
+  //   `access token: expired` (a token seen expired is revoked in the
+  //     store, so it stays refused if the clock steps back: `revoked`)
+  //   `access token: issued in the future (the clock stepped back?)` (on
+  //     the slow path: issued_at > now + issued_at_leeway)
   //   `access token: <ClientRegistry::CheckTokenClient message>` (client
-  //     removed from the policy, not registered, its tokens revoked)
+  //     absent from the policy or suspended, not registered, its tokens
+  //     revoked)
+  //   `access token: revoked with every token of user "<id>"`
+  //     (RevokeUserTokens)
   //   `access token: no longer valid in the policy: unknown entity "<id>"`
   //     (or role: the entity-user token's entity or role left the policy)
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
@@ -328,19 +358,22 @@ class TokenService {
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectHeader(
       absl::string_view authorization_header, absl::Time now) const;
 
-  // Counts one request against the grant's credential (rate_limiter.h has
-  // the GCRA semantics: a burst of `count`, then one request every
-  // interval / count). Lock-free, O(1). The limiter is the one built for the
-  // grant's snapshot.
+  // Counts one request against the grant's client (rate_limiter.h has the
+  // GCRA semantics: a burst of `count`, then one request every
+  // interval / count). Lock-free, allocation-free, O(1). The state is the
+  // client's, whatever snapshot the grant is bound to; the limit is the
+  // current policy's (a client it no longer lists is refused with
+  // retry_after InfiniteDuration).
   RateDecision CheckRateLimit(const AccessGrant& grant, absl::Time now) const;
-  // The same by client id against the current policy's limiter (one hash
-  // lookup more). An unknown client is refused with retry_after
-  // InfiniteDuration.
+  // The same by client id (a lookup under a shared lock more). A client no
+  // policy listed is refused with retry_after InfiniteDuration.
   RateDecision CheckRateLimit(absl::string_view client_id,
                               absl::Time now) const;
 
   // Removes expired tokens from the store (TokenStore::RemoveExpired at the
-  // clock's now); returns how many. Call it periodically.
+  // clock's now); returns how many. Also the registry's maintenance: clients
+  // absent from the policy past their grace period lose their secret and
+  // tokens (ClientRegistry::RemoveLongAbsentClients). Call it periodically.
   size_t RemoveExpiredTokens();
 
   TokenServiceStats Stats() const;
@@ -361,10 +394,9 @@ class TokenService {
                ClientRegistry& clients, TokenStore& tokens,
                const UserDirectory& users, const Clock& clock);
 
-  // The current policy and its rate limiter, read together.
+  // The current policy.
   struct PolicyState {
     std::shared_ptr<const CompiledPolicy> policy;
-    std::shared_ptr<RateLimiter> limiter;
   };
   PolicyState CurrentPolicy() const;
 
@@ -386,11 +418,16 @@ class TokenService {
   // returns the reuse error, or `refresh token: revoked` if the token and
   // its whole family were revoked already.
   absl::Status RevokeReusedFamily(const TokenRecord& record);
-  // The service's epoch plus the registry's version (CacheStamp).
+  // The service's epoch plus the registry's version plus the count of user
+  // revocations (CacheStamp).
   uint64_t Generation() const {
-    return epoch_.load(std::memory_order_acquire) + clients_.version();
+    return epoch_.load(std::memory_order_acquire) + clients_.version() +
+           user_revocations_.load(std::memory_order_acquire);
   }
-  void BumpFamily(uint64_t family_id);
+  void BumpFamily(uint64_t family_id) const;
+  // Revokes a token seen expired in the store (and tells the caches), so
+  // that it stays refused if the clock steps back.
+  void RetireExpired(const Digest& digest, uint64_t family_id) const;
   uint64_t FamilyGeneration(uint64_t family_id) const;
 
   const TokenServiceOptions options_;
@@ -409,11 +446,16 @@ class TokenService {
   // not compiled with ThreadSanitizer, which then reports false races.
   alignas(64) mutable std::shared_mutex policy_mu_;
   PolicyState policy_state_;  // Guarded by policy_mu_.
+  // Rate-limit state per client id, across snapshots; limits set by
+  // SetPolicy under policy_mu_.
+  ClientRateLimits rate_limits_;
 
   // Generations read by cache hits (see the file comment). Written rarely,
   // and on a line of their own (away from the lock above, which every slow
   // path writes), so they stay in every reader's cache.
   alignas(64) std::atomic<uint64_t> epoch_{1};
+  // RevokeUserTokens calls, part of the generation.
+  std::atomic<uint64_t> user_revocations_{0};
   static constexpr size_t kFamilyBuckets = 1024;
   const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
 

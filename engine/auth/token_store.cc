@@ -34,7 +34,8 @@
 namespace portcullis::auth {
 namespace {
 
-constexpr uint32_t kSnapshotVersion = 1;
+// Version 1 records carried no revocation counters.
+constexpr uint32_t kSnapshotVersion = 2;
 
 using internal::HasUnknownFields;
 using internal::ProblemList;
@@ -99,6 +100,10 @@ void CollectRecordProblems(const TokenRecord& record, absl::string_view path,
       problems.Add(absl::StrCat(
           path, "a partner grant has no user_id, entity_id or role_id"));
     }
+    if (record.user_revocation != 0) {
+      problems.Add(
+          absl::StrCat(path, "a partner grant has no user_revocation"));
+    }
   }
   if (record.family_id == 0) problems.Add(absl::StrCat(path, "family_id is 0"));
   const bool issued_ok = IsStorableTime(record.issued_at);
@@ -114,6 +119,9 @@ void CollectRecordProblems(const TokenRecord& record, absl::string_view path,
   }
   if (record.rotated && record.kind == TokenKind::kAccess) {
     problems.Add(absl::StrCat(path, "an access token cannot be rotated"));
+  }
+  if (record.kind == TokenKind::kAccess && !record.access_digest.IsZero()) {
+    problems.Add(absl::StrCat(path, "an access token has no access_digest"));
   }
 }
 
@@ -150,6 +158,12 @@ void ToProto(const TokenRecord& record, v1::TokenRecord& proto) {
   proto.set_expires_at_unix_nanos(absl::ToUnixNanos(record.expires_at));
   proto.set_revoked(record.revoked);
   proto.set_rotated(record.rotated);
+  proto.set_client_revocation(record.client_revocation);
+  if (!record.access_digest.IsZero()) {
+    proto.set_access_digest(record.access_digest.bytes().data(),
+                            record.access_digest.bytes().size());
+  }
+  proto.set_user_revocation(record.user_revocation);
 }
 
 std::optional<TokenKind> FromProto(v1::TokenKind kind) {
@@ -214,6 +228,19 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   } else {
     problems.Add(absl::StrCat(path, digest.status().message()));
   }
+  if (!proto.access_digest().empty()) {
+    absl::StatusOr<Digest> access = Digest::FromBytes(absl::MakeConstSpan(
+        reinterpret_cast<const uint8_t*>(proto.access_digest().data()),
+        proto.access_digest().size()));
+    if (!access.ok()) {
+      problems.Add(
+          absl::StrCat(path, "access_digest: ", access.status().message()));
+    } else if (access->IsZero()) {
+      problems.Add(absl::StrCat(path, "access_digest is all zero"));
+    } else {
+      record.access_digest = *access;
+    }
+  }
   // Checking the record's invariants only makes sense once every field was
   // read: a missing digest would otherwise also be reported as unset.
   if (problems.count() != problems_before) return std::nullopt;
@@ -226,6 +253,8 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   record.expires_at = absl::FromUnixNanos(proto.expires_at_unix_nanos());
   record.revoked = proto.revoked();
   record.rotated = proto.rotated();
+  record.client_revocation = proto.client_revocation();
+  record.user_revocation = proto.user_revocation();
   CollectRecordProblems(record, path, problems);
   if (problems.count() != problems_before) return std::nullopt;
   return record;
@@ -239,7 +268,10 @@ bool operator==(const TokenRecord& a, const TokenRecord& b) {
          a.user_id == b.user_id && a.entity_id == b.entity_id &&
          a.role_id == b.role_id && a.family_id == b.family_id &&
          a.issued_at == b.issued_at && a.expires_at == b.expires_at &&
-         a.revoked == b.revoked && a.rotated == b.rotated;
+         a.revoked == b.revoked && a.rotated == b.rotated &&
+         a.client_revocation == b.client_revocation &&
+         a.access_digest == b.access_digest &&
+         a.user_revocation == b.user_revocation;
 }
 
 uint64_t GenerateFamilyId() {
@@ -378,6 +410,19 @@ size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {
   return removed;
 }
 
+uint64_t InMemoryTokenStore::RevokeUser(absl::string_view user_id) {
+  Users& users = shards_->users;
+  std::lock_guard<std::mutex> lock(users.mu);
+  return ++users.revocations[user_id];
+}
+
+uint64_t InMemoryTokenStore::UserRevocation(absl::string_view user_id) const {
+  const Users& users = shards_->users;
+  std::lock_guard<std::mutex> lock(users.mu);
+  auto it = users.revocations.find(user_id);
+  return it == users.revocations.end() ? 0 : it->second;
+}
+
 size_t InMemoryTokenStore::size() const {
   size_t total = 0;
   for (const TokenShard& shard : shards_->by_digest) {
@@ -391,6 +436,7 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export(
     const SecretKey& key) const {
   std::vector<TokenRecord> records;
   std::vector<uint64_t> revoked_families;
+  std::vector<std::pair<std::string, uint64_t>> users;
   {
     // Holding every family lock stops Insert, RevokeFamily and RemoveExpired
     // for the duration, so the snapshot never shows a family half revoked.
@@ -409,7 +455,11 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export(
         records.push_back(record);
       }
     }
+    std::lock_guard<std::mutex> users_lock(shards_->users.mu);
+    users.assign(shards_->users.revocations.begin(),
+                 shards_->users.revocations.end());
   }
+  std::sort(users.begin(), users.end());
   std::sort(records.begin(), records.end(),
             [](const TokenRecord& a, const TokenRecord& b) {
               return a.digest.bytes() < b.digest.bytes();
@@ -426,6 +476,11 @@ absl::StatusOr<std::string> InMemoryTokenStore::Export(
   for (uint64_t family_id : revoked_families) {
     snapshot.add_revoked_families(family_id);
   }
+  for (const auto& [user_id, revocation] : users) {
+    v1::UserRevocation& user = *snapshot.add_user_revocations();
+    user.set_user_id(user_id);
+    user.set_revocation(revocation);
+  }
   return internal::SealSnapshot(snapshot, key, "token store export");
 }
 
@@ -434,7 +489,9 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
   constexpr absl::string_view kPrefix = "token store import: ";
   v1::TokenStoreSnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
-      serialized, key, kPrefix, kSnapshotVersion, snapshot));
+      serialized, key, kPrefix, kSnapshotVersion, snapshot,
+      "version 1 tokens carry no revocation counters and cannot be "
+      "converted: clients must authenticate again"));
 
   ProblemList problems;
   if (HasUnknownFields(snapshot)) {
@@ -447,6 +504,17 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
       problems.Add(absl::StrCat("revoked_families[", i, "]: family_id is 0"));
     } else if (!revoked_families.insert(family_id).second) {
       problems.Add(absl::StrCat("revoked_families[", i, "]: duplicate family"));
+    }
+  }
+  absl::flat_hash_map<std::string, uint64_t> users;
+  for (int i = 0; i < snapshot.user_revocations_size(); ++i) {
+    const v1::UserRevocation& user = snapshot.user_revocations(i);
+    const std::string path = absl::StrCat("user_revocations[", i, "]: ");
+    if (HasUnknownFields(user)) problems.Add(path + "unknown fields");
+    if (user.user_id().empty()) problems.Add(path + "user_id is empty");
+    if (user.revocation() == 0) problems.Add(path + "revocation is 0");
+    if (!users.try_emplace(user.user_id(), user.revocation()).second) {
+      problems.Add(path + "duplicate user_id");
     }
   }
   std::vector<TokenRecord> records;
@@ -484,12 +552,18 @@ absl::Status InMemoryTokenStore::Import(absl::string_view serialized,
   for (size_t i = 0; i < kShards; ++i) {
     token_locks[i] = std::unique_lock<std::mutex>(shards_->by_digest[i].mu);
   }
+  std::lock_guard<std::mutex> users_lock(shards_->users.mu);
   for (size_t i = 0; i < kShards; ++i) {
     if (!shards_->by_digest[i].records.empty()) {
       return absl::FailedPreconditionError(
           absl::StrCat(kPrefix, "the store is not empty"));
     }
   }
+  if (!shards_->users.revocations.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kPrefix, "the store is not empty"));
+  }
+  shards_->users.revocations = std::move(users);
   for (TokenRecord& record : records) {
     const Digest digest = record.digest;
     const uint64_t family_id = record.family_id;

@@ -79,6 +79,19 @@ struct TokenRecord {
   bool revoked = false;
   // kRefresh only: already exchanged at /auth/refresh.
   bool rotated = false;
+  // The client's revocation counter when the token was issued
+  // (ClientRegistry::Authentication::revocation): the token is valid only
+  // while the client's counter still has this value. An integer, not a
+  // time, so that revocation does not depend on the clock.
+  uint64_t client_revocation = 0;
+  // kRefresh only (zero for kAccess): the digest of the access token issued
+  // with this refresh token, revoked when the refresh token is exchanged.
+  // Zero: none recorded.
+  Digest access_digest;
+  // kEntityUser only (0 for kPartner): the user's revocation counter when
+  // the token was issued (TokenStore::UserRevocation); the token is valid
+  // only while the user's counter still has this value.
+  uint64_t user_revocation = 0;
 
   friend bool operator==(const TokenRecord& a, const TokenRecord& b);
   friend bool operator!=(const TokenRecord& a, const TokenRecord& b) {
@@ -128,6 +141,20 @@ class TokenStore {
   // Removes every token with expires_at <= now; returns how many.
   virtual size_t RemoveExpired(absl::Time now) = 0;
 
+  // Revokes every token of the entity user `user_id` issued so far (logout
+  // everywhere; the user removed or their role downgraded) by adding one to
+  // the user's revocation counter, and returns the new value. Tokens record
+  // the counter at their issue (TokenRecord::user_revocation); the caller
+  // (TokenService) refuses those whose value differs. The counter never goes
+  // back; it is kept (and exported) for as long as the store lives, whatever
+  // the user's tokens, so a user id that leaves and returns does not revive
+  // them. Use TokenService::RevokeUserTokens, which also tells the
+  // introspection caches.
+  virtual uint64_t RevokeUser(absl::string_view user_id) = 0;
+
+  // The user's revocation counter: 0 for a user never revoked.
+  virtual uint64_t UserRevocation(absl::string_view user_id) const = 0;
+
   // The number of stored tokens.
   virtual size_t size() const = 0;
 
@@ -150,7 +177,9 @@ class TokenStore {
   // is not a sealed snapshot or has another format version (version 1, the
   // unkeyed checksum, is refused), whose MAC is missing or does not match
   // ("MAC mismatch: edited, corrupted or sealed under another key"), that
-  // holds another kind of snapshot, or whose snapshot has another version,
+  // holds another kind of snapshot, or whose snapshot has another version
+  // than 2 (version 1, without revocation counters, is refused:
+  // "unsupported version 1 (expected 2): ..."),
   // carries unknown fields or breaks an invariant, listing the problems
   // (first 10) with paths, e.g.
   // "token store import: tokens[3]: digest: expected 32 bytes, got 31".
@@ -163,7 +192,9 @@ class TokenStore {
 // contend. Find, Revoke and MarkRotated lock one shard; Insert and
 // RevokeFamily also lock the family's shard of a separate family index.
 // Costs: O(1) for those (RevokeFamily: O(family size)); O(n) for
-// RemoveExpired, size, Export and Import. Memory: 300 to 600 bytes per token
+// RemoveExpired, size, Export and Import. RevokeUser and UserRevocation take
+// a separate lock and one hash lookup (about 40 bytes per revoked user, kept
+// for the store's lifetime). Memory: 300 to 600 bytes per token
 // (a 256-byte hash-table slot at 44-88% load, plus its family-index entry),
 // plus its strings beyond 15 characters. Export is a consistent snapshot with
 // respect to family operations.
@@ -179,6 +210,8 @@ class InMemoryTokenStore final : public TokenStore {
   size_t RevokeFamily(uint64_t family_id) override;
   absl::StatusOr<bool> MarkRotated(const Digest& digest) override;
   size_t RemoveExpired(absl::Time now) override;
+  uint64_t RevokeUser(absl::string_view user_id) override;
+  uint64_t UserRevocation(absl::string_view user_id) const override;
   size_t size() const override;
   absl::StatusOr<std::string> Export(const SecretKey& key) const override;
   absl::Status Import(absl::string_view serialized,
@@ -190,7 +223,7 @@ class InMemoryTokenStore final : public TokenStore {
   // Locks are std::mutex rather than absl::Mutex because Debian's prebuilt
   // Abseil is not compiled with ThreadSanitizer, which then cannot see
   // absl::Mutex's synchronization. Lock order: family shards before token
-  // shards, each kind in ascending index order.
+  // shards, each kind in ascending index order, then the users' lock.
   struct alignas(64) TokenShard {
     mutable std::mutex mu;
     absl::flat_hash_map<Digest, TokenRecord> records;  // Guarded by mu.
@@ -219,9 +252,15 @@ class InMemoryTokenStore final : public TokenStore {
     return family_id % kShards;
   }
 
+  struct alignas(64) Users {
+    mutable std::mutex mu;
+    absl::flat_hash_map<std::string, uint64_t> revocations;  // Guarded by mu.
+  };
+
   struct Shards {
     std::array<TokenShard, kShards> by_digest;
     std::array<FamilyShard, kShards> by_family;
+    Users users;
   };
 
   // On the heap: 4 KiB is a lot for a stack, and freeing it tells

@@ -59,6 +59,12 @@ class ClientRegistryTest : public ::testing::Test {
     return secret.ok() ? *secret : "";
   }
 
+  // The client's revocation counter: what its tokens issued now carry.
+  uint64_t Counter(absl::string_view client_id) {
+    absl::StatusOr<ClientInfo> info = registry_.Find(client_id);
+    return info.ok() ? info->revocation : 0;
+  }
+
   AuthFailure Failure(absl::string_view client_id, absl::string_view secret) {
     return registry_.Authenticate(client_id, secret).failure;
   }
@@ -74,7 +80,8 @@ TEST_F(ClientRegistryTest, RegisterReturnsASecretThatAuthenticates) {
   EXPECT_TRUE(ParseToken(secret).ok()) << secret;
   const Authentication result = registry_.Authenticate("c-backend", secret);
   EXPECT_TRUE(result.ok());
-  EXPECT_EQ(result.tokens_valid_from, kStart);
+  EXPECT_NE(result.revocation, 0u);
+  EXPECT_EQ(result.revocation, registry_.Find("c-backend")->revocation);
   // Hex digits in either case, as for tokens.
   EXPECT_TRUE(
       registry_.Authenticate("c-backend", absl::AsciiStrToUpper(secret)).ok());
@@ -144,6 +151,7 @@ TEST_F(ClientRegistryTest, RegistrationErrors) {
 
 TEST_F(ClientRegistryTest, RotationReplacesTheSecret) {
   const std::string old_secret = Register("c-backend");
+  const uint64_t issued = Counter("c-backend");
   clock_.Advance(absl::Minutes(5));
   absl::StatusOr<std::string> new_secret = registry_.RotateSecret("c-backend");
   ASSERT_TRUE(new_secret.ok()) << new_secret.status();
@@ -156,7 +164,8 @@ TEST_F(ClientRegistryTest, RotationReplacesTheSecret) {
   EXPECT_EQ(info->created_at, kStart);
   EXPECT_EQ(info->updated_at, kStart + absl::Minutes(5));
   // Tokens issued before a routine rotation stay valid.
-  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", kStart).ok());
+  EXPECT_EQ(Counter("c-backend"), issued);
+  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", issued).ok());
 
   EXPECT_EQ(Describe(registry_.RotateSecret("c-app").status()),
             "FAILED_PRECONDITION: client \"c-app\" has no secret; register it "
@@ -167,87 +176,214 @@ TEST_F(ClientRegistryTest, RotationReplacesTheSecret) {
 
 TEST_F(ClientRegistryTest, RevokeTokensInvalidatesEarlierTokensOnly) {
   Register("c-backend");
+  const uint64_t before = Counter("c-backend");
   const uint64_t version = registry_.version();
-  clock_.Advance(absl::Seconds(10));
   ASSERT_TRUE(registry_.RevokeTokens("c-backend").ok());
   EXPECT_GT(registry_.version(), version);
-  const absl::Time revoked_at = kStart + absl::Seconds(10);
-  // Tokens dated up to the revocation instant itself are invalid.
-  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-backend", revoked_at)),
-            "UNAUTHENTICATED: revoked with every token of client \"c-backend\" "
-            "issued before 2024-01-31T11:20:10.12345679Z");
-  EXPECT_TRUE(
-      registry_.CheckTokenClient("c-backend", revoked_at + absl::Nanoseconds(1))
-          .ok());
+  EXPECT_EQ(Counter("c-backend"), before + 1);
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-backend", before)),
+            "UNAUTHENTICATED: revoked with every earlier token of client "
+            "\"c-backend\"");
+  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", before + 1).ok());
   EXPECT_EQ(Describe(registry_.RevokeTokens("c-app")),
             "NOT_FOUND: client \"c-app\" is not registered");
 }
 
-TEST_F(ClientRegistryTest, CheckTokenClientStates) {
-  Register("c-backend");
-  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", kStart).ok());
-  // Dated before the registration: not this registration's token.
-  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-backend",
-                                                kStart - absl::Nanoseconds(1))),
-            "UNAUTHENTICATED: revoked with every token of client \"c-backend\" "
-            "issued before 2024-01-31T11:20:00.123456789Z");
-  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", kStart)),
-            "UNAUTHENTICATED: client \"c-app\" is not registered");
-  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-nobody", kStart)),
-            "UNAUTHENTICATED: client \"c-nobody\" is no longer in the policy");
+// Revocation compares counters, not times: a token issued while the clock
+// was an hour ahead is revoked when the clock is back (issue 14).
+TEST_F(ClientRegistryTest, RevocationIgnoresTheClock) {
+  const std::string secret = Register("c-backend");
+  clock_.Advance(absl::Hours(1));
+  const Authentication issued_ahead =
+      registry_.Authenticate("c-backend", secret);
+  ASSERT_TRUE(issued_ahead.ok());
+  clock_.Advance(-absl::Hours(1));  // corrected
+  ASSERT_TRUE(registry_.RevokeTokens("c-backend").ok());
+  EXPECT_FALSE(
+      registry_.CheckTokenClient("c-backend", issued_ahead.revocation).ok());
 }
 
-// The policy decides which clients exist: a registered client removed from it
-// loses its secret and its tokens for good, even if it comes back.
-TEST_F(ClientRegistryTest, RemovalDropsTheSecretAndEveryEarlierToken) {
+TEST_F(ClientRegistryTest, CheckTokenClientStates) {
+  Register("c-backend");
+  EXPECT_TRUE(
+      registry_.CheckTokenClient("c-backend", Counter("c-backend")).ok());
+  // Another counter: not this registry's token, or revoked.
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-backend",
+                                                Counter("c-backend") + 1)),
+            "UNAUTHENTICATED: revoked with every earlier token of client "
+            "\"c-backend\"");
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", 1)),
+            "UNAUTHENTICATED: client \"c-app\" is not registered");
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-nobody", 1)),
+            "UNAUTHENTICATED: client \"c-nobody\" is no longer in the policy");
+  // Counters start at random: two registries never share one.
+  ClientRegistry other(SecretKey::Generate(), clock_);
+  other.OnPolicy(*policy_);
+  ASSERT_TRUE(other.RegisterClient("c-backend", "").ok());
+  EXPECT_NE(other.Find("c-backend")->revocation, Counter("c-backend"));
+}
+
+// A registered client that leaves the policy is suspended, not destroyed: a
+// reload never destroys a secret as a side effect (issue 14: a half-written
+// policy file logged every client out for good). Back in the policy, the same
+// secret works again.
+TEST_F(ClientRegistryTest, LeavingThePolicySuspendsAndReturningResumes) {
   const std::string app_secret = Register("c-app");
   Register("c-backend");
+  const uint64_t app_tokens = Counter("c-app");
+  const uint64_t backend_tokens = Counter("c-backend");
   const uint64_t version = registry_.version();
   clock_.Advance(absl::Minutes(1));
   registry_.OnPolicy(*CompileText(kWithoutApp));
   EXPECT_GT(registry_.version(), version);
 
-  absl::StatusOr<ClientInfo> removed = registry_.Find("c-app");
-  ASSERT_TRUE(removed.ok()) << removed.status();
-  EXPECT_EQ(ClientStateName(removed->state), "removed");
-  EXPECT_EQ(removed->updated_at, kStart + absl::Minutes(1));
-  EXPECT_EQ(Failure("c-app", app_secret), AuthFailure::kRemovedClient);
-  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", kStart)),
+  absl::StatusOr<ClientInfo> absent = registry_.Find("c-app");
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(ClientStateName(absent->state), "suspended");
+  EXPECT_TRUE(absent->absent);
+  EXPECT_FALSE(absent->operator_suspended);
+  EXPECT_EQ(absent->absent_since, kStart + absl::Minutes(1));
+  EXPECT_EQ(absent->updated_at, kStart + absl::Minutes(1));
+  EXPECT_EQ(Failure("c-app", app_secret), AuthFailure::kSuspendedClient);
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", app_tokens)),
             "UNAUTHENTICATED: client \"c-app\" is no longer in the policy");
   EXPECT_EQ(Describe(registry_.RegisterClient("c-app", "").status()),
             "NOT_FOUND: client \"c-app\" is not in the policy");
   // Other clients are untouched; reloading the same policy changes nothing.
-  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", kStart).ok());
+  EXPECT_TRUE(registry_.CheckTokenClient("c-backend", backend_tokens).ok());
   const uint64_t after_removal = registry_.version();
+  clock_.Advance(absl::Minutes(1));
   registry_.OnPolicy(*CompileText(kWithoutApp));
   EXPECT_EQ(registry_.version(), after_removal);
+  EXPECT_EQ(registry_.Find("c-app")->absent_since, kStart + absl::Minutes(1));
 
-  // Back in the policy: unregistered, and the old secret stays dropped.
-  clock_.Advance(absl::Minutes(1));
+  // Back in the policy: active again, with the same secret and tokens.
   registry_.OnPolicy(*policy_);
-  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kUnregistered);
-  EXPECT_EQ(Failure("c-app", app_secret), AuthFailure::kUnregisteredClient);
-  const std::string new_secret = Register("c-app");
-  EXPECT_EQ(Failure("c-app", new_secret), AuthFailure::kNone);
-  EXPECT_EQ(registry_.Find("c-app")->created_at, kStart + absl::Minutes(2));
-  // Tokens from before the removal stay invalid; new ones are fine.
-  EXPECT_FALSE(registry_.CheckTokenClient("c-app", kStart).ok());
-  EXPECT_TRUE(
-      registry_.CheckTokenClient("c-app", kStart + absl::Minutes(2)).ok());
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kActive);
+  EXPECT_FALSE(registry_.Find("c-app")->absent);
+  EXPECT_EQ(Failure("c-app", app_secret), AuthFailure::kNone);
+  EXPECT_TRUE(registry_.CheckTokenClient("c-app", app_tokens).ok());
+  EXPECT_EQ(registry_.Find("c-app")->created_at, kStart);
 }
 
-// Removal and return within one clock tick (a manual clock): tokens dated
-// at that instant were issued before the removal and must stay invalid.
-TEST_F(ClientRegistryTest, RemovalWithinOneTickStillInvalidatesOldTokens) {
-  Register("c-app");
+// The secret of an absent client is destroyed only after the grace period,
+// by OnPolicy or by the periodic RemoveLongAbsentClients; then it is removed
+// for good, and back in the policy it is unregistered.
+TEST_F(ClientRegistryTest, AbsentPastTheGracePeriodIsRemoved) {
+  ClientRegistryOptions options;
+  options.absent_client_grace = absl::Hours(24);
+  ClientRegistry registry(SecretKey::Generate(), clock_, options);
+  registry.OnPolicy(*policy_);
+  const std::string secret = *registry.RegisterClient("c-app", "");
+  const uint64_t tokens = registry.Find("c-app")->revocation;
+  registry.OnPolicy(*CompileText(kWithoutApp));
+  clock_.Advance(absl::Hours(24) - absl::Nanoseconds(1));
+  EXPECT_EQ(registry.RemoveLongAbsentClients(), 0u);
+  registry.OnPolicy(*CompileText(kWithoutApp));
+  EXPECT_EQ(registry.Find("c-app")->state, ClientState::kSuspended);
+  clock_.Advance(absl::Nanoseconds(1));
+  const uint64_t version = registry.version();
+  EXPECT_EQ(registry.RemoveLongAbsentClients(), 1u);
+  EXPECT_GT(registry.version(), version);
+  EXPECT_EQ(registry.Find("c-app")->state, ClientState::kRemoved);
+  EXPECT_EQ(registry.Authenticate("c-app", secret).failure,
+            AuthFailure::kRemovedClient);
+  EXPECT_EQ(registry.RemoveLongAbsentClients(), 0u);
+
+  registry.OnPolicy(*policy_);
+  EXPECT_EQ(registry.Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_EQ(registry.Authenticate("c-app", secret).failure,
+            AuthFailure::kUnregisteredClient);
+  EXPECT_FALSE(registry.CheckTokenClient("c-app", tokens).ok());
+
+  // OnPolicy enforces the grace period too; the default is 30 days.
+  ClientRegistry defaults(SecretKey::Generate(), clock_);
+  defaults.OnPolicy(*policy_);
+  (void)*defaults.RegisterClient("c-app", "");
+  defaults.OnPolicy(*CompileText(kWithoutApp));
+  clock_.Advance(absl::Hours(24 * 30) - absl::Nanoseconds(1));
+  defaults.OnPolicy(*CompileText(kWithoutApp));
+  EXPECT_EQ(defaults.Find("c-app")->state, ClientState::kSuspended);
+  clock_.Advance(absl::Nanoseconds(1));
+  defaults.OnPolicy(*CompileText(kWithoutApp));
+  EXPECT_EQ(defaults.Find("c-app")->state, ClientState::kRemoved);
+}
+
+// RemoveClient destroys the secret and every earlier token for good, even if
+// the client stays in (or returns to) the policy.
+TEST_F(ClientRegistryTest, RemoveClientDestroysTheSecretAndEveryEarlierToken) {
+  const std::string secret = Register("c-app");
+  const uint64_t tokens = Counter("c-app");
+  const uint64_t version = registry_.version();
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(registry_.RemoveClient("c-app").ok());
+  EXPECT_GT(registry_.version(), version);
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_EQ(Failure("c-app", secret), AuthFailure::kUnregisteredClient);
+  EXPECT_FALSE(registry_.CheckTokenClient("c-app", tokens).ok());
+  EXPECT_TRUE(registry_.RemoveClient("c-app").ok());  // idempotent
+
+  // Removed while absent: removed; back in the policy: unregistered.
   registry_.OnPolicy(*CompileText(kWithoutApp));
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kRemoved);
   registry_.OnPolicy(*policy_);
+  const std::string new_secret = Register("c-app");
+  EXPECT_EQ(Failure("c-app", secret), AuthFailure::kWrongSecret);
+  EXPECT_EQ(Failure("c-app", new_secret), AuthFailure::kNone);
+  EXPECT_FALSE(registry_.CheckTokenClient("c-app", tokens).ok());
+
+  // A client of the policy never registered can be removed (nothing to
+  // destroy); one nobody knows cannot.
+  EXPECT_TRUE(registry_.RemoveClient("c-other").ok());
+  EXPECT_EQ(Describe(registry_.RemoveClient("c-nobody")),
+            "NOT_FOUND: unknown client \"c-nobody\"");
+}
+
+// The counter survives removal and registration again, and the clock plays
+// no part: a removal and return within one clock tick (or after the clock
+// stepped back) still leaves the old tokens invalid.
+TEST_F(ClientRegistryTest, RemovalSurvivesRegistrationAgain) {
   Register("c-app");
-  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", kStart)),
-            "UNAUTHENTICATED: revoked with every token of client \"c-app\" "
-            "issued before 2024-01-31T11:20:00.12345679Z");
-  EXPECT_EQ(registry_.Find("c-app")->tokens_valid_from,
-            kStart + absl::Nanoseconds(1));
+  const uint64_t tokens = Counter("c-app");
+  ASSERT_TRUE(registry_.RemoveClient("c-app").ok());
+  clock_.Advance(-absl::Hours(1));
+  Register("c-app");
+  EXPECT_EQ(Counter("c-app"), tokens + 1);
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", tokens)),
+            "UNAUTHENTICATED: revoked with every earlier token of client "
+            "\"c-app\"");
+  EXPECT_TRUE(registry_.CheckTokenClient("c-app", tokens + 1).ok());
+}
+
+// An operator's suspension: refused while suspended, everything kept.
+TEST_F(ClientRegistryTest, SuspendAndResumeClient) {
+  const std::string secret = Register("c-app");
+  const uint64_t version = registry_.version();
+  ASSERT_TRUE(registry_.SuspendClient("c-app").ok());
+  EXPECT_GT(registry_.version(), version);
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kSuspended);
+  EXPECT_TRUE(registry_.Find("c-app")->operator_suspended);
+  EXPECT_EQ(Failure("c-app", secret), AuthFailure::kSuspendedClient);
+  EXPECT_EQ(Describe(registry_.CheckTokenClient("c-app", Counter("c-app"))),
+            "UNAUTHENTICATED: client \"c-app\" is suspended");
+  EXPECT_TRUE(registry_.SuspendClient("c-app").ok());  // idempotent
+  ASSERT_TRUE(registry_.ResumeClient("c-app").ok());
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kActive);
+  EXPECT_EQ(Failure("c-app", secret), AuthFailure::kNone);
+  EXPECT_TRUE(registry_.CheckTokenClient("c-app", Counter("c-app")).ok());
+
+  // Resumed while absent: suspended until it returns.
+  ASSERT_TRUE(registry_.SuspendClient("c-app").ok());
+  registry_.OnPolicy(*CompileText(kWithoutApp));
+  ASSERT_TRUE(registry_.ResumeClient("c-app").ok());
+  EXPECT_EQ(registry_.Find("c-app")->state, ClientState::kSuspended);
+  registry_.OnPolicy(*policy_);
+  EXPECT_EQ(Failure("c-app", secret), AuthFailure::kNone);
+
+  EXPECT_EQ(Describe(registry_.SuspendClient("c-other")),
+            "NOT_FOUND: client \"c-other\" is not registered");
+  EXPECT_EQ(Describe(registry_.ResumeClient("c-nobody")),
+            "NOT_FOUND: client \"c-nobody\" is not registered");
 }
 
 TEST_F(ClientRegistryTest, FindAndList) {
@@ -289,7 +425,7 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
       *before.registry.RegisterClient("c-backend", "Backend");
   ASSERT_TRUE(before.registry.RegisterClient("c-app", "").ok());
   clock_.Advance(absl::Seconds(1));
-  before.registry.OnPolicy(*CompileText(kWithoutApp));  // c-app removed
+  before.registry.OnPolicy(*CompileText(kWithoutApp));  // c-app suspended
   absl::StatusOr<std::string> exported = before.registry.Export();
   ASSERT_TRUE(exported.ok()) << exported.status();
   // Neither the text nor the bytes of the secret appear.
@@ -305,9 +441,12 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
   v1::ClientRegistrySnapshot snapshot;
   ASSERT_TRUE(snapshot.ParseFromString(testing::OpenSeal(*exported).payload()));
   ASSERT_EQ(snapshot.clients_size(), 2);
+  EXPECT_EQ(snapshot.version(), 2u);
   EXPECT_EQ(snapshot.clients(0).client_id(), "c-app");
-  EXPECT_TRUE(snapshot.clients(0).removed());
-  EXPECT_TRUE(snapshot.clients(0).secret_digest().empty());
+  EXPECT_TRUE(snapshot.clients(0).absent());
+  EXPECT_EQ(snapshot.clients(0).absent_since_unix_nanos(),
+            absl::ToUnixNanos(kStart + absl::Seconds(1)));
+  EXPECT_EQ(snapshot.clients(0).secret_digest().size(), 32u);
   EXPECT_EQ(snapshot.clients(1).client_id(), "c-backend");
   EXPECT_EQ(snapshot.clients(1).secret_digest().size(), 32u);
 
@@ -316,7 +455,7 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
   after.OnPolicy(*CompileText(kWithoutApp));
   ASSERT_TRUE(after.Import(*exported).ok());
   EXPECT_TRUE(after.Authenticate("c-backend", backend).ok());
-  EXPECT_EQ(after.Find("c-app")->state, ClientState::kRemoved);
+  EXPECT_EQ(after.Find("c-app")->state, ClientState::kSuspended);
   EXPECT_EQ(after.Find("c-backend")->display_name, "Backend");
   EXPECT_EQ(*after.Export(), *exported);
   EXPECT_EQ(Describe(after.Import(*exported)),
@@ -332,11 +471,11 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
             "corrupted or sealed under another key");
   EXPECT_EQ(other_key.Find("c-backend")->state, ClientState::kUnregistered);
   // Imported into a registry whose policy lists c-app again: it is back,
-  // unregistered; one whose policy lacks c-backend removes it.
+  // active; one whose policy lacks c-backend suspends it.
   ClientRegistry returned(*SecretKey::FromBytes(before.key_bytes), clock_);
   returned.OnPolicy(*policy_);
   ASSERT_TRUE(returned.Import(*exported).ok());
-  EXPECT_EQ(returned.Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_EQ(returned.Find("c-app")->state, ClientState::kActive);
   EXPECT_TRUE(returned.Authenticate("c-backend", backend).ok());
   ClientRegistry without_backend(*SecretKey::FromBytes(before.key_bytes),
                                  clock_);
@@ -354,7 +493,7 @@ TEST_F(ClientRegistryTest, ExportHoldsDigestsOnlyAndImportRestores) {
   ASSERT_TRUE(without_backend.Import(*exported).ok());
   EXPECT_GT(without_backend.version(), version);
   EXPECT_EQ(without_backend.Authenticate("c-backend", backend).failure,
-            AuthFailure::kRemovedClient);
+            AuthFailure::kSuspendedClient);
 }
 
 // The key of the registries ImportErrors and ImportRejectsTampering import
@@ -379,14 +518,14 @@ v1::ClientRecord ValidRecord(const std::string& client_id) {
   record.set_secret_digest(std::string(32, '\x07'));
   record.set_created_at_unix_nanos(absl::ToUnixNanos(kStart));
   record.set_updated_at_unix_nanos(absl::ToUnixNanos(kStart));
-  record.set_tokens_valid_from_unix_nanos(absl::ToUnixNanos(kStart));
+  record.set_revocation(1);
   return record;
 }
 
 TEST_F(ClientRegistryTest, ImportErrors) {
   auto snapshot_with = [](auto mutate) {
     v1::ClientRegistrySnapshot snapshot;
-    snapshot.set_version(1);
+    snapshot.set_version(2);
     *snapshot.add_clients() = ValidRecord("c-backend");
     mutate(snapshot);
     return Seal(snapshot);
@@ -406,8 +545,12 @@ TEST_F(ClientRegistryTest, ImportErrors) {
   const Case cases[] = {
       {"not a protobuf", "\xff\xff\xff", "not a serialized SealedSnapshot"},
       {"empty", "", "unsupported format version 0 (expected 2)"},
-      {"newer version", snapshot_with([](auto& s) { s.set_version(2); }),
-       "unsupported version 2 (expected 1)"},
+      {"newer version", snapshot_with([](auto& s) { s.set_version(3); }),
+       "unsupported version 3 (expected 2)"},
+      {"older version", snapshot_with([](auto& s) { s.set_version(1); }),
+       "unsupported version 1 (expected 2): version 1 dropped the secrets of "
+       "clients that left the policy and dated token revocations by the wall "
+       "clock; it cannot be converted: register the clients again"},
       {"no MAC", no_mac.SerializeAsString(), "MAC is missing (truncated?)"},
       {"corrupted", corrupted,
        "MAC mismatch: edited, corrupted or sealed under another key"},
@@ -430,9 +573,15 @@ TEST_F(ClientRegistryTest, ImportErrors) {
          s.mutable_clients(0)->set_secret_digest(std::string(32, '\0'));
        }),
        "clients[0]: secret_digest is all zero"},
-      {"removed with a secret",
-       snapshot_with([](auto& s) { s.mutable_clients(0)->set_removed(true); }),
-       "clients[0]: a removed client has no secret"},
+      {"suspended without a secret", snapshot_with([](auto& s) {
+         s.mutable_clients(0)->clear_secret_digest();
+         s.mutable_clients(0)->set_operator_suspended(true);
+       }),
+       "clients[0]: a suspended client has a secret"},
+      {"absent_since without absent", snapshot_with([](auto& s) {
+         s.mutable_clients(0)->set_absent_since_unix_nanos(1);
+       }),
+       "clients[0]: absent_since is set for a client that is not absent"},
       {"updated before created", snapshot_with([](auto& s) {
          s.mutable_clients(0)->set_updated_at_unix_nanos(
              absl::ToUnixNanos(kStart) - 1);
@@ -444,10 +593,14 @@ TEST_F(ClientRegistryTest, ImportErrors) {
        "clients[1]: duplicate client_id (also clients[0])"},
       {"every problem listed", snapshot_with([](auto& s) {
          *s.add_clients() = ValidRecord("");
-         s.mutable_clients(1)->set_removed(true);
+         s.mutable_clients(1)->clear_secret_digest();
+         s.mutable_clients(1)->set_operator_suspended(true);
        }),
-       "clients[1]: client_id is empty; clients[1]: a removed client has no "
+       "clients[1]: client_id is empty; clients[1]: a suspended client has a "
        "secret"},
+      {"zero revocation counter",
+       snapshot_with([](auto& s) { s.mutable_clients(0)->set_revocation(0); }),
+       "clients[0]: revocation is 0"},
       {"unknown field", snapshot_with([](auto& s) {
          s.GetReflection()->MutableUnknownFields(&s)->AddVarint(99, 1);
        }),
@@ -467,18 +620,21 @@ TEST_F(ClientRegistryTest, ImportErrors) {
 }
 
 // Whoever can write a registry's export but does not hold its key cannot
-// bring a removed client back, move tokens_valid_from back (reviving revoked
-// tokens) or swap a secret's digest: each edit is refused whether the MAC is
-// left alone or replaced by an unkeyed checksum. Sealed with the key, the
-// same edits import (the last check), so the MAC is what refuses them.
+// lift a suspension, move a revocation counter back (reviving revoked tokens)
+// or swap a secret's digest: each edit is refused whether the MAC is left
+// alone or replaced by an unkeyed checksum. Sealed with the key, the same
+// edits import (the last check), so the MAC is what refuses them.
 TEST_F(ClientRegistryTest, ImportRejectsTampering) {
   v1::ClientRegistrySnapshot snapshot;
-  snapshot.set_version(1);
+  snapshot.set_version(2);
   *snapshot.add_clients() = ValidRecord("c-backend");
   v1::ClientRecord& removed = *snapshot.add_clients() = ValidRecord("c-gone");
   removed.clear_secret_digest();
-  removed.set_removed(true);
-  removed.set_tokens_valid_from_unix_nanos(absl::ToUnixNanos(kStart) + 1000);
+  removed.set_absent(true);
+  removed.set_absent_since_unix_nanos(absl::ToUnixNanos(kStart));
+  removed.set_revocation(5);
+  *snapshot.add_clients() = ValidRecord("c-held");
+  snapshot.mutable_clients(2)->set_operator_suspended(true);
   const std::string exported = Seal(snapshot);
   const v1::SealedSnapshot sealed = testing::OpenSeal(exported);
   struct Edit {
@@ -486,17 +642,16 @@ TEST_F(ClientRegistryTest, ImportRejectsTampering) {
     void (*apply)(v1::ClientRegistrySnapshot& s);
   };
   const Edit edits[] = {
-      {"reset the removed flag",
+      {"lift a suspension",
        [](v1::ClientRegistrySnapshot& s) {
-         s.mutable_clients(1)->set_removed(false);
+         s.mutable_clients(2)->set_operator_suspended(false);
        }},
-      {"move tokens_valid_from back",
+      {"move the revocation counter back",
        [](v1::ClientRegistrySnapshot& s) {
-         s.mutable_clients(1)->set_tokens_valid_from_unix_nanos(0);
+         s.mutable_clients(1)->set_revocation(4);
        }},
       {"give a removed client a secret",
        [](v1::ClientRegistrySnapshot& s) {
-         s.mutable_clients(1)->set_removed(false);
          s.mutable_clients(1)->set_secret_digest(s.clients(0).secret_digest());
        }},
       {"rename",
@@ -531,16 +686,15 @@ TEST_F(ClientRegistryTest, ImportRejectsTampering) {
 // crash-75f44606ec7b88d1).
 TEST_F(ClientRegistryTest, ReconcilingNeverDatesAChangeBeforeCreation) {
   v1::ClientRegistrySnapshot snapshot;
-  snapshot.set_version(1);
+  snapshot.set_version(2);
   v1::ClientRecord& later = *snapshot.add_clients() = ValidRecord("c-app");
   const int64_t an_hour_ahead = absl::ToUnixNanos(kStart + absl::Hours(1));
   later.set_created_at_unix_nanos(an_hour_ahead);
   later.set_updated_at_unix_nanos(an_hour_ahead);
-  later.set_tokens_valid_from_unix_nanos(an_hour_ahead);
   ClientRegistry registry(CopyOfImportKey(), clock_);  // the clock: kStart
-  registry.OnPolicy(*CompileText(kWithoutApp));        // c-app is removed
+  registry.OnPolicy(*CompileText(kWithoutApp));        // c-app is absent
   ASSERT_TRUE(registry.Import(Seal(snapshot)).ok());
-  ASSERT_EQ(registry.Find("c-app")->state, ClientState::kRemoved);
+  ASSERT_EQ(registry.Find("c-app")->state, ClientState::kSuspended);
   EXPECT_EQ(registry.Find("c-app")->updated_at, kStart + absl::Hours(1));
   absl::StatusOr<std::string> exported = registry.Export();
   ASSERT_TRUE(exported.ok()) << exported.status();
@@ -560,7 +714,7 @@ TEST_F(ClientRegistryTest, ConcurrentAuthenticateRotateAndReload) {
       for (int i = 0; i < 300 && !stop.load(); ++i) {
         const Authentication a = registry_.Authenticate("c-backend", first);
         if (a.ok()) authenticated.fetch_add(1);
-        (void)registry_.CheckTokenClient("c-backend", kStart);
+        (void)registry_.CheckTokenClient("c-backend", 1);
         (void)registry_.Find("c-app");
       }
     });

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -338,45 +339,58 @@ TEST(RateLimiterTest, ConcurrentChecksNeverOverAdmit) {
   EXPECT_EQ(next.retry_after, absl::Milliseconds(60));
 }
 
-TEST(RateLimiterCarryOverTest, KeepsSpentAllowanceAcrossRebuilds) {
-  // Credential 0 spends its burst of 3 (1 per 10 s), credential 1 is fresh.
-  RateLimiter old_limiter = MakeLimiter({{3, 30}, {3, 30}});
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(old_limiter.Check(0, kStart).allowed);
-  ASSERT_FALSE(old_limiter.Check(0, kStart).allowed);
+// The state lives per client id; policies only set the limits.
+TEST(ClientRateLimitsTest, StateIsPerClientIdAcrossPolicies) {
+  ClientRateLimits limits;
+  ASSERT_TRUE(limits.SetLimits({{"c-1", {3, 30}}, {"c-2", {0, 0}}}).ok());
+  const std::shared_ptr<RateCell> cell = limits.Find("c-1");
+  ASSERT_NE(cell, nullptr);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(CheckRate(*cell, kStart).allowed);
+  EXPECT_FALSE(limits.Check("c-1", kStart).allowed);
 
-  // The rebuilt limiter lists the credentials in another order, and one of
-  // them with a looser limit (6 per 30 s: T = 5 s, burst 30 s).
-  RateLimiter rebuilt = MakeLimiter({{3, 30}, {6, 30}, {3, 30}});
-  rebuilt.CarryOver(1, old_limiter, 0);
-  rebuilt.CarryOver(2, old_limiter, 1);
-  rebuilt.CarryOver(0, old_limiter, 7);  // out of range: ignored
-  rebuilt.CarryOver(9, old_limiter, 0);  // out of range: ignored
+  // The next policy lists c-1 later, with 6 per 30 s (T = 5 s): the same
+  // cell, its spent burst kept and judged against the new limit.
+  ASSERT_TRUE(limits.SetLimits({{"c-2", {0, 0}}, {"c-1", {6, 30}}}).ok());
+  EXPECT_EQ(limits.Find("c-1"), cell);
+  const RateDecision d = CheckRate(*cell, kStart);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.retry_after, absl::Seconds(5));
+  EXPECT_TRUE(CheckRate(*cell, kStart + absl::Seconds(5)).allowed);
 
-  // The carried backlog is 30 s; under the new limit it leaves no room at
-  // once, and one request every 5 s.
-  const RateDecision refused = rebuilt.Check(1, kStart);
-  EXPECT_FALSE(refused.allowed);
-  EXPECT_EQ(refused.retry_after, absl::Seconds(5));
-  EXPECT_TRUE(rebuilt.Check(1, kStart + absl::Seconds(5)).allowed);
-  // The fresh credential stays fresh, and credential 0 starts empty.
-  for (size_t credential : {0, 2}) {
-    SCOPED_TRACE(credential);
-    for (int i = 0; i < 3; ++i) {
-      EXPECT_TRUE(rebuilt.Check(credential, kStart).allowed);
-    }
-    EXPECT_FALSE(rebuilt.Check(credential, kStart).allowed);
+  // A policy without c-1: refused, state kept; listed again: as it was.
+  ASSERT_TRUE(limits.SetLimits({{"c-2", {0, 0}}}).ok());
+  EXPECT_EQ(CheckRate(*cell, kStart + absl::Seconds(5)).retry_after,
+            absl::InfiniteDuration());
+  EXPECT_FALSE(limits.Check("c-1", kStart + absl::Seconds(5)).allowed);
+  ASSERT_TRUE(limits.SetLimits({{"c-1", {6, 30}}}).ok());
+  EXPECT_FALSE(CheckRate(*cell, kStart + absl::Seconds(5)).allowed);
+  EXPECT_TRUE(CheckRate(*cell, kStart + absl::Seconds(10)).allowed);
+
+  // Unlimited, then limited: an unlimited client spends nothing.
+  ASSERT_TRUE(limits.SetLimits({{"c-2", {0, 0}}}).ok());
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(limits.Check("c-2", kStart).allowed);
   }
+  ASSERT_TRUE(limits.SetLimits({{"c-2", {2, 10}}}).ok());
+  EXPECT_TRUE(limits.Check("c-2", kStart).allowed);
+  EXPECT_TRUE(limits.Check("c-2", kStart).allowed);
+  EXPECT_FALSE(limits.Check("c-2", kStart).allowed);
+
+  // Never listed: refused for ever.
+  EXPECT_EQ(limits.Find("c-nobody"), nullptr);
+  EXPECT_EQ(limits.Check("c-nobody", kStart).retry_after,
+            absl::InfiniteDuration());
 }
 
-TEST(RateLimiterCarryOverTest, UnlimitedToLimitedStartsFresh) {
-  RateLimiter old_limiter = MakeLimiter({{0, 0}});
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(old_limiter.Check(0, kStart).allowed);
-  RateLimiter rebuilt = MakeLimiter({{2, 10}});
-  rebuilt.CarryOver(0, old_limiter, 0);
-  EXPECT_TRUE(rebuilt.Check(0, kStart).allowed);
-  EXPECT_TRUE(rebuilt.Check(0, kStart).allowed);
-  EXPECT_FALSE(rebuilt.Check(0, kStart).allowed);
+TEST(ClientRateLimitsTest, BadLimitsChangeNothing) {
+  ClientRateLimits limits;
+  ASSERT_TRUE(limits.SetLimits({{"c-1", {1, 30}}}).ok());
+  EXPECT_EQ(limits.SetLimits({{"c-1", {0, 0}}, {"c-\n", {5, 0}}}).ToString(),
+            "INVALID_ARGUMENT: client \"c-\\n\": interval_seconds must be "
+            "positive when count is 5");
+  EXPECT_TRUE(limits.Check("c-1", kStart).allowed);
+  EXPECT_FALSE(limits.Check("c-1", kStart).allowed);  // still 1 per 30 s
+  EXPECT_EQ(limits.Find("c-\n"), nullptr);
 }
 
 }  // namespace

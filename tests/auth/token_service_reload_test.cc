@@ -1,5 +1,6 @@
 // A PolicyWatcher drives the token service through ReloadEvent::policy: a
-// reload that removes a client ends its tokens, with no SetPolicy by hand.
+// reload that removes a client suspends it (its tokens are refused while it
+// is absent), with no SetPolicy by hand.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -90,7 +91,7 @@ struct Wiring {
   }
 };
 
-TEST(TokenServiceReloadTest, WatcherReloadThatRemovesAClientEndsItsTokens) {
+TEST(TokenServiceReloadTest, WatcherReloadThatRemovesAClientSuspendsIt) {
   const std::string path = TestDir() + "/policy.txtpb";
   ReplaceFile(path, kPolicy);
   ServiceFixture f(/*policy=*/nullptr);
@@ -144,12 +145,21 @@ TEST(TokenServiceReloadTest, WatcherReloadThatRemovesAClientEndsItsTokens) {
   EXPECT_EQ(
       Describe(f.service().Introspect(backend.access_token, kStart).status()),
       "OK");
+
+  // The client returns: same secret, same tokens (issue 14).
+  ReplaceFile(path, kPolicy);
+  ASSERT_EQ((*watcher)->PollOnce(), PolicyWatcher::PollResult::kPublished);
+  EXPECT_EQ(
+      Describe(f.service().Introspect(issued.access_token, kStart).status()),
+      "OK");
+  EXPECT_TRUE(
+      f.service().IssueToken({"entity_user", "c-app", secret, "u-ann"}).ok());
 }
 
 // The same through the watcher's own thread, while this thread keeps
 // introspecting (under ThreadSanitizer: SetPolicy from the polling thread
 // against cached introspections).
-TEST(TokenServiceReloadTest, WatcherThreadReloadEndsTheTokensOfARemovedClient) {
+TEST(TokenServiceReloadTest, WatcherThreadReloadSuspendsARemovedClient) {
   const std::string path = TestDir() + "/policy.txtpb";
   ReplaceFile(path, kPolicy);
   ServiceFixture f(/*policy=*/nullptr);

@@ -57,6 +57,47 @@ std::string CheckNames(const AccessGrant& grant, absl::string_view object_type,
   return absl::StrCat(VerdictName(d.verdict), "/", ReasonName(d.reason));
 }
 
+// A thread that runs tasks one at a time and stays alive, with its
+// thread-local introspection caches, between them.
+class Worker {
+ public:
+  Worker() : thread_([this] { Loop(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // Runs `task` on the worker and waits until it is done.
+  void Run(std::function<void()> task) {
+    std::unique_lock<std::mutex> lock(mu_);
+    task_ = std::move(task);
+    wake_.notify_all();
+    wake_.wait(lock, [this] { return task_ == nullptr; });
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || task_ != nullptr; });
+      if (task_ == nullptr) return;
+      task_();
+      task_ = nullptr;
+      wake_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::function<void()> task_;  // Guarded by mu_.
+  bool stopping_ = false;       // Guarded by mu_.
+  std::thread thread_;
+};
+
 // The status of introspecting `token` at `now`, "OK" when accepted.
 std::string IntrospectStatus(const TokenService& service,
                              absl::string_view token, absl::Time now) {
@@ -330,10 +371,11 @@ TEST(TokenServiceTest, ExpiryIsExclusive) {
                              expiry + absl::Hours(5)),
             expired);
   // And through the service's own clock.
+  const IssuedTokens third = f.Issue("c-backend", secret);
   f.clock().Set(expiry - absl::Nanoseconds(1));
-  EXPECT_TRUE(f.service().Introspect(fresh.access_token).ok());
+  EXPECT_TRUE(f.service().Introspect(third.access_token).ok());
   f.clock().Set(expiry);
-  EXPECT_EQ(Describe(f.service().Introspect(fresh.access_token).status()),
+  EXPECT_EQ(Describe(f.service().Introspect(third.access_token).status()),
             expired);
 
   // The refresh token lives 30 days, exclusive too.
@@ -375,11 +417,20 @@ TEST(TokenServiceTest, RefreshRotatesThePair) {
 
   EXPECT_EQ(IntrospectStatus(f.service(), second->access_token, refreshed),
             "OK");
-  // The old access token is not revoked by a refresh: it runs out.
-  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, refreshed), "OK");
-  // The new refresh token refreshes in turn.
+  // The old access token is revoked by the refresh (as Hydra does), not
+  // left alive until it runs out.
+  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, refreshed),
+            "UNAUTHENTICATED: access token: revoked");
+  // The new refresh token refreshes in turn, and ends the second access
+  // token, cached on this thread meanwhile.
   f.clock().Advance(absl::Minutes(3));
-  EXPECT_TRUE(f.service().Refresh(second->refresh_token).ok());
+  absl::StatusOr<IssuedTokens> third =
+      f.service().Refresh(second->refresh_token);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(IntrospectStatus(f.service(), second->access_token, refreshed),
+            "UNAUTHENTICATED: access token: revoked");
+  EXPECT_EQ(IntrospectStatus(f.service(), third->access_token, refreshed),
+            "OK");
   EXPECT_EQ(f.service().Stats().tokens_issued, 3u);
 }
 
@@ -549,17 +600,55 @@ TEST(TokenServiceTest, RefreshReadsTheUserAgain) {
   ASSERT_TRUE(grant.ok()) << grant.status();
   EXPECT_EQ(CheckNames(**grant, "payable", "approve", "e-2", "u-bob"),
             "allowed/ownership");
-  // The old access token keeps what it was issued with until it expires.
-  GrantOr old = f.service().Introspect(first.access_token, kStart);
-  ASSERT_TRUE(old.ok()) << old.status();
-  EXPECT_EQ((*old)->entity_id(), "e-1");
+  // The old access token went with the refresh token it was issued with:
+  // the new entity and role apply at once.
+  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked");
 
-  // A user who left the directory cannot refresh; the token stays unspent.
+  // A user who left the directory cannot refresh, and the family goes: if
+  // the user id returns (another person, say), the old tokens stay dead.
   ASSERT_TRUE(f.users().RemoveUser("u-bob"));
   EXPECT_EQ(Describe(f.service().Refresh(moved->refresh_token).status()),
             "NOT_FOUND: entity_user_id: unknown user \"u-bob\"");
   ASSERT_TRUE(f.users().SetUser("u-bob", {"e-1", ""}).ok());
-  EXPECT_TRUE(f.service().Refresh(moved->refresh_token).ok());
+  EXPECT_EQ(Describe(f.service().Refresh(moved->refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
+  EXPECT_EQ(IntrospectStatus(f.service(), moved->access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked");
+}
+
+// Logout everywhere: every token of one entity user, through every client,
+// cached or not; other users' tokens and later tokens are untouched.
+TEST(TokenServiceTest, RevokeUserTokensEndsEveryTokenOfTheUser) {
+  ServiceFixture f;
+  const std::string backend = f.Register("c-backend");
+  const std::string app = f.Register("c-app");
+  const IssuedTokens ann_backend = f.Issue("c-backend", backend, "u-ann");
+  const IssuedTokens ann_app = f.Issue("c-app", app, "u-ann");
+  const IssuedTokens bob = f.Issue("c-app", app, "u-bob");
+  const IssuedTokens partner = f.Issue("c-backend", backend);
+  ASSERT_EQ(IntrospectStatus(f.service(), ann_backend.access_token, kStart),
+            "OK");  // cached
+
+  ASSERT_TRUE(f.service().RevokeUserTokens("u-ann").ok());
+  EXPECT_EQ(f.store().UserRevocation("u-ann"), 1u);
+  const std::string revoked =
+      "UNAUTHENTICATED: access token: revoked with every token of user "
+      "\"u-ann\"";
+  EXPECT_EQ(IntrospectStatus(f.service(), ann_backend.access_token, kStart),
+            revoked);
+  EXPECT_EQ(IntrospectStatus(f.service(), ann_app.access_token, kStart),
+            revoked);
+  EXPECT_EQ(Describe(f.service().Refresh(ann_app.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked with every token of user "
+            "\"u-ann\"");
+  EXPECT_EQ(IntrospectStatus(f.service(), bob.access_token, kStart), "OK");
+  EXPECT_EQ(IntrospectStatus(f.service(), partner.access_token, kStart), "OK");
+  const IssuedTokens again = f.Issue("c-app", app, "u-ann");
+  EXPECT_EQ(IntrospectStatus(f.service(), again.access_token, kStart), "OK");
+  EXPECT_TRUE(f.service().Refresh(again.refresh_token).ok());
+  EXPECT_EQ(Describe(f.service().RevokeUserTokens("")),
+            "INVALID_ARGUMENT: user_id: empty");
 }
 
 TEST(TokenServiceTest, RevokeAnAccessToken) {
@@ -604,7 +693,8 @@ TEST(TokenServiceTest, RevokeARefreshTokenRevokesItsFamily) {
       f.service().Revoke({"c-backend", secret, second->refresh_token});
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->kind, TokenKind::kRefresh);
-  EXPECT_EQ(result->tokens_revoked, 4u);  // both pairs
+  // Both pairs, but for the first access token: the refresh revoked it.
+  EXPECT_EQ(result->tokens_revoked, 3u);
   for (const std::string& token : {first.access_token, second->access_token}) {
     EXPECT_EQ(IntrospectStatus(f.service(), token, kStart),
               "UNAUTHENTICATED: access token: revoked");
@@ -701,39 +791,81 @@ TEST(TokenServiceTest, IntrospectErrors) {
   }
 }
 
-// A client removed from the policy can neither get nor use tokens; if it
-// comes back it needs a new secret, and its old tokens stay dead.
-TEST(TokenServiceTest, ClientRemovedByAPolicyReload) {
+// Issue 14's reproduction: a transient policy without the clients (a
+// half-written file) suspends them: while absent they can neither get nor
+// use tokens, but when the original policy returns, the old secrets
+// authenticate and the earlier tokens introspect and refresh again.
+TEST(TokenServiceTest, PolicyWithoutTheClientsSuspendsThemUntilTheyReturn) {
   ServiceFixture f;
-  const std::string secret = f.Register("c-app");
-  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
-  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  const std::string app_secret = f.Register("c-app");
+  const std::string backend_secret = f.Register("c-backend");
+  const IssuedTokens app = f.Issue("c-app", app_secret, "u-ann");
+  const IssuedTokens backend = f.Issue("c-backend", backend_secret);
+  ASSERT_EQ(IntrospectStatus(f.service(), app.access_token, kStart), "OK");
+  ASSERT_EQ(IntrospectStatus(f.service(), backend.access_token, kStart), "OK");
 
   f.clock().Advance(absl::Minutes(1));
   const absl::Time now = f.clock().Now();
   ASSERT_TRUE(f.service()
                   .SetPolicy(CompileEdited([](v1::PolicySet& set) {
-                    set.mutable_credentials()->DeleteSubrange(1, 1);  // c-app
+                    set.mutable_credentials()->DeleteSubrange(0, 2);
                   }))
                   .ok());
-  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, now),
+  EXPECT_EQ(IntrospectStatus(f.service(), app.access_token, now),
             "UNAUTHENTICATED: access token: client \"c-app\" is no longer in "
             "the policy");
-  EXPECT_EQ(Describe(f.service().Refresh(issued.refresh_token).status()),
+  EXPECT_EQ(IntrospectStatus(f.service(), backend.access_token, now),
+            "UNAUTHENTICATED: access token: client \"c-backend\" is no longer "
+            "in the policy");
+  EXPECT_EQ(Describe(f.service().Refresh(app.refresh_token).status()),
             "UNAUTHENTICATED: refresh token: client \"c-app\" is no longer in "
             "the policy");
+  EXPECT_EQ(
+      Describe(f.service()
+                   .IssueToken({"entity_user", "c-app", app_secret, "u-ann"})
+                   .status()),
+      "UNAUTHENTICATED: invalid client credentials");
   EXPECT_EQ(Describe(f.service()
-                         .IssueToken({"entity_user", "c-app", secret, "u-ann"})
+                         .IssueToken({"client_credentials", "c-backend",
+                                      backend_secret, ""})
                          .status()),
             "UNAUTHENTICATED: invalid client credentials");
   EXPECT_EQ(f.service().Stats().authentications[static_cast<size_t>(
-                AuthFailure::kRemovedClient)],
-            1u);
+                AuthFailure::kSuspendedClient)],
+            2u);
+  EXPECT_EQ(f.clients().Find("c-app")->state, ClientState::kSuspended);
 
-  // Back in the policy: unregistered until it gets a new secret; tokens
-  // count from the new registration.
+  // The original policy again: same secrets, same tokens.
   f.clock().Advance(absl::Minutes(1));
   ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), app.access_token, f.clock().Now()),
+            "OK");
+  EXPECT_EQ(
+      IntrospectStatus(f.service(), backend.access_token, f.clock().Now()),
+      "OK");
+  EXPECT_TRUE(f.service()
+                  .IssueToken({"entity_user", "c-app", app_secret, "u-ann"})
+                  .ok());
+  EXPECT_TRUE(
+      f.service()
+          .IssueToken({"client_credentials", "c-backend", backend_secret, ""})
+          .ok());
+  EXPECT_TRUE(f.service().Refresh(app.refresh_token).ok());
+}
+
+// An operator's RemoveClient is what destroys a secret: the client's tokens
+// are dead for good, and if it is registered again it needs a new secret.
+TEST(TokenServiceTest, RemoveClientEndsTheSecretAndTokensForGood) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-app");
+  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
+  ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
+  f.clock().Advance(absl::Minutes(1));
+  ASSERT_TRUE(f.clients().RemoveClient("c-app").ok());
+  const std::string dead =
+      "UNAUTHENTICATED: access token: revoked with every earlier token of "
+      "client \"c-app\"";
+  EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), dead);
   EXPECT_EQ(Describe(f.service()
                          .IssueToken({"entity_user", "c-app", secret, "u-ann"})
                          .status()),
@@ -743,8 +875,36 @@ TEST(TokenServiceTest, ClientRemovedByAPolicyReload) {
   EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
             "OK");
   EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, f.clock().Now()),
-            "UNAUTHENTICATED: access token: revoked with every token of client "
-            "\"c-app\" issued before 2024-01-31T11:22:00.123456789Z");
+            dead);
+
+  // An operator's suspension refuses the tokens while it lasts.
+  ASSERT_TRUE(f.clients().SuspendClient("c-app").ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
+            "UNAUTHENTICATED: access token: client \"c-app\" is suspended");
+  ASSERT_TRUE(f.clients().ResumeClient("c-app").ok());
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, f.clock().Now()),
+            "OK");
+}
+
+// The grace period is enforced by the service's periodic maintenance.
+TEST(TokenServiceTest, RemoveExpiredTokensRemovesLongAbsentClients) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-app");
+  const IssuedTokens issued = f.Issue("c-app", secret, "u-ann");
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_credentials()->DeleteSubrange(1, 1);  // c-app
+                  }))
+                  .ok());
+  f.clock().Advance(absl::Hours(24 * 30));
+  (void)f.service().RemoveExpiredTokens();
+  EXPECT_EQ(f.clients().Find("c-app")->state, ClientState::kRemoved);
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_EQ(f.clients().Find("c-app")->state, ClientState::kUnregistered);
+  EXPECT_EQ(Describe(f.service()
+                         .IssueToken({"entity_user", "c-app", secret, "u-ann"})
+                         .status()),
+            "UNAUTHENTICATED: invalid client credentials");
 }
 
 // Cached grants are re-bound to a new snapshot on their next use; a grant
@@ -807,16 +967,110 @@ TEST(TokenServiceTest, RevokingAClientsTokensReachesCachedTokens) {
   ASSERT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart), "OK");
   ASSERT_TRUE(f.clients().RevokeTokens("c-backend").ok());
   EXPECT_EQ(IntrospectStatus(f.service(), issued.access_token, kStart),
-            "UNAUTHENTICATED: access token: revoked with every token of client "
-            "\"c-backend\" issued before 2024-01-31T11:20:00.12345679Z");
+            "UNAUTHENTICATED: access token: revoked with every earlier token "
+            "of client \"c-backend\"");
   EXPECT_EQ(Describe(f.service().Refresh(issued.refresh_token).status()),
-            "UNAUTHENTICATED: refresh token: revoked with every token of "
-            "client \"c-backend\" issued before "
-            "2024-01-31T11:20:00.12345679Z");
+            "UNAUTHENTICATED: refresh token: revoked with every earlier token "
+            "of client \"c-backend\"");
   // A token issued right after, in the same clock tick, is valid.
   const IssuedTokens after = f.Issue("c-backend", secret);
-  EXPECT_EQ(after.issued_at, kStart + absl::Nanoseconds(1));
+  EXPECT_EQ(after.issued_at, kStart);
   EXPECT_EQ(IntrospectStatus(f.service(), after.access_token, kStart), "OK");
+}
+
+// Issue 14: a token issued while the clock was an hour ahead survived
+// RevokeTokens once the clock was corrected (its issue time was after the
+// wall-clock revocation instant). The counter revokes it whatever its date.
+TEST(TokenServiceTest, RevocationHoldsForTokensIssuedWhileTheClockWasAhead) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  f.clock().Set(kStart + kHour);  // ahead
+  const IssuedTokens ahead = f.Issue("c-backend", secret);
+  f.clock().Set(kStart);  // corrected
+  ASSERT_TRUE(f.clients().RevokeTokens("c-backend").ok());
+  const absl::Time later = kStart + absl::Hours(1) + absl::Minutes(1);
+  EXPECT_EQ(IntrospectStatus(f.service(), ahead.access_token, later),
+            "UNAUTHENTICATED: access token: revoked with every earlier token "
+            "of client \"c-backend\"");
+  f.clock().Set(later);
+  EXPECT_EQ(Describe(f.service().Refresh(ahead.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked with every earlier token "
+            "of client \"c-backend\"");
+}
+
+// A token dated beyond the leeway (issued_at_leeway, default 5 minutes)
+// after now was issued by a clock that was ahead: refused.
+TEST(TokenServiceTest, TokensIssuedInTheFutureAreRefused) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  f.clock().Set(kStart + kHour);
+  const IssuedTokens ahead = f.Issue("c-backend", secret);
+  const IssuedTokens near = f.Issue("c-backend", secret);
+  EXPECT_EQ(IntrospectStatus(f.service(), ahead.access_token,
+                             kStart + absl::Minutes(54)),
+            "UNAUTHENTICATED: access token: issued in the future (the clock "
+            "stepped back?)");
+  EXPECT_EQ(IntrospectStatus(f.service(), near.access_token,
+                             kStart + absl::Minutes(55)),
+            "OK");
+  f.clock().Set(kStart);
+  EXPECT_EQ(Describe(f.service().Refresh(ahead.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: issued in the future (the clock "
+            "stepped back?)");
+}
+
+// A client removed and registered again: its old tokens stay dead even if
+// the clock stepped back in between (they were dated by time before).
+TEST(TokenServiceTest, RemovedAndReturnedClientsOldTokensStayDead) {
+  ServiceFixture f;
+  const IssuedTokens old = f.Issue("c-app", f.Register("c-app"), "u-ann");
+  ASSERT_TRUE(f.clients().RemoveClient("c-app").ok());
+  f.clock().Set(kStart - kHour);
+  const std::string secret = f.Register("c-app");
+  f.clock().Set(kStart);
+  EXPECT_EQ(IntrospectStatus(f.service(), old.access_token, kStart),
+            "UNAUTHENTICATED: access token: revoked with every earlier token "
+            "of client \"c-app\"");
+  EXPECT_EQ(
+      IntrospectStatus(f.service(),
+                       f.Issue("c-app", secret, "u-ann").access_token, kStart),
+      "OK");
+}
+
+// A token once seen expired stays expired after a clock step back, whether
+// it was seen from the cache, from the store, or at refresh.
+TEST(TokenServiceTest, ExpiredStaysExpiredAfterAClockStepBack) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens cached = f.Issue("c-backend", secret);
+  const IssuedTokens fresh = f.Issue("c-backend", secret);
+  const absl::Time expiry = kStart + kHour;
+  ASSERT_EQ(IntrospectStatus(f.service(), cached.access_token, kStart), "OK");
+  Worker other;  // a thread that cached the token too
+  other.Run([&] {
+    EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, kStart), "OK");
+  });
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, expiry),
+            "UNAUTHENTICATED: access token: expired");
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, expiry),
+            "UNAUTHENTICATED: access token: expired");
+  // The clock steps back: still refused, here and on the other thread.
+  const absl::Time back = expiry - absl::Minutes(10);
+  EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, back),
+            "UNAUTHENTICATED: access token: revoked");
+  EXPECT_EQ(IntrospectStatus(f.service(), fresh.access_token, back),
+            "UNAUTHENTICATED: access token: revoked");
+  other.Run([&] {
+    EXPECT_EQ(IntrospectStatus(f.service(), cached.access_token, back),
+              "UNAUTHENTICATED: access token: revoked");
+  });
+  // A refresh token seen expired, then the clock back.
+  f.clock().Set(kStart + kThirtyDays);
+  EXPECT_EQ(Describe(f.service().Refresh(fresh.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: expired");
+  f.clock().Set(kStart + kThirtyDays - kHour);
+  EXPECT_EQ(Describe(f.service().Refresh(fresh.refresh_token).status()),
+            "UNAUTHENTICATED: refresh token: revoked");
 }
 
 // c-backend: 3 requests per 30 s, so a burst of 3 and then one per 10 s.
@@ -891,6 +1145,46 @@ TEST(TokenServiceTest, RateLimitStateSurvivesAReload) {
   EXPECT_EQ(d.retry_after, absl::Seconds(5));
   EXPECT_TRUE(
       f.service().CheckRateLimit(**rebound, kStart + absl::Seconds(5)).allowed);
+}
+
+// Issue 14's reproduction: a caller holding a grant across a policy swap
+// spent the old snapshot's limiter and the new one's (6 requests passed at
+// one instant against 3). The state is the client's, whatever the snapshot.
+TEST(TokenServiceTest, RateLimitIsSharedByGrantsOfEverySnapshot) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  GrantOr old_grant = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(old_grant.ok());
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  GrantOr new_grant = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(new_grant.ok());
+  ASSERT_NE(&(*old_grant)->policy(), &(*new_grant)->policy());
+  int admitted = 0;
+  for (int i = 0; i < 3; ++i) {
+    admitted += f.service().CheckRateLimit(**old_grant, kStart).allowed;
+    admitted += f.service().CheckRateLimit(**new_grant, kStart).allowed;
+  }
+  EXPECT_EQ(admitted, 3);
+  EXPECT_FALSE(f.service().CheckRateLimit("c-backend", kStart).allowed);
+
+  // A policy without the client: its grants are refused until it returns,
+  // and the state is kept meanwhile.
+  ASSERT_TRUE(f.service()
+                  .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                    set.mutable_credentials()->DeleteSubrange(0, 1);
+                  }))
+                  .ok());
+  EXPECT_EQ(f.service()
+                .CheckRateLimit(**old_grant, kStart + absl::Hours(1))
+                .retry_after,
+            absl::InfiniteDuration());
+  ASSERT_TRUE(f.service().SetPolicy(CompileText(kPolicy)).ok());
+  EXPECT_TRUE(f.service()
+                  .CheckRateLimit(**new_grant, kStart + absl::Seconds(10))
+                  .allowed);
+  EXPECT_FALSE(f.service()
+                   .CheckRateLimit(**old_grant, kStart + absl::Seconds(10))
+                   .allowed);
 }
 
 TEST(TokenServiceTest, MeReportsTheApplication) {
@@ -1107,47 +1401,6 @@ TEST(TokenServiceTest, RemoveExpiredTokens) {
   EXPECT_EQ(f.service().RemoveExpiredTokens(), 2u);
   EXPECT_EQ(f.store().size(), 0u);
 }
-
-// A thread that runs tasks one at a time and stays alive, with its
-// thread-local introspection caches, between them.
-class Worker {
- public:
-  Worker() : thread_([this] { Loop(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
-  // Runs `task` on the worker and waits until it is done.
-  void Run(std::function<void()> task) {
-    std::unique_lock<std::mutex> lock(mu_);
-    task_ = std::move(task);
-    wake_.notify_all();
-    wake_.wait(lock, [this] { return task_ == nullptr; });
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || task_ != nullptr; });
-      if (task_ == nullptr) return;
-      task_();
-      task_ = nullptr;
-      wake_.notify_all();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::function<void()> task_;  // Guarded by mu_.
-  bool stopping_ = false;       // Guarded by mu_.
-  std::thread thread_;
-};
 
 // A replaced snapshot is held by the caches only until each thread that
 // cached grants of it introspects once more, any token: the cache drops its

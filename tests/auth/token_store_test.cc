@@ -47,6 +47,9 @@ TokenRecord PartnerRecord(TokenKind kind, uint64_t family_id,
   record.family_id = family_id;
   record.issued_at = kIssued;
   record.expires_at = expires_at;
+  record.client_revocation = 7;
+  // A refresh token names the access token issued with it.
+  if (kind == TokenKind::kRefresh) record.access_digest = NewDigest();
   return record;
 }
 
@@ -164,6 +167,9 @@ TEST(ValidateTokenRecordTest, Errors) {
       {"rotated access token",
        partner([](TokenRecord& r) { r.rotated = true; }),
        "token record: an access token cannot be rotated"},
+      {"access token naming an access token",
+       partner([](TokenRecord& r) { r.access_digest = NewDigest(); }),
+       "token record: an access token has no access_digest"},
       {"unknown kind",
        partner([](TokenRecord& r) { r.kind = static_cast<TokenKind>(7); }),
        "token record: kind 7 is not a token kind"},
@@ -392,7 +398,23 @@ std::vector<TokenRecord> PopulateVariedStore(TokenStore& store) {
   for (TokenRecord& record : records) {
     if (record.family_id == 40) record.revoked = true;
   }
+  // User revocation counters, one of a user without tokens.
+  EXPECT_EQ(store.RevokeUser("u-ann"), 1u);
+  EXPECT_EQ(store.RevokeUser("u-ann"), 2u);
+  EXPECT_EQ(store.RevokeUser("u-gone"), 1u);
   return records;
+}
+
+TEST(InMemoryTokenStoreTest, UserRevocationCounters) {
+  InMemoryTokenStore store;
+  EXPECT_EQ(store.UserRevocation("u-ann"), 0u);
+  EXPECT_EQ(store.RevokeUser("u-ann"), 1u);
+  EXPECT_EQ(store.RevokeUser("u-ann"), 2u);
+  EXPECT_EQ(store.UserRevocation("u-ann"), 2u);
+  EXPECT_EQ(store.UserRevocation("u-bob"), 0u);
+  // Kept whatever the tokens: nothing to expire.
+  EXPECT_EQ(store.RemoveExpired(absl::InfiniteFuture()), 0u);
+  EXPECT_EQ(store.UserRevocation("u-ann"), 2u);
 }
 
 TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
@@ -404,6 +426,9 @@ TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
   InMemoryTokenStore restored;
   const absl::Status imported = restored.Import(*exported, SealKey());
   ASSERT_TRUE(imported.ok()) << imported;
+  EXPECT_EQ(restored.UserRevocation("u-ann"), 2u);
+  EXPECT_EQ(restored.UserRevocation("u-gone"), 1u);
+  EXPECT_EQ(restored.UserRevocation("u-bob"), 0u);
   EXPECT_EQ(restored.size(), records.size());
   for (const TokenRecord& record : records) {
     EXPECT_EQ(restored.Find(record.digest), record);
@@ -470,19 +495,25 @@ TEST(InMemoryTokenStoreTest, ExportHoldsNoTokenMaterial) {
 constexpr char kTokenStoreType[] = "portcullis.auth.v1.TokenStoreSnapshot";
 
 TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
-  v1::TokenStoreSnapshot version_two;
-  version_two.set_version(2);
+  v1::TokenStoreSnapshot version_three;
+  version_three.set_version(3);
+  v1::TokenStoreSnapshot version_one;
+  version_one.set_version(1);
   v1::TokenStoreSnapshot snapshot;
-  snapshot.set_version(1);
+  snapshot.set_version(2);
   *snapshot.add_tokens() = ValidProtoRecord(1);
   const std::string payload = snapshot.SerializeAsString();
   // What Export wrote before exports were sealed with a key: the snapshot
   // with an unkeyed BLAKE2b of itself in field 4.
+  v1::TokenStoreSnapshot legacy = snapshot;
+  legacy.set_version(1);
+  const std::string legacy_payload = legacy.SerializeAsString();
   v1::TokenStoreSnapshot checksum_field;
   checksum_field.GetReflection()
       ->MutableUnknownFields(&checksum_field)
-      ->AddLengthDelimited(4, testing::UnkeyedChecksum(payload));
-  const std::string format_one = payload + checksum_field.SerializeAsString();
+      ->AddLengthDelimited(4, testing::UnkeyedChecksum(legacy_payload));
+  const std::string format_one =
+      legacy_payload + checksum_field.SerializeAsString();
   auto edited_seal = [&](auto edit) {
     v1::SealedSnapshot sealed = testing::OpenSeal(Seal(snapshot));
     edit(sealed);
@@ -535,8 +566,12 @@ TEST(InMemoryTokenStoreTest, ImportRejectsCorruptInput) {
       {"payload that does not parse",
        testing::SealPayload(SealKey(), kTokenStoreType, "\xff"),
        "token store import: payload is not a serialized TokenStoreSnapshot"},
-      {"future snapshot version", Seal(version_two),
-       "token store import: unsupported version 2 (expected 1)"},
+      {"future snapshot version", Seal(version_three),
+       "token store import: unsupported version 3 (expected 2)"},
+      {"older snapshot version", Seal(version_one),
+       "token store import: unsupported version 1 (expected 2): version 1 "
+       "tokens carry no revocation counters and cannot be converted: clients "
+       "must authenticate again"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -642,7 +677,7 @@ TEST(InMemoryTokenStoreTest, ImportVerifiesTheStoredBytes) {
   v1::TokenStoreSnapshot tokens;
   *tokens.add_tokens() = ValidProtoRecord(1);
   v1::TokenStoreSnapshot version;
-  version.set_version(1);
+  version.set_version(2);
   const std::string payload =
       tokens.SerializeAsString() + version.SerializeAsString();
   v1::TokenStoreSnapshot parsed;
@@ -718,6 +753,42 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
          s.mutable_tokens(0)->set_digest(std::string(32, '\0'));
        },
        "token store import: tokens[0]: digest is unset"},
+      {"short access_digest",
+       [](v1::TokenStoreSnapshot& s) {
+         s.mutable_tokens(0)->set_access_digest(std::string(31, 'x'));
+       },
+       "token store import: tokens[0]: access_digest: digest: expected 32 "
+       "bytes, got 31"},
+      {"empty user id in user_revocations",
+       [](v1::TokenStoreSnapshot& s) {
+         s.add_user_revocations()->set_revocation(1);
+       },
+       "token store import: user_revocations[0]: user_id is empty"},
+      {"zero user revocation",
+       [](v1::TokenStoreSnapshot& s) {
+         s.add_user_revocations()->set_user_id("u-ann");
+       },
+       "token store import: user_revocations[0]: revocation is 0"},
+      {"duplicate user revocation",
+       [](v1::TokenStoreSnapshot& s) {
+         for (int i = 0; i < 2; ++i) {
+           v1::UserRevocation& user = *s.add_user_revocations();
+           user.set_user_id("u-ann");
+           user.set_revocation(1);
+         }
+       },
+       "token store import: user_revocations[1]: duplicate user_id"},
+      {"partner token with a user revocation",
+       [](v1::TokenStoreSnapshot& s) {
+         s.mutable_tokens(0)->set_user_revocation(1);
+       },
+       "token store import: tokens[0]: a partner grant has no "
+       "user_revocation"},
+      {"zero access_digest",
+       [](v1::TokenStoreSnapshot& s) {
+         s.mutable_tokens(0)->set_access_digest(std::string(32, '\0'));
+       },
+       "token store import: tokens[0]: access_digest is all zero"},
       {"unspecified kind",
        [](v1::TokenStoreSnapshot& s) {
          s.mutable_tokens(1)->set_kind(v1::TOKEN_KIND_UNSPECIFIED);
@@ -801,7 +872,7 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     v1::TokenStoreSnapshot snapshot;
-    snapshot.set_version(1);
+    snapshot.set_version(2);
     *snapshot.add_tokens() = ValidProtoRecord(1);
     *snapshot.add_tokens() = ValidProtoRecord(2);
     c.build(snapshot);
@@ -815,7 +886,7 @@ TEST(InMemoryTokenStoreTest, ImportRejectsInvalidContent) {
 
 TEST(InMemoryTokenStoreTest, ImportAcceptsAHandWrittenSnapshot) {
   v1::TokenStoreSnapshot snapshot;
-  snapshot.set_version(1);
+  snapshot.set_version(2);
   *snapshot.add_tokens() = ValidProtoRecord(1);
   v1::TokenRecord& revoked = *snapshot.add_tokens() = ValidProtoRecord(2);
   revoked.set_family_id(43);

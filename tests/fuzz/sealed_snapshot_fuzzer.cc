@@ -158,6 +158,11 @@ v1::TokenStoreSnapshot Canonical(v1::TokenStoreSnapshot snapshot) {
             });
   auto* families = snapshot.mutable_revoked_families();
   std::sort(families->begin(), families->end());
+  auto* users = snapshot.mutable_user_revocations();
+  std::sort(users->begin(), users->end(),
+            [](const v1::UserRevocation& a, const v1::UserRevocation& b) {
+              return a.user_id() < b.user_id();
+            });
   return snapshot;
 }
 v1::ClientRegistrySnapshot Canonical(v1::ClientRegistrySnapshot snapshot) {
