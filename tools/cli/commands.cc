@@ -12,8 +12,8 @@ namespace portcullis::cli {
 namespace {
 
 const Command* const kCommands[] = {
-    &kValidateCommand, &kCheckCommand,   &kExplainCommand,
-    &kStatsCommand,    &kCompileCommand, &kDiffCommand,
+    &kValidateCommand, &kCheckCommand, &kExplainCommand, &kStatsCommand,
+    &kCompileCommand,  &kDiffCommand,  &kServeCommand,
 };
 
 const Command* FindCommand(absl::string_view name) {
