@@ -181,19 +181,26 @@ absl::Status WriteFileAtomically(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path) {
+absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path,
+                                            bool allow_readable) {
   struct stat info;
   if (::stat(path.c_str(), &info) != 0) {
     return absl::NotFoundError(
         absl::StrCat(path, ": cannot read key file: ", std::strerror(errno)));
   }
-  if ((info.st_mode & 077) != 0) {
+  if (!allow_readable && (info.st_mode & 077) != 0) {
     return absl::PermissionDeniedError(absl::StrCat(
         path, ": key file is readable by group or others (chmod 600 it)"));
   }
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
-  absl::string_view hex = absl::StripAsciiWhitespace(*text);
+  std::string content;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!absl::StartsWith(line, "#")) absl::StrAppend(&content, line);
+  }
+  std::fill(text->begin(), text->end(), '\0');
+  absl::string_view hex = content;
   bool all_hex = hex.size() == 2 * auth::SecretKey::kSize;
   for (char c : hex) all_hex = all_hex && absl::ascii_isxdigit(c);
   if (!all_hex) {
@@ -205,6 +212,7 @@ absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path) {
       auth::SecretKey::FromBytes(absl::MakeConstSpan(
           reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
   std::fill(bytes.begin(), bytes.end(), '\0');
+  std::fill(content.begin(), content.end(), '\0');
   if (!key.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", key.status().message()));
@@ -326,6 +334,7 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   }
   s.token_key_file = Resolve(base_dir, config.keys().token_key_file());
   s.registry_key_file = Resolve(base_dir, config.keys().registry_key_file());
+  s.allow_readable_key_files = config.keys().allow_readable_key_files();
   if (config.tokens().access_token_ttl_seconds() > 0) {
     s.access_token_ttl =
         absl::Seconds(config.tokens().access_token_ttl_seconds());

@@ -64,6 +64,7 @@ struct ServerSettings {
   std::string user_directory_file;
   std::string token_key_file;
   std::string registry_key_file;
+  bool allow_readable_key_files = false;
   absl::Duration access_token_ttl = absl::Hours(1);
   absl::Duration refresh_token_ttl = absl::Hours(24 * 30);
   std::string entity_header = "x-monite-entity-id";
@@ -97,7 +98,10 @@ absl::StatusOr<ServerSettings> ParseServerConfig(
 // A 32-byte key from a file of 64 hex digits (whitespace around ignored).
 // Refuses a file readable by group or others (PermissionDenied). Errors
 // never quote the file's content.
-absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path);
+// Lines starting with '#' are comments. `allow_readable` lifts the
+// permission check (demo keys only).
+absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path,
+                                            bool allow_readable = false);
 
 // Fills `directory` from a text-format UserDirectoryFile.
 absl::Status LoadUserDirectory(const std::string& path,

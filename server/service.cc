@@ -159,14 +159,14 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
 absl::Status Service::Init() {
   if (absl::Status s = auth::InitializeCrypto(); !s.ok()) return s;
   absl::StatusOr<auth::SecretKey> token_key =
-      ReadKeyFile(settings_.token_key_file);
+      ReadKeyFile(settings_.token_key_file, settings_.allow_readable_key_files);
   if (!token_key.ok()) return token_key.status();
   absl::StatusOr<auth::SecretKey> token_key_copy =
       auth::SecretKey::FromBytes(token_key->bytes());
   if (!token_key_copy.ok()) return token_key_copy.status();
   token_key_ = std::make_unique<auth::SecretKey>(std::move(*token_key_copy));
-  absl::StatusOr<auth::SecretKey> registry_key =
-      ReadKeyFile(settings_.registry_key_file);
+  absl::StatusOr<auth::SecretKey> registry_key = ReadKeyFile(
+      settings_.registry_key_file, settings_.allow_readable_key_files);
   if (!registry_key.ok()) return registry_key.status();
   registry_ =
       std::make_unique<auth::ClientRegistry>(std::move(*registry_key), clock_);

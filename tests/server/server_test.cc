@@ -553,5 +553,42 @@ TEST_F(ServerTest, StateSurvivesARestart) {
   EXPECT_EQ(r.result_int(), 200u);
 }
 
+// examples/server starts as committed, and its README's demo secret works.
+TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
+  const std::string readme = ReadAll("examples/server/README.md");
+  const std::string row = "| `monta-cp-reader` | `";
+  const size_t at = readme.find(row);
+  ASSERT_NE(at, std::string::npos);
+  const std::string secret = readme.substr(at + row.size(), 36);
+  Overrides overrides;
+  overrides.listen = "127.0.0.1:0";
+  std::string state = absl::StrCat(
+      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/exXXXXXX");
+  overrides.state_dir = mkdtemp(state.data());
+  overrides.log_level = "error";
+  absl::StatusOr<ServerSettings> settings =
+      LoadServerConfig("examples/server/server.txtpb", overrides);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(std::move(*settings));
+  ASSERT_TRUE(server.ok()) << server.status();
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                               (*server)->endpoints()[0].port()));
+  const std::string body = absl::StrCat(
+      "{\"clientId\":\"monta-cp-reader\",\"clientSecret\":\"", secret, "\"}");
+  net::write(socket,
+             net::buffer(absl::StrCat(
+                 "POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                 "application/json\r\nContent-Length: ",
+                 body.size(), "\r\n\r\n", body)));
+  beast::flat_buffer buffer;
+  Response r;
+  http::read(socket, buffer, r);
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_FALSE(Field(r.body(), "accessToken").empty());
+}
+
 }  // namespace
 }  // namespace portcullis::server
