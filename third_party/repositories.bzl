@@ -141,3 +141,23 @@ def portcullis_system_repositories():
         deps = {":benchmark_main": [":benchmark"]},
     )
     _maybe(system_library, "org_libsodium", targets = {":sodium": ["libsodium"]})
+    # Boost.Beast and Boost.Asio (header-only in Boost 1.81), named as
+    # nelhage/rules_boost names them. Debian ships no pkg-config module.
+    _maybe(
+        system_library,
+        "boost",
+        targets = {":asio": [], ":beast": []},
+        extra_linkopts = {":asio": ["-pthread"]},
+        deps = {":beast": [":asio"]},
+    )
+    # prometheus-cpp's metric types and text serializer (upstream's //core).
+    _maybe(
+        system_library,
+        "com_github_jupp0r_prometheus_cpp",
+        targets = {"//core:core": ["prometheus-cpp-core"]},
+    )
+    _maybe(
+        system_library,
+        "simdjson",
+        targets = {":simdjson": ["simdjson"]},
+    )

@@ -9,6 +9,9 @@ packages=(
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev       # CSPRNG and keyed hashes for engine/auth
+  libboost1.81-dev    # Boost.Beast/Asio: the HTTP server of `portcullis serve`
+  prometheus-cpp-dev  # the server's /metrics
+  libsimdjson-dev     # the server's JSON request bodies
   clang-14 libclang-rt-14-dev  # libFuzzer targets
   clang-format        # formatting check in CI
   git                 # the formatting check lists the sources with git ls-files

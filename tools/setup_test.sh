@@ -22,6 +22,9 @@ required=(
   "clang-format:clang-format"      # check_format.sh
   "git:git"                        # check_format.sh (git ls-files)
   "python3:python3"                # benchmarks/report_test, gen_large_policy.py
+  "boost/beast.hpp:libboost1.81-dev"     # server/ (Boost.Beast/Asio)
+  "prometheus-cpp:prometheus-cpp-dev"    # server/metrics
+  "simdjson:libsimdjson-dev"             # server/params
 )
 failures=0
 for entry in "${required[@]}"; do

@@ -43,6 +43,7 @@ extern const Command kStatsCommand;     // stats.cc
 extern const Command kCompileCommand;   // compile.cc
 extern const Command kDiffCommand;      // diff.cc
 extern const Command kKeygenCommand;    // keygen.cc
+extern const Command kServeCommand;     // serve.cc
 
 // The commands, in the order `portcullis --help` lists them.
 absl::Span<const Command* const> Commands();

@@ -13,7 +13,7 @@ namespace {
 
 const Command* const kCommands[] = {
     &kValidateCommand, &kCheckCommand, &kExplainCommand, &kStatsCommand,
-    &kCompileCommand,  &kDiffCommand,  &kKeygenCommand,
+    &kCompileCommand,  &kDiffCommand,  &kKeygenCommand,  &kServeCommand,
 };
 
 const Command* FindCommand(absl::string_view name) {

@@ -1,0 +1,922 @@
+#include "server/service.h"
+
+#include <sys/stat.h>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/auth/crypto.h"
+#include "engine/auth/token_format.h"
+#include "engine/common/json_string.h"
+#include "engine/evaluate/evaluator.h"
+
+namespace portcullis::server {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+absl::string_view View(boost::beast::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+std::string JsonString(absl::string_view value) {
+  std::string out;
+  internal::AppendJsonString(value, out);
+  return out;
+}
+
+HttpResponse JsonResponse(http::status status, std::string body) {
+  HttpResponse response(status, 11);
+  response.set(http::field::content_type, "application/json");
+  response.body() = std::move(body);
+  return response;
+}
+
+// /auth/* answers are never cached (RFC 6749 §5.1).
+HttpResponse AuthResponse(http::status status, std::string body) {
+  HttpResponse response = JsonResponse(status, std::move(body));
+  response.set(http::field::cache_control, "no-store");
+  response.set(http::field::pragma, "no-cache");
+  return response;
+}
+
+// RFC 6749 §5.2.
+HttpResponse OAuthError(http::status status, absl::string_view error,
+                        absl::string_view description) {
+  std::string body = absl::StrCat("{\"error\":\"", error, "\"");
+  if (!description.empty()) {
+    absl::StrAppend(&body, ",\"error_description\":", JsonString(description));
+  }
+  body.push_back('}');
+  HttpResponse response = AuthResponse(status, std::move(body));
+  if (status == http::status::unauthorized) {
+    response.set(http::field::www_authenticate, "Basic realm=\"portcullis\"");
+  }
+  return response;
+}
+
+HttpResponse InvalidClient() {
+  return OAuthError(http::status::unauthorized, "invalid_client",
+                    "client authentication failed");
+}
+
+HttpResponse MethodNotAllowed(absl::string_view allow) {
+  HttpResponse response = JsonResponse(http::status::method_not_allowed,
+                                       "{\"error\":\"method_not_allowed\"}");
+  response.set(http::field::allow, std::string(allow));
+  return response;
+}
+
+// The error of a TokenService call at /auth/token or /auth/refresh.
+HttpResponse TokenServiceError(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnauthenticated:
+      return InvalidClient();
+    case absl::StatusCode::kInvalidArgument:
+      return OAuthError(http::status::bad_request, "invalid_request",
+                        status.message());
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kPermissionDenied:
+      return OAuthError(http::status::bad_request, "invalid_grant",
+                        status.message());
+    case absl::StatusCode::kUnavailable:
+      return OAuthError(http::status::service_unavailable,
+                        "temporarily_unavailable", "no policy loaded yet");
+    default:
+      return OAuthError(http::status::internal_server_error, "server_error",
+                        "");
+  }
+}
+
+// A header that must appear at most once: its value, empty if absent;
+// false if repeated.
+bool SingleHeader(const HttpRequest& request, absl::string_view name,
+                  absl::string_view* value) {
+  const boost::beast::string_view key(name.data(), name.size());
+  if (request.count(key) > 1) return false;
+  auto it = request.find(key);
+  *value = it == request.end() ? absl::string_view() : View(it->value());
+  return true;
+}
+
+// The endpoint label of a path, for metrics.
+std::string EndpointOf(absl::string_view path) {
+  if (path == "/auth/token") return "auth_token";
+  if (path == "/auth/refresh") return "auth_refresh";
+  if (path == "/auth/revoke") return "auth_revoke";
+  if (path == "/auth/me") return "auth_me";
+  if (path == "/auth/introspect") return "auth_introspect";
+  if (path == "/v1/authorize") return "authorize";
+  if (path == "/v1/ext_authz" || absl::StartsWith(path, "/v1/ext_authz/")) {
+    return "ext_authz";
+  }
+  if (path == "/healthz") return "healthz";
+  if (path == "/readyz") return "readyz";
+  if (path == "/metrics") return "metrics";
+  return "other";
+}
+
+// A header value we put in an answer: ids from the policy, never with a
+// control character (a policy id with one is replaced, not passed on).
+std::string HeaderSafe(absl::string_view value) {
+  std::string out(value);
+  for (char& c : out) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- lifecycle
+
+Service::Service(ServerSettings settings, const auth::Clock& clock)
+    : settings_(std::move(settings)),
+      clock_(clock),
+      logger_(settings_.log_level),
+      routes_(settings_.routes) {}
+
+absl::StatusOr<std::unique_ptr<Service>> Service::Create(
+    ServerSettings settings, const auth::Clock& clock) {
+  std::unique_ptr<Service> service(new Service(std::move(settings), clock));
+  absl::Status status = service->Init();
+  if (!status.ok()) return status;
+  return service;
+}
+
+absl::Status Service::Init() {
+  if (absl::Status s = auth::InitializeCrypto(); !s.ok()) return s;
+  absl::StatusOr<auth::SecretKey> token_key =
+      ReadKeyFile(settings_.token_key_file, settings_.allow_readable_key_files);
+  if (!token_key.ok()) return token_key.status();
+  absl::StatusOr<auth::SecretKey> token_key_copy =
+      auth::SecretKey::FromBytes(token_key->bytes());
+  if (!token_key_copy.ok()) return token_key_copy.status();
+  token_key_ = std::make_unique<auth::SecretKey>(std::move(*token_key_copy));
+  absl::StatusOr<auth::SecretKey> registry_key = ReadKeyFile(
+      settings_.registry_key_file, settings_.allow_readable_key_files);
+  if (!registry_key.ok()) return registry_key.status();
+  registry_ =
+      std::make_unique<auth::ClientRegistry>(std::move(*registry_key), clock_);
+
+  // State directory.
+  if (::mkdir(settings_.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat(
+        settings_.state_dir, ": cannot create the state directory"));
+  }
+  clients_path_ = absl::StrCat(settings_.state_dir, "/clients.sealed");
+  tokens_path_ = absl::StrCat(settings_.state_dir, "/tokens.sealed");
+  struct stat info;
+  const bool have_clients = ::stat(clients_path_.c_str(), &info) == 0;
+  const std::string registry_source =
+      have_clients ? clients_path_ : settings_.registry_seed_file;
+  if (!registry_source.empty()) {
+    absl::StatusOr<std::string> data = ReadFile(registry_source);
+    if (!data.ok()) return data.status();
+    if (absl::Status s = registry_->Import(*data); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(registry_source, ": ", s.message()));
+    }
+    logger_.Info(absl::StrCat("client registry loaded from ", registry_source));
+  }
+  if (::stat(tokens_path_.c_str(), &info) == 0) {
+    absl::StatusOr<std::string> data = ReadFile(tokens_path_);
+    if (!data.ok()) return data.status();
+    if (absl::Status s = store_.Import(*data, *token_key_); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(tokens_path_, ": ", s.message()));
+    }
+    logger_.Info(
+        absl::StrCat("token store loaded: ", store_.size(), " tokens"));
+  }
+  if (!settings_.user_directory_file.empty()) {
+    if (absl::Status s =
+            LoadUserDirectory(settings_.user_directory_file, users_);
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  auth::TokenServiceOptions options;
+  options.access_token_ttl = settings_.access_token_ttl;
+  options.refresh_token_ttl = settings_.refresh_token_ttl;
+  absl::StatusOr<std::unique_ptr<auth::TokenService>> tokens =
+      auth::TokenService::Create(options, std::move(*token_key), *registry_,
+                                 store_, users_, clock_);
+  if (!tokens.ok()) return tokens.status();
+  tokens_ = std::move(*tokens);
+
+  PolicyWatcherOptions watcher_options = settings_.watcher;
+  watcher_options.on_reload = [this](const ReloadEvent& event) {
+    OnReload(event);
+  };
+  absl::StatusOr<std::unique_ptr<PolicyWatcher>> watcher =
+      PolicyWatcher::Create(&policy_store_, settings_.policy_source,
+                            watcher_options);
+  if (!watcher.ok()) return watcher.status();
+  watcher_ = std::move(*watcher);
+  const PolicyWatcher::PollResult first = watcher_->PollOnce();
+  if (first == PolicyWatcher::PollResult::kRejected) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the policy does not load: ", watcher_->last_error().message()));
+  }
+  if (first == PolicyWatcher::PollResult::kPending) {
+    logger_.Warning("the policy source is still changing; not ready yet");
+  }
+  {
+    std::lock_guard<std::mutex> lock(save_mu_);
+    absl::StatusOr<std::string> exported = registry_->Export();
+    if (exported.ok() && have_clients) last_registry_export_ = *exported;
+  }
+  watcher_->Start();
+  saver_ = std::thread([this] { SaverLoop(); });
+  return absl::OkStatus();
+}
+
+void Service::OnReload(const ReloadEvent& event) {
+  if (event.policy == nullptr) {
+    metrics_.ReloadFailed();
+    logger_.Warning(
+        absl::StrCat("policy reload rejected, still serving the "
+                     "last good policy: ",
+                     event.status.message()));
+    return;
+  }
+  absl::Status status = tokens_->SetPolicy(event.policy);
+  if (!status.ok()) {
+    logger_.Error(
+        absl::StrCat("token service refused the policy: ", status.message()));
+    return;
+  }
+  metrics_.PolicyGeneration(event.published.generation);
+  logger_.Info(absl::StrCat("policy published: generation ",
+                            event.published.generation, ", digest ",
+                            event.published.digest.ToHex()));
+  // The registry follows the policy (removed clients): save it soon.
+  std::lock_guard<std::mutex> lock(saver_mu_);
+  saver_wake_.notify_all();
+}
+
+void Service::SaverLoop() {
+  std::unique_lock<std::mutex> lock(saver_mu_);
+  while (!stopping_) {
+    saver_wake_.wait_for(lock,
+                         absl::ToChronoNanoseconds(settings_.save_interval));
+    if (stopping_) break;
+    lock.unlock();
+    if (tokens_->RemoveExpiredTokens() > 0) tokens_dirty_.store(true);
+    absl::Status status = SaveState();
+    if (!status.ok()) {
+      metrics_.StateSaveFailed();
+      logger_.Error(absl::StrCat("saving state: ", status.message()));
+    }
+    lock.lock();
+  }
+}
+
+absl::Status Service::SaveState() {
+  std::lock_guard<std::mutex> lock(save_mu_);
+  absl::StatusOr<std::string> clients = registry_->Export();
+  if (!clients.ok()) return clients.status();
+  if (*clients != last_registry_export_) {
+    if (absl::Status s = WriteFileAtomically(clients_path_, *clients);
+        !s.ok()) {
+      return s;
+    }
+    last_registry_export_ = std::move(*clients);
+  }
+  if (tokens_dirty_.exchange(false)) {
+    absl::StatusOr<std::string> tokens = store_.Export(*token_key_);
+    absl::Status s = tokens.ok() ? WriteFileAtomically(tokens_path_, *tokens)
+                                 : tokens.status();
+    if (!s.ok()) {
+      tokens_dirty_.store(true);
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Service::Stop() {
+  if (stopped_) return absl::OkStatus();
+  stopped_ = true;
+  if (watcher_ != nullptr) watcher_->Stop();
+  {
+    std::lock_guard<std::mutex> lock(saver_mu_);
+    stopping_ = true;
+    saver_wake_.notify_all();
+  }
+  if (saver_.joinable()) saver_.join();
+  if (registry_ == nullptr || tokens_ == nullptr) return absl::OkStatus();
+  absl::Status status = SaveState();
+  if (!status.ok()) {
+    logger_.Error(absl::StrCat("saving state at shutdown: ", status.message()));
+  }
+  return status;
+}
+
+Service::~Service() { (void)Stop(); }
+
+bool Service::Ready(std::string* why) const {
+  const PolicyWatcher::Status status = watcher_->status();
+  if (!status.published) {
+    if (why != nullptr) *why = "no policy published yet";
+    return false;
+  }
+  if (status.failing_since != absl::InfiniteFuture() &&
+      clock_.Now() - status.failing_since > settings_.reload_failure_grace) {
+    if (why != nullptr) {
+      *why = absl::StrCat("policy reloads failing since ",
+                          absl::FormatTime(status.failing_since));
+    }
+    return false;
+  }
+  return true;
+}
+
+// ----------------------------------------------------------------- dispatch
+
+size_t Service::BodyLimit(absl::string_view target) const {
+  return absl::StartsWith(target, "/auth/") ? settings_.limits.auth_body_bytes
+                                            : settings_.limits.body_bytes;
+}
+
+HttpResponse Service::Handle(const HttpRequest& request) {
+  const absl::Time start = absl::Now();
+  std::string endpoint = "other";
+  HttpResponse response;
+  try {
+    response = Dispatch(request, endpoint);
+  } catch (const std::exception& e) {
+    logger_.Error(absl::StrCat("internal error on ", endpoint, ": ", e.what()));
+    response = JsonResponse(http::status::internal_server_error,
+                            "{\"error\":\"internal_error\"}");
+  } catch (...) {
+    response = JsonResponse(http::status::internal_server_error,
+                            "{\"error\":\"internal_error\"}");
+  }
+  const unsigned status = response.result_int();
+  metrics_.Request(endpoint, status, absl::Now() - start);
+  if (logger_.Enabled(LogLevel::kDebug)) {
+    // The path only: a query may carry anything.
+    absl::string_view target = View(request.target());
+    target = target.substr(0, target.find('?'));
+    logger_.Debug(absl::StrCat(View(request.method_string()), " ",
+                               absl::CEscape(target), " ", status));
+  }
+  return response;
+}
+
+HttpResponse Service::Dispatch(const HttpRequest& request,
+                               std::string& endpoint) {
+  absl::string_view target = View(request.target());
+  const absl::string_view path = target.substr(0, target.find('?'));
+  endpoint = EndpointOf(path);
+  const http::verb method = request.method();
+  if (endpoint == "healthz") {
+    if (method != http::verb::get && method != http::verb::head) {
+      return MethodNotAllowed("GET, HEAD");
+    }
+    HttpResponse response(http::status::ok, 11);
+    response.set(http::field::content_type, "text/plain");
+    response.body() = "ok\n";
+    return response;
+  }
+  if (endpoint == "readyz") {
+    if (method != http::verb::get && method != http::verb::head) {
+      return MethodNotAllowed("GET, HEAD");
+    }
+    return Readyz();
+  }
+  if (endpoint == "metrics") {
+    if (method != http::verb::get) return MethodNotAllowed("GET");
+    return MetricsPage();
+  }
+  if (endpoint == "auth_token") {
+    if (method != http::verb::post) return MethodNotAllowed("POST");
+    return TokenEndpoint(request);
+  }
+  if (endpoint == "auth_refresh") {
+    if (method != http::verb::post) return MethodNotAllowed("POST");
+    return RefreshEndpoint(request);
+  }
+  if (endpoint == "auth_revoke") {
+    if (method != http::verb::post) return MethodNotAllowed("POST");
+    return RevokeEndpoint(request);
+  }
+  if (endpoint == "auth_me") {
+    if (method != http::verb::get) return MethodNotAllowed("GET");
+    return MeEndpoint(request);
+  }
+  if (endpoint == "auth_introspect") {
+    if (method != http::verb::post) return MethodNotAllowed("POST");
+    return IntrospectEndpoint(request);
+  }
+  if (endpoint == "authorize") {
+    // nginx auth_request: the original request in two headers.
+    absl::string_view original_method, original_uri;
+    if (!SingleHeader(request, "x-original-method", &original_method) ||
+        !SingleHeader(request, "x-original-uri", &original_uri) ||
+        original_method.empty() || original_uri.empty()) {
+      metrics_.Decision("bad_request", "missing_original_request");
+      HttpResponse response =
+          JsonResponse(http::status::bad_request,
+                       "{\"error\":\"invalid_request\",\"reason\":"
+                       "\"missing_original_request\"}");
+      response.set("x-portcullis-reason", "missing_original_request");
+      return response;
+    }
+    return Authorize(request, original_method, original_uri);
+  }
+  if (endpoint == "ext_authz") {
+    // Envoy ext_authz (HTTP mode, path_prefix /v1/ext_authz): the original
+    // method and path are the request's own.
+    absl::string_view original = target.substr(strlen("/v1/ext_authz"));
+    std::string rooted;
+    if (original.empty() || original[0] != '/') {
+      rooted = absl::StrCat("/", original);
+      original = rooted;
+    }
+    return Authorize(request, View(request.method_string()), original);
+  }
+  return JsonResponse(http::status::not_found, "{\"error\":\"not_found\"}");
+}
+
+HttpResponse Service::Readyz() {
+  std::string why;
+  if (Ready(&why)) {
+    HttpResponse response(http::status::ok, 11);
+    response.set(http::field::content_type, "text/plain");
+    response.body() = "ready\n";
+    return response;
+  }
+  HttpResponse response(http::status::service_unavailable, 11);
+  response.set(http::field::content_type, "text/plain");
+  response.body() = absl::StrCat("not ready: ", why, "\n");
+  return response;
+}
+
+HttpResponse Service::MetricsPage() {
+  HttpResponse response(http::status::ok, 11);
+  response.set(http::field::content_type, "text/plain; version=0.0.4");
+  response.body() = metrics_.Text();
+  return response;
+}
+
+// ------------------------------------------------------------- /auth/token
+
+namespace {
+
+// The client's id and secret from the body or HTTP Basic (RFC 6749 §2.3.1),
+// never both. On failure, the answer to give.
+struct ClientCredentials {
+  std::string id;
+  std::string secret;
+  bool present = false;
+};
+
+absl::StatusOr<ClientCredentials> ReadClientCredentials(
+    const HttpRequest& request, const Params& params, HttpResponse* failure) {
+  ClientCredentials credentials;
+  absl::string_view authorization;
+  if (!SingleHeader(request, "authorization", &authorization)) {
+    *failure = OAuthError(http::status::bad_request, "invalid_request",
+                          "authorization: more than one header");
+    return absl::InvalidArgumentError("");
+  }
+  std::optional<absl::string_view> body_id = params.Get("client_id");
+  std::optional<absl::string_view> body_secret = params.Get("client_secret");
+  if (!authorization.empty()) {
+    absl::StatusOr<std::optional<BasicCredentials>> basic =
+        ParseBasic(authorization);
+    if (!basic.ok()) {
+      *failure = InvalidClient();
+      return absl::InvalidArgumentError("");
+    }
+    if (basic->has_value()) {
+      if (body_secret.has_value() ||
+          (body_id.has_value() && *body_id != (*basic)->client_id)) {
+        *failure = OAuthError(
+            http::status::bad_request, "invalid_request",
+            "client credentials in both the body and the Authorization header");
+        return absl::InvalidArgumentError("");
+      }
+      credentials.id = std::move((*basic)->client_id);
+      credentials.secret = std::move((*basic)->client_secret);
+      credentials.present = true;
+      return credentials;
+    }
+  }
+  if (body_id.has_value() || body_secret.has_value()) {
+    credentials.id = std::string(body_id.value_or(""));
+    credentials.secret = std::string(body_secret.value_or(""));
+    credentials.present = true;
+  }
+  return credentials;
+}
+
+absl::StatusOr<Params> ReadParams(const HttpRequest& request,
+                                  HttpResponse* failure) {
+  absl::string_view content_type;
+  if (!SingleHeader(request, "content-type", &content_type)) {
+    *failure = OAuthError(http::status::bad_request, "invalid_request",
+                          "content-type: more than one header");
+    return absl::InvalidArgumentError("");
+  }
+  absl::StatusOr<Params> params = ParseBody(content_type, request.body());
+  if (!params.ok()) {
+    *failure = OAuthError(http::status::bad_request, "invalid_request",
+                          params.status().message());
+  }
+  return params;
+}
+
+std::string TokenJson(const auth::IssuedTokens& tokens, BodyDialect dialect) {
+  return dialect == BodyDialect::kCamelJson ? auth::MontaTokenJson(tokens)
+                                            : auth::OAuthTokenJson(tokens);
+}
+
+}  // namespace
+
+HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
+  HttpResponse failure;
+  absl::StatusOr<Params> params = ReadParams(request, &failure);
+  if (!params.ok()) return failure;
+  absl::StatusOr<ClientCredentials> client =
+      ReadClientCredentials(request, *params, &failure);
+  if (!client.ok()) return failure;
+
+  std::optional<absl::string_view> grant_type = params->Get("grant_type");
+  if (!grant_type.has_value() && params->dialect == BodyDialect::kCamelJson) {
+    // Monta's /auth/token has no grant type: client credentials.
+    grant_type = "client_credentials";
+  }
+  if (!grant_type.has_value() || grant_type->empty()) {
+    return OAuthError(http::status::bad_request, "invalid_request",
+                      "grant_type: missing");
+  }
+  if (*grant_type != "client_credentials" && *grant_type != "entity_user" &&
+      *grant_type != "refresh_token") {
+    return OAuthError(http::status::bad_request, "unsupported_grant_type",
+                      "expected client_credentials, entity_user or "
+                      "refresh_token");
+  }
+  if (!client->present) return InvalidClient();
+
+  if (*grant_type == "refresh_token") {
+    // RFC 6749 §6: the client authenticates, and the refresh token must
+    // have been issued to it.
+    std::optional<absl::string_view> refresh = params->Get("refresh_token");
+    if (!refresh.has_value() || refresh->empty()) {
+      return OAuthError(http::status::bad_request, "invalid_request",
+                        "refresh_token: missing");
+    }
+    if (!registry_->Authenticate(client->id, client->secret).ok()) {
+      return InvalidClient();
+    }
+    absl::StatusOr<auth::TokenBytes> bytes = auth::ParseToken(*refresh);
+    if (!bytes.ok()) {
+      return OAuthError(http::status::bad_request, "invalid_grant",
+                        "refresh token is invalid, expired or revoked");
+    }
+    std::optional<auth::TokenRecord> record =
+        store_.Find(auth::KeyedHash(*token_key_, bytes->bytes()));
+    if (record.has_value() && record->client_id != client->id) {
+      return OAuthError(http::status::bad_request, "invalid_grant",
+                        "refresh token is invalid, expired or revoked");
+    }
+    absl::StatusOr<auth::IssuedTokens> issued = tokens_->Refresh(*refresh);
+    tokens_dirty_.store(true);  // a reuse revokes a family
+    if (!issued.ok()) {
+      if (issued.status().code() == absl::StatusCode::kUnauthenticated) {
+        return OAuthError(http::status::bad_request, "invalid_grant",
+                          "refresh token is invalid, expired or revoked");
+      }
+      return TokenServiceError(issued.status());
+    }
+    return AuthResponse(http::status::ok, TokenJson(*issued, params->dialect));
+  }
+
+  std::optional<absl::string_view> user = params->Get("entity_user_id");
+  if (*grant_type == "entity_user" && (!user.has_value() || user->empty())) {
+    return OAuthError(http::status::bad_request, "invalid_request",
+                      "entity_user_id: required for grant_type entity_user");
+  }
+  auth::TokenRequest token_request;
+  token_request.grant_type = *grant_type;
+  token_request.client_id = client->id;
+  token_request.client_secret = client->secret;
+  token_request.entity_user_id = user.value_or("");
+  absl::StatusOr<auth::IssuedTokens> issued =
+      tokens_->IssueToken(token_request);
+  if (!issued.ok()) return TokenServiceError(issued.status());
+  tokens_dirty_.store(true);
+  return AuthResponse(http::status::ok, TokenJson(*issued, params->dialect));
+}
+
+HttpResponse Service::RefreshEndpoint(const HttpRequest& request) {
+  HttpResponse failure;
+  absl::StatusOr<Params> params = ReadParams(request, &failure);
+  if (!params.ok()) return failure;
+  std::optional<absl::string_view> refresh = params->Get("refresh_token");
+  if (!refresh.has_value() || refresh->empty()) {
+    return OAuthError(http::status::bad_request, "invalid_request",
+                      "refreshToken: missing");
+  }
+  absl::StatusOr<auth::IssuedTokens> issued = tokens_->Refresh(*refresh);
+  tokens_dirty_.store(true);
+  if (!issued.ok()) {
+    if (issued.status().code() == absl::StatusCode::kUnauthenticated) {
+      return OAuthError(http::status::bad_request, "invalid_grant",
+                        "refresh token is invalid, expired or revoked");
+    }
+    return TokenServiceError(issued.status());
+  }
+  // Monta's endpoint: Monta's answer, unless the body was RFC-style.
+  return AuthResponse(http::status::ok,
+                      params->dialect == BodyDialect::kSnakeJson ||
+                              params->dialect == BodyDialect::kForm
+                          ? auth::OAuthTokenJson(*issued)
+                          : auth::MontaTokenJson(*issued));
+}
+
+HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {
+  HttpResponse failure;
+  absl::StatusOr<Params> params = ReadParams(request, &failure);
+  if (!params.ok()) return failure;
+  absl::StatusOr<ClientCredentials> client =
+      ReadClientCredentials(request, *params, &failure);
+  if (!client.ok()) return failure;
+  std::optional<absl::string_view> token = params->Get("token");
+  if (!token.has_value() || token->empty()) {
+    return OAuthError(http::status::bad_request, "invalid_request",
+                      "token: missing");
+  }
+  if (!client->present) return InvalidClient();
+  auth::RevokeRequest revoke{client->id, client->secret, *token};
+  absl::StatusOr<auth::RevokeResult> result = tokens_->Revoke(revoke);
+  auth::RevokeResult answered;
+  if (!result.ok()) {
+    switch (result.status().code()) {
+      case absl::StatusCode::kUnauthenticated:
+        return InvalidClient();
+      case absl::StatusCode::kInvalidArgument:
+        // RFC 7009 §2.2: an invalid token is not an error.
+        break;
+      case absl::StatusCode::kPermissionDenied:
+        return OAuthError(http::status::bad_request, "unauthorized_client",
+                          "the token was issued to another client");
+      default:
+        return TokenServiceError(result.status());
+    }
+  } else {
+    answered = *result;
+    tokens_dirty_.store(true);
+  }
+  if (params->dialect == BodyDialect::kForm) {
+    return AuthResponse(http::status::ok, "");
+  }
+  return AuthResponse(http::status::ok, auth::RevokeJson(answered));
+}
+
+namespace {
+
+HttpResponse BearerError(http::status status, bool missing) {
+  HttpResponse response =
+      JsonResponse(status, missing ? "{\"error\":\"unauthorized\"}"
+                                   : "{\"error\":\"invalid_token\"}");
+  response.set(http::field::cache_control, "no-store");
+  // RFC 6750 §3.1: no error code when the request had no token at all.
+  response.set(http::field::www_authenticate,
+               missing
+                   ? "Bearer realm=\"portcullis\""
+                   : "Bearer realm=\"portcullis\", error=\"invalid_token\"");
+  return response;
+}
+
+}  // namespace
+
+HttpResponse Service::MeEndpoint(const HttpRequest& request) {
+  absl::string_view authorization;
+  if (!SingleHeader(request, "authorization", &authorization)) {
+    return BearerError(http::status::unauthorized, false);
+  }
+  if (authorization.empty())
+    return BearerError(http::status::unauthorized, true);
+  if (authorization.size() > settings_.limits.authorization_bytes) {
+    return BearerError(http::status::unauthorized, false);
+  }
+  auto grant = tokens_->IntrospectHeader(authorization);
+  if (!grant.ok()) {
+    if (grant.status().code() == absl::StatusCode::kUnavailable) {
+      return JsonResponse(http::status::service_unavailable,
+                          "{\"error\":\"no_policy\"}");
+    }
+    return BearerError(http::status::unauthorized, false);
+  }
+  absl::StatusOr<auth::ApplicationInfo> info = tokens_->Me(**grant);
+  if (!info.ok()) return BearerError(http::status::unauthorized, false);
+  HttpResponse response =
+      JsonResponse(http::status::ok, auth::ApplicationInfoJson(*info));
+  response.set(http::field::cache_control, "no-store");
+  return response;
+}
+
+HttpResponse Service::IntrospectEndpoint(const HttpRequest& request) {
+  HttpResponse failure;
+  absl::StatusOr<Params> params = ReadParams(request, &failure);
+  if (!params.ok()) return failure;
+  absl::StatusOr<ClientCredentials> client =
+      ReadClientCredentials(request, *params, &failure);
+  if (!client.ok()) return failure;
+  std::optional<absl::string_view> token = params->Get("token");
+  if (!token.has_value() || token->empty()) {
+    return OAuthError(http::status::bad_request, "invalid_request",
+                      "token: missing");
+  }
+  if (!client->present ||
+      !registry_->Authenticate(client->id, client->secret).ok()) {
+    return InvalidClient();
+  }
+  const std::string inactive = "{\"active\":false}";
+  if (token->size() > settings_.limits.authorization_bytes) {
+    return AuthResponse(http::status::ok, inactive);
+  }
+  auto grant = tokens_->Introspect(*token);
+  // A client introspects its own tokens only; anything else is inactive.
+  if (!grant.ok() || (*grant)->client_id() != client->id) {
+    return AuthResponse(http::status::ok, inactive);
+  }
+  absl::StatusOr<auth::ApplicationInfo> info = tokens_->Me(**grant);
+  std::string body = absl::StrCat(
+      "{\"active\":true,\"client_id\":", JsonString((*grant)->client_id()),
+      ",\"token_type\":\"Bearer\",\"exp\":",
+      absl::ToUnixSeconds((*grant)->expires_at()),
+      ",\"iat\":", absl::ToUnixSeconds((*grant)->issued_at()), ",\"sub\":",
+      JsonString((*grant)->user_id().empty() ? (*grant)->client_id()
+                                             : (*grant)->user_id()));
+  if (info.ok()) {
+    absl::StrAppend(
+        &body, ",\"scope\":", JsonString(absl::StrJoin(info->scopes, " ")));
+  }
+  if (!(*grant)->entity_id().empty()) {
+    absl::StrAppend(&body,
+                    ",\"entity_id\":", JsonString((*grant)->entity_id()));
+  }
+  body.push_back('}');
+  return AuthResponse(http::status::ok, std::move(body));
+}
+
+// --------------------------------------------------- proxy authorization
+
+HttpResponse Service::Authorize(const HttpRequest& request,
+                                absl::string_view method,
+                                absl::string_view path) {
+  auto deny = [this](http::status status, absl::string_view verdict,
+                     absl::string_view reason) {
+    metrics_.Decision(verdict, reason);
+    HttpResponse response =
+        JsonResponse(status, absl::StrCat("{\"decision\":\"", verdict,
+                                          "\",\"reason\":\"", reason, "\"}"));
+    response.set("x-portcullis-decision", std::string(verdict));
+    response.set("x-portcullis-reason", std::string(reason));
+    return response;
+  };
+  absl::string_view authorization;
+  if (!SingleHeader(request, "authorization", &authorization)) {
+    metrics_.Decision("unauthenticated", "invalid_token");
+    return BearerError(http::status::unauthorized, false);
+  }
+  if (authorization.empty()) {
+    metrics_.Decision("unauthenticated", "missing_token");
+    return BearerError(http::status::unauthorized, true);
+  }
+  if (authorization.size() > settings_.limits.authorization_bytes) {
+    metrics_.Decision("unauthenticated", "invalid_token");
+    return BearerError(http::status::unauthorized, false);
+  }
+  const absl::Time now = clock_.Now();
+  auto grant = tokens_->IntrospectHeader(authorization, now);
+  if (!grant.ok()) {
+    if (grant.status().code() == absl::StatusCode::kUnavailable) {
+      return deny(http::status::service_unavailable, "unavailable",
+                  "no_policy");
+    }
+    metrics_.Decision("unauthenticated", "invalid_token");
+    return BearerError(http::status::unauthorized, false);
+  }
+  const auth::AccessGrant& g = **grant;
+  const auth::RateDecision rate = tokens_->CheckRateLimit(g, now);
+  if (!rate.allowed) {
+    metrics_.RateLimited();
+    HttpResponse response =
+        deny(http::status::too_many_requests, "rate_limited", "rate_limit");
+    const double seconds = absl::ToDoubleSeconds(rate.retry_after);
+    const int64_t retry =
+        std::isfinite(seconds)
+            ? std::max<int64_t>(1, static_cast<int64_t>(std::ceil(seconds)))
+            : 3600;
+    response.set(http::field::retry_after, absl::StrCat(retry));
+    return response;
+  }
+  std::optional<RouteMatch> match = routes_.Match(method, path);
+  if (!match.has_value()) {
+    if (!settings_.allow_unmatched) {
+      return deny(http::status::forbidden, "not_allowed", "unknown_route");
+    }
+    metrics_.Decision("allowed", "unmatched_route_allowed");
+    HttpResponse response = JsonResponse(
+        http::status::ok,
+        "{\"decision\":\"allowed\",\"reason\":\"unmatched_route_allowed\"}");
+    response.set("x-portcullis-decision", "allowed");
+    response.set("x-portcullis-reason", "unmatched_route_allowed");
+    return response;
+  }
+  absl::string_view entity;
+  if (!match->route->entity_path_param.empty()) {
+    entity = match->Param(match->route->entity_path_param);
+  } else if (!SingleHeader(request, match->route->entity_header, &entity)) {
+    return deny(http::status::bad_request, "bad_request",
+                "duplicate_entity_header");
+  }
+  if (entity.empty()) {
+    return deny(http::status::bad_request, "bad_request", "missing_entity");
+  }
+  const CompiledPolicy& policy = g.policy();
+  if (!policy.FindEntity(entity).has_value()) {
+    return deny(http::status::bad_request, "bad_request", "unknown_entity");
+  }
+  RequestNames names;
+  names.object_type = match->route->object_type;
+  names.action = match->route->action;
+  names.entity_id = entity;
+  const Decision decision = Check(policy, g.principal(), names);
+  const absl::string_view reason = ReasonName(decision.reason);
+  if (decision.verdict == Verdict::kNotAllowed ||
+      (decision.verdict == Verdict::kAllowedForOwn && g.user_id().empty())) {
+    return deny(http::status::forbidden, "not_allowed", reason);
+  }
+  const absl::string_view verdict = VerdictName(decision.verdict);
+  metrics_.Decision(verdict, reason);
+  HttpResponse response = JsonResponse(
+      http::status::ok, absl::StrCat("{\"decision\":\"", verdict,
+                                     "\",\"reason\":\"", reason, "\"}"));
+  response.set(
+      "x-portcullis-principal",
+      HeaderSafe(g.user_id().empty() ? absl::StrCat("client:", g.client_id())
+                                     : absl::StrCat("user:", g.user_id())));
+  response.set("x-portcullis-decision", std::string(verdict));
+  response.set("x-portcullis-reason", std::string(reason));
+  if (decision.verdict == Verdict::kAllowedForOwn) {
+    response.set("x-portcullis-owner", HeaderSafe(g.user_id()));
+  }
+  return response;
+}
+
+// ------------------------------------------------------------------ Server
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    ServerSettings settings, const auth::Clock& clock) {
+  auto server = std::unique_ptr<Server>(new Server());
+  const std::vector<ListenAddress> listen = settings.listen;
+  const LimitSettings limits = settings.limits;
+  const size_t threads = settings.threads;
+  absl::StatusOr<std::unique_ptr<Service>> service =
+      Service::Create(std::move(settings), clock);
+  if (!service.ok()) return service.status();
+  server->service_ = std::move(*service);
+  server->http_ = std::make_unique<HttpServer>(
+      *server->service_, server->service_->metrics(), limits, threads);
+  if (absl::Status s = server->http_->Listen(listen); !s.ok()) return s;
+  server->http_->Start();
+  for (const auto& endpoint : server->http_->endpoints()) {
+    std::ostringstream address;
+    address << endpoint;
+    server->service_->logger().Info(
+        absl::StrCat("listening on ", address.str()));
+  }
+  return server;
+}
+
+absl::Status Server::Shutdown() {
+  if (shut_down_) return absl::OkStatus();
+  shut_down_ = true;
+  if (http_ != nullptr) http_->Shutdown();
+  return service_ != nullptr ? service_->Stop() : absl::OkStatus();
+}
+
+Server::~Server() { (void)Shutdown(); }
+
+}  // namespace portcullis::server

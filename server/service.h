@@ -1,0 +1,133 @@
+// The server's application: the policy watcher, client registry, token
+// store, user directory and token service, the endpoints over them, and the
+// persistence of the registry and store (docs/server.md). Server ties it to
+// an HttpServer.
+#ifndef PORTCULLIS_SERVER_SERVICE_H_
+#define PORTCULLIS_SERVER_SERVICE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/auth/client_registry.h"
+#include "engine/auth/clock.h"
+#include "engine/auth/token_service.h"
+#include "engine/auth/token_store.h"
+#include "engine/auth/user_directory.h"
+#include "engine/live/policy_store.h"
+#include "engine/live/policy_watcher.h"
+#include "server/config.h"
+#include "server/http_server.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/params.h"
+#include "server/routes.h"
+
+namespace portcullis::server {
+
+class Service final : public HttpHandler {
+ public:
+  // Loads the keys, the persisted state (or the registry's seed), the user
+  // directory, and the policy once (a rejected first load is an error; a
+  // source not yet quiet is loaded later, and /readyz says so). Starts the
+  // watcher and the saver thread. `clock` must outlive the service.
+  static absl::StatusOr<std::unique_ptr<Service>> Create(
+      ServerSettings settings,
+      const auth::Clock& clock = auth::SystemClock::Instance());
+  ~Service() override;  // Stop()
+
+  // Stops the watcher and the saver, then saves the state. Idempotent.
+  absl::Status Stop();
+
+  size_t BodyLimit(absl::string_view target) const override;
+  HttpResponse Handle(const HttpRequest& request) override;
+
+  // Ready: a policy is published and reloads have not been failing for
+  // longer than the grace period.
+  bool Ready(std::string* why = nullptr) const;
+  // Saves the registry and the token store if they changed.
+  absl::Status SaveState();
+
+  Metrics& metrics() { return metrics_; }
+  const ServerSettings& settings() const { return settings_; }
+  Logger& logger() { return logger_; }
+  // For tests and the admin tooling to come: the registry.
+  auth::ClientRegistry& registry() { return *registry_; }
+
+ private:
+  Service(ServerSettings settings, const auth::Clock& clock);
+  absl::Status Init();
+  void OnReload(const ReloadEvent& event);
+  void SaverLoop();
+
+  HttpResponse Dispatch(const HttpRequest& request, std::string& endpoint);
+  HttpResponse TokenEndpoint(const HttpRequest& request);
+  HttpResponse RefreshEndpoint(const HttpRequest& request);
+  HttpResponse RevokeEndpoint(const HttpRequest& request);
+  HttpResponse MeEndpoint(const HttpRequest& request);
+  HttpResponse IntrospectEndpoint(const HttpRequest& request);
+  HttpResponse Authorize(const HttpRequest& request, absl::string_view method,
+                         absl::string_view path);
+  HttpResponse MetricsPage();
+  HttpResponse Readyz();
+
+  ServerSettings settings_;
+  const auth::Clock& clock_;
+  Logger logger_;
+  server::Metrics metrics_;
+  RouteTable routes_;
+
+  std::unique_ptr<auth::SecretKey> token_key_;  // seals the store's export
+  std::unique_ptr<auth::ClientRegistry> registry_;
+  auth::InMemoryTokenStore store_;
+  auth::InMemoryUserDirectory users_;
+  std::unique_ptr<auth::TokenService> tokens_;
+  PolicyStore policy_store_;
+  std::unique_ptr<PolicyWatcher> watcher_;
+
+  std::string clients_path_;
+  std::string tokens_path_;
+  std::atomic<bool> tokens_dirty_{false};
+  std::mutex save_mu_;                // serializes saves
+  std::string last_registry_export_;  // guarded by save_mu_
+
+  std::mutex saver_mu_;
+  std::condition_variable saver_wake_;
+  bool stopping_ = false;  // guarded by saver_mu_
+  bool stopped_ = false;
+  std::thread saver_;
+};
+
+// A running server: a Service behind an HttpServer.
+class Server {
+ public:
+  // Creates the service, binds the listen addresses and starts the workers.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      ServerSettings settings,
+      const auth::Clock& clock = auth::SystemClock::Instance());
+  ~Server();  // Shutdown()
+
+  // The bound endpoints, in the configuration's order.
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints() const {
+    return http_->endpoints();
+  }
+  Service& service() { return *service_; }
+
+  // Stops accepting, drains, stops the service and saves its state.
+  absl::Status Shutdown();
+
+ private:
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<HttpServer> http_;
+  bool shut_down_ = false;
+};
+
+}  // namespace portcullis::server
+
+#endif  // PORTCULLIS_SERVER_SERVICE_H_

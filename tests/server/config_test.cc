@@ -1,0 +1,157 @@
+// The server's configuration, body parameters and route table, without HTTP.
+#include "server/config.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "server/params.h"
+#include "server/routes.h"
+
+namespace portcullis::server {
+namespace {
+
+constexpr char kMinimal[] = R"pb(
+  listen: "127.0.0.1:0"
+  policy { files: "policy.txtpb" }
+  keys { token_key_file: "token.key" registry_key_file: "/abs/registry.key" }
+  routes {
+    routes {
+      method: "GET"
+      path: "/charge-points"
+      object_type: "charge-points"
+      action: "read"
+    }
+    routes {
+      method: "DELETE"
+      path: "/teams/{team}/charge-points/{id}"
+      object_type: "charge-points"
+      action: "delete"
+      entity_path_param: "team"
+    }
+  }
+)pb";
+
+TEST(ConfigTest, DefaultsAndRelativePaths) {
+  absl::StatusOr<ServerSettings> s = ParseServerConfig(kMinimal, "/etc/pc");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->listen.size(), 1u);
+  EXPECT_EQ(s->listen[0].host, "127.0.0.1");
+  EXPECT_EQ(s->listen[0].port, 0);
+  ASSERT_EQ(s->policy_source.paths.size(), 1u);
+  EXPECT_EQ(s->policy_source.paths[0], "/etc/pc/policy.txtpb");
+  EXPECT_EQ(s->token_key_file, "/etc/pc/token.key");
+  EXPECT_EQ(s->registry_key_file, "/abs/registry.key");
+  EXPECT_EQ(s->state_dir, "/etc/pc/state");
+  EXPECT_EQ(s->limits.auth_body_bytes, 65536u);
+  EXPECT_EQ(s->entity_header, "x-monite-entity-id");
+  EXPECT_EQ(s->routes[0].entity_header, "x-monite-entity-id");
+  EXPECT_EQ(s->log_level, LogLevel::kInfo);
+  EXPECT_GE(s->threads, 1u);
+}
+
+TEST(ConfigTest, OverridesWin) {
+  Overrides o;
+  o.listen = "[::1]:8181";
+  o.state_dir = "/tmp/x";
+  o.log_level = "debug";
+  absl::StatusOr<ServerSettings> s = ParseServerConfig(kMinimal, "/etc", o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->listen[0].host, "::1");
+  EXPECT_EQ(s->listen[0].port, 8181);
+  EXPECT_EQ(s->state_dir, "/tmp/x");
+  EXPECT_EQ(s->log_level, LogLevel::kDebug);
+}
+
+TEST(ConfigTest, Rejects) {
+  const char* bad[] = {
+      "listen: \"127.0.0.1:0\" policy { files: \"p\" }",  // no keys
+      "policy { files: \"p\" } keys { token_key_file: \"a\" "
+      "registry_key_file: \"b\" }",  // no listen
+      "listen: \"nope\" policy { files: \"p\" } keys { token_key_file: \"a\" "
+      "registry_key_file: \"b\" }",
+      "listen: \"h:1\" policy { files: \"p\" bundle: \"b\" } keys { "
+      "token_key_file: \"a\" registry_key_file: \"b\" }",
+      "listen: \"h:1\" policy { files: \"p\" } keys { token_key_file: \"a\" "
+      "registry_key_file: \"b\" } routes { routes { method: \"GET\" path: "
+      "\"/x/{a\" object_type: \"t\" action: \"r\" } }",
+      "listen: \"h:1\" policy { files: \"p\" } keys { token_key_file: \"a\" "
+      "registry_key_file: \"b\" } routes { routes { method: \"GET\" path: "
+      "\"/x\" object_type: \"t\" action: \"r\" entity_path_param: \"id\" } }",
+      "listen: \"h:1\" unknown_field: 1",
+      "listen: \"h:1\" policy { files: \"p\" } keys { token_key_file: \"a\" "
+      "registry_key_file: \"b\" } log_level: \"loud\"",
+  };
+  for (const char* text : bad) {
+    EXPECT_FALSE(ParseServerConfig(text, "/").ok()) << text;
+  }
+}
+
+TEST(RoutesTest, MatchesTemplatesAndRefusesOddPaths) {
+  absl::StatusOr<ServerSettings> s = ParseServerConfig(kMinimal, "/");
+  ASSERT_TRUE(s.ok());
+  RouteTable table(s->routes);
+  std::optional<RouteMatch> m = table.Match("GET", "/charge-points?limit=5");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->route->action, "read");
+  m = table.Match("DELETE", "/teams/team-north/charge-points/17");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->Param("team"), "team-north");
+  EXPECT_EQ(m->Param("id"), "17");
+  EXPECT_FALSE(table.Match("POST", "/charge-points").has_value());
+  EXPECT_FALSE(table.Match("GET", "/charge-points/").has_value());
+  EXPECT_FALSE(table.Match("GET", "//charge-points").has_value());
+  EXPECT_FALSE(table.Match("GET", "charge-points").has_value());
+  EXPECT_FALSE(table.Match("DELETE", "/teams/../charge-points/17").has_value());
+  EXPECT_FALSE(table.Match("DELETE", "/teams//charge-points/17").has_value());
+}
+
+TEST(ParamsTest, Form) {
+  absl::StatusOr<Params> p =
+      ParseForm("grant_type=client_credentials&client_id=a%20b&x=1+2");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*p->Get("client_id"), "a b");
+  EXPECT_EQ(*p->Get("x"), "1 2");
+  EXPECT_FALSE(ParseForm("a=1&a=2").ok());
+  EXPECT_FALSE(ParseForm("a=%zz").ok());
+  EXPECT_FALSE(ParseForm("a=%4").ok());
+  EXPECT_FALSE(ParseForm("=1").ok());
+}
+
+TEST(ParamsTest, Json) {
+  absl::StatusOr<Params> p =
+      ParseJson(R"({"clientId":"a","clientSecret":"b"})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->dialect, BodyDialect::kCamelJson);
+  EXPECT_EQ(*p->Get("client_secret"), "b");
+  p = ParseJson(R"({"client_id":"a","grant_type":"client_credentials"})");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->dialect, BodyDialect::kSnakeJson);
+  EXPECT_FALSE(ParseJson(R"({"client_id":"a","client_id":"b"})").ok());
+  EXPECT_FALSE(ParseJson(R"({"client_id":"a","clientId":"a"})").ok());
+  EXPECT_FALSE(ParseJson(R"({"client_id":1})").ok());
+  EXPECT_FALSE(ParseJson(R"({"client_id":"a",})").ok());
+  EXPECT_FALSE(ParseJson(R"(["a"])").ok());
+  EXPECT_FALSE(ParseJson(R"({"bogus":"a"})").ok());
+  EXPECT_FALSE(ParseJson("{").ok());
+  EXPECT_FALSE(ParseBody("text/plain", "a=b").ok());
+  EXPECT_TRUE(ParseBody("application/json; charset=utf-8", "{}").ok());
+}
+
+TEST(ParamsTest, Basic) {
+  // "a%3Ab:s%2B+t" -> id "a:b", secret "s+ t".
+  absl::StatusOr<std::optional<BasicCredentials>> b =
+      ParseBasic("Basic YSUzQWI6cyUyQit0");
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(b->has_value());
+  EXPECT_EQ((*b)->client_id, "a:b");
+  EXPECT_EQ((*b)->client_secret, "s+ t");
+  EXPECT_FALSE(ParseBasic("Basic !!!!").ok());
+  EXPECT_FALSE(ParseBasic("Basic YWJj").ok());  // "abc": no colon
+  EXPECT_FALSE(ParseBasic("basic").ok());
+  b = ParseBasic("Bearer x");
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->has_value());
+}
+
+}  // namespace
+}  // namespace portcullis::server

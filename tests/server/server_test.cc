@@ -1,0 +1,594 @@
+// `portcullis serve` over real HTTP: an in-process Server on a loopback
+// ephemeral port, a temporary state directory, and a Beast client writing
+// raw requests (so that malformed ones can be sent too).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "server/config.h"
+#include "server/service.h"
+
+namespace portcullis::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+using Response = http::response<http::string_body>;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteFile(const std::string& path, const std::string& text, int mode) {
+  std::ofstream(path) << text;
+  chmod(path.c_str(), mode);
+}
+
+// The one JSON string field `name` of a flat JSON object (test helper only).
+std::string Field(const std::string& json, const std::string& name) {
+  const std::string key = absl::StrCat("\"", name, "\":\"");
+  size_t start = json.find(key);
+  if (start == std::string::npos) return "";
+  start += key.size();
+  return json.substr(start, json.find('"', start) - start);
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static std::string TempDir() {
+    std::string templ = absl::StrCat(
+        getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/srvXXXXXX");
+    return mkdtemp(templ.data());
+  }
+
+  void SetUp() override {
+    dir_ = TempDir();
+    // The Monta example, with operator 7's client limited to 2 requests.
+    std::string policy = ReadAll("examples/monta/policy.txtpb");
+    const size_t op7 = policy.find("monta-op7-full-access");
+    ASSERT_NE(op7, std::string::npos);
+    const size_t count = policy.find("count: 1000", op7);
+    policy.replace(count, strlen("count: 1000"), "count: 2");
+    WriteFile(dir_ + "/policy.txtpb", policy, 0644);
+    WriteFile(dir_ + "/token.key", std::string(64, 'a'), 0600);
+    WriteFile(dir_ + "/registry.key", std::string(64, 'b'), 0600);
+    WriteFile(dir_ + "/users.txtpb",
+              "users { id: \"u-anna\" entity: \"team-north\" }\n"
+              "users { id: \"u-bo\" entity: \"team-north\" role: "
+              "\"team-north-admin\" }\n",
+              0644);
+    WriteFile(
+        dir_ + "/server.txtpb", R"pb(
+          listen: "127.0.0.1:0"
+          policy { files: "policy.txtpb" quiet_period_zero: true }
+          user_directory_file: "users.txtpb"
+          keys { token_key_file: "token.key" registry_key_file: "registry.key" }
+          threads: 2
+          limits { header_bytes: 4096 authorization_bytes: 1024 }
+          routes {
+            routes {
+              method: "GET"
+              path: "/charge-points"
+              object_type: "charge-points"
+              action: "read"
+            }
+            routes {
+              method: "POST"
+              path: "/charge-points"
+              object_type: "charge-points"
+              action: "create"
+            }
+            routes {
+              method: "DELETE"
+              path: "/charge-points/{id}"
+              object_type: "charge-points"
+              action: "delete"
+            }
+            routes {
+              method: "GET"
+              path: "/charges"
+              object_type: "charges"
+              action: "read"
+            }
+            routes {
+              method: "GET"
+              path: "/teams/{team}/sites"
+              object_type: "sites"
+              action: "read"
+              entity_path_param: "team"
+            }
+          }
+        )pb",
+        0644);
+    StartServer();
+    for (const char* client : {"monta-cp-reader", "monta-member-app",
+                               "monta-op7-full-access", "monta-full-access"}) {
+      absl::StatusOr<std::string> secret =
+          server_->service().registry().RegisterClient(client, "");
+      ASSERT_TRUE(secret.ok()) << secret.status();
+      secrets_[client] = *secret;
+    }
+  }
+
+  void StartServer() {
+    absl::StatusOr<ServerSettings> settings =
+        LoadServerConfig(dir_ + "/server.txtpb");
+    ASSERT_TRUE(settings.ok()) << settings.status();
+    settings->log_level = LogLevel::kError;
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        Server::Start(std::move(*settings));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    port_ = server_->endpoints()[0].port();
+    ASSERT_NE(port_, 0);
+  }
+
+  // Sends `raw` bytes and reads one answer.
+  Response Raw(const std::string& raw) {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
+    net::write(socket, net::buffer(raw));
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1 << 24);
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return parser.release();
+  }
+
+  Response Send(const std::string& method, const std::string& target,
+                const std::string& headers, const std::string& body = "") {
+    return Raw(absl::StrCat(
+        method, " ", target, " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n",
+        headers, "Content-Length: ", body.size(), "\r\n\r\n", body));
+  }
+
+  Response Json(const std::string& target, const std::string& body,
+                const std::string& headers = "") {
+    return Send("POST", target,
+                absl::StrCat("Content-Type: application/json\r\n", headers),
+                body);
+  }
+
+  Response Form(const std::string& target, const std::string& body,
+                const std::string& headers = "") {
+    return Send(
+        "POST", target,
+        absl::StrCat("Content-Type: application/x-www-form-urlencoded\r\n",
+                     headers),
+        body);
+  }
+
+  std::string Basic(const std::string& id, const std::string& secret) {
+    return absl::StrCat("Authorization: Basic ",
+                        absl::Base64Escape(absl::StrCat(id, ":", secret)),
+                        "\r\n");
+  }
+
+  // An access token of `client` (client_credentials, Monta's dialect).
+  std::string Token(const std::string& client) {
+    Response r = Json("/auth/token", absl::StrCat("{\"clientId\":\"", client,
+                                                  "\",\"clientSecret\":\"",
+                                                  secrets_[client], "\"}"));
+    EXPECT_EQ(r.result_int(), 200u) << r.body();
+    return Field(r.body(), "accessToken");
+  }
+
+  Response Authorize(const std::string& token, const std::string& method,
+                     const std::string& uri, const std::string& entity) {
+    std::string headers = absl::StrCat("X-Original-Method: ", method,
+                                       "\r\nX-Original-URI: ", uri, "\r\n");
+    if (!token.empty()) {
+      absl::StrAppend(&headers, "Authorization: Bearer ", token, "\r\n");
+    }
+    if (!entity.empty()) {
+      absl::StrAppend(&headers, "x-monite-entity-id: ", entity, "\r\n");
+    }
+    return Send("GET", "/v1/authorize", headers);
+  }
+
+  static std::string H(const Response& r, const std::string& name) {
+    auto it = r.find(name);
+    return it == r.end() ? "" : std::string(it->value());
+  }
+
+  std::string dir_;
+  std::unique_ptr<Server> server_;
+  unsigned short port_ = 0;
+  std::map<std::string, std::string> secrets_;
+};
+
+TEST_F(ServerTest, HealthReadyMetrics) {
+  EXPECT_EQ(Send("GET", "/healthz", "").result_int(), 200u);
+  EXPECT_EQ(Send("GET", "/readyz", "").result_int(), 200u);
+  Response metrics = Send("GET", "/metrics", "");
+  EXPECT_EQ(metrics.result_int(), 200u);
+  EXPECT_TRUE(
+      absl::StrContains(metrics.body(), "portcullis_policy_generation 1"))
+      << metrics.body();
+  EXPECT_TRUE(
+      absl::StrContains(metrics.body(), "portcullis_http_requests_total"));
+  EXPECT_EQ(Send("GET", "/nope", "").result_int(), 404u);
+  EXPECT_EQ(Send("GET", "/auth/token", "").result_int(), 405u);
+}
+
+TEST_F(ServerTest, TokenDialectsAndClientAuthentication) {
+  const std::string secret = secrets_["monta-cp-reader"];
+  // RFC 6749 form with HTTP Basic.
+  Response r = Form("/auth/token", "grant_type=client_credentials",
+                    Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(H(r, "Cache-Control"), "no-store");
+  EXPECT_TRUE(absl::StrContains(r.body(), "\"token_type\":\"Bearer\""));
+  EXPECT_FALSE(Field(r.body(), "access_token").empty());
+  // Credentials in a form body.
+  r = Form("/auth/token",
+           absl::StrCat("grant_type=client_credentials&client_id=monta-cp-"
+                        "reader&client_secret=",
+                        secret));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  // Monite's snake_case JSON: RFC 6749's answer.
+  r = Json("/auth/token",
+           absl::StrCat("{\"grant_type\":\"client_credentials\",\"client_id\":"
+                        "\"monta-cp-reader\",\"client_secret\":\"",
+                        secret, "\"}"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_FALSE(Field(r.body(), "access_token").empty());
+  // Monta's camelCase JSON: Monta's answer.
+  EXPECT_FALSE(Token("monta-cp-reader").empty());
+
+  // Failures.
+  r = Form("/auth/token", "grant_type=client_credentials",
+           Basic("monta-cp-reader", "wrong"));
+  EXPECT_EQ(r.result_int(), 401u);
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_client");
+  EXPECT_TRUE(absl::StartsWith(H(r, "WWW-Authenticate"), "Basic"));
+  EXPECT_FALSE(absl::StrContains(r.body(), secret));
+  r = Form("/auth/token", "grant_type=client_credentials",
+           "Authorization: Basic !!!notbase64\r\n");
+  EXPECT_EQ(r.result_int(), 401u);
+  r = Form("/auth/token", "grant_type=client_credentials",
+           "Authorization: Basic bm9jb2xvbg==\r\n");  // "nocolon"
+  EXPECT_EQ(r.result_int(), 401u);
+  r = Form("/auth/token", "grant_type=password",
+           Basic("monta-cp-reader", secret));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(Field(r.body(), "error"), "unsupported_grant_type");
+  r = Form("/auth/token", "client_id=monta-cp-reader");
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  r = Form("/auth/token",
+           "grant_type=client_credentials&grant_type=client_credentials",
+           Basic("monta-cp-reader", secret));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  r = Form("/auth/token",
+           absl::StrCat("grant_type=client_credentials&client_secret=", secret),
+           Basic("monta-cp-reader", secret));
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  r = Json("/auth/token", "{\"clientId\":\"a\",");
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  r = Json("/auth/token", "{\"clientId\":\"a\",\"clientId\":\"b\"}");
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  r = Send("POST", "/auth/token", "Content-Type: text/plain\r\n", "x");
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  r = Form("/auth/token",
+           "grant_type=client_credentials&client_id=nobody&"
+           "client_secret=x");
+  EXPECT_EQ(r.result_int(), 401u);
+}
+
+TEST_F(ServerTest, ProxyAuthorization) {
+  const std::string token = Token("monta-cp-reader");
+  Response r = Authorize(token, "GET", "/charge-points?page=2", "team-north");
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(H(r, "X-Portcullis-Principal"), "client:monta-cp-reader");
+  EXPECT_EQ(H(r, "X-Portcullis-Decision"), "allowed");
+  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "granted");
+  r = Authorize(token, "POST", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 403u);
+  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "scope");
+  r = Authorize(token, "GET", "/unknown", "team-north");
+  EXPECT_EQ(r.result_int(), 403u);
+  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "unknown_route");
+  r = Authorize(token, "GET", "/charge-points/../x", "team-north");
+  EXPECT_EQ(r.result_int(), 403u);
+  r = Authorize(token, "GET", "/charge-points", "");
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "missing_entity");
+  r = Authorize(token, "GET", "/charge-points", "team-nowhere");
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "unknown_entity");
+  r = Authorize(token, "GET", "/charge-points", "team-west");
+  EXPECT_EQ(r.result_int(), 403u);
+  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "tenant");
+  // Entity from a path parameter.
+  const std::string full = Token("monta-full-access");
+  r = Authorize(full, "GET", "/teams/team-north/sites", "");
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  r = Authorize(full, "GET", "/teams/team-west/sites", "");
+  EXPECT_EQ(r.result_int(), 403u);
+  // Tokens: missing, malformed, unknown, oversized.
+  r = Authorize("", "GET", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 401u);
+  EXPECT_TRUE(absl::StartsWith(H(r, "WWW-Authenticate"), "Bearer"));
+  r = Authorize("garbage", "GET", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 401u);
+  EXPECT_TRUE(
+      absl::StrContains(H(r, "WWW-Authenticate"), "error=\"invalid_token\""));
+  r = Authorize("00000000-0000-0000-0000-000000000000", "GET", "/charge-points",
+                "team-north");
+  EXPECT_EQ(r.result_int(), 401u);
+  r = Authorize(std::string(2000, 'a'), "GET", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 401u);
+  // nginx headers missing.
+  r = Send("GET", "/v1/authorize",
+           absl::StrCat("Authorization: Bearer ", token, "\r\n"));
+  EXPECT_EQ(r.result_int(), 400u);
+  // A repeated entity header.
+  r = Send("GET", "/v1/authorize",
+           absl::StrCat("Authorization: Bearer ", token,
+                        "\r\nX-Original-Method: GET\r\nX-Original-URI: "
+                        "/charge-points\r\nx-monite-entity-id: team-north\r\n"
+                        "x-monite-entity-id: team-south\r\n"));
+  EXPECT_EQ(r.result_int(), 400u);
+  // Envoy ext_authz: the original method and path are the request's own.
+  r = Send("GET", "/v1/ext_authz/charge-points?x=1",
+           absl::StrCat("Authorization: Bearer ", token,
+                        "\r\nx-monite-entity-id: team-north\r\n"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  r = Send("DELETE", "/v1/ext_authz/charge-points/17",
+           absl::StrCat("Authorization: Bearer ", token,
+                        "\r\nx-monite-entity-id: team-north\r\n"));
+  EXPECT_EQ(r.result_int(), 403u);
+  r = Send("DELETE", "/v1/ext_authz/charge-points/17",
+           absl::StrCat("Authorization: Bearer ", full,
+                        "\r\nx-monite-entity-id: team-north\r\n"));
+  EXPECT_EQ(r.result_int(), 200u);
+}
+
+TEST_F(ServerTest, EntityUserAllowedForOwn) {
+  Response r =
+      Json("/auth/token",
+           absl::StrCat("{\"grant_type\":\"entity_user\",\"client_id\":\"monta-"
+                        "member-app\",\"client_secret\":\"",
+                        secrets_["monta-member-app"],
+                        "\",\"entity_user_id\":\"u-anna\"}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string token = Field(r.body(), "access_token");
+  r = Authorize(token, "GET", "/charges", "team-north");
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(H(r, "X-Portcullis-Decision"), "allowed_for_own");
+  EXPECT_EQ(H(r, "X-Portcullis-Owner"), "u-anna");
+  EXPECT_EQ(H(r, "X-Portcullis-Principal"), "user:u-anna");
+  r = Json("/auth/token",
+           absl::StrCat("{\"grant_type\":\"entity_user\",\"client_id\":\"monta-"
+                        "member-app\",\"client_secret\":\"",
+                        secrets_["monta-member-app"],
+                        "\",\"entity_user_id\":\"u-nobody\"}"));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_grant");
+}
+
+TEST_F(ServerTest, RefreshRevokeMeIntrospect) {
+  const std::string secret = secrets_["monta-cp-reader"];
+  Response r =
+      Json("/auth/token", absl::StrCat("{\"clientId\":\"monta-cp-reader\","
+                                       "\"clientSecret\":\"",
+                                       secret, "\"}"));
+  const std::string refresh = Field(r.body(), "refreshToken");
+  ASSERT_FALSE(refresh.empty());
+  r = Json("/auth/refresh",
+           absl::StrCat("{\"refreshToken\":\"", refresh, "\"}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string access = Field(r.body(), "accessToken");
+  const std::string refresh2 = Field(r.body(), "refreshToken");
+  // Reuse: refused, and the family is revoked.
+  r = Json("/auth/refresh",
+           absl::StrCat("{\"refreshToken\":\"", refresh, "\"}"));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_grant");
+  EXPECT_EQ(
+      Authorize(access, "GET", "/charge-points", "team-north").result_int(),
+      401u);
+
+  // RFC 6749 §6 at /auth/token, with the client authenticated.
+  r = Form("/auth/token", "grant_type=client_credentials",
+           Basic("monta-cp-reader", secret));
+  std::string rt = Field(r.body(), "refresh_token");
+  r = Form("/auth/token",
+           absl::StrCat("grant_type=refresh_token&refresh_token=", rt),
+           Basic("monta-full-access", secrets_["monta-full-access"]));
+  EXPECT_EQ(Field(r.body(), "error"), "invalid_grant");  // another client's
+  r = Form("/auth/token",
+           absl::StrCat("grant_type=refresh_token&refresh_token=", rt),
+           Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string access2 = Field(r.body(), "access_token");
+
+  // /auth/me.
+  r = Send("GET", "/auth/me",
+           absl::StrCat("Authorization: Bearer ", access2, "\r\n"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_TRUE(absl::StrContains(r.body(), "\"clientId\":\"monta-cp-reader\""));
+  EXPECT_TRUE(absl::StrContains(r.body(), "\"clientSecret\":null"));
+  EXPECT_EQ(Send("GET", "/auth/me", "").result_int(), 401u);
+
+  // Introspection (RFC 7662).
+  r = Form("/auth/introspect", absl::StrCat("token=", access2),
+           Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u);
+  EXPECT_TRUE(absl::StrContains(r.body(), "\"active\":true")) << r.body();
+  r = Form("/auth/introspect", "token=nonsense",
+           Basic("monta-cp-reader", secret));
+  EXPECT_EQ(r.body(), "{\"active\":false}");
+  r = Form("/auth/introspect", absl::StrCat("token=", access2),
+           Basic("monta-full-access", secrets_["monta-full-access"]));
+  EXPECT_EQ(r.body(), "{\"active\":false}");
+  r = Form("/auth/introspect", absl::StrCat("token=", access2),
+           Basic("monta-cp-reader", "wrong"));
+  EXPECT_EQ(r.result_int(), 401u);
+
+  // Revocation: Monite's JSON, then RFC 7009's form.
+  r = Json("/auth/revoke",
+           absl::StrCat("{\"client_id\":\"monta-cp-reader\",\"client_secret\":"
+                        "\"",
+                        secret, "\",\"token\":\"", access2, "\"}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r.body(), "{\"message\":\"ok\"}");
+  EXPECT_EQ(
+      Authorize(access2, "GET", "/charge-points", "team-north").result_int(),
+      401u);
+  r = Form("/auth/revoke",
+           absl::StrCat("token=", refresh2, "&token_type_hint=refresh_token"),
+           Basic("monta-cp-reader", secret));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r.body(), "");
+  r = Form("/auth/revoke", "token=not-a-token",
+           Basic("monta-cp-reader", secret));
+  EXPECT_EQ(r.result_int(), 200u);
+  r = Form("/auth/revoke", "token=x", Basic("monta-cp-reader", "bad"));
+  EXPECT_EQ(r.result_int(), 401u);
+}
+
+TEST_F(ServerTest, RateLimit) {
+  const std::string token = Token("monta-op7-full-access");
+  EXPECT_EQ(Authorize(token, "GET", "/charge-points", "team-west").result_int(),
+            200u);
+  EXPECT_EQ(Authorize(token, "GET", "/charge-points", "team-west").result_int(),
+            200u);
+  Response r = Authorize(token, "GET", "/charge-points", "team-west");
+  EXPECT_EQ(r.result_int(), 429u);
+  EXPECT_FALSE(H(r, "Retry-After").empty());
+  EXPECT_TRUE(absl::StrContains(Send("GET", "/metrics", "").body(),
+                                "portcullis_rate_limited_total 1"));
+}
+
+TEST_F(ServerTest, LimitsAndMalformedRequests) {
+  // A body over the /auth/* limit: 413 from the header, body never sent.
+  Response r =
+      Raw("POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+          "application/json\r\nContent-Length: 70000\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 413u);
+  // Chunked, over the limit.
+  std::string chunked =
+      "POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+      "application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i) {
+    absl::StrAppend(&chunked, "1000\r\n", std::string(4096, 'x'), "\r\n");
+  }
+  r = Raw(chunked);
+  EXPECT_EQ(r.result_int(), 413u);
+  // Headers over the limit.
+  r = Raw(absl::StrCat("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ",
+                       std::string(8000, 'x'), "\r\n\r\n"));
+  EXPECT_EQ(r.result_int(), 431u);
+  // CR inside a header value; a bare LF; a bad request line.
+  r = Raw(
+      "GET /v1/authorize HTTP/1.1\r\nHost: t\r\nX-Original-URI: /a\rb\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 400u);
+  r = Raw("GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: a\nb\r\n\r\n");
+  EXPECT_EQ(r.result_int() / 100, 4u);
+  r = Raw("GARBAGE\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 400u);
+  // Still serving.
+  EXPECT_EQ(Send("GET", "/healthz", "").result_int(), 200u);
+}
+
+TEST_F(ServerTest, KeepAlive) {
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
+  beast::flat_buffer buffer;
+  for (int i = 0; i < 3; ++i) {
+    net::write(
+        socket,
+        net::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")));
+    Response r;
+    http::read(socket, buffer, r);
+    EXPECT_EQ(r.result_int(), 200u);
+    EXPECT_TRUE(r.keep_alive());
+  }
+}
+
+TEST_F(ServerTest, StateSurvivesARestart) {
+  const std::string token = Token("monta-cp-reader");
+  ASSERT_TRUE(server_->Shutdown().ok());
+  struct stat info;
+  ASSERT_EQ(stat((dir_ + "/state/tokens.sealed").c_str(), &info), 0);
+  ASSERT_EQ(stat((dir_ + "/state/clients.sealed").c_str(), &info), 0);
+  EXPECT_FALSE(
+      absl::StrContains(ReadAll(dir_ + "/state/tokens.sealed"), token));
+  server_.reset();
+  StartServer();
+  EXPECT_EQ(
+      Authorize(token, "GET", "/charge-points", "team-north").result_int(),
+      200u);
+  // The registered secret survived too.
+  Response r = Form("/auth/token", "grant_type=client_credentials",
+                    Basic("monta-cp-reader", secrets_["monta-cp-reader"]));
+  EXPECT_EQ(r.result_int(), 200u);
+}
+
+// examples/server starts as committed, and its README's demo secret works.
+TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
+  const std::string readme = ReadAll("examples/server/README.md");
+  const std::string row = "| `monta-cp-reader` | `";
+  const size_t at = readme.find(row);
+  ASSERT_NE(at, std::string::npos);
+  const std::string secret = readme.substr(at + row.size(), 36);
+  Overrides overrides;
+  overrides.listen = "127.0.0.1:0";
+  std::string state = absl::StrCat(
+      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/exXXXXXX");
+  overrides.state_dir = mkdtemp(state.data());
+  overrides.log_level = "error";
+  absl::StatusOr<ServerSettings> settings =
+      LoadServerConfig("examples/server/server.txtpb", overrides);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(std::move(*settings));
+  ASSERT_TRUE(server.ok()) << server.status();
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                               (*server)->endpoints()[0].port()));
+  const std::string body = absl::StrCat(
+      "{\"clientId\":\"monta-cp-reader\",\"clientSecret\":\"", secret, "\"}");
+  net::write(socket,
+             net::buffer(absl::StrCat(
+                 "POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                 "application/json\r\nContent-Length: ",
+                 body.size(), "\r\n\r\n", body)));
+  beast::flat_buffer buffer;
+  Response r;
+  http::read(socket, buffer, r);
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_FALSE(Field(r.body(), "accessToken").empty());
+}
+
+}  // namespace
+}  // namespace portcullis::server
