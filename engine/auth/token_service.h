@@ -379,7 +379,7 @@ class TokenService {
   TokenServiceStats Stats() const;
 
   // Frees the calling thread's introspection cache of this service, with
-  // the grants, policy snapshots and rate limiters it holds; its next
+  // the grants, policy snapshots and rate-limit cells it holds; its next
   // introspection starts an empty one. For a thread about to idle for long
   // (a worker leaving a pool, a thread blocking indefinitely), so that it
   // keeps no replaced snapshot alive meanwhile. Other threads' caches are

@@ -73,7 +73,9 @@ struct PolicySourceOptions {
 // compiled (LoadPolicyFiles, Compile), with each compile error's path naming
 // the file it comes from (`b.json:roles[1].name: ...`); a manifest's files
 // likewise, once each matches its digest (FailedPrecondition otherwise); a
-// bundle is read and checked (ReadBundle). For the watcher and the CLI.
+// bundle is read and checked (as ReadBundle does). One load of a source,
+// outside a watcher (the watcher compiles the bytes its poll read and
+// digested, through the same steps).
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> LoadPolicySource(
     const PolicySource& source,
     const PolicySourceOptions& options = PolicySourceOptions());

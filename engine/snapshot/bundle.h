@@ -6,7 +6,7 @@
 // A bundle is a 64-byte header followed by the policy's flat tables
 // (engine/snapshot/policy_tables.h), each a section copied as it lies in
 // memory, so loading is a bounds-checked copy plus rebuilding the name indexes
-// (bundle_format.h and README, "Bundle format", have the byte layout; the
+// (bundle_format.h and docs/bundle-format.md have the byte layout; the
 // format's constants, PolicyDigest and BundleInfo are declared there). All
 // integers are little-endian.
 //
@@ -75,9 +75,12 @@ absl::StatusOr<std::string> SerializeBundle(
 // Loads a bundle from memory. Checks, in order, and fails with:
 //   DataLoss         fewer bytes than a header;
 //   InvalidArgument  wrong magic, an unsupported format version, unknown
-//                    flags;
+//                    flags; an unsigned bundle when verification_keys are
+//                    set;
 //   DataLoss         fewer bytes than the header announces, or bytes after
-//                    the body;
+//                    the body (or the signature);
+//   InvalidArgument  signed by a key not in verification_keys;
+//   DataLoss         signature mismatch (when verification_keys are set);
 //   InvalidArgument  a key of the wrong size, a keyed bundle without a key,
 //                    an unkeyed one with a key;
 //   DataLoss         digest mismatch (corrupted or tampered with), then any
@@ -86,7 +89,8 @@ absl::StatusOr<std::string> SerializeBundle(
 //                    the section or the row.
 // Never crashes, whatever the bytes; costs a copy of the tables and one hash
 // insertion per name. (A fuzzer reaches the section checks by writing the
-// digest of its input into bytes 32..63 first; see tests/bundle_test.cc.)
+// digest of its input into bytes 32..63 first; see
+// tests/snapshot/bundle_test.cc.)
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> ParseBundle(
     absl::string_view bytes, const BundleOptions& options = BundleOptions());
 

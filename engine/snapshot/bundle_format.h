@@ -8,7 +8,8 @@
 // (u32), reserved (u32, zero), then the BLAKE2b-256 digest (32 bytes) of the
 // first 32 header bytes and the body, keyed by the bundle key when there is
 // one. A signed bundle ends with a signature block after the body: the key id
-// (16 bytes, zero-padded) and the Ed25519 signature (64 bytes) of
+// (kMaxKeyIdBytes, 128 bytes, zero-padded) and the Ed25519 signature (64
+// bytes) of
 // "portcullis bundle signature v1\0", the 64-byte header and the key id
 // field; the header's digest commits to the body.
 // Section: id (u32, numbered from 1 in order), element bytes (u32), element

@@ -16,7 +16,7 @@ aborts (PORTCULLIS_FUZZ_CHECK, a sanitizer) when a property breaks. For
 Seed inputs go in P/corpus/x/, crash reproducers in P/regressions/x/ (run_fuzzers.sh
 copies new ones there), and an optional libFuzzer dictionary in P/dicts/x.dict.
 run_fuzzers.sh lets inputs grow to 256 KiB (--max-len), not libFuzzer's default
-4,096 bytes: deep nesting needs room (docs/reliability-limits.md).
+4,096 bytes: deep nesting needs room (docs/reliability.md, "Fuzz targets").
 """
 
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_library", "cc_test")
