@@ -137,8 +137,9 @@ def main():
         "and the `x-monite-entity-id` header on every request, `benchmarks/http/wrk_rotate.lua`). "
         f"Measured {m['date']} at commit `{m['git_commit'][:12]}`"
         + (" (with uncommitted changes)" if m["git_dirty"] else "")
-        + f", {m['cpu_model']} ×{m['nproc']}, {m['kernel']}: server, nginx and wrk share "
-        "these cores, so every figure is a lower bound of what each does alone.", "",
+        + f", {m['cpu_model']} ×{m['nproc']}, {m['kernel']}, load average at the end "
+        f"{m['load_average_at_end']}: server, nginx and wrk share these cores (and so did "
+        "whatever else ran), so every figure is a lower bound of what each does alone.", "",
         "| run | requests/s | p50 | p99 | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
