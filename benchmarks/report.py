@@ -775,6 +775,17 @@ def callgrind_section(callgrind: Optional[dict], details: Optional[dict],
     return lines
 
 
+def http_section(plots_dir: str) -> List[str]:
+    """The "HTTP" section benchmarks/http/run_http_bench.sh wrote (plots/http.md), as is:
+    its figures come from another run (wrk against the server), not from the results
+    directory."""
+    path = os.path.join(plots_dir, "http.md")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [f.read().rstrip("\n"), ""]
+
+
 def machine_section(machine: Optional[dict], contexts: Dict[str, dict]) -> List[str]:
     m = machine or {}
     context = next(iter(contexts.values()), {})
@@ -874,6 +885,7 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
     if plotter.gnuplot is None:
         lines += ["(Plots not generated: report.py ran with --no-plots.)", ""]
     lines += callgrind_section(callgrind, details, results, machine) + [""]
+    lines += http_section(args.plots)
     lines += machine_section(machine, contexts) + [""]
     lines += commands_section(machine, details, args.command_line) + [""]
     sources = sorted(os.path.basename(p) for p in args.sources)
@@ -940,7 +952,9 @@ def main() -> None:
         os.makedirs(args.plots, exist_ok=True)
         for old in glob.glob(os.path.join(args.plots, "*.svg")) + \
                 glob.glob(os.path.join(args.plots, "*.png")):
-            os.remove(old)
+            # http_*: benchmarks/http/run_http_bench.sh's, kept (see http_section).
+            if not os.path.basename(old).startswith("http_"):
+                os.remove(old)
     plotter = Plotter(args.plots, gnuplot)
 
     text = write_report(args, results, contexts, machine, callgrind, details, plotter)

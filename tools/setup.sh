@@ -17,6 +17,9 @@ packages=(
   git                 # the formatting check lists the sources with git ls-files
   valgrind            # instruction counts in the benchmark report
   gnuplot-nox         # benchmark plots
+  nginx               # tests/server/nginx_test.sh, benchmarks/http (auth_request)
+  curl                # tests/server/nginx_test.sh, benchmarks/http
+  wrk                 # benchmarks/http/run_http_bench.sh
   python3
 )
 

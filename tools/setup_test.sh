@@ -25,6 +25,10 @@ required=(
   "boost/beast.hpp:libboost1.81-dev"     # server/ (Boost.Beast/Asio)
   "prometheus-cpp:prometheus-cpp-dev"    # server/metrics
   "simdjson:libsimdjson-dev"             # server/params
+  "nginx:nginx"                          # tests/server/nginx_test.sh, benchmarks/http
+  "curl:curl"                            # tests/server/nginx_test.sh, benchmarks/http
+  "wrk:wrk"                              # benchmarks/http/run_http_bench.sh
+  "gnuplot:gnuplot-nox"                  # benchmark plots
 )
 failures=0
 for entry in "${required[@]}"; do

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# HTTP benchmarks of `portcullis serve` with wrk, all on 127.0.0.1 with
+# keep-alive (issue 16; BENCHMARKS.md, section "HTTP"):
+#   (a) /v1/authorize straight to the server, 1,000 distinct tokens in turn,
+#       beside nginx serving a static 200 (goal: ≥ 0.5× nginx's requests/s);
+#   (b) end to end through nginx auth_request (examples/server/nginx.conf,
+#       upstream keep-alive to the authorizer) to an application, beside the
+#       same nginx proxying to it without auth_request (goal: auth costs at
+#       most half of the throughput, i.e. ≥ 0.5×);
+#   (c) POST /auth/token issues/s.
+# wrk: 2 threads, 100 connections, 10 s per run (--duration to change). The
+# server is the opt build (`bazel build -c opt //tools:portcullis`), with the
+# examples/server configuration and the example policy's rate limits raised
+# out of reach. Writes benchmarks/plots/http.json, http.md, http_*.svg/png,
+# and the "HTTP" section of BENCHMARKS.md. About 1.5 minutes plus the build.
+# Not part of `bazel test`.
+#
+# usage: benchmarks/http/run_http_bench.sh [--duration SECONDS] [--no-build]
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo_root"
+duration=10
+build=true
+while (($#)); do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --no-build) build=false; shift ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "run_http_bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration: a positive integer" >&2; exit 2; }
+
+die() {
+  echo "run_http_bench.sh: $*" >&2
+  exit 1
+}
+export PATH="$PATH:/usr/sbin:/sbin"
+for tool in bazel nginx wrk curl python3 gnuplot; do
+  command -v "$tool" >/dev/null || die "$tool is not installed: run tools/setup.sh"
+done
+
+if $build; then
+  bazel build -c opt //tools:portcullis >&2
+fi
+tmp=$(mktemp -d /tmp/http_bench.XXXXXX)
+# The binary copied now: a later build cannot change what is measured.
+cp bazel-bin/tools/portcullis "$tmp/portcullis"
+
+pids=()
+cleanup() {
+  local status=$?
+  if [[ -f $tmp/nginx/nginx.pid ]]; then
+    kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
+  fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((status != 0)); then
+    for log in "$tmp"/portcullis.log "$tmp"/nginx/error.log; do
+      [[ -f $log ]] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }
+    done
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 1 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  die "timed out waiting for $what"
+}
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- the authorizer: examples/server, rate limits out of reach.
+mkdir -p "$tmp/examples/server" "$tmp/examples/monta" "$tmp/state" "$tmp/nginx"
+cp examples/server/server.txtpb examples/server/users.txtpb \
+  examples/server/*.key examples/server/*.sealed "$tmp/examples/server/"
+sed 's/count: 1000 /count: 1000000000 /' examples/monta/policy.txtpb >"$tmp/examples/monta/policy.txtpb"
+grep -q "count: 1000000000 " "$tmp/examples/monta/policy.txtpb" || die "no rate limit to raise in examples/monta/policy.txtpb"
+"$tmp/portcullis" serve --config "$tmp/examples/server/server.txtpb" \
+  --listen 127.0.0.1:0 --state-dir "$tmp/state" --log-level info 2>"$tmp/portcullis.log" &
+pids+=("$!")
+wait_for "portcullis to listen" grep -q "listening on 127.0.0.1:" "$tmp/portcullis.log"
+authz_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/portcullis.log" | head -1)
+wait_for "portcullis to be ready" curl -sf "http://127.0.0.1:$authz_port/readyz"
+
+# --- 1,000 distinct tokens (client_credentials, four demo clients that may
+# read charge points in team-north), over one keep-alive connection.
+python3 - "$authz_port" "$tmp" <<'EOF'
+import http.client, json, re, sys
+port, tmp = int(sys.argv[1]), sys.argv[2]
+readme = open("examples/server/README.md").read()
+clients = ["monta-cp-reader", "monta-cp-admin", "monta-full-access", "monta-member-app"]
+secrets = {}
+for c in clients:
+    m = re.search(r"^\| `%s` \| `([0-9a-f-]+)` \|" % re.escape(c), readme, re.M)
+    if not m:
+        sys.exit(f"no demo secret for {c} in examples/server/README.md")
+    secrets[c] = m.group(1)
+bodies = [json.dumps({"clientId": c, "clientSecret": secrets[c]}, separators=(",", ":"))
+          for c in clients]
+with open(f"{tmp}/bodies.txt", "w") as f:
+    f.write("\n".join(bodies) + "\n")
+conn = http.client.HTTPConnection("127.0.0.1", port)
+tokens = []
+for i in range(1000):
+    conn.request("POST", "/auth/token", bodies[i % len(bodies)],
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        sys.exit(f"/auth/token answered {r.status}: {body[:200]!r}")
+    tokens.append(json.loads(body)["accessToken"])
+assert len(set(tokens)) == 1000
+with open(f"{tmp}/tokens.txt", "w") as f:
+    f.write("\n".join(tokens) + "\n")
+EOF
+
+# --- nginx: the example configuration (auth_request in front of an
+# application) plus a static 200 server, the application itself (a static
+# 200 too) and the same proxy without auth_request.
+static_port=$(free_port)
+app_port=$(free_port)
+auth_port=$(free_port)
+plain_port=$(free_port)
+conf=$tmp/nginx/nginx.conf
+sed -e "s/127\.0\.0\.1:8181/127.0.0.1:$authz_port/" \
+  -e "s/127\.0\.0\.1:8080/127.0.0.1:$app_port/" \
+  -e "s/127\.0\.0\.1:8000/127.0.0.1:$auth_port/" \
+  -e '/^worker_processes /d' \
+  examples/server/nginx.conf >"$conf"
+for port in "$authz_port" "$app_port" "$auth_port"; do
+  grep -q "127.0.0.1:$port;" "$conf" || die "examples/server/nginx.conf: no 127.0.0.1 port to replace with $port"
+done
+python3 - "$conf" "$tmp/nginx" "$static_port" "$app_port" "$plain_port" <<'EOF'
+import sys
+conf, dir_, static_port, app_port, plain_port = sys.argv[1:]
+text = open(conf).read()
+head = f"""http {{
+    access_log off;
+    client_body_temp_path {dir_}/client_body;
+    proxy_temp_path {dir_}/proxy;
+    fastcgi_temp_path {dir_}/fastcgi;
+    uwsgi_temp_path {dir_}/uwsgi;
+    scgi_temp_path {dir_}/scgi;
+"""
+servers = f"""
+    # Benchmark only: nginx serving a static 200 (the baseline of (a)).
+    server {{
+        listen 127.0.0.1:{static_port};
+        location / {{ return 200 "ok\\n"; }}
+    }}
+    # The application behind the proxies: a static 200.
+    server {{
+        listen 127.0.0.1:{app_port};
+        location / {{ return 200 "ok\\n"; }}
+    }}
+    # The same proxy as the example's, without auth_request (baseline of (b)).
+    server {{
+        listen 127.0.0.1:{plain_port};
+        location / {{
+            proxy_pass http://application;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+assert text.count("\nhttp {\n") == 1
+text = text.replace("\nhttp {\n", "\n" + head, 1)
+end = text.rstrip().rfind("}")
+text = text[:end] + servers.lstrip("\n")
+open(conf, "w").write(text)
+EOF
+globals="daemon off; worker_processes 2; pid $tmp/nginx/nginx.pid;"
+if [[ $(id -u) == 0 ]]; then globals+=" user root;"; fi
+nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" -t >/dev/null 2>&1 ||
+  { nginx -p "$tmp/nginx" -c "$conf" -e /dev/stderr -g "$globals" -t; die "nginx refused the configuration"; }
+nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" &
+pids+=("$!")
+wait_for "nginx" curl -sf "http://127.0.0.1:$static_port/"
+
+# A correctness check of each target before measuring it.
+token=$(head -1 "$tmp/tokens.txt")
+check() {  # url, expected status, extra curl args
+  local url=$1 expected=$2 got
+  shift 2
+  got=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")
+  [[ $got == "$expected" ]] || die "$url answered $got, expected $expected"
+}
+auth_headers=(-H "Authorization: Bearer $token" -H "x-monite-entity-id: team-north")
+check "http://127.0.0.1:$authz_port/v1/authorize" 200 "${auth_headers[@]}" \
+  -H "X-Original-Method: GET" -H "X-Original-URI: /charge-points"
+check "http://127.0.0.1:$auth_port/charge-points" 200 "${auth_headers[@]}"
+check "http://127.0.0.1:$auth_port/charge-points" 401 -H "x-monite-entity-id: team-north"
+check "http://127.0.0.1:$plain_port/charge-points" 200
+
+# --- the runs.
+date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+wrk_args=(-t 2 -c 100 -d "${duration}s" --timeout 5s -s benchmarks/http/wrk_rotate.lua)
+commands=()
+run() {  # name, mode, url
+  local name=$1 mode=$2 url=$3 cmd
+  cmd=(wrk "${wrk_args[@]}" "$url")
+  commands+=("BENCH_MODE=$mode BENCH_TOKENS=tokens.txt BENCH_BODIES=bodies.txt ${cmd[*]}")
+  echo "run_http_bench.sh: $name: ${cmd[*]}" >&2
+  BENCH_MODE=$mode BENCH_TOKENS=$tmp/tokens.txt BENCH_BODIES=$tmp/bodies.txt \
+    "${cmd[@]}" >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; die "wrk failed on $name"; }
+  grep '^RESULT ' "$tmp/$name.out" | sed 's/^RESULT //' >"$tmp/$name.json" ||
+    die "no RESULT line from wrk for $name"
+}
+run nginx_static path "http://127.0.0.1:$static_port/charge-points"
+run authorize authorize "http://127.0.0.1:$authz_port/v1/authorize"
+run nginx_proxy path "http://127.0.0.1:$plain_port/charge-points"
+run nginx_auth_request path "http://127.0.0.1:$auth_port/charge-points"
+run auth_token token "http://127.0.0.1:$authz_port/auth/token"
+
+# --- machine and results.
+printf '%s\n' "${commands[@]}" >"$tmp/commands.txt"
+BENCH_TMP=$tmp BENCH_DATE=$date_utc BENCH_DURATION=$duration \
+  BENCH_NGINX=$(nginx -v 2>&1 | sed 's/^nginx version: //') \
+  BENCH_WRK=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown) \
+  BENCH_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+  BENCH_DIRTY=$( [[ -n $(git status --porcelain 2>/dev/null) ]] && echo true || echo false) \
+  python3 benchmarks/http/http_report.py

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# A real nginx (Debian's, with ngx_http_auth_request_module) in front of
+# `portcullis serve` and a small application (echo_upstream.py), all on
+# 127.0.0.1, with examples/server/nginx.conf as shipped (only its ports and
+# paths replaced). Checks what a client sees through nginx: allowed requests
+# reach the application with the X-Portcullis-* headers, denied ones never
+# do; 401 with WWW-Authenticate, 403 with the reason, 429 with Retry-After,
+# 400 for a missing entity; /auth/* proxied; a stopped authorizer fails
+# closed.
+#
+# nginx is required (tools/setup.sh installs it): without it the test FAILS.
+# Run by `bazel test //tests/server:nginx_test`, or from the repository root
+# after `bazel build //tools:portcullis`: tests/server/nginx_test.sh
+set -euo pipefail
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Bazel's strict action environment leaves /usr/sbin out of PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
+command -v nginx >/dev/null ||
+  fail "nginx is not installed: run tools/setup.sh (Debian package nginx)"
+command -v curl >/dev/null ||
+  fail "curl is not installed: run tools/setup.sh (Debian package curl)"
+command -v python3 >/dev/null || fail "python3 is not installed: run tools/setup.sh"
+nginx -V 2>&1 | grep -q -- --with-http_auth_request_module ||
+  fail "this nginx is built without http_auth_request_module"
+
+portcullis=tools/portcullis
+[[ -x $portcullis ]] || portcullis=bazel-bin/tools/portcullis
+[[ -x $portcullis ]] || fail "no portcullis binary: bazel build //tools:portcullis"
+for f in examples/server/nginx.conf examples/server/server.txtpb \
+  examples/server/README.md examples/monta/policy.txtpb \
+  tests/server/echo_upstream.py; do
+  [[ -f $f ]] || fail "missing $f (run from the repository root or with bazel test)"
+done
+
+tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/nginx_test.XXXXXX")
+pids=()
+cleanup() {
+  local status=$?
+  if [[ -f $tmp/nginx/nginx.pid ]]; then
+    kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
+  fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((status != 0)); then
+    for log in "$tmp"/portcullis.log "$tmp"/nginx/error.log; do
+      [[ -f $log ]] && { echo "--- $log" >&2; tail -n 30 "$log" >&2; }
+    done
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+# Waits (bounded) until `$@` succeeds.
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 1 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "timed out waiting for $what"
+}
+
+# A free loopback port (bound, then released; nginx binds it right after).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- the demo configuration, copied so that the rate limit of one client is
+# small enough to reach: monta-op7-full-access may make 3 requests.
+mkdir -p "$tmp/examples/server" "$tmp/examples/monta" "$tmp/state" "$tmp/nginx"
+cp examples/server/server.txtpb examples/server/users.txtpb \
+  examples/server/*.key examples/server/*.sealed "$tmp/examples/server/"
+python3 - examples/monta/policy.txtpb "$tmp/examples/monta/policy.txtpb" <<'EOF'
+import sys
+text = open(sys.argv[1]).read()
+at = text.index('"monta-op7-full-access"')
+limit = text.index("count: 1000 ", at)
+text = text[:limit] + "count: 3 " + text[limit + len("count: 1000 "):]
+open(sys.argv[2], "w").write(text)
+EOF
+
+secret_of() {
+  local s
+  s=$(sed -n "s/^| \`$1\` | \`\([0-9a-f-]*\)\` |.*/\1/p" examples/server/README.md)
+  [[ -n $s ]] || fail "no demo secret for $1 in examples/server/README.md"
+  echo "$s"
+}
+
+# --- the authorizer, on a port of its own choosing.
+"$portcullis" serve --config "$tmp/examples/server/server.txtpb" \
+  --listen 127.0.0.1:0 --state-dir "$tmp/state" 2>"$tmp/portcullis.log" &
+portcullis_pid=$!
+pids+=("$portcullis_pid")
+wait_for "portcullis to listen" grep -q "listening on 127.0.0.1:" "$tmp/portcullis.log"
+authz_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/portcullis.log" | head -1)
+wait_for "portcullis to be ready" curl -sf "http://127.0.0.1:$authz_port/readyz"
+
+# --- the application.
+python3 tests/server/echo_upstream.py "$tmp/app.port" "$tmp/app.log" &
+pids+=("$!")
+wait_for "the application" test -s "$tmp/app.port"
+app_port=$(cat "$tmp/app.port")
+
+# --- nginx with the example configuration: the example's ports replaced,
+# main-level directives given on the command line, paths in the temp dir.
+nginx_port=$(free_port)
+conf=$tmp/nginx/nginx.conf
+sed -e "s/127\.0\.0\.1:8181/127.0.0.1:$authz_port/" \
+  -e "s/127\.0\.0\.1:8080/127.0.0.1:$app_port/" \
+  -e "s/127\.0\.0\.1:8000/127.0.0.1:$nginx_port/" \
+  -e '/^worker_processes /d' \
+  examples/server/nginx.conf >"$conf"
+for port in "$authz_port" "$app_port" "$nginx_port"; do
+  grep -q "127.0.0.1:$port;" "$conf" || fail "examples/server/nginx.conf: no 127.0.0.1 port to replace with $port"
+done
+# Temporary files and the access log in the temp dir, after `http {`.
+sed -i "/^http {/a\\
+    access_log $tmp/nginx/access.log;\\
+    client_body_temp_path $tmp/nginx/client_body;\\
+    proxy_temp_path $tmp/nginx/proxy;\\
+    fastcgi_temp_path $tmp/nginx/fastcgi;\\
+    uwsgi_temp_path $tmp/nginx/uwsgi;\\
+    scgi_temp_path $tmp/nginx/scgi;" "$conf"
+globals="daemon off; worker_processes 1; pid $tmp/nginx/nginx.pid;"
+if [[ $(id -u) == 0 ]]; then globals+=" user root;"; fi
+nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" -t \
+  >"$tmp/nginx/check.log" 2>&1 || { cat "$tmp/nginx/check.log" >&2; fail "nginx -t refused the configuration"; }
+nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" &
+pids+=("$!")
+base=http://127.0.0.1:$nginx_port
+wait_for "nginx" curl -s -o /dev/null "$base/auth/me"
+
+# --- helpers. Each request: status code in $status, headers in $tmp/h, body
+# in $tmp/b.
+request() {
+  status=$(curl -s -o "$tmp/b" -D "$tmp/h" -w '%{http_code}' "$@")
+}
+header() {  # the value of header $1 in the last answer ("" if none)
+  { grep -i "^$1:" "$tmp/h" || true; } | head -1 | cut -d' ' -f2- | tr -d '\r'
+}
+header_count() {
+  { grep -ci "^$1:" "$tmp/h" || true; }
+}
+expect_status() {
+  [[ $status == "$1" ]] || fail "$2: status $status, expected $1; body: $(cat "$tmp/b")"
+}
+expect_header() {  # name, expected value, what
+  local got
+  got=$(header "$1")
+  [[ $got == "$2" ]] || fail "$3: header $1 is '$got', expected '$2'"
+}
+body_has() {  # the application echoed this line
+  grep -qxF "$1" "$tmp/b" || fail "$2: the application did not see '$1'; it saw: $(cat "$tmp/b")"
+}
+reached_app() {  # the request line reached the application
+  grep -qxF "$1" "$tmp/app.log"
+}
+token_of() {  # client_credentials through nginx's /auth/token
+  request -X POST "$base/auth/token" -H 'Content-Type: application/json' \
+    -d "{\"clientId\":\"$1\",\"clientSecret\":\"$(secret_of "$1")\"}"
+  expect_status 200 "token of $1 through /auth/*"
+  sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p' "$tmp/b"
+}
+
+reader=$(token_of monta-cp-reader)
+[[ -n $reader ]] || fail "no access token in the /auth/token answer"
+echo "ok   /auth/token through nginx"
+
+# Allowed: reaches the application with the decision headers; a forged
+# X-Portcullis-Owner from the client is dropped; the entity header is passed.
+request "$base/charge-points?case=allowed" -H "Authorization: Bearer $reader" \
+  -H 'x-monite-entity-id: team-north' -H 'X-Portcullis-Owner: forged' \
+  -H 'X-Portcullis-Decision: forged'
+expect_status 200 "allowed GET /charge-points"
+body_has "GET /charge-points?case=allowed" "allowed"
+body_has "x-portcullis-decision: allowed" "allowed"
+body_has "x-portcullis-principal: client:monta-cp-reader" "allowed"
+body_has "x-portcullis-reason: granted" "allowed"
+body_has "x-monite-entity-id: team-north" "allowed"
+if grep -qi "^x-portcullis-owner:" "$tmp/b"; then fail "a forged X-Portcullis-Owner reached the application"; fi
+grep -c "^x-portcullis-decision:" "$tmp/b" | grep -qx 1 || fail "X-Portcullis-Decision reached the application twice"
+echo "ok   allowed: reaches the application with X-Portcullis-Decision/Principal/Reason"
+
+# allowed_for_own: X-Portcullis-Owner is the user.
+request -X POST "$base/auth/token" -H 'Content-Type: application/json' \
+  -d "{\"grant_type\":\"entity_user\",\"client_id\":\"monta-member-app\",\"client_secret\":\"$(secret_of monta-member-app)\",\"entity_user_id\":\"u-anna\"}"
+expect_status 200 "entity_user token through /auth/token"
+anna=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$tmp/b")
+request "$base/charges?case=own" -H "Authorization: Bearer $anna" -H 'x-monite-entity-id: team-north'
+expect_status 200 "allowed_for_own GET /charges"
+body_has "x-portcullis-decision: allowed_for_own" "allowed_for_own"
+body_has "x-portcullis-owner: u-anna" "allowed_for_own"
+body_has "x-portcullis-principal: user:u-anna" "allowed_for_own"
+echo "ok   allowed_for_own: X-Portcullis-Owner reaches the application"
+
+# 403: scope, with the reason; never reaches the application.
+request -X POST "$base/charge-points?case=denied" -H "Authorization: Bearer $reader" \
+  -H 'x-monite-entity-id: team-north' -H 'Content-Type: application/json' -d '{}'
+expect_status 403 "POST /charge-points with a read scope"
+expect_header X-Portcullis-Reason scope "403"
+request "$base/charge-points?case=tenant" -H "Authorization: Bearer $reader" -H 'x-monite-entity-id: team-west'
+expect_status 403 "another operator's team"
+expect_header X-Portcullis-Reason tenant "403 tenant"
+request "$base/nowhere?case=unrouted" -H "Authorization: Bearer $reader" -H 'x-monite-entity-id: team-north'
+expect_status 403 "an unknown route"
+expect_header X-Portcullis-Reason unknown_route "403 unknown_route"
+echo "ok   403 with X-Portcullis-Reason"
+
+# 401: no token, a bad token; WWW-Authenticate (once) as the authorizer wrote it.
+request "$base/charge-points?case=notoken" -H 'x-monite-entity-id: team-north'
+expect_status 401 "no token"
+expect_header WWW-Authenticate 'Bearer realm="portcullis"' "401 without a token"
+[[ $(header_count WWW-Authenticate) == 1 ]] || fail "WWW-Authenticate sent $(header_count WWW-Authenticate) times"
+request "$base/charge-points?case=badtoken" -H 'Authorization: Bearer nonsense' -H 'x-monite-entity-id: team-north'
+expect_status 401 "a bad token"
+expect_header WWW-Authenticate 'Bearer realm="portcullis", error="invalid_token"' "401 with a bad token"
+echo "ok   401 with WWW-Authenticate"
+
+# 400: no entity header (nginx alone would have made it a 500).
+request "$base/charge-points?case=noentity" -H "Authorization: Bearer $reader"
+expect_status 400 "no entity header"
+expect_header X-Portcullis-Reason missing_entity "400"
+request "$base/charge-points?case=twoentities" -H "Authorization: Bearer $reader" \
+  -H 'x-monite-entity-id: team-north' -H 'x-monite-entity-id: team-south'
+expect_status 400 "two entity headers"
+echo "ok   400 for a missing entity header"
+
+# 429: monta-op7-full-access has 3 requests (the test's policy copy).
+op7=$(token_of monta-op7-full-access)
+for i in 1 2 3; do
+  request "$base/charge-points?case=op7-$i" -H "Authorization: Bearer $op7" -H 'x-monite-entity-id: team-west'
+  expect_status 200 "op7 request $i of its 3"
+done
+request "$base/charge-points?case=limited" -H "Authorization: Bearer $op7" -H 'x-monite-entity-id: team-west'
+expect_status 429 "op7 beyond its limit"
+retry=$(header Retry-After)
+[[ $retry =~ ^[1-9][0-9]*$ ]] || fail "429 without a positive Retry-After (got '$retry')"
+echo "ok   429 with Retry-After: $retry"
+
+# Nothing denied reached the application; everything allowed did.
+for line in "GET /charge-points?case=allowed" "GET /charges?case=own" \
+  "GET /charge-points?case=op7-1" "GET /charge-points?case=op7-3"; do
+  reached_app "$line" || fail "allowed '$line' did not reach the application"
+done
+for c in denied tenant unrouted notoken badtoken noentity twoentities limited; do
+  if grep -q "case=$c\b" "$tmp/app.log"; then fail "denied request case=$c reached the application"; fi
+done
+if grep -q "_portcullis" "$tmp/app.log"; then fail "the authorization location reached the application"; fi
+echo "ok   denied requests never reached the application"
+
+# The internal location cannot be called from outside.
+request "$base/_portcullis/authorize" -H "Authorization: Bearer $reader"
+[[ $status == 404 ]] || fail "/_portcullis/authorize is reachable from outside (status $status)"
+
+# The authorizer stopped: nginx fails closed (503), nothing reaches the app.
+kill "$portcullis_pid"
+wait "$portcullis_pid" || true
+request "$base/charge-points?case=authzdown" -H "Authorization: Bearer $reader" -H 'x-monite-entity-id: team-north'
+expect_status 503 "the authorizer stopped"
+if grep -q "case=authzdown" "$tmp/app.log"; then fail "a request reached the application with the authorizer down"; fi
+echo "ok   authorizer down: 503, fail closed"
+echo "PASS"
