@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/common/json_string.h"
 #include "server/config.h"
+#include "server/decision_api.h"
 
 namespace portcullis::server {
 
@@ -29,22 +30,12 @@ absl::Span<const uint8_t> Bytes(absl::string_view text) {
 }
 
 HttpResponse AdminJson(http::status status, std::string body) {
-  HttpResponse response(status, 11);
-  response.set(http::field::content_type, "application/json");
-  response.set(http::field::cache_control, "no-store");
-  response.body() = std::move(body);
-  return response;
+  return NoStoreJson(status, std::move(body));
 }
 
 HttpResponse AdminError(http::status status, absl::string_view error,
                         absl::string_view description) {
-  std::string body = absl::StrCat("{\"error\":\"", error, "\"");
-  if (!description.empty()) {
-    body.append(",\"error_description\":");
-    internal::AppendJsonString(description, body);
-  }
-  body.push_back('}');
-  return AdminJson(status, std::move(body));
+  return NoStoreJsonError(status, error, description);
 }
 
 HttpResponse RegistryError(const absl::Status& status) {

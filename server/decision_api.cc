@@ -30,18 +30,12 @@ absl::string_view HeaderValue(const HttpRequest& request,
 }
 
 HttpResponse ApiJson(http::status status, std::string body) {
-  HttpResponse response(status, 11);
-  response.set(http::field::content_type, "application/json");
-  response.set(http::field::cache_control, "no-store");
-  response.body() = std::move(body);
-  return response;
+  return NoStoreJson(status, std::move(body));
 }
 
 HttpResponse BadRequest(absl::string_view message) {
-  std::string body = "{\"error\":\"invalid_request\",\"error_description\":";
-  internal::AppendJsonString(message, body);
-  body.push_back('}');
-  return ApiJson(http::status::bad_request, std::move(body));
+  return NoStoreJsonError(http::status::bad_request, "invalid_request",
+                          message);
 }
 
 std::string PrincipalOf(const auth::AccessGrant& grant) {
@@ -122,6 +116,25 @@ void PolicyFields(const DecisionApi& api, const CompiledPolicy& policy,
 }
 
 }  // namespace
+
+HttpResponse NoStoreJson(http::status status, std::string body) {
+  HttpResponse response(status, 11);
+  response.set(http::field::content_type, "application/json");
+  response.set(http::field::cache_control, "no-store");
+  response.body() = std::move(body);
+  return response;
+}
+
+HttpResponse NoStoreJsonError(http::status status, absl::string_view error,
+                              absl::string_view description) {
+  std::string body = absl::StrCat("{\"error\":\"", error, "\"");
+  if (!description.empty()) {
+    body.append(",\"error_description\":");
+    internal::AppendJsonString(description, body);
+  }
+  body.push_back('}');
+  return NoStoreJson(status, std::move(body));
+}
 
 HttpResponse CheckBatchEndpoint(const DecisionApi& api,
                                 const HttpRequest& request) {

@@ -20,6 +20,13 @@
 
 namespace portcullis::server {
 
+// A JSON answer with `Cache-Control: no-store` (also the admin listener's).
+HttpResponse NoStoreJson(boost::beast::http::status status, std::string body);
+// `{"error":…[,"error_description":…]}` as a NoStoreJson answer.
+HttpResponse NoStoreJsonError(boost::beast::http::status status,
+                              absl::string_view error,
+                              absl::string_view description);
+
 // What the endpoints use; all references outlive the calls.
 struct DecisionApi {
   auth::TokenService& tokens;
