@@ -220,17 +220,16 @@ absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path,
   return key;
 }
 
-absl::Status LoadUserDirectory(const std::string& path,
-                               auth::InMemoryUserDirectory& directory) {
-  absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status();
+absl::StatusOr<std::vector<std::pair<std::string, auth::DirectoryUser>>>
+ParseUserDirectory(const std::string& text, const std::string& path) {
   v1::UserDirectoryFile file;
   google::protobuf::TextFormat::Parser parser;
   ErrorCollector errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(*text, &file)) {
+  if (!parser.ParseFromString(text, &file)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", errors.Text()));
   }
+  std::vector<std::pair<std::string, auth::DirectoryUser>> users;
   std::set<std::string> seen;
   for (int i = 0; i < file.users_size(); ++i) {
     const v1::User& user = file.users(i);
@@ -243,11 +242,23 @@ absl::Status LoadUserDirectory(const std::string& path,
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": user \"", absl::CEscape(user.id()), "\" appears twice"));
     }
-    absl::Status status =
-        directory.SetUser(user.id(), {user.entity(), user.role()});
+    users.emplace_back(user.id(),
+                       auth::DirectoryUser{user.entity(), user.role()});
+  }
+  return users;
+}
+
+absl::Status LoadUserDirectory(const std::string& path,
+                               auth::InMemoryUserDirectory& directory) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  auto users = ParseUserDirectory(*text, path);
+  if (!users.ok()) return users.status();
+  for (auto& [id, user] : *users) {
+    absl::Status status = directory.SetUser(id, std::move(user));
     if (!status.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": ", status.message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": user \"", absl::CEscape(id), "\": ", status.message()));
     }
   }
   return absl::OkStatus();
@@ -442,6 +453,9 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (config.reload_failure_grace_seconds() > 0) {
     s.reload_failure_grace =
         absl::Seconds(config.reload_failure_grace_seconds());
+  }
+  if (absl::Status api = ParseApiSettings(config, base_dir, s.api); !api.ok()) {
+    return api;
   }
   return s;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,6 +16,7 @@
 #include "engine/auth/user_directory.h"
 #include "engine/live/policy_watcher.h"
 #include "proto/server.pb.h"
+#include "server/api_settings.h"
 
 namespace portcullis::server {
 
@@ -75,6 +77,8 @@ struct ServerSettings {
   LogLevel log_level = LogLevel::kInfo;
   size_t threads = 0;  // resolved: at least 1
   absl::Duration reload_failure_grace = absl::Seconds(60);
+  // Decision API, decision logs, admin listener (api_settings.h).
+  ApiSettings api;
 };
 
 // What the command line overrides (empty: keep the configuration's).
@@ -102,6 +106,12 @@ absl::StatusOr<ServerSettings> ParseServerConfig(
 // permission check (demo keys only).
 absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path,
                                             bool allow_readable = false);
+
+// The users of a text-format UserDirectoryFile (`path` names it in errors):
+// InvalidArgument for a parse error, a user without id or entity, or an id
+// given twice.
+absl::StatusOr<std::vector<std::pair<std::string, auth::DirectoryUser>>>
+ParseUserDirectory(const std::string& text, const std::string& path);
 
 // Fills `directory` from a text-format UserDirectoryFile.
 absl::Status LoadUserDirectory(const std::string& path,

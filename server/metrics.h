@@ -41,6 +41,9 @@ class Metrics {
   // Every metric in Prometheus' text exposition format (version 0.0.4).
   std::string Text() const;
 
+  // The registry, for metrics defined elsewhere (api_metrics.h).
+  prometheus::Registry& registry() { return *registry_; }
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;

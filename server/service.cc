@@ -124,6 +124,8 @@ std::string EndpointOf(absl::string_view path) {
   if (path == "/healthz") return "healthz";
   if (path == "/readyz") return "readyz";
   if (path == "/metrics") return "metrics";
+  if (path == "/v1/check") return "check";
+  if (path == "/v1/permissions") return "permissions";
   return "other";
 }
 
@@ -202,11 +204,10 @@ absl::Status Service::Init() {
         absl::StrCat("token store loaded: ", store_.size(), " tokens"));
   }
   if (!settings_.user_directory_file.empty()) {
-    if (absl::Status s =
-            LoadUserDirectory(settings_.user_directory_file, users_);
-        !s.ok()) {
-      return s;
-    }
+    user_reloader_ = std::make_unique<UserDirectoryReloader>(
+        settings_.user_directory_file, users_, settings_.watcher.interval,
+        api_metrics_, logger_);
+    if (absl::Status s = user_reloader_->Load(); !s.ok()) return s;
   }
 
   auth::TokenServiceOptions options;
@@ -217,6 +218,17 @@ absl::Status Service::Init() {
                                  store_, users_, clock_);
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
+
+  if (settings_.api.decision_log.enabled) {
+    const std::string path =
+        settings_.api.decision_log.path.empty()
+            ? absl::StrCat(settings_.state_dir, "/decisions.log")
+            : settings_.api.decision_log.path;
+    absl::StatusOr<std::unique_ptr<DecisionLog>> log =
+        DecisionLog::Open(settings_.api.decision_log, path);
+    if (!log.ok()) return log.status();
+    decision_log_ = std::move(*log);
+  }
 
   PolicyWatcherOptions watcher_options = settings_.watcher;
   watcher_options.on_reload = [this](const ReloadEvent& event) {
@@ -241,6 +253,7 @@ absl::Status Service::Init() {
     if (exported.ok() && have_clients) last_registry_export_ = *exported;
   }
   watcher_->Start();
+  if (user_reloader_ != nullptr) user_reloader_->Start();
   saver_ = std::thread([this] { SaverLoop(); });
   return absl::OkStatus();
 }
@@ -313,6 +326,7 @@ absl::Status Service::Stop() {
   if (stopped_) return absl::OkStatus();
   stopped_ = true;
   if (watcher_ != nullptr) watcher_->Stop();
+  if (user_reloader_ != nullptr) user_reloader_->Stop();
   {
     std::lock_guard<std::mutex> lock(saver_mu_);
     stopping_ = true;
@@ -349,6 +363,9 @@ bool Service::Ready(std::string* why) const {
 // ----------------------------------------------------------------- dispatch
 
 size_t Service::BodyLimit(absl::string_view target) const {
+  if (target.substr(0, target.find('?')) == "/v1/check") {
+    return settings_.api.check_body_bytes;
+  }
   return absl::StartsWith(target, "/auth/") ? settings_.limits.auth_body_bytes
                                             : settings_.limits.body_bytes;
 }
@@ -438,7 +455,7 @@ HttpResponse Service::Dispatch(const HttpRequest& request,
       response.set("x-portcullis-reason", "missing_original_request");
       return response;
     }
-    return Authorize(request, original_method, original_uri);
+    return AuthorizeLogged(request, original_method, original_uri);
   }
   if (endpoint == "ext_authz") {
     // Envoy ext_authz (HTTP mode, path_prefix /v1/ext_authz): the original
@@ -449,7 +466,15 @@ HttpResponse Service::Dispatch(const HttpRequest& request,
       rooted = absl::StrCat("/", original);
       original = rooted;
     }
-    return Authorize(request, View(request.method_string()), original);
+    return AuthorizeLogged(request, View(request.method_string()), original);
+  }
+  if (endpoint == "check") {
+    if (method != http::verb::post) return MethodNotAllowed("POST");
+    return CheckBatchEndpoint(decision_api(), request);
+  }
+  if (endpoint == "permissions") {
+    if (method != http::verb::get) return MethodNotAllowed("GET");
+    return PermissionsEndpoint(decision_api(), request);
   }
   return JsonResponse(http::status::not_found, "{\"error\":\"not_found\"}");
 }
@@ -471,6 +496,9 @@ HttpResponse Service::Readyz() {
 HttpResponse Service::MetricsPage() {
   HttpResponse response(http::status::ok, 11);
   response.set(http::field::content_type, "text/plain; version=0.0.4");
+  api_metrics_.Update(tokens_->Stats(), policy_store_.info(),
+                      decision_log_ != nullptr ? decision_log_->dropped() : 0,
+                      decision_log_ != nullptr ? decision_log_->written() : 0);
   response.body() = metrics_.Text();
   return response;
 }
@@ -781,9 +809,24 @@ HttpResponse Service::IntrospectEndpoint(const HttpRequest& request) {
 
 // --------------------------------------------------- proxy authorization
 
+DecisionApi Service::decision_api() {
+  return DecisionApi{*tokens_,     policy_store_,       clock_,
+                     api_metrics_, decision_log_.get(), settings_};
+}
+
+HttpResponse Service::AuthorizeLogged(const HttpRequest& request,
+                                      absl::string_view method,
+                                      absl::string_view path) {
+  AuthorizeTrace trace;
+  HttpResponse response = Authorize(request, method, path, &trace);
+  if (trace.introspected) api_metrics_.Introspected();
+  LogAuthorizeDecision(decision_api(), request, method, path, trace, response);
+  return response;
+}
+
 HttpResponse Service::Authorize(const HttpRequest& request,
                                 absl::string_view method,
-                                absl::string_view path) {
+                                absl::string_view path, AuthorizeTrace* trace) {
   auto deny = [this](http::status status, absl::string_view verdict,
                      absl::string_view reason) {
     metrics_.Decision(verdict, reason);
@@ -808,6 +851,7 @@ HttpResponse Service::Authorize(const HttpRequest& request,
     return BearerError(http::status::unauthorized, false);
   }
   const absl::Time now = clock_.Now();
+  trace->introspected = true;
   auto grant = tokens_->IntrospectHeader(authorization, now);
   if (!grant.ok()) {
     if (grant.status().code() == absl::StatusCode::kUnavailable) {
@@ -818,6 +862,7 @@ HttpResponse Service::Authorize(const HttpRequest& request,
     return BearerError(http::status::unauthorized, false);
   }
   const auth::AccessGrant& g = **grant;
+  trace->grant = *grant;
   const auth::RateDecision rate = tokens_->CheckRateLimit(g, now);
   if (!rate.allowed) {
     metrics_.RateLimited();
@@ -844,6 +889,8 @@ HttpResponse Service::Authorize(const HttpRequest& request,
     response.set("x-portcullis-reason", "unmatched_route_allowed");
     return response;
   }
+  trace->object_type = match->route->object_type;
+  trace->action = match->route->action;
   absl::string_view entity;
   if (!match->route->entity_path_param.empty()) {
     entity = match->Param(match->route->entity_path_param);
@@ -854,6 +901,7 @@ HttpResponse Service::Authorize(const HttpRequest& request,
   if (entity.empty()) {
     return deny(http::status::bad_request, "bad_request", "missing_entity");
   }
+  trace->entity = std::string(entity);
   const CompiledPolicy& policy = g.policy();
   if (!policy.FindEntity(entity).has_value()) {
     return deny(http::status::bad_request, "bad_request", "unknown_entity");
@@ -893,6 +941,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   const std::vector<ListenAddress> listen = settings.listen;
   const LimitSettings limits = settings.limits;
   const size_t threads = settings.threads;
+  const AdminSettings admin = settings.api.admin;
+  const bool allow_readable = settings.allow_readable_key_files;
   absl::StatusOr<std::unique_ptr<Service>> service =
       Service::Create(std::move(settings), clock);
   if (!service.ok()) return service.status();
@@ -901,6 +951,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       *server->service_, server->service_->metrics(), limits, threads);
   if (absl::Status s = server->http_->Listen(listen); !s.ok()) return s;
   server->http_->Start();
+  if (absl::Status s = server->StartAdmin(admin, allow_readable, limits);
+      !s.ok()) {
+    return s;
+  }
   for (const auto& endpoint : server->http_->endpoints()) {
     std::ostringstream address;
     address << endpoint;
@@ -910,9 +964,34 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   return server;
 }
 
+absl::Status Server::StartAdmin(const AdminSettings& admin, bool allow_readable,
+                                const LimitSettings& limits) {
+  if (!admin.enabled) return absl::OkStatus();
+  Service& service = *service_;
+  absl::StatusOr<std::unique_ptr<AdminHandler>> handler = AdminHandler::Create(
+      admin.token_file, allow_readable, service.registry(),
+      [&service] { return service.SaveState(); }, service.metrics(),
+      service.api_metrics(), service.logger());
+  if (!handler.ok()) return handler.status();
+  admin_ = std::move(*handler);
+  admin_http_ =
+      std::make_unique<HttpServer>(*admin_, service.metrics(), limits, 1);
+  if (absl::Status s =
+          admin_http_->Listen({ListenAddress{admin.host, admin.port}});
+      !s.ok()) {
+    return s;
+  }
+  admin_http_->Start();
+  std::ostringstream address;
+  address << admin_http_->endpoints()[0];
+  service.logger().Info(absl::StrCat("admin listener on ", address.str()));
+  return absl::OkStatus();
+}
+
 absl::Status Server::Shutdown() {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
+  if (admin_http_ != nullptr) admin_http_->Shutdown();
   if (http_ != nullptr) http_->Shutdown();
   return service_ != nullptr ? service_->Stop() : absl::OkStatus();
 }

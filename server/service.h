@@ -22,12 +22,17 @@
 #include "engine/auth/user_directory.h"
 #include "engine/live/policy_store.h"
 #include "engine/live/policy_watcher.h"
+#include "server/admin.h"
+#include "server/api_metrics.h"
 #include "server/config.h"
+#include "server/decision_api.h"
+#include "server/decision_log.h"
 #include "server/http_server.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/params.h"
 #include "server/routes.h"
+#include "server/user_reloader.h"
 
 namespace portcullis::server {
 
@@ -55,10 +60,15 @@ class Service final : public HttpHandler {
   absl::Status SaveState();
 
   Metrics& metrics() { return metrics_; }
+  ApiMetrics& api_metrics() { return api_metrics_; }
   const ServerSettings& settings() const { return settings_; }
   Logger& logger() { return logger_; }
   // For tests and the admin tooling to come: the registry.
   auth::ClientRegistry& registry() { return *registry_; }
+  // The decision log, if on (tests).
+  DecisionLog* decision_log() { return decision_log_.get(); }
+  // The user directory's reloader, if a file is configured (tests).
+  UserDirectoryReloader* user_reloader() { return user_reloader_.get(); }
 
  private:
   Service(ServerSettings settings, const auth::Clock& clock);
@@ -73,7 +83,12 @@ class Service final : public HttpHandler {
   HttpResponse MeEndpoint(const HttpRequest& request);
   HttpResponse IntrospectEndpoint(const HttpRequest& request);
   HttpResponse Authorize(const HttpRequest& request, absl::string_view method,
-                         absl::string_view path);
+                         absl::string_view path, AuthorizeTrace* trace);
+  // Authorize, then its decision-log line (decision_api.h).
+  HttpResponse AuthorizeLogged(const HttpRequest& request,
+                               absl::string_view method,
+                               absl::string_view path);
+  DecisionApi decision_api();
   HttpResponse MetricsPage();
   HttpResponse Readyz();
 
@@ -81,12 +96,15 @@ class Service final : public HttpHandler {
   const auth::Clock& clock_;
   Logger logger_;
   server::Metrics metrics_;
+  ApiMetrics api_metrics_{metrics_.registry()};
+  std::unique_ptr<DecisionLog> decision_log_;  // null: off
   RouteTable routes_;
 
   std::unique_ptr<auth::SecretKey> token_key_;  // seals the store's export
   std::unique_ptr<auth::ClientRegistry> registry_;
   auth::InMemoryTokenStore store_;
   auth::InMemoryUserDirectory users_;
+  std::unique_ptr<UserDirectoryReloader> user_reloader_;  // null: no file
   std::unique_ptr<auth::TokenService> tokens_;
   PolicyStore policy_store_;
   std::unique_ptr<PolicyWatcher> watcher_;
@@ -118,13 +136,22 @@ class Server {
     return http_->endpoints();
   }
   Service& service() { return *service_; }
+  // The admin listener's endpoint (admin.h); a default one when it is off.
+  boost::asio::ip::tcp::endpoint admin_endpoint() const {
+    return admin_http_ != nullptr ? admin_http_->endpoints()[0]
+                                  : boost::asio::ip::tcp::endpoint();
+  }
 
   // Stops accepting, drains, stops the service and saves its state.
   absl::Status Shutdown();
 
  private:
+  absl::Status StartAdmin(const AdminSettings& admin, bool allow_readable,
+                          const LimitSettings& limits);
   std::unique_ptr<Service> service_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<AdminHandler> admin_;
+  std::unique_ptr<HttpServer> admin_http_;  // loopback only; null: off
   bool shut_down_ = false;
 };
 

@@ -44,6 +44,7 @@ extern const Command kCompileCommand;   // compile.cc
 extern const Command kDiffCommand;      // diff.cc
 extern const Command kKeygenCommand;    // keygen.cc
 extern const Command kServeCommand;     // serve.cc
+extern const Command kClientsCommand;   // clients.cc
 
 // The commands, in the order `portcullis --help` lists them.
 absl::Span<const Command* const> Commands();

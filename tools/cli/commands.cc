@@ -12,8 +12,9 @@ namespace portcullis::cli {
 namespace {
 
 const Command* const kCommands[] = {
-    &kValidateCommand, &kCheckCommand, &kExplainCommand, &kStatsCommand,
-    &kCompileCommand,  &kDiffCommand,  &kKeygenCommand,  &kServeCommand,
+    &kValidateCommand, &kCheckCommand,   &kExplainCommand,
+    &kStatsCommand,    &kCompileCommand, &kDiffCommand,
+    &kKeygenCommand,   &kServeCommand,   &kClientsCommand,
 };
 
 const Command* FindCommand(absl::string_view name) {
