@@ -1,7 +1,10 @@
 #include "server/metrics.h"
 
+#include <atomic>
 #include <sstream>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
 
@@ -11,8 +14,16 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
+namespace {
+uint64_t NextMetricsId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 Metrics::Metrics()
-    : registry_(std::make_shared<prometheus::Registry>()),
+    : id_(NextMetricsId()),
+      registry_(std::make_shared<prometheus::Registry>()),
       requests_(BuildCounter()
                     .Name("portcullis_http_requests_total")
                     .Help("HTTP requests answered, by endpoint and status")
@@ -57,22 +68,51 @@ Metrics::Metrics()
                                .Register(*registry_)
                                .Add({})) {}
 
+namespace {
+
+// Family::Add takes the family's lock and builds a label map on every call:
+// too slow for every request, and a lock all workers share. Its children
+// never move nor die while their family lives, so each thread remembers the
+// ones it used, keyed by the owning Metrics (an id, not its address, which a
+// later instance may reuse) and the label values.
+template <typename Metric, typename Make>
+Metric& Remembered(uint64_t owner, std::string key, Make make) {
+  thread_local absl::flat_hash_map<std::pair<uint64_t, std::string>, void*>
+      children;
+  auto [it, inserted] = children.try_emplace({owner, std::move(key)}, nullptr);
+  if (inserted) it->second = &make();
+  return *static_cast<Metric*>(it->second);
+}
+
+}  // namespace
+
 void Metrics::Request(absl::string_view endpoint, unsigned status,
                       absl::Duration duration) {
-  requests_
-      .Add({{"endpoint", std::string(endpoint)},
-            {"status", absl::StrCat(status)}})
+  Remembered<prometheus::Counter>(
+      id_, absl::StrCat(endpoint, "\t", status),
+      [&]() -> auto& {
+        return requests_.Add({{"endpoint", std::string(endpoint)},
+                              {"status", absl::StrCat(status)}});
+      })
       .Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
       0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
-  latency_.Add({{"endpoint", std::string(endpoint)}}, kBuckets)
+  Remembered<prometheus::Histogram>(
+      id_, absl::StrCat("latency\t", endpoint),
+      [&]() -> auto& {
+        return latency_.Add({{"endpoint", std::string(endpoint)}}, kBuckets);
+      })
       .Observe(absl::ToDoubleSeconds(duration));
 }
 
 void Metrics::Decision(absl::string_view verdict, absl::string_view reason) {
-  decisions_
-      .Add({{"verdict", std::string(verdict)}, {"reason", std::string(reason)}})
+  Remembered<prometheus::Counter>(
+      id_, absl::StrCat("decision\t", verdict, "\t", reason),
+      [&]() -> auto& {
+        return decisions_.Add({{"verdict", std::string(verdict)},
+                               {"reason", std::string(reason)}});
+      })
       .Increment();
 }
 

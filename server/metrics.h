@@ -45,6 +45,7 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
 
  private:
+  const uint64_t id_;  // for the per-thread memory of labeled children
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
