@@ -75,6 +75,10 @@ class Service final : public HttpHandler {
   HttpResponse Authorize(const HttpRequest& request, absl::string_view method,
                          absl::string_view path);
   HttpResponse MetricsPage();
+  HttpResponse Jwks() const;
+  // The token format and lifetime of an answer in Monta's dialect
+  // (camelCase JSON) or RFC 6749's (Monite's).
+  auth::IssueOptions IssueOptionsFor(bool monta_dialect) const;
   HttpResponse Readyz();
 
   ServerSettings settings_;
@@ -88,6 +92,8 @@ class Service final : public HttpHandler {
   auth::InMemoryTokenStore store_;
   auth::InMemoryUserDirectory users_;
   std::unique_ptr<auth::TokenService> tokens_;
+  // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.
+  std::string jwks_;
   PolicyStore policy_store_;
   std::unique_ptr<PolicyWatcher> watcher_;
 
