@@ -475,8 +475,11 @@ class TokenService {
 
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectBytes(
       absl::Span<const uint8_t> token, absl::Time now) const;
+  // `header`: the Authorization header `token` came from, checked
+  // (ParseBearerHeader) on a cache miss only; empty for a bare token.
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectJwt(
-      absl::string_view token, absl::Time now) const;
+      absl::string_view token, absl::Time now,
+      absl::string_view header = {}) const;
   // The cached introspection of the token whose cache key is `key`; on a
   // miss, `miss()` says which record to validate (or why the token is
   // refused).

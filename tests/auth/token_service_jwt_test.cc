@@ -259,6 +259,20 @@ TEST_F(TokenServiceJwtTest, TamperedJwtRefused) {
                          .status()),
             "UNAUTHENTICATED: access token: JWT: malformed: expected 3 "
             "segments separated by '.', got 2");
+  // Header form errors keep ParseBearerHeader's messages.
+  EXPECT_EQ(Describe(f_.service()
+                         .IntrospectHeader(
+                             absl::StrCat("Bearer ", issued.access_token, " "))
+                         .status()),
+            absl::StrCat("UNAUTHENTICATED: access token: malformed: "
+                         "authorization: unexpected whitespace at position ",
+                         7 + issued.access_token.size()));
+  EXPECT_EQ(Describe(f_.service()
+                         .IntrospectHeader(
+                             absl::StrCat("Bearer  ", issued.access_token))
+                         .status()),
+            "UNAUTHENTICATED: access token: malformed: authorization: "
+            "unexpected whitespace at position 7");
   // Revoking a tampered JWT names no record.
   absl::StatusOr<RevokeResult> revoked = f_.service().Revoke(
       {"c-backend", secret_, Tamper(issued.access_token, 1)});
