@@ -238,6 +238,11 @@ class AccessGrant {
   // The client's rate-limit cell in the service's ClientRateLimits: one per
   // client id, shared by every snapshot (null: refused).
   std::shared_ptr<RateCell> rate_cell_;
+  // JWTs only: the signed part of the token (`header.payload`, as sent),
+  // which a cache hit compares with the presented text. Not a credential:
+  // without the signature it cannot be presented, and its jti alone names
+  // no record (see TokenService). Empty for opaque tokens.
+  std::string jwt_signed_part_;
 };
 
 // Counters for monitoring, updated on the slow paths only (never by a cached
@@ -480,12 +485,15 @@ class TokenService {
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectJwt(
       absl::string_view token, absl::Time now,
       absl::string_view header = {}) const;
-  // The cached introspection of the token whose cache key is `key`; on a
-  // miss, `miss()` says which record to validate (or why the token is
-  // refused).
+  // The cached introspection of a token: found by the SipHash of
+  // `cache_input` (an opaque token's bytes, a JWT's signature segment) and
+  // the exact `signed_part` (a JWT's `header.payload`; empty for opaque
+  // tokens). On a miss, `miss()` says which record to validate (or why the
+  // token is refused).
   template <typename Miss>
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectCached(
-      absl::Span<const uint8_t> cache_input, absl::Time now, Miss&& miss) const;
+      absl::Span<const uint8_t> cache_input, absl::string_view signed_part,
+      absl::Time now, Miss&& miss) const;
   // The jti of a JWT of this service, verified at `now`.
   absl::StatusOr<std::array<uint8_t, 16>> VerifiedJti(absl::string_view token,
                                                       absl::Time now,
@@ -495,7 +503,8 @@ class TokenService {
   // current policy. Fills `stamp` with the generations read before the
   // record, for the cache.
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Validate(
-      const Digest& digest, absl::Time now, CacheStamp& stamp) const;
+      const Digest& digest, absl::Time now, CacheStamp& stamp,
+      absl::string_view jwt_signed_part = {}) const;
   // The user's entity and role for a token of `client_id`, checked against
   // `policy`.
   absl::StatusOr<DirectoryUser> ResolveUser(const CompiledPolicy& policy,
