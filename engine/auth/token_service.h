@@ -39,6 +39,21 @@
 // Tokens and client secrets are 128 random bits in UUID text form
 // (token_format.h); the store keeps only their keyed digests (crypto.h).
 //
+// JWT access tokens (docs/jwt.md). With TokenServiceOptions::jwt.signer, the
+// service can issue signed JWTs (RFC 9068, EdDSA) instead of opaque access
+// tokens, per service (token_format) or per call (IssueOptions); refresh
+// tokens stay opaque. A JWT's `jti` is a fresh opaque token text, and its
+// store record is keyed by the keyed digest of the jti's 128 bits with a
+// label (so the jti, an identifier resource servers may log, is not itself a
+// bearer token): revocation, families, refresh, per-client and per-user
+// revocation and the sweep treat a JWT exactly as an opaque token.
+// Introspection verifies a JWT (signature, then claims) once per token per
+// thread; its cache entry is found by the SipHash of the signature segment
+// and answers only the exact text verified (the signed part `header.payload`
+// is kept in the grant, about 360 bytes, and compared whole on a hit), then
+// applies the opaque hit's checks (generations, expiry, and the earliest
+// instant the slow path accepts the token at).
+//
 // Fast introspection. A token's digest is a keyed BLAKE2b (a few hundred
 // nanoseconds), too slow for a per-request budget of 60 ns. So each thread
 // keeps a bounded cache of the tokens it has validated: a 4-way
