@@ -1,6 +1,7 @@
 // JWT access tokens in the token service (docs/jwt.md, "In the token
 // service"): issue, verify, introspect (cached and not), revoke, refresh,
 // per-user revocation, tampering, foreign keys, expiry and clock steps.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -388,6 +389,39 @@ TEST_F(TokenServiceJwtTest, BothFormatsFromOneService) {
               .status()),
       "INVALID_ARGUMENT: token service: access_token_ttl must be at "
       "least 1s for JWT tokens, got 500ms");
+}
+
+// Threads introspecting JWTs (each verifying once, then hitting its cache)
+// while another revokes half of them: a revocation is complete when Revoke
+// returns, on every thread. For tsan.
+TEST_F(TokenServiceJwtTest, ConcurrentIntrospectionAndRevocation) {
+  std::vector<IssuedTokens> issued;
+  for (int i = 0; i < 8; ++i) issued.push_back(f_.Issue("c-backend", secret_));
+  std::atomic<bool> revoked{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 50; ++round) {
+        const bool after = revoked.load();
+        for (size_t i = 0; i < issued.size(); ++i) {
+          const bool ok = f_.service().Introspect(issued[i].access_token).ok();
+          if (after && i % 2 == 0) {
+            EXPECT_FALSE(ok) << i;
+          }
+          if (i % 2 == 1) {
+            EXPECT_TRUE(ok) << i;
+          }
+        }
+      }
+    });
+  }
+  for (size_t i = 0; i < issued.size(); i += 2) {
+    ASSERT_TRUE(f_.service()
+                    .Revoke({"c-backend", secret_, issued[i].access_token})
+                    .ok());
+  }
+  revoked.store(true);
+  for (std::thread& thread : threads) thread.join();
 }
 
 TEST(TokenServiceJwtCreateTest, OptionErrors) {
