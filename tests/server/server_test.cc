@@ -323,6 +323,33 @@ int64_t NumberField(const std::string& json, const std::string& name) {
   return std::strtoll(json.c_str() + start + key.size(), nullptr, 10);
 }
 
+// `jwt` verified by the library's JwtVerifier knowing only the one key of
+// the JWK Set `jwks` (which must have kid `kid`).
+absl::StatusOr<auth::JwtClaims> VerifyWithJwks(const std::string& jwks,
+                                               const std::string& kid,
+                                               const std::string& issuer,
+                                               const std::string& audience,
+                                               const std::string& jwt) {
+  constexpr absl::string_view kOpen = "{\"keys\":[";
+  if (!absl::StartsWith(jwks, kOpen) || !absl::EndsWith(jwks, "]}")) {
+    return absl::InvalidArgumentError(absl::StrCat("not a JWKS: ", jwks));
+  }
+  absl::StatusOr<Ed25519PublicKey> key = auth::PublicKeyFromJwk(
+      jwks.substr(kOpen.size(), jwks.size() - kOpen.size() - 2));
+  if (!key.ok()) return key.status();
+  if (key->kid() != kid) {
+    return absl::InvalidArgumentError(absl::StrCat("kid ", key->kid()));
+  }
+  auth::JwtVerifierOptions options;
+  options.issuer = issuer;
+  options.audience = audience;
+  options.keys = {*key};
+  absl::StatusOr<auth::JwtVerifier> verifier =
+      auth::JwtVerifier::Create(options);
+  if (!verifier.ok()) return verifier.status();
+  return verifier->Verify(jwt, absl::Now());
+}
+
 TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
   const std::string secret = secrets_["monta-cp-reader"];
   // Monite's snake_case JSON: a JWT, 30 minutes.
@@ -348,21 +375,8 @@ TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
   ASSERT_EQ(jwks.result_int(), 200u);
   EXPECT_EQ(H(jwks, "Content-Type"), "application/json");
   EXPECT_EQ(H(jwks, "Cache-Control"), "public, max-age=300");
-  ASSERT_TRUE(absl::StartsWith(jwks.body(), "{\"keys\":[{")) << jwks.body();
-  ASSERT_TRUE(absl::EndsWith(jwks.body(), "}]}")) << jwks.body();
-  const std::string jwk = jwks.body().substr(
-      strlen("{\"keys\":["), jwks.body().size() - strlen("{\"keys\":[]}"));
-  absl::StatusOr<Ed25519PublicKey> key = auth::PublicKeyFromJwk(jwk);
-  ASSERT_TRUE(key.ok()) << key.status() << " " << jwk;
-  EXPECT_EQ(key->kid(), "test-1");
-  auth::JwtVerifierOptions options;
-  options.issuer = "https://auth.test";
-  options.audience = "https://api.test";
-  options.keys = {*key};
-  absl::StatusOr<auth::JwtVerifier> verifier =
-      auth::JwtVerifier::Create(options);
-  ASSERT_TRUE(verifier.ok()) << verifier.status();
-  absl::StatusOr<auth::JwtClaims> claims = verifier->Verify(jwt, absl::Now());
+  absl::StatusOr<auth::JwtClaims> claims = VerifyWithJwks(
+      jwks.body(), "test-1", "https://auth.test", "https://api.test", jwt);
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->subject, "monta-cp-reader");
   EXPECT_EQ(claims->client_id, "monta-cp-reader");
@@ -746,20 +760,10 @@ TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
   Response jwks;
   http::read(socket, buffer, jwks);
   ASSERT_EQ(jwks.result_int(), 200u);
-  const std::string& keys = jwks.body();
-  ASSERT_TRUE(absl::StartsWith(keys, "{\"keys\":[")) << keys;
-  absl::StatusOr<Ed25519PublicKey> key = auth::PublicKeyFromJwk(keys.substr(
-      strlen("{\"keys\":["), keys.size() - strlen("{\"keys\":[]}")));
-  ASSERT_TRUE(key.ok()) << key.status();
-  EXPECT_EQ(key->kid(), "demo-1");
-  auth::JwtVerifierOptions options;
-  options.issuer = "http://127.0.0.1:8181";
-  options.audience = "http://127.0.0.1:8181";
-  options.keys = {*key};
-  absl::StatusOr<auth::JwtVerifier> verifier =
-      auth::JwtVerifier::Create(options);
-  ASSERT_TRUE(verifier.ok()) << verifier.status();
-  EXPECT_TRUE(verifier->Verify(jwt, absl::Now()).ok());
+  absl::StatusOr<auth::JwtClaims> claims =
+      VerifyWithJwks(jwks.body(), "demo-1", "http://127.0.0.1:8181",
+                     "http://127.0.0.1:8181", jwt);
+  EXPECT_TRUE(claims.ok()) << claims.status();
 }
 
 }  // namespace
