@@ -181,6 +181,39 @@ absl::Status WriteFileAtomically(const std::string& path,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::shared_ptr<const auth::JwtSigner>> LoadJwtSigner(
+    const ServerSettings& settings) {
+  if (settings.jwt_signing_key_file.empty()) {
+    return std::shared_ptr<const auth::JwtSigner>();
+  }
+  const std::string& path = settings.jwt_signing_key_file;
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot read key file: ", std::strerror(errno)));
+  }
+  if (!settings.allow_readable_key_files && (info.st_mode & 077) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        path, ": key file is readable by group or others (chmod 600 it)"));
+  }
+  absl::StatusOr<Ed25519KeyPair> key = auth::LoadKeyPairFile(path);
+  if (!key.ok()) return key.status();
+  std::vector<Ed25519PublicKey> others;
+  for (const std::string& public_path : settings.jwt_public_key_files) {
+    absl::StatusOr<Ed25519PublicKey> public_key =
+        auth::LoadPublicKeyFile(public_path);
+    if (!public_key.ok()) return public_key.status();
+    others.push_back(*std::move(public_key));
+  }
+  absl::StatusOr<auth::JwtSigner> signer =
+      auth::JwtSigner::Create(*std::move(key), std::move(others));
+  if (!signer.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JWT keys: ", signer.status().message()));
+  }
+  return std::make_shared<const auth::JwtSigner>(*std::move(signer));
+}
+
 absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path,
                                             bool allow_readable) {
   struct stat info;
@@ -353,6 +386,69 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (config.tokens().refresh_token_ttl_seconds() > 0) {
     s.refresh_token_ttl =
         absl::Seconds(config.tokens().refresh_token_ttl_seconds());
+  }
+  if (config.tokens().oauth_access_token_ttl_seconds() > 0) {
+    s.oauth_access_token_ttl =
+        absl::Seconds(config.tokens().oauth_access_token_ttl_seconds());
+  }
+  const auto format = [&](const std::string& field, const std::string& value,
+                          auth::TokenFormat& out) -> absl::Status {
+    if (value.empty()) return absl::OkStatus();
+    if (value == "opaque") {
+      out = auth::TokenFormat::kOpaque;
+    } else if (value == "jwt") {
+      out = auth::TokenFormat::kJwt;
+    } else {
+      return invalid(field, "expected \"opaque\" or \"jwt\"");
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status f =
+          format("tokens.monta_token_format",
+                 config.tokens().monta_token_format(), s.monta_token_format);
+      !f.ok()) {
+    return f;
+  }
+  if (absl::Status f =
+          format("tokens.oauth_token_format",
+                 config.tokens().oauth_token_format(), s.oauth_token_format);
+      !f.ok()) {
+    return f;
+  }
+  const v1::JwtConfig& jwt = config.tokens().jwt();
+  if (!config.keys().jwt_signing_key_file().empty()) {
+    s.jwt_signing_key_file =
+        Resolve(base_dir, config.keys().jwt_signing_key_file());
+  }
+  for (const std::string& path : config.keys().jwt_public_key_files()) {
+    s.jwt_public_key_files.push_back(Resolve(base_dir, path));
+  }
+  s.jwt_issuer = jwt.issuer();
+  s.jwt_audience = jwt.audience();
+  if (jwt.leeway_seconds() > 3600) {
+    return invalid("tokens.jwt.leeway_seconds", "at most 3600");
+  }
+  if (jwt.leeway_zero()) {
+    s.jwt_leeway = absl::ZeroDuration();
+  } else if (jwt.leeway_seconds() > 0) {
+    s.jwt_leeway = absl::Seconds(jwt.leeway_seconds());
+  }
+  const bool issues_jwt = s.monta_token_format == auth::TokenFormat::kJwt ||
+                          s.oauth_token_format == auth::TokenFormat::kJwt;
+  if (issues_jwt || !s.jwt_signing_key_file.empty()) {
+    const char* why = issues_jwt ? "required: a dialect issues JWTs (the RFC "
+                                   "6749 dialect's default; set "
+                                   "tokens.oauth_token_format: \"opaque\" "
+                                   "for none)"
+                                 : "required with keys.jwt_signing_key_file";
+    if (s.jwt_signing_key_file.empty()) {
+      return invalid("keys.jwt_signing_key_file", why);
+    }
+    if (s.jwt_issuer.empty()) return invalid("tokens.jwt.issuer", why);
+    if (s.jwt_audience.empty()) return invalid("tokens.jwt.audience", why);
+  } else if (!s.jwt_public_key_files.empty()) {
+    return invalid("keys.jwt_public_key_files",
+                   "needs keys.jwt_signing_key_file");
   }
 
   // routes

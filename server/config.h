@@ -5,6 +5,7 @@
 #define PORTCULLIS_SERVER_CONFIG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/jwt.h"
+#include "engine/auth/token_messages.h"
 #include "engine/auth/user_directory.h"
 #include "engine/live/policy_watcher.h"
 #include "proto/server.pb.h"
@@ -67,6 +70,17 @@ struct ServerSettings {
   std::string token_key_file;
   std::string registry_key_file;
   bool allow_readable_key_files = false;
+  // JWT access tokens: empty signing key file: none.
+  std::string jwt_signing_key_file;
+  std::vector<std::string> jwt_public_key_files;
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  absl::Duration jwt_leeway = absl::Seconds(60);
+  // Per answer dialect: Monta's (camelCase JSON) and RFC 6749 / Monite's.
+  auth::TokenFormat monta_token_format = auth::TokenFormat::kOpaque;
+  auth::TokenFormat oauth_token_format = auth::TokenFormat::kJwt;
+  absl::Duration oauth_access_token_ttl = absl::Seconds(1800);
+  // Monta's.
   absl::Duration access_token_ttl = absl::Hours(1);
   absl::Duration refresh_token_ttl = absl::Hours(24 * 30);
   std::string entity_header = "x-monite-entity-id";
@@ -112,6 +126,13 @@ absl::StatusOr<auth::SecretKey> ReadKeyFile(const std::string& path,
 // given twice.
 absl::StatusOr<std::vector<std::pair<std::string, auth::DirectoryUser>>>
 ParseUserDirectory(const std::string& text, const std::string& path);
+
+// The JWT signer of `settings`: the private JWK of jwt_signing_key_file
+// (refused when readable by group or others unless allow_readable_key_files,
+// like ReadKeyFile) and the public JWKs of jwt_public_key_files. Null when
+// no signing key is configured. Errors name the file, never the key.
+absl::StatusOr<std::shared_ptr<const auth::JwtSigner>> LoadJwtSigner(
+    const ServerSettings& settings);
 
 // Fills `directory` from a text-format UserDirectoryFile.
 absl::Status LoadUserDirectory(const std::string& path,

@@ -126,6 +126,7 @@ std::string EndpointOf(absl::string_view path) {
   if (path == "/metrics") return "metrics";
   if (path == "/v1/check") return "check";
   if (path == "/v1/permissions") return "permissions";
+  if (path == "/.well-known/jwks.json") return "jwks";
   return "other";
 }
 
@@ -210,9 +211,21 @@ absl::Status Service::Init() {
     if (absl::Status s = user_reloader_->Load(); !s.ok()) return s;
   }
 
+  absl::StatusOr<std::shared_ptr<const auth::JwtSigner>> signer =
+      LoadJwtSigner(settings_);
+  if (!signer.ok()) return signer.status();
   auth::TokenServiceOptions options;
   options.access_token_ttl = settings_.access_token_ttl;
   options.refresh_token_ttl = settings_.refresh_token_ttl;
+  if (*signer != nullptr) {
+    options.jwt.signer = *signer;
+    options.jwt.issuer = settings_.jwt_issuer;
+    options.jwt.audience = settings_.jwt_audience;
+    options.jwt.leeway = settings_.jwt_leeway;
+    jwks_ = auth::JwksJson((*signer)->PublicKeys());
+    logger_.Info(absl::StrCat("JWT access tokens on, signing key id ",
+                              (*signer)->active_kid()));
+  }
   absl::StatusOr<std::unique_ptr<auth::TokenService>> tokens =
       auth::TokenService::Create(options, std::move(*token_key), *registry_,
                                  store_, users_, clock_);
@@ -421,6 +434,12 @@ HttpResponse Service::Dispatch(const HttpRequest& request,
     if (method != http::verb::get) return MethodNotAllowed("GET");
     return MetricsPage();
   }
+  if (endpoint == "jwks") {
+    if (method != http::verb::get && method != http::verb::head) {
+      return MethodNotAllowed("GET, HEAD");
+    }
+    return Jwks();
+  }
   if (endpoint == "auth_token") {
     if (method != http::verb::post) return MethodNotAllowed("POST");
     return TokenEndpoint(request);
@@ -578,6 +597,26 @@ std::string TokenJson(const auth::IssuedTokens& tokens, BodyDialect dialect) {
 
 }  // namespace
 
+auth::IssueOptions Service::IssueOptionsFor(bool monta_dialect) const {
+  auth::IssueOptions options;
+  options.format = monta_dialect ? settings_.monta_token_format
+                                 : settings_.oauth_token_format;
+  options.access_token_ttl = monta_dialect ? settings_.access_token_ttl
+                                           : settings_.oauth_access_token_ttl;
+  return options;
+}
+
+HttpResponse Service::Jwks() const {
+  if (jwks_.empty()) {
+    return JsonResponse(http::status::not_found, "{\"error\":\"not_found\"}");
+  }
+  HttpResponse response = JsonResponse(http::status::ok, jwks_);
+  // Public keys: cacheable, briefly, so that a rotation's new key (published
+  // before it signs) reaches verifiers soon.
+  response.set(http::field::cache_control, "public, max-age=300");
+  return response;
+}
+
 HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   HttpResponse failure;
   absl::StatusOr<Params> params = ReadParams(request, &failure);
@@ -625,7 +664,8 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
       return OAuthError(http::status::bad_request, "invalid_grant",
                         "refresh token is invalid, expired or revoked");
     }
-    absl::StatusOr<auth::IssuedTokens> issued = tokens_->Refresh(*refresh);
+    absl::StatusOr<auth::IssuedTokens> issued = tokens_->Refresh(
+        *refresh, IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
     tokens_dirty_.store(true);  // a reuse revokes a family
     if (!issued.ok()) {
       if (issued.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -647,8 +687,9 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   token_request.client_id = client->id;
   token_request.client_secret = client->secret;
   token_request.entity_user_id = user.value_or("");
-  absl::StatusOr<auth::IssuedTokens> issued =
-      tokens_->IssueToken(token_request);
+  absl::StatusOr<auth::IssuedTokens> issued = tokens_->IssueToken(
+      token_request,
+      IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
   if (!issued.ok()) return TokenServiceError(issued.status());
   tokens_dirty_.store(true);
   return AuthResponse(http::status::ok, TokenJson(*issued, params->dialect));
@@ -663,7 +704,11 @@ HttpResponse Service::RefreshEndpoint(const HttpRequest& request) {
     return OAuthError(http::status::bad_request, "invalid_request",
                       "refreshToken: missing");
   }
-  absl::StatusOr<auth::IssuedTokens> issued = tokens_->Refresh(*refresh);
+  // Monta's endpoint: Monta's answer, unless the body was RFC-style.
+  const bool oauth_dialect = params->dialect == BodyDialect::kSnakeJson ||
+                             params->dialect == BodyDialect::kForm;
+  absl::StatusOr<auth::IssuedTokens> issued =
+      tokens_->Refresh(*refresh, IssueOptionsFor(!oauth_dialect));
   tokens_dirty_.store(true);
   if (!issued.ok()) {
     if (issued.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -672,12 +717,9 @@ HttpResponse Service::RefreshEndpoint(const HttpRequest& request) {
     }
     return TokenServiceError(issued.status());
   }
-  // Monta's endpoint: Monta's answer, unless the body was RFC-style.
-  return AuthResponse(http::status::ok,
-                      params->dialect == BodyDialect::kSnakeJson ||
-                              params->dialect == BodyDialect::kForm
-                          ? auth::OAuthTokenJson(*issued)
-                          : auth::MontaTokenJson(*issued));
+  return AuthResponse(http::status::ok, oauth_dialect
+                                            ? auth::OAuthTokenJson(*issued)
+                                            : auth::MontaTokenJson(*issued));
 }
 
 HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {

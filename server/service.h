@@ -90,6 +90,10 @@ class Service final : public HttpHandler {
                                absl::string_view path);
   DecisionApi decision_api();
   HttpResponse MetricsPage();
+  HttpResponse Jwks() const;
+  // The token format and lifetime of an answer in Monta's dialect
+  // (camelCase JSON) or RFC 6749's (Monite's).
+  auth::IssueOptions IssueOptionsFor(bool monta_dialect) const;
   HttpResponse Readyz();
 
   ServerSettings settings_;
@@ -106,6 +110,8 @@ class Service final : public HttpHandler {
   auth::InMemoryUserDirectory users_;
   std::unique_ptr<UserDirectoryReloader> user_reloader_;  // null: no file
   std::unique_ptr<auth::TokenService> tokens_;
+  // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.
+  std::string jwks_;
   PolicyStore policy_store_;
   std::unique_ptr<PolicyWatcher> watcher_;
 

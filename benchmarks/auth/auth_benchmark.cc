@@ -13,6 +13,16 @@
 //     clock       the token text, `now` read from the system clock
 //     slow_path   baseline: a cache of 4 entries, so every call misses and
 //                 validates from the store (BLAKE2b, store lookup, binding)
+//   BM_IntrospectJwt/<variant>/<tokens>: the same with JWT access tokens
+//     (RFC 9068, EdDSA, about 450 bytes; docs/jwt.md), the service's cache
+//     keyed by a SipHash of the whole JWT text:
+//     cached      the token text, `now` given, the thread's cache warm (the
+//                 signature verified once, before timing)
+//     header      the Authorization header, cache warm
+//     first       baseline: a cache of 4 entries, so every call misses: the
+//                 Ed25519 verification and claim checks, then the opaque
+//                 slow path (BLAKE2b of the jti, store lookup, binding);
+//                 what each thread pays on a token's first use
 //   BM_TokenCheck/<variant>/<tokens>   header → grant → decision by ids (the
 //                                      route's action and the header's
 //                                      entity interned once): the budget row
@@ -51,6 +61,7 @@
 #include "engine/auth/client_registry.h"
 #include "engine/auth/clock.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/jwt.h"
 #include "engine/auth/token_service.h"
 #include "engine/auth/token_store.h"
 #include "engine/auth/user_directory.h"
@@ -106,7 +117,7 @@ struct Fixture {
 };
 
 std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
-                                     bool entity_users,
+                                     bool entity_users, bool jwt = false,
                                      int limited_credentials = 0) {
   auto f = std::make_unique<Fixture>();
   f->policy = LoadPolicy(limited_credentials);
@@ -115,6 +126,16 @@ std::unique_ptr<Fixture> MakeFixture(size_t tokens, size_t cache_entries,
   TokenServiceOptions options;
   options.access_token_ttl = absl::Hours(24);  // Outlives any run.
   options.cache_entries_per_thread = cache_entries;
+  if (jwt) {
+    absl::StatusOr<Ed25519KeyPair> key = Ed25519KeyPair::Generate("bench-1");
+    if (!key.ok()) Die(key.status());
+    absl::StatusOr<JwtSigner> signer = JwtSigner::Create(*std::move(key));
+    if (!signer.ok()) Die(signer.status());
+    options.token_format = TokenFormat::kJwt;
+    options.jwt.signer = std::make_shared<const JwtSigner>(*std::move(signer));
+    options.jwt.issuer = "https://auth.monta.example";
+    options.jwt.audience = "https://api.monta.example";
+  }
   absl::StatusOr<std::unique_ptr<TokenService>> service =
       TokenService::Create(options, SecretKey::Generate(), *f->clients,
                            f->store, f->users, SystemClock::Instance());
@@ -152,22 +173,24 @@ constexpr size_t kCacheEntries = 65536;
 
 // One fixture at a time, built for the first benchmark that needs it.
 Fixture& GetFixture(size_t tokens, size_t cache_entries,
-                    bool entity_users = false) {
+                    bool entity_users = false, bool jwt = false) {
   static std::unique_ptr<Fixture> fixture;
-  static std::tuple<size_t, size_t, bool> key{0, 0, false};
+  static std::tuple<size_t, size_t, bool, bool> key{0, 0, false, false};
   if (fixture == nullptr ||
-      key != std::make_tuple(tokens, cache_entries, entity_users)) {
+      key != std::make_tuple(tokens, cache_entries, entity_users, jwt)) {
     fixture.reset();
-    fixture = MakeFixture(tokens, cache_entries, entity_users);
-    key = {tokens, cache_entries, entity_users};
+    fixture = MakeFixture(tokens, cache_entries, entity_users, jwt);
+    key = {tokens, cache_entries, entity_users, jwt};
   }
   return *fixture;
 }
 
 enum class Input { kToken, kHeader, kClock };
 
-void BM_Introspect(benchmark::State& state, Input input, size_t cache_entries) {
-  Fixture& f = GetFixture(static_cast<size_t>(state.range(0)), cache_entries);
+void BM_Introspect(benchmark::State& state, Input input, size_t cache_entries,
+                   bool jwt) {
+  Fixture& f = GetFixture(static_cast<size_t>(state.range(0)), cache_entries,
+                          /*entity_users=*/false, jwt);
   const TokenService& service = *f.service;
   const size_t n = f.tokens.size();
   size_t i = 0;
@@ -288,7 +311,7 @@ struct RateFixture {
 RateFixture& GetRateFixture() {
   static RateFixture* const fixture = [] {
     auto* f = new RateFixture;
-    f->base = MakeFixture(1, 4, /*entity_users=*/false,
+    f->base = MakeFixture(1, 4, /*entity_users=*/false, /*jwt=*/false,
                           /*limited_credentials=*/2);
     for (int i = 0; i < 2; ++i) {
       const std::string client = absl::StrCat("limited-", i);
@@ -340,15 +363,15 @@ int RegisterAll() {
   using portcullis::internal::FixedIterationsFromEnv;
   for (int tokens : {1, 100, 1000, 10000}) {
     benchmark::RegisterBenchmark("BM_Introspect/token", BM_Introspect,
-                                 Input::kToken, kCacheEntries)
+                                 Input::kToken, kCacheEntries, false)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
     benchmark::RegisterBenchmark("BM_Introspect/header", BM_Introspect,
-                                 Input::kHeader, kCacheEntries)
+                                 Input::kHeader, kCacheEntries, false)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
     benchmark::RegisterBenchmark("BM_Introspect/clock", BM_Introspect,
-                                 Input::kClock, kCacheEntries)
+                                 Input::kClock, kCacheEntries, false)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
     benchmark::RegisterBenchmark("BM_TokenCheck/ids", BM_TokenCheckIds)
@@ -364,10 +387,24 @@ int RegisterAll() {
   }
   for (int tokens : {100}) {
     benchmark::RegisterBenchmark("BM_Introspect/slow_path", BM_Introspect,
-                                 Input::kToken, size_t{4})
+                                 Input::kToken, size_t{4}, false)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
   }
+  for (int tokens : {1, 100, 10000}) {
+    benchmark::RegisterBenchmark("BM_IntrospectJwt/cached", BM_Introspect,
+                                 Input::kToken, kCacheEntries, true)
+        ->Arg(tokens)
+        ->Apply(FixedIterationsFromEnv);
+  }
+  benchmark::RegisterBenchmark("BM_IntrospectJwt/header", BM_Introspect,
+                               Input::kHeader, kCacheEntries, true)
+      ->Arg(100)
+      ->Apply(FixedIterationsFromEnv);
+  benchmark::RegisterBenchmark("BM_IntrospectJwt/first", BM_Introspect,
+                               Input::kToken, size_t{4}, true)
+      ->Arg(100)
+      ->Apply(FixedIterationsFromEnv);
   const std::pair<const char*, RateInput> rate_variants[] = {
       {"BM_RateLimit/shared", RateInput::kSharedGrant},
       {"BM_RateLimit/own", RateInput::kOwnGrant},

@@ -32,8 +32,11 @@ static_assert(crypto_shorthash_siphashx24_BYTES == 16 &&
 // Largest cache: 2^24 entries (1 GiB per thread) is far past any use.
 constexpr size_t kMaxCacheEntries = size_t{1} << 24;
 constexpr size_t kWays = 4;
+// CacheEntry::valid_seconds of an entry valid from any time before expiry.
+constexpr uint32_t kAlwaysValid = 0xffffffffu;
 
-// SipHash-128 of a token under the service's cache key.
+// SipHash-128 of a token (an opaque token's 16 bytes, or a JWT's whole text)
+// under the service's cache key.
 struct CacheKey {
   uint64_t lo = 0;
   uint64_t hi = 0;
@@ -60,6 +63,11 @@ struct alignas(64) CacheEntry {
   // The expiry in Unix nanoseconds (token times are whole nanoseconds).
   int64_t expires_at_nanos = 0;
   uint32_t family_bucket = 0;
+  // The entry answers hits for now in [expiry - valid_seconds s, expiry):
+  // earlier, the slow path would refuse the token (a JWT before its iat or
+  // nbf less the leeway, after the clock stepped back), so a hit must not
+  // accept it. kAlwaysValid (about 136 years) for opaque tokens.
+  uint32_t valid_seconds = 0;
   std::shared_ptr<const AccessGrant> grant;
 };
 static_assert(sizeof(CacheEntry) == 64, "one entry per cache line");

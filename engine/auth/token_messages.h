@@ -15,6 +15,20 @@
 
 namespace portcullis::auth {
 
+// The form of an access token. Refresh tokens are always opaque.
+//   kOpaque  128 random bits in UUID text form (token_format.h), as Monta
+//            issues them.
+//   kJwt     a signed JWT (jwt.h, RFC 9068) whose `jti` is such a token text,
+//            as Monite's guide shows them (`eyJ...`).
+// Both are stored the same way (the keyed digest of the 128 bits), so
+// revocation, families and refresh treat them alike.
+enum class TokenFormat { kOpaque, kJwt };
+
+// "opaque" or "jwt".
+inline absl::string_view TokenFormatName(TokenFormat format) {
+  return format == TokenFormat::kJwt ? "jwt" : "opaque";
+}
+
 // A /auth/token request. Views must outlive the call.
 struct TokenRequest {
   absl::string_view grant_type;
@@ -30,6 +44,8 @@ struct TokenRequest {
 struct IssuedTokens {
   std::string access_token;
   std::string refresh_token;
+  // The access token's form; refresh tokens are always opaque.
+  TokenFormat format = TokenFormat::kOpaque;
   absl::Time issued_at;
   // The tokens are valid while now < expiry.
   absl::Time access_token_expires_at;

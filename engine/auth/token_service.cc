@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,12 +20,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/auth/client_registry.h"
 #include "engine/auth/crypto.h"
 #include "engine/auth/introspection_cache.h"
+#include "engine/auth/jwt.h"
 #include "engine/auth/rate_limiter.h"
 #include "engine/auth/token_format.h"
 #include "engine/auth/token_store.h"
@@ -41,6 +45,7 @@ using introspection::CacheKey;
 using introspection::CacheKeyOf;
 using introspection::CacheSets;
 using introspection::CacheTable;
+using introspection::kAlwaysValid;
 using introspection::kMaxCacheEntries;
 using introspection::kWays;
 using introspection::ReleaseCache;
@@ -80,6 +85,66 @@ bool IsBearerPrefix(absl::string_view header) {
                   static_cast<unsigned char>("bearer"[i]);
   }
   return difference == 0;
+}
+
+// Whole seconds, rounded down: JWT times (NumericDate).
+absl::Time FloorToSeconds(absl::Time time) {
+  return absl::FromUnixSeconds(absl::ToUnixSeconds(time));
+}
+
+// The store's key of a JWT: the keyed digest of its jti's 128 bits with a
+// label after them. The label keeps it apart from the digest of an opaque
+// token with the same bits (KeyedHash of the 16 bytes alone): a jti is an
+// identifier that resource servers may log (RFC 9068 does not treat it as a
+// secret), so it must not work as a bearer token by itself.
+Digest JtiDigest(const SecretKey& key, absl::Span<const uint8_t> jti) {
+  static constexpr char kLabel[] = "\0portcullis JWT jti";
+  std::array<uint8_t, TokenBytes::kSize + sizeof(kLabel) - 1> input;
+  std::copy(jti.begin(), jti.end(), input.begin());
+  std::copy(kLabel, kLabel + sizeof(kLabel) - 1,
+            input.begin() + TokenBytes::kSize);
+  const Digest digest = KeyedHash(key, input);
+  sodium_memzero(input.data(), input.size());
+  return digest;
+}
+
+// a == b, in time that depends on the lengths only; 8 bytes a step.
+bool SameText(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  uint64_t difference = 0;
+  size_t i = 0;
+  for (; i + 8 <= a.size(); i += 8) {
+    uint64_t x;
+    uint64_t y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    difference |= x ^ y;
+  }
+  for (; i < a.size(); ++i) {
+    difference |= static_cast<uint8_t>(a[i]) ^ static_cast<uint8_t>(b[i]);
+  }
+  return difference == 0;
+}
+
+// Whether a token text that is not an opaque token is to be read as a JWT.
+bool LooksLikeJwt(absl::string_view token) {
+  return token.find('.') != absl::string_view::npos;
+}
+
+// The scopes of `client_id`'s credential in `policy`, as written,
+// space-separated (RFC 9068 §2.2.3); empty if it has none or is unknown.
+std::string CredentialScope(const CompiledPolicy& policy,
+                            absl::string_view client_id) {
+  const internal::PolicyTables& t = policy.tables();
+  const uint32_t credential = t.credentials.Find(0, client_id);
+  if (credential == internal::NameTable::kNotFound) return "";
+  std::string scope;
+  for (uint32_t i = t.credential_scopes_begin[credential];
+       i < t.credential_scopes_begin[credential + 1]; ++i) {
+    if (!scope.empty()) scope.push_back(' ');
+    absl::StrAppend(&scope, t.credential_scopes[i]);
+  }
+  return scope;
 }
 
 uint64_t NextServiceId() {
@@ -132,6 +197,20 @@ struct TokenService::Counters {
   std::atomic<uint64_t> introspection_slow_paths{0};
 };
 
+// What a cache miss validates: the record's digest, and for a JWT the
+// client it names and the earliest instant the slow path accepts it at.
+struct TokenService::MissInfo {
+  Digest digest;
+  std::string client_id;  // empty: opaque, nothing to compare
+  absl::Time valid_from = absl::InfinitePast();
+};
+
+// IssueOptions resolved against the service's options.
+struct TokenService::Profile {
+  TokenFormat format = TokenFormat::kOpaque;
+  absl::Duration access_token_ttl;
+};
+
 absl::StatusOr<std::unique_ptr<TokenService>> TokenService::Create(
     const TokenServiceOptions& options, SecretKey token_key,
     ClientRegistry& clients, TokenStore& tokens, const UserDirectory& users,
@@ -159,8 +238,65 @@ absl::StatusOr<std::unique_ptr<TokenService>> TokenService::Create(
         kMaxCacheEntries, "], got ", options.cache_entries_per_thread));
   }
   if (absl::Status crypto = InitializeCrypto(); !crypto.ok()) return crypto;
-  return std::unique_ptr<TokenService>(new TokenService(
+  std::unique_ptr<JwtVerifier> verifier;
+  if (options.jwt.signer != nullptr) {
+    if (options.jwt.issuer.empty() || options.jwt.audience.empty()) {
+      return absl::InvalidArgumentError(
+          "token service: JWT tokens need an issuer and an audience");
+    }
+    JwtVerifierOptions verifier_options;
+    verifier_options.issuer = options.jwt.issuer;
+    verifier_options.audience = options.jwt.audience;
+    verifier_options.keys = options.jwt.signer->PublicKeys();
+    verifier_options.leeway = options.jwt.leeway;
+    absl::StatusOr<JwtVerifier> made =
+        JwtVerifier::Create(std::move(verifier_options));
+    if (!made.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token service: ", made.status().message()));
+    }
+    verifier = std::make_unique<JwtVerifier>(*std::move(made));
+  } else if (options.token_format == TokenFormat::kJwt) {
+    return absl::InvalidArgumentError(
+        "token service: token_format JWT needs a signer (jwt.signer)");
+  }
+  if (options.token_format == TokenFormat::kJwt &&
+      options.access_token_ttl < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token service: access_token_ttl must be at least 1s "
+                     "for JWT tokens, got ",
+                     absl::FormatDuration(options.access_token_ttl)));
+  }
+  std::unique_ptr<TokenService> service(new TokenService(
       options, std::move(token_key), clients, tokens, users, clock));
+  service->jwt_verifier_ = std::move(verifier);
+  return service;
+}
+
+absl::StatusOr<TokenService::Profile> TokenService::ResolveProfile(
+    const IssueOptions& options) const {
+  Profile profile;
+  profile.format = options.format.value_or(options_.token_format);
+  profile.access_token_ttl =
+      options.access_token_ttl.value_or(options_.access_token_ttl);
+  if (profile.access_token_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token service: access_token_ttl must be positive, got ",
+                     absl::FormatDuration(profile.access_token_ttl)));
+  }
+  if (profile.format == TokenFormat::kJwt) {
+    if (jwt_verifier_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "token service: JWT access tokens need a signer (jwt.signer)");
+    }
+    if (profile.access_token_ttl < absl::Seconds(1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token service: access_token_ttl must be at least 1s "
+                       "for JWT tokens, got ",
+                       absl::FormatDuration(profile.access_token_ttl)));
+    }
+  }
+  return profile;
 }
 
 TokenService::TokenService(const TokenServiceOptions& options,
@@ -286,12 +422,20 @@ absl::StatusOr<DirectoryUser> TokenService::ResolveUser(
   return user;
 }
 
-absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
-                                                     absl::Time issued_at) {
-  issued_at = TruncateToNanos(issued_at);
+absl::StatusOr<IssuedTokens> TokenService::IssuePair(
+    const TokenRecord& base, absl::Time issued_at, const CompiledPolicy& policy,
+    const Profile& profile) {
+  const bool jwt = profile.format == TokenFormat::kJwt;
+  // A JWT's times are whole seconds; its record says the same, so the
+  // store's expiry and the token's `exp` are one instant.
+  issued_at = jwt ? FloorToSeconds(issued_at) : TruncateToNanos(issued_at);
+  const absl::Time access_expires_at =
+      jwt ? FloorToSeconds(issued_at + profile.access_token_ttl)
+          : issued_at + profile.access_token_ttl;
   const TokenBytes access = GenerateToken();
   const TokenBytes refresh = GenerateToken();
-  const Digest access_digest = KeyedHash(token_key_, access.bytes());
+  const Digest access_digest = jwt ? JtiDigest(token_key_, access.bytes())
+                                   : KeyedHash(token_key_, access.bytes());
 
   TokenRecord refresh_record = base;
   refresh_record.kind = TokenKind::kRefresh;
@@ -306,7 +450,32 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
   access_record.kind = TokenKind::kAccess;
   access_record.digest = access_digest;
   access_record.access_digest = Digest();
-  access_record.expires_at = issued_at + options_.access_token_ttl;
+  access_record.expires_at = access_expires_at;
+
+  IssuedTokens issued;
+  issued.format = profile.format;
+  if (jwt) {
+    // Signed before anything is stored: a failure leaves no record.
+    JwtClaims claims;
+    claims.issuer = options_.jwt.issuer;
+    claims.subject =
+        base.grant == GrantKind::kEntityUser ? base.user_id : base.client_id;
+    claims.audience = options_.jwt.audience;
+    claims.jwt_id = FormatToken(access);
+    claims.client_id = base.client_id;
+    claims.scope = CredentialScope(policy, base.client_id);
+    claims.entity_id = base.entity_id;
+    claims.role_id = base.role_id;
+    claims.issued_at = issued_at;
+    claims.not_before = issued_at;
+    claims.expires_at = access_expires_at;
+    absl::StatusOr<std::string> signed_token =
+        options_.jwt.signer->Sign(claims);
+    if (!signed_token.ok()) return signed_token.status();
+    issued.access_token = *std::move(signed_token);
+  } else {
+    issued.access_token = FormatToken(access);
+  }
 
   // The refresh token first: if the family is revoked between the two
   // inserts, the access token is refused too (or revoked with the family).
@@ -314,8 +483,6 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
   PORTCULLIS_RETURN_IF_ERROR(store_.Insert(access_record));
   counters_->tokens_issued.fetch_add(1, std::memory_order_relaxed);
 
-  IssuedTokens issued;
-  issued.access_token = FormatToken(access);
   issued.refresh_token = FormatToken(refresh);
   issued.issued_at = issued_at;
   issued.access_token_expires_at = access_record.expires_at;
@@ -329,9 +496,10 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(const TokenRecord& base,
 }
 
 absl::StatusOr<IssuedTokens> TokenService::IssueToken(
-    const TokenRequest& request) {
+    const TokenRequest& request, const IssueOptions& options) {
   PORTCULLIS_ASSIGN_OR_RETURN(const GrantKind grant,
                               ParseGrantType(request.grant_type));
+  PORTCULLIS_ASSIGN_OR_RETURN(const Profile profile, ResolveProfile(options));
   if (grant == GrantKind::kEntityUser && request.entity_user_id.empty()) {
     return absl::InvalidArgumentError(
         "entity_user_id: required for grant_type \"entity_user\"");
@@ -368,7 +536,8 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
     base.entity_id = std::move(user.entity_id);
     base.role_id = std::move(user.role_id);
   }
-  absl::StatusOr<IssuedTokens> issued = IssuePair(base, clock_.Now());
+  absl::StatusOr<IssuedTokens> issued =
+      IssuePair(base, clock_.Now(), *state.policy, profile);
   if (!issued.ok()) {
     return absl::InternalError(
         absl::StrCat("token service: cannot store the new tokens: ",
@@ -378,8 +547,9 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
 }
 
 absl::StatusOr<IssuedTokens> TokenService::Refresh(
-    absl::string_view refresh_token) {
+    absl::string_view refresh_token, const IssueOptions& options) {
   constexpr absl::string_view kWhat = "refresh token";
+  PORTCULLIS_ASSIGN_OR_RETURN(const Profile profile, ResolveProfile(options));
   absl::StatusOr<TokenBytes> token = ParseToken(refresh_token);
   if (!token.ok()) return Malformed(kWhat, token.status());
   const PolicyState state = CurrentPolicy();
@@ -457,7 +627,7 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
     BumpFamily(record->family_id);
   }
   absl::StatusOr<IssuedTokens> issued =
-      IssuePair(base, std::max(now, record->issued_at));
+      IssuePair(base, std::max(now, record->issued_at), *state.policy, profile);
   if (absl::IsFailedPrecondition(issued.status())) {
     // The family was revoked between MarkRotated and the inserts.
     return absl::UnauthenticatedError("refresh token: revoked");
@@ -501,12 +671,25 @@ absl::StatusOr<RevokeResult> TokenService::Revoke(
       .fetch_add(1, std::memory_order_relaxed);
   if (!authentication.ok()) return ClientAuthenticationError();
 
-  absl::StatusOr<TokenBytes> token = ParseToken(request.token);
-  if (!token.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token: malformed: ", token.status().message()));
+  Digest digest;
+  if (jwt_verifier_ != nullptr && LooksLikeJwt(request.token)) {
+    // Only a JWT this service signed names a record: verified first.
+    absl::StatusOr<std::array<uint8_t, 16>> jti =
+        VerifiedJti(request.token, clock_.Now(), nullptr);
+    if (!jti.ok()) {
+      absl::string_view message = jti.status().message();
+      absl::ConsumePrefix(&message, "access token: ");
+      return absl::InvalidArgumentError(absl::StrCat("token: ", message));
+    }
+    digest = JtiDigest(token_key_, *jti);
+  } else {
+    absl::StatusOr<TokenBytes> token = ParseToken(request.token);
+    if (!token.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token: malformed: ", token.status().message()));
+    }
+    digest = KeyedHash(token_key_, token->bytes());
   }
-  const Digest digest = KeyedHash(token_key_, token->bytes());
   std::optional<TokenRecord> record = store_.Find(digest);
   RevokeResult result;
   if (!record.has_value()) return result;
@@ -564,7 +747,8 @@ absl::StatusOr<ApplicationInfo> TokenService::Me(
 }
 
 absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
-    const Digest& digest, absl::Time now, CacheStamp& stamp) const {
+    const Digest& digest, absl::Time now, CacheStamp& stamp,
+    absl::string_view jwt_signed_part) const {
   constexpr absl::string_view kWhat = "access token";
   counters_->introspection_slow_paths.fetch_add(1, std::memory_order_relaxed);
   // The generations first, then what they guard: a change that lands after
@@ -653,20 +837,44 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
   grant->digest_ = digest;
   grant->family_id_ = record->family_id;
   grant->rate_cell_ = rate_limits_.Find(grant->client_id_);
+  grant->jwt_signed_part_ = std::string(jwt_signed_part);
   return std::shared_ptr<const AccessGrant>(std::move(grant));
 }
 
+absl::StatusOr<std::array<uint8_t, 16>> TokenService::VerifiedJti(
+    absl::string_view token, absl::Time now, JwtClaims* claims) const {
+  absl::StatusOr<JwtClaims> verified = jwt_verifier_->Verify(token, now);
+  if (!verified.ok()) return verified.status();
+  std::array<uint8_t, TokenBytes::kSize> jti;
+  // Signed by this service's key, so issued by it (or by a service sharing
+  // the key): a jti that is no token text names no record.
+  if (!DecodeToken(verified->jwt_id, jti)) {
+    return absl::UnauthenticatedError("access token: unknown");
+  }
+  if (claims != nullptr) *claims = *std::move(verified);
+  return jti;
+}
+
+template <typename Miss>
 absl::StatusOr<std::shared_ptr<const AccessGrant>>
-TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
-                              absl::Time now) const {
-  const CacheKey key = CacheKeyOf(cache_key_, token);
+TokenService::IntrospectCached(absl::Span<const uint8_t> cache_input,
+                               absl::string_view signed_part, absl::Time now,
+                               Miss&& miss) const {
+  const CacheKey key = CacheKeyOf(cache_key_, cache_input);
   CacheTable& cache = ThreadCache(id_, cache_sets_);
   // The epoch is read once: for the swap check here (a compare with the
   // table's own copy, thread-local) and for the entry's generation below.
   const uint64_t epoch = epoch_.load(std::memory_order_acquire);
   if (ABSL_PREDICT_FALSE(cache.epoch() != epoch)) cache.DropAll(epoch);
   CacheEntry* entry = cache.Find(key);
-  Digest digest;
+  // A JWT's entry answers only the very text verified: the signature
+  // matched by its SipHash, the signed part compared whole. Another text
+  // with that signature (tampered) misses, and the entry stays.
+  if (entry != nullptr &&
+      !SameText(entry->grant->jwt_signed_part_, signed_part)) {
+    entry = nullptr;
+  }
+  MissInfo info;
   if (entry != nullptr) {
     // Both generations are read whatever the first says (no branch between
     // the two loads); `&` on their int values says so to the compiler.
@@ -680,24 +888,49 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
                               std::memory_order_acquire))) != 0;
     if (current) {
       // Flooring `now` to whole nanoseconds keeps `now < expiry` exact:
-      // expiries are whole nanoseconds.
-      if (absl::ToUnixNanos(now) < entry->expires_at_nanos) {
+      // expiries are whole nanoseconds. One unsigned compare checks
+      // expiry - valid_seconds <= now < expiry.
+      const uint64_t span =
+          uint64_t{entry->valid_seconds} * uint64_t{1'000'000'000};
+      const uint64_t valid_from =
+          static_cast<uint64_t>(entry->expires_at_nanos) - span;
+      if (static_cast<uint64_t>(absl::ToUnixNanos(now)) - valid_from < span) {
         return entry->grant;
       }
-      // Expired: revoked in the store too, as the slow path would.
-      RetireExpired(entry->grant->digest_, entry->grant->family_id_);
+      if (absl::ToUnixNanos(now) >= entry->expires_at_nanos) {
+        // Expired: revoked in the store too, as the slow path would.
+        RetireExpired(entry->grant->digest_, entry->grant->family_id_);
+        cache.Clear(*entry);
+        return absl::UnauthenticatedError("access token: expired");
+      }
+      // Too early (the clock stepped back): the slow path says why.
       cache.Clear(*entry);
-      return absl::UnauthenticatedError("access token: expired");
+      entry = nullptr;
     }
+  }
+  if (entry != nullptr) {
     // Stale (a registry or family change in this epoch): validate again
-    // from the store by the digest kept in the grant.
-    digest = entry->grant->digest_;
+    // from the store by the digest kept in the grant. A JWT's signature
+    // and claims were verified for this very text.
+    info.digest = entry->grant->digest_;
+    info.valid_from =
+        absl::FromUnixNanos(entry->expires_at_nanos) -
+        (entry->valid_seconds == kAlwaysValid
+             ? absl::InfiniteDuration()
+             : absl::Seconds(static_cast<int64_t>(entry->valid_seconds)));
   } else {
-    digest = KeyedHash(token_key_, token);
+    absl::StatusOr<MissInfo> missed = miss();
+    if (!missed.ok()) return missed.status();
+    info = *std::move(missed);
   }
   CacheStamp stamp;
   absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-      Validate(digest, now, stamp);
+      Validate(info.digest, now, stamp, signed_part);
+  if (grant.ok() && !info.client_id.empty() &&
+      (*grant)->client_id() != info.client_id) {
+    // A JWT whose claims disagree with its record: not this record's token.
+    grant = absl::UnauthenticatedError("access token: unknown");
+  }
   if (!grant.ok()) {
     if (entry != nullptr) cache.Clear(*entry);
     return grant;
@@ -709,9 +942,70 @@ TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
   filled.family_generation = stamp.family_generation;
   filled.family_bucket = stamp.family_bucket;
   filled.expires_at_nanos = absl::ToUnixNanos((*grant)->expires_at());
+  filled.valid_seconds = kAlwaysValid;
+  if (info.valid_from != absl::InfinitePast()) {
+    // Rounded so that the entry's window starts no earlier than the slow
+    // path's.
+    const int64_t seconds = absl::ToInt64Seconds(
+        absl::FromUnixNanos(filled.expires_at_nanos) - info.valid_from);
+    filled.valid_seconds = static_cast<uint32_t>(
+        std::clamp<int64_t>(seconds, 0, int64_t{kAlwaysValid} - 1));
+  }
   filled.grant = *grant;
   cache.Fill(entry != nullptr ? *entry : cache.Slot(key), std::move(filled));
   return grant;
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>>
+TokenService::IntrospectBytes(absl::Span<const uint8_t> token,
+                              absl::Time now) const {
+  return IntrospectCached(token, {}, now, [&]() -> absl::StatusOr<MissInfo> {
+    MissInfo info;
+    info.digest = KeyedHash(token_key_, token);
+    return info;
+  });
+}
+
+absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::IntrospectJwt(
+    absl::string_view token, absl::Time now, absl::string_view header) const {
+  // Past the size limit, nothing is hashed.
+  if (token.size() > kDefaultMaxJwtSize) {
+    return jwt_verifier_->Verify(token, now).status();
+  }
+  // The cache key is the SipHash of the signature segment (the secret part:
+  // the cache keeps only a PRF value of it), and a hit compares the signed
+  // part `header.payload` exactly (no secret): together, the whole text
+  // this thread verified, for a SipHash of 86 bytes rather than of the
+  // whole token (about 450).
+  const size_t last_dot = token.rfind('.');
+  const absl::string_view signature = token.substr(last_dot + 1);
+  const absl::Span<const uint8_t> cache_input(
+      reinterpret_cast<const uint8_t*>(signature.data()), signature.size());
+  return IntrospectCached(
+      cache_input, token.substr(0, last_dot), now,
+      [&]() -> absl::StatusOr<MissInfo> {
+        if (!header.empty()) {
+          // The header's form is checked here, on a miss, rather than on every
+          // request: a hit is a text this thread verified, which has no
+          // whitespace, so its header was well-formed.
+          absl::StatusOr<absl::string_view> parsed = ParseBearerHeader(header);
+          if (!parsed.ok()) return Malformed("access token", parsed.status());
+        }
+        JwtClaims claims;
+        absl::StatusOr<std::array<uint8_t, 16>> jti =
+            VerifiedJti(token, now, &claims);
+        if (!jti.ok()) return jti.status();
+        MissInfo info;
+        info.digest = JtiDigest(token_key_, *jti);
+        sodium_memzero(jti->data(), jti->size());
+        info.client_id = std::move(claims.client_id);
+        // The verifier refuses now < nbf - leeway and now < iat - leeway; the
+        // record, now < issued_at - issued_at_leeway. The latest of them.
+        info.valid_from =
+            std::max(claims.issued_at, claims.not_before) -
+            std::min(options_.jwt.leeway, options_.issued_at_leeway);
+        return info;
+      });
 }
 
 void TokenService::ReleaseThreadCache() const { ReleaseCache(id_); }
@@ -728,6 +1022,9 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Introspect(
   // copy on every request would cost time and buy nothing.
   std::array<uint8_t, TokenBytes::kSize> token;
   if (!DecodeToken(access_token, token)) {
+    if (jwt_verifier_ != nullptr && LooksLikeJwt(access_token)) {
+      return IntrospectJwt(access_token, now);
+    }
     return Malformed("access token", ParseToken(access_token).status());
   }
   return IntrospectBytes(token, now);
@@ -749,6 +1046,17 @@ TokenService::IntrospectHeader(absl::string_view authorization_header,
     std::array<uint8_t, TokenBytes::kSize> token;  // Not wiped: see above.
     if (DecodeToken(authorization_header.substr(kBearerPrefix.size()), token)) {
       return IntrospectBytes(token, now);
+    }
+  }
+  // A JWT's fast path: "Bearer " and a text with a '.', hashed for the
+  // cache as it is; the header's form is checked on a miss (IntrospectJwt).
+  if (jwt_verifier_ != nullptr &&
+      authorization_header.size() > kBearerPrefix.size() &&
+      IsBearerPrefix(authorization_header)) {
+    const absl::string_view jwt =
+        authorization_header.substr(kBearerPrefix.size());
+    if (LooksLikeJwt(jwt)) {
+      return IntrospectJwt(jwt, now, authorization_header);
     }
   }
   absl::StatusOr<absl::string_view> token =

@@ -39,6 +39,21 @@
 // Tokens and client secrets are 128 random bits in UUID text form
 // (token_format.h); the store keeps only their keyed digests (crypto.h).
 //
+// JWT access tokens (docs/jwt.md). With TokenServiceOptions::jwt.signer, the
+// service can issue signed JWTs (RFC 9068, EdDSA) instead of opaque access
+// tokens, per service (token_format) or per call (IssueOptions); refresh
+// tokens stay opaque. A JWT's `jti` is a fresh opaque token text, and its
+// store record is keyed by the keyed digest of the jti's 128 bits with a
+// label (so the jti, an identifier resource servers may log, is not itself a
+// bearer token): revocation, families, refresh, per-client and per-user
+// revocation and the sweep treat a JWT exactly as an opaque token.
+// Introspection verifies a JWT (signature, then claims) once per token per
+// thread; its cache entry is found by the SipHash of the signature segment
+// and answers only the exact text verified (the signed part `header.payload`
+// is kept in the grant, about 360 bytes, and compared whole on a hit), then
+// applies the opaque hit's checks (generations, expiry, and the earliest
+// instant the slow path accepts the token at).
+//
 // Fast introspection. A token's digest is a keyed BLAKE2b (a few hundred
 // nanoseconds), too slow for a per-request budget of 60 ns. So each thread
 // keeps a bounded cache of the tokens it has validated: a 4-way
@@ -100,6 +115,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -111,6 +127,7 @@
 #include "engine/auth/client_registry.h"
 #include "engine/auth/clock.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/jwt.h"
 #include "engine/auth/rate_limiter.h"
 #include "engine/auth/token_json.h"      // IWYU pragma: export
 #include "engine/auth/token_messages.h"  // IWYU pragma: export
@@ -120,8 +137,34 @@
 
 namespace portcullis::auth {
 
+// JWT access tokens (jwt.h, docs/jwt.md): how the service signs and verifies
+// them. Every field states its default.
+struct JwtTokenOptions {
+  // Signs the service's JWTs; its PublicKeys() (the active key and the
+  // others still trusted during a rotation) are the keys introspection
+  // accepts. Null (default): the service neither issues nor accepts JWTs.
+  std::shared_ptr<const JwtSigner> signer;
+  // `iss` of issued tokens; introspection wants exactly this. Required with
+  // a signer.
+  std::string issuer;
+  // `aud` of issued tokens; introspection wants it among the token's
+  // audiences. Required with a signer.
+  std::string audience;
+  // JwtVerifierOptions::leeway: slack for exp, nbf and iat when a JWT is
+  // verified (the store's expiry is exact whatever this says). 0 to 1 hour;
+  // default kDefaultJwtLeeway (60 s).
+  absl::Duration leeway = kDefaultJwtLeeway;
+};
+
 // Options of a TokenService; every field states its default.
 struct TokenServiceOptions {
+  // The form of the access tokens IssueToken and Refresh return unless the
+  // call says otherwise (IssueOptions). Default kOpaque. kJwt needs
+  // jwt.signer.
+  TokenFormat token_format = TokenFormat::kOpaque;
+  // JWT signing and verification. With a signer, introspection accepts the
+  // service's JWTs whatever token_format says.
+  JwtTokenOptions jwt;
   // How long an access token is valid. Default 1 hour (Monta: "the
   // accessToken will expire within 1 hour").
   absl::Duration access_token_ttl = absl::Hours(1);
@@ -137,6 +180,15 @@ struct TokenServiceOptions {
   // was issued while the clock was ahead, or the clock stepped back since,
   // and is refused. Not negative. Default 5 minutes.
   absl::Duration issued_at_leeway = absl::Minutes(5);
+};
+
+// Per-call choices of IssueToken and Refresh, for a service that answers
+// several API dialects (the server issues Monta's opaque tokens and Monite's
+// JWTs from one service). Unset fields take TokenServiceOptions' values.
+struct IssueOptions {
+  std::optional<TokenFormat> format;
+  // Positive; at least 1 second for JWTs (their times are whole seconds).
+  std::optional<absl::Duration> access_token_ttl;
 };
 
 // The `grant_type` of /auth/token: "client_credentials" (a partner token) or
@@ -201,6 +253,11 @@ class AccessGrant {
   // The client's rate-limit cell in the service's ClientRateLimits: one per
   // client id, shared by every snapshot (null: refused).
   std::shared_ptr<RateCell> rate_cell_;
+  // JWTs only: the signed part of the token (`header.payload`, as sent),
+  // which a cache hit compares with the presented text. Not a credential:
+  // without the signature it cannot be presented, and its jti alone names
+  // no record (see TokenService). Empty for opaque tokens.
+  std::string jwt_signed_part_;
 };
 
 // Counters for monitoring, updated on the slow paths only (never by a cached
@@ -230,7 +287,10 @@ class TokenService {
   // from the persisted bytes): the MAC uses a subkey derived from it.
   // Returns InvalidArgument for a non-positive lifetime or a cache smaller
   // than 4 or larger than 2^24 entries, e.g.
-  // "token service: access_token_ttl must be positive, got 0".
+  // "token service: access_token_ttl must be positive, got 0"; and for JWT
+  // options that do not hold together: token_format kJwt without a signer,
+  // a signer without issuer or audience, a leeway out of [0, 1 h], an
+  // access_token_ttl under 1 s with token_format kJwt.
   static absl::StatusOr<std::unique_ptr<TokenService>> Create(
       const TokenServiceOptions& options, SecretKey token_key,
       ClientRegistry& clients, TokenStore& tokens, const UserDirectory& users,
@@ -274,7 +334,21 @@ class TokenService {
   //   Unavailable       `token service: no policy`
   // The user's entity and role come from the directory; other directory
   // errors are returned as they are.
-  absl::StatusOr<IssuedTokens> IssueToken(const TokenRequest& request);
+  //   InvalidArgument / FailedPrecondition from `options` (an access_token_ttl
+  //                     that is not positive, or under 1 s for a JWT; a JWT
+  //                     asked of a service without a signer)
+  //
+  // JWT access tokens (format kJwt) carry iss, sub (the user id for an
+  // entity user, else the client id), aud, exp, iat, nbf (= iat), jti,
+  // client_id, scope (the credential's scopes as the policy writes them,
+  // space-separated; absent when it has none) and, for entity users,
+  // entity_id and role_id (when not the default role). Their times are
+  // whole seconds: issued_at is rounded down to the second, and so is the
+  // expiry. The jti is a fresh opaque token text whose digest keys the
+  // store record, so a JWT is revoked, refreshed and swept like an opaque
+  // token.
+  absl::StatusOr<IssuedTokens> IssueToken(const TokenRequest& request,
+                                          const IssueOptions& options = {});
 
   // POST /auth/refresh. Exchanges a refresh token, once, for a new pair in
   // the same family; the presented token is then spent, and the access token
@@ -304,7 +378,10 @@ class TokenService {
   // PermissionDenied), Unavailable `token service: no policy`. A user who
   // left the directory (NotFound) takes the token's family down with the
   // refusal: if the user id returns, the old tokens do not work again.
-  absl::StatusOr<IssuedTokens> Refresh(absl::string_view refresh_token);
+  // The new access token's format and lifetime follow `options` (the
+  // service's by default), whatever the spent pair's were.
+  absl::StatusOr<IssuedTokens> Refresh(absl::string_view refresh_token,
+                                       const IssueOptions& options = {});
 
   // Revokes every token of one entity user issued so far, through every
   // client (logout everywhere; the user removed or their role downgraded):
@@ -315,7 +392,10 @@ class TokenService {
   // POST /auth/revoke. Revokes one of the authenticated client's tokens: an
   // access token alone, or a refresh token with its family. Errors:
   //   Unauthenticated   `invalid client credentials`
-  //   InvalidArgument   `token: malformed: <parser message>`
+  //   InvalidArgument   `token: malformed: <parser message>`; for a JWT (a
+  //                     token with a '.', on a service with a signer)
+  //                     `token: JWT: <JwtVerifier reason>` (an expired JWT
+  //                     among them: RFC 7009 treats it as a success)
   //   PermissionDenied  `token: issued to another client`
   // An unknown token is not an error (RevokeResult::found is false).
   absl::StatusOr<RevokeResult> Revoke(const RevokeRequest& request);
@@ -325,7 +405,8 @@ class TokenService {
   // "<id>"` if neither knows the client any more.
   absl::StatusOr<ApplicationInfo> Me(const AccessGrant& grant) const;
 
-  // A bearer token (the token text alone) to the grant it stands for, bound
+  // A bearer token (the token text alone: an opaque token, or a JWT of this
+  // service when it has a signer) to the grant it stands for, bound
   // to the current policy snapshot, at `now` (or the service's clock). A
   // token is valid while now < its expiry: at the expiry instant itself it is
   // expired. Errors: Unavailable `token service: no policy`, or
@@ -345,6 +426,16 @@ class TokenService {
   //     (RevokeUserTokens)
   //   `access token: no longer valid in the policy: unknown entity "<id>"`
   //     (or role: the entity-user token's entity or role left the policy)
+  // A JWT (a token text with a '.', on a service with a signer) is first
+  // verified (JwtVerifier::Verify: `access token: JWT: <reason>`, e.g.
+  // `access token: JWT: signature does not verify`), then its jti's record
+  // is checked exactly as an opaque token's (every message above; a jti
+  // that is not a token text is `access token: unknown`). The cache is keyed
+  // by a SipHash of the whole JWT text, so the signature is verified once
+  // per token per thread; a hit costs what an opaque hit costs plus the
+  // SipHash of the longer text, and refuses, as the slow path would, a
+  // token past its expiry (`access token: expired`) or before its iat/nbf
+  // less the leeways (that one takes the slow path, which says why).
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
       absl::string_view access_token) const;
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Introspect(
@@ -389,6 +480,8 @@ class TokenService {
  private:
   struct CacheStamp;
   struct Counters;
+  struct MissInfo;
+  struct Profile;
 
   TokenService(const TokenServiceOptions& options, SecretKey token_key,
                ClientRegistry& clients, TokenStore& tokens,
@@ -402,18 +495,40 @@ class TokenService {
 
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectBytes(
       absl::Span<const uint8_t> token, absl::Time now) const;
+  // `header`: the Authorization header `token` came from, checked
+  // (ParseBearerHeader) on a cache miss only; empty for a bare token.
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectJwt(
+      absl::string_view token, absl::Time now,
+      absl::string_view header = {}) const;
+  // The cached introspection of a token: found by the SipHash of
+  // `cache_input` (an opaque token's bytes, a JWT's signature segment) and
+  // the exact `signed_part` (a JWT's `header.payload`; empty for opaque
+  // tokens). On a miss, `miss()` says which record to validate (or why the
+  // token is refused).
+  template <typename Miss>
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectCached(
+      absl::Span<const uint8_t> cache_input, absl::string_view signed_part,
+      absl::Time now, Miss&& miss) const;
+  // The jti of a JWT of this service, verified at `now`.
+  absl::StatusOr<std::array<uint8_t, 16>> VerifiedJti(absl::string_view token,
+                                                      absl::Time now,
+                                                      JwtClaims* claims) const;
+  absl::StatusOr<Profile> ResolveProfile(const IssueOptions& options) const;
   // The slow path: the record of `digest` checked at `now` and bound to the
   // current policy. Fills `stamp` with the generations read before the
   // record, for the cache.
   absl::StatusOr<std::shared_ptr<const AccessGrant>> Validate(
-      const Digest& digest, absl::Time now, CacheStamp& stamp) const;
+      const Digest& digest, absl::Time now, CacheStamp& stamp,
+      absl::string_view jwt_signed_part = {}) const;
   // The user's entity and role for a token of `client_id`, checked against
   // `policy`.
   absl::StatusOr<DirectoryUser> ResolveUser(const CompiledPolicy& policy,
                                             absl::string_view client_id,
                                             absl::string_view user_id) const;
   absl::StatusOr<IssuedTokens> IssuePair(const TokenRecord& base,
-                                         absl::Time issued_at);
+                                         absl::Time issued_at,
+                                         const CompiledPolicy& policy,
+                                         const Profile& profile);
   // Refresh of a spent (rotated) refresh token: revokes its family and
   // returns the reuse error, or `refresh token: revoked` if the token and
   // its whole family were revoked already.
@@ -460,6 +575,8 @@ class TokenService {
   const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
 
   const std::unique_ptr<Counters> counters_;
+  // Null without a signer (TokenServiceOptions::jwt).
+  std::unique_ptr<const JwtVerifier> jwt_verifier_;
 };
 
 }  // namespace portcullis::auth

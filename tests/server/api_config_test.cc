@@ -14,6 +14,7 @@ constexpr char kBase[] = R"pb(
   listen: "127.0.0.1:0"
   policy { files: "p.txtpb" }
   keys { token_key_file: "t.key" registry_key_file: "r.key" }
+  tokens { oauth_token_format: "opaque" }
 )pb";
 
 absl::StatusOr<ServerSettings> Parse(const std::string& extra) {

@@ -84,6 +84,7 @@ class ApiServerTest : public ::testing::Test {
                          token_key_file: "token.key"
                          registry_key_file: "registry.key"
                        }
+                       tokens { oauth_token_format: "opaque" }
                        threads: 2
                        admin { listen: "127.0.0.1:0" token_file: "admin.token" }
                        routes {

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/params.h"
 #include "server/routes.h"
@@ -14,6 +16,7 @@ constexpr char kMinimal[] = R"pb(
   listen: "127.0.0.1:0"
   policy { files: "policy.txtpb" }
   keys { token_key_file: "token.key" registry_key_file: "/abs/registry.key" }
+  tokens { oauth_token_format: "opaque" }
   routes {
     routes {
       method: "GET"
@@ -47,6 +50,55 @@ TEST(ConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(s->routes[0].entity_header, "x-monite-entity-id");
   EXPECT_EQ(s->log_level, LogLevel::kInfo);
   EXPECT_GE(s->threads, 1u);
+}
+
+TEST(ConfigTest, TokenFormatsAndJwt) {
+  constexpr char kBase[] =
+      "listen: \"h:1\" policy { files: \"p\" } keys { token_key_file: \"a\" "
+      "registry_key_file: \"b\" ";
+  // The RFC 6749 dialect issues JWTs by default: a key is required.
+  absl::StatusOr<ServerSettings> s =
+      ParseServerConfig(absl::StrCat(kBase, "}"), "/etc");
+  EXPECT_EQ(s.status().message(),
+            "keys.jwt_signing_key_file: required: a dialect issues JWTs (the "
+            "RFC 6749 dialect's default; set tokens.oauth_token_format: "
+            "\"opaque\" for none)");
+  s = ParseServerConfig(
+      absl::StrCat(kBase, "jwt_signing_key_file: \"jwt.key\" }"), "/etc");
+  EXPECT_EQ(s.status().message(),
+            "tokens.jwt.issuer: required: a dialect issues JWTs (the RFC 6749 "
+            "dialect's default; set tokens.oauth_token_format: \"opaque\" for "
+            "none)");
+  s = ParseServerConfig(
+      absl::StrCat(kBase,
+                   "jwt_signing_key_file: \"jwt.key\" jwt_public_key_files: "
+                   "\"old.jwk\" } tokens { jwt { issuer: \"https://i\" "
+                   "audience: \"https://a\" } }"),
+      "/etc");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->monta_token_format, auth::TokenFormat::kOpaque);
+  EXPECT_EQ(s->oauth_token_format, auth::TokenFormat::kJwt);
+  EXPECT_EQ(s->access_token_ttl, absl::Hours(1));
+  EXPECT_EQ(s->oauth_access_token_ttl, absl::Seconds(1800));
+  EXPECT_EQ(s->jwt_signing_key_file, "/etc/jwt.key");
+  ASSERT_EQ(s->jwt_public_key_files.size(), 1u);
+  EXPECT_EQ(s->jwt_public_key_files[0], "/etc/old.jwk");
+  EXPECT_EQ(s->jwt_leeway, absl::Seconds(60));
+  s = ParseServerConfig(
+      absl::StrCat(kBase,
+                   "} tokens { oauth_token_format: \"opaque\" "
+                   "monta_token_format: \"JWT\" }"),
+      "/etc");
+  EXPECT_EQ(s.status().message(),
+            "tokens.monta_token_format: expected \"opaque\" or \"jwt\"");
+  s = ParseServerConfig(
+      absl::StrCat(kBase,
+                   "} tokens { oauth_token_format: \"opaque\" "
+                   "oauth_access_token_ttl_seconds: 600 }"),
+      "/etc");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->oauth_access_token_ttl, absl::Seconds(600));
+  EXPECT_TRUE(s->jwt_signing_key_file.empty());
 }
 
 TEST(ConfigTest, OverridesWin) {

@@ -20,6 +20,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "engine/auth/jwt.h"
+#include "engine/auth/token_format.h"
+#include "engine/common/ed25519_key.h"
 #include "gtest/gtest.h"
 #include "server/config.h"
 #include "server/service.h"
@@ -72,6 +76,9 @@ class ServerTest : public ::testing::Test {
     WriteFile(dir_ + "/policy.txtpb", policy, 0644);
     WriteFile(dir_ + "/token.key", std::string(64, 'a'), 0600);
     WriteFile(dir_ + "/registry.key", std::string(64, 'b'), 0600);
+    absl::StatusOr<Ed25519KeyPair> jwt_key = Ed25519KeyPair::Generate("test-1");
+    ASSERT_TRUE(jwt_key.ok()) << jwt_key.status();
+    ASSERT_TRUE(auth::SaveKeyPairFile(*jwt_key, dir_ + "/jwt.key").ok());
     WriteFile(dir_ + "/users.txtpb",
               "users { id: \"u-anna\" entity: \"team-north\" }\n"
               "users { id: \"u-bo\" entity: \"team-north\" role: "
@@ -82,7 +89,14 @@ class ServerTest : public ::testing::Test {
           listen: "127.0.0.1:0"
           policy { files: "policy.txtpb" quiet_period_zero: true }
           user_directory_file: "users.txtpb"
-          keys { token_key_file: "token.key" registry_key_file: "registry.key" }
+          keys {
+            token_key_file: "token.key"
+            registry_key_file: "registry.key"
+            jwt_signing_key_file: "jwt.key"
+          }
+          tokens {
+            jwt { issuer: "https://auth.test" audience: "https://api.test" }
+          }
           threads: 2
           limits { header_bytes: 4096 authorization_bytes: 1024 }
           routes {
@@ -299,6 +313,142 @@ TEST_F(ServerTest, TokenDialectsAndClientAuthentication) {
            "grant_type=client_credentials&client_id=nobody&"
            "client_secret=x");
   EXPECT_EQ(r.result_int(), 401u);
+}
+
+// The JSON number field `name` of a flat JSON object (test helper only).
+int64_t NumberField(const std::string& json, const std::string& name) {
+  const std::string key = absl::StrCat("\"", name, "\":");
+  size_t start = json.find(key);
+  if (start == std::string::npos) return -1;
+  return std::strtoll(json.c_str() + start + key.size(), nullptr, 10);
+}
+
+// `jwt` verified by the library's JwtVerifier knowing only the one key of
+// the JWK Set `jwks` (which must have kid `kid`).
+absl::StatusOr<auth::JwtClaims> VerifyWithJwks(const std::string& jwks,
+                                               const std::string& kid,
+                                               const std::string& issuer,
+                                               const std::string& audience,
+                                               const std::string& jwt) {
+  constexpr absl::string_view kOpen = "{\"keys\":[";
+  if (!absl::StartsWith(jwks, kOpen) || !absl::EndsWith(jwks, "]}")) {
+    return absl::InvalidArgumentError(absl::StrCat("not a JWKS: ", jwks));
+  }
+  absl::StatusOr<Ed25519PublicKey> key = auth::PublicKeyFromJwk(
+      jwks.substr(kOpen.size(), jwks.size() - kOpen.size() - 2));
+  if (!key.ok()) return key.status();
+  if (key->kid() != kid) {
+    return absl::InvalidArgumentError(absl::StrCat("kid ", key->kid()));
+  }
+  auth::JwtVerifierOptions options;
+  options.issuer = issuer;
+  options.audience = audience;
+  options.keys = {*key};
+  absl::StatusOr<auth::JwtVerifier> verifier =
+      auth::JwtVerifier::Create(options);
+  if (!verifier.ok()) return verifier.status();
+  return verifier->Verify(jwt, absl::Now());
+}
+
+TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
+  const std::string secret = secrets_["monta-cp-reader"];
+  // Monite's snake_case JSON: a JWT, 30 minutes.
+  Response r =
+      Json("/auth/token",
+           absl::StrCat("{\"grant_type\":\"client_credentials\",\"client_id\":"
+                        "\"monta-cp-reader\",\"client_secret\":\"",
+                        secret, "\"}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string jwt = Field(r.body(), "access_token");
+  ASSERT_TRUE(absl::StartsWith(jwt, "eyJ")) << r.body();
+  const std::vector<std::string> parts = absl::StrSplit(jwt, '.');
+  ASSERT_EQ(parts.size(), 3u);
+  std::string header;
+  ASSERT_TRUE(Base64UrlDecode(parts[0], header));
+  EXPECT_EQ(header, R"({"alg":"EdDSA","typ":"at+jwt","kid":"test-1"})");
+  EXPECT_EQ(NumberField(r.body(), "expires_in"), 1800);
+  EXPECT_TRUE(auth::ParseToken(Field(r.body(), "refresh_token")).ok());
+
+  // The JWKS serves the key; the library's verifier, given only the JWKS,
+  // accepts the token.
+  Response jwks = Send("GET", "/.well-known/jwks.json", "");
+  ASSERT_EQ(jwks.result_int(), 200u);
+  EXPECT_EQ(H(jwks, "Content-Type"), "application/json");
+  EXPECT_EQ(H(jwks, "Cache-Control"), "public, max-age=300");
+  absl::StatusOr<auth::JwtClaims> claims = VerifyWithJwks(
+      jwks.body(), "test-1", "https://auth.test", "https://api.test", jwt);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->subject, "monta-cp-reader");
+  EXPECT_EQ(claims->client_id, "monta-cp-reader");
+  EXPECT_EQ(claims->expires_at - claims->issued_at, absl::Seconds(1800));
+  EXPECT_EQ(Send("POST", "/.well-known/jwks.json", "").result_int(), 405u);
+
+  // Monta's camelCase JSON: an opaque token, one hour.
+  r = Json("/auth/token", absl::StrCat("{\"clientId\":\"monta-cp-reader\","
+                                       "\"clientSecret\":\"",
+                                       secret, "\"}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string opaque = Field(r.body(), "accessToken");
+  EXPECT_TRUE(auth::ParseToken(opaque).ok()) << r.body();
+
+  // Both authorize.
+  for (const std::string& token : {jwt, opaque}) {
+    r = Authorize(token, "GET", "/charge-points", "team-north");
+    ASSERT_EQ(r.result_int(), 200u) << r.body();
+    EXPECT_EQ(H(r, "X-Portcullis-Principal"), "client:monta-cp-reader");
+    r = Authorize(token, "POST", "/charge-points", "team-north");
+    EXPECT_EQ(r.result_int(), 403u);
+  }
+  // RFC 7662 introspection of the JWT.
+  r = Form("/auth/introspect", absl::StrCat("token=", jwt),
+           Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u);
+  EXPECT_TRUE(absl::StartsWith(r.body(), "{\"active\":true")) << r.body();
+
+  // A tampered JWT: 401 invalid_token.
+  std::string tampered = jwt;
+  char& c = tampered[parts[0].size() + 5];
+  c = c == 'A' ? 'B' : 'A';
+  r = Authorize(tampered, "GET", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 401u);
+  EXPECT_TRUE(absl::StrContains(H(r, "WWW-Authenticate"), "invalid_token"));
+
+  // Revoked at /auth/revoke (RFC 7009 form): refused from then on.
+  r = Form("/auth/revoke", absl::StrCat("token=", jwt),
+           Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  r = Authorize(jwt, "GET", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 401u);
+  r = Authorize(opaque, "GET", "/charge-points", "team-north");
+  EXPECT_EQ(r.result_int(), 200u);
+}
+
+TEST_F(ServerTest, RefreshKeepsTheDialectsFormat) {
+  const std::string secret = secrets_["monta-cp-reader"];
+  Response r = Form("/auth/token", "grant_type=client_credentials",
+                    Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string jwt = Field(r.body(), "access_token");
+  ASSERT_TRUE(absl::StartsWith(jwt, "eyJ"));
+  r = Form("/auth/token",
+           absl::StrCat("grant_type=refresh_token&refresh_token=",
+                        Field(r.body(), "refresh_token")),
+           Basic("monta-cp-reader", secret));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const std::string jwt2 = Field(r.body(), "access_token");
+  EXPECT_TRUE(absl::StartsWith(jwt2, "eyJ"));
+  // The refresh revoked the previous JWT.
+  EXPECT_EQ(Authorize(jwt, "GET", "/charge-points", "team-north").result_int(),
+            401u);
+  EXPECT_EQ(Authorize(jwt2, "GET", "/charge-points", "team-north").result_int(),
+            200u);
+  // Monta's /auth/refresh: an opaque token again.
+  r = Json("/auth/refresh",
+           absl::StrCat("{\"refreshToken\":\"",
+                        Field(r.body(), "refresh_token"), "\"}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_TRUE(auth::ParseToken(Field(r.body(), "accessToken")).ok())
+      << r.body();
 }
 
 TEST_F(ServerTest, ProxyAuthorization) {
@@ -587,7 +737,33 @@ TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
   Response r;
   http::read(socket, buffer, r);
   EXPECT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_FALSE(Field(r.body(), "accessToken").empty());
+  EXPECT_TRUE(auth::ParseToken(Field(r.body(), "accessToken")).ok())
+      << r.body();
+
+  // Monite's dialect: a JWT that the served JWKS verifies.
+  const std::string monite = absl::StrCat(
+      "{\"grant_type\":\"client_credentials\",\"client_id\":\"monta-cp-"
+      "reader\",\"client_secret\":\"",
+      secret, "\"}");
+  net::write(socket,
+             net::buffer(absl::StrCat(
+                 "POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                 "application/json\r\nContent-Length: ",
+                 monite.size(), "\r\n\r\n", monite,
+                 "GET /.well-known/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n")));
+  Response token;
+  http::read(socket, buffer, token);
+  ASSERT_EQ(token.result_int(), 200u) << token.body();
+  EXPECT_EQ(NumberField(token.body(), "expires_in"), 1800);
+  const std::string jwt = Field(token.body(), "access_token");
+  EXPECT_TRUE(absl::StartsWith(jwt, "eyJ")) << token.body();
+  Response jwks;
+  http::read(socket, buffer, jwks);
+  ASSERT_EQ(jwks.result_int(), 200u);
+  absl::StatusOr<auth::JwtClaims> claims =
+      VerifyWithJwks(jwks.body(), "demo-1", "http://127.0.0.1:8181",
+                     "http://127.0.0.1:8181", jwt);
+  EXPECT_TRUE(claims.ok()) << claims.status();
 }
 
 }  // namespace

@@ -89,6 +89,7 @@ std::unique_ptr<TestServer> TestServer::Start(const std::string& policy,
                               token_key_file: "token.key"
                               registry_key_file: "registry.key"
                             }
+                            tokens { oauth_token_format: "opaque" }
                             threads: 2
                             routes {
                               routes {
