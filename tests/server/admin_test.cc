@@ -1,24 +1,48 @@
 // The admin listener and `portcullis clients` over real HTTP: changes take
 // effect at /auth/token at once, without a restart; a bad admin token is
 // refused; no secret in a list, an error or the log.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/server/api_test_util.h"
+#include "tests/server/test_http.h"
 #include "tools/cli/command.h"
 
 namespace portcullis::server::testing {
 namespace {
 
-class AdminTest : public ApiServerTest {
+class AdminTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    TestServerOptions options;
+    options.admin = true;
+    options.config = "decision_log { enabled: true }\n";
+    test_ = TestServer::Start(options);
+    ASSERT_NE(test_, nullptr);
+    dir_ = test_->dir();
+    admin_port_ = test_->admin_port();
+  }
+
+  Response Api(const std::string& method, const std::string& target,
+               const std::string& headers, const std::string& body = "") {
+    return test_->Send(method, target, headers, body);
+  }
+
+  Response Admin(const std::string& method, const std::string& target,
+                 const std::string& token = kAdminToken) {
+    return test_->Admin(method, target, token);
+  }
+
   // client_credentials with `secret`: the status.
   unsigned TokenStatus(const std::string& client, const std::string& secret) {
-    return TokenAnswer(client, secret).result_int();
+    return test_->TokenAnswer(client, secret).result_int();
   }
 
   // Runs `portcullis clients ...` in-process: exit code and stdout.
@@ -33,13 +57,17 @@ class AdminTest : public ApiServerTest {
     std::fflush(stdout);
     return {code, ::testing::internal::GetCapturedStdout()};
   }
+
+  std::unique_ptr<TestServer> test_;
+  std::string dir_;
+  unsigned short admin_port_ = 0;
 };
 
 TEST_F(AdminTest, ClientLifecycleWithoutRestart) {
   const std::string client = "monta-cp-reader";
-  Answer r = Admin("POST", "/admin/clients/monta-cp-reader");
+  Response r = Admin("POST", "/admin/clients/monta-cp-reader");
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_EQ(H(r, "Cache-Control"), "no-store");
+  EXPECT_EQ(Header(r, "Cache-Control"), "no-store");
   const std::string first = JsonField(r.body(), "client_secret");
   ASSERT_FALSE(first.empty()) << r.body();
   EXPECT_EQ(JsonField(r.body(), "state"), "active");
@@ -56,7 +84,7 @@ TEST_F(AdminTest, ClientLifecycleWithoutRestart) {
   ASSERT_FALSE(second.empty());
   EXPECT_NE(first, second);
   EXPECT_EQ(TokenStatus(client, first), 401u);
-  Answer issued = TokenAnswer(client, second);
+  Response issued = test_->TokenAnswer(client, second);
   ASSERT_EQ(issued.result_int(), 200u);
   const std::string access = JsonField(issued.body(), "accessToken");
   auto authorize = [&] {
@@ -104,24 +132,24 @@ TEST_F(AdminTest, ClientLifecycleWithoutRestart) {
   EXPECT_EQ(Admin("POST", "/admin/clients/%zz").result_int(), 400u);
 
   // The change was saved: the sealed export exists.
-  EXPECT_FALSE(FileText(dir_ + "/state/clients.sealed").empty());
+  EXPECT_FALSE(ReadFile(dir_ + "/state/clients.sealed").empty());
 }
 
 TEST_F(AdminTest, BadAdminTokenIsRefused) {
   for (const std::string& token :
        {std::string("wrong"), std::string(kAdminToken) + "x",
         std::string(kAdminToken).substr(1), std::string()}) {
-    Answer r = Admin("POST", "/admin/clients/monta-cp-reader", token);
+    Response r = Admin("POST", "/admin/clients/monta-cp-reader", token);
     EXPECT_EQ(r.result_int(), 401u) << token;
     EXPECT_FALSE(absl::StrContains(r.body(), "secret"));
   }
-  Answer r = Exchange(admin_port_, "GET", "/admin/clients", "");
+  Response r = Exchange(admin_port_, "GET", "/admin/clients", "");
   EXPECT_EQ(r.result_int(), 401u);
   r = Exchange(admin_port_, "GET", "/admin/clients",
                absl::StrCat("Authorization: Basic ", kAdminToken, "\r\n"));
   EXPECT_EQ(r.result_int(), 401u);
   // Nothing was registered.
-  EXPECT_EQ(server_->service().registry().Find("monta-cp-reader")->state,
+  EXPECT_EQ(test_->server().service().registry().Find("monta-cp-reader")->state,
             auth::ClientState::kUnregistered);
   // The admin routes are not on the public listener.
   EXPECT_EQ(Api("GET", "/admin/clients",
@@ -168,7 +196,8 @@ TEST_F(AdminTest, CliCommands) {
   EXPECT_EQ(code, 1);
   EXPECT_EQ(Cli({"explode", "x"}).first, 2);
   EXPECT_EQ(Cli({"add"}).first, 2);
-  PutFile(dir_ + "/wrong.token", "not-the-admin-token\n", 0600);
+  WriteFileAtomically(dir_ + "/wrong.token", "not-the-admin-token\n");
+  chmod((dir_ + "/wrong.token").c_str(), 0600);
   ::testing::internal::CaptureStdout();
   code = cli::RunTool({"clients", "add", "monta-cp-reader", "--server",
                        absl::StrCat("http://127.0.0.1:", admin_port_),
@@ -180,29 +209,28 @@ TEST_F(AdminTest, CliCommands) {
 // The user directory file is reloaded: a good change is applied, a bad file
 // keeps the last good directory, both counted.
 TEST_F(AdminTest, UserDirectoryReload) {
-  ClientToken("monta-member-app");
+  test_->Token("monta-member-app");
   auto user_token = [&](const std::string& user) {
     return Api("POST", "/auth/token", "Content-Type: application/json\r\n",
                absl::StrCat("{\"grant_type\":\"entity_user\",\"client_id\":"
                             "\"monta-member-app\",\"client_secret\":\"",
-                            secrets_["monta-member-app"],
+                            test_->Secret("monta-member-app"),
                             "\",\"entity_user_id\":\"", user, "\"}"))
         .result_int();
   };
   EXPECT_EQ(user_token("u-anna"), 200u);
   EXPECT_EQ(user_token("u-bo"), 400u);
-  UserDirectoryReloader* reloader = server_->service().user_reloader();
+  UserDirectoryReloader* reloader = test_->server().service().user_reloader();
   ASSERT_NE(reloader, nullptr);
-  PutFile(dir_ + "/users.txtpb",
-          "users { id: \"u-bo\" entity: \"team-north\" }\n", 0644);
+  WriteFileAtomically(dir_ + "/users.txtpb",
+                      "users { id: \"u-bo\" entity: \"team-north\" }\n");
   EXPECT_TRUE(reloader->PollOnce().ok());
   EXPECT_EQ(user_token("u-bo"), 200u);
   EXPECT_EQ(user_token("u-anna"), 400u);  // removed
   // A bad file: the last good directory stays.
-  PutFile(dir_ + "/users.txtpb",
-          "users { id: \"u-cy\" entity: \"team-north\" }\n"
-          "users { id: \"u-cy\" entity: \"team-north\" }\n",
-          0644);
+  WriteFileAtomically(dir_ + "/users.txtpb",
+                      "users { id: \"u-cy\" entity: \"team-north\" }\n"
+                      "users { id: \"u-cy\" entity: \"team-north\" }\n");
   EXPECT_FALSE(reloader->PollOnce().ok());
   EXPECT_EQ(user_token("u-bo"), 200u);
   EXPECT_EQ(user_token("u-cy"), 400u);
@@ -214,8 +242,8 @@ TEST_F(AdminTest, UserDirectoryReload) {
       metrics, "portcullis_user_directory_reloads_total{result=\"ok\"} 2"));
   EXPECT_TRUE(absl::StrContains(metrics, "portcullis_user_directory_users 1"));
   // The watcher thread picks a change up by itself (poll interval 1 s).
-  PutFile(dir_ + "/users.txtpb",
-          "users { id: \"u-dee\" entity: \"team-north\" }\n", 0644);
+  WriteFileAtomically(dir_ + "/users.txtpb",
+                      "users { id: \"u-dee\" entity: \"team-north\" }\n");
   unsigned status = 0;
   for (int i = 0; i < 50 && status != 200u; ++i) {
     usleep(100 * 1000);

@@ -1,7 +1,8 @@
 // POST /v1/check, GET /v1/permissions, decision logs and the metrics added
-// with them, against a running server (api_test_util.h).
+// with them, against a running server (test_http.h).
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -10,20 +11,29 @@
 #include "gtest/gtest.h"
 #include "server/check_request.h"
 #include "server/decision_log.h"
-#include "tests/server/api_test_util.h"
+#include "tests/server/test_http.h"
 
 namespace portcullis::server::testing {
 namespace {
 
-class DecisionApiTest : public ApiServerTest {
+class DecisionApiTest : public ::testing::Test {
  protected:
-  std::string ExtraConfig() override {
-    return "decision_log { enabled: true }\n"
-           "decision_api { max_batch_size: 5 }\n";
+  void SetUp() override {
+    TestServerOptions options;
+    options.config =
+        "decision_log { enabled: true }\n"
+        "decision_api { max_batch_size: 5 }\n";
+    test_ = TestServer::Start(options);
+    ASSERT_NE(test_, nullptr);
   }
 
-  Answer Check(const std::string& token, const std::string& body,
-               const std::string& extra = "") {
+  Response Api(const std::string& method, const std::string& target,
+               const std::string& headers, const std::string& body = "") {
+    return test_->Send(method, target, headers, body);
+  }
+
+  Response Check(const std::string& token, const std::string& body,
+                 const std::string& extra = "") {
     std::string headers =
         absl::StrCat("Content-Type: application/json\r\n", extra);
     if (!token.empty()) {
@@ -32,17 +42,19 @@ class DecisionApiTest : public ApiServerTest {
     return Api("POST", "/v1/check", headers, body);
   }
 
-  Answer Permissions(const std::string& token, const std::string& query) {
+  Response Permissions(const std::string& token, const std::string& query) {
     return Api("GET", absl::StrCat("/v1/permissions", query),
                token.empty()
                    ? ""
                    : absl::StrCat("Authorization: Bearer ", token, "\r\n"));
   }
+
+  std::unique_ptr<TestServer> test_;
 };
 
 TEST_F(DecisionApiTest, CheckAnswersInOrder) {
-  const std::string token = ClientToken("monta-cp-reader");
-  Answer r = Check(token, R"({"requests":[
+  const std::string token = test_->Token("monta-cp-reader");
+  Response r = Check(token, R"({"requests":[
       {"object_type":"charge-points","action":"read","entity_id":"team-north"},
       {"object_type":"charge-points","action":"create","entity_id":"team-north"},
       {"object_type":"charge-points","action":"read","entity_id":"team-west"},
@@ -58,8 +70,8 @@ TEST_F(DecisionApiTest, CheckAnswersInOrder) {
 }
 
 TEST_F(DecisionApiTest, CheckOwnershipWithResources) {
-  const std::string token = UserToken("u-anna");
-  Answer r = Check(token, R"({"requests":[
+  const std::string token = test_->UserToken("u-anna");
+  Response r = Check(token, R"({"requests":[
       {"object_type":"charges","action":"read","entity_id":"team-north"},
       {"object_type":"charges","action":"read","entity_id":"team-north",
        "resource":{"created_by":"u-anna"}},
@@ -75,7 +87,7 @@ TEST_F(DecisionApiTest, CheckOwnershipWithResources) {
 }
 
 TEST_F(DecisionApiTest, CheckRejectsBadBodies) {
-  const std::string token = ClientToken("monta-cp-reader");
+  const std::string token = test_->Token("monta-cp-reader");
   const std::string item =
       R"({"object_type":"charges","action":"read","entity_id":"team-north"})";
   struct Case {
@@ -105,17 +117,17 @@ TEST_F(DecisionApiTest, CheckRejectsBadBodies) {
        "requests: more than 5 requests"},
   };
   for (const Case& c : cases) {
-    Answer r = Check(token, c.body);
+    Response r = Check(token, c.body);
     EXPECT_EQ(r.result_int(), 400u) << c.body;
     EXPECT_TRUE(absl::StrContains(r.body(), c.message))
         << c.body << " -> " << r.body();
   }
   // Wrong content type, no token, a bad token, another method.
-  Answer r = Api("POST", "/v1/check",
-                 absl::StrCat("Content-Type: text/plain\r\nAuthorization: "
-                              "Bearer ",
-                              token, "\r\n"),
-                 "{}");
+  Response r = Api("POST", "/v1/check",
+                   absl::StrCat("Content-Type: text/plain\r\nAuthorization: "
+                                "Bearer ",
+                                token, "\r\n"),
+                   "{}");
   EXPECT_EQ(r.result_int(), 400u);
   EXPECT_EQ(Check("", absl::StrCat("{\"requests\":[", item, "]}")).result_int(),
             401u);
@@ -126,8 +138,8 @@ TEST_F(DecisionApiTest, CheckRejectsBadBodies) {
 }
 
 TEST_F(DecisionApiTest, PermissionsTable) {
-  const std::string token = ClientToken("monta-cp-reader");
-  Answer r = Permissions(token, "?entity_id=team-north");
+  const std::string token = test_->Token("monta-cp-reader");
+  Response r = Permissions(token, "?entity_id=team-north");
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   EXPECT_TRUE(absl::StartsWith(
       r.body(),
@@ -161,15 +173,15 @@ TEST_F(DecisionApiTest, PermissionsTable) {
 }
 
 TEST_F(DecisionApiTest, DecisionLogLinesAndNoSecrets) {
-  const std::string token = ClientToken("monta-cp-reader");
-  const std::string secret = secrets_["monta-cp-reader"];
-  Answer r = Api("GET", "/v1/authorize",
-                 absl::StrCat("X-Original-Method: GET\r\nX-Original-URI: "
-                              "/charge-points?secret=x\r\nAuthorization: "
-                              "Bearer ",
-                              token,
-                              "\r\nx-monite-entity-id: team-north\r\n"
-                              "X-Request-Id: req-42\r\n"));
+  const std::string token = test_->Token("monta-cp-reader");
+  const std::string secret = test_->Secret("monta-cp-reader");
+  Response r = Api("GET", "/v1/authorize",
+                   absl::StrCat("X-Original-Method: GET\r\nX-Original-URI: "
+                                "/charge-points?secret=x\r\nAuthorization: "
+                                "Bearer ",
+                                token,
+                                "\r\nx-monite-entity-id: team-north\r\n"
+                                "X-Request-Id: req-42\r\n"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   r = Api("GET", "/v1/authorize",
           "X-Original-Method: GET\r\nX-Original-URI: /charge-points\r\n"
@@ -180,12 +192,12 @@ TEST_F(DecisionApiTest, DecisionLogLinesAndNoSecrets) {
             R"("entity_id":"team-north"}]})",
             "X-Request-Id: batch-7\r\n");
   ASSERT_EQ(r.result_int(), 200u);
-  EXPECT_EQ(H(r, "X-Request-Id"), "batch-7");
+  EXPECT_EQ(Header(r, "X-Request-Id"), "batch-7");
 
-  DecisionLog* log = server_->service().decision_log();
+  DecisionLog* log = test_->server().service().decision_log();
   ASSERT_NE(log, nullptr);
   log->Flush();
-  const std::string text = FileText(dir_ + "/state/decisions.log");
+  const std::string text = ReadFile(test_->dir() + "/state/decisions.log");
   const std::vector<std::string> lines =
       absl::StrSplit(text, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u) << text;
@@ -214,10 +226,10 @@ TEST_F(DecisionApiTest, DecisionLogLinesAndNoSecrets) {
 }
 
 TEST_F(DecisionApiTest, Metrics) {
-  const std::string token = ClientToken("monta-cp-reader");
-  ASSERT_EQ(TokenAnswer("monta-cp-reader", "wrong").result_int(), 401u);
+  const std::string token = test_->Token("monta-cp-reader");
+  ASSERT_EQ(test_->TokenAnswer("monta-cp-reader", "wrong").result_int(), 401u);
   for (int i = 0; i < 3; ++i) {
-    Answer r = Permissions(token, "?entity_id=team-north");
+    Response r = Permissions(token, "?entity_id=team-north");
     ASSERT_EQ(r.result_int(), 200u);
   }
   const std::string text = Api("GET", "/metrics", "").body();
@@ -265,7 +277,7 @@ TEST(DecisionLogTest, FloodedWriterDropsWithoutBlocking) {
   release.set_value();
   (*log)->Flush();
   EXPECT_EQ((*log)->written(), accepted);
-  EXPECT_EQ(FileText(path).size() > 0, true);
+  EXPECT_EQ(ReadFile(path).size() > 0, true);
 }
 
 TEST(DecisionLogTest, LineFormatAndRequestIds) {

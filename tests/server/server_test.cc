@@ -2,24 +2,13 @@
 // ephemeral port, a temporary state directory, and a Beast client writing
 // raw requests (so that malformed ones can be sent too).
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "engine/auth/jwt.h"
 #include "engine/auth/token_format.h"
@@ -27,156 +16,62 @@
 #include "gtest/gtest.h"
 #include "server/config.h"
 #include "server/service.h"
+#include "tests/server/test_http.h"
 
-namespace portcullis::server {
+namespace portcullis::server::testing {
 namespace {
-
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
-
-using Response = http::response<http::string_body>;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteFile(const std::string& path, const std::string& text, int mode) {
-  std::ofstream(path) << text;
-  chmod(path.c_str(), mode);
-}
-
-// The one JSON string field `name` of a flat JSON object (test helper only).
-std::string Field(const std::string& json, const std::string& name) {
-  const std::string key = absl::StrCat("\"", name, "\":\"");
-  size_t start = json.find(key);
-  if (start == std::string::npos) return "";
-  start += key.size();
-  return json.substr(start, json.find('"', start) - start);
-}
 
 class ServerTest : public ::testing::Test {
  protected:
-  static std::string TempDir() {
-    std::string templ = absl::StrCat(
-        getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/srvXXXXXX");
-    return mkdtemp(templ.data());
-  }
-
   void SetUp() override {
-    dir_ = TempDir();
+    TestServerOptions options;
     // The Monta example, with operator 7's client limited to 2 requests.
-    std::string policy = ReadAll("examples/monta/policy.txtpb");
-    const size_t op7 = policy.find("monta-op7-full-access");
+    options.policy = ReadFile("examples/monta/policy.txtpb");
+    const size_t op7 = options.policy.find("monta-op7-full-access");
     ASSERT_NE(op7, std::string::npos);
-    const size_t count = policy.find("count: 1000", op7);
-    policy.replace(count, strlen("count: 1000"), "count: 2");
-    WriteFile(dir_ + "/policy.txtpb", policy, 0644);
-    WriteFile(dir_ + "/token.key", std::string(64, 'a'), 0600);
-    WriteFile(dir_ + "/registry.key", std::string(64, 'b'), 0600);
+    const size_t count = options.policy.find("count: 1000", op7);
+    options.policy.replace(count, strlen("count: 1000"), "count: 2");
     absl::StatusOr<Ed25519KeyPair> jwt_key = Ed25519KeyPair::Generate("test-1");
     ASSERT_TRUE(jwt_key.ok()) << jwt_key.status();
-    ASSERT_TRUE(auth::SaveKeyPairFile(*jwt_key, dir_ + "/jwt.key").ok());
-    WriteFile(dir_ + "/users.txtpb",
-              "users { id: \"u-anna\" entity: \"team-north\" }\n"
-              "users { id: \"u-bo\" entity: \"team-north\" role: "
-              "\"team-north-admin\" }\n",
-              0644);
-    WriteFile(
-        dir_ + "/server.txtpb", R"pb(
-          listen: "127.0.0.1:0"
-          policy { files: "policy.txtpb" quiet_period_zero: true }
-          user_directory_file: "users.txtpb"
-          keys {
-            token_key_file: "token.key"
-            registry_key_file: "registry.key"
-            jwt_signing_key_file: "jwt.key"
-          }
-          tokens {
-            jwt { issuer: "https://auth.test" audience: "https://api.test" }
-          }
-          threads: 2
-          limits { header_bytes: 4096 authorization_bytes: 1024 }
-          routes {
-            routes {
-              method: "GET"
-              path: "/charge-points"
-              object_type: "charge-points"
-              action: "read"
-            }
-            routes {
-              method: "POST"
-              path: "/charge-points"
-              object_type: "charge-points"
-              action: "create"
-            }
-            routes {
-              method: "DELETE"
-              path: "/charge-points/{id}"
-              object_type: "charge-points"
-              action: "delete"
-            }
-            routes {
-              method: "GET"
-              path: "/charges"
-              object_type: "charges"
-              action: "read"
-            }
-            routes {
-              method: "GET"
-              path: "/teams/{team}/sites"
-              object_type: "sites"
-              action: "read"
-              entity_path_param: "team"
-            }
-          }
-        )pb",
-        0644);
-    StartServer();
+    const std::string key_file = MakeTempDir() + "/jwt.key";
+    ASSERT_TRUE(auth::SaveKeyPairFile(*jwt_key, key_file).ok());
+    options.files["jwt.key"] = ReadFile(key_file);
+    options.keys = "jwt_signing_key_file: \"jwt.key\"\n";
+    options.users =
+        "users { id: \"u-anna\" entity: \"team-north\" }\n"
+        "users { id: \"u-bo\" entity: \"team-north\" role: "
+        "\"team-north-admin\" }\n";
+    options.tokens = R"pb(
+      tokens {
+        jwt { issuer: "https://auth.test" audience: "https://api.test" }
+      }
+    )pb";
+    options.routes = R"pb(
+      routes {
+        method: "GET"
+        path: "/teams/{team}/sites"
+        object_type: "sites"
+        action: "read"
+        entity_path_param: "team"
+      }
+    )pb";
+    options.config =
+        "limits { header_bytes: 4096 authorization_bytes: 1024 }\n";
+    test_ = TestServer::Start(options);
+    ASSERT_NE(test_, nullptr);
     for (const char* client : {"monta-cp-reader", "monta-member-app",
                                "monta-op7-full-access", "monta-full-access"}) {
-      absl::StatusOr<std::string> secret =
-          server_->service().registry().RegisterClient(client, "");
-      ASSERT_TRUE(secret.ok()) << secret.status();
-      secrets_[client] = *secret;
+      secrets_[client] = test_->Secret(client);
+      ASSERT_FALSE(secrets_[client].empty()) << client;
     }
   }
 
-  void StartServer() {
-    absl::StatusOr<ServerSettings> settings =
-        LoadServerConfig(dir_ + "/server.txtpb");
-    ASSERT_TRUE(settings.ok()) << settings.status();
-    settings->log_level = LogLevel::kError;
-    absl::StatusOr<std::unique_ptr<Server>> server =
-        Server::Start(std::move(*settings));
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    port_ = server_->endpoints()[0].port();
-    ASSERT_NE(port_, 0);
-  }
-
   // Sends `raw` bytes and reads one answer.
-  Response Raw(const std::string& raw) {
-    net::io_context ioc;
-    tcp::socket socket(ioc);
-    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
-    net::write(socket, net::buffer(raw));
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(1 << 24);
-    beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
-    EXPECT_FALSE(ec) << ec.message();
-    return parser.release();
-  }
+  Response Raw(const std::string& raw) { return SendRaw(test_->port(), raw); }
 
   Response Send(const std::string& method, const std::string& target,
                 const std::string& headers, const std::string& body = "") {
-    return Raw(absl::StrCat(
-        method, " ", target, " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n",
-        headers, "Content-Length: ", body.size(), "\r\n\r\n", body));
+    return test_->Send(method, target, headers, body);
   }
 
   Response Json(const std::string& target, const std::string& body,
@@ -202,13 +97,7 @@ class ServerTest : public ::testing::Test {
   }
 
   // An access token of `client` (client_credentials, Monta's dialect).
-  std::string Token(const std::string& client) {
-    Response r = Json("/auth/token", absl::StrCat("{\"clientId\":\"", client,
-                                                  "\",\"clientSecret\":\"",
-                                                  secrets_[client], "\"}"));
-    EXPECT_EQ(r.result_int(), 200u) << r.body();
-    return Field(r.body(), "accessToken");
-  }
+  std::string Token(const std::string& client) { return test_->Token(client); }
 
   Response Authorize(const std::string& token, const std::string& method,
                      const std::string& uri, const std::string& entity) {
@@ -223,14 +112,7 @@ class ServerTest : public ::testing::Test {
     return Send("GET", "/v1/authorize", headers);
   }
 
-  static std::string H(const Response& r, const std::string& name) {
-    auto it = r.find(name);
-    return it == r.end() ? "" : std::string(it->value());
-  }
-
-  std::string dir_;
-  std::unique_ptr<Server> server_;
-  unsigned short port_ = 0;
+  std::unique_ptr<TestServer> test_;
   std::map<std::string, std::string> secrets_;
 };
 
@@ -254,9 +136,9 @@ TEST_F(ServerTest, TokenDialectsAndClientAuthentication) {
   Response r = Form("/auth/token", "grant_type=client_credentials",
                     Basic("monta-cp-reader", secret));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_EQ(H(r, "Cache-Control"), "no-store");
+  EXPECT_EQ(Header(r, "Cache-Control"), "no-store");
   EXPECT_TRUE(absl::StrContains(r.body(), "\"token_type\":\"Bearer\""));
-  EXPECT_FALSE(Field(r.body(), "access_token").empty());
+  EXPECT_FALSE(JsonField(r.body(), "access_token").empty());
   // Credentials in a form body.
   r = Form("/auth/token",
            absl::StrCat("grant_type=client_credentials&client_id=monta-cp-"
@@ -269,7 +151,7 @@ TEST_F(ServerTest, TokenDialectsAndClientAuthentication) {
                         "\"monta-cp-reader\",\"client_secret\":\"",
                         secret, "\"}"));
   EXPECT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_FALSE(Field(r.body(), "access_token").empty());
+  EXPECT_FALSE(JsonField(r.body(), "access_token").empty());
   // Monta's camelCase JSON: Monta's answer.
   EXPECT_FALSE(Token("monta-cp-reader").empty());
 
@@ -277,8 +159,8 @@ TEST_F(ServerTest, TokenDialectsAndClientAuthentication) {
   r = Form("/auth/token", "grant_type=client_credentials",
            Basic("monta-cp-reader", "wrong"));
   EXPECT_EQ(r.result_int(), 401u);
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_client");
-  EXPECT_TRUE(absl::StartsWith(H(r, "WWW-Authenticate"), "Basic"));
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_client");
+  EXPECT_TRUE(absl::StartsWith(Header(r, "WWW-Authenticate"), "Basic"));
   EXPECT_FALSE(absl::StrContains(r.body(), secret));
   r = Form("/auth/token", "grant_type=client_credentials",
            "Authorization: Basic !!!notbase64\r\n");
@@ -289,26 +171,26 @@ TEST_F(ServerTest, TokenDialectsAndClientAuthentication) {
   r = Form("/auth/token", "grant_type=password",
            Basic("monta-cp-reader", secret));
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(Field(r.body(), "error"), "unsupported_grant_type");
+  EXPECT_EQ(JsonField(r.body(), "error"), "unsupported_grant_type");
   r = Form("/auth/token", "client_id=monta-cp-reader");
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_request");
   r = Form("/auth/token",
            "grant_type=client_credentials&grant_type=client_credentials",
            Basic("monta-cp-reader", secret));
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_request");
   r = Form("/auth/token",
            absl::StrCat("grant_type=client_credentials&client_secret=", secret),
            Basic("monta-cp-reader", secret));
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_request");
   r = Json("/auth/token", "{\"clientId\":\"a\",");
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_request");
   r = Json("/auth/token", "{\"clientId\":\"a\",\"clientId\":\"b\"}");
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_request");
   r = Send("POST", "/auth/token", "Content-Type: text/plain\r\n", "x");
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_request");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_request");
   r = Form("/auth/token",
            "grant_type=client_credentials&client_id=nobody&"
            "client_secret=x");
@@ -359,7 +241,7 @@ TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
                         "\"monta-cp-reader\",\"client_secret\":\"",
                         secret, "\"}"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string jwt = Field(r.body(), "access_token");
+  const std::string jwt = JsonField(r.body(), "access_token");
   ASSERT_TRUE(absl::StartsWith(jwt, "eyJ")) << r.body();
   const std::vector<std::string> parts = absl::StrSplit(jwt, '.');
   ASSERT_EQ(parts.size(), 3u);
@@ -367,14 +249,14 @@ TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
   ASSERT_TRUE(Base64UrlDecode(parts[0], header));
   EXPECT_EQ(header, R"({"alg":"EdDSA","typ":"at+jwt","kid":"test-1"})");
   EXPECT_EQ(NumberField(r.body(), "expires_in"), 1800);
-  EXPECT_TRUE(auth::ParseToken(Field(r.body(), "refresh_token")).ok());
+  EXPECT_TRUE(auth::ParseToken(JsonField(r.body(), "refresh_token")).ok());
 
   // The JWKS serves the key; the library's verifier, given only the JWKS,
   // accepts the token.
   Response jwks = Send("GET", "/.well-known/jwks.json", "");
   ASSERT_EQ(jwks.result_int(), 200u);
-  EXPECT_EQ(H(jwks, "Content-Type"), "application/json");
-  EXPECT_EQ(H(jwks, "Cache-Control"), "public, max-age=300");
+  EXPECT_EQ(Header(jwks, "Content-Type"), "application/json");
+  EXPECT_EQ(Header(jwks, "Cache-Control"), "public, max-age=300");
   absl::StatusOr<auth::JwtClaims> claims = VerifyWithJwks(
       jwks.body(), "test-1", "https://auth.test", "https://api.test", jwt);
   ASSERT_TRUE(claims.ok()) << claims.status();
@@ -388,14 +270,14 @@ TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
                                        "\"clientSecret\":\"",
                                        secret, "\"}"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string opaque = Field(r.body(), "accessToken");
+  const std::string opaque = JsonField(r.body(), "accessToken");
   EXPECT_TRUE(auth::ParseToken(opaque).ok()) << r.body();
 
   // Both authorize.
   for (const std::string& token : {jwt, opaque}) {
     r = Authorize(token, "GET", "/charge-points", "team-north");
     ASSERT_EQ(r.result_int(), 200u) << r.body();
-    EXPECT_EQ(H(r, "X-Portcullis-Principal"), "client:monta-cp-reader");
+    EXPECT_EQ(Header(r, "X-Portcullis-Principal"), "client:monta-cp-reader");
     r = Authorize(token, "POST", "/charge-points", "team-north");
     EXPECT_EQ(r.result_int(), 403u);
   }
@@ -411,7 +293,8 @@ TEST_F(ServerTest, MoniteDialectGetsJwtMontaDialectOpaque) {
   c = c == 'A' ? 'B' : 'A';
   r = Authorize(tampered, "GET", "/charge-points", "team-north");
   EXPECT_EQ(r.result_int(), 401u);
-  EXPECT_TRUE(absl::StrContains(H(r, "WWW-Authenticate"), "invalid_token"));
+  EXPECT_TRUE(
+      absl::StrContains(Header(r, "WWW-Authenticate"), "invalid_token"));
 
   // Revoked at /auth/revoke (RFC 7009 form): refused from then on.
   r = Form("/auth/revoke", absl::StrCat("token=", jwt),
@@ -428,14 +311,14 @@ TEST_F(ServerTest, RefreshKeepsTheDialectsFormat) {
   Response r = Form("/auth/token", "grant_type=client_credentials",
                     Basic("monta-cp-reader", secret));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string jwt = Field(r.body(), "access_token");
+  const std::string jwt = JsonField(r.body(), "access_token");
   ASSERT_TRUE(absl::StartsWith(jwt, "eyJ"));
   r = Form("/auth/token",
            absl::StrCat("grant_type=refresh_token&refresh_token=",
-                        Field(r.body(), "refresh_token")),
+                        JsonField(r.body(), "refresh_token")),
            Basic("monta-cp-reader", secret));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string jwt2 = Field(r.body(), "access_token");
+  const std::string jwt2 = JsonField(r.body(), "access_token");
   EXPECT_TRUE(absl::StartsWith(jwt2, "eyJ"));
   // The refresh revoked the previous JWT.
   EXPECT_EQ(Authorize(jwt, "GET", "/charge-points", "team-north").result_int(),
@@ -445,9 +328,9 @@ TEST_F(ServerTest, RefreshKeepsTheDialectsFormat) {
   // Monta's /auth/refresh: an opaque token again.
   r = Json("/auth/refresh",
            absl::StrCat("{\"refreshToken\":\"",
-                        Field(r.body(), "refresh_token"), "\"}"));
+                        JsonField(r.body(), "refresh_token"), "\"}"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_TRUE(auth::ParseToken(Field(r.body(), "accessToken")).ok())
+  EXPECT_TRUE(auth::ParseToken(JsonField(r.body(), "accessToken")).ok())
       << r.body();
 }
 
@@ -455,26 +338,26 @@ TEST_F(ServerTest, ProxyAuthorization) {
   const std::string token = Token("monta-cp-reader");
   Response r = Authorize(token, "GET", "/charge-points?page=2", "team-north");
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_EQ(H(r, "X-Portcullis-Principal"), "client:monta-cp-reader");
-  EXPECT_EQ(H(r, "X-Portcullis-Decision"), "allowed");
-  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "granted");
+  EXPECT_EQ(Header(r, "X-Portcullis-Principal"), "client:monta-cp-reader");
+  EXPECT_EQ(Header(r, "X-Portcullis-Decision"), "allowed");
+  EXPECT_EQ(Header(r, "X-Portcullis-Reason"), "granted");
   r = Authorize(token, "POST", "/charge-points", "team-north");
   EXPECT_EQ(r.result_int(), 403u);
-  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "scope");
+  EXPECT_EQ(Header(r, "X-Portcullis-Reason"), "scope");
   r = Authorize(token, "GET", "/unknown", "team-north");
   EXPECT_EQ(r.result_int(), 403u);
-  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "unknown_route");
+  EXPECT_EQ(Header(r, "X-Portcullis-Reason"), "unknown_route");
   r = Authorize(token, "GET", "/charge-points/../x", "team-north");
   EXPECT_EQ(r.result_int(), 403u);
   r = Authorize(token, "GET", "/charge-points", "");
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "missing_entity");
+  EXPECT_EQ(Header(r, "X-Portcullis-Reason"), "missing_entity");
   r = Authorize(token, "GET", "/charge-points", "team-nowhere");
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "unknown_entity");
+  EXPECT_EQ(Header(r, "X-Portcullis-Reason"), "unknown_entity");
   r = Authorize(token, "GET", "/charge-points", "team-west");
   EXPECT_EQ(r.result_int(), 403u);
-  EXPECT_EQ(H(r, "X-Portcullis-Reason"), "tenant");
+  EXPECT_EQ(Header(r, "X-Portcullis-Reason"), "tenant");
   // Entity from a path parameter.
   const std::string full = Token("monta-full-access");
   r = Authorize(full, "GET", "/teams/team-north/sites", "");
@@ -484,11 +367,11 @@ TEST_F(ServerTest, ProxyAuthorization) {
   // Tokens: missing, malformed, unknown, oversized.
   r = Authorize("", "GET", "/charge-points", "team-north");
   EXPECT_EQ(r.result_int(), 401u);
-  EXPECT_TRUE(absl::StartsWith(H(r, "WWW-Authenticate"), "Bearer"));
+  EXPECT_TRUE(absl::StartsWith(Header(r, "WWW-Authenticate"), "Bearer"));
   r = Authorize("garbage", "GET", "/charge-points", "team-north");
   EXPECT_EQ(r.result_int(), 401u);
-  EXPECT_TRUE(
-      absl::StrContains(H(r, "WWW-Authenticate"), "error=\"invalid_token\""));
+  EXPECT_TRUE(absl::StrContains(Header(r, "WWW-Authenticate"),
+                                "error=\"invalid_token\""));
   r = Authorize("00000000-0000-0000-0000-000000000000", "GET", "/charge-points",
                 "team-north");
   EXPECT_EQ(r.result_int(), 401u);
@@ -528,19 +411,19 @@ TEST_F(ServerTest, EntityUserAllowedForOwn) {
                         secrets_["monta-member-app"],
                         "\",\"entity_user_id\":\"u-anna\"}"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string token = Field(r.body(), "access_token");
+  const std::string token = JsonField(r.body(), "access_token");
   r = Authorize(token, "GET", "/charges", "team-north");
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_EQ(H(r, "X-Portcullis-Decision"), "allowed_for_own");
-  EXPECT_EQ(H(r, "X-Portcullis-Owner"), "u-anna");
-  EXPECT_EQ(H(r, "X-Portcullis-Principal"), "user:u-anna");
+  EXPECT_EQ(Header(r, "X-Portcullis-Decision"), "allowed_for_own");
+  EXPECT_EQ(Header(r, "X-Portcullis-Owner"), "u-anna");
+  EXPECT_EQ(Header(r, "X-Portcullis-Principal"), "user:u-anna");
   r = Json("/auth/token",
            absl::StrCat("{\"grant_type\":\"entity_user\",\"client_id\":\"monta-"
                         "member-app\",\"client_secret\":\"",
                         secrets_["monta-member-app"],
                         "\",\"entity_user_id\":\"u-nobody\"}"));
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_grant");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_grant");
 }
 
 TEST_F(ServerTest, RefreshRevokeMeIntrospect) {
@@ -549,18 +432,18 @@ TEST_F(ServerTest, RefreshRevokeMeIntrospect) {
       Json("/auth/token", absl::StrCat("{\"clientId\":\"monta-cp-reader\","
                                        "\"clientSecret\":\"",
                                        secret, "\"}"));
-  const std::string refresh = Field(r.body(), "refreshToken");
+  const std::string refresh = JsonField(r.body(), "refreshToken");
   ASSERT_FALSE(refresh.empty());
   r = Json("/auth/refresh",
            absl::StrCat("{\"refreshToken\":\"", refresh, "\"}"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string access = Field(r.body(), "accessToken");
-  const std::string refresh2 = Field(r.body(), "refreshToken");
+  const std::string access = JsonField(r.body(), "accessToken");
+  const std::string refresh2 = JsonField(r.body(), "refreshToken");
   // Reuse: refused, and the family is revoked.
   r = Json("/auth/refresh",
            absl::StrCat("{\"refreshToken\":\"", refresh, "\"}"));
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_grant");
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_grant");
   EXPECT_EQ(
       Authorize(access, "GET", "/charge-points", "team-north").result_int(),
       401u);
@@ -568,16 +451,16 @@ TEST_F(ServerTest, RefreshRevokeMeIntrospect) {
   // RFC 6749 §6 at /auth/token, with the client authenticated.
   r = Form("/auth/token", "grant_type=client_credentials",
            Basic("monta-cp-reader", secret));
-  std::string rt = Field(r.body(), "refresh_token");
+  std::string rt = JsonField(r.body(), "refresh_token");
   r = Form("/auth/token",
            absl::StrCat("grant_type=refresh_token&refresh_token=", rt),
            Basic("monta-full-access", secrets_["monta-full-access"]));
-  EXPECT_EQ(Field(r.body(), "error"), "invalid_grant");  // another client's
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_grant");  // another client's
   r = Form("/auth/token",
            absl::StrCat("grant_type=refresh_token&refresh_token=", rt),
            Basic("monta-cp-reader", secret));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
-  const std::string access2 = Field(r.body(), "access_token");
+  const std::string access2 = JsonField(r.body(), "access_token");
 
   // /auth/me.
   r = Send("GET", "/auth/me",
@@ -632,7 +515,7 @@ TEST_F(ServerTest, RateLimit) {
             200u);
   Response r = Authorize(token, "GET", "/charge-points", "team-west");
   EXPECT_EQ(r.result_int(), 429u);
-  EXPECT_FALSE(H(r, "Retry-After").empty());
+  EXPECT_FALSE(Header(r, "Retry-After").empty());
   EXPECT_TRUE(absl::StrContains(Send("GET", "/metrics", "").body(),
                                 "portcullis_rate_limited_total 1"));
 }
@@ -669,16 +552,10 @@ TEST_F(ServerTest, LimitsAndMalformedRequests) {
 }
 
 TEST_F(ServerTest, KeepAlive) {
-  net::io_context ioc;
-  tcp::socket socket(ioc);
-  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
-  beast::flat_buffer buffer;
+  HttpClient client(test_->port());
   for (int i = 0; i < 3; ++i) {
-    net::write(
-        socket,
-        net::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")));
-    Response r;
-    http::read(socket, buffer, r);
+    client.Write("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    Response r = client.Read();
     EXPECT_EQ(r.result_int(), 200u);
     EXPECT_TRUE(r.keep_alive());
   }
@@ -686,14 +563,14 @@ TEST_F(ServerTest, KeepAlive) {
 
 TEST_F(ServerTest, StateSurvivesARestart) {
   const std::string token = Token("monta-cp-reader");
-  ASSERT_TRUE(server_->Shutdown().ok());
+  ASSERT_TRUE(test_->Stop());
+  const std::string& dir = test_->dir();
   struct stat info;
-  ASSERT_EQ(stat((dir_ + "/state/tokens.sealed").c_str(), &info), 0);
-  ASSERT_EQ(stat((dir_ + "/state/clients.sealed").c_str(), &info), 0);
+  ASSERT_EQ(stat((dir + "/state/tokens.sealed").c_str(), &info), 0);
+  ASSERT_EQ(stat((dir + "/state/clients.sealed").c_str(), &info), 0);
   EXPECT_FALSE(
-      absl::StrContains(ReadAll(dir_ + "/state/tokens.sealed"), token));
-  server_.reset();
-  StartServer();
+      absl::StrContains(ReadFile(dir + "/state/tokens.sealed"), token));
+  ASSERT_TRUE(test_->Restart());
   EXPECT_EQ(
       Authorize(token, "GET", "/charge-points", "team-north").result_int(),
       200u);
@@ -705,16 +582,14 @@ TEST_F(ServerTest, StateSurvivesARestart) {
 
 // examples/server starts as committed, and its README's demo secret works.
 TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
-  const std::string readme = ReadAll("examples/server/README.md");
+  const std::string readme = ReadFile("examples/server/README.md");
   const std::string row = "| `monta-cp-reader` | `";
   const size_t at = readme.find(row);
   ASSERT_NE(at, std::string::npos);
   const std::string secret = readme.substr(at + row.size(), 36);
   Overrides overrides;
   overrides.listen = "127.0.0.1:0";
-  std::string state = absl::StrCat(
-      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/exXXXXXX");
-  overrides.state_dir = mkdtemp(state.data());
+  overrides.state_dir = MakeTempDir();
   overrides.log_level = "error";
   absl::StatusOr<ServerSettings> settings =
       LoadServerConfig("examples/server/server.txtpb", overrides);
@@ -722,22 +597,16 @@ TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(std::move(*settings));
   ASSERT_TRUE(server.ok()) << server.status();
-  net::io_context ioc;
-  tcp::socket socket(ioc);
-  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                               (*server)->endpoints()[0].port()));
+  HttpClient client((*server)->endpoints()[0].port());
   const std::string body = absl::StrCat(
       "{\"clientId\":\"monta-cp-reader\",\"clientSecret\":\"", secret, "\"}");
-  net::write(socket,
-             net::buffer(absl::StrCat(
-                 "POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                 "application/json\r\nContent-Length: ",
-                 body.size(), "\r\n\r\n", body)));
-  beast::flat_buffer buffer;
-  Response r;
-  http::read(socket, buffer, r);
+  client.Write(
+      absl::StrCat("POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                   "application/json\r\nContent-Length: ",
+                   body.size(), "\r\n\r\n", body));
+  Response r = client.Read();
   EXPECT_EQ(r.result_int(), 200u) << r.body();
-  EXPECT_TRUE(auth::ParseToken(Field(r.body(), "accessToken")).ok())
+  EXPECT_TRUE(auth::ParseToken(JsonField(r.body(), "accessToken")).ok())
       << r.body();
 
   // Monite's dialect: a JWT that the served JWKS verifies.
@@ -745,20 +614,17 @@ TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
       "{\"grant_type\":\"client_credentials\",\"client_id\":\"monta-cp-"
       "reader\",\"client_secret\":\"",
       secret, "\"}");
-  net::write(socket,
-             net::buffer(absl::StrCat(
-                 "POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                 "application/json\r\nContent-Length: ",
-                 monite.size(), "\r\n\r\n", monite,
-                 "GET /.well-known/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n")));
-  Response token;
-  http::read(socket, buffer, token);
+  client.Write(
+      absl::StrCat("POST /auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                   "application/json\r\nContent-Length: ",
+                   monite.size(), "\r\n\r\n", monite,
+                   "GET /.well-known/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n"));
+  Response token = client.Read();
   ASSERT_EQ(token.result_int(), 200u) << token.body();
   EXPECT_EQ(NumberField(token.body(), "expires_in"), 1800);
-  const std::string jwt = Field(token.body(), "access_token");
+  const std::string jwt = JsonField(token.body(), "access_token");
   EXPECT_TRUE(absl::StartsWith(jwt, "eyJ")) << token.body();
-  Response jwks;
-  http::read(socket, buffer, jwks);
+  Response jwks = client.Read();
   ASSERT_EQ(jwks.result_int(), 200u);
   absl::StatusOr<auth::JwtClaims> claims =
       VerifyWithJwks(jwks.body(), "demo-1", "http://127.0.0.1:8181",
@@ -767,4 +633,4 @@ TEST(ExampleServerTest, StartsAndIssuesWithTheDemoSecret) {
 }
 
 }  // namespace
-}  // namespace portcullis::server
+}  // namespace portcullis::server::testing

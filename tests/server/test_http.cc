@@ -63,18 +63,24 @@ std::string Header(const Response& response, const std::string& name) {
   return it == response.end() ? "" : std::string(it->value());
 }
 
-std::unique_ptr<TestServer> TestServer::Start(const std::string& policy,
-                                              const std::string& extra_config) {
+std::unique_ptr<TestServer> TestServer::Start(
+    const TestServerOptions& options) {
   auto test = std::unique_ptr<TestServer>(new TestServer());
   test->dir_ = MakeTempDir();
   const std::string& dir = test->dir_;
-  WriteFileAtomically(dir + "/policy.txtpb", policy);
-  WriteFileAtomically(dir + "/token.key", std::string(64, 'a'));
-  WriteFileAtomically(dir + "/registry.key", std::string(64, 'b'));
-  chmod((dir + "/token.key").c_str(), 0600);
-  chmod((dir + "/registry.key").c_str(), 0600);
-  WriteFileAtomically(dir + "/users.txtpb",
-                      "users { id: \"u-anna\" entity: \"team-north\" }\n");
+  std::map<std::string, std::string> files = options.files;
+  files["token.key"] = std::string(64, 'a');
+  files["registry.key"] = std::string(64, 'b');
+  if (options.admin) files["admin.token"] = absl::StrCat(kAdminToken, "\n");
+  for (const auto& [name, text] : files) {
+    WriteFileAtomically(dir + "/" + name, text);
+    chmod((dir + "/" + name).c_str(), 0600);
+  }
+  WriteFileAtomically(dir + "/policy.txtpb",
+                      options.policy.empty()
+                          ? ReadFile("examples/monta/policy.txtpb")
+                          : options.policy);
+  WriteFileAtomically(dir + "/users.txtpb", options.users);
   WriteFileAtomically(dir + "/server.txtpb",
                       absl::StrCat(
                           R"pb(
@@ -85,58 +91,86 @@ std::unique_ptr<TestServer> TestServer::Start(const std::string& policy,
                               poll_interval_seconds: 1
                             }
                             user_directory_file: "users.txtpb"
-                            keys {
-                              token_key_file: "token.key"
-                              registry_key_file: "registry.key"
-                            }
-                            tokens { oauth_token_format: "opaque" }
-                            threads: 2
-                            routes {
-                              routes {
-                                method: "GET"
-                                path: "/charge-points"
-                                object_type: "charge-points"
-                                action: "read"
-                              }
-                              routes {
-                                method: "POST"
-                                path: "/charge-points"
-                                object_type: "charge-points"
-                                action: "create"
-                              }
-                              routes {
-                                method: "DELETE"
-                                path: "/charge-points/{id}"
-                                object_type: "charge-points"
-                                action: "delete"
-                              }
-                              routes {
-                                method: "GET"
-                                path: "/charges"
-                                object_type: "charges"
-                                action: "read"
-                              }
-                            }
+                            keys { token_key_file: "token.key"
+                                   registry_key_file: "registry.key"
                           )pb",
-                          extra_config));
+                          options.keys, "}\n", options.tokens, R"pb(
+                            threads: 2
+                            routes { routes {
+                              method: "GET"
+                              path: "/charge-points"
+                              object_type: "charge-points"
+                              action: "read"
+                            }
+                                     routes {
+                                       method: "POST"
+                                       path: "/charge-points"
+                                       object_type: "charge-points"
+                                       action: "create"
+                                     }
+                                     routes {
+                                       method: "DELETE"
+                                       path: "/charge-points/{id}"
+                                       object_type: "charge-points"
+                                       action: "delete"
+                                     }
+                                     routes {
+                                       method: "GET"
+                                       path: "/charges"
+                                       object_type: "charges"
+                                       action: "read"
+                                     }
+                          )pb",
+                          options.routes, "}\n",
+                          options.admin ? "admin { listen: \"127.0.0.1:0\" "
+                                          "token_file: \"admin.token\" }\n"
+                                        : "",
+                          options.config));
+  if (!test->Launch()) return nullptr;
+  return test;
+}
+
+std::unique_ptr<TestServer> TestServer::Start(const std::string& policy,
+                                              const std::string& extra_config) {
+  TestServerOptions options;
+  options.policy = policy;
+  options.config = extra_config;
+  return Start(options);
+}
+
+bool TestServer::Launch() {
   absl::StatusOr<ServerSettings> settings =
-      LoadServerConfig(dir + "/server.txtpb");
+      LoadServerConfig(dir_ + "/server.txtpb");
   EXPECT_TRUE(settings.ok()) << settings.status();
-  if (!settings.ok()) return nullptr;
+  if (!settings.ok()) return false;
   settings->log_level = LogLevel::kError;
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(std::move(*settings));
   EXPECT_TRUE(server.ok()) << server.status();
-  if (!server.ok()) return nullptr;
-  test->server_ = std::move(*server);
-  test->port_ = test->server_->endpoints()[0].port();
-  return test;
+  if (!server.ok()) return false;
+  server_ = std::move(*server);
+  port_ = server_->endpoints()[0].port();
+  admin_port_ = server_->admin_endpoint().port();
+  EXPECT_NE(port_, 0);
+  return port_ != 0;
 }
 
 TestServer::~TestServer() {
   if (server_ != nullptr) {
     EXPECT_TRUE(server_->Shutdown().ok());
   }
+}
+
+bool TestServer::Stop() {
+  const absl::Status status = server_->Shutdown();
+  EXPECT_TRUE(status.ok()) << status;
+  server_.reset();
+  return status.ok();
+}
+
+bool TestServer::Restart() {
+  if (server_ != nullptr && !Stop()) return false;
+  return Launch();
 }
 
 std::string TestServer::Secret(const std::string& client) {
@@ -150,14 +184,39 @@ std::string TestServer::Secret(const std::string& client) {
   return *secret;
 }
 
+Response TestServer::TokenAnswer(const std::string& client,
+                                 const std::string& secret) {
+  return Send("POST", "/auth/token", "Content-Type: application/json\r\n",
+              absl::StrCat("{\"clientId\":\"", client, "\",\"clientSecret\":\"",
+                           secret, "\"}"));
+}
+
 std::string TestServer::Token(const std::string& client) {
-  HttpClient http(port_);
-  Response r =
-      http.Send("POST", "/auth/token", "Content-Type: application/json\r\n",
-                absl::StrCat("{\"clientId\":\"", client,
-                             "\",\"clientSecret\":\"", Secret(client), "\"}"));
+  Response r = TokenAnswer(client, Secret(client));
   EXPECT_EQ(r.result_int(), 200u) << r.body();
   return JsonField(r.body(), "accessToken");
+}
+
+std::string TestServer::UserToken(const std::string& user) {
+  Response r =
+      Send("POST", "/auth/token", "Content-Type: application/json\r\n",
+           absl::StrCat("{\"grant_type\":\"entity_user\",\"client_id\":\"monta-"
+                        "member-app\",\"client_secret\":\"",
+                        Secret("monta-member-app"), "\",\"entity_user_id\":\"",
+                        user, "\"}"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  return JsonField(r.body(), "access_token");
+}
+
+Response TestServer::Send(const std::string& method, const std::string& target,
+                          const std::string& headers, const std::string& body) {
+  return Exchange(port_, method, target, headers, body);
+}
+
+Response TestServer::Admin(const std::string& method, const std::string& target,
+                           const std::string& token) {
+  return Exchange(admin_port_, method, target,
+                  absl::StrCat("Authorization: Bearer ", token, "\r\n"));
 }
 
 HttpClient::HttpClient(unsigned short port) : socket_(ioc_) {
@@ -194,6 +253,37 @@ Response HttpClient::Send(const std::string& method, const std::string& target,
   EXPECT_TRUE(Send(method, target, headers, body, &response, &error))
       << method << " " << target << ": " << error;
   return response;
+}
+
+void HttpClient::Write(const std::string& raw) {
+  beast::error_code ec;
+  net::write(socket_, net::buffer(raw), ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+Response HttpClient::Read() {
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(1 << 24);
+  beast::error_code ec;
+  http::read(socket_, buffer_, parser, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return parser.release();
+}
+
+Response SendRaw(unsigned short port, const std::string& raw) {
+  HttpClient client(port);
+  client.Write(raw);
+  return client.Read();
+}
+
+Response Exchange(unsigned short port, const std::string& method,
+                  const std::string& target, const std::string& headers,
+                  const std::string& body) {
+  return SendRaw(port, absl::StrCat(method, " ", target,
+                                    " HTTP/1.1\r\nHost: test\r\nConnection: "
+                                    "close\r\n",
+                                    headers, "Content-Length: ", body.size(),
+                                    "\r\n\r\n", body));
 }
 
 }  // namespace portcullis::server::testing
