@@ -32,65 +32,28 @@ while (($#)); do
 done
 [[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration: a positive integer" >&2; exit 2; }
 
-die() {
+fail() {
   echo "run_http_bench.sh: $*" >&2
   exit 1
 }
-export PATH="$PATH:/usr/sbin:/sbin"
+# The server and nginx on loopback (and PATH with /usr/sbin).
+# shellcheck source=tests/server/nginx_env.sh
+source tests/server/nginx_env.sh
 for tool in bazel nginx wrk curl python3 gnuplot; do
-  command -v "$tool" >/dev/null || die "$tool is not installed: run tools/setup.sh"
+  command -v "$tool" >/dev/null || fail "$tool is not installed: run tools/setup.sh"
 done
 
 if $build; then
   bazel build -c opt //tools:portcullis >&2
 fi
-tmp=$(mktemp -d /tmp/http_bench.XXXXXX)
+nginx_env_init /tmp/http_bench
 # The binary copied now: a later build cannot change what is measured.
 cp bazel-bin/tools/portcullis "$tmp/portcullis"
 
-pids=()
-cleanup() {
-  local status=$?
-  if [[ -f $tmp/nginx/nginx.pid ]]; then
-    kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
-  fi
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((status != 0)); then
-    for log in "$tmp"/portcullis.log "$tmp"/nginx/error.log; do
-      [[ -f $log ]] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT INT TERM
-
-wait_for() {
-  local what=$1
-  shift
-  for _ in $(seq 1 100); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  die "timed out waiting for $what"
-}
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # --- the authorizer: examples/server, rate limits out of reach.
-mkdir -p "$tmp/examples/server" "$tmp/examples/monta" "$tmp/state" "$tmp/nginx"
-cp examples/server/server.txtpb examples/server/users.txtpb \
-  examples/server/*.key examples/server/*.sealed "$tmp/examples/server/"
 sed 's/count: 1000 /count: 1000000000 /' examples/monta/policy.txtpb >"$tmp/examples/monta/policy.txtpb"
-grep -q "count: 1000000000 " "$tmp/examples/monta/policy.txtpb" || die "no rate limit to raise in examples/monta/policy.txtpb"
-"$tmp/portcullis" serve --config "$tmp/examples/server/server.txtpb" \
-  --listen 127.0.0.1:0 --state-dir "$tmp/state" --log-level info 2>"$tmp/portcullis.log" &
-pids+=("$!")
-wait_for "portcullis to listen" grep -q "listening on 127.0.0.1:" "$tmp/portcullis.log"
-authz_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/portcullis.log" | head -1)
-wait_for "portcullis to be ready" curl -sf "http://127.0.0.1:$authz_port/readyz"
+grep -q "count: 1000000000 " "$tmp/examples/monta/policy.txtpb" || fail "no rate limit to raise in examples/monta/policy.txtpb"
+start_portcullis "$tmp/portcullis" --log-level info
 
 # --- 1,000 distinct tokens (client_credentials, four demo clients that may
 # read charge points in team-north), over one keep-alive connection.
@@ -131,27 +94,11 @@ static_port=$(free_port)
 app_port=$(free_port)
 auth_port=$(free_port)
 plain_port=$(free_port)
-conf=$tmp/nginx/nginx.conf
-sed -e "s/127\.0\.0\.1:8181/127.0.0.1:$authz_port/" \
-  -e "s/127\.0\.0\.1:8080/127.0.0.1:$app_port/" \
-  -e "s/127\.0\.0\.1:8000/127.0.0.1:$auth_port/" \
-  -e '/^worker_processes /d' \
-  examples/server/nginx.conf >"$conf"
-for port in "$authz_port" "$app_port" "$auth_port"; do
-  grep -q "127.0.0.1:$port;" "$conf" || die "examples/server/nginx.conf: no 127.0.0.1 port to replace with $port"
-done
-python3 - "$conf" "$tmp/nginx" "$static_port" "$app_port" "$plain_port" <<'EOF'
+write_nginx_conf "$authz_port" "$app_port" "$auth_port" off
+python3 - "$conf" "$static_port" "$app_port" "$plain_port" <<'EOF'
 import sys
-conf, dir_, static_port, app_port, plain_port = sys.argv[1:]
+conf, static_port, app_port, plain_port = sys.argv[1:]
 text = open(conf).read()
-head = f"""http {{
-    access_log off;
-    client_body_temp_path {dir_}/client_body;
-    proxy_temp_path {dir_}/proxy;
-    fastcgi_temp_path {dir_}/fastcgi;
-    uwsgi_temp_path {dir_}/uwsgi;
-    scgi_temp_path {dir_}/scgi;
-"""
 servers = f"""
     # Benchmark only: nginx serving a static 200 (the baseline of (a)).
     server {{
@@ -175,18 +122,11 @@ servers = f"""
     }}
 }}
 """
-assert text.count("\nhttp {\n") == 1
-text = text.replace("\nhttp {\n", "\n" + head, 1)
 end = text.rstrip().rfind("}")
 text = text[:end] + servers.lstrip("\n")
 open(conf, "w").write(text)
 EOF
-globals="daemon off; worker_processes 2; pid $tmp/nginx/nginx.pid;"
-if [[ $(id -u) == 0 ]]; then globals+=" user root;"; fi
-nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" -t >/dev/null 2>&1 ||
-  { nginx -p "$tmp/nginx" -c "$conf" -e /dev/stderr -g "$globals" -t; die "nginx refused the configuration"; }
-nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" &
-pids+=("$!")
+start_nginx 2
 wait_for "nginx" curl -sf "http://127.0.0.1:$static_port/"
 
 # A correctness check of each target before measuring it.
@@ -195,7 +135,7 @@ check() {  # url, expected status, extra curl args
   local url=$1 expected=$2 got
   shift 2
   got=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")
-  [[ $got == "$expected" ]] || die "$url answered $got, expected $expected"
+  [[ $got == "$expected" ]] || fail "$url answered $got, expected $expected"
 }
 auth_headers=(-H "Authorization: Bearer $token" -H "x-monite-entity-id: team-north")
 check "http://127.0.0.1:$authz_port/v1/authorize" 200 "${auth_headers[@]}" \
@@ -214,9 +154,9 @@ run() {  # name, mode, url
   commands+=("BENCH_MODE=$mode BENCH_TOKENS=tokens.txt BENCH_BODIES=bodies.txt ${cmd[*]}")
   echo "run_http_bench.sh: $name: ${cmd[*]}" >&2
   BENCH_MODE=$mode BENCH_TOKENS=$tmp/tokens.txt BENCH_BODIES=$tmp/bodies.txt \
-    "${cmd[@]}" >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; die "wrk failed on $name"; }
+    "${cmd[@]}" >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; fail "wrk failed on $name"; }
   grep '^RESULT ' "$tmp/$name.out" | sed 's/^RESULT //' >"$tmp/$name.json" ||
-    die "no RESULT line from wrk for $name"
+    fail "no RESULT line from wrk for $name"
 }
 run nginx_static path "http://127.0.0.1:$static_port/charge-points"
 run authorize authorize "http://127.0.0.1:$authz_port/v1/authorize"

@@ -18,8 +18,9 @@ fail() {
   exit 1
 }
 
-# Bazel's strict action environment leaves /usr/sbin out of PATH.
-export PATH="$PATH:/usr/sbin:/sbin"
+# The server and nginx on loopback (and PATH with /usr/sbin).
+# shellcheck source=tests/server/nginx_env.sh
+source tests/server/nginx_env.sh || fail "no tests/server/nginx_env.sh (run from the repository root or with bazel test)"
 command -v nginx >/dev/null ||
   fail "nginx is not installed: run tools/setup.sh (Debian package nginx)"
 command -v curl >/dev/null ||
@@ -37,46 +38,10 @@ for f in examples/server/nginx.conf examples/server/server.txtpb \
   [[ -f $f ]] || fail "missing $f (run from the repository root or with bazel test)"
 done
 
-tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/nginx_test.XXXXXX")
-pids=()
-cleanup() {
-  local status=$?
-  if [[ -f $tmp/nginx/nginx.pid ]]; then
-    kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
-  fi
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((status != 0)); then
-    for log in "$tmp"/portcullis.log "$tmp"/nginx/error.log; do
-      [[ -f $log ]] && { echo "--- $log" >&2; tail -n 30 "$log" >&2; }
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT INT TERM
+nginx_env_init "${TEST_TMPDIR:-/tmp}/nginx_test"
 
-# Waits (bounded) until `$@` succeeds.
-wait_for() {
-  local what=$1
-  shift
-  for _ in $(seq 1 100); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "timed out waiting for $what"
-}
-
-# A free loopback port (bound, then released; nginx binds it right after).
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# --- the demo configuration, copied so that the rate limit of one client is
-# small enough to reach: monta-op7-full-access may make 3 requests.
-mkdir -p "$tmp/examples/server" "$tmp/examples/monta" "$tmp/state" "$tmp/nginx"
-cp examples/server/server.txtpb examples/server/users.txtpb \
-  examples/server/*.key examples/server/*.sealed "$tmp/examples/server/"
+# --- the demo configuration, with the rate limit of one client small enough
+# to reach: monta-op7-full-access may make 3 requests.
 python3 - examples/monta/policy.txtpb "$tmp/examples/monta/policy.txtpb" <<'EOF'
 import sys
 text = open(sys.argv[1]).read()
@@ -94,13 +59,7 @@ secret_of() {
 }
 
 # --- the authorizer, on a port of its own choosing.
-"$portcullis" serve --config "$tmp/examples/server/server.txtpb" \
-  --listen 127.0.0.1:0 --state-dir "$tmp/state" 2>"$tmp/portcullis.log" &
-portcullis_pid=$!
-pids+=("$portcullis_pid")
-wait_for "portcullis to listen" grep -q "listening on 127.0.0.1:" "$tmp/portcullis.log"
-authz_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/portcullis.log" | head -1)
-wait_for "portcullis to be ready" curl -sf "http://127.0.0.1:$authz_port/readyz"
+start_portcullis "$portcullis"
 
 # --- the application.
 python3 tests/server/echo_upstream.py "$tmp/app.port" "$tmp/app.log" &
@@ -111,29 +70,8 @@ app_port=$(cat "$tmp/app.port")
 # --- nginx with the example configuration: the example's ports replaced,
 # main-level directives given on the command line, paths in the temp dir.
 nginx_port=$(free_port)
-conf=$tmp/nginx/nginx.conf
-sed -e "s/127\.0\.0\.1:8181/127.0.0.1:$authz_port/" \
-  -e "s/127\.0\.0\.1:8080/127.0.0.1:$app_port/" \
-  -e "s/127\.0\.0\.1:8000/127.0.0.1:$nginx_port/" \
-  -e '/^worker_processes /d' \
-  examples/server/nginx.conf >"$conf"
-for port in "$authz_port" "$app_port" "$nginx_port"; do
-  grep -q "127.0.0.1:$port;" "$conf" || fail "examples/server/nginx.conf: no 127.0.0.1 port to replace with $port"
-done
-# Temporary files and the access log in the temp dir, after `http {`.
-sed -i "/^http {/a\\
-    access_log $tmp/nginx/access.log;\\
-    client_body_temp_path $tmp/nginx/client_body;\\
-    proxy_temp_path $tmp/nginx/proxy;\\
-    fastcgi_temp_path $tmp/nginx/fastcgi;\\
-    uwsgi_temp_path $tmp/nginx/uwsgi;\\
-    scgi_temp_path $tmp/nginx/scgi;" "$conf"
-globals="daemon off; worker_processes 1; pid $tmp/nginx/nginx.pid;"
-if [[ $(id -u) == 0 ]]; then globals+=" user root;"; fi
-nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" -t \
-  >"$tmp/nginx/check.log" 2>&1 || { cat "$tmp/nginx/check.log" >&2; fail "nginx -t refused the configuration"; }
-nginx -p "$tmp/nginx" -c "$conf" -e "$tmp/nginx/error.log" -g "$globals" &
-pids+=("$!")
+write_nginx_conf "$authz_port" "$app_port" "$nginx_port" "$tmp/nginx/access.log"
+start_nginx 1
 base=http://127.0.0.1:$nginx_port
 wait_for "nginx" curl -s -o /dev/null "$base/auth/me"
 
