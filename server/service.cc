@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "engine/auth/crypto.h"
 #include "engine/auth/token_format.h"
 #include "engine/common/json_string.h"
@@ -68,6 +69,14 @@ HttpResponse OAuthError(http::status status, absl::string_view error,
 HttpResponse InvalidClient() {
   return OAuthError(http::status::unauthorized, "invalid_client",
                     "client authentication failed");
+}
+
+// Whether `allow` (an Allow header: "GET, HEAD") lists `method`.
+bool Allows(absl::string_view allow, absl::string_view method) {
+  for (absl::string_view listed : absl::StrSplit(allow, ", ")) {
+    if (listed == method) return true;
+  }
+  return false;
 }
 
 HttpResponse MethodNotAllowed(absl::string_view allow) {
@@ -411,91 +420,95 @@ HttpResponse Service::Handle(const HttpRequest& request) {
 
 HttpResponse Service::Dispatch(const HttpRequest& request,
                                std::string& endpoint) {
+  // Each endpoint (EndpointOf): the methods it answers, as its 405's Allow
+  // header lists them ("" for any method), and its handler.
+  struct Route {
+    absl::string_view endpoint;
+    absl::string_view allow;
+    HttpResponse (*handle)(Service& service, const HttpRequest& request);
+  };
+  static constexpr Route kRoutes[] = {
+      {"healthz", "GET, HEAD",
+       [](Service&, const HttpRequest&) { return Healthz(); }},
+      {"readyz", "GET, HEAD",
+       [](Service& s, const HttpRequest&) { return s.Readyz(); }},
+      {"metrics", "GET",
+       [](Service& s, const HttpRequest&) { return s.MetricsPage(); }},
+      {"jwks", "GET, HEAD",
+       [](Service& s, const HttpRequest&) { return s.Jwks(); }},
+      {"auth_token", "POST",
+       [](Service& s, const HttpRequest& r) { return s.TokenEndpoint(r); }},
+      {"auth_refresh", "POST",
+       [](Service& s, const HttpRequest& r) { return s.RefreshEndpoint(r); }},
+      {"auth_revoke", "POST",
+       [](Service& s, const HttpRequest& r) { return s.RevokeEndpoint(r); }},
+      {"auth_me", "GET",
+       [](Service& s, const HttpRequest& r) { return s.MeEndpoint(r); }},
+      {"auth_introspect", "POST",
+       [](Service& s, const HttpRequest& r) {
+         return s.IntrospectEndpoint(r);
+       }},
+      {"authorize", "",
+       [](Service& s, const HttpRequest& r) { return s.NginxAuthorize(r); }},
+      {"ext_authz", "",
+       [](Service& s, const HttpRequest& r) { return s.ExtAuthz(r); }},
+      {"check", "POST",
+       [](Service& s, const HttpRequest& r) {
+         return CheckBatchEndpoint(s.decision_api(), r);
+       }},
+      {"permissions", "GET",
+       [](Service& s, const HttpRequest& r) {
+         return PermissionsEndpoint(s.decision_api(), r);
+       }},
+  };
   absl::string_view target = View(request.target());
-  const absl::string_view path = target.substr(0, target.find('?'));
-  endpoint = EndpointOf(path);
-  const http::verb method = request.method();
-  if (endpoint == "healthz") {
-    if (method != http::verb::get && method != http::verb::head) {
-      return MethodNotAllowed("GET, HEAD");
+  endpoint = EndpointOf(target.substr(0, target.find('?')));
+  for (const Route& route : kRoutes) {
+    if (endpoint != route.endpoint) continue;
+    if (!route.allow.empty() &&
+        !Allows(route.allow, View(request.method_string()))) {
+      return MethodNotAllowed(route.allow);
     }
-    HttpResponse response(http::status::ok, 11);
-    response.set(http::field::content_type, "text/plain");
-    response.body() = "ok\n";
-    return response;
-  }
-  if (endpoint == "readyz") {
-    if (method != http::verb::get && method != http::verb::head) {
-      return MethodNotAllowed("GET, HEAD");
-    }
-    return Readyz();
-  }
-  if (endpoint == "metrics") {
-    if (method != http::verb::get) return MethodNotAllowed("GET");
-    return MetricsPage();
-  }
-  if (endpoint == "jwks") {
-    if (method != http::verb::get && method != http::verb::head) {
-      return MethodNotAllowed("GET, HEAD");
-    }
-    return Jwks();
-  }
-  if (endpoint == "auth_token") {
-    if (method != http::verb::post) return MethodNotAllowed("POST");
-    return TokenEndpoint(request);
-  }
-  if (endpoint == "auth_refresh") {
-    if (method != http::verb::post) return MethodNotAllowed("POST");
-    return RefreshEndpoint(request);
-  }
-  if (endpoint == "auth_revoke") {
-    if (method != http::verb::post) return MethodNotAllowed("POST");
-    return RevokeEndpoint(request);
-  }
-  if (endpoint == "auth_me") {
-    if (method != http::verb::get) return MethodNotAllowed("GET");
-    return MeEndpoint(request);
-  }
-  if (endpoint == "auth_introspect") {
-    if (method != http::verb::post) return MethodNotAllowed("POST");
-    return IntrospectEndpoint(request);
-  }
-  if (endpoint == "authorize") {
-    // nginx auth_request: the original request in two headers.
-    absl::string_view original_method, original_uri;
-    if (!SingleHeader(request, "x-original-method", &original_method) ||
-        !SingleHeader(request, "x-original-uri", &original_uri) ||
-        original_method.empty() || original_uri.empty()) {
-      metrics_.Decision("bad_request", "missing_original_request");
-      HttpResponse response =
-          JsonResponse(http::status::bad_request,
-                       "{\"error\":\"invalid_request\",\"reason\":"
-                       "\"missing_original_request\"}");
-      response.set("x-portcullis-reason", "missing_original_request");
-      return response;
-    }
-    return AuthorizeLogged(request, original_method, original_uri);
-  }
-  if (endpoint == "ext_authz") {
-    // Envoy ext_authz (HTTP mode, path_prefix /v1/ext_authz): the original
-    // method and path are the request's own.
-    absl::string_view original = target.substr(strlen("/v1/ext_authz"));
-    std::string rooted;
-    if (original.empty() || original[0] != '/') {
-      rooted = absl::StrCat("/", original);
-      original = rooted;
-    }
-    return AuthorizeLogged(request, View(request.method_string()), original);
-  }
-  if (endpoint == "check") {
-    if (method != http::verb::post) return MethodNotAllowed("POST");
-    return CheckBatchEndpoint(decision_api(), request);
-  }
-  if (endpoint == "permissions") {
-    if (method != http::verb::get) return MethodNotAllowed("GET");
-    return PermissionsEndpoint(decision_api(), request);
+    return route.handle(*this, request);
   }
   return JsonResponse(http::status::not_found, "{\"error\":\"not_found\"}");
+}
+
+HttpResponse Service::NginxAuthorize(const HttpRequest& request) {
+  // nginx auth_request: the original request in two headers.
+  absl::string_view original_method, original_uri;
+  if (!SingleHeader(request, "x-original-method", &original_method) ||
+      !SingleHeader(request, "x-original-uri", &original_uri) ||
+      original_method.empty() || original_uri.empty()) {
+    metrics_.Decision("bad_request", "missing_original_request");
+    HttpResponse response =
+        JsonResponse(http::status::bad_request,
+                     "{\"error\":\"invalid_request\",\"reason\":"
+                     "\"missing_original_request\"}");
+    response.set("x-portcullis-reason", "missing_original_request");
+    return response;
+  }
+  return AuthorizeLogged(request, original_method, original_uri);
+}
+
+HttpResponse Service::ExtAuthz(const HttpRequest& request) {
+  // Envoy ext_authz (HTTP mode, path_prefix /v1/ext_authz): the original
+  // method and path are the request's own.
+  absl::string_view target = View(request.target());
+  absl::string_view original = target.substr(strlen("/v1/ext_authz"));
+  std::string rooted;
+  if (original.empty() || original[0] != '/') {
+    rooted = absl::StrCat("/", original);
+    original = rooted;
+  }
+  return AuthorizeLogged(request, View(request.method_string()), original);
+}
+
+HttpResponse Service::Healthz() {
+  HttpResponse response(http::status::ok, 11);
+  response.set(http::field::content_type, "text/plain");
+  response.body() = "ok\n";
+  return response;
 }
 
 HttpResponse Service::Readyz() {

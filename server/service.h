@@ -82,6 +82,9 @@ class Service final : public HttpHandler {
   HttpResponse RevokeEndpoint(const HttpRequest& request);
   HttpResponse MeEndpoint(const HttpRequest& request);
   HttpResponse IntrospectEndpoint(const HttpRequest& request);
+  // /v1/authorize (nginx auth_request) and /v1/ext_authz (Envoy).
+  HttpResponse NginxAuthorize(const HttpRequest& request);
+  HttpResponse ExtAuthz(const HttpRequest& request);
   HttpResponse Authorize(const HttpRequest& request, absl::string_view method,
                          absl::string_view path, AuthorizeTrace* trace);
   // Authorize, then its decision-log line (decision_api.h).
@@ -95,6 +98,7 @@ class Service final : public HttpHandler {
   // (camelCase JSON) or RFC 6749's (Monite's).
   auth::IssueOptions IssueOptionsFor(bool monta_dialect) const;
   HttpResponse Readyz();
+  static HttpResponse Healthz();
 
   ServerSettings settings_;
   const auth::Clock& clock_;
