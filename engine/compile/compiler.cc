@@ -441,10 +441,10 @@ class PolicyCompiler {
       if (!role.entity_id().empty()) {
         owner = tables_.entities.Find(0, role.entity_id());
         if (owner == NameTable::kNotFound) {
-          if (!rejected_entities_.contains(role.entity_id())) {
-            Error(path + ".entity_id",
-                  absl::StrCat("unknown entity ", Quote(role.entity_id())));
-          }
+          ErrorUnlessRejected(
+              rejected_entities_.contains(role.entity_id()),
+              path + ".entity_id",
+              absl::StrCat("unknown entity ", Quote(role.entity_id())));
           add = false;
         }
       }
@@ -472,10 +472,9 @@ class PolicyCompiler {
       };
       const uint32_t role = tables_.roles.Find(0, input.default_role_id());
       if (role == NameTable::kNotFound) {
-        if (!rejected_roles_.contains(input.default_role_id())) {
-          Error(path(),
-                absl::StrCat("unknown role ", Quote(input.default_role_id())));
-        }
+        ErrorUnlessRejected(
+            rejected_roles_.contains(input.default_role_id()), path(),
+            absl::StrCat("unknown role ", Quote(input.default_role_id())));
         continue;
       }
       const uint32_t owner = tables_.role_owner[role];
@@ -641,12 +640,12 @@ class PolicyCompiler {
                   credential.partner_id())) {
         partner = tables_.partners.Find(0, credential.partner_id());
         if (partner == NameTable::kNotFound) {
-          if (!rejected_partners_.contains(credential.partner_id())) {
-            Error(
-                path + ".partner_id",
-                absl::StrCat("unknown partner ", Quote(credential.partner_id()),
-                             ": no entity belongs to it"));
-          }
+          ErrorUnlessRejected(
+              rejected_partners_.contains(credential.partner_id()),
+
+              path + ".partner_id",
+              absl::StrCat("unknown partner ", Quote(credential.partner_id()),
+                           ": no entity belongs to it"));
           partner = kNone;
         }
       }
@@ -739,7 +738,24 @@ class PolicyCompiler {
     return std::min(option, size_t{kNone} * sizeof(uint64_t));
   }
 
-  size_t ErrorCount() const { return errors_.size() + dropped_errors_; }
+  // Errors recorded, dropped past the cap, or not repeated (below): an
+  // element is only built when this did not grow while it was checked.
+  size_t ErrorCount() const {
+    return errors_.size() + dropped_errors_ + unrepeated_errors_;
+  }
+
+  // An error about a reference to an element that was itself rejected is
+  // not reported again (a role whose name is too long is not also an unknown
+  // role where an entity names it), but it still counts: the element holding
+  // the reference is not built.
+  void ErrorUnlessRejected(bool rejected, std::string path,
+                           std::string message) {
+    if (rejected) {
+      ++unrepeated_errors_;
+      return;
+    }
+    Error(std::move(path), std::move(message));
+  }
 
   // The dense ids of a credential's entity restriction (empty: unrestricted).
   std::vector<uint32_t> CredentialEntities(const v1::Credential& credential,
@@ -753,9 +769,8 @@ class PolicyCompiler {
           absl::StrCat(path, ".entity_ids[", j, "]");
       const uint32_t entity = tables_.entities.Find(0, id);
       if (entity == NameTable::kNotFound) {
-        if (!rejected_entities_.contains(id)) {
-          Error(entity_path, absl::StrCat("unknown entity ", Quote(id)));
-        }
+        ErrorUnlessRejected(rejected_entities_.contains(id), entity_path,
+                            absl::StrCat("unknown entity ", Quote(id)));
         continue;
       }
       if (partner != kNone && tables_.entity_partner[entity] != partner) {
@@ -851,6 +866,7 @@ class PolicyCompiler {
   };
   std::vector<KeyedError> errors_;
   size_t dropped_errors_ = 0;
+  size_t unrepeated_errors_ = 0;       // ErrorUnlessRejected's
   std::vector<PolicyError> warnings_;  // in the order found
   PolicyTables tables_;
   std::vector<int> entity_input_;  // dense entity -> index in policy.entities

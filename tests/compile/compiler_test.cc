@@ -301,6 +301,20 @@ const ErrorCase
                     scopes: "all:read"
                   })pb",
              {"credentials[0].entity_ids[0]: unknown entity \"e-404\""}},
+            // The fuzzer's find (its input is kept in tests/fuzz/regressions/
+            // policy_property): the only entity of p-x is rejected, so p-x
+            // is not a partner; its credential is not built (and its partner
+            // is not reported twice), whatever entities it lists.
+            {"CredentialOfARejectedPartner",
+             R"pb(entities { id: "e-1" partner_id: "p-x" }
+                  credentials {
+                    client_id: "c"
+                    partner_id: "p-x"
+                    entity_ids: "e-1"
+                    scopes: "all:read"
+                  })pb",
+             {"entities[3].id: duplicate entity \"e-1\" (first at "
+              "entities[0])"}},
             {"RestrictionToAnotherPartnersEntity",
              R"pb(credentials {
                     client_id: "c"
