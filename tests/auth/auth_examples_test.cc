@@ -163,6 +163,28 @@ TEST(MontaScenarioTest, TeamRestrictedAndFullAccessCredentials) {
             "UNAUTHENTICATED: invalid client credentials");
 }
 
+// Monta's Public API /auth/me sample: "scopes": ["all"], "This credential has
+// access to all resources" — every action of every type, and /auth/me echoes
+// the scope as written.
+TEST(MontaScenarioTest, TheAuthMeSampleWithBareAll) {
+  ServiceFixture f(CompileFiles({"examples/monta/policy.txtpb"}));
+  const std::string secret = f.Register("monta-public-api-demo");
+  GrantOr grant = f.service().Introspect(
+      f.Issue("monta-public-api-demo", secret).access_token);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  for (const char* type : {"charge-points", "charges", "sites", "teams",
+                           "users", "wallet-transactions", "webhooks"}) {
+    SCOPED_TRACE(type);
+    EXPECT_EQ(Decide(**grant, type, "delete", "team-north"), "allowed/granted");
+    EXPECT_EQ(Decide(**grant, type, "read", "team-south"), "allowed/granted");
+  }
+  absl::StatusOr<ApplicationInfo> me = f.service().Me(**grant);
+  ASSERT_TRUE(me.ok()) << me.status();
+  const std::string json = ApplicationInfoJson(*me);
+  EXPECT_TRUE(absl::StrContains(json, R"("scopes":["all"])")) << json;
+  EXPECT_TRUE(absl::StrContains(json, R"("name":"Public Api Demo")")) << json;
+}
+
 // Monite: a partner token (client_credentials) for the partner-managed
 // model, and entity-user tokens (entity_user, entity_user_id) whose
 // permissions come from the user's role or the entity's default role.
