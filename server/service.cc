@@ -603,6 +603,23 @@ absl::StatusOr<Params> ReadParams(const HttpRequest& request,
   return params;
 }
 
+// The body and the client authentication of a client-authenticated
+// endpoint (/auth/token, /auth/revoke, /auth/introspect).
+struct ClientRequest {
+  Params params;
+  ClientCredentials client;
+};
+
+absl::StatusOr<ClientRequest> ReadClientRequest(const HttpRequest& request,
+                                                HttpResponse* failure) {
+  absl::StatusOr<Params> params = ReadParams(request, failure);
+  if (!params.ok()) return params.status();
+  absl::StatusOr<ClientCredentials> client =
+      ReadClientCredentials(request, *params, failure);
+  if (!client.ok()) return client.status();
+  return ClientRequest{*std::move(params), *std::move(client)};
+}
+
 std::string TokenJson(const auth::IssuedTokens& tokens, BodyDialect dialect) {
   return dialect == BodyDialect::kCamelJson ? auth::MontaTokenJson(tokens)
                                             : auth::OAuthTokenJson(tokens);
@@ -632,11 +649,10 @@ HttpResponse Service::Jwks() const {
 
 HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   HttpResponse failure;
-  absl::StatusOr<Params> params = ReadParams(request, &failure);
-  if (!params.ok()) return failure;
-  absl::StatusOr<ClientCredentials> client =
-      ReadClientCredentials(request, *params, &failure);
-  if (!client.ok()) return failure;
+  absl::StatusOr<ClientRequest> read = ReadClientRequest(request, &failure);
+  if (!read.ok()) return failure;
+  const Params* const params = &read->params;
+  const ClientCredentials* const client = &read->client;
 
   std::optional<absl::string_view> grant_type = params->Get("grant_type");
   if (!grant_type.has_value() && params->dialect == BodyDialect::kCamelJson) {
@@ -737,11 +753,10 @@ HttpResponse Service::RefreshEndpoint(const HttpRequest& request) {
 
 HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {
   HttpResponse failure;
-  absl::StatusOr<Params> params = ReadParams(request, &failure);
-  if (!params.ok()) return failure;
-  absl::StatusOr<ClientCredentials> client =
-      ReadClientCredentials(request, *params, &failure);
-  if (!client.ok()) return failure;
+  absl::StatusOr<ClientRequest> read = ReadClientRequest(request, &failure);
+  if (!read.ok()) return failure;
+  const Params* const params = &read->params;
+  const ClientCredentials* const client = &read->client;
   std::optional<absl::string_view> token = params->Get("token");
   if (!token.has_value() || token->empty()) {
     return OAuthError(http::status::bad_request, "invalid_request",
@@ -819,11 +834,10 @@ HttpResponse Service::MeEndpoint(const HttpRequest& request) {
 
 HttpResponse Service::IntrospectEndpoint(const HttpRequest& request) {
   HttpResponse failure;
-  absl::StatusOr<Params> params = ReadParams(request, &failure);
-  if (!params.ok()) return failure;
-  absl::StatusOr<ClientCredentials> client =
-      ReadClientCredentials(request, *params, &failure);
-  if (!client.ok()) return failure;
+  absl::StatusOr<ClientRequest> read = ReadClientRequest(request, &failure);
+  if (!read.ok()) return failure;
+  const Params* const params = &read->params;
+  const ClientCredentials* const client = &read->client;
   std::optional<absl::string_view> token = params->Get("token");
   if (!token.has_value() || token->empty()) {
     return OAuthError(http::status::bad_request, "invalid_request",
