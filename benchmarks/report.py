@@ -775,11 +775,12 @@ def callgrind_section(callgrind: Optional[dict], details: Optional[dict],
     return lines
 
 
-def http_section(plots_dir: str) -> List[str]:
-    """The "HTTP" section benchmarks/http/run_http_bench.sh wrote (plots/http.md), as is:
-    its figures come from another run (wrk against the server), not from the results
-    directory."""
-    path = os.path.join(plots_dir, "http.md")
+def kept_section(plots_dir: str, name: str) -> List[str]:
+    """A section another script wrote (plots/<name>), as is: the "JWT introspection"
+    one of benchmarks/jwt/run_jwt_bench.sh (jwt.md) and the "HTTP" one of
+    benchmarks/http/run_http_bench.sh (http.md). Their figures come from their own
+    runs, not from the results directory."""
+    path = os.path.join(plots_dir, name)
     if not os.path.exists(path):
         return []
     with open(path) as f:
@@ -885,7 +886,8 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
     if plotter.gnuplot is None:
         lines += ["(Plots not generated: report.py ran with --no-plots.)", ""]
     lines += callgrind_section(callgrind, details, results, machine) + [""]
-    lines += http_section(args.plots)
+    lines += kept_section(args.plots, "jwt.md")
+    lines += kept_section(args.plots, "http.md")
     lines += machine_section(machine, contexts) + [""]
     lines += commands_section(machine, details, args.command_line) + [""]
     sources = sorted(os.path.basename(p) for p in args.sources)
@@ -952,7 +954,7 @@ def main() -> None:
         os.makedirs(args.plots, exist_ok=True)
         for old in glob.glob(os.path.join(args.plots, "*.svg")) + \
                 glob.glob(os.path.join(args.plots, "*.png")):
-            # http_*: benchmarks/http/run_http_bench.sh's, kept (see http_section).
+            # http_*: benchmarks/http/run_http_bench.sh's, kept (see kept_section).
             if not os.path.basename(old).startswith("http_"):
                 os.remove(old)
     plotter = Plotter(args.plots, gnuplot)
