@@ -22,23 +22,17 @@
 #include "gtest/gtest.h"
 #include "proto/policy.pb.h"
 #include "tests/auth/service_fixture.h"
+#include "tests/test_files.h"
 
 namespace portcullis::auth {
 namespace {
+
+using ::portcullis::test_files::TestDir;
 
 using testing::Describe;
 using testing::kPolicy;
 using testing::kStart;
 using testing::ServiceFixture;
-
-std::string TestDir() {
-  const std::string dir = absl::StrCat(
-      ::testing::TempDir(), "/",
-      ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 // Replaces `path` atomically, as a deployment would (write, then rename).
 void ReplaceFile(const std::string& path, absl::string_view content) {

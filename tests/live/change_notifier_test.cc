@@ -13,9 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/test_files.h"
 
 namespace portcullis::internal {
 namespace {
+
+using ::portcullis::test_files::TestDir;
 
 using WaitResult = ChangeNotifier::WaitResult;
 
@@ -26,15 +29,6 @@ constexpr absl::Duration kLong = absl::Seconds(30);
 // slow pass.
 constexpr absl::Duration kShort = absl::Milliseconds(30);
 constexpr absl::Duration kSettle = absl::Milliseconds(5);
-
-std::string TestDir() {
-  const std::string dir = absl::StrCat(
-      ::testing::TempDir(), "/",
-      ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

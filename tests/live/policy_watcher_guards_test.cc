@@ -17,9 +17,13 @@
 #include "engine/live/policy_watcher.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_files.h"
 
 namespace portcullis {
 namespace {
+
+using ::portcullis::test_files::TestDir;
+using ::portcullis::test_files::WriteFile;
 
 using ::testing::HasSubstr;
 using PollResult = PolicyWatcher::PollResult;
@@ -54,20 +58,6 @@ std::string PolicyWithCredentials(int n) {
                     "\" partner_id: \"p-1\" scopes: \"payable:read\" }\n");
   }
   return text;
-}
-
-std::string TestDir() {
-  const std::string dir = absl::StrCat(
-      ::testing::TempDir(), "/",
-      ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-void WriteFile(const std::string& path, absl::string_view content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
 }
 
 absl::Time ModifiedAt(const std::string& path) {

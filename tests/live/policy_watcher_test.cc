@@ -22,9 +22,13 @@
 #include "engine/snapshot/bundle.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_files.h"
 
 namespace portcullis {
 namespace {
+
+using ::portcullis::test_files::TestDir;
+using ::portcullis::test_files::WriteFile;
 
 using ::testing::HasSubstr;
 using PollResult = PolicyWatcher::PollResult;
@@ -94,20 +98,6 @@ constexpr absl::string_view kInvalid = R"pb(
   }
   entities { id: "e-1" partner_id: "p-1" default_role_id: "r-1" }
 )pb";
-
-std::string TestDir() {
-  const std::string dir = absl::StrCat(
-      ::testing::TempDir(), "/",
-      ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-void WriteFile(const std::string& path, absl::string_view content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
 
 CheckRequestView Approve() {
   CheckRequestView view;
