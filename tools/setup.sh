@@ -20,6 +20,9 @@ packages=(
   nginx               # tests/server/nginx_test.sh, benchmarks/http (auth_request)
   curl                # tests/server/nginx_test.sh, benchmarks/http
   wrk                 # benchmarks/http/run_http_bench.sh
+  redis-server        # tests/replicas: the shared token store, started by the tests
+  libhiredis-dev      # server/: RedisTokenStore and the distributed rate limiter
+  libcurl4-openssl-dev  # server/: the bundle-server policy source
   python3
 )
 

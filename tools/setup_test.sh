@@ -29,6 +29,9 @@ required=(
   "curl:curl"                            # tests/server/nginx_test.sh, benchmarks/http
   "wrk:wrk"                              # benchmarks/http/run_http_bench.sh
   "gnuplot:gnuplot-nox"                  # benchmark plots
+  "redis-server:redis-server"            # tests/replicas
+  "hiredis:libhiredis-dev"               # server/ (Redis store)
+  "libcurl:libcurl4-openssl-dev"         # server/ (bundle source)
 )
 failures=0
 for entry in "${required[@]}"; do
