@@ -1,7 +1,5 @@
 #include "server/api_metrics.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 
 namespace portcullis::server {
@@ -30,8 +28,8 @@ ApiMetrics::ApiMetrics(prometheus::Registry& registry)
                       .Add({})),
       cache_hits_(BuildCounter()
                       .Name("portcullis_token_cache_hits_total")
-                      .Help("Introspections answered from the token cache "
-                            "(introspections minus slow paths)")
+                      .Help("Introspections answered from the token "
+                            "service's per-thread cache, counted exactly")
                       .Register(registry)
                       .Add({})),
       tokens_issued_(BuildCounter()
@@ -96,13 +94,11 @@ void ApiMetrics::Update(const auth::TokenServiceStats& stats,
     tokens_issued_.Increment(
         static_cast<double>(stats.tokens_issued - last_stats_.tokens_issued));
   }
-  last_stats_ = stats;
-  const double hits =
-      std::max(0.0, introspections_.Value() - slow_paths_.Value());
-  if (hits > last_hits_) {
-    cache_hits_.Increment(hits - last_hits_);
-    last_hits_ = hits;
+  if (stats.introspection_cache_hits > last_stats_.introspection_cache_hits) {
+    cache_hits_.Increment(static_cast<double>(
+        stats.introspection_cache_hits - last_stats_.introspection_cache_hits));
   }
+  last_stats_ = stats;
   if (log_dropped > last_dropped_) {
     log_dropped_.Increment(static_cast<double>(log_dropped - last_dropped_));
     last_dropped_ = log_dropped;

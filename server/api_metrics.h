@@ -49,7 +49,6 @@ class ApiMetrics {
 
   std::mutex mu_;  // the totals last exported, for the deltas
   auth::TokenServiceStats last_stats_;
-  double last_hits_ = 0;
   uint64_t last_dropped_ = 0;
   uint64_t last_written_ = 0;
   uint64_t info_generation_ = 0;

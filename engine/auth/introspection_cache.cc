@@ -4,7 +4,8 @@
 
 namespace portcullis::auth::introspection {
 
-CacheTable& ThreadCacheMiss(uint64_t service_id, size_t sets) {
+CacheTable& ThreadCacheMiss(uint64_t service_id, size_t sets,
+                            const std::shared_ptr<HitCounters>& counters) {
   ThreadCaches& caches = ThisThreadCaches();
   size_t i = 1;
   while (i < ThreadCaches::kServices && caches.ids[i] != service_id) ++i;
@@ -13,7 +14,7 @@ CacheTable& ThreadCacheMiss(uint64_t service_id, size_t sets) {
     i = 0;
     while (i < ThreadCaches::kServices - 1 && caches.ids[i] != 0) ++i;
     caches.ids[i] = service_id;
-    caches.tables[i] = std::make_unique<CacheTable>(sets);
+    caches.tables[i] = std::make_unique<CacheTable>(sets, counters);
   }
   std::rotate(caches.ids.begin(), caches.ids.begin() + i,
               caches.ids.begin() + i + 1);

@@ -3,17 +3,20 @@
 // recently, a 4-way set-associative table of validated tokens keyed by a
 // SipHash-128 of the token, each entry holding the bound AccessGrant, its
 // expiry and the generations it was validated at. Thread-hostile by design:
-// only its thread touches a table. Not part of the public API.
+// only its thread touches a table (its hit count excepted: HitCounters reads
+// it). Not part of the public API.
 #ifndef PORTCULLIS_ENGINE_AUTH_INTROSPECTION_CACHE_H_
 #define PORTCULLIS_ENGINE_AUTH_INTROSPECTION_CACHE_H_
 
 #include <sodium.h>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -72,16 +75,73 @@ struct alignas(64) CacheEntry {
 };
 static_assert(sizeof(CacheEntry) == 64, "one entry per cache line");
 
+// The exact count of one service's cache hits over all threads. Each
+// thread's table counts its own hits (CacheTable::CountHit: a plain add to a
+// word only that thread writes, on the line of the table it reads anyway, so
+// a hit writes no shared cache line); a table registers its counter here
+// when made and hands its count over when freed. Thread-safe; Total() takes
+// a mutex and reads every live table's counter, O(threads): for scrapes, not
+// for request paths. Shared (shared_ptr) by the service and its tables, as a
+// table may outlive its service in a thread's cache.
+class HitCounters {
+ public:
+  // Hits of every table ever registered, live or freed.
+  uint64_t Total() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    uint64_t total = retired_;
+    for (const std::atomic<uint64_t>* live : live_) {
+      total += live->load(std::memory_order_relaxed);
+    }
+    return total;
+  }
+
+  void Register(const std::atomic<uint64_t>* counter) {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.push_back(counter);
+  }
+
+  // `counter` stops being read; its count is kept.
+  void Retire(const std::atomic<uint64_t>* counter) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < live_.size(); ++i) {
+      if (live_[i] != counter) continue;
+      retired_ += counter->load(std::memory_order_relaxed);
+      live_[i] = live_.back();
+      live_.pop_back();
+      return;
+    }
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<const std::atomic<uint64_t>*> live_;  // Guarded by mu_.
+  uint64_t retired_ = 0;                            // Guarded by mu_.
+};
+
 // A thread's cache for one service: `sets` sets of kWays entries, a set
 // chosen by the low bits of the key (uniform: a PRF value). Thread-hostile:
-// only its thread touches it.
+// only its thread touches it, except `hits_`, which `counters` reads.
 class CacheTable {
  public:
-  explicit CacheTable(size_t sets)
-      : set_mask_(sets - 1), entries_(sets * kWays) {}
+  CacheTable(size_t sets, std::shared_ptr<HitCounters> counters)
+      : set_mask_(sets - 1),
+        entries_(sets * kWays),
+        counters_(std::move(counters)) {
+    counters_->Register(&hits_);
+  }
+  ~CacheTable() { counters_->Retire(&hits_); }
+  CacheTable(const CacheTable&) = delete;
+  CacheTable& operator=(const CacheTable&) = delete;
 
   // The service epoch (a count of SetPolicy calls) the table last saw.
   uint64_t epoch() const { return epoch_; }
+
+  // One more hit. Only this table's thread writes `hits_`, so a relaxed
+  // load and store (no locked instruction) count exactly.
+  void CountHit() {
+    hits_.store(hits_.load(std::memory_order_relaxed) + 1,
+                std::memory_order_relaxed);
+  }
 
   // Drops every entry, and with them the grants, policy snapshots and rate
   // limiters they hold, and records `epoch`. Called when the table sees a
@@ -141,6 +201,9 @@ class CacheTable {
   // Entries holding a grant; lets DropAll skip an empty table.
   size_t filled_ = 0;
   uint64_t epoch_ = 0;
+  // Hits answered by this table; beside epoch_, which every lookup reads.
+  std::atomic<uint64_t> hits_{0};
+  const std::shared_ptr<HitCounters> counters_;
 };
 
 // The caches of the services this thread used most recently, most recent
@@ -158,13 +221,16 @@ inline ThreadCaches& ThisThreadCaches() {
   return caches;
 }
 
-// This thread's cache of `service_id` (of `sets` sets), made most recent;
-// created, evicting the least recently used, when the thread has none.
-CacheTable& ThreadCacheMiss(uint64_t service_id, size_t sets);
-inline CacheTable& ThreadCache(uint64_t service_id, size_t sets) {
+// This thread's cache of `service_id` (of `sets` sets, counting its hits in
+// `counters`), made most recent; created, evicting the least recently used,
+// when the thread has none.
+CacheTable& ThreadCacheMiss(uint64_t service_id, size_t sets,
+                            const std::shared_ptr<HitCounters>& counters);
+inline CacheTable& ThreadCache(uint64_t service_id, size_t sets,
+                               const std::shared_ptr<HitCounters>& counters) {
   ThreadCaches& caches = ThisThreadCaches();
   if (caches.ids[0] == service_id) return *caches.tables[0];
-  return ThreadCacheMiss(service_id, sets);
+  return ThreadCacheMiss(service_id, sets, counters);
 }
 
 // Frees this thread's cache of `service_id`, if it has one.

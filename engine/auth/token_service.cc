@@ -311,6 +311,7 @@ TokenService::TokenService(const TokenServiceOptions& options,
       clock_(clock),
       id_(NextServiceId()),
       cache_sets_(CacheSets(options.cache_entries_per_thread)),
+      hit_counters_(std::make_shared<introspection::HitCounters>()),
       family_generations_(new std::atomic<uint64_t>[kFamilyBuckets]),
       counters_(std::make_unique<Counters>()) {
   RandomBytes(absl::MakeSpan(cache_key_));
@@ -861,7 +862,7 @@ TokenService::IntrospectCached(absl::Span<const uint8_t> cache_input,
                                absl::string_view signed_part, absl::Time now,
                                Miss&& miss) const {
   const CacheKey key = CacheKeyOf(cache_key_, cache_input);
-  CacheTable& cache = ThreadCache(id_, cache_sets_);
+  CacheTable& cache = ThreadCache(id_, cache_sets_, hit_counters_);
   // The epoch is read once: for the swap check here (a compare with the
   // table's own copy, thread-local) and for the entry's generation below.
   const uint64_t epoch = epoch_.load(std::memory_order_acquire);
@@ -895,6 +896,7 @@ TokenService::IntrospectCached(absl::Span<const uint8_t> cache_input,
       const uint64_t valid_from =
           static_cast<uint64_t>(entry->expires_at_nanos) - span;
       if (static_cast<uint64_t>(absl::ToUnixNanos(now)) - valid_from < span) {
+        cache.CountHit();
         return entry->grant;
       }
       if (absl::ToUnixNanos(now) >= entry->expires_at_nanos) {
@@ -1093,6 +1095,7 @@ TokenServiceStats TokenService::Stats() const {
       counters_->refresh_reuses.load(std::memory_order_relaxed);
   stats.introspection_slow_paths =
       counters_->introspection_slow_paths.load(std::memory_order_relaxed);
+  stats.introspection_cache_hits = hit_counters_->Total();
   return stats;
 }
 

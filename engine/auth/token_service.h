@@ -137,6 +137,10 @@
 
 namespace portcullis::auth {
 
+namespace introspection {
+class HitCounters;
+}  // namespace introspection
+
 // JWT access tokens (jwt.h, docs/jwt.md): how the service signs and verifies
 // them. Every field states its default.
 struct JwtTokenOptions {
@@ -260,15 +264,21 @@ class AccessGrant {
   std::string jwt_signed_part_;
 };
 
-// Counters for monitoring, updated on the slow paths only (never by a cached
-// introspection). Authentication failures are counted by reason here and
-// nowhere else: the endpoints answer all of them with the same error.
+// Counters for monitoring. All but the cache hits are updated on the slow
+// paths only; a cached introspection adds one to its own thread's hit count
+// (no shared cache line written), and Stats() sums the threads' counts.
+// Authentication failures are counted by reason here and nowhere else: the
+// endpoints answer all of them with the same error.
 struct TokenServiceStats {
   // Indexed by AuthFailure; [kNone] counts successful authentications.
   std::array<uint64_t, kAuthFailureKinds> authentications{};
   uint64_t tokens_issued = 0;   // pairs, by IssueToken and Refresh
   uint64_t refresh_reuses = 0;  // rotated refresh tokens presented again
   uint64_t introspection_slow_paths = 0;  // cache misses and revalidations
+  // Introspections (of any kind: Introspect, IntrospectHeader, by every
+  // caller) answered from a thread's cache with a grant. Exact: every hit
+  // is counted once, by every thread, including threads that have exited.
+  uint64_t introspection_cache_hits = 0;
 };
 
 // The endpoints and introspection. Thread-safe: every method may be called
@@ -467,6 +477,8 @@ class TokenService {
   // tokens (ClientRegistry::RemoveLongAbsentClients). Call it periodically.
   size_t RemoveExpiredTokens();
 
+  // The counters. Takes a mutex and reads one word per thread that has an
+  // introspection cache of this service: for monitoring, not per request.
   TokenServiceStats Stats() const;
 
   // Frees the calling thread's introspection cache of this service, with
@@ -556,6 +568,8 @@ class TokenService {
   // SipHash key of the introspection cache: random, never leaves memory.
   std::array<uint8_t, 16> cache_key_;
   const size_t cache_sets_;
+  // Every thread's count of cache hits (TokenServiceStats).
+  const std::shared_ptr<introspection::HitCounters> hit_counters_;
 
   // std::shared_mutex rather than absl::Mutex: Debian's prebuilt Abseil is
   // not compiled with ThreadSanitizer, which then reports false races.

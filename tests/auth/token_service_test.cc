@@ -1479,6 +1479,64 @@ TEST(TokenServiceCacheTest, TokensAreCachedAgainAfterASwap) {
   EXPECT_EQ(f.service().Stats().introspection_slow_paths, before + 1);
 }
 
+// Stats().introspection_cache_hits counts every hit exactly once: on this
+// thread and on others, by Introspect and IntrospectHeader, after a thread
+// exited or released its cache, and never a slow path or a refusal.
+TEST(TokenServiceCacheTest, CacheHitsAreCountedExactly) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens a = f.Issue("c-backend", secret);
+  const IssuedTokens b = f.Issue("c-backend", secret);
+  EXPECT_EQ(f.service().Stats().introspection_cache_hits, 0u);
+  // First use on this thread: a slow path, not a hit.
+  ASSERT_EQ(IntrospectStatus(f.service(), a.access_token, kStart), "OK");
+  EXPECT_EQ(f.service().Stats().introspection_cache_hits, 0u);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(IntrospectStatus(f.service(), a.access_token, kStart), "OK");
+    ASSERT_TRUE(
+        f.service().IntrospectHeader("Bearer " + a.access_token, kStart).ok());
+  }
+  EXPECT_EQ(f.service().Stats().introspection_cache_hits, 10u);
+  // Refusals are not hits: unknown, malformed, and a cached token past its
+  // expiry (found in the cache, refused).
+  EXPECT_NE(IntrospectStatus(f.service(), "not-a-token", kStart), "OK");
+  {
+    // A second service on the same thread counts its own hits.
+    ServiceFixture other;
+    const IssuedTokens o =
+        other.Issue("c-backend", other.Register("c-backend"));
+    ASSERT_EQ(IntrospectStatus(other.service(), o.access_token, kStart), "OK");
+    ASSERT_EQ(IntrospectStatus(other.service(), o.access_token, kStart), "OK");
+    EXPECT_EQ(other.service().Stats().introspection_cache_hits, 1u);
+  }
+  EXPECT_EQ(f.service().Stats().introspection_cache_hits, 10u);
+  {
+    // Another thread: 1 slow path and 3 hits per token, counted while the
+    // thread lives, after it released its cache, and after it exited.
+    Worker worker;
+    worker.Run([&] {
+      for (const IssuedTokens* t : {&a, &b}) {
+        for (int i = 0; i < 4; ++i) {
+          EXPECT_EQ(IntrospectStatus(f.service(), t->access_token, kStart),
+                    "OK");
+        }
+      }
+    });
+    EXPECT_EQ(f.service().Stats().introspection_cache_hits, 16u);
+    worker.Run([&] { f.service().ReleaseThreadCache(); });
+    EXPECT_EQ(f.service().Stats().introspection_cache_hits, 16u);
+    worker.Run([&] {
+      EXPECT_EQ(IntrospectStatus(f.service(), b.access_token, kStart), "OK");
+      EXPECT_EQ(IntrospectStatus(f.service(), b.access_token, kStart), "OK");
+    });
+    EXPECT_EQ(f.service().Stats().introspection_cache_hits, 17u);
+  }
+  EXPECT_EQ(f.service().Stats().introspection_cache_hits, 17u);
+  EXPECT_EQ(IntrospectStatus(f.service(), a.access_token, kStart + kHour),
+            "UNAUTHENTICATED: access token: expired");
+  EXPECT_EQ(f.service().Stats().introspection_cache_hits, 17u);
+}
+
 // Issue, introspect, refresh, revoke and policy swaps from several threads
 // at once, bounded. Under ThreadSanitizer this finds unsynchronized access;
 // everywhere it checks that a revocation is complete when Revoke returns.
