@@ -82,8 +82,12 @@ class Service final : public HttpHandler {
   HttpResponse RevokeEndpoint(const HttpRequest& request);
   HttpResponse MeEndpoint(const HttpRequest& request);
   HttpResponse IntrospectEndpoint(const HttpRequest& request);
-  // /v1/authorize (nginx auth_request) and /v1/ext_authz (Envoy).
+  // /v1/authorize (nginx auth_request) and /v1/ext_authz (Envoy). The
+  // /v1/authorize answers carry no body, so that nginx keeps its connection
+  // to the authorizer alive (WithoutBody in service.cc says why);
+  // NginxAuthorizeWithBody is the answer before its body is dropped.
   HttpResponse NginxAuthorize(const HttpRequest& request);
+  HttpResponse NginxAuthorizeWithBody(const HttpRequest& request);
   HttpResponse ExtAuthz(const HttpRequest& request);
   HttpResponse Authorize(const HttpRequest& request, absl::string_view method,
                          absl::string_view path, AuthorizeTrace* trace);

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The results of benchmarks/http/run_http_bench.sh as JSON, Markdown and plots.
 
-Reads the wrk figures the script left in $BENCH_TMP (<run>.json, commands.txt)
-and writes benchmarks/plots/http.json, benchmarks/plots/http.md (the "HTTP"
+Reads the wrk figures the script left in $BENCH_TMP (<run>.<round>.json for
+rounds 1..$BENCH_REPEAT, commands.txt); each run's figures are the medians
+over the rounds (requests/s, p50, p99 each on its own), each goal's ratio the
+median of the rounds' ratios, every round's ratio listed. Writes benchmarks/plots/http.json, benchmarks/plots/http.md (the "HTTP"
 section of BENCHMARKS.md), benchmarks/plots/http_throughput.{svg,png} and
 http_latency.{svg,png}, and puts the section into BENCHMARKS.md (replacing
 an earlier one; benchmarks/report.py keeps it when it regenerates the file).
@@ -11,6 +13,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 
@@ -90,32 +93,49 @@ def latency_plot(name, title, rows):
 
 def main():
     tmp = os.environ["BENCH_TMP"]
+    repeat = int(os.environ.get("BENCH_REPEAT", "1"))
     results = {}
     for run, label in RUNS:
-        with open(os.path.join(tmp, run + ".json")) as f:
-            r = json.load(f)
-        seconds = r["duration_us"] / 1e6
-        r["label"] = label
-        r["requests_per_second"] = r["requests"] / seconds
-        r["errors"] = sum(r[k] for k in r if k.startswith("errors_"))
-        results[run] = r
-    for run, r in results.items():
-        if r["errors"]:
-            sys.exit(f"http_report.py: {run} had {r['errors']} errors (non-2xx or socket): {r}")
+        rounds = []
+        for i in range(1, repeat + 1):
+            with open(os.path.join(tmp, f"{run}.{i}.json")) as f:
+                r = json.load(f)
+            r["requests_per_second"] = r["requests"] / (r["duration_us"] / 1e6)
+            r["errors"] = sum(r[k] for k in r if k.startswith("errors_"))
+            if r["errors"]:
+                sys.exit(f"http_report.py: {run} (round {i}) had {r['errors']} errors "
+                         f"(non-2xx or socket): {r}")
+            rounds.append(r)
+        results[run] = {
+            "label": label,
+            "requests_per_second": statistics.median(r["requests_per_second"] for r in rounds),
+            "latency_p50_us": statistics.median(r["latency_p50_us"] for r in rounds),
+            "latency_p99_us": statistics.median(r["latency_p99_us"] for r in rounds),
+            "errors": 0,
+            "rounds": rounds,
+        }
     commands = open(os.path.join(tmp, "commands.txt")).read().splitlines()
     m = machine()
     m.update({"date": os.environ["BENCH_DATE"], "nginx": os.environ["BENCH_NGINX"],
               "wrk": os.environ["BENCH_WRK"], "git_commit": os.environ["BENCH_COMMIT"],
-              "git_dirty": os.environ["BENCH_DIRTY"] == "true"})
+              "git_dirty": os.environ["BENCH_DIRTY"] == "true",
+              "load_average_before": os.environ.get("BENCH_LOAD_BEFORE", "unknown")})
     rps = {k: v["requests_per_second"] for k, v in results.items()}
-    ratios = {
-        "authorize_vs_nginx_static": rps["authorize"] / rps["nginx_static"],
-        "auth_request_vs_proxy": rps["nginx_auth_request"] / rps["nginx_proxy"],
+
+    def round_ratios(a, b):
+        return [x["requests_per_second"] / y["requests_per_second"]
+                for x, y in zip(results[a]["rounds"], results[b]["rounds"])]
+
+    per_round = {
+        "authorize_vs_nginx_static": round_ratios("authorize", "nginx_static"),
+        "auth_request_vs_proxy": round_ratios("nginx_auth_request", "nginx_proxy"),
     }
+    ratios = {k: statistics.median(v) for k, v in per_round.items()}
     os.makedirs(PLOTS, exist_ok=True)
     with open(os.path.join(PLOTS, "http.json"), "w") as f:
         json.dump({"machine": m, "duration_seconds": int(os.environ["BENCH_DURATION"]),
-                   "commands": commands, "results": results, "ratios": ratios}, f, indent=2)
+                   "rounds": repeat, "commands": commands, "results": results,
+                   "ratios": ratios, "ratios_per_round": per_round}, f, indent=2)
         f.write("\n")
 
     bars("http_throughput", "HTTP requests/s (wrk, 2 threads, 100 connections, keep-alive)",
@@ -127,18 +147,23 @@ def main():
     def verdict(ratio):
         return "**pass**" if ratio >= 0.5 else "**OVER**"
 
+    def listed(values):
+        return ", ".join(f"{v:.2f}×" for v in values)
+
     lines = [
         "## HTTP", "",
         "<!-- Written by benchmarks/http/run_http_bench.sh (http_report.py); "
         "benchmarks/report.py keeps this section. -->", "",
         f"`portcullis serve` (opt build) and Debian's nginx ({m['nginx']}) on 127.0.0.1, "
         f"measured with wrk {m['wrk']} (2 threads, 100 keep-alive connections, "
-        f"{os.environ['BENCH_DURATION']} s per run, 1,000 distinct access tokens in turn "
+        f"{os.environ['BENCH_DURATION']} s per run, {repeat} rounds of the five runs, "
+        "1,000 distinct access tokens in turn "
         "and the `x-monite-entity-id` header on every request, `benchmarks/http/wrk_rotate.lua`). "
+        "Each figure is the median over the rounds. "
         f"Measured {m['date']} at commit `{m['git_commit'][:12]}`"
         + (" (with uncommitted changes)" if m["git_dirty"] else "")
-        + f", {m['cpu_model']} ×{m['nproc']}, {m['kernel']}, load average at the end "
-        f"{m['load_average_at_end']}: server, nginx and wrk share these cores (and so did "
+        + f", {m['cpu_model']} ×{m['nproc']}, {m['kernel']}, load average before the runs "
+        f"{m['load_average_before']} and at the end {m['load_average_at_end']}: server, nginx and wrk share these cores (and so did "
         "whatever else ran), so every figure is a lower bound of what each does alone.", "",
         "| run | requests/s | p50 | p99 | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -149,12 +174,15 @@ def main():
                      f"{fmt_us(r['latency_p99_us'])} | {r['errors']} |")
     lines += [
         "",
-        "| goal (issue 16) | measured | status |",
-        "| --- | ---: | --- |",
+        "| goal (issue 16) | median | each round | status |",
+        "| --- | ---: | ---: | --- |",
         f"| `/v1/authorize` ≥ 0.5× nginx's static 200 | "
-        f"{ratios['authorize_vs_nginx_static']:.2f}× | {verdict(ratios['authorize_vs_nginx_static'])} |",
+        f"{ratios['authorize_vs_nginx_static']:.2f}× | "
+        f"{listed(per_round['authorize_vs_nginx_static'])} | "
+        f"{verdict(ratios['authorize_vs_nginx_static'])} |",
         f"| through nginx with auth_request ≥ 0.5× the same proxy without it | "
-        f"{ratios['auth_request_vs_proxy']:.2f}× | {verdict(ratios['auth_request_vs_proxy'])} |",
+        f"{ratios['auth_request_vs_proxy']:.2f}× | {listed(per_round['auth_request_vs_proxy'])} | "
+        f"{verdict(ratios['auth_request_vs_proxy'])} |",
         "",
         "![HTTP requests/s](benchmarks/plots/http_throughput.svg)", "",
         "[SVG](benchmarks/plots/http_throughput.svg) · [PNG](benchmarks/plots/http_throughput.png)", "",
@@ -163,7 +191,7 @@ def main():
         "figures: [http.json](benchmarks/plots/http.json)", "",
         "Command (from the repository root; it builds `bazel build -c opt //tools:portcullis`, "
         "starts the server, nginx and the runs, and stops them): "
-        "`benchmarks/http/run_http_bench.sh`, which ran:", "",
+        f"`benchmarks/http/run_http_bench.sh` (`--repeat {repeat}`), which ran, in each round:", "",
         "```sh",
     ] + commands + ["```", ""]
     section = "\n".join(lines)
@@ -174,8 +202,10 @@ def main():
         r = results[run]
         print(f"{r['label']:32} {fmt_rate(rps[run]):>10} req/s  p50 {fmt_us(r['latency_p50_us']):>9}"
               f"  p99 {fmt_us(r['latency_p99_us']):>9}")
-    print(f"authorize / nginx static: {ratios['authorize_vs_nginx_static']:.2f}x; "
-          f"auth_request / proxy: {ratios['auth_request_vs_proxy']:.2f}x")
+    print(f"authorize / nginx static: {ratios['authorize_vs_nginx_static']:.2f}x "
+          f"(rounds: {listed(per_round['authorize_vs_nginx_static'])}); "
+          f"auth_request / proxy: {ratios['auth_request_vs_proxy']:.2f}x "
+          f"(rounds: {listed(per_round['auth_request_vs_proxy'])})")
 
 
 def insert_section(path, section):

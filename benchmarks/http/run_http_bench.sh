@@ -8,29 +8,36 @@
 #       same nginx proxying to it without auth_request (goal: auth costs at
 #       most half of the throughput, i.e. ≥ 0.5×);
 #   (c) POST /auth/token issues/s.
-# wrk: 2 threads, 100 connections, 10 s per run (--duration to change). The
+# wrk: 2 threads, 100 connections, 10 s per run (--duration to change),
+# every run repeated --repeat times (default 3) in rounds of all five, so that
+# a shared machine's bursts of load fall on every run alike; the report has
+# the median of each figure over the rounds and each round's ratios. The
 # server is the opt build (`bazel build -c opt //tools:portcullis`), with the
 # examples/server configuration and the example policy's rate limits raised
 # out of reach. Writes benchmarks/plots/http.json, http.md, http_*.svg/png,
-# and the "HTTP" section of BENCHMARKS.md. About 1.5 minutes plus the build.
-# Not part of `bazel test`.
+# and the "HTTP" section of BENCHMARKS.md. About 1 minute per round plus the
+# build. Not part of `bazel test`.
 #
-# usage: benchmarks/http/run_http_bench.sh [--duration SECONDS] [--no-build]
+# usage: benchmarks/http/run_http_bench.sh [--duration SECONDS] [--repeat N]
+#                                          [--no-build]
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo_root"
 duration=10
+repeat=3
 build=true
 while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
     --no-build) build=false; shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run_http_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration: a positive integer" >&2; exit 2; }
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "--repeat: a positive integer" >&2; exit 2; }
 
 fail() {
   echo "run_http_bench.sh: $*" >&2
@@ -146,27 +153,33 @@ check "http://127.0.0.1:$plain_port/charge-points" 200
 
 # --- the runs.
 date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 wrk_args=(-t 2 -c 100 -d "${duration}s" --timeout 5s -s benchmarks/http/wrk_rotate.lua)
 commands=()
-run() {  # name, mode, url
-  local name=$1 mode=$2 url=$3 cmd
+run() {  # name, mode, url (uses $round)
+  local name=$1 mode=$2 url=$3 cmd out=$tmp/$1.$round
   cmd=(wrk "${wrk_args[@]}" "$url")
-  commands+=("BENCH_MODE=$mode BENCH_TOKENS=tokens.txt BENCH_BODIES=bodies.txt ${cmd[*]}")
-  echo "run_http_bench.sh: $name: ${cmd[*]}" >&2
+  if ((round == 1)); then
+    commands+=("BENCH_MODE=$mode BENCH_TOKENS=tokens.txt BENCH_BODIES=bodies.txt ${cmd[*]}")
+  fi
+  echo "run_http_bench.sh: round $round/$repeat: $name: ${cmd[*]}" >&2
   BENCH_MODE=$mode BENCH_TOKENS=$tmp/tokens.txt BENCH_BODIES=$tmp/bodies.txt \
-    "${cmd[@]}" >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; fail "wrk failed on $name"; }
-  grep '^RESULT ' "$tmp/$name.out" | sed 's/^RESULT //' >"$tmp/$name.json" ||
+    "${cmd[@]}" >"$out.out" 2>&1 || { cat "$out.out" >&2; fail "wrk failed on $name"; }
+  grep '^RESULT ' "$out.out" | sed 's/^RESULT //' >"$out.json" ||
     fail "no RESULT line from wrk for $name"
 }
-run nginx_static path "http://127.0.0.1:$static_port/charge-points"
-run authorize authorize "http://127.0.0.1:$authz_port/v1/authorize"
-run nginx_proxy path "http://127.0.0.1:$plain_port/charge-points"
-run nginx_auth_request path "http://127.0.0.1:$auth_port/charge-points"
-run auth_token token "http://127.0.0.1:$authz_port/auth/token"
+for ((round = 1; round <= repeat; round++)); do
+  run nginx_static path "http://127.0.0.1:$static_port/charge-points"
+  run authorize authorize "http://127.0.0.1:$authz_port/v1/authorize"
+  run nginx_proxy path "http://127.0.0.1:$plain_port/charge-points"
+  run nginx_auth_request path "http://127.0.0.1:$auth_port/charge-points"
+  run auth_token token "http://127.0.0.1:$authz_port/auth/token"
+done
 
 # --- machine and results.
 printf '%s\n' "${commands[@]}" >"$tmp/commands.txt"
-BENCH_TMP=$tmp BENCH_DATE=$date_utc BENCH_DURATION=$duration \
+BENCH_TMP=$tmp BENCH_DATE=$date_utc BENCH_DURATION=$duration BENCH_REPEAT=$repeat \
+  BENCH_LOAD_BEFORE="$load_before" \
   BENCH_NGINX=$(nginx -v 2>&1 | sed 's/^nginx version: //') \
   BENCH_WRK=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown) \
   BENCH_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown) \

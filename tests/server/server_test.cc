@@ -403,6 +403,57 @@ TEST_F(ServerTest, ProxyAuthorization) {
   EXPECT_EQ(r.result_int(), 200u);
 }
 
+// nginx returns a connection to its keepalive pool only after an answer
+// without a body (auth_request never reads one): every /v1/authorize answer,
+// whatever its status, is headers only with Content-Length: 0. Envoy's
+// ext_authz passes a denial's body to the client, so /v1/ext_authz keeps it.
+TEST_F(ServerTest, ProxyAuthorizationAnswersHaveNoBody) {
+  const std::string token = Token("monta-cp-reader");
+  const std::string original = "X-Original-Method: GET\r\nX-Original-URI: ";
+  struct Case {
+    const char* name;
+    std::string headers;
+    unsigned status;
+  };
+  const Case cases[] = {
+      {"allowed",
+       absl::StrCat(original, "/charge-points\r\nAuthorization: Bearer ", token,
+                    "\r\nx-monite-entity-id: team-north\r\n"),
+       200},
+      {"denied",
+       absl::StrCat(original, "/charge-points\r\nAuthorization: Bearer ", token,
+                    "\r\nx-monite-entity-id: team-west\r\n"),
+       403},
+      {"no entity",
+       absl::StrCat(original, "/charge-points\r\nAuthorization: Bearer ", token,
+                    "\r\n"),
+       400},
+      {"no token", absl::StrCat(original, "/charge-points\r\n"), 401},
+      {"bad token",
+       absl::StrCat(original, "/charge-points\r\nAuthorization: Bearer x\r\n"),
+       401},
+      {"no original request",
+       absl::StrCat("Authorization: Bearer ", token, "\r\n"), 400},
+  };
+  // One keep-alive connection, as nginx's: every answer keeps it open.
+  HttpClient proxy(test_->port());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Response r = proxy.Send("GET", "/v1/authorize", c.headers);
+    EXPECT_EQ(r.result_int(), c.status);
+    EXPECT_EQ(Header(r, "Content-Length"), "0");
+    EXPECT_EQ(r.body(), "");
+    EXPECT_EQ(Header(r, "Content-Type"), "");
+    EXPECT_TRUE(r.keep_alive());
+  }
+  const Response envoy =
+      Send("GET", "/v1/ext_authz/charge-points",
+           absl::StrCat("Authorization: Bearer ", token,
+                        "\r\nx-monite-entity-id: team-west\r\n"));
+  EXPECT_EQ(envoy.result_int(), 403u);
+  EXPECT_EQ(envoy.body(), R"({"decision":"not_allowed","reason":"tenant"})");
+}
+
 TEST_F(ServerTest, EntityUserAllowedForOwn) {
   Response r =
       Json("/auth/token",
