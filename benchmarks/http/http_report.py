@@ -36,6 +36,8 @@ def machine():
         "nproc": os.cpu_count(),
         "kernel": " ".join(platform.uname()[i] for i in (0, 2, 4)),
         "load_average_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        # Under `nice -n -10` (say) the runs preempt other jobs' processes.
+        "niceness": os.nice(0),
     }
 
 
@@ -163,7 +165,9 @@ def main():
         f"Measured {m['date']} at commit `{m['git_commit'][:12]}`"
         + (" (with uncommitted changes)" if m["git_dirty"] else "")
         + f", {m['cpu_model']} ×{m['nproc']}, {m['kernel']}, load average before the runs "
-        f"{m['load_average_before']} and at the end {m['load_average_at_end']}: server, nginx and wrk share these cores (and so did "
+        f"{m['load_average_before']} and at the end {m['load_average_at_end']}"
+        + (f", run at niceness {m['niceness']}" if m["niceness"] else "")
+        + ": server, nginx and wrk share these cores (and so did "
         "whatever else ran), so every figure is a lower bound of what each does alone.", "",
         "| run | requests/s | p50 | p99 | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
