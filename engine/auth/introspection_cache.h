@@ -69,9 +69,16 @@ struct alignas(64) CacheEntry {
   // The entry answers hits for now in [expiry - valid_seconds s, expiry):
   // earlier, the slow path would refuse the token (a JWT before its iat or
   // nbf less the leeway, after the clock stepped back), so a hit must not
-  // accept it. kAlwaysValid (about 136 years) for opaque tokens.
+  // accept it. kAlwaysValid (about 136 years) for opaque tokens, and for
+  // them only: a JWT's window is clamped below it (see jwt()).
   uint32_t valid_seconds = 0;
   std::shared_ptr<const AccessGrant> grant;
+
+  // Whether the entry is a JWT's, whose grant holds the signed part a hit
+  // must compare; read from this line, so that an opaque token's hit does
+  // not load the grant's own line for it (one cache miss fewer per hit when
+  // a thread's live tokens do not fit in the CPU caches).
+  bool jwt() const { return valid_seconds != kAlwaysValid; }
 };
 static_assert(sizeof(CacheEntry) == 64, "one entry per cache line");
 

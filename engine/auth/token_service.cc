@@ -870,9 +870,14 @@ TokenService::IntrospectCached(absl::Span<const uint8_t> cache_input,
   CacheEntry* entry = cache.Find(key);
   // A JWT's entry answers only the very text verified: the signature
   // matched by its SipHash, the signed part compared whole. Another text
-  // with that signature (tampered) misses, and the entry stays.
+  // with that signature (tampered) misses, and the entry stays. An opaque
+  // token (`signed_part` empty) takes an opaque token's entry only: the
+  // entry's kind is on the entry's line, so the grant's is not read here
+  // (a JWT's grant always has a non-empty signed part).
   if (entry != nullptr &&
-      !SameText(entry->grant->jwt_signed_part_, signed_part)) {
+      (signed_part.empty()
+           ? entry->jwt()
+           : !SameText(entry->grant->jwt_signed_part_, signed_part))) {
     entry = nullptr;
   }
   MissInfo info;
@@ -952,6 +957,11 @@ TokenService::IntrospectCached(absl::Span<const uint8_t> cache_input,
         absl::FromUnixNanos(filled.expires_at_nanos) - info.valid_from);
     filled.valid_seconds = static_cast<uint32_t>(
         std::clamp<int64_t>(seconds, 0, int64_t{kAlwaysValid} - 1));
+  }
+  // CacheEntry::jwt(): a JWT's entry is never kAlwaysValid, whatever its
+  // claims said.
+  if (!signed_part.empty()) {
+    filled.valid_seconds = std::min(filled.valid_seconds, kAlwaysValid - 1);
   }
   filled.grant = *grant;
   cache.Fill(entry != nullptr ? *entry : cache.Slot(key), std::move(filled));
