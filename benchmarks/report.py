@@ -72,6 +72,9 @@ BUDGETS = [
            source="auth issue"),
     Budget("introspect + full check", r"^BM_TokenCheck/full/\d+$", "cpu_time", 100, "ns",
            source="auth issue"),
+    Budget("`portcullis check`, one request line (parse, check by names, answer)",
+           r"^BM_CliCheck/answer_line/\d+$", "cpu_time", 300, "ns",
+           source="performance issue (18)"),
 ]
 
 # The per-request cost of each layer, at one size, in one bar chart: (label,
