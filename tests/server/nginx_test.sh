@@ -170,6 +170,28 @@ request "$base/charge-points?case=twoentities" -H "Authorization: Bearer $reader
 expect_status 400 "two entity headers"
 echo "ok   400 for a missing entity header"
 
+# Keep-alive to the authorizer: nginx returns a connection to its pool only
+# after an answer without a body, so /v1/authorize answers have none (with
+# one, nginx closed the connection after every subrequest). 20 subrequests,
+# allowed and denied, must leave no connection to the authorizer closed on
+# nginx's side (in TIME-WAIT there); entries from before only expire. Read
+# from /proc/net/tcp (state 06 is TIME_WAIT; the remote port in hex).
+closed_to_authorizer() {
+  awk -v port="$(printf ':%04X' "$authz_port")" \
+    '$4 == "06" && substr($3, length($3) - 4) == port { n++ } END { print n + 0 }' /proc/net/tcp
+}
+closed_before=$(closed_to_authorizer)
+for round in $(seq 1 10); do
+  request "$base/charge-points?case=keepalive" -H "Authorization: Bearer $reader" -H 'x-monite-entity-id: team-north'
+  expect_status 200 "keep-alive round $round, allowed"
+  request "$base/charge-points?case=keepalive" -H "Authorization: Bearer $reader" -H 'x-monite-entity-id: team-west'
+  expect_status 403 "keep-alive round $round, denied"
+done
+closed_after=$(closed_to_authorizer)
+((closed_after <= closed_before)) ||
+  fail "nginx closed $((closed_after - closed_before)) connections to the authorizer in 20 subrequests: keep-alive to it is broken (does /v1/authorize answer with a body?)"
+echo "ok   keep-alive: 20 subrequests, no connection to the authorizer closed"
+
 # 429: monta-op7-full-access has 3 requests (the test's policy copy).
 op7=$(token_of monta-op7-full-access)
 for i in 1 2 3; do
