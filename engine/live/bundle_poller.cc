@@ -337,7 +337,7 @@ BundlePoller::PollResult BundlePoller::PollOnce() {
       std::lock_guard<std::mutex> state_lock(state_mu_);
       ++status_.stats.fetch_failures;
     }
-    Fail(answer.status(), now);
+    Fail(answer.status(), now, /*fetch_error=*/true);
     result = PollResult::kFailed;
   } else if (answer->not_modified) {
     {
@@ -495,16 +495,24 @@ BundlePoller::PollResult BundlePoller::LoadCache(absl::Time now) {
   return result;
 }
 
-void BundlePoller::Fail(const absl::Status& error, absl::Time now) {
+void BundlePoller::Fail(const absl::Status& error, absl::Time now,
+                        bool fetch_error) {
   ++consecutive_failures_;
   {
     std::lock_guard<std::mutex> state_lock(state_mu_);
     status_.last_error = error;
     status_.failing_since = std::min(status_.failing_since, now);
   }
-  const std::string message(error.message());
-  if (message == reported_error_) return;
-  reported_error_ = message;
+  // A fetch error's message ends with libcurl's words, which carry
+  // timings and byte counts: the same failure is told once, so it is
+  // compared without them ("<url>: <reason>").
+  absl::string_view key = error.message();
+  if (fetch_error) {
+    key = key.substr(0, key.find(": ", options_.url.size() + 2));
+  }
+  const std::string reported = absl::StrCat(error.code(), " ", key);
+  if (reported == reported_error_) return;
+  reported_error_ = reported;
   if (options_.on_reload) {
     ReloadEvent event;
     event.outcome = ReloadEvent::Outcome::kRejected;

@@ -206,7 +206,8 @@ class BundlePoller {
   PollResult Offer(const std::string& bytes, bool from_cache, absl::Time now);
   PollResult LoadCache(absl::Time now);
   // Records a failure; tells on_reload when it differs from the last one.
-  void Fail(const absl::Status& error, absl::Time now);
+  void Fail(const absl::Status& error, absl::Time now,
+            bool fetch_error = false);
   void Succeed(absl::Time now);
 
   PolicyStore* const store_;
