@@ -86,9 +86,12 @@ std::unique_ptr<TestServer> TestServer::Start(
                           R"pb(
                             listen: "127.0.0.1:0"
                             policy {
-                              files: "policy.txtpb"
-                              quiet_period_zero: true
-                              poll_interval_seconds: 1
+                          )pb",
+                          options.policy_source.empty()
+                              ? "files: \"policy.txtpb\" quiet_period_zero: "
+                                "true poll_interval_seconds: 1"
+                              : options.policy_source,
+                          R"pb(
                             }
                             user_directory_file: "users.txtpb"
                             keys { token_key_file: "token.key"
