@@ -377,8 +377,7 @@ absl::Status ParseBundleServer(const v1::PolicySourceConfig& policy,
   o.max_redirects = static_cast<int>(policy.max_redirects());
   if (!policy.bundle_cache_file().empty()) {
     const std::string& name = policy.bundle_cache_file();
-    if (name == "." || name == ".." ||
-        name.find('/') != std::string::npos) {
+    if (name == "." || name == ".." || name.find('/') != std::string::npos) {
       return invalid("bundle_cache_file",
                      absl::StrCat("\"", absl::CEscape(name),
                                   "\" is not a file name (the file is kept "

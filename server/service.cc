@@ -598,23 +598,21 @@ std::string Service::BundleReport() const {
   std::string report =
       absl::StrCat("bundle server: ", settings_.bundle_poller.url, "\n");
   if (status.published) {
-    absl::StrAppend(&report, "policy: generation ",
-                    status.last_good.generation, ", digest ",
-                    status.last_good.digest.ToHex(),
-                    status.serving_cache ? " (the last good bundle on disk)"
-                                         : "",
-                    "\n");
+    absl::StrAppend(
+        &report, "policy: generation ", status.last_good.generation,
+        ", digest ", status.last_good.digest.ToHex(),
+        status.serving_cache ? " (the last good bundle on disk)" : "", "\n");
   }
-  absl::StrAppend(&report, "etag: ",
-                  status.etag.empty() ? "(none)" : status.etag,
+  absl::StrAppend(&report,
+                  "etag: ", status.etag.empty() ? "(none)" : status.etag,
                   "\nlast success: ", time(status.last_success), "\n");
   if (status.failing_since != absl::InfiniteFuture()) {
-    absl::StrAppend(&report, "failing since ", time(status.failing_since),
-                    ": ", status.last_error.message(), "\n");
+    absl::StrAppend(&report, "failing since ", time(status.failing_since), ": ",
+                    status.last_error.message(), "\n");
   }
   if (!status.cache_error.ok()) {
-    absl::StrAppend(&report, "last good bundle file: ",
-                    status.cache_error.message(), "\n");
+    absl::StrAppend(
+        &report, "last good bundle file: ", status.cache_error.message(), "\n");
   }
   return report;
 }

@@ -78,24 +78,21 @@ std::unique_ptr<Nginx> Nginx::Start(const std::string& dir) {
   std::filesystem::create_directories(nginx->root_);
   nginx->port_ = FreePort();
   const std::string& d = nginx->dir_;
-  WriteText(d + "/nginx.conf",
-            absl::StrCat(
-                "daemon off;\nworker_processes 1;\npid ", d, "/nginx.pid;\n",
-                ::geteuid() == 0 ? "user root;\n" : "", "error_log ", d,
-                "/error.log;\nevents { worker_connections 64; }\n",
-                "http {\n  access_log off;\n",
-                "  client_body_temp_path ", d, "/client_body;\n",
-                "  proxy_temp_path ", d, "/proxy;\n",
-                "  fastcgi_temp_path ", d, "/fastcgi;\n",
-                "  uwsgi_temp_path ", d, "/uwsgi;\n",
-                "  scgi_temp_path ", d, "/scgi;\n",
-                "  server {\n    listen 127.0.0.1:", nginx->port_, ";\n",
-                "    root ", nginx->root_, ";\n",
-                "    location / {\n",
-                "      if (-f $document_root/FAIL) { return 500; }\n",
-                "    }\n",
-                "    location = /moved { return 302 /policy.bundle; }\n",
-                "  }\n}\n"));
+  WriteText(
+      d + "/nginx.conf",
+      absl::StrCat(
+          "daemon off;\nworker_processes 1;\npid ", d, "/nginx.pid;\n",
+          ::geteuid() == 0 ? "user root;\n" : "", "error_log ", d,
+          "/error.log;\nevents { worker_connections 64; }\n",
+          "http {\n  access_log off;\n", "  client_body_temp_path ", d,
+          "/client_body;\n", "  proxy_temp_path ", d, "/proxy;\n",
+          "  fastcgi_temp_path ", d, "/fastcgi;\n", "  uwsgi_temp_path ", d,
+          "/uwsgi;\n", "  scgi_temp_path ", d, "/scgi;\n",
+          "  server {\n    listen 127.0.0.1:", nginx->port_, ";\n", "    root ",
+          nginx->root_, ";\n", "    location / {\n",
+          "      if (-f $document_root/FAIL) { return 500; }\n", "    }\n",
+          "    location = /moved { return 302 /policy.bundle; }\n",
+          "  }\n}\n"));
   const pid_t pid = ::fork();
   if (pid == 0) {
     const std::string conf = d + "/nginx.conf";

@@ -80,9 +80,9 @@ absl::Status CheckPositive(absl::Duration value, absl::string_view name) {
   if (value > absl::ZeroDuration() && value < absl::InfiniteDuration()) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      kOptions, "::", name, ": must be positive and finite; got ",
-      absl::FormatDuration(value)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(kOptions, "::", name, ": must be positive and finite; got ",
+                   absl::FormatDuration(value)));
 }
 
 absl::Status CheckOptions(const BundlePollerOptions& options) {
@@ -241,7 +241,8 @@ absl::StatusOr<BundlePoller::Answer> BundlePoller::Fetch(
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "portcullis-bundle-poller/1");
-  if (headers != nullptr) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+  if (headers != nullptr)
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
 
   const CURLcode code = curl_easy_perform(h);
   const std::string detail =
@@ -256,12 +257,12 @@ absl::StatusOr<BundlePoller::Answer> BundlePoller::Fetch(
           absl::FormatDuration(options_.timeout), "): ", detail));
     case CURLE_PARTIAL_FILE:
       return absl::DataLossError(absl::StrCat(
-          url, ": the answer was cut off before its announced length: ",
-          detail));
+          url,
+          ": the answer was cut off before its announced length: ", detail));
     case CURLE_FILESIZE_EXCEEDED:
-      return absl::ResourceExhaustedError(absl::StrCat(
-          url, ": the bundle is larger than max_bundle_bytes (",
-          options_.max_bundle_bytes, " bytes); not downloaded"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(url, ": the bundle is larger than max_bundle_bytes (",
+                       options_.max_bundle_bytes, " bytes); not downloaded"));
     case CURLE_WRITE_ERROR:
       if (transfer.too_large) {
         return absl::ResourceExhaustedError(absl::StrCat(
@@ -292,8 +293,9 @@ absl::StatusOr<BundlePoller::Answer> BundlePoller::Fetch(
   if (status == 304) {
     if (etag.empty()) {
       return absl::UnavailableError(absl::StrCat(
-          url, ": the server answered 304 Not Modified to an unconditional "
-               "GET"));
+          url,
+          ": the server answered 304 Not Modified to an unconditional "
+          "GET"));
     }
     answer.not_modified = true;
     answer.etag = etag;
@@ -301,16 +303,15 @@ absl::StatusOr<BundlePoller::Answer> BundlePoller::Fetch(
   }
   if (status != 200) {
     const bool redirect = status >= 300 && status < 400;
-    return absl::UnavailableError(absl::StrCat(
-        url, ": the server answered HTTP ", status,
-        redirect ? absl::StrCat(" (a redirect; max_redirects is ",
-                                options_.max_redirects, ")")
-                 : ""));
+    return absl::UnavailableError(
+        absl::StrCat(url, ": the server answered HTTP ", status,
+                     redirect ? absl::StrCat(" (a redirect; max_redirects is ",
+                                             options_.max_redirects, ")")
+                              : ""));
   }
   // The ETag of the answer, as libcurl parsed it (the last one if several).
   curl_header* header = nullptr;
-  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &header) ==
-          CURLHE_OK &&
+  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &header) == CURLHE_OK &&
       header != nullptr && header->value != nullptr) {
     answer.etag = header->value;
     // A value a header line cannot carry is not sent back.
@@ -407,12 +408,12 @@ BundlePoller::PollResult BundlePoller::Offer(const std::string& bytes,
     Succeed(now);
     return PollResult::kUnchanged;
   }
-  absl::Status refused = internal::RefuseEmptyPolicy(
-      *policy, options_.allow_empty, kOptions);
+  absl::Status refused =
+      internal::RefuseEmptyPolicy(*policy, options_.allow_empty, kOptions);
   uint64_t Stats::*counter = &Stats::refused_empty;
   if (refused.ok()) {
-    refused = internal::RefuseMassRemoval(
-        published.get(), *policy, options_.max_removed_share, kOptions);
+    refused = internal::RefuseMassRemoval(published.get(), *policy,
+                                          options_.max_removed_share, kOptions);
     counter = &Stats::guarded;
   }
   if (!refused.ok()) {
@@ -489,7 +490,8 @@ BundlePoller::PollResult BundlePoller::LoadCache(absl::Time now) {
   }
   const PollResult result = Offer(*bytes, /*from_cache=*/true, now);
   std::lock_guard<std::mutex> state_lock(state_mu_);
-  if (result != PollResult::kPublished) status_.cache_error = status_.last_error;
+  if (result != PollResult::kPublished)
+    status_.cache_error = status_.last_error;
   status_.last_error = server_error;
   status_.failing_since = failing_since;
   return result;

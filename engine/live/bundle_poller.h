@@ -230,7 +230,7 @@ class BundlePoller {
   // Start()'s thread.
   std::mutex thread_mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;       // guarded by thread_mu_
+  bool stopping_ = false;           // guarded by thread_mu_
   std::atomic<bool> abort_{false};  // read by libcurl's progress callback
   std::thread thread_;
 };

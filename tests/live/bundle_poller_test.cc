@@ -212,12 +212,11 @@ TEST_F(BundlePollerTest, RefusesWhatIsWrongAndKeepsTheLastGoodPolicy) {
        },
        absl::StatusCode::kUnavailable, "the server answered HTTP 500",
        PollResult::kFailed},
-      {"a missing bundle",
-       [&] { return nginx_->Url("missing.bundle"); },
+      {"a missing bundle", [&] { return nginx_->Url("missing.bundle"); },
        absl::StatusCode::kUnavailable, "the server answered HTTP 404",
        PollResult::kFailed},
-      {"a redirect, with redirects off",
-       [&] { return nginx_->Url("moved"); }, absl::StatusCode::kUnavailable,
+      {"a redirect, with redirects off", [&] { return nginx_->Url("moved"); },
+       absl::StatusCode::kUnavailable,
        "the server answered HTTP 302 (a redirect; max_redirects is 0)",
        PollResult::kFailed},
       {"a server that never answers", [&] { return hanging_url; },
@@ -274,9 +273,8 @@ TEST_F(BundlePollerTest, RefusesWhatIsWrongAndKeepsTheLastGoodPolicy) {
        PollResult::kRejected},
       {"garbage",
        [&] {
-         nginx_->Put("policy.bundle",
-                     std::string("<html>maintenance</html>") +
-                         std::string(100, 'x'));
+         nginx_->Put("policy.bundle", std::string("<html>maintenance</html>") +
+                                          std::string(100, 'x'));
          return url;
        },
        absl::StatusCode::kInvalidArgument,
@@ -302,9 +300,8 @@ TEST_F(BundlePollerTest, RefusesWhatIsWrongAndKeepsTheLastGoodPolicy) {
        PollResult::kRejected},
       {"a bundle over max_bundle_bytes",
        [&] {
-         nginx_->Put("policy.bundle",
-                     Signed(*PolicyWithCredentials(5), key_) +
-                         std::string(64 << 10, '\0'));
+         nginx_->Put("policy.bundle", Signed(*PolicyWithCredentials(5), key_) +
+                                          std::string(64 << 10, '\0'));
          return url;
        },
        absl::StatusCode::kResourceExhausted,
@@ -366,7 +363,8 @@ TEST_F(BundlePollerTest, ARefusedBundleStaysRefusedOnNotModified) {
   const BundlePoller::Status status = poller->status();
   EXPECT_EQ(status.stats.not_modified, 1u);
   EXPECT_EQ(status.failing_since, failing_since);
-  EXPECT_THAT(std::string(status.last_error.message()), HasSubstr("unknown key"));
+  EXPECT_THAT(std::string(status.last_error.message()),
+              HasSubstr("unknown key"));
   // The fix arrives: published, healthy again.
   nginx_->Put("policy.bundle", Signed(*PolicyWithCredentials(5), key_));
   EXPECT_EQ(poller->PollOnce(), PollResult::kPublished);
@@ -421,17 +419,19 @@ TEST_F(BundlePollerTest, ACacheFileNotSignedByAKnownKeyIsNotServed) {
     out << Signed(*PolicyWithCredentials(4), Key("k-stranger"));
   }
   PolicyStore store;
-  BundlePollerOptions options = Options(
-      absl::StrCat("http://127.0.0.1:", FreePort(), "/policy.bundle"));
+  BundlePollerOptions options =
+      Options(absl::StrCat("http://127.0.0.1:", FreePort(), "/policy.bundle"));
   std::unique_ptr<BundlePoller> poller = Poller(&store, options);
   EXPECT_EQ(poller->PollOnce(), PollResult::kFailed);
   EXPECT_FALSE(store.info().has_value());
   const BundlePoller::Status status = poller->status();
   EXPECT_FALSE(status.published);
   EXPECT_THAT(std::string(status.cache_error.message()),
-              HasSubstr(absl::StrCat(cache, ": the bundle is signed by "
-                                            "unknown key \"k-stranger\"")));
-  EXPECT_THAT(std::string(status.last_error.message()), HasSubstr("cannot connect"));
+              HasSubstr(absl::StrCat(cache,
+                                     ": the bundle is signed by "
+                                     "unknown key \"k-stranger\"")));
+  EXPECT_THAT(std::string(status.last_error.message()),
+              HasSubstr("cannot connect"));
 }
 
 TEST_F(BundlePollerTest, FollowsRedirectsOnlyWhenAllowed) {
@@ -497,8 +497,7 @@ TEST(BundlePollerOptionsTest, RefusesBadOptions) {
        },
        "BundlePollerOptions::url: a user name or password in the URL is "
        "refused (it would be logged with the URL)"},
-      {"no key",
-       [](BundlePollerOptions& o) { o.verification_keys.clear(); },
+      {"no key", [](BundlePollerOptions& o) { o.verification_keys.clear(); },
        "BundlePollerOptions::verification_keys: at least one public key is "
        "required"},
       {"zero delay",
@@ -543,10 +542,9 @@ TEST(NextPollDelayTest, JittersWithinTheBoundsAndBacksOff) {
     int failures;
     absl::Duration upper;
   };
-  for (const Bound& b : {Bound{0, absl::Seconds(30)},
-                         Bound{1, absl::Seconds(60)},
-                         Bound{2, absl::Seconds(120)},
-                         Bound{50, absl::Seconds(120)}}) {
+  for (const Bound& b :
+       {Bound{0, absl::Seconds(30)}, Bound{1, absl::Seconds(60)},
+        Bound{2, absl::Seconds(120)}, Bound{50, absl::Seconds(120)}}) {
     SCOPED_TRACE(b.failures);
     absl::Duration low = absl::InfiniteDuration();
     absl::Duration high = absl::ZeroDuration();

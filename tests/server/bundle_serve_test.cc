@@ -29,7 +29,8 @@ using ::testing::Not;
 
 std::string SignedBundle(const std::string& policy_text,
                          std::shared_ptr<const Ed25519KeyPair> key) {
-  absl::StatusOr<::portcullis::v1::PolicySet> set = ParsePolicyText(policy_text);
+  absl::StatusOr<::portcullis::v1::PolicySet> set =
+      ParsePolicyText(policy_text);
   EXPECT_TRUE(set.ok()) << set.status();
   absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy = Compile(*set);
   EXPECT_TRUE(policy.ok()) << policy.status();
@@ -55,8 +56,7 @@ Response WaitForReadyz(TestServer& server, const std::string& text) {
     if (r.body().find(text) != std::string::npos) return r;
     absl::SleepFor(absl::Milliseconds(20));
   } while (absl::Now() < deadline);
-  ADD_FAILURE() << "/readyz never said \"" << text << "\"; last:\n"
-                << r.body();
+  ADD_FAILURE() << "/readyz never said \"" << text << "\"; last:\n" << r.body();
   return r;
 }
 
@@ -88,9 +88,10 @@ TEST(BundleServeTest, ServesFollowsRefusesAndRestartsFromTheLastGoodBundle) {
 
   Response ready = server->Send("GET", "/readyz", "");
   EXPECT_EQ(ready.result_int(), 200u);
-  EXPECT_THAT(ready.body(), HasSubstr(absl::StrCat("ready\nbundle server: ",
-                                                   url, "\npolicy: "
-                                                        "generation 1")));
+  EXPECT_THAT(ready.body(),
+              HasSubstr(absl::StrCat("ready\nbundle server: ", url,
+                                     "\npolicy: "
+                                     "generation 1")));
   EXPECT_THAT(ready.body(), Not(HasSubstr("failing")));
 
   const std::string token = server->Token("monta-cp-reader");
@@ -123,13 +124,13 @@ TEST(BundleServeTest, ServesFollowsRefusesAndRestartsFromTheLastGoodBundle) {
   EXPECT_THAT(failing.body(), HasSubstr("policy: generation 2"));
   EXPECT_EQ(authorize(*server), 200u);
   const std::string metrics = server->Send("GET", "/metrics", "").body();
-  EXPECT_THAT(metrics, HasSubstr("\nportcullis_policy_bundle_rejected_total 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("\nportcullis_policy_bundle_rejected_total 1"));
   EXPECT_THAT(metrics,
               HasSubstr("\nportcullis_policy_bundle_downloads_total "));
   EXPECT_THAT(metrics, HasSubstr("\nportcullis_policy_bundle_serving_cache 0"));
-  EXPECT_THAT(metrics,
-              Not(HasSubstr("\nportcullis_policy_bundle_failing_since_"
-                            "timestamp_seconds 0\n")));
+  EXPECT_THAT(metrics, Not(HasSubstr("\nportcullis_policy_bundle_failing_since_"
+                                     "timestamp_seconds 0\n")));
 
   // Restart with the bundle server down: the last good bundle (B) serves
   // at once, and the token issued before still authorizes.
@@ -138,8 +139,7 @@ TEST(BundleServeTest, ServesFollowsRefusesAndRestartsFromTheLastGoodBundle) {
   ASSERT_TRUE(server->Restart());
   ready = server->Send("GET", "/readyz", "");
   EXPECT_EQ(ready.result_int(), 200u);
-  EXPECT_THAT(ready.body(),
-              HasSubstr("generation 1, digest "));
+  EXPECT_THAT(ready.body(), HasSubstr("generation 1, digest "));
   EXPECT_THAT(ready.body(), HasSubstr("(the last good bundle on disk)"));
   EXPECT_THAT(ready.body(), HasSubstr(absl::StrCat(url, ": cannot connect")));
   EXPECT_EQ(authorize(*server), 200u);
@@ -164,9 +164,9 @@ TEST(BundleServeTest, StartsNotReadyWithoutServerAndCacheThenCatchesUp) {
   ASSERT_NE(server, nullptr);
   Response r = server->Send("GET", "/readyz", "");
   EXPECT_EQ(r.result_int(), 503u);
-  EXPECT_THAT(r.body(),
-              HasSubstr(absl::StrCat("not ready: no policy published yet: ",
-                                     url, ": the server answered HTTP 404")));
+  EXPECT_THAT(r.body(), HasSubstr(absl::StrCat(
+                            "not ready: no policy published yet: ", url,
+                            ": the server answered HTTP 404")));
   nginx->Put("policy.bundle", SignedBundle(MontaPolicy(1000), key));
   r = WaitForReadyz(*server, "policy: generation 1");
   EXPECT_EQ(r.result_int(), 200u);

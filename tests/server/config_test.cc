@@ -233,9 +233,9 @@ TEST(ConfigTest, BundleServer) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.policy);
-    s = ParseServerConfig(absl::StrCat("listen: \"127.0.0.1:0\" policy { ",
-                                       c.policy, " }", keys),
-                          "/");
+    s = ParseServerConfig(
+        absl::StrCat("listen: \"127.0.0.1:0\" policy { ", c.policy, " }", keys),
+        "/");
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(std::string(s.status().message()).substr(0, c.error.size()),

@@ -84,8 +84,7 @@ std::unique_ptr<TestServer> TestServer::Start(
   WriteFileAtomically(dir + "/server.txtpb",
                       absl::StrCat(
                           R"pb(
-                            listen: "127.0.0.1:0"
-                            policy {
+                            listen: "127.0.0.1:0" policy {
                           )pb",
                           options.policy_source.empty()
                               ? "files: \"policy.txtpb\" quiet_period_zero: "
