@@ -410,6 +410,31 @@ TEST_F(BundlePollerTest, ARestartWithTheServerDownServesTheLastGoodBundle) {
   EXPECT_FALSE(back->status().serving_cache);
 }
 
+TEST_F(BundlePollerTest, ARestartFacingARefusedBundleServesTheLastGoodOne) {
+  const std::shared_ptr<const CompiledPolicy> good = PolicyWithCredentials(4);
+  nginx_->Put("policy.bundle", Signed(*good, key_));
+  const std::string url = nginx_->Url("policy.bundle");
+  {
+    PolicyStore store;
+    std::unique_ptr<BundlePoller> poller = Poller(&store, Options(url));
+    ASSERT_EQ(poller->PollOnce(), PollResult::kPublished);
+  }
+  nginx_->Put("policy.bundle",
+              Signed(*PolicyWithCredentials(5), Key("k-stranger")));
+  PolicyStore store;
+  std::unique_ptr<BundlePoller> poller = Poller(&store, Options(url));
+  EXPECT_EQ(poller->PollOnce(), PollResult::kPublished);
+  const BundlePoller::Status status = poller->status();
+  EXPECT_TRUE(status.serving_cache);
+  EXPECT_EQ(store.info()->digest, DigestOf(*good));
+  EXPECT_THAT(std::string(status.last_error.message()),
+              HasSubstr(absl::StrCat(url, ": the bundle is signed by unknown "
+                                          "key \"k-stranger\"")));
+  // Still refused on the next poll (a 304 to the refused bundle's ETag).
+  EXPECT_EQ(poller->PollOnce(), PollResult::kRejected);
+  EXPECT_EQ(store.info()->generation, 1u);
+}
+
 TEST_F(BundlePollerTest, ACacheFileNotSignedByAKnownKeyIsNotServed) {
   // Whoever can write the state directory cannot inject a policy: the
   // cache file is verified like a download.

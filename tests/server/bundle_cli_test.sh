@@ -39,8 +39,8 @@ sed 's/scopes: "charge-points:read"/scopes: "charge-points:write"/' \
   examples/monta/policy.txtpb >"$tmp/b.txtpb"
 cmp -s "$tmp/a.txtpb" "$tmp/b.txtpb" && fail "the B policy is the A policy"
 bundle() { # POLICY KEY: writes $tmp/www/policy.bundle atomically
-  "$portcullis" compile "$1" -o "$tmp/www/policy.bundle.tmp" --signing-key "$2" >/dev/null
-  mv "$tmp/www/policy.bundle.tmp" "$tmp/www/policy.bundle"
+  "$portcullis" compile "$1" -o "$tmp/next.bundle" --signing-key "$2" >/dev/null
+  mv "$tmp/next.bundle" "$tmp/www/policy.bundle"
 }
 bundle "$tmp/a.txtpb" "$tmp/keys/ci.jwk"
 
