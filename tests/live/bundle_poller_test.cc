@@ -428,8 +428,9 @@ TEST_F(BundlePollerTest, ARestartFacingARefusedBundleServesTheLastGoodOne) {
   EXPECT_TRUE(status.serving_cache);
   EXPECT_EQ(store.info()->digest, DigestOf(*good));
   EXPECT_THAT(std::string(status.last_error.message()),
-              HasSubstr(absl::StrCat(url, ": the bundle is signed by unknown "
-                                          "key \"k-stranger\"")));
+              HasSubstr(absl::StrCat(url,
+                                     ": the bundle is signed by unknown "
+                                     "key \"k-stranger\"")));
   // Still refused on the next poll (a 304 to the refused bundle's ETag).
   EXPECT_EQ(poller->PollOnce(), PollResult::kRejected);
   EXPECT_EQ(store.info()->generation, 1u);
