@@ -581,7 +581,16 @@ void BundlePoller::Stop() {
 
 BundlePoller::Status BundlePoller::status() const {
   std::lock_guard<std::mutex> lock(state_mu_);
-  return status_;
+  Status copy = status_;
+  // The caller's errors share no heap with the poller's: an absl::Status
+  // message is reference-counted inside Debian's Abseil, which is not built
+  // for ThreadSanitizer, so a message freed by the polling thread after a
+  // reader's copy was dropped would look like a race to it.
+  copy.last_error = absl::Status(status_.last_error.code(),
+                                 std::string(status_.last_error.message()));
+  copy.cache_error = absl::Status(status_.cache_error.code(),
+                                  std::string(status_.cache_error.message()));
+  return copy;
 }
 
 }  // namespace portcullis
