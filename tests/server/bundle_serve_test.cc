@@ -172,5 +172,34 @@ TEST(BundleServeTest, StartsNotReadyWithoutServerAndCacheThenCatchesUp) {
   EXPECT_EQ(r.result_int(), 200u);
 }
 
+// policy.bundle (a file) with bundle_public_key_files: only a bundle signed
+// by one of the keys loads.
+TEST(BundleServeTest, ABundleFileMustBeSignedByAConfiguredKey) {
+  const std::shared_ptr<const Ed25519KeyPair> key = Key("k-ci");
+  TestServerOptions options;
+  options.policy_source =
+      "bundle: \"policy.bundle\" bundle_public_key_files: \"bundle.jwk.pub\" "
+      "quiet_period_zero: true";
+  options.files["bundle.jwk.pub"] = auth::PublicKeyToJwk(key->public_key());
+  options.files["policy.bundle"] = SignedBundle(MontaPolicy(1000), key);
+  std::unique_ptr<TestServer> server = TestServer::Start(options);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->Send("GET", "/readyz", "").result_int(), 200u);
+  ASSERT_TRUE(server->Stop());
+
+  WriteFileAtomically(server->dir() + "/policy.bundle",
+                      SignedBundle(MontaPolicy(1000), Key("k-stranger")));
+  absl::StatusOr<ServerSettings> settings =
+      LoadServerConfig(server->dir() + "/server.txtpb");
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  settings->log_level = LogLevel::kError;
+  absl::StatusOr<std::unique_ptr<Server>> refused =
+      Server::Start(*std::move(settings));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("policy.bundle: the bundle is signed by unknown key "
+                        "\"k-stranger\" (known: \"k-ci\")"));
+}
+
 }  // namespace
 }  // namespace portcullis::server::testing
