@@ -297,6 +297,107 @@ absl::Status LoadUserDirectory(const std::string& path,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The bundle server fields of `policy` (bundle_url and the fields only it
+// uses) into `s.bundle_poller`; InvalidArgument naming the field and value.
+absl::Status ParseBundleServer(const v1::PolicySourceConfig& policy,
+                               ServerSettings& s) {
+  auto invalid = [](absl::string_view field, absl::string_view message) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.", field, ": ", message));
+  };
+  if (policy.bundle_url().empty()) {
+    struct Field {
+      bool set;
+      absl::string_view name;
+    };
+    for (const Field& field :
+         {Field{policy.min_poll_delay_ms() > 0, "min_poll_delay_ms"},
+          Field{policy.max_poll_delay_ms() > 0, "max_poll_delay_ms"},
+          Field{policy.max_backoff_ms() > 0, "max_backoff_ms"},
+          Field{policy.connect_timeout_ms() > 0, "connect_timeout_ms"},
+          Field{policy.fetch_timeout_ms() > 0, "fetch_timeout_ms"},
+          Field{policy.max_bundle_bytes() > 0, "max_bundle_bytes"},
+          Field{policy.max_redirects() > 0, "max_redirects"},
+          Field{!policy.bundle_cache_file().empty(), "bundle_cache_file"}}) {
+      if (field.set) return invalid(field.name, "only with bundle_url");
+    }
+    return absl::OkStatus();
+  }
+  if (policy.poll_interval_seconds() > 0 || policy.quiet_period_ms() > 0 ||
+      policy.quiet_period_zero()) {
+    return invalid(
+        "bundle_url",
+        "poll_interval_seconds and the quiet period are for files; a bundle "
+        "server is polled every min_poll_delay_ms to max_poll_delay_ms, and "
+        "a fetched bundle arrives whole");
+  }
+  if (policy.bundle_public_key_files().empty()) {
+    return invalid("bundle_public_key_files",
+                   "required with bundle_url: a bundle fetched over a network "
+                   "is accepted only when signed");
+  }
+  BundlePollerOptions& o = s.bundle_poller;
+  o.url = policy.bundle_url();
+  if (policy.min_poll_delay_ms() > 0) {
+    o.min_delay = absl::Milliseconds(policy.min_poll_delay_ms());
+  }
+  if (policy.max_poll_delay_ms() > 0) {
+    o.max_delay = absl::Milliseconds(policy.max_poll_delay_ms());
+  }
+  if (policy.max_backoff_ms() > 0) {
+    o.max_backoff = absl::Milliseconds(policy.max_backoff_ms());
+  }
+  if (o.min_delay > o.max_delay) {
+    return invalid("min_poll_delay_ms",
+                   absl::StrCat(absl::ToInt64Milliseconds(o.min_delay),
+                                " is above max_poll_delay_ms (",
+                                absl::ToInt64Milliseconds(o.max_delay), ")"));
+  }
+  if (o.max_backoff < o.max_delay) {
+    return invalid("max_backoff_ms",
+                   absl::StrCat(absl::ToInt64Milliseconds(o.max_backoff),
+                                " is below max_poll_delay_ms (",
+                                absl::ToInt64Milliseconds(o.max_delay), ")"));
+  }
+  if (policy.connect_timeout_ms() > 0) {
+    o.connect_timeout = absl::Milliseconds(policy.connect_timeout_ms());
+  }
+  if (policy.fetch_timeout_ms() > 0) {
+    o.timeout = absl::Milliseconds(policy.fetch_timeout_ms());
+  }
+  if (policy.max_bundle_bytes() > 0) {
+    o.max_bundle_bytes = policy.max_bundle_bytes();
+  }
+  if (policy.max_redirects() > 20) {
+    return invalid("max_redirects",
+                   absl::StrCat(policy.max_redirects(), " is above 20"));
+  }
+  o.max_redirects = static_cast<int>(policy.max_redirects());
+  if (!policy.bundle_cache_file().empty()) {
+    const std::string& name = policy.bundle_cache_file();
+    if (name == "." || name == ".." || name.find('/') != std::string::npos) {
+      return invalid("bundle_cache_file",
+                     absl::StrCat("\"", absl::CEscape(name),
+                                  "\" is not a file name (the file is kept "
+                                  "in the state directory)"));
+    }
+    s.bundle_cache_file = name;
+  }
+  // The URL's own checks (scheme, no credentials) are the poller's, at
+  // start; repeated here so that a bad URL is a configuration error.
+  if (!absl::StartsWithIgnoreCase(o.url, "http://") &&
+      !absl::StartsWithIgnoreCase(o.url, "https://")) {
+    return invalid("bundle_url",
+                   absl::StrCat("\"", absl::CEscape(o.url),
+                                "\": only http:// and https:// URLs"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
                                                  const std::string& base_dir,
                                                  const Overrides& overrides) {
@@ -326,9 +427,18 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   // policy
   const v1::PolicySourceConfig& policy = config.policy();
   const int kinds = (policy.files_size() > 0) + !policy.manifest().empty() +
-                    !policy.bundle().empty();
+                    !policy.bundle().empty() + !policy.bundle_url().empty();
   if (kinds != 1) {
-    return invalid("policy", "exactly one of files, manifest or bundle");
+    return invalid("policy",
+                   "exactly one of files, manifest, bundle or bundle_url");
+  }
+  for (const std::string& path : policy.bundle_public_key_files()) {
+    s.policy_public_key_files.push_back(Resolve(base_dir, path));
+  }
+  if (!s.policy_public_key_files.empty() && policy.bundle().empty() &&
+      policy.bundle_url().empty()) {
+    return invalid("policy.bundle_public_key_files",
+                   "only for a bundle or bundle_url source");
   }
   if (policy.files_size() > 0) {
     std::vector<std::string> paths;
@@ -339,8 +449,11 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   } else if (!policy.manifest().empty()) {
     s.policy_source =
         PolicySource::Manifest(Resolve(base_dir, policy.manifest()));
-  } else {
+  } else if (!policy.bundle().empty()) {
     s.policy_source = PolicySource::Bundle(Resolve(base_dir, policy.bundle()));
+  }
+  if (absl::Status remote = ParseBundleServer(policy, s); !remote.ok()) {
+    return remote;
   }
   if (policy.poll_interval_seconds() > 0) {
     s.watcher.interval = absl::Seconds(policy.poll_interval_seconds());
@@ -357,6 +470,8 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (policy.max_removed_share() > 0) {
     s.watcher.max_removed_share = policy.max_removed_share();
   }
+  s.bundle_poller.allow_empty = s.watcher.allow_empty;
+  s.bundle_poller.max_removed_share = s.watcher.max_removed_share;
 
   // stores, users, keys
   if (!config.client_registry().seed_file().empty()) {

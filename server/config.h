@@ -17,6 +17,7 @@
 #include "engine/auth/jwt.h"
 #include "engine/auth/token_messages.h"
 #include "engine/auth/user_directory.h"
+#include "engine/live/bundle_poller.h"
 #include "engine/live/policy_watcher.h"
 #include "proto/server.pb.h"
 #include "server/api_settings.h"
@@ -64,6 +65,15 @@ struct ServerSettings {
   std::vector<ListenAddress> listen;
   PolicySource policy_source;
   PolicyWatcherOptions watcher;  // on_reload is the server's
+  // A bundle server (policy.bundle_url): its URL is not empty. The
+  // verification keys (from policy_public_key_files), the cache path (in
+  // state_dir) and on_reload are the service's.
+  BundlePollerOptions bundle_poller;
+  // Public JWK files of the keys a bundle (policy.bundle or bundle_url) must
+  // be signed by; empty: a bundle file is not checked for a signature.
+  std::vector<std::string> policy_public_key_files;
+  // The last good bundle of a bundle server, in state_dir.
+  std::string bundle_cache_file = "last-good.bundle";
   std::string registry_seed_file;
   absl::Duration save_interval = absl::Seconds(1);
   std::string user_directory_file;

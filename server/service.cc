@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/auth/crypto.h"
+#include "engine/auth/jwt.h"
 #include "engine/auth/token_format.h"
 #include "engine/common/json_string.h"
 #include "engine/evaluate/evaluator.h"
@@ -252,7 +253,22 @@ absl::Status Service::Init() {
     decision_log_ = std::move(*log);
   }
 
+  // Public keys bundles must be signed by (a bundle file or a bundle
+  // server).
+  std::vector<Ed25519PublicKey> bundle_keys;
+  for (const std::string& path : settings_.policy_public_key_files) {
+    absl::StatusOr<Ed25519PublicKey> key = auth::LoadPublicKeyFile(path);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "policy.bundle_public_key_files: ", key.status().message()));
+    }
+    bundle_keys.push_back(*std::move(key));
+  }
+  if (!settings_.bundle_poller.url.empty()) {
+    return InitBundlePoller(std::move(bundle_keys), have_clients);
+  }
   PolicyWatcherOptions watcher_options = settings_.watcher;
+  watcher_options.source.bundle.verification_keys = std::move(bundle_keys);
   watcher_options.on_reload = [this](const ReloadEvent& event) {
     OnReload(event);
   };
@@ -269,12 +285,50 @@ absl::Status Service::Init() {
   if (first == PolicyWatcher::PollResult::kPending) {
     logger_.Warning("the policy source is still changing; not ready yet");
   }
+  watcher_->Start();
+  return StartBackground(have_clients);
+}
+
+absl::Status Service::InitBundlePoller(std::vector<Ed25519PublicKey> keys,
+                                       bool have_clients) {
+  BundlePollerOptions options = settings_.bundle_poller;
+  options.verification_keys = std::move(keys);
+  options.cache_path =
+      absl::StrCat(settings_.state_dir, "/", settings_.bundle_cache_file);
+  options.on_reload = [this](const ReloadEvent& event) { OnReload(event); };
+  absl::StatusOr<std::unique_ptr<BundlePoller>> poller =
+      BundlePoller::Create(&policy_store_, std::move(options));
+  if (!poller.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.bundle_url: ", poller.status().message()));
+  }
+  poller_ = *std::move(poller);
+  bundle_metrics_ = std::make_unique<BundleMetrics>(metrics_.registry());
+  // A bundle server that is down at start is not a configuration error:
+  // the server starts, not ready, and keeps polling (the last good bundle
+  // on disk, when there is one, has been published already).
+  (void)poller_->PollOnce();
+  const BundlePoller::Status status = poller_->status();
+  if (status.serving_cache) {
+    logger_.Warning(absl::StrCat(
+        "serving the last good bundle from ", settings_.state_dir, "/",
+        settings_.bundle_cache_file,
+        " until the bundle server answers: ", status.last_error.message()));
+  } else if (!status.published) {
+    logger_.Warning(absl::StrCat(
+        "no policy yet, not ready until the bundle server gives one: ",
+        status.last_error.message()));
+  }
+  poller_->Start();
+  return StartBackground(have_clients);
+}
+
+absl::Status Service::StartBackground(bool have_clients) {
   {
     std::lock_guard<std::mutex> lock(save_mu_);
     absl::StatusOr<std::string> exported = registry_->Export();
     if (exported.ok() && have_clients) last_registry_export_ = *exported;
   }
-  watcher_->Start();
   if (user_reloader_ != nullptr) user_reloader_->Start();
   saver_ = std::thread([this] { SaverLoop(); });
   return absl::OkStatus();
@@ -348,6 +402,7 @@ absl::Status Service::Stop() {
   if (stopped_) return absl::OkStatus();
   stopped_ = true;
   if (watcher_ != nullptr) watcher_->Stop();
+  if (poller_ != nullptr) poller_->Stop();
   if (user_reloader_ != nullptr) user_reloader_->Stop();
   {
     std::lock_guard<std::mutex> lock(saver_mu_);
@@ -366,6 +421,18 @@ absl::Status Service::Stop() {
 Service::~Service() { (void)Stop(); }
 
 bool Service::Ready(std::string* why) const {
+  if (poller_ != nullptr) {
+    // Every replica polls the same bundle server and fails with it: a
+    // failing bundle server does not make a replica unready (that would
+    // take the whole fleet down); it keeps serving its last good, verified
+    // policy, and /readyz and /metrics say since when it fails.
+    const BundlePoller::Status status = poller_->status();
+    if (!status.published && why != nullptr) {
+      *why = absl::StrCat("no policy published yet: ",
+                          status.last_error.message());
+    }
+    return status.published;
+  }
   const PolicyWatcher::Status status = watcher_->status();
   if (!status.published) {
     if (why != nullptr) *why = "no policy published yet";
@@ -535,16 +602,41 @@ HttpResponse Service::Healthz() {
 
 HttpResponse Service::Readyz() {
   std::string why;
-  if (Ready(&why)) {
-    HttpResponse response(http::status::ok, 11);
-    response.set(http::field::content_type, "text/plain");
-    response.body() = "ready\n";
-    return response;
-  }
-  HttpResponse response(http::status::service_unavailable, 11);
+  const bool ready = Ready(&why);
+  HttpResponse response(
+      ready ? http::status::ok : http::status::service_unavailable, 11);
   response.set(http::field::content_type, "text/plain");
-  response.body() = absl::StrCat("not ready: ", why, "\n");
+  response.body() = ready ? "ready\n" : absl::StrCat("not ready: ", why, "\n");
+  if (poller_ != nullptr) absl::StrAppend(&response.body(), BundleReport());
   return response;
+}
+
+std::string Service::BundleReport() const {
+  const BundlePoller::Status status = poller_->status();
+  auto time = [](absl::Time t) {
+    return t == absl::InfinitePast() ? std::string("never")
+                                     : absl::FormatTime(t);
+  };
+  std::string report =
+      absl::StrCat("bundle server: ", settings_.bundle_poller.url, "\n");
+  if (status.published) {
+    absl::StrAppend(
+        &report, "policy: generation ", status.last_good.generation,
+        ", digest ", status.last_good.digest.ToHex(),
+        status.serving_cache ? " (the last good bundle on disk)" : "", "\n");
+  }
+  absl::StrAppend(&report,
+                  "etag: ", status.etag.empty() ? "(none)" : status.etag,
+                  "\nlast success: ", time(status.last_success), "\n");
+  if (status.failing_since != absl::InfiniteFuture()) {
+    absl::StrAppend(&report, "failing since ", time(status.failing_since), ": ",
+                    status.last_error.message(), "\n");
+  }
+  if (!status.cache_error.ok()) {
+    absl::StrAppend(
+        &report, "last good bundle file: ", status.cache_error.message(), "\n");
+  }
+  return report;
 }
 
 HttpResponse Service::MetricsPage() {
@@ -553,6 +645,7 @@ HttpResponse Service::MetricsPage() {
   api_metrics_.Update(tokens_->Stats(), policy_store_.info(),
                       decision_log_ != nullptr ? decision_log_->dropped() : 0,
                       decision_log_ != nullptr ? decision_log_->written() : 0);
+  if (poller_ != nullptr) bundle_metrics_->Update(poller_->status());
   response.body() = metrics_.Text();
   return response;
 }

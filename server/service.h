@@ -20,10 +20,12 @@
 #include "engine/auth/token_service.h"
 #include "engine/auth/token_store.h"
 #include "engine/auth/user_directory.h"
+#include "engine/live/bundle_poller.h"
 #include "engine/live/policy_store.h"
 #include "engine/live/policy_watcher.h"
 #include "server/admin.h"
 #include "server/api_metrics.h"
+#include "server/bundle_metrics.h"
 #include "server/config.h"
 #include "server/decision_api.h"
 #include "server/decision_log.h"
@@ -73,6 +75,14 @@ class Service final : public HttpHandler {
  private:
   Service(ServerSettings settings, const auth::Clock& clock);
   absl::Status Init();
+  // The policy from a bundle server (settings_.bundle_poller.url).
+  absl::Status InitBundlePoller(std::vector<Ed25519PublicKey> keys,
+                                bool have_clients);
+  // The user directory's reloader and the saver thread.
+  absl::Status StartBackground(bool have_clients);
+  // /readyz's lines on the bundle server: URL, policy, ETag, last success,
+  // failure.
+  std::string BundleReport() const;
   void OnReload(const ReloadEvent& event);
   void SaverLoop();
 
@@ -121,7 +131,10 @@ class Service final : public HttpHandler {
   // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.
   std::string jwks_;
   PolicyStore policy_store_;
+  // Exactly one of the two: the policy from files, or from a bundle server.
   std::unique_ptr<PolicyWatcher> watcher_;
+  std::unique_ptr<BundlePoller> poller_;
+  std::unique_ptr<BundleMetrics> bundle_metrics_;  // with poller_
 
   std::string clients_path_;
   std::string tokens_path_;

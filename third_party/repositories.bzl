@@ -161,3 +161,7 @@ def portcullis_system_repositories():
         "simdjson",
         targets = {":simdjson": ["simdjson"]},
     )
+    # libcurl (Debian's libcurl4-openssl-dev): the HTTP(S) client of the
+    # bundle poller (//engine/live:bundle_poller) only, so nothing else links
+    # it. Named as Bazel builds of curl name it (@curl//:curl).
+    _maybe(system_library, "curl", targets = {":curl": ["libcurl"]})

@@ -8,6 +8,11 @@ named exactly as the upstream Bazel projects name them
 archives is a WORKSPACE-only change.
 """
 
+def _is_multiarch_include(path):
+    """True for /usr/include/<triple>, e.g. /usr/include/x86_64-linux-gnu."""
+    parts = path.split("/")
+    return len(parts) == 4 and path.startswith("/usr/include/") and "-linux-" in parts[3]
+
 def _pkg_config(repository_ctx, modules):
     """Returns (defines, include_dirs, linkopts) for the given pkg-config modules."""
     pkg_config = repository_ctx.which("pkg-config")
@@ -25,7 +30,9 @@ def _pkg_config(repository_ctx, modules):
         if flag.startswith("-D"):
             defines.append(flag[2:])
         elif flag.startswith("-I"):
-            if flag[2:] not in ("/usr/include", "/usr/local/include"):
+            # /usr/include/<multiarch triple> (libcurl's .pc names it) is on
+            # the compiler's system path as well.
+            if flag[2:] not in ("/usr/include", "/usr/local/include") and not _is_multiarch_include(flag[2:]):
                 include_dirs.append(flag[2:])
         else:
             linkopts.append(flag)

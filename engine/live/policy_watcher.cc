@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
 #include "engine/live/manifest.h"
-#include "engine/live/policy_diff.h"
+#include "engine/live/reload_guards.h"
 
 namespace portcullis {
 namespace {
@@ -280,44 +280,17 @@ absl::Status PolicyWatcher::RefuseEmpty(
             "is refused unless PolicyWatcherOptions::allow_empty is set"));
       }
     }
-    const PolicyStats stats = policy.Stats();
-    if (stats.roles == 0 && stats.entities == 0 && stats.credentials == 0) {
-      return absl::FailedPreconditionError(
-          "the policy defines no role, entity or credential; an empty policy "
-          "is refused unless PolicyWatcherOptions::allow_empty is set");
-    }
   }
-  return absl::OkStatus();
+  return internal::RefuseEmptyPolicy(policy, options_.allow_empty,
+                                     "PolicyWatcherOptions");
 }
 
 absl::Status PolicyWatcher::RefuseMassRemoval(
     const CompiledPolicy& policy) const {
   const std::shared_ptr<const CompiledPolicy> published = store_->policy();
-  if (published == nullptr || options_.max_removed_share >= 1) {
-    return absl::OkStatus();
-  }
-  const RemovalCounts removals = CountRemovals(*published, policy);
-  struct Kind {
-    absl::string_view name;
-    RemovalCounts::Count count;
-  };
-  for (const Kind& kind :
-       {Kind{"roles", removals.roles}, Kind{"entities", removals.entities},
-        Kind{"credentials", removals.credentials}}) {
-    const double share = kind.count.before == 0
-                             ? 0
-                             : static_cast<double>(kind.count.removed) /
-                                   static_cast<double>(kind.count.before);
-    if (share > options_.max_removed_share) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "the new policy removes %d of the %d %s published (%.0f%%), more "
-          "than PolicyWatcherOptions::max_removed_share (%.0f%%) allows; "
-          "nothing was published",
-          kind.count.removed, kind.count.before, kind.name, share * 100,
-          options_.max_removed_share * 100));
-    }
-  }
-  return absl::OkStatus();
+  return internal::RefuseMassRemoval(published.get(), policy,
+                                     options_.max_removed_share,
+                                     "PolicyWatcherOptions");
 }
 
 PolicyWatcher::PollResult PolicyWatcher::PollOnce() {

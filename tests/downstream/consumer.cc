@@ -1,5 +1,6 @@
 // A downstream program: loads a policy, starts a token service, issues a
-// token for a client, introspects it and checks requests with the grant.
+// token for a client, introspects it and checks requests with the grant;
+// creates a bundle poller (libcurl) that must refuse a file:// URL.
 // Prints each decision; exits non-zero on any unexpected result.
 #include <iostream>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "engine/auth/auth.h"
+#include "engine/live/bundle_poller.h"
 #include "engine/portcullis.h"
 
 namespace {
@@ -95,6 +97,22 @@ int main(int argc, char** argv) {
     std::cerr << "consumer: " << unexpected << " unexpected decision(s)\n";
     return 1;
   }
+  // The bundle poller links (libcurl, through @curl) and refuses a URL it
+  // must not fetch.
+  absl::StatusOr<portcullis::Ed25519KeyPair> key =
+      portcullis::Ed25519KeyPair::Generate("k-ci");
+  if (!key.ok()) return Fail("bundle key", key.status());
+  portcullis::PolicyStore live;
+  portcullis::BundlePollerOptions options;
+  options.url = "file:///etc/passwd";
+  options.verification_keys = {key->public_key()};
+  absl::StatusOr<std::unique_ptr<portcullis::BundlePoller>> poller =
+      portcullis::BundlePoller::Create(&live, options);
+  if (poller.ok() || !absl::IsInvalidArgument(poller.status())) {
+    std::cerr << "consumer: the bundle poller accepted a file:// URL\n";
+    return 1;
+  }
+  std::cout << "bundle poller: " << poller.status().message() << "\n";
   std::cout << "consumer: every decision as expected\n";
   return 0;
 }

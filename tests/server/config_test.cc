@@ -2,6 +2,7 @@
 #include "server/config.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -135,6 +136,110 @@ TEST(ConfigTest, Rejects) {
   };
   for (const char* text : bad) {
     EXPECT_FALSE(ParseServerConfig(text, "/").ok()) << text;
+  }
+}
+
+// policy.bundle_url: defaults, paths, and the options a bundle server uses.
+TEST(ConfigTest, BundleServer) {
+  const std::string keys =
+      "keys { token_key_file: \"a\" registry_key_file: \"b\" } tokens { "
+      "oauth_token_format: \"opaque\" }";
+  absl::StatusOr<ServerSettings> s = ParseServerConfig(
+      absl::StrCat("listen: \"127.0.0.1:0\" policy { bundle_url: "
+                   "\"https://bundles.example.com/p.bundle\" "
+                   "bundle_public_key_files: \"ci.jwk.pub\" }",
+                   keys),
+      "/etc/pc");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->bundle_poller.url, "https://bundles.example.com/p.bundle");
+  EXPECT_EQ(s->policy_public_key_files,
+            std::vector<std::string>{"/etc/pc/ci.jwk.pub"});
+  EXPECT_EQ(s->bundle_poller.min_delay, absl::Seconds(10));
+  EXPECT_EQ(s->bundle_poller.max_delay, absl::Seconds(30));
+  EXPECT_EQ(s->bundle_poller.max_backoff, absl::Seconds(120));
+  EXPECT_EQ(s->bundle_poller.connect_timeout, absl::Seconds(5));
+  EXPECT_EQ(s->bundle_poller.timeout, absl::Seconds(60));
+  EXPECT_EQ(s->bundle_poller.max_bundle_bytes, size_t{256} << 20);
+  EXPECT_EQ(s->bundle_poller.max_redirects, 0);
+  EXPECT_EQ(s->bundle_cache_file, "last-good.bundle");
+  EXPECT_FALSE(s->bundle_poller.allow_empty);
+  EXPECT_EQ(s->bundle_poller.max_removed_share, 0.5);
+
+  s = ParseServerConfig(
+      absl::StrCat(
+          "listen: \"127.0.0.1:0\" policy { bundle_url: "
+          "\"http://127.0.0.1:8080/p.bundle\" bundle_public_key_files: "
+          "\"/k/a.pub\" bundle_public_key_files: \"b.pub\" "
+          "min_poll_delay_ms: 100 max_poll_delay_ms: 200 max_backoff_ms: 400 "
+          "connect_timeout_ms: 300 fetch_timeout_ms: 900 max_bundle_bytes: "
+          "1000000 max_redirects: 2 bundle_cache_file: \"b.cache\" "
+          "allow_empty: true max_removed_share: 1 }",
+          keys),
+      "/etc/pc");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->policy_public_key_files,
+            (std::vector<std::string>{"/k/a.pub", "/etc/pc/b.pub"}));
+  EXPECT_EQ(s->bundle_poller.min_delay, absl::Milliseconds(100));
+  EXPECT_EQ(s->bundle_poller.max_delay, absl::Milliseconds(200));
+  EXPECT_EQ(s->bundle_poller.max_backoff, absl::Milliseconds(400));
+  EXPECT_EQ(s->bundle_poller.connect_timeout, absl::Milliseconds(300));
+  EXPECT_EQ(s->bundle_poller.timeout, absl::Milliseconds(900));
+  EXPECT_EQ(s->bundle_poller.max_bundle_bytes, 1000000u);
+  EXPECT_EQ(s->bundle_poller.max_redirects, 2);
+  EXPECT_EQ(s->bundle_cache_file, "b.cache");
+  EXPECT_TRUE(s->bundle_poller.allow_empty);
+  EXPECT_EQ(s->bundle_poller.max_removed_share, 1);
+
+  struct Case {
+    std::string policy;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"files: \"p\" bundle_url: \"http://h/p\"",
+       "policy: exactly one of files, manifest, bundle or bundle_url"},
+      {"bundle_url: \"http://h/p\"",
+       "policy.bundle_public_key_files: required with bundle_url: a bundle "
+       "fetched over a network is accepted only when signed"},
+      {"bundle_url: \"ftp://h/p\" bundle_public_key_files: \"k\"",
+       "policy.bundle_url: \"ftp://h/p\": only http:// and https:// URLs"},
+      {"bundle_url: \"http://h/p\" bundle_public_key_files: \"k\" "
+       "poll_interval_seconds: 5",
+       "policy.bundle_url: poll_interval_seconds and the quiet period are for "
+       "files"},
+      {"bundle_url: \"http://h/p\" bundle_public_key_files: \"k\" "
+       "quiet_period_zero: true",
+       "policy.bundle_url: poll_interval_seconds and the quiet period are for "
+       "files"},
+      {"bundle_url: \"http://h/p\" bundle_public_key_files: \"k\" "
+       "min_poll_delay_ms: 5000 max_poll_delay_ms: 1000",
+       "policy.min_poll_delay_ms: 5000 is above max_poll_delay_ms (1000)"},
+      {"bundle_url: \"http://h/p\" bundle_public_key_files: \"k\" "
+       "max_backoff_ms: 1000",
+       "policy.max_backoff_ms: 1000 is below max_poll_delay_ms (30000)"},
+      {"bundle_url: \"http://h/p\" bundle_public_key_files: \"k\" "
+       "max_redirects: 21",
+       "policy.max_redirects: 21 is above 20"},
+      {"bundle_url: \"http://h/p\" bundle_public_key_files: \"k\" "
+       "bundle_cache_file: \"../x\"",
+       "policy.bundle_cache_file: \"../x\" is not a file name (the file is "
+       "kept in the state directory)"},
+      {"files: \"p\" min_poll_delay_ms: 100",
+       "policy.min_poll_delay_ms: only with bundle_url"},
+      {"files: \"p\" bundle_cache_file: \"x\"",
+       "policy.bundle_cache_file: only with bundle_url"},
+      {"files: \"p\" bundle_public_key_files: \"k\"",
+       "policy.bundle_public_key_files: only for a bundle or bundle_url "
+       "source"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.policy);
+    s = ParseServerConfig(
+        absl::StrCat("listen: \"127.0.0.1:0\" policy { ", c.policy, " }", keys),
+        "/");
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(s.status().message()).substr(0, c.error.size()),
+              c.error);
   }
 }
 

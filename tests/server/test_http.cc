@@ -84,11 +84,13 @@ std::unique_ptr<TestServer> TestServer::Start(
   WriteFileAtomically(dir + "/server.txtpb",
                       absl::StrCat(
                           R"pb(
-                            listen: "127.0.0.1:0"
-                            policy {
-                              files: "policy.txtpb"
-                              quiet_period_zero: true
-                              poll_interval_seconds: 1
+                            listen: "127.0.0.1:0" policy {
+                          )pb",
+                          options.policy_source.empty()
+                              ? "files: \"policy.txtpb\" quiet_period_zero: "
+                                "true poll_interval_seconds: 1"
+                              : options.policy_source,
+                          R"pb(
                             }
                             user_directory_file: "users.txtpb"
                             keys { token_key_file: "token.key"

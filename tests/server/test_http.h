@@ -56,6 +56,9 @@ struct TestServerOptions {
   std::string routes;
   // An admin listener on 127.0.0.1:0 with kAdminToken (file admin.token).
   bool admin = false;
+  // The fields of the `policy` section; empty: policy.txtpb, reloaded
+  // with no quiet period and polled every second.
+  std::string policy_source;
   // Appended to the configuration.
   std::string config;
   // More files of the directory: name, contents (written with mode 0600).
