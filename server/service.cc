@@ -687,9 +687,9 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
       return OAuthError(http::status::bad_request, "invalid_grant",
                         "refresh token is invalid, expired or revoked");
     }
-    std::optional<auth::TokenRecord> record =
+    absl::StatusOr<auth::TokenRecord> record =
         store_.Find(auth::KeyedHash(*token_key_, bytes->bytes()));
-    if (record.has_value() && record->client_id != client->id) {
+    if (record.ok() && record->client_id != client->id) {
       return OAuthError(http::status::bad_request, "invalid_grant",
                         "refresh token is invalid, expired or revoked");
     }

@@ -279,6 +279,14 @@ struct TokenServiceStats {
 //
 // The registry, store, directory and clock are not owned and must outlive
 // the service. The service drives the registry's OnPolicy from SetPolicy.
+//
+// Store outages. With a store in another process (RedisTokenStore), every
+// method that needs the store answers Unavailable `token store unavailable:
+// <store message>` when it could not be asked: nothing is issued, no token is
+// accepted from the store, and a revocation is not reported done (the server
+// answers 503, so proxies deny). Cached grants keep answering from the
+// per-thread caches until the caches are told otherwise (NoteRevocation,
+// NoteAllRevoked: docs/replicas.md bounds that).
 class TokenService {
  public:
   // `token_key` makes the tokens' digests: persist it (SecretKey::bytes) with
