@@ -435,7 +435,8 @@ size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {
   return removed;
 }
 
-absl::StatusOr<uint64_t> InMemoryTokenStore::RevokeUser(absl::string_view user_id) {
+absl::StatusOr<uint64_t> InMemoryTokenStore::RevokeUser(
+    absl::string_view user_id) {
   Users& users = shards_->users;
   std::lock_guard<std::mutex> lock(users.mu);
   return ++users.revocations[user_id];

@@ -122,15 +122,17 @@ absl::Status RedisTokenStore::Insert(TokenRecord record) {
   }
   const std::string token_key = TokenKey(record.digest);
   const std::string family_key = FamilyKey(record.family_id);
-  const std::string digest_hex =
-      token_key.substr(client_.Key("t:").size());
+  const std::string digest_hex = token_key.substr(client_.Key("t:").size());
   const std::string bytes = auth::SerializeTokenRecord(record);
   const std::string expiry = absl::StrCat(CeilUnixMillis(record.expires_at));
   const absl::string_view keys[] = {token_key, family_key};
   const absl::string_view args[] = {
-      bytes,      record.kind == TokenKind::kRefresh ? "r" : "a",
-      expiry,     digest_hex,
-      record.revoked ? "1" : "0", record.rotated ? "1" : "0"};
+      bytes,
+      record.kind == TokenKind::kRefresh ? "r" : "a",
+      expiry,
+      digest_hex,
+      record.revoked ? "1" : "0",
+      record.rotated ? "1" : "0"};
   absl::StatusOr<int64_t> result = Integer(client_.Eval(kInsert, keys, args));
   if (!result.ok()) return result.status();
   if (*result == -1) {
@@ -158,9 +160,9 @@ absl::StatusOr<TokenRecord> RedisTokenStore::Find(const Digest& digest) const {
   absl::StatusOr<TokenRecord> record =
       auth::ParseTokenRecord(reply->elements[0].string);
   if (!record.ok()) {
-    return absl::InternalError(absl::StrCat(
-        "token store: a record in redis does not parse: ",
-        record.status().message()));
+    return absl::InternalError(
+        absl::StrCat("token store: a record in redis does not parse: ",
+                     record.status().message()));
   }
   if (record->digest != digest) {
     return absl::InternalError(
@@ -253,8 +255,8 @@ size_t RedisTokenStore::size() const {
   std::string cursor = "0";
   size_t count = 0;
   do {
-    const absl::string_view argv[] = {"SCAN", cursor, "MATCH", pattern,
-                                      "COUNT", "1000"};
+    const absl::string_view argv[] = {"SCAN",  cursor,  "MATCH",
+                                      pattern, "COUNT", "1000"};
     absl::StatusOr<RedisReply> reply = client_.Command(argv);
     if (!reply.ok() || reply->type != RedisReply::Type::kArray ||
         reply->elements.size() != 2) {

@@ -80,8 +80,7 @@ class RedisTokenStore final : public auth::TokenStore {
   // 0 when Redis is unreachable. For monitoring only.
   size_t size() const override;
   // FailedPrecondition: see the file comment.
-  absl::StatusOr<std::string> Export(
-      const auth::SecretKey& key) const override;
+  absl::StatusOr<std::string> Export(const auth::SecretKey& key) const override;
   absl::Status Import(absl::string_view serialized,
                       const auth::SecretKey& key) override;
 

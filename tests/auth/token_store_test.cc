@@ -34,7 +34,6 @@ T Ok(absl::StatusOr<T> result) {
   return result.ok() ? *std::move(result) : T();
 }
 
-
 const absl::Time kIssued = absl::FromUnixSeconds(1'706'700'000);
 const absl::Time kExpires = kIssued + absl::Hours(1);
 
