@@ -2,9 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -414,15 +414,12 @@ absl::Status Service::StartRevocationSubscriber() {
   callbacks.on_family = [this](uint64_t family_id) {
     tokens_->NoteFamilyRevoked(family_id);
   };
-  callbacks.on_all = [this] {
-    // Revocations may have been missed: the registry too may be behind.
-    (void)client_state_->Pull();
-    tokens_->NoteAllRevoked();
-  };
+  // Quick: runs on the subscriber's ticker too (revocation_subscriber.h).
+  callbacks.on_all = [this] { tokens_->NoteAllRevoked(); };
   callbacks.on_clients = [this] {
-    if (absl::Status s = client_state_->Pull(); !s.ok()) {
-      logger_.Warning(
-          absl::StrCat("client registry from redis: ", s.message()));
+    if (absl::StatusOr<bool> pulled = client_state_->Pull(); !pulled.ok()) {
+      logger_.Warning(absl::StrCat("client registry from redis: ",
+                                   pulled.status().message()));
     }
     // Replace bumped the registry's version; this covers a failed pull.
     tokens_->NoteAllRevoked();
@@ -434,6 +431,12 @@ absl::Status Service::StartRevocationSubscriber() {
   if (!subscriber.ok()) return subscriber.status();
   subscriber_ = std::move(*subscriber);
   return absl::OkStatus();
+}
+
+bool Service::RegistryCaughtUp() {
+  if (client_state_ == nullptr) return false;
+  absl::StatusOr<bool> pulled = client_state_->Pull();
+  return pulled.ok() && *pulled;
 }
 
 absl::Status Service::ApplyRegistryChange(
@@ -826,6 +829,12 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   absl::StatusOr<auth::IssuedTokens> issued = tokens_->IssueToken(
       token_request,
       IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
+  if (absl::IsUnauthenticated(issued.status()) && RegistryCaughtUp()) {
+    // Registered or rotated on another replica a moment ago.
+    issued = tokens_->IssueToken(
+        token_request,
+        IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
+  }
   if (!issued.ok()) return TokenServiceError(issued.status());
   tokens_dirty_.store(true);
   return AuthResponse(http::status::ok, TokenJson(*issued, params->dialect));
@@ -872,6 +881,9 @@ HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {
   if (!client->present) return InvalidClient();
   auth::RevokeRequest revoke{client->id, client->secret, *token};
   absl::StatusOr<auth::RevokeResult> result = tokens_->Revoke(revoke);
+  if (absl::IsUnauthenticated(result.status()) && RegistryCaughtUp()) {
+    result = tokens_->Revoke(revoke);  // a secret rotated elsewhere just now
+  }
   auth::RevokeResult answered;
   if (!result.ok()) {
     switch (result.status().code()) {
@@ -1149,8 +1161,7 @@ absl::Status Server::StartAdmin(const AdminSettings& admin, bool allow_readable,
       [&service](const std::function<absl::Status()>& change) {
         return service.ApplyRegistryChange(change);
       },
-      service.metrics(),
-      service.api_metrics(), service.logger());
+      service.metrics(), service.api_metrics(), service.logger());
   if (!handler.ok()) return handler.status();
   admin_ = std::move(*handler);
   admin_http_ =

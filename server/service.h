@@ -31,10 +31,10 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/params.h"
-#include "server/routes.h"
 #include "server/redis/redis_client.h"
 #include "server/redis/redis_client_state.h"
 #include "server/redis/revocation_subscriber.h"
+#include "server/routes.h"
 #include "server/user_reloader.h"
 
 namespace portcullis::server {
@@ -125,6 +125,10 @@ class Service final : public HttpHandler {
   std::unique_ptr<DecisionLog> decision_log_;  // null: off
   RouteTable routes_;
 
+  // With Redis: loads the shared client registry if another replica changed
+  // it since; whether it did (then a failed authentication is worth trying
+  // again).
+  bool RegistryCaughtUp();
   // Opens Redis and its store, for token_store.kind "redis".
   absl::Status InitRedis();
   // Starts hearing revocations from other replicas (after tokens_ exists).
