@@ -316,12 +316,24 @@ void Service::OnReload(const ReloadEvent& event) {
 }
 
 void Service::SaverLoop() {
+  bool retry_pull = false;
   std::unique_lock<std::mutex> lock(saver_mu_);
   while (!stopping_) {
+    // Woken early by OnReload and by on_clients; a wake lost while this
+    // loop was busy leaves registry_pull_wanted_ set for the next round.
     saver_wake_.wait_for(lock,
                          absl::ToChronoNanoseconds(settings_.save_interval));
     if (stopping_) break;
     lock.unlock();
+    if (client_state_ != nullptr &&
+        (registry_pull_wanted_.exchange(false) || retry_pull)) {
+      absl::StatusOr<bool> pulled = client_state_->Pull();
+      retry_pull = !pulled.ok();  // again after save_interval, not at once
+      if (!pulled.ok()) {
+        logger_.Warning(absl::StrCat("client registry from redis: ",
+                                     pulled.status().message()));
+      }
+    }
     if (tokens_->RemoveExpiredTokens() > 0) tokens_dirty_.store(true);
     absl::Status status = SaveState();
     if (!status.ok()) {
@@ -416,13 +428,14 @@ absl::Status Service::StartRevocationSubscriber() {
   };
   // Quick: runs on the subscriber's ticker too (revocation_subscriber.h).
   callbacks.on_all = [this] { tokens_->NoteAllRevoked(); };
+  // Not on the subscriber's thread: a pull waits while this replica's own
+  // admin change holds the state, and revocations must keep being read. The
+  // saver thread pulls (Replace bumps the registry's version, so cached
+  // tokens are validated again).
   callbacks.on_clients = [this] {
-    if (absl::StatusOr<bool> pulled = client_state_->Pull(); !pulled.ok()) {
-      logger_.Warning(absl::StrCat("client registry from redis: ",
-                                   pulled.status().message()));
-    }
-    // Replace bumped the registry's version; this covers a failed pull.
-    tokens_->NoteAllRevoked();
+    registry_pull_wanted_.store(true);
+    std::lock_guard<std::mutex> lock(saver_mu_);
+    saver_wake_.notify_all();
   };
   absl::StatusOr<std::unique_ptr<redis::RevocationSubscriber>> subscriber =
       redis::RevocationSubscriber::Start(

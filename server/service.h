@@ -154,6 +154,9 @@ class Service final : public HttpHandler {
   std::string clients_path_;
   std::string tokens_path_;
   std::atomic<bool> tokens_dirty_{false};
+  // Another replica changed the shared client registry (Redis): the saver
+  // thread pulls it.
+  std::atomic<bool> registry_pull_wanted_{false};
   std::mutex save_mu_;                // serializes saves
   std::string last_registry_export_;  // guarded by save_mu_
 
