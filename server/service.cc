@@ -312,6 +312,7 @@ void Service::OnReload(const ReloadEvent& event) {
                             event.published.digest.ToHex()));
   // The registry follows the policy (removed clients): save it soon.
   std::lock_guard<std::mutex> lock(saver_mu_);
+  saver_wake_requested_ = true;
   saver_wake_.notify_all();
 }
 
@@ -319,10 +320,12 @@ void Service::SaverLoop() {
   bool retry_pull = false;
   std::unique_lock<std::mutex> lock(saver_mu_);
   while (!stopping_) {
-    // Woken early by OnReload and by on_clients; a wake lost while this
-    // loop was busy leaves registry_pull_wanted_ set for the next round.
+    // Woken early by OnReload and on_clients, even if they asked while this
+    // loop was busy.
     saver_wake_.wait_for(lock,
-                         absl::ToChronoNanoseconds(settings_.save_interval));
+                         absl::ToChronoNanoseconds(settings_.save_interval),
+                         [this] { return stopping_ || saver_wake_requested_; });
+    saver_wake_requested_ = false;
     if (stopping_) break;
     lock.unlock();
     if (client_state_ != nullptr &&
@@ -435,6 +438,7 @@ absl::Status Service::StartRevocationSubscriber() {
   callbacks.on_clients = [this] {
     registry_pull_wanted_.store(true);
     std::lock_guard<std::mutex> lock(saver_mu_);
+    saver_wake_requested_ = true;
     saver_wake_.notify_all();
   };
   absl::StatusOr<std::unique_ptr<redis::RevocationSubscriber>> subscriber =

@@ -162,7 +162,8 @@ class Service final : public HttpHandler {
 
   std::mutex saver_mu_;
   std::condition_variable saver_wake_;
-  bool stopping_ = false;  // guarded by saver_mu_
+  bool stopping_ = false;              // guarded by saver_mu_
+  bool saver_wake_requested_ = false;  // guarded by saver_mu_
   bool stopped_ = false;
   std::thread saver_;
 };
