@@ -106,7 +106,7 @@ measure() {  # store kind -> $tmp/<kind>_{authorize,token}.json
   local kind=$1 mode url
   cp "$tmp/server.$kind.txtpb" "$tmp/examples/server/server.txtpb"
   rm -rf "$tmp/state" && mkdir -p "$tmp/state"
-  start_portcullis "$tmp/portcullis" --log-level warning
+  start_portcullis "$tmp/portcullis" --log-level info
   tokens_and_warm
   for mode in authorize token; do
     url="http://127.0.0.1:$authz_port/v1/authorize"
