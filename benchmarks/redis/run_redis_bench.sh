@@ -152,7 +152,7 @@ BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) \
   BENCH_CORES=$(nproc) BENCH_LOAD=$(cut -d' ' -f1-3 /proc/loadavg) \
   BENCH_REDIS=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/') \
   BENCH_PROPAGATION=$propagation BENCH_FSYNC=$appendfsync \
-  python3 - "$tmp" "$duration" <<'PY' | tee "benchmarks/plots/redis_$appendfsync.md"
+  python3 - "$tmp" "$duration" <<'PY' | tee "$tmp/section.md"
 import json, os, re, sys
 tmp, duration = sys.argv[1], sys.argv[2]
 env = os.environ
@@ -198,6 +198,8 @@ print("Command (from the repository root; it builds `bazel build -c opt //tools:
       "redis-server and the server, runs wrk and the propagation test, and stops them): "
       f"`benchmarks/redis/run_redis_bench.sh --appendfsync {env['BENCH_FSYNC']}`.")
 PY
+# Written only now: an untracked file would mark the commit above dirty.
+cp "$tmp/section.md" "benchmarks/plots/redis_$appendfsync.md"
 # The section: both variants, whichever ran last kept.
 {
   printf '## Replicas on Redis\n\n'
