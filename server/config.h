@@ -59,6 +59,24 @@ struct LimitSettings {
   absl::Duration drain_timeout = absl::Seconds(5);
 };
 
+// Where the tokens live (TokenStoreConfig.kind).
+enum class TokenStoreKind : uint8_t { kMemory, kRedis };
+
+// RedisConfig with defaults applied (docs/replicas.md). Used only with
+// TokenStoreKind::kRedis.
+struct RedisSettings {
+  std::string host;
+  int port = 0;
+  std::string password_file;  // empty: no AUTH
+  std::string key_prefix = "portcullis:";
+  absl::Duration connect_timeout = absl::Milliseconds(200);
+  absl::Duration command_timeout = absl::Milliseconds(200);
+  int pool_size = 0;  // 0: 2 per worker thread, at least 8
+  absl::Duration reconnect_backoff_min = absl::Milliseconds(10);
+  absl::Duration reconnect_backoff_max = absl::Seconds(1);
+  absl::Duration staleness_bound = absl::Seconds(1);
+};
+
 // The configuration with defaults applied and paths resolved.
 struct ServerSettings {
   std::string config_path;
@@ -76,6 +94,8 @@ struct ServerSettings {
   std::string bundle_cache_file = "last-good.bundle";
   std::string registry_seed_file;
   absl::Duration save_interval = absl::Seconds(1);
+  TokenStoreKind token_store_kind = TokenStoreKind::kMemory;
+  RedisSettings redis;
   std::string user_directory_file;
   std::string token_key_file;
   std::string registry_key_file;
