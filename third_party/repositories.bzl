@@ -161,3 +161,12 @@ def portcullis_system_repositories():
         "simdjson",
         targets = {":simdjson": ["simdjson"]},
     )
+    # hiredis, Redis's C client (server/redis). Debian's module puts
+    # /usr/include/hiredis on the include path, which system_library does not
+    # take; sources include <hiredis/hiredis.h> from /usr/include instead.
+    _maybe(
+        system_library,
+        "com_github_redis_hiredis",
+        targets = {":hiredis": []},
+        extra_linkopts = {":hiredis": ["-lhiredis"]},
+    )
