@@ -553,6 +553,15 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (absl::Status api = ParseApiSettings(config, base_dir, s.api); !api.ok()) {
     return api;
   }
+  absl::StatusOr<ratelimit::RateLimitOptions> rate_limit =
+      ratelimit::RateLimitOptionsFromConfig(config.rate_limit());
+  if (!rate_limit.ok()) return rate_limit.status();
+  s.rate_limit = *rate_limit;
+  if (s.rate_limit.mode == ratelimit::RateLimitMode::kRedis &&
+      !s.redis.has_value()) {
+    return invalid("rate_limit.mode",
+                   "\"redis\" needs the Redis connection (the redis section)");
+  }
   return s;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,8 @@
 #include "engine/live/policy_watcher.h"
 #include "proto/server.pb.h"
 #include "server/api_settings.h"
+#include "server/ratelimit/rate_limit_options.h"
+#include "server/redis/redis_client.h"
 
 namespace portcullis::server {
 
@@ -93,6 +96,11 @@ struct ServerSettings {
   absl::Duration reload_failure_grace = absl::Seconds(60);
   // Decision API, decision logs, admin listener (api_settings.h).
   ApiSettings api;
+  // Where rate limits are counted (ServerConfig.rate_limit).
+  ratelimit::RateLimitOptions rate_limit;
+  // The Redis connection (ServerConfig.redis); nullopt: none configured.
+  // Rate-limit mode "redis" needs it.
+  std::optional<redis::RedisOptions> redis;
 };
 
 // What the command line overrides (empty: keep the configuration's).

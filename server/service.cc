@@ -241,6 +241,27 @@ absl::Status Service::Init() {
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
 
+  if (settings_.rate_limit.mode == ratelimit::RateLimitMode::kRedis) {
+    if (!settings_.redis.has_value()) {
+      return absl::InvalidArgumentError(
+          "rate_limit.mode: \"redis\" needs the Redis connection (the redis "
+          "section)");
+    }
+    // Lazy: a replica starts while Redis is down and, until it is back,
+    // applies rate_limit.on_outage.
+    absl::StatusOr<std::unique_ptr<redis::RedisClient>> client =
+        redis::RedisClient::CreateLazy(*settings_.redis);
+    if (!client.ok()) return client.status();
+    rate_limit_redis_ = std::move(*client);
+    absl::StatusOr<std::unique_ptr<ratelimit::DistributedRateLimiter>>
+        limiter = ratelimit::DistributedRateLimiter::Create(
+            settings_.rate_limit, *rate_limit_redis_);
+    if (!limiter.ok()) return limiter.status();
+    distributed_rate_limiter_ = std::move(*limiter);
+    logger_.Info(absl::StrCat("rate limits counted in Redis at ",
+                              rate_limit_redis_->address()));
+  }
+
   if (settings_.api.decision_log.enabled) {
     const std::string path =
         settings_.api.decision_log.path.empty()
@@ -879,8 +900,13 @@ HttpResponse Service::IntrospectEndpoint(const HttpRequest& request) {
 // --------------------------------------------------- proxy authorization
 
 DecisionApi Service::decision_api() {
-  return DecisionApi{*tokens_,     policy_store_,       clock_,
-                     api_metrics_, decision_log_.get(), settings_};
+  return DecisionApi{*tokens_,
+                     policy_store_,
+                     clock_,
+                     api_metrics_,
+                     decision_log_.get(),
+                     settings_,
+                     distributed_rate_limiter_.get()};
 }
 
 HttpResponse Service::AuthorizeLogged(const HttpRequest& request,
@@ -932,7 +958,8 @@ HttpResponse Service::Authorize(const HttpRequest& request,
   }
   const auth::AccessGrant& g = **grant;
   trace->grant = *grant;
-  const auth::RateDecision rate = tokens_->CheckRateLimit(g, now);
+  const auth::RateDecision rate = ratelimit::CheckClientRateLimit(
+      *tokens_, distributed_rate_limiter_.get(), g, now);
   if (!rate.allowed) {
     metrics_.RateLimited();
     HttpResponse response =

@@ -31,6 +31,8 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/params.h"
+#include "server/ratelimit/distributed_rate_limiter.h"
+#include "server/redis/redis_client.h"
 #include "server/routes.h"
 #include "server/user_reloader.h"
 
@@ -69,6 +71,10 @@ class Service final : public HttpHandler {
   DecisionLog* decision_log() { return decision_log_.get(); }
   // The user directory's reloader, if a file is configured (tests).
   UserDirectoryReloader* user_reloader() { return user_reloader_.get(); }
+  // The distributed rate limiter in mode "redis", else null (tests).
+  ratelimit::DistributedRateLimiter* distributed_rate_limiter() {
+    return distributed_rate_limiter_.get();
+  }
 
  private:
   Service(ServerSettings settings, const auth::Clock& clock);
@@ -114,6 +120,10 @@ class Service final : public HttpHandler {
   auth::InMemoryUserDirectory users_;
   std::unique_ptr<UserDirectoryReloader> user_reloader_;  // null: no file
   std::unique_ptr<auth::TokenService> tokens_;
+  // Rate-limit mode "redis" (docs/replicas.md): its Redis connections and
+  // the limiter; both null in mode "local".
+  std::unique_ptr<redis::RedisClient> rate_limit_redis_;
+  std::unique_ptr<ratelimit::DistributedRateLimiter> distributed_rate_limiter_;
   // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.
   std::string jwks_;
   PolicyStore policy_store_;
