@@ -253,9 +253,9 @@ absl::Status Service::Init() {
         redis::RedisClient::CreateLazy(*settings_.redis);
     if (!client.ok()) return client.status();
     rate_limit_redis_ = std::move(*client);
-    absl::StatusOr<std::unique_ptr<ratelimit::DistributedRateLimiter>>
-        limiter = ratelimit::DistributedRateLimiter::Create(
-            settings_.rate_limit, *rate_limit_redis_);
+    absl::StatusOr<std::unique_ptr<ratelimit::DistributedRateLimiter>> limiter =
+        ratelimit::DistributedRateLimiter::Create(settings_.rate_limit,
+                                                  *rate_limit_redis_);
     if (!limiter.ok()) return limiter.status();
     distributed_rate_limiter_ = std::move(*limiter);
     logger_.Info(absl::StrCat("rate limits counted in Redis at ",

@@ -90,9 +90,9 @@ void BM_DistributedRateLimit(benchmark::State& state) {
   auth::RateCell cell;
   cell.SetLimit(kLimit);
   // Each thread its own client, so that threads never refuse each other.
-  const std::string client_id =
-      "c-" + std::to_string(state.thread_index()) + "-" +
-      std::to_string(absl::ToUnixNanos(absl::Now()));
+  const std::string client_id = "c-" + std::to_string(state.thread_index()) +
+                                "-" +
+                                std::to_string(absl::ToUnixNanos(absl::Now()));
   absl::Time now = absl::Now();
   int64_t allowed = 0;
   for (auto _ : state) {
@@ -100,9 +100,9 @@ void BM_DistributedRateLimit(benchmark::State& state) {
     now += absl::Microseconds(1);
   }
   if (allowed != state.iterations()) state.SkipWithError("refused");
-  state.counters["round_trips"] = benchmark::Counter(
-      static_cast<double>((*limiter)->Stats().redis_calls),
-      benchmark::Counter::kAvgIterations);
+  state.counters["round_trips"] =
+      benchmark::Counter(static_cast<double>((*limiter)->Stats().redis_calls),
+                         benchmark::Counter::kAvgIterations);
 }
 
 BENCHMARK(BM_LocalRateLimit)->Apply(internal::FixedIterationsFromEnv);

@@ -36,8 +36,8 @@ constexpr uint64_t kEpochMask = ~uint64_t{0xffffffff};
 RateDecision Refused() { return {false, absl::InfiniteDuration(), 0}; }
 
 uint32_t Saturated(int64_t n) {
-  return static_cast<uint32_t>(std::clamp<int64_t>(
-      n, 0, std::numeric_limits<uint32_t>::max()));
+  return static_cast<uint32_t>(
+      std::clamp<int64_t>(n, 0, std::numeric_limits<uint32_t>::max()));
 }
 
 // The script's answer, or InternalError for a reply of another shape.
@@ -56,9 +56,9 @@ absl::StatusOr<GcraLeaseAnswer> ParseAnswer(const redis::RedisReply& reply,
   answer.retry_after_us = reply.elements[2].integer;
   if (answer.granted < 0 || answer.granted > want || answer.remaining < 0 ||
       (answer.granted == 0 && answer.retry_after_us <= 0)) {
-    return absl::InternalError(absl::StrCat(
-        "rate limit script: impossible answer {", answer.granted, ", ",
-        answer.remaining, ", ", answer.retry_after_us, "}"));
+    return absl::InternalError(
+        absl::StrCat("rate limit script: impossible answer {", answer.granted,
+                     ", ", answer.remaining, ", ", answer.retry_after_us, "}"));
   }
   return answer;
 }
@@ -165,10 +165,9 @@ RateDecision DistributedRateLimiter::CheckSlow(absl::string_view client_id,
   const std::string emission = absl::StrCat(params.emission_us);
   const std::string tolerance = absl::StrCat(params.tolerance_us);
   const std::string want_text = absl::StrCat(want);
-  const std::string now_text =
-      options_.clock == GcraClock::kCaller
-          ? absl::StrCat(absl::ToUnixMicros(now))
-          : std::string();
+  const std::string now_text = options_.clock == GcraClock::kCaller
+                                   ? absl::StrCat(absl::ToUnixMicros(now))
+                                   : std::string();
   const absl::string_view keys[] = {key};
   const absl::string_view args[] = {emission, tolerance, want_text, now_text};
   redis_calls_.fetch_add(1, std::memory_order_relaxed);

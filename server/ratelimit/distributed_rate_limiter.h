@@ -64,11 +64,11 @@ namespace portcullis::ratelimit {
 // Counters, updated on the slow paths only (never by a check the stock
 // serves). Plain values.
 struct DistributedRateLimiterStats {
-  uint64_t redis_calls = 0;     // round trips, leases included
-  uint64_t leases = 0;          // calls asking for more than one admission
-  uint64_t redis_refusals = 0;  // calls Redis answered with no admission
-  uint64_t cached_refusals = 0;  // refusals answered from a cached one
-  uint64_t redis_errors = 0;     // failed calls (Unavailable, error replies)
+  uint64_t redis_calls = 0;       // round trips, leases included
+  uint64_t leases = 0;            // calls asking for more than one admission
+  uint64_t redis_refusals = 0;    // calls Redis answered with no admission
+  uint64_t cached_refusals = 0;   // refusals answered from a cached one
+  uint64_t redis_errors = 0;      // failed calls (Unavailable, error replies)
   uint64_t outage_decisions = 0;  // checks decided by the outage policy
 };
 

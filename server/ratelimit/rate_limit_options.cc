@@ -22,8 +22,8 @@ absl::Status ValidateRateLimitOptions(const RateLimitOptions& options) {
   std::vector<std::string> errors;
   // NaN fails both comparisons.
   if (!(options.lease_share >= 0 && options.lease_share <= 1)) {
-    errors.push_back(absl::StrCat("rate_limit.lease_share: ",
-                                  options.lease_share, " is outside [0, 1]"));
+    errors.push_back(absl::StrCat(
+        "rate_limit.lease_share: ", options.lease_share, " is outside [0, 1]"));
   }
   if (options.max_lease < 1 || options.max_lease > kMaxLease) {
     errors.push_back(absl::StrCat("rate_limit.max_lease: ", options.max_lease,
@@ -65,9 +65,9 @@ absl::StatusOr<RateLimitOptions> RateLimitOptionsFromConfig(
   if (config.max_lease() != 0) options.max_lease = config.max_lease();
   if (config.outage_retry_ms() != 0) {
     if (config.outage_retry_ms() > 60000) {
-      errors.push_back(absl::StrCat("rate_limit.outage_retry_ms: ",
-                                    config.outage_retry_ms(),
-                                    " is outside [1, 60000]"));
+      errors.push_back(
+          absl::StrCat("rate_limit.outage_retry_ms: ", config.outage_retry_ms(),
+                       " is outside [1, 60000]"));
     } else {
       options.outage_retry = absl::Milliseconds(config.outage_retry_ms());
     }
@@ -82,9 +82,11 @@ absl::StatusOr<RateLimitOptions> RateLimitOptionsFromConfig(
 }
 
 uint32_t LeaseSize(const RateLimitOptions& options, uint32_t count) {
-  const double share = std::floor(static_cast<double>(count) * options.lease_share);
+  const double share =
+      std::floor(static_cast<double>(count) * options.lease_share);
   if (!(share >= 1)) return 1;
-  return static_cast<uint32_t>(std::min(share, static_cast<double>(options.max_lease)));
+  return static_cast<uint32_t>(
+      std::min(share, static_cast<double>(options.max_lease)));
 }
 
 }  // namespace portcullis::ratelimit

@@ -160,15 +160,17 @@ TEST_F(DistributedRateLimiterTest, ScriptIsTheModel) {
   struct Limit {
     uint32_t count, interval_seconds;
   };
-  const Limit limits[] = {{1000, 600}, {3, 10}, {7, 1}, {1, 3600},
+  const Limit limits[] = {{1000, 600},
+                          {3, 10},
+                          {7, 1},
+                          {1, 3600},
                           {4'000'000'000u, 4'000'000'000u}};
   std::mt19937_64 random(23);
   for (const Limit& limit : limits) {
     SCOPED_TRACE(absl::StrCat(limit.count, "/", limit.interval_seconds));
     const GcraParams p = GcraParamsFor(limit.count, limit.interval_seconds);
-    const std::string key =
-        client->Key(absl::StrCat("walk:", limit.count, "/",
-                                 limit.interval_seconds));
+    const std::string key = client->Key(
+        absl::StrCat("walk:", limit.count, "/", limit.interval_seconds));
     std::optional<int64_t> tat;
     int64_t now = kStartUs;
     for (int i = 0; i < 300; ++i) {
@@ -176,9 +178,9 @@ TEST_F(DistributedRateLimiterTest, ScriptIsTheModel) {
       if (move == 0) {
         // Back, but not before 2070: keys expire by Redis's clock, and one
         // whose TAT is already past would vanish at once.
-        now = std::max(now - static_cast<int64_t>(random() %
-                                                  (2 * p.tolerance_us)),
-                       kStartUs - 30 * 365 * 86'400'000'000);
+        now = std::max(
+            now - static_cast<int64_t>(random() % (2 * p.tolerance_us)),
+            kStartUs - 30 * 365 * 86'400'000'000);
       } else if (move > 2) {
         now += static_cast<int64_t>(random() % (3 * p.emission_us + 1));
       }
@@ -318,7 +320,7 @@ TEST_F(DistributedRateLimiterTest, ReplicasShareOneLimitUnderLoad) {
 TEST_F(DistributedRateLimiterTest, TheBoundHoldsAndIsReached) {
   constexpr int kCount = 100;  // per 100 s: T = 1 s
   constexpr int kReplicas = 3;
-  constexpr int kLease = 10;   // lease_share 0.1
+  constexpr int kLease = 10;  // lease_share 0.1
   std::vector<std::unique_ptr<Replica>> replicas;
   for (int i = 0; i < kReplicas; ++i) {
     replicas.push_back(MakeReplica(CallerClock(0.1), {kCount, 100}));
@@ -386,17 +388,16 @@ TEST_F(DistributedRateLimiterTest, OutageFallsBackToTheLocalLimitAndRecovers) {
     // The client's pool may need its reconnect backoff to pass.
     auth::RateCell probe;
     probe.SetLimit({1000, 1});
-    r->limiter->Check("probe", &probe,
-                      after + absl::Seconds(attempt));
-    recovered = r->limiter->Stats().redis_calls >
-                r->limiter->Stats().redis_errors + down.redis_calls -
-                    down.redis_errors;
+    r->limiter->Check("probe", &probe, after + absl::Seconds(attempt));
+    recovered =
+        r->limiter->Stats().redis_calls >
+        r->limiter->Stats().redis_errors + down.redis_calls - down.redis_errors;
     if (!recovered) absl::SleepFor(absl::Milliseconds(50));
   }
   ASSERT_TRUE(recovered) << r->limiter->LastError();
   const absl::Time t = after + absl::Seconds(60);
   EXPECT_FALSE(r->Check(t).allowed);  // c-1: still spent in Redis (AOF)
-  auth::RateCell c2_elsewhere;         // c-2 on another replica
+  auth::RateCell c2_elsewhere;        // c-2 on another replica
   c2_elsewhere.SetLimit({5, 3600});
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(r->limiter->Check("c-2", &c2_elsewhere, t).allowed) << i;

@@ -153,8 +153,7 @@ TEST(RateLimitOptionsTest, Parsed) {
   config.set_lease_share(0);
   config.set_max_lease(7);
   config.set_outage_retry_ms(60000);
-  absl::StatusOr<RateLimitOptions> options =
-      RateLimitOptionsFromConfig(config);
+  absl::StatusOr<RateLimitOptions> options = RateLimitOptionsFromConfig(config);
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->mode, RateLimitMode::kRedis);
   EXPECT_EQ(options->on_outage, OutagePolicy::kDeny);
@@ -170,8 +169,7 @@ TEST(RateLimitOptionsTest, Errors) {
   config.set_lease_share(1.5);
   config.set_max_lease(70000);
   config.set_outage_retry_ms(60001);
-  absl::StatusOr<RateLimitOptions> options =
-      RateLimitOptionsFromConfig(config);
+  absl::StatusOr<RateLimitOptions> options = RateLimitOptionsFromConfig(config);
   EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(options.status().message(),
             "rate_limit.mode: unknown \"redis2\" (expected \"local\" or "

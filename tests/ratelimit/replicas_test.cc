@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -131,8 +131,8 @@ TEST_F(ReplicasTest, OneLimitAcrossReplicasThenOutageAndRecovery) {
       threads.emplace_back([&, i] {
         HttpClient client(ports_[i]);
         for (int n = 0; n < kCount; ++n) {
-          Response r = client.Send("GET", "/v1/authorize",
-                                   AuthorizeHeaders(tokens_[i]));
+          Response r =
+              client.Send("GET", "/v1/authorize", AuthorizeHeaders(tokens_[i]));
           if (r.result_int() == 200) {
             allowed.fetch_add(1);
           } else if (r.result_int() == 429 &&
