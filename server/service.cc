@@ -258,6 +258,8 @@ absl::Status Service::Init() {
                                                   *rate_limit_redis_);
     if (!limiter.ok()) return limiter.status();
     distributed_rate_limiter_ = std::move(*limiter);
+    rate_limit_metrics_ =
+        std::make_unique<ratelimit::RateLimitMetrics>(metrics_.registry());
     logger_.Info(absl::StrCat("rate limits counted in Redis at ",
                               rate_limit_redis_->address()));
   }
@@ -552,6 +554,9 @@ HttpResponse Service::MetricsPage() {
   api_metrics_.Update(tokens_->Stats(), policy_store_.info(),
                       decision_log_ != nullptr ? decision_log_->dropped() : 0,
                       decision_log_ != nullptr ? decision_log_->written() : 0);
+  if (rate_limit_metrics_ != nullptr) {
+    rate_limit_metrics_->Update(distributed_rate_limiter_->Stats());
+  }
   response.body() = metrics_.Text();
   return response;
 }

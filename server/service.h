@@ -32,6 +32,7 @@
 #include "server/metrics.h"
 #include "server/params.h"
 #include "server/ratelimit/distributed_rate_limiter.h"
+#include "server/ratelimit/rate_limit_metrics.h"
 #include "server/redis/redis_client.h"
 #include "server/routes.h"
 #include "server/user_reloader.h"
@@ -124,6 +125,7 @@ class Service final : public HttpHandler {
   // the limiter; both null in mode "local".
   std::unique_ptr<redis::RedisClient> rate_limit_redis_;
   std::unique_ptr<ratelimit::DistributedRateLimiter> distributed_rate_limiter_;
+  std::unique_ptr<ratelimit::RateLimitMetrics> rate_limit_metrics_;
   // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.
   std::string jwks_;
   PolicyStore policy_store_;

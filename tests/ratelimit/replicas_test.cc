@@ -207,6 +207,19 @@ TEST_F(ReplicasTest, OneLimitAcrossReplicasThenOutageAndRecovery) {
     ++admitted;
   }
   EXPECT_EQ(admitted, kCount);
+
+  // /metrics counts what happened on replica 0.
+  const std::string metrics = Exchange(ports_[0], "GET", "/metrics", "").body();
+  for (const char* name : {"portcullis_rate_limit_redis_calls_total",
+                           "portcullis_rate_limit_leases_total",
+                           "portcullis_rate_limit_redis_refusals_total",
+                           "portcullis_rate_limit_cached_refusals_total",
+                           "portcullis_rate_limit_redis_errors_total",
+                           "portcullis_rate_limit_outage_decisions_total"}) {
+    EXPECT_TRUE(absl::StrContains(metrics, absl::StrCat(name, " "))) << name;
+    EXPECT_FALSE(absl::StrContains(metrics, absl::StrCat(name, " 0\n")))
+        << name;
+  }
 }
 
 TEST(RateLimitConfigTest, RedisModeNeedsTheConnection) {
