@@ -254,8 +254,17 @@ absl::Status Service::Init() {
     if (!client.ok()) return client.status();
     rate_limit_redis_ = std::move(*client);
     absl::StatusOr<std::unique_ptr<ratelimit::DistributedRateLimiter>> limiter =
-        ratelimit::DistributedRateLimiter::Create(settings_.rate_limit,
-                                                  *rate_limit_redis_);
+        ratelimit::DistributedRateLimiter::Create(
+            settings_.rate_limit, *rate_limit_redis_,
+            [this](const absl::Status& status) {
+              if (status.ok()) {
+                logger_.Info("rate limits: Redis answers again");
+              } else {
+                logger_.Warning(absl::StrCat(
+                    "rate limits: Redis cannot be asked (", status.message(),
+                    "); rate_limit.on_outage decides until it answers"));
+              }
+            });
     if (!limiter.ok()) return limiter.status();
     distributed_rate_limiter_ = std::move(*limiter);
     rate_limit_metrics_ =

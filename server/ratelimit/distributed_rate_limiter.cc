@@ -67,20 +67,23 @@ absl::StatusOr<GcraLeaseAnswer> ParseAnswer(const redis::RedisReply& reply,
 
 absl::StatusOr<std::unique_ptr<DistributedRateLimiter>>
 DistributedRateLimiter::Create(const RateLimitOptions& options,
-                               redis::RedisClient& redis) {
+                               redis::RedisClient& redis,
+                               AvailabilityCallback on_availability) {
   if (absl::Status status = ValidateRateLimitOptions(options); !status.ok()) {
     return status;
   }
   return std::unique_ptr<DistributedRateLimiter>(
-      new DistributedRateLimiter(options, redis));
+      new DistributedRateLimiter(options, redis, std::move(on_availability)));
 }
 
-DistributedRateLimiter::DistributedRateLimiter(const RateLimitOptions& options,
-                                               redis::RedisClient& redis)
+DistributedRateLimiter::DistributedRateLimiter(
+    const RateLimitOptions& options, redis::RedisClient& redis,
+    AvailabilityCallback on_availability)
     : options_(options),
       outage_retry_ns_(absl::ToInt64Nanoseconds(options.outage_retry)),
       redis_(redis),
-      script_(std::string(kGcraLeaseScript)) {}
+      script_(std::string(kGcraLeaseScript)),
+      on_availability_(std::move(on_availability)) {}
 
 RateDecision DistributedRateLimiter::Check(absl::string_view client_id,
                                            RateCell* cell, absl::Time now) {
@@ -184,7 +187,15 @@ RateDecision DistributedRateLimiter::CheckSlow(absl::string_view client_id,
     }
     skip_redis_until_.store(now_ns + outage_retry_ns_,
                             std::memory_order_relaxed);
+    if (!failing_.exchange(true, std::memory_order_relaxed) &&
+        on_availability_) {
+      on_availability_(answer.status());
+    }
     return Outage(cell, now);
+  }
+  if (failing_.load(std::memory_order_relaxed) &&
+      failing_.exchange(false, std::memory_order_relaxed) && on_availability_) {
+    on_availability_(absl::OkStatus());
   }
   if (answer->granted == 0) {
     end_lease(0);

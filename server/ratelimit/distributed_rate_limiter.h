@@ -47,6 +47,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -77,8 +78,15 @@ class DistributedRateLimiter {
   // `options` must pass ValidateRateLimitOptions (InvalidArgument otherwise);
   // its mode is not read. `redis` must outlive the limiter. Keys are
   // redis.Key("ratelimit:" + client id).
+  //
+  // `on_availability`, if set, is called (from a checking thread, on the
+  // slow path) when Redis stops answering (with the failed call's status) and
+  // when it answers again after that (with OK): once per change, for logs.
+  // It must be thread-safe and must not call the limiter.
+  using AvailabilityCallback = std::function<void(const absl::Status&)>;
   static absl::StatusOr<std::unique_ptr<DistributedRateLimiter>> Create(
-      const RateLimitOptions& options, redis::RedisClient& redis);
+      const RateLimitOptions& options, redis::RedisClient& redis,
+      AvailabilityCallback on_availability = nullptr);
 
   DistributedRateLimiter(const DistributedRateLimiter&) = delete;
   DistributedRateLimiter& operator=(const DistributedRateLimiter&) = delete;
@@ -105,7 +113,8 @@ class DistributedRateLimiter {
 
  private:
   DistributedRateLimiter(const RateLimitOptions& options,
-                         redis::RedisClient& redis);
+                         redis::RedisClient& redis,
+                         AvailabilityCallback on_availability);
 
   auth::RateDecision CheckSlow(absl::string_view client_id,
                                auth::RateCell& cell, uint64_t limit,
@@ -116,6 +125,9 @@ class DistributedRateLimiter {
   const int64_t outage_retry_ns_;
   redis::RedisClient& redis_;
   const redis::RedisScript script_;
+  const AvailabilityCallback on_availability_;
+  // Whether the last call failed (for on_availability_'s changes).
+  std::atomic<bool> failing_{false};
 
   // Until when (ns since the epoch, the callers' clock) Redis is not asked.
   std::atomic<int64_t> skip_redis_until_{0};

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -442,6 +443,47 @@ TEST_F(DistributedRateLimiterTest, ACorruptKeyIsAnError) {
   EXPECT_TRUE(r->Check(kStart).allowed);  // on_outage local: its own cell
   EXPECT_EQ(r->limiter->Stats().redis_errors, 1u);
   EXPECT_EQ(r->limiter->LastError().code(), absl::StatusCode::kInternal);
+}
+
+// on_availability hears each change once: down (with the failed call's
+// status), then up again.
+TEST_F(DistributedRateLimiterTest, AvailabilityChangesAreReportedOnce) {
+  std::unique_ptr<redis::RedisClient> client = Client();
+  ASSERT_NE(client, nullptr);
+  std::mutex mu;
+  std::vector<absl::StatusCode> changes;
+  RateLimitOptions options = CallerClock(0);
+  options.outage_retry = absl::Milliseconds(1);
+  absl::StatusOr<std::unique_ptr<DistributedRateLimiter>> limiter =
+      DistributedRateLimiter::Create(options, *client,
+                                     [&](const absl::Status& status) {
+                                       std::lock_guard<std::mutex> lock(mu);
+                                       changes.push_back(status.code());
+                                     });
+  ASSERT_TRUE(limiter.ok()) << limiter.status();
+  auth::RateCell cell;
+  cell.SetLimit({1000, 1});
+  absl::Time now = kStart;
+  EXPECT_TRUE((*limiter)->Check("c-1", &cell, now).allowed);
+  ASSERT_TRUE(server_->Kill().ok());
+  for (int i = 0; i < 5; ++i) {
+    now += absl::Milliseconds(2);  // past outage_retry: Redis asked again
+    (*limiter)->Check("c-1", &cell, now);
+  }
+  EXPECT_GE((*limiter)->Stats().redis_errors, 2u);
+  ASSERT_TRUE(server_->Restart().ok());
+  bool up = false;
+  for (int attempt = 0; attempt < 100 && !up; ++attempt) {
+    now += absl::Milliseconds(2);
+    (*limiter)->Check("c-1", &cell, now);
+    std::lock_guard<std::mutex> lock(mu);
+    up = changes.size() == 2;
+    if (!up) absl::SleepFor(absl::Milliseconds(20));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(changes,
+            (std::vector<absl::StatusCode>{absl::StatusCode::kUnavailable,
+                                           absl::StatusCode::kOk}));
 }
 
 }  // namespace
