@@ -86,8 +86,8 @@ std::string TimeJson(absl::Time time) {
 
 absl::StatusOr<std::unique_ptr<AdminHandler>> AdminHandler::Create(
     const std::string& token_file, bool allow_readable,
-    auth::ClientRegistry& registry, std::function<absl::Status()> save,
-    Metrics& metrics, ApiMetrics& api_metrics, Logger& logger) {
+    auth::ClientRegistry& registry, Apply apply, Metrics& metrics,
+    ApiMetrics& api_metrics, Logger& logger) {
   struct stat info;
   if (::stat(token_file.c_str(), &info) != 0) {
     return absl::NotFoundError(absl::StrCat(
@@ -111,18 +111,18 @@ absl::StatusOr<std::unique_ptr<AdminHandler>> AdminHandler::Create(
   const auth::Digest expected = auth::KeyedHash(key, Bytes(token));
   std::fill(text->begin(), text->end(), '\0');
   return std::unique_ptr<AdminHandler>(
-      new AdminHandler(std::move(key), expected, registry, std::move(save),
+      new AdminHandler(std::move(key), expected, registry, std::move(apply),
                        metrics, api_metrics, logger));
 }
 
 AdminHandler::AdminHandler(auth::SecretKey key, auth::Digest expected,
-                           auth::ClientRegistry& registry,
-                           std::function<absl::Status()> save, Metrics& metrics,
-                           ApiMetrics& api_metrics, Logger& logger)
+                           auth::ClientRegistry& registry, Apply apply,
+                           Metrics& metrics, ApiMetrics& api_metrics,
+                           Logger& logger)
     : key_(std::move(key)),
       expected_(expected),
       registry_(registry),
-      save_(std::move(save)),
+      apply_(std::move(apply)),
       metrics_(metrics),
       api_metrics_(api_metrics),
       logger_(logger) {}
@@ -163,15 +163,23 @@ HttpResponse AdminHandler::Handle(const HttpRequest& request) {
 
 HttpResponse AdminHandler::Changed(absl::string_view client_id,
                                    absl::string_view what,
+                                   const absl::Status& status,
                                    const std::string* secret) {
-  if (absl::Status saved = save_(); !saved.ok()) {
+  if (absl::IsDataLoss(status)) {
     metrics_.StateSaveFailed();
     logger_.Error(
         absl::StrCat("admin: client \"", absl::CEscape(client_id), "\" ", what,
-                     ", but saving the state failed: ", saved.message()));
+                     ", but saving the state failed: ", status.message()));
     return AdminError(http::status::internal_server_error, "state_not_saved",
                       "the change is in effect but was not saved");
   }
+  if (absl::IsUnavailable(status) || absl::IsAborted(status)) {
+    logger_.Error(absl::StrCat("admin: client \"", absl::CEscape(client_id),
+                               "\": not ", what, ": ", status.message()));
+    return AdminError(http::status::service_unavailable, "state_unavailable",
+                      "the shared client state is unreachable: try again");
+  }
+  if (!status.ok()) return RegistryError(status);
   logger_.Info(
       absl::StrCat("admin: client \"", absl::CEscape(client_id), "\" ", what));
   std::string body = "{\"client_id\":";
@@ -238,15 +246,19 @@ HttpResponse AdminHandler::Route(const HttpRequest& request) {
   }
   if (parts.size() == 1) {
     if (method == http::verb::post) {
-      absl::StatusOr<std::string> secret = registry_.RegisterClient(*id, "");
-      if (!secret.ok()) return RegistryError(secret.status());
-      return Changed(*id, "registered", &*secret);
+      std::string secret;
+      const absl::Status status = apply_([&]() -> absl::Status {
+        absl::StatusOr<std::string> made = registry_.RegisterClient(*id, "");
+        if (!made.ok()) return made.status();
+        secret = *std::move(made);
+        return absl::OkStatus();
+      });
+      return Changed(*id, "registered", status, &secret);
     }
     if (method == http::verb::delete_) {
-      if (absl::Status s = registry_.RemoveClient(*id); !s.ok()) {
-        return RegistryError(s);
-      }
-      return Changed(*id, "removed", nullptr);
+      const absl::Status status =
+          apply_([&] { return registry_.RemoveClient(*id); });
+      return Changed(*id, "removed", status, nullptr);
     }
     return not_allowed("POST, DELETE");
   }
@@ -257,15 +269,20 @@ HttpResponse AdminHandler::Route(const HttpRequest& request) {
   }
   if (method != http::verb::post) return not_allowed("POST");
   if (operation == "rotate") {
-    absl::StatusOr<std::string> secret = registry_.RotateSecret(*id);
-    if (!secret.ok()) return RegistryError(secret.status());
-    return Changed(*id, "secret rotated", &*secret);
+    std::string secret;
+    const absl::Status status = apply_([&]() -> absl::Status {
+      absl::StatusOr<std::string> made = registry_.RotateSecret(*id);
+      if (!made.ok()) return made.status();
+      secret = *std::move(made);
+      return absl::OkStatus();
+    });
+    return Changed(*id, "secret rotated", status, &secret);
   }
-  absl::Status status = operation == "suspend" ? registry_.SuspendClient(*id)
-                                               : registry_.ResumeClient(*id);
-  if (!status.ok()) return RegistryError(status);
-  return Changed(*id, operation == "suspend" ? "suspended" : "resumed",
-                 nullptr);
+  const bool suspend = operation == "suspend";
+  const absl::Status status = apply_([&] {
+    return suspend ? registry_.SuspendClient(*id) : registry_.ResumeClient(*id);
+  });
+  return Changed(*id, suspend ? "suspended" : "resumed", status, nullptr);
 }
 
 }  // namespace portcullis::server

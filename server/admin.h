@@ -32,14 +32,20 @@ namespace portcullis::server {
 
 class AdminHandler final : public HttpHandler {
  public:
+  // Runs one registry change and makes it last: returns the change's own
+  // error as it is; Unavailable or Aborted when the change could not be
+  // made or shared with the other replicas (Redis, docs/replicas.md);
+  // DataLoss when it is in effect but could not be saved.
+  using Apply = std::function<absl::Status(const std::function<absl::Status()>&)>;
+
   // Reads the admin token from `token_file`: at least 32 characters once
   // surrounding whitespace is removed; refused if the file is readable by
   // group or others unless `allow_readable`. Errors never quote the file.
   // Everything passed must outlive the handler.
   static absl::StatusOr<std::unique_ptr<AdminHandler>> Create(
       const std::string& token_file, bool allow_readable,
-      auth::ClientRegistry& registry, std::function<absl::Status()> save,
-      Metrics& metrics, ApiMetrics& api_metrics, Logger& logger);
+      auth::ClientRegistry& registry, Apply apply, Metrics& metrics,
+      ApiMetrics& api_metrics, Logger& logger);
 
   size_t BodyLimit(absl::string_view) const override { return 1024; }
   HttpResponse Handle(const HttpRequest& request) override;
@@ -47,17 +53,18 @@ class AdminHandler final : public HttpHandler {
  private:
   AdminHandler(auth::SecretKey key, auth::Digest expected,
                auth::ClientRegistry& registry,
-               std::function<absl::Status()> save, Metrics& metrics,
+               Apply apply, Metrics& metrics,
                ApiMetrics& api_metrics, Logger& logger);
   bool Authorized(const HttpRequest& request) const;
   HttpResponse Route(const HttpRequest& request);
+  // The answer to a change that `apply_` returned `status` for.
   HttpResponse Changed(absl::string_view client_id, absl::string_view what,
-                       const std::string* secret);
+                       const absl::Status& status, const std::string* secret);
 
   const auth::SecretKey key_;    // random, per process
   const auth::Digest expected_;  // KeyedHash(key_, admin token)
   auth::ClientRegistry& registry_;
-  const std::function<absl::Status()> save_;
+  const Apply apply_;
   Metrics& metrics_;
   ApiMetrics& api_metrics_;
   Logger& logger_;

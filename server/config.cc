@@ -297,6 +297,90 @@ absl::Status LoadUserDirectory(const std::string& path,
   return absl::OkStatus();
 }
 
+namespace {
+
+// token_store.kind and the redis block, into `s`.
+absl::Status RedisFromConfig(const v1::ServerConfig& config,
+                             const std::string& base_dir, ServerSettings& s) {
+  auto invalid = [](absl::string_view field, absl::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
+  };
+  const std::string& kind = config.token_store().kind();
+  if (kind.empty() || kind == "memory") {
+    s.token_store_kind = TokenStoreKind::kMemory;
+    return absl::OkStatus();
+  }
+  if (kind != "redis") {
+    return invalid("token_store.kind",
+                   absl::StrCat("\"", absl::CEscape(kind.substr(0, 64)),
+                                "\": expected \"memory\" or \"redis\""));
+  }
+  s.token_store_kind = TokenStoreKind::kRedis;
+  if (!config.has_redis() || config.redis().address().empty()) {
+    return invalid("redis.address", "required with token_store.kind \"redis\"");
+  }
+  const v1::RedisConfig& redis = config.redis();
+  const std::string& address = redis.address();
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    return invalid("redis.address",
+                   absl::StrCat("\"", absl::CEscape(address.substr(0, 128)),
+                                "\": expected HOST:PORT with a port in "
+                                "[1, 65535]"));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  s.redis.host = host;
+  s.redis.port = port;
+  if (!redis.password_file().empty()) {
+    s.redis.password_file = Resolve(base_dir, redis.password_file());
+  }
+  if (!redis.key_prefix().empty()) s.redis.key_prefix = redis.key_prefix();
+  const auto millis = [&](absl::string_view field, uint32_t value,
+                          uint32_t min, uint32_t max,
+                          absl::Duration& out) -> absl::Status {
+    if (value == 0) return absl::OkStatus();
+    if (value < min || value > max) {
+      return invalid(absl::StrCat("redis.", field),
+                     absl::StrCat(value, " is out of range [", min, ", ", max,
+                                  "]"));
+    }
+    out = absl::Milliseconds(value);
+    return absl::OkStatus();
+  };
+  for (absl::Status status :
+       {millis("connect_timeout_ms", redis.connect_timeout_ms(), 1, 60000,
+               s.redis.connect_timeout),
+        millis("command_timeout_ms", redis.command_timeout_ms(), 1, 60000,
+               s.redis.command_timeout),
+        millis("reconnect_backoff_min_ms", redis.reconnect_backoff_min_ms(), 1,
+               60000, s.redis.reconnect_backoff_min),
+        millis("reconnect_backoff_max_ms", redis.reconnect_backoff_max_ms(), 1,
+               60000, s.redis.reconnect_backoff_max),
+        millis("staleness_bound_ms", redis.staleness_bound_ms(), 20, 60000,
+               s.redis.staleness_bound)}) {
+    if (!status.ok()) return status;
+  }
+  if (s.redis.reconnect_backoff_max < s.redis.reconnect_backoff_min) {
+    return invalid("redis.reconnect_backoff_max_ms",
+                   "less than reconnect_backoff_min_ms");
+  }
+  if (redis.pool_size() > 1024) {
+    return invalid("redis.pool_size",
+                   absl::StrCat(redis.pool_size(),
+                                " is out of range [1, 1024]"));
+  }
+  s.redis.pool_size = static_cast<int>(redis.pool_size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
                                                  const std::string& base_dir,
                                                  const Overrides& overrides) {
@@ -366,6 +450,10 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (config.token_store().save_interval_seconds() > 0) {
     s.save_interval =
         absl::Seconds(config.token_store().save_interval_seconds());
+  }
+  if (absl::Status redis = RedisFromConfig(config, base_dir, s);
+      !redis.ok()) {
+    return redis;
   }
   if (!config.user_directory_file().empty()) {
     s.user_directory_file = Resolve(base_dir, config.user_directory_file());
@@ -558,9 +646,12 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (!rate_limit.ok()) return rate_limit.status();
   s.rate_limit = *rate_limit;
   if (s.rate_limit.mode == ratelimit::RateLimitMode::kRedis &&
-      !s.redis.has_value()) {
+      s.token_store_kind != TokenStoreKind::kRedis) {
+    // One Redis connection (the redis section) serves the token store and
+    // the rate limits; replicas sharing limits share tokens too.
     return invalid("rate_limit.mode",
-                   "\"redis\" needs the Redis connection (the redis section)");
+                   "\"redis\" needs token_store.kind \"redis\" (and the "
+                   "redis section)");
   }
   return s;
 }

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +21,6 @@
 #include "proto/server.pb.h"
 #include "server/api_settings.h"
 #include "server/ratelimit/rate_limit_options.h"
-#include "server/redis/redis_client.h"
 
 namespace portcullis::server {
 
@@ -61,6 +59,24 @@ struct LimitSettings {
   absl::Duration drain_timeout = absl::Seconds(5);
 };
 
+// Where the tokens live (TokenStoreConfig.kind).
+enum class TokenStoreKind : uint8_t { kMemory, kRedis };
+
+// RedisConfig with defaults applied (docs/replicas.md). Used only with
+// TokenStoreKind::kRedis.
+struct RedisSettings {
+  std::string host;
+  int port = 0;
+  std::string password_file;  // empty: no AUTH
+  std::string key_prefix = "portcullis:";
+  absl::Duration connect_timeout = absl::Milliseconds(200);
+  absl::Duration command_timeout = absl::Milliseconds(200);
+  int pool_size = 0;  // 0: 2 per worker thread, at least 8
+  absl::Duration reconnect_backoff_min = absl::Milliseconds(10);
+  absl::Duration reconnect_backoff_max = absl::Seconds(1);
+  absl::Duration staleness_bound = absl::Seconds(1);
+};
+
 // The configuration with defaults applied and paths resolved.
 struct ServerSettings {
   std::string config_path;
@@ -69,6 +85,8 @@ struct ServerSettings {
   PolicyWatcherOptions watcher;  // on_reload is the server's
   std::string registry_seed_file;
   absl::Duration save_interval = absl::Seconds(1);
+  TokenStoreKind token_store_kind = TokenStoreKind::kMemory;
+  RedisSettings redis;
   std::string user_directory_file;
   std::string token_key_file;
   std::string registry_key_file;
@@ -98,9 +116,6 @@ struct ServerSettings {
   ApiSettings api;
   // Where rate limits are counted (ServerConfig.rate_limit).
   ratelimit::RateLimitOptions rate_limit;
-  // The Redis connection (ServerConfig.redis); nullopt: none configured.
-  // Rate-limit mode "redis" needs it.
-  std::optional<redis::RedisOptions> redis;
 };
 
 // What the command line overrides (empty: keep the configuration's).

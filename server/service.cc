@@ -4,6 +4,7 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -18,7 +19,9 @@
 #include "engine/auth/crypto.h"
 #include "engine/auth/token_format.h"
 #include "engine/common/json_string.h"
+#include "engine/common/status_macros.h"
 #include "engine/evaluate/evaluator.h"
+#include "server/redis/redis_token_store.h"
 
 namespace portcullis::server {
 
@@ -203,15 +206,20 @@ absl::Status Service::Init() {
     }
     logger_.Info(absl::StrCat("client registry loaded from ", registry_source));
   }
-  if (::stat(tokens_path_.c_str(), &info) == 0) {
+  if (settings_.token_store_kind == TokenStoreKind::kRedis) {
+    if (absl::Status s = InitRedis(); !s.ok()) return s;
+  } else {
+    store_ = std::make_unique<auth::InMemoryTokenStore>();
+  }
+  if (redis_ == nullptr && ::stat(tokens_path_.c_str(), &info) == 0) {
     absl::StatusOr<std::string> data = ReadFile(tokens_path_);
     if (!data.ok()) return data.status();
-    if (absl::Status s = store_.Import(*data, *token_key_); !s.ok()) {
+    if (absl::Status s = store_->Import(*data, *token_key_); !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(tokens_path_, ": ", s.message()));
     }
     logger_.Info(
-        absl::StrCat("token store loaded: ", store_.size(), " tokens"));
+        absl::StrCat("token store loaded: ", store_->size(), " tokens"));
   }
   if (!settings_.user_directory_file.empty()) {
     user_reloader_ = std::make_unique<UserDirectoryReloader>(
@@ -237,26 +245,24 @@ absl::Status Service::Init() {
   }
   absl::StatusOr<std::unique_ptr<auth::TokenService>> tokens =
       auth::TokenService::Create(options, std::move(*token_key), *registry_,
-                                 store_, users_, clock_);
+                                 *store_, users_, clock_);
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
+  if (redis_ != nullptr) {
+    if (absl::Status s = StartRevocationSubscriber(); !s.ok()) return s;
+  }
 
   if (settings_.rate_limit.mode == ratelimit::RateLimitMode::kRedis) {
-    if (!settings_.redis.has_value()) {
+    // The token store's connection (ParseServerConfig refuses the mode
+    // without token_store.kind "redis").
+    if (redis_ == nullptr) {
       return absl::InvalidArgumentError(
-          "rate_limit.mode: \"redis\" needs the Redis connection (the redis "
-          "section)");
+          "rate_limit.mode: \"redis\" needs token_store.kind \"redis\" (and "
+          "the redis section)");
     }
-    // Lazy: a replica starts while Redis is down and, until it is back,
-    // applies rate_limit.on_outage.
-    absl::StatusOr<std::unique_ptr<redis::RedisClient>> client =
-        redis::RedisClient::CreateLazy(*settings_.redis);
-    if (!client.ok()) return client.status();
-    rate_limit_redis_ = std::move(*client);
     absl::StatusOr<std::unique_ptr<ratelimit::DistributedRateLimiter>> limiter =
         ratelimit::DistributedRateLimiter::Create(
-            settings_.rate_limit, *rate_limit_redis_,
-            [this](const absl::Status& status) {
+            settings_.rate_limit, *redis_, [this](const absl::Status& status) {
               if (status.ok()) {
                 logger_.Info("rate limits: Redis answers again");
               } else {
@@ -269,8 +275,8 @@ absl::Status Service::Init() {
     distributed_rate_limiter_ = std::move(*limiter);
     rate_limit_metrics_ =
         std::make_unique<ratelimit::RateLimitMetrics>(metrics_.registry());
-    logger_.Info(absl::StrCat("rate limits counted in Redis at ",
-                              rate_limit_redis_->address()));
+    logger_.Info(
+        absl::StrCat("rate limits counted in Redis at ", redis_->address()));
   }
 
   if (settings_.api.decision_log.enabled) {
@@ -364,8 +370,8 @@ absl::Status Service::SaveState() {
     }
     last_registry_export_ = std::move(*clients);
   }
-  if (tokens_dirty_.exchange(false)) {
-    absl::StatusOr<std::string> tokens = store_.Export(*token_key_);
+  if (redis_ == nullptr && tokens_dirty_.exchange(false)) {
+    absl::StatusOr<std::string> tokens = store_->Export(*token_key_);
     absl::Status s = tokens.ok() ? WriteFileAtomically(tokens_path_, *tokens)
                                  : tokens.status();
     if (!s.ok()) {
@@ -376,9 +382,105 @@ absl::Status Service::SaveState() {
   return absl::OkStatus();
 }
 
+absl::Status Service::InitRedis() {
+  const RedisSettings& r = settings_.redis;
+  redis::RedisOptions options;
+  options.host = r.host;
+  options.port = r.port;
+  options.key_prefix = r.key_prefix;
+  options.connect_timeout = r.connect_timeout;
+  options.command_timeout = r.command_timeout;
+  options.pool_size =
+      r.pool_size > 0
+          ? r.pool_size
+          : std::max<int>(8, 2 * static_cast<int>(settings_.threads));
+  options.reconnect_backoff_min = r.reconnect_backoff_min;
+  options.reconnect_backoff_max = r.reconnect_backoff_max;
+  if (!r.password_file.empty()) {
+    struct stat info;
+    if (::stat(r.password_file.c_str(), &info) != 0) {
+      return absl::NotFoundError(absl::StrCat(
+          r.password_file, ": cannot read the redis password file"));
+    }
+    if (!settings_.allow_readable_key_files && (info.st_mode & 077) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(r.password_file,
+                       ": redis password file is readable by group or "
+                       "others (chmod 600 it)"));
+    }
+    absl::StatusOr<std::string> text = ReadFile(r.password_file);
+    if (!text.ok()) return text.status();
+    options.password = std::string(absl::StripAsciiWhitespace(*text));
+    std::fill(text->begin(), text->end(), '\0');
+  }
+  // Lazy: a replica starts while Redis is down, answers 503 where it needs
+  // Redis, and connects when Redis is back.
+  absl::StatusOr<std::unique_ptr<redis::RedisClient>> client =
+      redis::RedisClient::CreateLazy(options);
+  if (!client.ok()) return client.status();
+  redis_ = std::move(*client);
+  store_ = std::make_unique<redis::RedisTokenStore>(*redis_);
+  client_state_ =
+      std::make_unique<redis::RedisClientState>(*redis_, *registry_);
+  if (absl::Status synced = client_state_->Sync(); !synced.ok()) {
+    if (absl::IsInvalidArgument(synced)) return synced;  // another key
+    logger_.Warning(absl::StrCat(
+        "redis ", redis_->address(),
+        ": client registry not synced yet (serving 503 where redis is "
+        "needed until it answers): ",
+        synced.message()));
+  }
+  logger_.Info(absl::StrCat("token store: redis at ", redis_->address(),
+                            ", staleness bound ",
+                            absl::FormatDuration(r.staleness_bound)));
+  return absl::OkStatus();
+}
+
+absl::Status Service::StartRevocationSubscriber() {
+  redis::RevocationCallbacks callbacks;
+  callbacks.on_family = [this](uint64_t family_id) {
+    tokens_->NoteFamilyRevoked(family_id);
+  };
+  callbacks.on_all = [this] {
+    // Revocations may have been missed: the registry too may be behind.
+    (void)client_state_->Pull();
+    tokens_->NoteAllRevoked();
+  };
+  callbacks.on_clients = [this] {
+    if (absl::Status s = client_state_->Pull(); !s.ok()) {
+      logger_.Warning(
+          absl::StrCat("client registry from redis: ", s.message()));
+    }
+    // Replace bumped the registry's version; this covers a failed pull.
+    tokens_->NoteAllRevoked();
+  };
+  absl::StatusOr<std::unique_ptr<redis::RevocationSubscriber>> subscriber =
+      redis::RevocationSubscriber::Start(
+          redis_->options(), redis::RevocationChannel::Name(*redis_),
+          settings_.redis.staleness_bound, std::move(callbacks));
+  if (!subscriber.ok()) return subscriber.status();
+  subscriber_ = std::move(*subscriber);
+  return absl::OkStatus();
+}
+
+absl::Status Service::ApplyRegistryChange(
+    const std::function<absl::Status()>& change) {
+  if (client_state_ != nullptr) {
+    PORTCULLIS_RETURN_IF_ERROR(client_state_->Transact(change));
+    (void)SaveState();  // the local copy; Redis holds the truth
+    return absl::OkStatus();
+  }
+  PORTCULLIS_RETURN_IF_ERROR(change());
+  if (absl::Status saved = SaveState(); !saved.ok()) {
+    return absl::DataLossError(saved.message());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Service::Stop() {
   if (stopped_) return absl::OkStatus();
   stopped_ = true;
+  subscriber_.reset();
   if (watcher_ != nullptr) watcher_->Stop();
   if (user_reloader_ != nullptr) user_reloader_->Stop();
   {
@@ -722,9 +824,9 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
       return OAuthError(http::status::bad_request, "invalid_grant",
                         "refresh token is invalid, expired or revoked");
     }
-    std::optional<auth::TokenRecord> record =
-        store_.Find(auth::KeyedHash(*token_key_, bytes->bytes()));
-    if (record.has_value() && record->client_id != client->id) {
+    absl::StatusOr<auth::TokenRecord> record =
+        store_->Find(auth::KeyedHash(*token_key_, bytes->bytes()));
+    if (record.ok() && record->client_id != client->id) {
       return OAuthError(http::status::bad_request, "invalid_grant",
                         "refresh token is invalid, expired or revoked");
     }
@@ -1080,7 +1182,10 @@ absl::Status Server::StartAdmin(const AdminSettings& admin, bool allow_readable,
   Service& service = *service_;
   absl::StatusOr<std::unique_ptr<AdminHandler>> handler = AdminHandler::Create(
       admin.token_file, allow_readable, service.registry(),
-      [&service] { return service.SaveState(); }, service.metrics(),
+      [&service](const std::function<absl::Status()>& change) {
+        return service.ApplyRegistryChange(change);
+      },
+      service.metrics(),
       service.api_metrics(), service.logger());
   if (!handler.ok()) return handler.status();
   admin_ = std::move(*handler);

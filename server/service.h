@@ -34,6 +34,8 @@
 #include "server/ratelimit/distributed_rate_limiter.h"
 #include "server/ratelimit/rate_limit_metrics.h"
 #include "server/redis/redis_client.h"
+#include "server/redis/redis_client_state.h"
+#include "server/redis/revocation_subscriber.h"
 #include "server/routes.h"
 #include "server/user_reloader.h"
 
@@ -59,8 +61,22 @@ class Service final : public HttpHandler {
   // Ready: a policy is published and reloads have not been failing for
   // longer than the grace period.
   bool Ready(std::string* why = nullptr) const;
-  // Saves the registry and the token store if they changed.
+  // Saves the registry and the token store if they changed (the token store
+  // only when it is in memory).
   absl::Status SaveState();
+
+  // Runs one change of the client registry (the admin listener's) and makes
+  // it last: with Redis, under the shared lock on the latest shared state,
+  // then published to every replica (Unavailable or Aborted if it could not
+  // be); in memory, then saved (DataLoss if saving failed). The change's
+  // own error is returned as it is.
+  absl::Status ApplyRegistryChange(const std::function<absl::Status()>& change);
+
+  // With token_store.kind "redis": whether the revocation channel is
+  // subscribed (docs/replicas.md); false otherwise.
+  bool RevocationsSubscribed() const {
+    return subscriber_ != nullptr && subscriber_->subscribed();
+  }
 
   Metrics& metrics() { return metrics_; }
   ApiMetrics& api_metrics() { return api_metrics_; }
@@ -115,15 +131,25 @@ class Service final : public HttpHandler {
   std::unique_ptr<DecisionLog> decision_log_;  // null: off
   RouteTable routes_;
 
+  // Opens Redis and its store, for token_store.kind "redis".
+  absl::Status InitRedis();
+  // Starts hearing revocations from other replicas (after tokens_ exists).
+  absl::Status StartRevocationSubscriber();
+
   std::unique_ptr<auth::SecretKey> token_key_;  // seals the store's export
   std::unique_ptr<auth::ClientRegistry> registry_;
-  auth::InMemoryTokenStore store_;
+  // token_store.kind "redis": the client, the registry's shared state.
+  std::unique_ptr<redis::RedisClient> redis_;
+  std::unique_ptr<redis::RedisClientState> client_state_;
+  // An InMemoryTokenStore or a RedisTokenStore.
+  std::unique_ptr<auth::TokenStore> store_;
   auth::InMemoryUserDirectory users_;
   std::unique_ptr<UserDirectoryReloader> user_reloader_;  // null: no file
   std::unique_ptr<auth::TokenService> tokens_;
-  // Rate-limit mode "redis" (docs/replicas.md): its Redis connections and
-  // the limiter; both null in mode "local".
-  std::unique_ptr<redis::RedisClient> rate_limit_redis_;
+  // After tokens_, which its callbacks use: destroyed first. Null in memory.
+  std::unique_ptr<redis::RevocationSubscriber> subscriber_;
+  // Rate-limit mode "redis" (docs/replicas.md): the limiter, over redis_,
+  // and its metrics; null in mode "local". After tokens_ and redis_.
   std::unique_ptr<ratelimit::DistributedRateLimiter> distributed_rate_limiter_;
   std::unique_ptr<ratelimit::RateLimitMetrics> rate_limit_metrics_;
   // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.

@@ -497,6 +497,15 @@ absl::StatusOr<std::string> ClientRegistry::Export() const {
 }
 
 absl::Status ClientRegistry::Import(absl::string_view serialized) {
+  return ImportImpl(serialized, /*replace=*/false);
+}
+
+absl::Status ClientRegistry::Replace(absl::string_view serialized) {
+  return ImportImpl(serialized, /*replace=*/true);
+}
+
+absl::Status ClientRegistry::ImportImpl(absl::string_view serialized,
+                                        bool replace) {
   v1::ClientRegistrySnapshot snapshot;
   PORTCULLIS_RETURN_IF_ERROR(internal::UnsealSnapshot(
       serialized, key_, kImportPrefix, kSnapshotVersion, snapshot,
@@ -570,7 +579,7 @@ absl::Status ClientRegistry::Import(absl::string_view serialized) {
 
   const absl::Time now = clock_.Now();
   std::unique_lock<std::shared_mutex> lock(mu_);
-  if (!entries_.empty()) {
+  if (!replace && !entries_.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(kImportPrefix, "the registry is not empty"));
   }

@@ -297,7 +297,16 @@ class ClientRegistry {
   // got 31".
   absl::Status Import(absl::string_view serialized);
 
+  // Like Import, but replaces every registered client with the export's,
+  // whatever the registry holds: for replicas that share the registry's
+  // state through a store (docs/replicas.md), where the export written last
+  // is the truth. The export must be sealed under this registry's key (every
+  // replica has the same registry key). Then version() grows, so cached
+  // tokens are looked at again. Errors as Import's, never FailedPrecondition.
+  absl::Status Replace(absl::string_view serialized);
+
  private:
+  absl::Status ImportImpl(absl::string_view serialized, bool replace);
   struct Entry {
     // The zero digest: no secret.
     Digest secret;

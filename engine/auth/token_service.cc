@@ -61,6 +61,14 @@ absl::Status NoPolicyError() {
   return absl::UnavailableError("token service: no policy");
 }
 
+// A store that could not be asked (an outage of a remote store): the answer
+// is unknown, so the caller fails closed with Unavailable (503 from the
+// server). The store's message names no token or digest.
+absl::Status StoreOutage(const absl::Status& status) {
+  return absl::UnavailableError(
+      absl::StrCat("token store unavailable: ", status.message()));
+}
+
 // `<what>: malformed: <parser message>`; the parsers never quote a token.
 absl::Status Malformed(absl::string_view what, const absl::Status& parse) {
   return absl::UnauthenticatedError(
@@ -366,8 +374,9 @@ void TokenService::BumpFamily(uint64_t family_id) const {
 void TokenService::RetireExpired(const Digest& digest,
                                  uint64_t family_id) const {
   // Through the TokenStore interface, so any store keeps it; then the
-  // caches of other threads revalidate and find it revoked.
-  store_.Revoke(digest);
+  // caches of other threads revalidate and find it revoked. Best effort: on
+  // a store outage the expiry check refuses the token anyway.
+  (void)store_.Revoke(digest);
   BumpFamily(family_id);
 }
 
@@ -528,7 +537,10 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
   if (grant == GrantKind::kEntityUser) {
     // Read before the tokens are stored: a RevokeUser in between leaves
     // them with the old value, refused.
-    base.user_revocation = store_.UserRevocation(request.entity_user_id);
+    absl::StatusOr<uint64_t> user_revocation =
+        store_.UserRevocation(request.entity_user_id);
+    if (!user_revocation.ok()) return StoreOutage(user_revocation.status());
+    base.user_revocation = *user_revocation;
     PORTCULLIS_ASSIGN_OR_RETURN(
         DirectoryUser user,
         ResolveUser(*state.policy, request.client_id, request.entity_user_id));
@@ -538,6 +550,9 @@ absl::StatusOr<IssuedTokens> TokenService::IssueToken(
   }
   absl::StatusOr<IssuedTokens> issued =
       IssuePair(base, clock_.Now(), *state.policy, profile);
+  if (absl::IsUnavailable(issued.status())) {
+    return StoreOutage(issued.status());
+  }
   if (!issued.ok()) {
     return absl::InternalError(
         absl::StrCat("token service: cannot store the new tokens: ",
@@ -557,10 +572,11 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
 
   const Digest digest = KeyedHash(token_key_, token->bytes());
   const absl::Time now = clock_.Now();
-  std::optional<TokenRecord> record = store_.Find(digest);
-  if (!record.has_value()) {
+  absl::StatusOr<TokenRecord> record = store_.Find(digest);
+  if (absl::IsNotFound(record.status())) {
     return absl::UnauthenticatedError("refresh token: unknown");
   }
+  if (!record.ok()) return StoreOutage(record.status());
   if (record->kind != TokenKind::kRefresh) {
     return absl::UnauthenticatedError(
         "refresh token: an access token cannot be used to refresh");
@@ -594,7 +610,10 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   }
   TokenRecord base = *record;
   if (record->grant == GrantKind::kEntityUser) {
-    if (record->user_revocation != store_.UserRevocation(record->user_id)) {
+    absl::StatusOr<uint64_t> user_revocation =
+        store_.UserRevocation(record->user_id);
+    if (!user_revocation.ok()) return StoreOutage(user_revocation.status());
+    if (record->user_revocation != *user_revocation) {
       return absl::UnauthenticatedError(
           absl::StrCat("refresh token: revoked with every token of user ",
                        internal::Quote(record->user_id)));
@@ -603,8 +622,9 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
         ResolveUser(*state.policy, record->client_id, record->user_id);
     if (absl::IsNotFound(user.status())) {
       // The user left: the family must not work again if the id returns.
-      store_.RevokeFamily(record->family_id);
+      absl::StatusOr<size_t> revoked = store_.RevokeFamily(record->family_id);
       BumpFamily(record->family_id);
+      if (!revoked.ok()) return StoreOutage(revoked.status());
     }
     if (!user.ok()) return user.status();
     base.entity_id = std::move(user->entity_id);
@@ -613,6 +633,9 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
 
   // Exactly one of concurrent refreshes with one token gets true.
   absl::StatusOr<bool> rotated = store_.MarkRotated(digest);
+  if (absl::IsUnavailable(rotated.status())) {
+    return StoreOutage(rotated.status());
+  }
   if (!rotated.ok()) {
     return absl::UnauthenticatedError(absl::IsNotFound(rotated.status())
                                           ? "refresh token: unknown"
@@ -623,11 +646,16 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   // The access token issued with the spent refresh token goes with it; the
   // new pair replaces both.
   if (!record->access_digest.IsZero()) {
-    store_.Revoke(record->access_digest);
+    absl::StatusOr<bool> revoked = store_.Revoke(record->access_digest);
     BumpFamily(record->family_id);
+    // The old access token might still be valid: no new pair.
+    if (!revoked.ok()) return StoreOutage(revoked.status());
   }
   absl::StatusOr<IssuedTokens> issued =
       IssuePair(base, std::max(now, record->issued_at), *state.policy, profile);
+  if (absl::IsUnavailable(issued.status())) {
+    return StoreOutage(issued.status());
+  }
   if (absl::IsFailedPrecondition(issued.status())) {
     // The family was revoked between MarkRotated and the inserts.
     return absl::UnauthenticatedError("refresh token: revoked");
@@ -643,9 +671,10 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
 absl::Status TokenService::RevokeReusedFamily(const TokenRecord& record) {
   // Every token descending from the same /auth/token call goes, the
   // legitimate holder's included; they authenticate again.
-  const size_t revoked = store_.RevokeFamily(record.family_id);
+  const absl::StatusOr<size_t> revoked = store_.RevokeFamily(record.family_id);
   BumpFamily(record.family_id);
-  if (record.revoked && revoked == 0) {
+  if (!revoked.ok()) return StoreOutage(revoked.status());
+  if (record.revoked && *revoked == 0) {
     // Taken down already (an earlier reuse, or /auth/revoke): not news.
     return absl::UnauthenticatedError("refresh token: revoked");
   }
@@ -656,7 +685,8 @@ absl::Status TokenService::RevokeReusedFamily(const TokenRecord& record) {
 
 absl::Status TokenService::RevokeUserTokens(absl::string_view user_id) {
   if (user_id.empty()) return absl::InvalidArgumentError("user_id: empty");
-  store_.RevokeUser(user_id);
+  absl::StatusOr<uint64_t> revoked = store_.RevokeUser(user_id);
+  if (!revoked.ok()) return StoreOutage(revoked.status());
   // After the store: a cache that sees the new generation finds the
   // counter moved when it looks again.
   user_revocations_.fetch_add(1, std::memory_order_acq_rel);
@@ -690,18 +720,23 @@ absl::StatusOr<RevokeResult> TokenService::Revoke(
     }
     digest = KeyedHash(token_key_, token->bytes());
   }
-  std::optional<TokenRecord> record = store_.Find(digest);
+  absl::StatusOr<TokenRecord> record = store_.Find(digest);
   RevokeResult result;
-  if (!record.has_value()) return result;
+  if (absl::IsNotFound(record.status())) return result;
+  if (!record.ok()) return StoreOutage(record.status());
   if (record->client_id != request.client_id) {
     return absl::PermissionDeniedError("token: issued to another client");
   }
   result.found = true;
   result.kind = record->kind;
   if (record->kind == TokenKind::kAccess) {
-    result.tokens_revoked = store_.Revoke(digest) && !record->revoked ? 1 : 0;
+    absl::StatusOr<bool> revoked = store_.Revoke(digest);
+    if (!revoked.ok()) return StoreOutage(revoked.status());
+    result.tokens_revoked = *revoked && !record->revoked ? 1 : 0;
   } else {
-    result.tokens_revoked = store_.RevokeFamily(record->family_id);
+    absl::StatusOr<size_t> revoked = store_.RevokeFamily(record->family_id);
+    if (!revoked.ok()) return StoreOutage(revoked.status());
+    result.tokens_revoked = *revoked;
   }
   // After the store: a cache that sees the new generation finds the token
   // revoked when it looks again.
@@ -757,10 +792,11 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
   const PolicyState state = CurrentPolicy();
   if (state.policy == nullptr) return NoPolicyError();
 
-  std::optional<TokenRecord> record = store_.Find(digest);
-  if (!record.has_value()) {
+  absl::StatusOr<TokenRecord> record = store_.Find(digest);
+  if (absl::IsNotFound(record.status())) {
     return absl::UnauthenticatedError("access token: unknown");
   }
+  if (!record.ok()) return StoreOutage(record.status());
   if (record->kind != TokenKind::kAccess) {
     return absl::UnauthenticatedError(
         "access token: a refresh token cannot be used as an access token");
@@ -782,11 +818,15 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
     return absl::UnauthenticatedError(
         absl::StrCat(kWhat, ": ", client.message()));
   }
-  if (record->grant == GrantKind::kEntityUser &&
-      record->user_revocation != store_.UserRevocation(record->user_id)) {
-    return absl::UnauthenticatedError(
-        absl::StrCat(kWhat, ": revoked with every token of user ",
-                     internal::Quote(record->user_id)));
+  if (record->grant == GrantKind::kEntityUser) {
+    absl::StatusOr<uint64_t> user_revocation =
+        store_.UserRevocation(record->user_id);
+    if (!user_revocation.ok()) return StoreOutage(user_revocation.status());
+    if (record->user_revocation != *user_revocation) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(kWhat, ": revoked with every token of user ",
+                       internal::Quote(record->user_id)));
+    }
   }
 
   const CompiledPolicy& policy = *state.policy;
@@ -814,10 +854,11 @@ absl::StatusOr<std::shared_ptr<const AccessGrant>> TokenService::Validate(
   stamp.family_bucket =
       static_cast<uint32_t>(record->family_id % kFamilyBuckets);
   stamp.family_generation = FamilyGeneration(record->family_id);
-  const std::optional<TokenRecord> again = store_.Find(digest);
-  if (!again.has_value()) {
+  const absl::StatusOr<TokenRecord> again = store_.Find(digest);
+  if (absl::IsNotFound(again.status())) {
     return absl::UnauthenticatedError("access token: unknown");
   }
+  if (!again.ok()) return StoreOutage(again.status());
   if (again->revoked) {
     return absl::UnauthenticatedError("access token: revoked");
   }

@@ -286,6 +286,14 @@ struct TokenServiceStats {
 //
 // The registry, store, directory and clock are not owned and must outlive
 // the service. The service drives the registry's OnPolicy from SetPolicy.
+//
+// Store outages. With a store in another process (RedisTokenStore), every
+// method that needs the store answers Unavailable `token store unavailable:
+// <store message>` when it could not be asked: nothing is issued, no token is
+// accepted from the store, and a revocation is not reported done (the server
+// answers 503, so proxies deny). Cached grants keep answering from the
+// per-thread caches until the caches are told otherwise (NoteRevocation,
+// NoteAllRevoked: docs/replicas.md bounds that).
 class TokenService {
  public:
   // `token_key` makes the tokens' digests: persist it (SecretKey::bytes) with
@@ -476,6 +484,19 @@ class TokenService {
 
   TokenServiceStats Stats() const;
 
+  // For a store shared with other processes (replicas, docs/replicas.md):
+  // tells this service's introspection caches that a token of `family_id`
+  // (or the family) was revoked elsewhere. Every thread validates its cached
+  // tokens of the family's bucket (one of 1024) from the store on their next
+  // use. Lock-free: one atomic add. Complete when it returns.
+  void NoteFamilyRevoked(uint64_t family_id) const { BumpFamily(family_id); }
+  // The same for every cached token (a user's tokens or a client's revoked
+  // elsewhere, or revocations that may have been missed): each is validated
+  // again from the store on its next use on each thread. One atomic add.
+  void NoteAllRevoked() const {
+    user_revocations_.fetch_add(1, std::memory_order_acq_rel);
+  }
+
   // Frees the calling thread's introspection cache of this service, with
   // the grants, policy snapshots and rate-limit cells it holds; its next
   // introspection starts an empty one. For a thread about to idle for long
@@ -576,8 +597,8 @@ class TokenService {
   // and on a line of their own (away from the lock above, which every slow
   // path writes), so they stay in every reader's cache.
   alignas(64) std::atomic<uint64_t> epoch_{1};
-  // RevokeUserTokens calls, part of the generation.
-  std::atomic<uint64_t> user_revocations_{0};
+  // RevokeUserTokens and NoteAllRevoked calls, part of the generation.
+  mutable std::atomic<uint64_t> user_revocations_{0};
   static constexpr size_t kFamilyBuckets = 1024;
   const std::unique_ptr<std::atomic<uint64_t>[]> family_generations_;
 

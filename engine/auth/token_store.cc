@@ -292,6 +292,29 @@ absl::Status ValidateTokenRecord(const TokenRecord& record) {
       absl::StrCat("token record: ", problems.Join()));
 }
 
+std::string SerializeTokenRecord(const TokenRecord& record) {
+  v1::TokenRecord proto;
+  ToProto(record, proto);
+  std::string bytes;
+  proto.SerializeToString(&bytes);
+  return bytes;
+}
+
+absl::StatusOr<TokenRecord> ParseTokenRecord(absl::string_view bytes) {
+  v1::TokenRecord proto;
+  if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(
+        "token record: not a portcullis.auth.v1.TokenRecord");
+  }
+  ProblemList problems;
+  std::optional<TokenRecord> record = FromProto(proto, "", problems);
+  if (!record.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token record: ", problems.Join()));
+  }
+  return *std::move(record);
+}
+
 InMemoryTokenStore::InMemoryTokenStore()
     : shards_(std::make_unique<Shards>()) {}
 
@@ -323,16 +346,18 @@ absl::Status InMemoryTokenStore::Insert(TokenRecord record) {
   return absl::OkStatus();
 }
 
-std::optional<TokenRecord> InMemoryTokenStore::Find(
+absl::StatusOr<TokenRecord> InMemoryTokenStore::Find(
     const Digest& digest) const {
   const TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
-  if (it == shard.records.end()) return std::nullopt;
+  if (it == shard.records.end()) {
+    return absl::NotFoundError("token store: no token with this digest");
+  }
   return it->second;
 }
 
-bool InMemoryTokenStore::Revoke(const Digest& digest) {
+absl::StatusOr<bool> InMemoryTokenStore::Revoke(const Digest& digest) {
   TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
@@ -341,11 +366,11 @@ bool InMemoryTokenStore::Revoke(const Digest& digest) {
   return true;
 }
 
-size_t InMemoryTokenStore::RevokeFamily(uint64_t family_id) {
+absl::StatusOr<size_t> InMemoryTokenStore::RevokeFamily(uint64_t family_id) {
   FamilyShard& family_shard = shards_->by_family[FamilyShardIndex(family_id)];
   std::lock_guard<std::mutex> family_lock(family_shard.mu);
   auto family = family_shard.families.find(family_id);
-  if (family == family_shard.families.end()) return 0;
+  if (family == family_shard.families.end()) return size_t{0};
   family->second.revoked = true;
   size_t revoked = 0;
   for (const Digest& digest : family->second.members) {
@@ -410,17 +435,19 @@ size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {
   return removed;
 }
 
-uint64_t InMemoryTokenStore::RevokeUser(absl::string_view user_id) {
+absl::StatusOr<uint64_t> InMemoryTokenStore::RevokeUser(
+    absl::string_view user_id) {
   Users& users = shards_->users;
   std::lock_guard<std::mutex> lock(users.mu);
   return ++users.revocations[user_id];
 }
 
-uint64_t InMemoryTokenStore::UserRevocation(absl::string_view user_id) const {
+absl::StatusOr<uint64_t> InMemoryTokenStore::UserRevocation(
+    absl::string_view user_id) const {
   const Users& users = shards_->users;
   std::lock_guard<std::mutex> lock(users.mu);
   auto it = users.revocations.find(user_id);
-  return it == users.revocations.end() ? 0 : it->second;
+  return it == users.revocations.end() ? uint64_t{0} : it->second;
 }
 
 size_t InMemoryTokenStore::size() const {

@@ -5,7 +5,8 @@
 // family down.
 //
 // Example, the refresh flow (reuse detection) on top of a store:
-//   std::optional<TokenRecord> old = store.Find(KeyedHash(key, presented));
+//   absl::StatusOr<TokenRecord> old = store.Find(KeyedHash(key, presented));
+//   if (absl::IsUnavailable(old.status())) return old.status();  // fail closed
 //   ... check kind, revoked and expires_at against clock.Now() ...
 //   absl::StatusOr<bool> rotated = store.MarkRotated(old->digest);
 //   if (!rotated.ok()) return Unauthenticated;            // revoked meanwhile
@@ -107,38 +108,60 @@ uint64_t GenerateFamilyId();
 // "token record: client_id is empty; family_id is 0".
 absl::Status ValidateTokenRecord(const TokenRecord& record);
 
+// `record` as a portcullis.auth.v1.TokenRecord (token_store.proto), for
+// stores that keep records outside this process.
+std::string SerializeTokenRecord(const TokenRecord& record);
+
+// The record SerializeTokenRecord wrote. InvalidArgument, starting "token
+// record: ", for bytes that are not a TokenRecord message, carry unknown
+// fields or break an invariant (ValidateTokenRecord's messages).
+absl::StatusOr<TokenRecord> ParseTokenRecord(absl::string_view bytes);
+
 // A set of token records keyed by digest. Every implementation is
 // thread-safe: all methods may be called concurrently. A store interprets time
 // only in RemoveExpired; Find returns expired and revoked records too, and the
 // caller decides what they mean.
+//
+// Outages. A store may live in another process (RedisTokenStore,
+// server/redis/redis_token_store.h). Every method that answers about or
+// changes token state returns Unavailable when the store could not be asked
+// (connection refused or lost, timeout): the answer is then unknown, and
+// callers fail closed (a token is not accepted, a revocation is reported as
+// not done, the server answers 503). An in-memory store never returns
+// Unavailable.
 class TokenStore {
  public:
   virtual ~TokenStore() = default;
 
   // Adds `record`. Returns InvalidArgument if it is malformed
   // (ValidateTokenRecord), AlreadyExists if a record with its digest is
-  // stored, FailedPrecondition if its family was revoked with RevokeFamily.
+  // stored, FailedPrecondition if its family was revoked with RevokeFamily,
+  // Unavailable on an outage.
   virtual absl::Status Insert(TokenRecord record) = 0;
 
-  // The record with this digest, if stored.
-  virtual std::optional<TokenRecord> Find(const Digest& digest) const = 0;
+  // The record with this digest: NotFound if none is stored, Unavailable on
+  // an outage.
+  virtual absl::StatusOr<TokenRecord> Find(const Digest& digest) const = 0;
 
-  // Marks the token revoked. Idempotent. Returns whether it is stored.
-  virtual bool Revoke(const Digest& digest) = 0;
+  // Marks the token revoked. Idempotent. Returns whether it is stored, or
+  // Unavailable on an outage (the revocation may or may not have happened).
+  virtual absl::StatusOr<bool> Revoke(const Digest& digest) = 0;
 
   // Revokes every stored token of the family, and refuses any later Insert
   // into it for as long as one of its tokens is stored. Returns how many
   // tokens this call revoked (0 for a family with no stored token, which is
-  // then not remembered).
-  virtual size_t RevokeFamily(uint64_t family_id) = 0;
+  // then not remembered), or Unavailable on an outage.
+  virtual absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) = 0;
 
   // Marks a refresh token rotated, atomically: of concurrent calls for one
-  // token, exactly one returns true. Returns false if it was already
-  // rotated (the token is being reused), NotFound if no such token is stored,
-  // FailedPrecondition if it is not a refresh token or is revoked.
+  // token (from any number of processes sharing the store), exactly one
+  // returns true. Returns false if it was already rotated (the token is
+  // being reused), NotFound if no such token is stored, FailedPrecondition
+  // if it is not a refresh token or is revoked, Unavailable on an outage.
   virtual absl::StatusOr<bool> MarkRotated(const Digest& digest) = 0;
 
-  // Removes every token with expires_at <= now; returns how many.
+  // Removes every token with expires_at <= now; returns how many. A store
+  // whose records expire by themselves (Redis PXAT) returns 0.
   virtual size_t RemoveExpired(absl::Time now) = 0;
 
   // Revokes every token of the entity user `user_id` issued so far (logout
@@ -149,11 +172,13 @@ class TokenStore {
   // back; it is kept (and exported) for as long as the store lives, whatever
   // the user's tokens, so a user id that leaves and returns does not revive
   // them. Use TokenService::RevokeUserTokens, which also tells the
-  // introspection caches.
-  virtual uint64_t RevokeUser(absl::string_view user_id) = 0;
+  // introspection caches. Unavailable on an outage.
+  virtual absl::StatusOr<uint64_t> RevokeUser(absl::string_view user_id) = 0;
 
-  // The user's revocation counter: 0 for a user never revoked.
-  virtual uint64_t UserRevocation(absl::string_view user_id) const = 0;
+  // The user's revocation counter: 0 for a user never revoked. Unavailable
+  // on an outage.
+  virtual absl::StatusOr<uint64_t> UserRevocation(
+      absl::string_view user_id) const = 0;
 
   // The number of stored tokens.
   virtual size_t size() const = 0;
@@ -205,13 +230,14 @@ class InMemoryTokenStore final : public TokenStore {
   InMemoryTokenStore& operator=(const InMemoryTokenStore&) = delete;
 
   absl::Status Insert(TokenRecord record) override;
-  std::optional<TokenRecord> Find(const Digest& digest) const override;
-  bool Revoke(const Digest& digest) override;
-  size_t RevokeFamily(uint64_t family_id) override;
+  absl::StatusOr<TokenRecord> Find(const Digest& digest) const override;
+  absl::StatusOr<bool> Revoke(const Digest& digest) override;
+  absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) override;
   absl::StatusOr<bool> MarkRotated(const Digest& digest) override;
   size_t RemoveExpired(absl::Time now) override;
-  uint64_t RevokeUser(absl::string_view user_id) override;
-  uint64_t UserRevocation(absl::string_view user_id) const override;
+  absl::StatusOr<uint64_t> RevokeUser(absl::string_view user_id) override;
+  absl::StatusOr<uint64_t> UserRevocation(
+      absl::string_view user_id) const override;
   size_t size() const override;
   absl::StatusOr<std::string> Export(const SecretKey& key) const override;
   absl::Status Import(absl::string_view serialized,

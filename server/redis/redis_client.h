@@ -43,6 +43,7 @@
 #include "absl/types/span.h"
 
 struct redisContext;
+struct redisReply;
 
 namespace portcullis::redis {
 

@@ -631,7 +631,7 @@ TEST(TokenServiceTest, RevokeUserTokensEndsEveryTokenOfTheUser) {
             "OK");  // cached
 
   ASSERT_TRUE(f.service().RevokeUserTokens("u-ann").ok());
-  EXPECT_EQ(f.store().UserRevocation("u-ann"), 1u);
+  EXPECT_EQ(f.store().UserRevocation("u-ann").value_or(0), 1u);
   const std::string revoked =
       "UNAUTHENTICATED: access token: revoked with every token of user "
       "\"u-ann\"";

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The cost of sharing state through Redis (issue 17; BENCHMARKS.md, section
+# "Replicas on Redis"; docs/replicas.md): one `portcullis serve` (the opt
+# build, examples/server, rate limits out of reach) with the in-memory token
+# store, then the same with token_store.kind "redis" against a redis-server
+# on loopback (its own temp dir, appendonly yes, appendfsync always):
+#   (a) GET /v1/authorize, 1,000 distinct tokens in turn, warm caches (every
+#       token introspected on every worker before measuring): requests/s,
+#       redis / memory (goal: >= 0.8x);
+#   (b) POST /auth/token: tokens issued/s, redis / memory.
+# wrk: 2 threads, 100 connections, 10 s per run (--duration to change),
+# benchmarks/http/wrk_rotate.lua. Prints a Markdown table and the commands.
+# Revocation propagation p50/p99 comes from //tests/redis:replicas_test
+# (docs/replicas.md, "Measured"). Not part of `bazel test`.
+#
+# usage: benchmarks/redis/run_redis_bench.sh [--duration SECONDS] [--no-build]
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo_root"
+duration=10
+build=true
+while (($#)); do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --no-build) build=false; shift ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "run_redis_bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration: a positive integer" >&2; exit 2; }
+
+fail() {
+  echo "run_redis_bench.sh: $*" >&2
+  exit 1
+}
+# shellcheck source=tests/server/nginx_env.sh
+source tests/server/nginx_env.sh
+for tool in bazel redis-server wrk curl python3; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed: run tools/setup.sh"
+done
+if $build; then
+  bazel build -c opt //tools:portcullis >&2
+fi
+nginx_env_init /tmp/redis_bench
+cp bazel-bin/tools/portcullis "$tmp/portcullis"
+sed 's/count: 1000 /count: 1000000000 /' examples/monta/policy.txtpb >"$tmp/examples/monta/policy.txtpb"
+grep -q "count: 1000000000 " "$tmp/examples/monta/policy.txtpb" || fail "no rate limit to raise"
+cp "$tmp/examples/server/server.txtpb" "$tmp/server.memory.txtpb"
+
+# --- redis-server on a free loopback port, stopped by the exit trap.
+redis_port=$(free_port)
+mkdir -p "$tmp/redis"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" \
+  --appendonly yes --appendfsync always --save "" --daemonize no \
+  --logfile "$tmp/redis/redis.log" &
+pids+=($!)
+wait_for "redis-server" redis-cli -p "$redis_port" ping
+
+tokens_and_warm() {  # issues 1,000 tokens into $tmp/tokens.txt, warms caches
+  python3 - "$authz_port" "$tmp" <<'PY'
+import http.client, json, re, sys
+port, tmp = int(sys.argv[1]), sys.argv[2]
+readme = open("examples/server/README.md").read()
+clients = ["monta-cp-reader", "monta-cp-admin", "monta-full-access", "monta-member-app"]
+bodies = []
+for c in clients:
+    m = re.search(r"^\| `%s` \| `([0-9a-f-]+)` \|" % re.escape(c), readme, re.M)
+    if not m:
+        sys.exit(f"no demo secret for {c} in examples/server/README.md")
+    bodies.append(json.dumps({"clientId": c, "clientSecret": m.group(1)}, separators=(",", ":")))
+open(f"{tmp}/bodies.txt", "w").write("\n".join(bodies) + "\n")
+conn = http.client.HTTPConnection("127.0.0.1", port)
+tokens = []
+for i in range(1000):
+    conn.request("POST", "/auth/token", bodies[i % len(bodies)], {"Content-Type": "application/json"})
+    r = conn.getresponse(); body = r.read()
+    if r.status != 200:
+        sys.exit(f"/auth/token answered {r.status}: {body[:200]!r}")
+    tokens.append(json.loads(body)["accessToken"])
+open(f"{tmp}/tokens.txt", "w").write("\n".join(tokens) + "\n")
+PY
+  # Warm: every token through every worker's cache (several connections, so
+  # that both event loops see each token), checked to be 200.
+  python3 - "$authz_port" "$tmp" <<'PY'
+import http.client, sys
+port, tmp = int(sys.argv[1]), sys.argv[2]
+tokens = open(f"{tmp}/tokens.txt").read().split()
+conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(8)]
+for c in conns:
+    for t in tokens:
+        c.request("GET", "/v1/authorize", headers={"Authorization": "Bearer " + t,
+                  "x-monite-entity-id": "team-north", "X-Original-Method": "GET",
+                  "X-Original-URI": "/charge-points"})
+        r = c.getresponse(); r.read()
+        if r.status != 200:
+            sys.exit(f"/v1/authorize answered {r.status}")
+PY
+}
+
+wrk_args=(-t 2 -c 100 -d "${duration}s" --timeout 5s -s benchmarks/http/wrk_rotate.lua)
+measure() {  # store kind -> $tmp/<kind>_{authorize,token}.json
+  local kind=$1 mode url
+  cp "$tmp/server.$kind.txtpb" "$tmp/examples/server/server.txtpb"
+  rm -rf "$tmp/state" && mkdir -p "$tmp/state"
+  start_portcullis "$tmp/portcullis" --log-level warning
+  tokens_and_warm
+  for mode in authorize token; do
+    url="http://127.0.0.1:$authz_port/v1/authorize"
+    [[ $mode == token ]] && url="http://127.0.0.1:$authz_port/auth/token"
+    echo "run_redis_bench.sh: $kind $mode: BENCH_MODE=$mode wrk ${wrk_args[*]} $url" >&2
+    BENCH_MODE=$mode BENCH_TOKENS=$tmp/tokens.txt BENCH_BODIES=$tmp/bodies.txt \
+      wrk "${wrk_args[@]}" "$url" >"$tmp/$kind.$mode.out" 2>&1 ||
+      { cat "$tmp/$kind.$mode.out" >&2; fail "wrk failed"; }
+    grep '^RESULT ' "$tmp/$kind.$mode.out" | sed 's/^RESULT //' >"$tmp/$kind.$mode.json"
+  done
+  kill "$portcullis_pid"
+  wait "$portcullis_pid" 2>/dev/null || true
+}
+
+measure memory
+{
+  cat "$tmp/server.memory.txtpb"
+  printf 'token_store { kind: "redis" }\nredis { address: "127.0.0.1:%s" key_prefix: "bench:" }\n' "$redis_port"
+} >"$tmp/server.redis.txtpb"
+measure redis
+
+python3 - "$tmp" "$duration" <<'PY'
+import json, sys
+tmp, duration = sys.argv[1], sys.argv[2]
+def get(kind, mode):
+    return json.load(open(f"{tmp}/{kind}.{mode}.json"))
+rows = []
+for mode, what in [("authorize", "/v1/authorize, 1,000 tokens, warm caches (requests/s)"),
+                   ("token", "POST /auth/token (tokens issued/s)")]:
+    m, r = get("memory", mode), get("redis", mode)
+    rate = lambda x: x["requests"] / (x["duration_us"] / 1e6)
+    errors = lambda x: sum(v for k, v in x.items() if k.startswith("errors_"))
+    rows.append((what, rate(m), rate(r), rate(r) / rate(m), errors(m), errors(r)))
+print("| what | in-memory store | Redis store | Redis / memory |")
+print("| --- | ---: | ---: | ---: |")
+for what, m, r, ratio, _, _ in rows:
+    print(f"| {what} | {m:,.0f} | {r:,.0f} | {ratio:.2f}x |")
+print()
+print(f"wrk -t 2 -c 100 -d {duration}s, benchmarks/http/wrk_rotate.lua; "
+      f"errors (non-2xx or socket) memory/redis: " +
+      ", ".join(f"{a}/{b}" for _, _, _, _, a, b in rows))
+PY
