@@ -36,7 +36,8 @@ class AdminHandler final : public HttpHandler {
   // error as it is; Unavailable or Aborted when the change could not be
   // made or shared with the other replicas (Redis, docs/replicas.md);
   // DataLoss when it is in effect but could not be saved.
-  using Apply = std::function<absl::Status(const std::function<absl::Status()>&)>;
+  using Apply =
+      std::function<absl::Status(const std::function<absl::Status()>&)>;
 
   // Reads the admin token from `token_file`: at least 32 characters once
   // surrounding whitespace is removed; refused if the file is readable by
@@ -52,8 +53,7 @@ class AdminHandler final : public HttpHandler {
 
  private:
   AdminHandler(auth::SecretKey key, auth::Digest expected,
-               auth::ClientRegistry& registry,
-               Apply apply, Metrics& metrics,
+               auth::ClientRegistry& registry, Apply apply, Metrics& metrics,
                ApiMetrics& api_metrics, Logger& logger);
   bool Authorized(const HttpRequest& request) const;
   HttpResponse Route(const HttpRequest& request);

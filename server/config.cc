@@ -341,14 +341,13 @@ absl::Status RedisFromConfig(const v1::ServerConfig& config,
     s.redis.password_file = Resolve(base_dir, redis.password_file());
   }
   if (!redis.key_prefix().empty()) s.redis.key_prefix = redis.key_prefix();
-  const auto millis = [&](absl::string_view field, uint32_t value,
-                          uint32_t min, uint32_t max,
-                          absl::Duration& out) -> absl::Status {
+  const auto millis = [&](absl::string_view field, uint32_t value, uint32_t min,
+                          uint32_t max, absl::Duration& out) -> absl::Status {
     if (value == 0) return absl::OkStatus();
     if (value < min || value > max) {
-      return invalid(absl::StrCat("redis.", field),
-                     absl::StrCat(value, " is out of range [", min, ", ", max,
-                                  "]"));
+      return invalid(
+          absl::StrCat("redis.", field),
+          absl::StrCat(value, " is out of range [", min, ", ", max, "]"));
     }
     out = absl::Milliseconds(value);
     return absl::OkStatus();
@@ -371,9 +370,9 @@ absl::Status RedisFromConfig(const v1::ServerConfig& config,
                    "less than reconnect_backoff_min_ms");
   }
   if (redis.pool_size() > 1024) {
-    return invalid("redis.pool_size",
-                   absl::StrCat(redis.pool_size(),
-                                " is out of range [1, 1024]"));
+    return invalid(
+        "redis.pool_size",
+        absl::StrCat(redis.pool_size(), " is out of range [1, 1024]"));
   }
   s.redis.pool_size = static_cast<int>(redis.pool_size());
   return absl::OkStatus();
@@ -451,8 +450,7 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
     s.save_interval =
         absl::Seconds(config.token_store().save_interval_seconds());
   }
-  if (absl::Status redis = RedisFromConfig(config, base_dir, s);
-      !redis.ok()) {
+  if (absl::Status redis = RedisFromConfig(config, base_dir, s); !redis.ok()) {
     return redis;
   }
   if (!config.user_directory_file().empty()) {

@@ -2,9 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -339,16 +339,31 @@ void Service::OnReload(const ReloadEvent& event) {
                             event.published.digest.ToHex()));
   // The registry follows the policy (removed clients): save it soon.
   std::lock_guard<std::mutex> lock(saver_mu_);
+  saver_wake_requested_ = true;
   saver_wake_.notify_all();
 }
 
 void Service::SaverLoop() {
+  bool retry_pull = false;
   std::unique_lock<std::mutex> lock(saver_mu_);
   while (!stopping_) {
+    // Woken early by OnReload and on_clients, even if they asked while this
+    // loop was busy.
     saver_wake_.wait_for(lock,
-                         absl::ToChronoNanoseconds(settings_.save_interval));
+                         absl::ToChronoNanoseconds(settings_.save_interval),
+                         [this] { return stopping_ || saver_wake_requested_; });
+    saver_wake_requested_ = false;
     if (stopping_) break;
     lock.unlock();
+    if (client_state_ != nullptr &&
+        (registry_pull_wanted_.exchange(false) || retry_pull)) {
+      absl::StatusOr<bool> pulled = client_state_->Pull();
+      retry_pull = !pulled.ok();  // again after save_interval, not at once
+      if (!pulled.ok()) {
+        logger_.Warning(absl::StrCat("client registry from redis: ",
+                                     pulled.status().message()));
+      }
+    }
     if (tokens_->RemoveExpiredTokens() > 0) tokens_dirty_.store(true);
     absl::Status status = SaveState();
     if (!status.ok()) {
@@ -441,18 +456,17 @@ absl::Status Service::StartRevocationSubscriber() {
   callbacks.on_family = [this](uint64_t family_id) {
     tokens_->NoteFamilyRevoked(family_id);
   };
-  callbacks.on_all = [this] {
-    // Revocations may have been missed: the registry too may be behind.
-    (void)client_state_->Pull();
-    tokens_->NoteAllRevoked();
-  };
+  // Quick: runs on the subscriber's ticker too (revocation_subscriber.h).
+  callbacks.on_all = [this] { tokens_->NoteAllRevoked(); };
+  // Not on the subscriber's thread: a pull waits while this replica's own
+  // admin change holds the state, and revocations must keep being read. The
+  // saver thread pulls (Replace bumps the registry's version, so cached
+  // tokens are validated again).
   callbacks.on_clients = [this] {
-    if (absl::Status s = client_state_->Pull(); !s.ok()) {
-      logger_.Warning(
-          absl::StrCat("client registry from redis: ", s.message()));
-    }
-    // Replace bumped the registry's version; this covers a failed pull.
-    tokens_->NoteAllRevoked();
+    registry_pull_wanted_.store(true);
+    std::lock_guard<std::mutex> lock(saver_mu_);
+    saver_wake_requested_ = true;
+    saver_wake_.notify_all();
   };
   absl::StatusOr<std::unique_ptr<redis::RevocationSubscriber>> subscriber =
       redis::RevocationSubscriber::Start(
@@ -461,6 +475,12 @@ absl::Status Service::StartRevocationSubscriber() {
   if (!subscriber.ok()) return subscriber.status();
   subscriber_ = std::move(*subscriber);
   return absl::OkStatus();
+}
+
+bool Service::RegistryCaughtUp() {
+  if (client_state_ == nullptr) return false;
+  absl::StatusOr<bool> pulled = client_state_->Pull();
+  return pulled.ok() && *pulled;
 }
 
 absl::Status Service::ApplyRegistryChange(
@@ -856,6 +876,12 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   absl::StatusOr<auth::IssuedTokens> issued = tokens_->IssueToken(
       token_request,
       IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
+  if (absl::IsUnauthenticated(issued.status()) && RegistryCaughtUp()) {
+    // Registered or rotated on another replica a moment ago.
+    issued = tokens_->IssueToken(
+        token_request,
+        IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
+  }
   if (!issued.ok()) return TokenServiceError(issued.status());
   tokens_dirty_.store(true);
   return AuthResponse(http::status::ok, TokenJson(*issued, params->dialect));
@@ -902,6 +928,9 @@ HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {
   if (!client->present) return InvalidClient();
   auth::RevokeRequest revoke{client->id, client->secret, *token};
   absl::StatusOr<auth::RevokeResult> result = tokens_->Revoke(revoke);
+  if (absl::IsUnauthenticated(result.status()) && RegistryCaughtUp()) {
+    result = tokens_->Revoke(revoke);  // a secret rotated elsewhere just now
+  }
   auth::RevokeResult answered;
   if (!result.ok()) {
     switch (result.status().code()) {
@@ -1185,8 +1214,7 @@ absl::Status Server::StartAdmin(const AdminSettings& admin, bool allow_readable,
       [&service](const std::function<absl::Status()>& change) {
         return service.ApplyRegistryChange(change);
       },
-      service.metrics(),
-      service.api_metrics(), service.logger());
+      service.metrics(), service.api_metrics(), service.logger());
   if (!handler.ok()) return handler.status();
   admin_ = std::move(*handler);
   admin_http_ =

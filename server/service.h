@@ -131,6 +131,10 @@ class Service final : public HttpHandler {
   std::unique_ptr<DecisionLog> decision_log_;  // null: off
   RouteTable routes_;
 
+  // With Redis: loads the shared client registry if another replica changed
+  // it since; whether it did (then a failed authentication is worth trying
+  // again).
+  bool RegistryCaughtUp();
   // Opens Redis and its store, for token_store.kind "redis".
   absl::Status InitRedis();
   // Starts hearing revocations from other replicas (after tokens_ exists).
@@ -160,12 +164,16 @@ class Service final : public HttpHandler {
   std::string clients_path_;
   std::string tokens_path_;
   std::atomic<bool> tokens_dirty_{false};
+  // Another replica changed the shared client registry (Redis): the saver
+  // thread pulls it.
+  std::atomic<bool> registry_pull_wanted_{false};
   std::mutex save_mu_;                // serializes saves
   std::string last_registry_export_;  // guarded by save_mu_
 
   std::mutex saver_mu_;
   std::condition_variable saver_wake_;
-  bool stopping_ = false;  // guarded by saver_mu_
+  bool stopping_ = false;              // guarded by saver_mu_
+  bool saver_wake_requested_ = false;  // guarded by saver_mu_
   bool stopped_ = false;
   std::thread saver_;
 };

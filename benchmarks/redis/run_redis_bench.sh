@@ -8,10 +8,13 @@
 #       token introspected on every worker before measuring): requests/s,
 #       redis / memory (goal: >= 0.8x);
 #   (b) POST /auth/token: tokens issued/s, redis / memory.
+#   (c) revocation propagation p50/p99 over 1,000 revocations between two
+#       of three replicas (//tests/redis:replicas_test's
+#       RevocationPropagationOver1000Revocations, run here uncached).
 # wrk: 2 threads, 100 connections, 10 s per run (--duration to change),
-# benchmarks/http/wrk_rotate.lua. Prints a Markdown table and the commands.
-# Revocation propagation p50/p99 comes from //tests/redis:replicas_test
-# (docs/replicas.md, "Measured"). Not part of `bazel test`.
+# benchmarks/http/wrk_rotate.lua. Writes benchmarks/plots/redis.md, the
+# "Replicas on Redis" section of BENCHMARKS.md (benchmarks/report.py keeps
+# it). About 2 minutes plus the builds. Not part of `bazel test`.
 #
 # usage: benchmarks/redis/run_redis_bench.sh [--duration SECONDS] [--no-build]
 set -euo pipefail
@@ -125,9 +128,25 @@ measure memory
 } >"$tmp/server.redis.txtpb"
 measure redis
 
-python3 - "$tmp" "$duration" <<'PY'
-import json, sys
+kill "${pids[0]}" 2>/dev/null || true  # redis-server: the test starts its own
+echo "run_redis_bench.sh: bazel test //tests/redis:replicas_test (propagation)" >&2
+bazel test //tests/redis:replicas_test --nocache_test_results --test_output=all \
+  --test_filter='*Propagation*' >"$tmp/propagation.out" 2>&1 ||
+  { tail -30 "$tmp/propagation.out" >&2; fail "replicas_test failed"; }
+propagation=$(grep -m1 '^revocation propagation over' "$tmp/propagation.out") ||
+  fail "no propagation line in the test's output"
+
+BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+  BENCH_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown) \
+  BENCH_DIRTY=$([[ -n $(git status --porcelain 2>/dev/null) ]] && echo " (with uncommitted changes)" || echo "") \
+  BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) \
+  BENCH_CORES=$(nproc) BENCH_LOAD=$(cut -d' ' -f1-3 /proc/loadavg) \
+  BENCH_REDIS=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/') \
+  BENCH_PROPAGATION=$propagation \
+  python3 - "$tmp" "$duration" <<'PY' | tee benchmarks/plots/redis.md
+import json, os, re, sys
 tmp, duration = sys.argv[1], sys.argv[2]
+env = os.environ
 def get(kind, mode):
     return json.load(open(f"{tmp}/{kind}.{mode}.json"))
 rows = []
@@ -137,12 +156,38 @@ for mode, what in [("authorize", "/v1/authorize, 1,000 tokens, warm caches (requ
     rate = lambda x: x["requests"] / (x["duration_us"] / 1e6)
     errors = lambda x: sum(v for k, v in x.items() if k.startswith("errors_"))
     rows.append((what, rate(m), rate(r), rate(r) / rate(m), errors(m), errors(r)))
+print("## Replicas on Redis")
+print()
+print("<!-- Written by benchmarks/redis/run_redis_bench.sh; benchmarks/report.py keeps this section. -->")
+print()
+print(f"One `portcullis serve` (opt build, examples/server, rate limits out of reach) with the "
+      f"in-memory token store, then with `token_store.kind: \"redis\"` against redis-server "
+      f"{env['BENCH_REDIS']} on 127.0.0.1 (appendonly yes, appendfsync always); wrk -t 2 -c 100 "
+      f"-d {duration}s, 1,000 distinct tokens in turn (`benchmarks/http/wrk_rotate.lua`), every "
+      f"token introspected on every worker first (warm caches). Measured {env['BENCH_DATE']} at "
+      f"commit `{env['BENCH_COMMIT']}`{env['BENCH_DIRTY']}, {env['BENCH_CPU']} ×{env['BENCH_CORES']}, "
+      f"load average at the end {env['BENCH_LOAD']}: server, Redis and wrk share these cores.")
+print()
 print("| what | in-memory store | Redis store | Redis / memory |")
 print("| --- | ---: | ---: | ---: |")
 for what, m, r, ratio, _, _ in rows:
     print(f"| {what} | {m:,.0f} | {r:,.0f} | {ratio:.2f}x |")
+m = re.search(r"p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms", env["BENCH_PROPAGATION"])
+print(f"| revocation propagation, 1,000 revocations (B's `/auth/revoke` answer to A's 401, A polled over HTTP) "
+      f"| | p50 {m.group(1)} ms, p99 {m.group(2)} ms, max {m.group(3)} ms | |")
 print()
-print(f"wrk -t 2 -c 100 -d {duration}s, benchmarks/http/wrk_rotate.lua; "
-      f"errors (non-2xx or socket) memory/redis: " +
-      ", ".join(f"{a}/{b}" for _, _, _, _, a, b in rows))
+ratio = rows[0][3]
+print("| goal (issue 17) | measured | status |")
+print("| --- | ---: | --- |")
+print(f"| proxy authorization with the Redis store ≥ 0.8× the in-memory store, warm caches | {ratio:.2f}× | "
+      f"**{'pass' if ratio >= 0.8 else 'OVER'}** |")
+print(f"| revocation reaches every replica within the staleness bound (1 s) | p99 {m.group(2)} ms | "
+      f"**{'pass' if float(m.group(2)) < 1000 else 'OVER'}** |")
+print()
+print("Errors (non-2xx or socket) memory/redis: " +
+      ", ".join(f"{a}/{b}" for _, _, _, _, a, b in rows) + ".")
+print()
+print("Command (from the repository root; it builds `bazel build -c opt //tools:portcullis`, starts "
+      "redis-server and the server, runs wrk and the propagation test, and stops them): "
+      "`benchmarks/redis/run_redis_bench.sh`.")
 PY

@@ -67,15 +67,15 @@ absl::Status RedisClientState::Sync() {
   const absl::string_view args[] = {*local, channel};
   absl::StatusOr<RedisReply> seeded = client_.Eval(kSeed, keys, args);
   if (!seeded.ok()) return seeded.status();
-  return PullLocked();
+  return PullLocked().status();
 }
 
-absl::Status RedisClientState::Pull() {
+absl::StatusOr<bool> RedisClientState::Pull() {
   std::lock_guard<std::mutex> lock(mu_);
   return PullLocked();
 }
 
-absl::Status RedisClientState::PullLocked() {
+absl::StatusOr<bool> RedisClientState::PullLocked() {
   const std::string export_key = client_.Key("clients");
   const std::string version_key = client_.Key("clients:version");
   const absl::string_view get_version[] = {"GET", version_key};
@@ -83,7 +83,7 @@ absl::Status RedisClientState::PullLocked() {
   if (!reply.ok()) return reply.status();
   absl::StatusOr<int64_t> version = ParseVersion(*reply);
   if (!version.ok()) return version.status();
-  if (*version == version_) return absl::OkStatus();
+  if (*version == version_) return false;
   // The export and its version together (MULTI would do too; a script is
   // one round trip).
   const absl::string_view get_both[] = {"MGET", export_key, version_key};
@@ -93,7 +93,7 @@ absl::Status RedisClientState::PullLocked() {
     return absl::InternalError("client state: unexpected reply from redis");
   }
   if (both->elements[0].type != RedisReply::Type::kString) {
-    return absl::OkStatus();  // nothing shared yet
+    return false;  // nothing shared yet
   }
   absl::StatusOr<int64_t> loaded = ParseVersion(both->elements[1]);
   if (!loaded.ok()) return loaded.status();
@@ -103,7 +103,7 @@ absl::Status RedisClientState::PullLocked() {
         "client state in redis (", export_key, "): ", replaced.message()));
   }
   version_ = *loaded;
-  return absl::OkStatus();
+  return true;
 }
 
 absl::Status RedisClientState::Transact(
@@ -129,9 +129,9 @@ absl::Status RedisClientState::Transact(
   const absl::string_view lock_keys[] = {lock_key};
   const absl::string_view lock_args[] = {token};
   auto unlock = [&] { (void)client_.Eval(kUnlock, lock_keys, lock_args); };
-  if (absl::Status pulled = PullLocked(); !pulled.ok()) {
+  if (absl::StatusOr<bool> pulled = PullLocked(); !pulled.ok()) {
     unlock();
-    return pulled;
+    return pulled.status();
   }
   if (absl::Status changed = change(); !changed.ok()) {
     unlock();

@@ -46,10 +46,13 @@ class RedisClientState {
   // another replica did first. Unavailable when Redis is down.
   absl::Status Sync();
 
-  // Loads the shared registry if its version moved since the last load.
+  // Loads the shared registry if its version moved since the last load;
+  // returns whether it did. A replica calls it when a client fails to
+  // authenticate, so that a client registered or rotated on another replica
+  // a moment ago is not refused for not having been heard of yet.
   // Unavailable when Redis is down; InvalidArgument when the shared export
   // does not import (another registry key).
-  absl::Status Pull();
+  absl::StatusOr<bool> Pull();
 
   // Runs `change` on the local registry with the latest shared state, under
   // the shared lock, and publishes the result. `change`'s error is returned
@@ -61,7 +64,7 @@ class RedisClientState {
   absl::Status Transact(const std::function<absl::Status()>& change);
 
  private:
-  absl::Status PullLocked();
+  absl::StatusOr<bool> PullLocked();
   absl::Status PublishLocked(const std::string& lock_token);
 
   RedisClient& client_;

@@ -16,12 +16,12 @@ using auth::TokenKind;
 using auth::TokenRecord;
 
 // KEYS: token, family. ARGV: record, kind, expiry ms, digest hex, revoked,
-// rotated. -1: the digest is stored; -2: the family is revoked.
+// rotated, family id. -1: the digest is stored; -2: the family is revoked.
 const RedisScript kInsert(R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('HGET', KEYS[2], 'revoked') == '1' then return -2 end
 redis.call('HSET', KEYS[1], 'r', ARGV[1], 'k', ARGV[2], 'rv', ARGV[5],
-           'ro', ARGV[6])
+           'ro', ARGV[6], 'f', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[4], '1')
 if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[3]) then
@@ -30,11 +30,12 @@ end
 return 1
 )lua");
 
-// KEYS: token. ARGV: channel, message. 1 if stored (now revoked), else 0.
+// KEYS: token. ARGV: channel. 1 if stored (now revoked), else 0.
 const RedisScript kRevoke(R"lua(
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local family = redis.call('HGET', KEYS[1], 'f')
+if not family then return 0 end
 redis.call('HSET', KEYS[1], 'rv', '1')
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[1], 'f ' .. family)
 return 1
 )lua");
 
@@ -125,6 +126,7 @@ absl::Status RedisTokenStore::Insert(TokenRecord record) {
   const std::string digest_hex = token_key.substr(client_.Key("t:").size());
   const std::string bytes = auth::SerializeTokenRecord(record);
   const std::string expiry = absl::StrCat(CeilUnixMillis(record.expires_at));
+  const std::string family = absl::StrCat(record.family_id);
   const absl::string_view keys[] = {token_key, family_key};
   const absl::string_view args[] = {
       bytes,
@@ -132,7 +134,8 @@ absl::Status RedisTokenStore::Insert(TokenRecord record) {
       expiry,
       digest_hex,
       record.revoked ? "1" : "0",
-      record.rotated ? "1" : "0"};
+      record.rotated ? "1" : "0",
+      family};
   absl::StatusOr<int64_t> result = Integer(client_.Eval(kInsert, keys, args));
   if (!result.ok()) return result.status();
   if (*result == -1) {
@@ -174,14 +177,10 @@ absl::StatusOr<TokenRecord> RedisTokenStore::Find(const Digest& digest) const {
 }
 
 absl::StatusOr<bool> RedisTokenStore::Revoke(const Digest& digest) {
-  absl::StatusOr<TokenRecord> record = Find(digest);
-  if (absl::IsNotFound(record.status())) return false;
-  if (!record.ok()) return record.status();
   const std::string key = TokenKey(digest);
   const std::string channel = RevocationChannel::Name(client_);
-  const std::string message = FamilyMessage(record->family_id);
   const absl::string_view keys[] = {key};
-  const absl::string_view args[] = {channel, message};
+  const absl::string_view args[] = {channel};
   absl::StatusOr<int64_t> result = Integer(client_.Eval(kRevoke, keys, args));
   if (!result.ok()) return result.status();
   return *result == 1;

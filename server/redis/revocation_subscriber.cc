@@ -29,18 +29,18 @@ RevocationSubscriber::Start(RedisOptions options, std::string channel,
     return valid;
   }
   if (staleness_bound < absl::Milliseconds(20)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("redis: staleness_bound: ",
-                     absl::FormatDuration(staleness_bound),
-                     " is under 20ms"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "redis: staleness_bound: ", absl::FormatDuration(staleness_bound),
+        " is under 20ms"));
   }
   if (!callbacks.on_family || !callbacks.on_all || !callbacks.on_clients) {
     return absl::InvalidArgumentError("redis: a revocation callback is unset");
   }
-  std::unique_ptr<RevocationSubscriber> subscriber(new RevocationSubscriber(
-      std::move(options), std::move(channel), staleness_bound,
-      std::move(callbacks)));
+  std::unique_ptr<RevocationSubscriber> subscriber(
+      new RevocationSubscriber(std::move(options), std::move(channel),
+                               staleness_bound, std::move(callbacks)));
   subscriber->thread_ = std::thread([s = subscriber.get()] { s->Run(); });
+  subscriber->ticker_ = std::thread([s = subscriber.get()] { s->Tick(); });
   return subscriber;
 }
 
@@ -60,6 +60,15 @@ RevocationSubscriber::~RevocationSubscriber() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void RevocationSubscriber::Tick() {
+  // Apart from Run, whose connects and SUBSCRIBE may block for the
+  // timeouts: while not subscribed, every bound / 4, whatever Run is doing.
+  while (Wait(bound_ / 4)) {
+    if (!subscribed_.load()) callbacks_.on_all();
+  }
 }
 
 bool RevocationSubscriber::Wait(absl::Duration d) {
@@ -67,13 +76,6 @@ bool RevocationSubscriber::Wait(absl::Duration d) {
   wake_.wait_for(lock, absl::ToChronoNanoseconds(d),
                  [this] { return stopping_; });
   return !stopping_;
-}
-
-void RevocationSubscriber::InvalidateIfDue(absl::Time now) {
-  if (now - last_invalidation_ >= bound_ / 2) {
-    callbacks_.on_all();
-    last_invalidation_ = now;
-  }
 }
 
 void RevocationSubscriber::Run() {
@@ -87,25 +89,20 @@ void RevocationSubscriber::Run() {
     }
     const absl::Time started = absl::Now();
     SubscribeOnce();
-    const bool had_subscription = absl::Now() - started > bound_;
-    if (had_subscription) backoff = options_.reconnect_backoff_min;
-    // While not subscribed: invalidate every bound / 2, retrying the
-    // connection in between.
-    const absl::Time retry_at =
-        absl::Now() + std::min(backoff, bound_ / 4);
-    while (absl::Now() < retry_at) {
-      InvalidateIfDue(absl::Now());
-      if (!Wait(std::min(retry_at - absl::Now(), bound_ / 4))) return;
+    // A subscription that lasted resets the backoff; Tick invalidates the
+    // caches meanwhile.
+    if (absl::Now() - started > bound_) {
+      backoff = options_.reconnect_backoff_min;
     }
-    InvalidateIfDue(absl::Now());
+    if (!Wait(std::min(backoff, bound_ / 4))) return;
     backoff = std::min(backoff * 2, options_.reconnect_backoff_max);
   }
 }
 
 void RevocationSubscriber::SubscribeOnce() {
-  redisContext* context = redisConnectWithTimeout(
-      options_.host.c_str(), options_.port,
-      absl::ToTimeval(options_.connect_timeout));
+  redisContext* context =
+      redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                              absl::ToTimeval(options_.connect_timeout));
   if (context == nullptr) return;
   struct Free {
     redisContext* c;
@@ -135,9 +132,10 @@ void RevocationSubscriber::SubscribeOnce() {
     if (!ok) return;
   }
   // Subscribed: revocations made while not subscribed were not heard, so
-  // every cached grant is looked at again once.
+  // every cached grant is looked at again once, and the registry too.
   subscribed_.store(true);
   callbacks_.on_all();
+  callbacks_.on_clients();
   absl::Time last_heard = absl::Now();
   absl::Time last_ping = last_heard;
   const absl::Duration ping_every = bound_ / 4;
@@ -185,7 +183,6 @@ void RevocationSubscriber::SubscribeOnce() {
   losses_.fetch_add(1);
   // Lost: what it would have said is unknown from now on.
   callbacks_.on_all();
-  last_invalidation_ = absl::Now();
 }
 
 void RevocationSubscriber::Handle(const ::redisReply& reply) {

@@ -6,16 +6,20 @@
 // PINGs on it every staleness_bound / 4. Each message calls a callback
 // (on_family for "f <id>", on_all for "u", on_clients for "c"), which tells
 // the token service's caches (TokenService::NoteFamilyRevoked,
-// NoteAllRevoked). The subscription counts as lost when nothing (message or
-// PONG) arrived for staleness_bound / 2: then on_all runs at once and again
-// every staleness_bound / 2 until the subscription is back (and once more when
-// it is, for what was missed), so no cached grant is trusted for longer than
-// the bound without a look at the store; with the store unreachable too, that
-// look fails and the server answers 503.
+// NoteAllRevoked) or reloads the shared client registry. The subscription
+// counts as lost when nothing (message or PONG) arrived for
+// staleness_bound / 2 (checked every staleness_bound / 16): then on_all runs
+// at once, and a second thread runs it every staleness_bound / 4 until the
+// subscription is back (when on_all and on_clients run once more, for what
+// was missed). So a revocation made at time t is acted on by t +
+// staleness_bound * 9 / 16 at the latest, whatever happened to the
+// subscription: a cached grant is then looked up in the store again, and
+// with the store unreachable too that look fails and the server answers 503.
 //
-// Thread-safe. The callbacks run on the subscriber's thread and must be
-// quick and must not block (an atomic add). Costs: one connection and one
-// thread per replica; nothing on the request path.
+// Thread-safe. on_all runs on either thread and must be quick (an atomic
+// add); on_family and on_clients run on the subscriber's thread, and
+// on_clients may take a round trip. Costs: one connection and two threads
+// per replica; nothing on the request path.
 #ifndef PORTCULLIS_SERVER_REDIS_REVOCATION_SUBSCRIBER_H_
 #define PORTCULLIS_SERVER_REDIS_REVOCATION_SUBSCRIBER_H_
 
@@ -47,8 +51,8 @@ class RevocationSubscriber {
   // `staleness_bound`: at least 20 ms (InvalidArgument otherwise). Every
   // callback must be set.
   static absl::StatusOr<std::unique_ptr<RevocationSubscriber>> Start(
-      RedisOptions options, std::string channel,
-      absl::Duration staleness_bound, RevocationCallbacks callbacks);
+      RedisOptions options, std::string channel, absl::Duration staleness_bound,
+      RevocationCallbacks callbacks);
   ~RevocationSubscriber();  // Stops and joins the thread.
   RevocationSubscriber(const RevocationSubscriber&) = delete;
   RevocationSubscriber& operator=(const RevocationSubscriber&) = delete;
@@ -68,9 +72,10 @@ class RevocationSubscriber {
   // stop.
   void SubscribeOnce();
   void Handle(const ::redisReply& reply);
+  // While not subscribed: on_all every staleness_bound / 4.
+  void Tick();
   // Sleeps up to `d`; false when stopping.
   bool Wait(absl::Duration d);
-  void InvalidateIfDue(absl::Time now);
 
   const RedisOptions options_;
   const std::string channel_;
@@ -80,13 +85,12 @@ class RevocationSubscriber {
   std::atomic<bool> subscribed_{false};
   std::atomic<uint64_t> messages_{0};
   std::atomic<uint64_t> losses_{0};
-  // Subscriber thread only.
-  absl::Time last_invalidation_ = absl::InfinitePast();
 
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;  // Guarded by mu_.
   std::thread thread_;
+  std::thread ticker_;
 };
 
 }  // namespace portcullis::redis
