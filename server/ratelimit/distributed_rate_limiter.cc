@@ -35,6 +35,13 @@ constexpr uint64_t kEpochMask = ~uint64_t{0xffffffff};
 
 RateDecision Refused() { return {false, absl::InfiniteDuration(), 0}; }
 
+// a + b for b >= 0, capped at the int64 range (a `now` near year 2262).
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  return a > std::numeric_limits<int64_t>::max() - b
+             ? std::numeric_limits<int64_t>::max()
+             : a + b;
+}
+
 uint32_t Saturated(int64_t n) {
   return static_cast<uint32_t>(
       std::clamp<int64_t>(n, 0, std::numeric_limits<uint32_t>::max()));
@@ -185,7 +192,7 @@ RateDecision DistributedRateLimiter::CheckSlow(absl::string_view client_id,
       std::lock_guard<std::mutex> lock(error_mu_);
       last_error_ = answer.status();
     }
-    skip_redis_until_.store(now_ns + outage_retry_ns_,
+    skip_redis_until_.store(SaturatingAdd(now_ns, outage_retry_ns_),
                             std::memory_order_relaxed);
     if (!failing_.exchange(true, std::memory_order_relaxed) &&
         on_availability_) {
@@ -200,8 +207,9 @@ RateDecision DistributedRateLimiter::CheckSlow(absl::string_view client_id,
   if (answer->granted == 0) {
     end_lease(0);
     redis_refusals_.fetch_add(1, std::memory_order_relaxed);
-    cell.refused_until.store(now_ns + answer->retry_after_us * 1000,
-                             std::memory_order_relaxed);
+    cell.refused_until.store(
+        SaturatingAdd(now_ns, answer->retry_after_us * 1000),
+        std::memory_order_relaxed);
     return {false, absl::Microseconds(answer->retry_after_us), 0};
   }
   end_lease(answer->granted - 1);
