@@ -55,7 +55,7 @@ class RateLimitReplicasTest : public ::testing::Test {
           "token_store { kind: \"redis\" }\n"
           "redis { address: \"127.0.0.1:",
           redis_->port(),
-          "\" key_prefix: \"test:\" }\n"
+          "\" key_prefix: \"test:\" command_timeout_ms: 2000 }\n"
           "rate_limit { mode: \"redis\" lease_share: 0.1 "
           "outage_retry_ms: 100 }\n");
       replicas_.push_back(TestServer::Start(options));
