@@ -750,6 +750,18 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   if (absl::Status api = ParseApiSettings(config, base_dir, s.api); !api.ok()) {
     return api;
   }
+  absl::StatusOr<ratelimit::RateLimitOptions> rate_limit =
+      ratelimit::RateLimitOptionsFromConfig(config.rate_limit());
+  if (!rate_limit.ok()) return rate_limit.status();
+  s.rate_limit = *rate_limit;
+  if (s.rate_limit.mode == ratelimit::RateLimitMode::kRedis &&
+      s.token_store_kind != TokenStoreKind::kRedis) {
+    // One Redis connection (the redis section) serves the token store and
+    // the rate limits; replicas sharing limits share tokens too.
+    return invalid("rate_limit.mode",
+                   "\"redis\" needs token_store.kind \"redis\" (and the "
+                   "redis section)");
+  }
   return s;
 }
 

@@ -21,6 +21,7 @@
 #include "engine/live/policy_watcher.h"
 #include "proto/server.pb.h"
 #include "server/api_settings.h"
+#include "server/ratelimit/rate_limit_options.h"
 
 namespace portcullis::server {
 
@@ -123,6 +124,8 @@ struct ServerSettings {
   absl::Duration reload_failure_grace = absl::Seconds(60);
   // Decision API, decision logs, admin listener (api_settings.h).
   ApiSettings api;
+  // Where rate limits are counted (ServerConfig.rate_limit).
+  ratelimit::RateLimitOptions rate_limit;
 };
 
 // What the command line overrides (empty: keep the configuration's).

@@ -76,7 +76,8 @@ std::shared_ptr<const auth::AccessGrant> Authenticate(
     }
     return unauthorized(false);
   }
-  const auth::RateDecision rate = api.tokens.CheckRateLimit(**grant, now);
+  const auth::RateDecision rate = ratelimit::CheckClientRateLimit(
+      api.tokens, api.distributed_rate_limiter, **grant, now);
   if (!rate.allowed) {
     *failure = ApiJson(http::status::too_many_requests,
                        "{\"error\":\"rate_limited\"}");

@@ -17,6 +17,7 @@
 #include "server/decision_log.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/ratelimit/distributed_rate_limiter.h"
 
 namespace portcullis::server {
 
@@ -35,6 +36,8 @@ struct DecisionApi {
   ApiMetrics& metrics;
   DecisionLog* log;  // null: no decision log
   const ServerSettings& settings;
+  // Rate-limit mode "redis"; null: the token service's per-replica limits.
+  ratelimit::DistributedRateLimiter* distributed_rate_limiter = nullptr;
 };
 
 // POST /v1/check: 200 {"decisions":[{"decision":…,"reason":…},…]} in the

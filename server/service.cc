@@ -253,6 +253,33 @@ absl::Status Service::Init() {
     if (absl::Status s = StartRevocationSubscriber(); !s.ok()) return s;
   }
 
+  if (settings_.rate_limit.mode == ratelimit::RateLimitMode::kRedis) {
+    // The token store's connection (ParseServerConfig refuses the mode
+    // without token_store.kind "redis").
+    if (redis_ == nullptr) {
+      return absl::InvalidArgumentError(
+          "rate_limit.mode: \"redis\" needs token_store.kind \"redis\" (and "
+          "the redis section)");
+    }
+    absl::StatusOr<std::unique_ptr<ratelimit::DistributedRateLimiter>> limiter =
+        ratelimit::DistributedRateLimiter::Create(
+            settings_.rate_limit, *redis_, [this](const absl::Status& status) {
+              if (status.ok()) {
+                logger_.Info("rate limits: Redis answers again");
+              } else {
+                logger_.Warning(absl::StrCat(
+                    "rate limits: Redis cannot be asked (", status.message(),
+                    "); rate_limit.on_outage decides until it answers"));
+              }
+            });
+    if (!limiter.ok()) return limiter.status();
+    distributed_rate_limiter_ = std::move(*limiter);
+    rate_limit_metrics_ =
+        std::make_unique<ratelimit::RateLimitMetrics>(metrics_.registry());
+    logger_.Info(
+        absl::StrCat("rate limits counted in Redis at ", redis_->address()));
+  }
+
   if (settings_.api.decision_log.enabled) {
     const std::string path =
         settings_.api.decision_log.path.empty()
@@ -773,6 +800,9 @@ HttpResponse Service::MetricsPage() {
                       decision_log_ != nullptr ? decision_log_->dropped() : 0,
                       decision_log_ != nullptr ? decision_log_->written() : 0);
   if (poller_ != nullptr) bundle_metrics_->Update(poller_->status());
+  if (rate_limit_metrics_ != nullptr) {
+    rate_limit_metrics_->Update(distributed_rate_limiter_->Stats());
+  }
   response.body() = metrics_.Text();
   return response;
 }
@@ -1130,8 +1160,13 @@ HttpResponse Service::IntrospectEndpoint(const HttpRequest& request) {
 // --------------------------------------------------- proxy authorization
 
 DecisionApi Service::decision_api() {
-  return DecisionApi{*tokens_,     policy_store_,       clock_,
-                     api_metrics_, decision_log_.get(), settings_};
+  return DecisionApi{*tokens_,
+                     policy_store_,
+                     clock_,
+                     api_metrics_,
+                     decision_log_.get(),
+                     settings_,
+                     distributed_rate_limiter_.get()};
 }
 
 HttpResponse Service::AuthorizeLogged(const HttpRequest& request,
@@ -1183,7 +1218,8 @@ HttpResponse Service::Authorize(const HttpRequest& request,
   }
   const auth::AccessGrant& g = **grant;
   trace->grant = *grant;
-  const auth::RateDecision rate = tokens_->CheckRateLimit(g, now);
+  const auth::RateDecision rate = ratelimit::CheckClientRateLimit(
+      *tokens_, distributed_rate_limiter_.get(), g, now);
   if (!rate.allowed) {
     metrics_.RateLimited();
     HttpResponse response =

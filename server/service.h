@@ -33,6 +33,8 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/params.h"
+#include "server/ratelimit/distributed_rate_limiter.h"
+#include "server/ratelimit/rate_limit_metrics.h"
 #include "server/redis/redis_client.h"
 #include "server/redis/redis_client_state.h"
 #include "server/redis/revocation_subscriber.h"
@@ -88,6 +90,10 @@ class Service final : public HttpHandler {
   DecisionLog* decision_log() { return decision_log_.get(); }
   // The user directory's reloader, if a file is configured (tests).
   UserDirectoryReloader* user_reloader() { return user_reloader_.get(); }
+  // The distributed rate limiter in mode "redis", else null (tests).
+  ratelimit::DistributedRateLimiter* distributed_rate_limiter() {
+    return distributed_rate_limiter_.get();
+  }
 
  private:
   Service(ServerSettings settings, const auth::Clock& clock);
@@ -160,6 +166,10 @@ class Service final : public HttpHandler {
   std::unique_ptr<auth::TokenService> tokens_;
   // After tokens_, which its callbacks use: destroyed first. Null in memory.
   std::unique_ptr<redis::RevocationSubscriber> subscriber_;
+  // Rate-limit mode "redis" (docs/replicas.md): the limiter, over redis_,
+  // and its metrics; null in mode "local". After tokens_ and redis_.
+  std::unique_ptr<ratelimit::DistributedRateLimiter> distributed_rate_limiter_;
+  std::unique_ptr<ratelimit::RateLimitMetrics> rate_limit_metrics_;
   // JWKS document (RFC 7517) of the JWT keys; empty when JWTs are off.
   std::string jwks_;
   PolicyStore policy_store_;

@@ -166,7 +166,7 @@ absl::Status ClientRateLimits::SetLimits(
   for (auto& [client_id, cell] : cells_) {
     const auto it = listed.find(client_id);
     if (it == listed.end()) {
-      cell->limit.store(RateCell::kAbsent, std::memory_order_relaxed);
+      cell->SetLimitWord(RateCell::kAbsent);
     } else {
       cell->SetLimit(*it->second);
     }

@@ -80,11 +80,40 @@ struct alignas(64) RateCell {
   std::atomic<int64_t> tat{std::numeric_limits<int64_t>::min()};
   std::atomic<uint64_t> limit{kUnlimited};
 
+  // The state of a front for a limiter shared by several processes (the
+  // server's distributed limiter, server/ratelimit/distributed_rate_limiter.h),
+  // kept here so that it lives as long as the client's cell, whatever
+  // snapshots come and go. CheckRate never reads it.
+  //   * `lease`: admissions the shared limiter already counted for this
+  //     process, which it may hand out without asking again. The lower 32
+  //     bits are the front's; the upper 32 are the lease epoch, which
+  //     SetLimit advances (and the lower bits it clears) whenever the limit
+  //     changes, so admissions leased under one limit are never handed out
+  //     under another.
+  //   * `refused_until`: nanoseconds since the Unix epoch until which the
+  //     shared limiter said no (a cached refusal); SetLimit clears it when
+  //     the limit changes.
+  static constexpr uint64_t kLeaseEpochOne = uint64_t{1} << 32;
+  std::atomic<uint64_t> lease{0};
+  std::atomic<int64_t> refused_until{std::numeric_limits<int64_t>::min()};
+
   // Sets the limit (a valid config: interval positive when count is); the
   // state is kept, and judged against the new limit from the next check.
+  // A change of limit also voids the lease and the cached refusal (above).
   void SetLimit(const RateLimitConfig& config) {
-    limit.store((uint64_t{config.count} << 32) | config.interval_seconds,
-                std::memory_order_relaxed);
+    SetLimitWord((uint64_t{config.count} << 32) | config.interval_seconds);
+  }
+  // The same with a limit word (kAbsent, kUnlimited or count << 32 |
+  // interval_seconds).
+  void SetLimitWord(uint64_t word) {
+    if (limit.exchange(word, std::memory_order_relaxed) == word) return;
+    uint64_t current = lease.load(std::memory_order_relaxed);
+    while (!lease.compare_exchange_weak(
+        current, (current & ~uint64_t{0xffffffff}) + kLeaseEpochOne,
+        std::memory_order_relaxed)) {
+    }
+    refused_until.store(std::numeric_limits<int64_t>::min(),
+                        std::memory_order_relaxed);
   }
 };
 

@@ -238,6 +238,13 @@ class AccessGrant {
   absl::Time issued_at() const { return issued_at_; }
   // Valid while now < expires_at.
   absl::Time expires_at() const { return expires_at_; }
+  // The client's rate-limit cell (rate_limiter.h), shared by every grant of
+  // the client whatever its snapshot; null when no policy listed the client
+  // (refused). TokenService::CheckRateLimit counts requests in it; a limiter
+  // in front of it (the server's distributed one) keeps its own per-client
+  // state there too. The cell is thread-safe, hence mutable through a const
+  // grant.
+  RateCell* rate_cell() const { return rate_cell_.get(); }
 
  private:
   friend class TokenService;

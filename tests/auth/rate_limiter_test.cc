@@ -393,5 +393,28 @@ TEST(ClientRateLimitsTest, BadLimitsChangeNothing) {
   EXPECT_EQ(limits.Find("c-\n"), nullptr);
 }
 
+// The front of a shared limiter keeps its lease and cached refusal in the
+// cell; a change of limit voids both (advancing the lease epoch), an
+// unchanged limit (every reload sets every limit) keeps them.
+TEST(RateCellTest, ALimitChangeVoidsTheLease) {
+  RateCell cell;
+  cell.SetLimit({10, 60});
+  const uint64_t epoch = cell.lease.load() >> 32;
+  cell.lease.store((epoch << 32) | 7);
+  cell.refused_until.store(123);
+  cell.SetLimit({10, 60});
+  EXPECT_EQ(cell.lease.load(), (epoch << 32) | 7);
+  EXPECT_EQ(cell.refused_until.load(), 123);
+  cell.SetLimit({11, 60});
+  EXPECT_EQ(cell.lease.load(), (epoch + 1) << 32);
+  EXPECT_EQ(cell.refused_until.load(), std::numeric_limits<int64_t>::min());
+  ClientRateLimits limits;
+  ASSERT_TRUE(limits.SetLimits({{"c-1", {5, 1}}}).ok());
+  std::shared_ptr<RateCell> c1 = limits.Find("c-1");
+  c1->lease.fetch_add(3);
+  ASSERT_TRUE(limits.SetLimits({}).ok());  // c-1 no longer listed
+  EXPECT_EQ(c1->lease.load() & 0xffffffff, 0u);
+}
+
 }  // namespace
 }  // namespace portcullis::auth
