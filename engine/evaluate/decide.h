@@ -171,11 +171,11 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
     trace.Rules(outcomes);
   }
 
-  const uint32_t key =
-      static_cast<uint32_t>(!tenant) |
-      static_cast<uint32_t>(!scope) << 1 |
-      static_cast<uint32_t>(!partner_only_ok) << 2 |
-      static_cast<uint32_t>(is_partner) << 3 | permission << kKeyPermissionShift;
+  const uint32_t key = static_cast<uint32_t>(!tenant) |
+                       static_cast<uint32_t>(!scope) << 1 |
+                       static_cast<uint32_t>(!partner_only_ok) << 2 |
+                       static_cast<uint32_t>(is_partner) << 3 |
+                       permission << kKeyPermissionShift;
   const Decision decision = kDecisionTable.decisions[key];
   // 5. ownership (allowed_for_own, on a given resource)
   if (decision.verdict != Verdict::kAllowedForOwn || resource == nullptr) {

@@ -1,6 +1,7 @@
 #include "engine/snapshot/action_index.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace portcullis::internal {
 
@@ -38,15 +39,19 @@ ActionIndex::ActionIndex(const PolicyTables& tables) {
     Entry& e = entries_[i];
     e.tag = static_cast<uint32_t>(h);
     e.slot = slot;
-    e.type_size = static_cast<uint32_t>(type.size());
-    e.action_size = static_cast<uint32_t>(action.size());
     if (type.size() + action.size() <= kInlineKeyBytes) {
-      std::memcpy(e.inline_key, type.data(), type.size());
-      std::memcpy(e.inline_key + type.size(), action.data(), action.size());
+      e.type_size = static_cast<uint8_t>(type.size());
+      e.action_size = static_cast<uint8_t>(action.size());
+      std::memcpy(e.key, type.data(), type.size());
+      std::memcpy(e.key + type.size(), action.data(), action.size());
     } else {
-      e.spilled = long_keys_.data() + long_keys_.size();
+      const Spilled spilled{static_cast<uint32_t>(type.size()),
+                            static_cast<uint32_t>(action.size()),
+                            long_keys_.data() + long_keys_.size()};
       long_keys_.append(type.data(), type.size());
       long_keys_.append(action.data(), action.size());
+      e.type_size = kSpilled;
+      std::memcpy(e.key, &spilled, sizeof(spilled));
     }
   }
 

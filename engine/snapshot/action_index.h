@@ -9,50 +9,55 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/string_view.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
 
 namespace portcullis::internal {
 
-// One hash of an (object type, action) pair: both names are mixed into one
-// state, eight bytes at a time, with a multiply and a shift per word and no
-// separate finalizer. The lengths seed it, so "ab"+"c" and "a"+"bc" differ.
-// Not a keyed hash: the index only ever answers lookups (an adversary cannot
+// The first and the last (up to) eight bytes of `name`, which are all of its
+// bytes when it has at most sixteen, as two words.
+struct NameEnds {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+inline NameEnds EndsOf(absl::string_view name) {
+  const char* p = name.data();
+  const size_t n = name.size();
+  if (n >= 8) return {LoadWord64(p), LoadWord64(p + n - 8)};
+  if (n >= 4) return {LoadWord32(p), LoadWord32(p + n - 4)};
+  if (n == 0) return {};
+  return {uint64_t{static_cast<unsigned char>(p[0])} << 16 |
+              uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+              static_cast<unsigned char>(p[n - 1]),
+          0};
+}
+
+// One hash of an (object type, action) pair, with no loop: the two names'
+// lengths and their first and last eight bytes (all of a name of up to
+// sixteen), each word multiplied by its own odd constant, summed, and the sum
+// multiplied once more so that every input bit reaches the high bits the
+// index takes. Names that differ only in the middle of a long name collide,
+// which costs a probe, never a wrong answer: a hit compares the names whole.
+// Not a keyed hash: the index only answers lookups (an adversary cannot
 // insert), so a probe is never longer than the longest run of occupied
 // entries, fixed when the index is built.
 inline uint64_t HashActionKey(absl::string_view object_type,
                               absl::string_view action) {
-  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
-  uint64_t h = (uint64_t{object_type.size()} << 32 ^ action.size()) * kMul;
-  auto mix = [&h](absl::string_view name) {
-    const char* p = name.data();
-    const size_t n = name.size();
-    for (size_t i = 0; i + 8 < n; i += 8) {
-      h = (h ^ LoadWord64(p + i)) * kMul;
-      h ^= h >> 32;
-    }
-    uint64_t tail = 0;
-    if (n >= 8) {
-      tail = LoadWord64(p + n - 8);
-    } else if (n >= 4) {
-      tail = uint64_t{LoadWord32(p)} << 32 | LoadWord32(p + n - 4);
-    } else if (n > 0) {
-      tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
-             uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-             static_cast<unsigned char>(p[n - 1]);
-    }
-    h = (h ^ tail) * kMul;
-    h ^= h >> 32;
-  };
-  mix(object_type);
-  mix(action);
-  return h;
+  const NameEnds t = EndsOf(object_type);
+  const NameEnds a = EndsOf(action);
+  const uint64_t sizes = uint64_t{object_type.size()} << 32 ^ action.size();
+  uint64_t h = sizes * 0x9e3779b97f4a7c15ull + t.first * 0xc2b2ae3d27d4eb4full +
+               t.last * 0x165667b19e3779f9ull +
+               a.first * 0xd6e8feb86659fd93ull + a.last * 0xff51afd7ed558ccdull;
+  h ^= h >> 29;
+  return h * 0x9e3779b97f4a7c15ull;
 }
 
 // Finds an action's slot from its object type's name and its own: one hash of
 // both names (HashActionKey), then a linear probe of an open-addressing table
-// whose 32-byte entries hold the names themselves when they fit in 16 bytes
+// whose 32-byte entries hold the names themselves when they fit in 22 bytes
 // together (catalog names are short), so a hit reads one entry and compares
 // it in place: no pointer chasing into the name tables. At most half full, so
 // probes are short; about 64 bytes per slot (a catalog of 220 slots is 16 KB,
@@ -77,14 +82,21 @@ class ActionIndex {
     for (uint64_t i = h >> shift_;; i = (i + 1) & mask_) {
       const Entry& e = entries_[i];
       if (e.slot == kNotFound) return kNotFound;
-      if (e.tag == tag && e.type_size == object_type.size() &&
-          e.action_size == action.size()) {
-        const char* key = e.key();
-        if (NamesEqual(absl::string_view(key, e.type_size), object_type) &&
-            NamesEqual(absl::string_view(key + e.type_size, e.action_size),
-                       action)) {
-          return e.slot;
-        }
+      if (e.tag != tag) continue;
+      absl::string_view type_key;
+      absl::string_view action_key;
+      if (ABSL_PREDICT_TRUE(e.type_size != kSpilled)) {
+        type_key = absl::string_view(e.key, e.type_size);
+        action_key = absl::string_view(e.key + e.type_size, e.action_size);
+      } else {
+        Spilled spilled;
+        std::memcpy(&spilled, e.key, sizeof(spilled));
+        type_key = absl::string_view(spilled.key, spilled.type_size);
+        action_key = absl::string_view(spilled.key + spilled.type_size,
+                                       spilled.action_size);
+      }
+      if (NamesEqual(type_key, object_type) && NamesEqual(action_key, action)) {
+        return e.slot;
       }
     }
   }
@@ -97,23 +109,25 @@ class ActionIndex {
   size_t MemoryBytes() const;
 
  private:
-  static constexpr size_t kInlineKeyBytes = 16;
+  // An entry: the object type's name then the action's, inline when they fit
+  // in `key` (22 bytes); otherwise `key` holds a Spilled, pointing into
+  // `long_keys_`, and `type_size` is kSpilled.
+  static constexpr size_t kInlineKeyBytes = 22;
+  static constexpr uint8_t kSpilled = 0xff;
   struct Entry {
-    uint32_t tag = 0;  // the hash's low 32 bits
+    uint32_t tag = 0;           // the hash's low 32 bits
     uint32_t slot = kNotFound;  // kNotFound: empty
-    uint32_t type_size = 0;
-    uint32_t action_size = 0;
-    // The object type's name then the action's, inline when they fit;
-    // otherwise `spilled` points into `long_keys_`.
-    union {
-      char inline_key[kInlineKeyBytes] = {};
-      const char* spilled;
-    };
-    const char* key() const {
-      return type_size + action_size <= kInlineKeyBytes ? inline_key : spilled;
-    }
+    uint8_t type_size = 0;
+    uint8_t action_size = 0;
+    char key[kInlineKeyBytes] = {};
   };
   static_assert(sizeof(Entry) == 32, "two entries per cache line");
+  struct Spilled {
+    uint32_t type_size;
+    uint32_t action_size;
+    const char* key;
+  };
+  static_assert(sizeof(Spilled) <= kInlineKeyBytes, "a Spilled fits in key");
 
   std::vector<Entry> entries_;  // a power of two, at least twice the slots
   uint64_t mask_ = 0;

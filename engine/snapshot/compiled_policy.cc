@@ -45,8 +45,8 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
   // have (a partner's entities; an entity user's range is one entity).
   uint32_t widest = 1;
   for (size_t p = 0; p + 1 < t.partner_entity_begin.size(); ++p) {
-    widest = std::max(widest, t.partner_entity_begin[p + 1] -
-                                  t.partner_entity_begin[p]);
+    widest = std::max(
+        widest, t.partner_entity_begin[p + 1] - t.partner_entity_begin[p]);
   }
   tenant_bits_.reserve(t.restriction_bits.size() + widest / 64 + 1);
   tenant_bits_ = t.restriction_bits;
@@ -118,8 +118,8 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.tenant_count =
       t.partner_entity_begin[facts.partner + 1] - facts.partner_entity_begin;
   facts.restricted = t.credential_restriction[credential] != kNone;
-  facts.restriction = facts.restricted ? t.credential_restriction[credential]
-                                       : unrestricted_;
+  facts.restriction =
+      facts.restricted ? t.credential_restriction[credential] : unrestricted_;
   return Reason::kGranted;
 }
 

@@ -19,7 +19,8 @@ namespace {
 // A name of exactly `length` bytes, distinct per `seed`.
 std::string NameOfLength(const std::string& seed, size_t length) {
   std::string name = seed;
-  while (name.size() < length) name += static_cast<char>('a' + name.size() % 26);
+  while (name.size() < length)
+    name += static_cast<char>('a' + name.size() % 26);
   return name.substr(0, std::max(length, seed.size()));
 }
 
