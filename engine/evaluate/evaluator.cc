@@ -26,7 +26,7 @@ using internal::SlotInfo;
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
                    uint32_t entity) {
   return internal::GetBit(t.restriction_bits.data() + p.restriction,
-                          entity - p.partner_entity_begin);
+                          entity - t.partner_entity_begin[p.partner]);
 }
 
 // Describes the tenant rule's facts for an explanation: the first condition

@@ -76,13 +76,6 @@ std::optional<ActionId> CompiledPolicy::FindAction(
   return ActionId(snapshot(), slot);
 }
 
-std::optional<ActionId> CompiledPolicy::FindAction(
-    absl::string_view object_type, absl::string_view action) const {
-  const uint32_t slot = action_index_.Find(object_type, action);
-  if (slot == internal::ActionIndex::kNotFound) return std::nullopt;
-  return ActionId(snapshot(), slot);
-}
-
 std::optional<EntityId> CompiledPolicy::FindEntity(absl::string_view id) const {
   const uint32_t index = tables().entities.Find(0, id);
   if (index == NameTable::kNotFound) return std::nullopt;
@@ -113,10 +106,9 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.credential = credential;
   facts.partner = t.credential_partner[credential];
   facts.scope_row = t.credential_scope_row[credential];
-  facts.partner_entity_begin = t.partner_entity_begin[facts.partner];
-  facts.tenant_begin = facts.partner_entity_begin;
+  facts.tenant_begin = t.partner_entity_begin[facts.partner];
   facts.tenant_count =
-      t.partner_entity_begin[facts.partner + 1] - facts.partner_entity_begin;
+      t.partner_entity_begin[facts.partner + 1] - facts.tenant_begin;
   facts.restricted = t.credential_restriction[credential] != kNone;
   facts.restriction =
       facts.restricted ? t.credential_restriction[credential] : unrestricted_;

@@ -98,8 +98,10 @@ struct PrincipalFacts {
   uint32_t credential = kNone;  // kNone: no scope restriction
   uint32_t entity = kNone;      // entity users: the user's entity
   uint32_t role = kNone;        // entity users: the effective role, or kNone
-  uint32_t partner_entity_begin = 0;
 };
+static_assert(
+    sizeof(PrincipalFacts) == 48,
+    "a check reads the first 24 bytes; the rest explains and rebinds");
 }  // namespace internal
 
 // Who is calling, bound to one snapshot: a partner (client_credentials token)
@@ -173,7 +175,8 @@ class CompiledPolicy {
   std::optional<ObjectTypeId> FindObjectType(absl::string_view name) const;
   std::optional<ActionId> FindAction(ObjectTypeId object_type,
                                      absl::string_view action) const;
-  // One hash lookup for both names.
+  // One hash lookup for both names (inline: checks by names call it on
+  // every request).
   std::optional<ActionId> FindAction(absl::string_view object_type,
                                      absl::string_view action) const;
   std::optional<EntityId> FindEntity(absl::string_view id) const;
@@ -236,6 +239,13 @@ class CompiledPolicy {
   // the tables when the snapshot is made, not stored in bundles.
   internal::ActionIndex action_index_;
 };
+
+inline std::optional<ActionId> CompiledPolicy::FindAction(
+    absl::string_view object_type, absl::string_view action) const {
+  const uint32_t slot = action_index_.Find(object_type, action);
+  if (slot == internal::ActionIndex::kNotFound) return std::nullopt;
+  return ActionId(snapshot(), slot);
+}
 
 namespace internal {
 // Lets the evaluator make ids and bind principals without allocating.
