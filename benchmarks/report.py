@@ -44,6 +44,9 @@ class Budget:
     # When set, each matched benchmark's figure minus that of the same family's
     # benchmark with this variant and the same arguments (an overhead).
     minus_variant: Optional[str] = None
+    # When set, each matched benchmark's figure divided by that of the same
+    # family's benchmark with this variant and the same arguments (a ratio, "×").
+    over_variant: Optional[str] = None
     source: str = "docs/design.md"  # where the budget comes from
 
 
@@ -54,6 +57,13 @@ class Budget:
 BUDGETS = [
     Budget("check by ids, hot cache", r"^BM_Check/ids/\d+$", "cpu_time", 3, "ns"),
     Budget("check by names", r"^BM_Check/names/\d+$", "cpu_time", 30, "ns"),
+    Budget("check by names, 1,000 roles", r"^BM_Check/names/1000$", "cpu_time", 15, "ns"),
+    Budget("check by ids: instructions", r"^BM_Check/ids/1000$", "instructions", 40,
+           "instructions"),
+    Budget("check by names: instructions", r"^BM_Check/names/1000$", "instructions", 200,
+           "instructions"),
+    Budget("check entirely by names (principal too) over check by names",
+           r"^BM_Check/all_names/\d+$", "cpu_time", 2, "×", over_variant="names"),
     Budget("token → principal → decision", r"^BM_TokenCheck/[^/]+/\d+$", "cpu_time", 100, "ns"),
     Budget("cost growth, 10 → 1,000,000 roles (check by ids)", r"^BM_Check/ids/\d+$",
            "growth", None, "×"),
@@ -394,9 +404,16 @@ def sort_rows(rows: List[Result], baseline: Optional[str]) -> List[Result]:
                                        vorder[r.variant]))
 
 
-def evaluate_budget(budget: Budget, results: List[Result]):
+def evaluate_budget(budget: Budget, results: List[Result],
+                    callgrind: Optional[dict] = None):
     """Returns (value in budget.unit or None, benchmark name or note, matched count)."""
     pattern = re.compile(budget.pattern)
+    if budget.metric == "instructions":  # from callgrind.json, per iteration
+        counted = [(v, n) for n, v in (callgrind or {}).items() if pattern.search(n)]
+        if not counted:
+            return None, "", 0
+        value, name = max(counted)
+        return value, name, len(counted)
     matched = [r for r in results if pattern.search(r.name) and r.error is None]
     if not matched:
         return None, "", 0
@@ -415,6 +432,19 @@ def evaluate_budget(budget: Budget, results: List[Result]):
                 worst, where = ratio, f"{hi.name} ÷ {lo.name}"
         return worst, where, len(matched)
     candidates = [(r.metric(budget.metric), r) for r in matched]
+    if budget.over_variant is not None:
+        by_key = {(r.family, r.variant, series_key(r)): r for r in results if r.error is None}
+        ratios = []
+        for value, r in candidates:
+            base = by_key.get((r.family, budget.over_variant, series_key(r)))
+            base_value = None if base is None else base.metric(budget.metric)
+            if value is not None and base_value:
+                ratios.append((value / base_value, r))
+        if not ratios:
+            return None, f"no {budget.over_variant} variant to divide by", len(matched)
+        value, worst = max(ratios, key=lambda c: c[0])
+        base_name = re.sub(r"^([^/]+)/[^/]+", rf"\1/{budget.over_variant}", worst.name)
+        return value, f"{worst.name} ÷ {base_name}", len(matched)
     if budget.minus_variant is not None:
         by_key = {(r.family, r.variant, series_key(r)): r for r in results if r.error is None}
         differences = []
@@ -709,7 +739,7 @@ def command_for(machine: Optional[dict], binary: str) -> Optional[str]:
     return None
 
 
-def budget_section(results: List[Result]) -> List[str]:
+def budget_section(results: List[Result], callgrind: Optional[dict] = None) -> List[str]:
     lines = [
         "## Performance budget",
         "",
@@ -722,7 +752,7 @@ def budget_section(results: List[Result]) -> List[str]:
     ]
     rows = []
     for b in BUDGETS:
-        value, where, count = evaluate_budget(b, results)
+        value, where, count = evaluate_budget(b, results, callgrind)
         limit = "report" if b.limit is None else f"≤ {fmt_number(b.limit)} {b.unit}"
         if value is None:
             status, shown = "missing", "–"
@@ -734,7 +764,10 @@ def budget_section(results: List[Result]) -> List[str]:
             else:
                 status = "**pass**" if value <= b.limit else "**OVER**"
             source = code(where) + (f" (worst of {count})" if count > 1 else "")
-        metric = b.metric + (f" − {b.minus_variant}'s" if b.minus_variant else "")
+        metric = b.metric + (f" − {b.minus_variant}'s" if b.minus_variant else "") + (
+            f" ÷ {b.over_variant}'s" if b.over_variant else "")
+        if b.metric == "instructions":
+            metric = "instructions per iteration (callgrind)"
         rows.append([md_escape(b.what), limit, md_escape(b.source), code(b.pattern), metric,
                      shown, source, status])
     lines.append(table(["what", "budget", "set by", "benchmarks", "metric", "measured", "from",
@@ -869,7 +902,7 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
     ]
     stamp = f"{m['date'][:10] if m.get('date') else 'date unknown'}, commit {commit[:7]}, " \
             f"{m.get('cpu_model', 'unknown CPU')} ×{m.get('nproc', '?')}"
-    lines += budget_section(results) + [""]
+    lines += budget_section(results, callgrind) + [""]
     lines += layers_section(plotter, results, out_dir, stamp) + [""]
     lines += ["## Results by family", ""]
     for family, rows in families.items():

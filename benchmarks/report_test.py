@@ -98,6 +98,8 @@ class ReportTest(unittest.TestCase):
             run("BM_Check/names/10", 20.0, 20.0),
             run("BM_Check/names/1000000", 40.0, 40.0),
             run("BM_Check/map_of_maps/10", 8.0, 8.0),
+            run("BM_Check/all_names/10", 30.0, 30.0),
+            run("BM_Check/all_names/1000000", 100.0, 100.0),
             run("BM_Compile/distinct/1000000", 2.5, 1.9, unit="s", bytes_per_role=48.0),
             run("BM_Check/ids/1000/real_time/threads:1", 2.0, 2.0),
             run("BM_Check/ids/1000/real_time/threads:2", 1.0, 2.0, threads=2),
@@ -127,6 +129,16 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| `BM_Check/map_of_maps/10` | 1 | 8.00 ns | 8.00 ns | 4.00× |", text)
         self.assertIn("| 2.00 % |", text)
         self.assertIn("| `BM_Check/ids/1000` | 12.5 |", text)
+        # Instruction budgets read callgrind.json; ratio budgets divide by a variant.
+        instructions = self.budget_row(text, "check by ids: instructions")
+        self.assertIn("12.5 instructions", instructions)
+        self.assertIn("**pass**", instructions)
+        self.assertIn("missing", self.budget_row(text, "check by names: instructions"))
+        ratio = self.budget_row(
+            text, "check entirely by names (principal too) over check by names")
+        self.assertIn("2.50×", ratio)
+        self.assertIn("`BM_Check/all_names/1000000 ÷ BM_Check/names/1000000`", ratio)
+        self.assertIn("**OVER**", ratio)
         self.assertIn("bazel run --config=bench //benchmarks:x", text)
 
     def test_overhead_budgets_layers_and_commands(self):

@@ -26,7 +26,7 @@ using internal::SlotInfo;
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
                    uint32_t entity) {
   return internal::GetBit(t.restriction_bits.data() + p.restriction,
-                          entity - p.partner_entity_begin);
+                          entity - t.partner_entity_begin[p.partner]);
 }
 
 // Describes the tenant rule's facts for an explanation: the first condition
@@ -79,10 +79,15 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
 }
 
 // Resolves a request's names against a bound principal and decides.
+//
+// `user_entity_name` is the user's entity id (empty for a partner): most
+// requests act in it, and comparing the names in place saves the entity's
+// hash lookup.
 template <typename Trace>
 Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
-                     absl::string_view user_id, const RequestNames& request,
-                     Trace& trace) {
+                     absl::string_view user_id,
+                     absl::string_view user_entity_name,
+                     const RequestNames& request, Trace& trace) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
       trace.Fail(reason, detail());
@@ -111,12 +116,10 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     });
   }
   // Most requests act in the user's own entity, on a resource of it: a string
-  // compare then saves a hash lookup.
-  const PolicyTables& t = policy.tables();
+  // compare then saves a hash lookup. (A partner's `user_entity_name` is
+  // empty, and the request's entity id is not.)
   const std::optional<EntityId> entity =
-      facts.kind == PrincipalFacts::Kind::kEntityUser &&
-              internal::NamesEqual(request.entity_id,
-                                   t.entities.name(facts.entity))
+      internal::NamesEqual(request.entity_id, user_entity_name)
           ? IdAccess::Make<EntityId>(policy.snapshot(), facts.entity)
           : policy.FindEntity(request.entity_id);
   if (!entity.has_value()) {
@@ -195,7 +198,10 @@ Decision DecideByNames(const CompiledPolicy& policy,
       }
     });
   }
-  return DecideNames(policy, facts, request.user_id,
+  const absl::string_view user_entity_name =
+      facts.kind == PrincipalFacts::Kind::kEntityUser ? request.user_entity_id
+                                                      : absl::string_view();
+  return DecideNames(policy, facts, request.user_id, user_entity_name,
                      {request.object_type, request.action, request.entity_id,
                       request.has_resource, request.resource_entity_id,
                       request.resource_created_by},
@@ -312,7 +318,8 @@ void Tracer::Rules(const RuleOutcomes& o) {
 Decision Check(const CompiledPolicy& policy, const Principal& principal,
                const RequestNames& request) noexcept {
   internal::NoTrace trace;
-  return DecideNames(policy, principal.facts(), principal.user_id(), request,
+  return DecideNames(policy, principal.facts(), principal.user_id(),
+                     IdAccess::UserEntityName(policy, principal), request,
                      trace);
 }
 
@@ -366,8 +373,9 @@ Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
                     const RequestNames& request) {
   internal::Tracer tracer;
   Explanation explanation;
-  explanation.decision = DecideNames(policy, principal.facts(),
-                                     principal.user_id(), request, tracer);
+  explanation.decision =
+      DecideNames(policy, principal.facts(), principal.user_id(),
+                  IdAccess::UserEntityName(policy, principal), request, tracer);
   explanation.steps = tracer.TakeSteps();
   return explanation;
 }

@@ -1,5 +1,6 @@
 #include "engine/snapshot/compiled_policy.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <utility>
@@ -40,10 +41,21 @@ std::unique_ptr<const CompiledPolicy> CompiledPolicy::FromTables(
 CompiledPolicy::CompiledPolicy(TaggedTables tables)
     : tables_(std::move(tables)), action_index_(tables_.tables) {
   const internal::PolicyTables& t = tables_.tables;
+  // The restrictions, then all ones over the largest range a principal can
+  // have (a partner's entities; an entity user's range is one entity).
+  uint32_t widest = 1;
+  for (size_t p = 0; p + 1 < t.partner_entity_begin.size(); ++p) {
+    widest = std::max(
+        widest, t.partner_entity_begin[p + 1] - t.partner_entity_begin[p]);
+  }
+  tenant_bits_.reserve(t.restriction_bits.size() + widest / 64 + 1);
+  tenant_bits_ = t.restriction_bits;
+  unrestricted_ = static_cast<uint32_t>(tenant_bits_.size());
+  tenant_bits_.resize(tenant_bits_.size() + widest / 64 + 1, ~uint64_t{0});
   hot_.slots = t.slots.data();
   hot_.scope_rows = t.scope_rows.data();
   hot_.permission_rows = t.permission_rows.data();
-  hot_.restriction_bits = t.restriction_bits.data();
+  hot_.tenant_bits = tenant_bits_.data();
   hot_.slot_count = static_cast<uint32_t>(t.slots.size());
   hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
   hot_.snapshot = tables_.snapshot_tag;
@@ -61,13 +73,6 @@ std::optional<ActionId> CompiledPolicy::FindAction(
   if (object_type.snapshot() != snapshot()) return std::nullopt;
   const uint32_t slot = tables().actions.Find(object_type.index(), action);
   if (slot == NameTable::kNotFound) return std::nullopt;
-  return ActionId(snapshot(), slot);
-}
-
-std::optional<ActionId> CompiledPolicy::FindAction(
-    absl::string_view object_type, absl::string_view action) const {
-  const uint32_t slot = action_index_.Find(object_type, action);
-  if (slot == internal::ActionIndex::kNotFound) return std::nullopt;
   return ActionId(snapshot(), slot);
 }
 
@@ -101,13 +106,12 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.credential = credential;
   facts.partner = t.credential_partner[credential];
   facts.scope_row = t.credential_scope_row[credential];
-  facts.partner_entity_begin = t.partner_entity_begin[facts.partner];
-  facts.tenant_begin = facts.partner_entity_begin;
+  facts.tenant_begin = t.partner_entity_begin[facts.partner];
   facts.tenant_count =
-      t.partner_entity_begin[facts.partner + 1] - facts.partner_entity_begin;
+      t.partner_entity_begin[facts.partner + 1] - facts.tenant_begin;
   facts.restricted = t.credential_restriction[credential] != kNone;
-  if (facts.restricted)
-    facts.restriction = t.credential_restriction[credential];
+  facts.restriction =
+      facts.restricted ? t.credential_restriction[credential] : unrestricted_;
   return Reason::kGranted;
 }
 
@@ -147,6 +151,7 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
   }
   facts.tenant_begin = entity;
   facts.tenant_count = facts.tenant_ok ? 1 : 0;
+  facts.restriction = unrestricted_;
   facts.role = role;
   facts.default_role = role_id.empty();
   if (role != kNone) {
@@ -187,6 +192,7 @@ absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
           absl::StrCat("unknown client \"", client_id, "\""));
   }
   principal.user_id_ = std::string(user_id);
+  principal.entity_name_ = tables().entities.name(principal.facts_.entity);
   return principal;
 }
 
@@ -226,8 +232,9 @@ PolicyStats CompiledPolicy::Stats() const {
   stats.credentials = t.credentials.size();
   stats.distinct_scope_rows =
       t.scope_words == 0 ? 0 : t.scope_rows.size() / t.scope_words;
-  stats.memory_bytes =
-      sizeof(*this) + t.MemoryBytes() + action_index_.MemoryBytes();
+  stats.memory_bytes = sizeof(*this) + t.MemoryBytes() +
+                       tenant_bits_.capacity() * sizeof(uint64_t) +
+                       action_index_.MemoryBytes();
   return stats;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -67,7 +68,19 @@ namespace internal {
 // bound to a snapshot so that the check itself only compares integers.
 struct PrincipalFacts {
   enum class Kind : uint8_t { kNone, kPartner, kEntityUser };
+  // What a check reads come first, together.
   uint32_t snapshot = 0;
+  // The entities the principal may act in, before any restriction, as one
+  // range [tenant_begin, tenant_begin + tenant_count) (entities are numbered
+  // partner by partner): a partner's entities, or the user's entity alone
+  // (none when `tenant_ok` is false). The tenant rule is then one compare.
+  uint32_t tenant_begin = 0;
+  uint32_t tenant_count = 0;
+  // Word offset in HotTables::tenant_bits of the bits over that range: the
+  // credential's restriction, or all ones when unrestricted.
+  uint32_t restriction = 0;
+  uint32_t scope_row = 0;  // word offset of the credential's scope row
+  uint32_t role_row = 0;   // the role's row; 0 (denies all) if unusable
   Kind kind = Kind::kNone;
   // Partners: the credential lists some entities. Entity users: always false;
   // the restriction was folded into `tenant_ok` when binding.
@@ -85,17 +98,10 @@ struct PrincipalFacts {
   uint32_t credential = kNone;  // kNone: no scope restriction
   uint32_t entity = kNone;      // entity users: the user's entity
   uint32_t role = kNone;        // entity users: the effective role, or kNone
-  uint32_t role_row = 0;        // the role's row; 0 (denies all) if unusable
-  uint32_t scope_row = 0;       // word offset of the credential's scope row
-  uint32_t restriction = 0;     // word offset of the restriction bitset
-  uint32_t partner_entity_begin = 0;
-  // The entities the principal may act in, before any restriction, as one
-  // range [tenant_begin, tenant_begin + tenant_count) (entities are numbered
-  // partner by partner): a partner's entities, or the user's entity alone
-  // (none when `tenant_ok` is false). The tenant rule is then one compare.
-  uint32_t tenant_begin = 0;
-  uint32_t tenant_count = 0;
 };
+static_assert(
+    sizeof(PrincipalFacts) == 48,
+    "a check reads the first 24 bytes; the rest explains and rebinds");
 }  // namespace internal
 
 // Who is calling, bound to one snapshot: a partner (client_credentials token)
@@ -121,8 +127,14 @@ class Principal {
 
  private:
   friend class CompiledPolicy;
+  friend struct internal::IdAccess;
   internal::PrincipalFacts facts_;
   std::string user_id_;
+  // Entity users: the user's entity id, viewing the snapshot's own copy, so
+  // that a check by names compares the request's entity with it in place
+  // (most requests act in the user's entity). Read only while the principal
+  // is bound to the snapshot being checked (which is then alive).
+  absl::string_view entity_name_;
 };
 
 // Counts and sizes of a snapshot, as `portcullis stats` prints them.
@@ -163,7 +175,8 @@ class CompiledPolicy {
   std::optional<ObjectTypeId> FindObjectType(absl::string_view name) const;
   std::optional<ActionId> FindAction(ObjectTypeId object_type,
                                      absl::string_view action) const;
-  // One hash lookup for both names.
+  // One hash lookup for both names (inline: checks by names call it on
+  // every request).
   std::optional<ActionId> FindAction(absl::string_view object_type,
                                      absl::string_view action) const;
   std::optional<EntityId> FindEntity(absl::string_view id) const;
@@ -218,10 +231,21 @@ class CompiledPolicy {
 
   alignas(64) internal::HotTables hot_;
   TaggedTables tables_;
+  // HotTables::tenant_bits: derived when the snapshot is made, not stored in
+  // bundles.
+  std::vector<uint64_t> tenant_bits_;
+  uint32_t unrestricted_ = 0;  // word offset of the all-ones words
   // (object type, action) -> slot: one lookup for both names. Derived from
   // the tables when the snapshot is made, not stored in bundles.
   internal::ActionIndex action_index_;
 };
+
+inline std::optional<ActionId> CompiledPolicy::FindAction(
+    absl::string_view object_type, absl::string_view action) const {
+  const uint32_t slot = action_index_.Find(object_type, action);
+  if (slot == internal::ActionIndex::kNotFound) return std::nullopt;
+  return ActionId(snapshot(), slot);
+}
 
 namespace internal {
 // Lets the evaluator make ids and bind principals without allocating.
@@ -229,6 +253,15 @@ struct IdAccess {
   template <typename Id>
   static Id Make(uint32_t snapshot, uint32_t index) {
     return Id(snapshot, index);
+  }
+  // The user's entity id of an entity user bound to `policy`; empty for
+  // any other principal (a partner, or one bound to another snapshot, whose
+  // view may have outlived its snapshot).
+  static absl::string_view UserEntityName(const CompiledPolicy& policy,
+                                          const Principal& principal) {
+    return principal.facts_.snapshot == policy.snapshot()
+               ? principal.entity_name_
+               : absl::string_view();
   }
   static Reason BindPartner(const CompiledPolicy& policy,
                             absl::string_view client_id,

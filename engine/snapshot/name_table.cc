@@ -1,5 +1,6 @@
 #include "engine/snapshot/name_table.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace portcullis::internal {
@@ -11,7 +12,9 @@ NameTable::NameTable()
 uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
   Storage& s = *storage_;
   const uint32_t index = s.names.Add(name);
-  s.spaces.push_back(space);
+  // Spaces are stored from the first name outside space 0 on.
+  if (space != 0 && s.spaces.empty()) s.spaces.assign(index, 0);
+  if (!s.spaces.empty()) s.spaces.push_back(space);
   index_.insert(index);
   return index;
 }
@@ -24,14 +27,20 @@ void NameTable::SetNames(PackedStrings names) {
 
 uint32_t NameTable::Index(std::vector<uint32_t> spaces) {
   Storage& s = *storage_;
+  const uint32_t count = static_cast<uint32_t>(spaces.size());
   s.spaces = std::move(spaces);
+  if (std::all_of(s.spaces.begin(), s.spaces.end(),
+                  [](uint32_t space) { return space == 0; })) {
+    s.spaces.clear();
+    s.spaces.shrink_to_fit();
+  }
   index_.clear();
-  index_.reserve(s.spaces.size());
-  for (uint32_t index = 0; index < s.spaces.size(); ++index) {
+  index_.reserve(count);
+  for (uint32_t index = 0; index < count; ++index) {
     // One hash lookup per name: the set's equality on two indices compares
     // the indices, so a repeated name must be looked up by its key.
     bool added = false;
-    index_.lazy_emplace(Key{s.spaces[index], s.names[index]},
+    index_.lazy_emplace(Key{s.SpaceOf(index), s.names[index]},
                         [&](const auto& construct) {
                           construct(index);
                           added = true;

@@ -93,7 +93,11 @@ struct HotTables {
   const SlotInfo* slots = nullptr;
   const uint64_t* scope_rows = nullptr;
   const uint64_t* permission_rows = nullptr;
-  const uint64_t* restriction_bits = nullptr;
+  // The credentials' restriction bitsets (PolicyTables::restriction_bits,
+  // same offsets), then enough all-ones words for the largest partner's
+  // range: a principal without a restriction points at those, so the tenant
+  // rule reads a bit whatever the principal, without a branch.
+  const uint64_t* tenant_bits = nullptr;
   uint32_t slot_count = 0;
   uint32_t entity_count = 0;
   uint32_t snapshot = 0;

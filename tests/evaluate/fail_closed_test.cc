@@ -486,6 +486,39 @@ TEST(FailClosedTest, IdsOfAnotherSnapshotNameNothing) {
   EXPECT_EQ(policy->ObjectTypeName(Forged<ObjectTypeId>(*policy, 2)), "");
 }
 
+// A bound entity user keeps a view of its entity's id in its snapshot, so
+// that a check by names in the user's own entity skips the entity's lookup.
+// Checked against another snapshot after its own is gone, the principal must
+// answer stale_snapshot without reading that view (ASan would see the read),
+// by names and explained; its own snapshot, recompiled, must not take the
+// entity for the user's.
+TEST(FailClosedTest, PrincipalOfAFreedSnapshotIsStaleByNames) {
+  const v1::PolicySet set = MustParse(kPolicy);
+  std::unique_ptr<const CompiledPolicy> policy = MustCompile(set);
+  const std::unique_ptr<const CompiledPolicy> recompiled = MustCompile(set);
+  ASSERT_NE(policy, nullptr);
+  ASSERT_NE(recompiled, nullptr);
+  absl::StatusOr<Principal> user =
+      policy->BindEntityUser("u-1", "e-1", "r-basic", "c-1");
+  ASSERT_TRUE(user.ok()) << user.status();
+  RequestNames names;
+  names.object_type = "payable";
+  names.action = "read";
+  names.entity_id = "e-1";
+  EXPECT_EQ(Check(*policy, *user, names),
+            (Decision{Verdict::kAllowed, Reason::kGranted}));
+  policy.reset();
+  ExpectDenied(Check(*recompiled, *user, names),
+               Explain(*recompiled, *user, names), Reason::kStaleSnapshot);
+  // Another entity of the snapshot: stale too. One that no snapshot has
+  // fails tenant first, as a check by names always does.
+  names.entity_id = "e-2";
+  ExpectDenied(Check(*recompiled, *user, names),
+               Explain(*recompiled, *user, names), Reason::kStaleSnapshot);
+  names.entity_id = "e-unknown";
+  EXPECT_EQ(Check(*recompiled, *user, names).reason, Reason::kTenant);
+}
+
 // A policy store with nothing published denies every check with no_policy,
 // before looking at the request: a request the policy would grant, one naming
 // nothing, ids and principals bound to a real snapshot, and a LivePrincipal
