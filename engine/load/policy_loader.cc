@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
+#include "engine/load/policy_json_reader.h"
 #include "engine/load/strict_json.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -161,11 +163,28 @@ absl::Status ParseJsonMessage(absl::string_view json,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json,
-                                              int max_depth) {
+namespace {
+
+// The fast reader takes what it can (policy_json_reader.h); what it leaves,
+// the strict reader accepts or explains, so every error is the strict
+// reader's, with its path, value, line and column.
+absl::StatusOr<v1::PolicySet> ParsePolicyJsonIn(absl::string_view json,
+                                                size_t capacity,
+                                                int max_depth) {
   v1::PolicySet policy;
+  if (internal::ReadPolicyJson(json, capacity, max_depth, policy)) {
+    return policy;
+  }
+  policy.Clear();
   PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy, max_depth));
   return policy;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json,
+                                              int max_depth) {
+  return ParsePolicyJsonIn(json, json.size(), max_depth);
 }
 
 absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text,
@@ -234,15 +253,36 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
     return absl::NotFoundError(
         absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   }
-  std::string content(static_cast<size_t>(info.st_size), '\0');
-  in.read(content.data(), static_cast<std::streamsize>(content.size()));
-  if (in.gcount() != static_cast<std::streamsize>(content.size())) {
+  // Zeroed padding past the end lets the JSON reader read the bytes in place
+  // (internal::kJsonPadding) rather than copy them.
+  const size_t size = static_cast<size_t>(info.st_size);
+  std::string content;
+  content.resize(size + internal::kJsonPadding);
+  content.resize(size);
+  in.read(content.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size)) {
     return absl::DataLossError(absl::StrCat(path, ": short read"));
   }
   return content;
 }
 
 namespace {
+
+// Where a user raises the load limits: the message of a file over one says.
+constexpr absl::string_view kRaiseFileLimit =
+    " (LoadOptions::max_file_bytes; `portcullis` commands take "
+    "--max-file-bytes N, `portcullis serve` the policy.max_file_bytes field)";
+constexpr absl::string_view kRaiseTotalLimit =
+    " (LoadOptions::max_total_bytes; `portcullis` commands take "
+    "--max-file-bytes N, which raises both limits, `portcullis serve` the "
+    "policy.max_total_bytes field)";
+
+absl::Status FileTooLarge(const std::string& file, uint64_t size,
+                          size_t limit) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      file, ": file is ", size, " bytes; the limit is ", limit,
+      kRaiseFileLimit));
+}
 
 absl::Status CheckKnownFormat(const std::string& file) {
   if (FormatOf(file) != Format::kUnknown) return absl::OkStatus();
@@ -258,17 +298,20 @@ class PolicyMerger {
  public:
   explicit PolicyMerger(const LoadOptions& options) : options_(options) {}
 
-  absl::Status Add(const std::string& file, absl::string_view content) {
+  // `content` may be read up to `capacity` bytes (ReadPolicyJson).
+  absl::Status Add(const std::string& file, absl::string_view content,
+                   size_t capacity) {
     PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
     total_bytes_ += content.size();
     if (total_bytes_ > options_.max_total_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           file, ": policy files total ", total_bytes_,
-          " bytes with this one; the limit is ", options_.max_total_bytes));
+          " bytes with this one; the limit is ", options_.max_total_bytes,
+          kRaiseTotalLimit));
     }
     absl::StatusOr<v1::PolicySet> set =
         FormatOf(file) == Format::kJson
-            ? ParsePolicyJson(content, options_.max_depth)
+            ? ParsePolicyJsonIn(content, capacity, options_.max_depth)
             : ParsePolicyText(content, options_.max_depth);
     if (!set.ok()) {
       return absl::Status(set.status().code(),
@@ -311,10 +354,17 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
                                 ExpandPath(path));
     for (const std::string& file : files) {
       PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
+      // Said here, before the read, with how to raise it.
+      std::error_code error;
+      const uintmax_t size = std::filesystem::file_size(file, error);
+      if (!error && size > options.max_file_bytes) {
+        return FileTooLarge(file, size, options.max_file_bytes);
+      }
       PORTCULLIS_ASSIGN_OR_RETURN(
           const std::string content,
           ReadFileToString(file, options.max_file_bytes));
-      PORTCULLIS_RETURN_IF_ERROR(merger.Add(file, content));
+      PORTCULLIS_RETURN_IF_ERROR(
+          merger.Add(file, content, content.capacity()));
     }
   }
   return std::move(merger).Finish();
@@ -328,11 +378,11 @@ absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
   PolicyMerger merger(options);
   for (const PolicyDocument& document : documents) {
     if (document.content.size() > options.max_file_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(document.path, ": file is ", document.content.size(),
-                       " bytes; the limit is ", options.max_file_bytes));
+      return FileTooLarge(document.path, document.content.size(),
+                          options.max_file_bytes);
     }
-    PORTCULLIS_RETURN_IF_ERROR(merger.Add(document.path, document.content));
+    PORTCULLIS_RETURN_IF_ERROR(merger.Add(document.path, document.content,
+                                          document.content.capacity()));
   }
   return std::move(merger).Finish();
 }
