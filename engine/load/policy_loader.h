@@ -9,12 +9,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/message.h"
 #include "proto/policy.pb.h"
 
@@ -88,8 +90,17 @@ class PolicySources {
   std::vector<Origin> object_types_, roles_, entities_, credentials_;
 };
 
+// A loaded policy. `policy` lives on `arena` (one allocation per block rather
+// than per message and string: a large policy loads faster and takes less
+// memory), so a LoadedPolicy is movable but not assignable, and `policy` is
+// valid as long as the LoadedPolicy it was loaded into.
 struct LoadedPolicy {
-  v1::PolicySet policy;
+  LoadedPolicy(std::unique_ptr<google::protobuf::Arena> arena,
+               v1::PolicySet& policy, PolicySources sources);
+  LoadedPolicy(LoadedPolicy&&) = default;
+
+  std::unique_ptr<google::protobuf::Arena> arena;
+  v1::PolicySet& policy;  // on `arena`
   PolicySources sources;
 };
 
