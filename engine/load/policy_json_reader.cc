@@ -273,8 +273,7 @@ class Reader {
             case 2: {
               int decision = 0;
               if (!Enum<v1::Permission>(value, decision)) return false;
-              permission.set_permission(
-                  static_cast<v1::Permission>(decision));
+              permission.set_permission(static_cast<v1::Permission>(decision));
               return true;
             }
           }

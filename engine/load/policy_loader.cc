@@ -289,9 +289,9 @@ constexpr absl::string_view kRaiseTotalLimit =
 
 absl::Status FileTooLarge(const std::string& file, uint64_t size,
                           size_t limit) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      file, ": file is ", size, " bytes; the limit is ", limit,
-      kRaiseFileLimit));
+  return absl::InvalidArgumentError(absl::StrCat(file, ": file is ", size,
+                                                 " bytes; the limit is ", limit,
+                                                 kRaiseFileLimit));
 }
 
 absl::Status CheckKnownFormat(const std::string& file) {
@@ -357,10 +357,10 @@ class PolicyMerger {
     PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
     total_bytes_ += content.size();
     if (total_bytes_ > options_.max_total_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file, ": policy files total ", total_bytes_,
-          " bytes with this one; the limit is ", options_.max_total_bytes,
-          kRaiseTotalLimit));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, ": policy files total ", total_bytes_,
+                       " bytes with this one; the limit is ",
+                       options_.max_total_bytes, kRaiseTotalLimit));
     }
     PORTCULLIS_ASSIGN_OR_RETURN(
         ArenaPolicy set,
@@ -414,8 +414,7 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
       PORTCULLIS_ASSIGN_OR_RETURN(
           const std::string content,
           ReadFileToString(file, options.max_file_bytes));
-      PORTCULLIS_RETURN_IF_ERROR(
-          merger.Add(file, content, content.capacity()));
+      PORTCULLIS_RETURN_IF_ERROR(merger.Add(file, content, content.capacity()));
     }
   }
   return std::move(merger).Finish();

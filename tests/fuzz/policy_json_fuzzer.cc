@@ -2,9 +2,9 @@
 // parse or be rejected, exactly as the strict reader alone (the strict checker
 // and protobuf's JSON parser, ParseJsonMessage) parses or rejects it: the same
 // PolicySet, the same message (the fast reader, policy_json_reader.h, only
-// ever accepts what the strict reader accepts, as the strict reader reads it); any parsed policy must compile or be rejected with its
-// validation report; a compiled policy must answer every request as the
-// reference evaluator does.
+// ever accepts what the strict reader accepts, as the strict reader reads it);
+// any parsed policy must compile or be rejected with its validation report; a
+// compiled policy must answer every request as the reference evaluator does.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,12 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::StatusOr<portcullis::v1::PolicySet> policy =
       portcullis::ParsePolicyJson(json);
   portcullis::v1::PolicySet strict;
-  const absl::Status strict_status =
-      portcullis::ParseJsonMessage(json, strict);
-  PORTCULLIS_FUZZ_CHECK(policy.status() == strict_status,
-                        absl::StrCat("loader: ", policy.status().ToString(),
-                                     "; strict reader: ",
-                                     strict_status.ToString()));
+  const absl::Status strict_status = portcullis::ParseJsonMessage(json, strict);
+  PORTCULLIS_FUZZ_CHECK(
+      policy.status() == strict_status,
+      absl::StrCat("loader: ", policy.status().ToString(),
+                   "; strict reader: ", strict_status.ToString()));
   portcullis::v1::PolicySet fast;
   if (portcullis::internal::ReadPolicyJson(
           json, json.size(), portcullis::kDefaultMaxNestingDepth, fast)) {

@@ -36,8 +36,8 @@ struct Outcome {
 // the fast reader took it.
 bool Agree(const std::string& json, int max_depth = kDefaultMaxNestingDepth) {
   SCOPED_TRACE(absl::StrCat("input: ", json.substr(0, 300),
-                            json.size() > 300 ? "..." : "",
-                            "; max_depth ", max_depth));
+                            json.size() > 300 ? "..." : "", "; max_depth ",
+                            max_depth));
   v1::PolicySet strict;
   const absl::Status strict_status = ParseJsonMessage(json, strict, max_depth);
   v1::PolicySet fast;
@@ -51,8 +51,7 @@ bool Agree(const std::string& json, int max_depth = kDefaultMaxNestingDepth) {
         << "fast: " << fast.ShortDebugString()
         << "\nstrict: " << strict.ShortDebugString();
   }
-  const absl::StatusOr<v1::PolicySet> loaded =
-      ParsePolicyJson(json, max_depth);
+  const absl::StatusOr<v1::PolicySet> loaded = ParsePolicyJson(json, max_depth);
   EXPECT_EQ(loaded.status(), strict_status);
   if (loaded.ok() && strict_status.ok()) {
     EXPECT_EQ(loaded->SerializeAsString(), strict.SerializeAsString());
@@ -116,7 +115,8 @@ TEST(PolicyJsonDifferentialTest, EveryFieldTakesTheFastPath) {
       "rate_limit": {"count": 1000, "interval_seconds": 600}}]})json";
   EXPECT_TRUE(Agree(snake));
   std::string camel = snake;
-  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [from, to] :
+       std::vector<std::pair<std::string, std::string>>{
            {"object_types", "objectTypes"},
            {"partner_only", "partnerOnly"},
            {"entity_id\"", "entityId\""},
@@ -154,7 +154,8 @@ TEST(PolicyJsonDifferentialTest, EdgeCases) {
     std::string json;
     bool fast;  // the fast reader takes it
   };
-  const std::string role_with = R"({"roles": [{"id": "r", "permissions": {"objects": [{"object_type": "t", "actions": [{"action_name": "a", "permission": PERMISSION}]}]}}]})";
+  const std::string role_with =
+      R"({"roles": [{"id": "r", "permissions": {"objects": [{"object_type": "t", "actions": [{"action_name": "a", "permission": PERMISSION}]}]}}]})";
   auto permission = [&](const std::string& value) {
     return absl::StrReplaceAll(role_with, {{"PERMISSION", value}});
   };
@@ -219,12 +220,18 @@ TEST(PolicyJsonDifferentialTest, EdgeCases) {
       {permission("7"), false},
       {permission("null"), false},
       {permission("true"), false},
-      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "level": "delete", "partner_only": false}]}]}})", true},
-      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": "true"}]}]}})", false},
-      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": 1}]}]}})", false},
-      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": tru}]}]}})", false},
-      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": truex}]}]}})", false},
-      {R"({"credentials": [{"rate_limit": {"count": 0, "interval_seconds": 4294967295}}]})", true},
+      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "level": "delete", "partner_only": false}]}]}})",
+       true},
+      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": "true"}]}]}})",
+       false},
+      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": 1}]}]}})",
+       false},
+      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": tru}]}]}})",
+       false},
+      {R"({"catalog": {"object_types": [{"name": "t", "actions": [{"name": "a", "partner_only": truex}]}]}})",
+       false},
+      {R"({"credentials": [{"rate_limit": {"count": 0, "interval_seconds": 4294967295}}]})",
+       true},
       {R"({"credentials": [{"rate_limit": {"count": 4294967296}}]})", false},
       {R"({"credentials": [{"rate_limit": {"count": -1}}]})", false},
       {R"({"credentials": [{"rate_limit": {"count": -0}}]})", false},
@@ -240,7 +247,8 @@ TEST(PolicyJsonDifferentialTest, EdgeCases) {
       {R"({"credentials": [{"scopes": "a:read"}]})", false},
       {R"({"credentials": [{"scopes": ["a:read",]}]})", false},
       {R"({"credentials": [{"scopes": [1]}]})", false},
-      {R"({"credentials": [{"entity_ids": ["e"], "entityIds": ["f"]}]})", false},
+      {R"({"credentials": [{"entity_ids": ["e"], "entityIds": ["f"]}]})",
+       false},
       {R"({"roles": [{"id": "r"}]})", true},
       {R"({"roles": [{"id": "r"})", false},
       {R"({"roles": [{"id": "r}]})", false},
@@ -258,7 +266,8 @@ TEST(PolicyJsonDifferentialTest, EdgeCases) {
 // reader, which gives the error at its line and column; at the limit both
 // read it.
 TEST(PolicyJsonDifferentialTest, NestingLimit) {
-  const std::string deepest = R"({"roles": [{"permissions": {"objects": [{"actions": [{"action_name": "a"}]}]}}]})";
+  const std::string deepest =
+      R"({"roles": [{"permissions": {"objects": [{"actions": [{"action_name": "a"}]}]}}]})";
   for (int max_depth = -1; max_depth <= 10; ++max_depth) {
     EXPECT_EQ(Agree(deepest, max_depth), max_depth >= 8);
     EXPECT_EQ(Agree(R"({"credentials": [{"rate_limit": {}}]})", max_depth),

@@ -402,9 +402,9 @@ TEST(PolicyLoaderTest, FileLimitSaysHowToRaiseIt) {
       LoadPolicyDocuments({{"in/memory.json", "{\"roles\": []}"}}, small);
   ASSERT_FALSE(past.ok());
   EXPECT_EQ(past.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(past.status().message(),
-            "in/memory.json: file is 13 bytes; the limit is 9" +
-                kRaiseFileLimit);
+  EXPECT_EQ(
+      past.status().message(),
+      "in/memory.json: file is 13 bytes; the limit is 9" + kRaiseFileLimit);
   small.max_file_bytes = 13;
   const absl::StatusOr<LoadedPolicy> at =
       LoadPolicyDocuments({{"in/memory.json", "{\"roles\": []}"}}, small);
@@ -422,18 +422,14 @@ TEST(PolicyLoaderTest, MergesFastAndStrictDocuments) {
       R"({"roles": [{"id": "r-2", "permissions": {"objects": [{"object_type": "t", "actions": [{"action_name": "a", "permission": 2}]}]}}]})");
   const std::string text =
       WriteTemp("merge_text.txtpb", "roles { id: \"r-3\" }\n");
-  absl::StatusOr<LoadedPolicy> loaded =
-      LoadPolicyFiles({fast, strict, text});
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({fast, strict, text});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   const LoadedPolicy moved = *std::move(loaded);
   ASSERT_EQ(moved.policy.roles_size(), 3);
   EXPECT_EQ(moved.policy.roles(0).name(), "one");
-  EXPECT_EQ(moved.policy.roles(1)
-                .permissions()
-                .objects(0)
-                .actions(0)
-                .permission(),
-            v1::ALLOWED);
+  EXPECT_EQ(
+      moved.policy.roles(1).permissions().objects(0).actions(0).permission(),
+      v1::ALLOWED);
   EXPECT_EQ(moved.policy.roles(2).id(), "r-3");
   EXPECT_EQ(moved.sources.Locate("roles[2].id"), text + ":roles[0].id");
   EXPECT_NE(moved.policy.GetArena(), nullptr);
