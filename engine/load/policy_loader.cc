@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -236,8 +237,12 @@ absl::StatusOr<std::vector<std::string>> ListPolicyFiles(
   return files;
 }
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path,
-                                             size_t max_bytes) {
+namespace {
+
+// The size of the regular file `path`, no larger than `max_bytes`: NotFound
+// (naming a dangling symbolic link as one) or InvalidArgument otherwise.
+absl::StatusOr<size_t> SizeOfRegularFile(const std::string& path,
+                                         size_t max_bytes) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) {
     const int stat_errno = errno;
@@ -258,6 +263,15 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": file is ", info.st_size, " bytes; the limit is ", max_bytes));
   }
+  return static_cast<size_t>(info.st_size);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             size_t max_bytes) {
+  PORTCULLIS_ASSIGN_OR_RETURN(const size_t size,
+                              SizeOfRegularFile(path, max_bytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(
@@ -265,7 +279,6 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   }
   // Zeroed padding past the end lets the JSON reader read the bytes in place
   // (internal::kJsonPadding) rather than copy them.
-  const size_t size = static_cast<size_t>(info.st_size);
   std::string content;
   content.resize(size + internal::kJsonPadding);
   content.resize(size);
@@ -310,8 +323,8 @@ struct ArenaPolicy {
 
 ArenaPolicy NewArenaPolicy() {
   google::protobuf::ArenaOptions options;
-  // Blocks grow to 1 MiB: a large policy takes a few hundred of them, a
-  // small one stays in its first few kilobytes.
+  // Blocks grow to 1 MiB: a large policy takes many of them, a small one
+  // stays in its first few kilobytes.
   options.start_block_size = 4096;
   options.max_block_size = size_t{1} << 20;
   auto arena = std::make_unique<google::protobuf::Arena>(options);
@@ -319,6 +332,46 @@ ArenaPolicy NewArenaPolicy() {
       google::protobuf::Arena::CreateMessage<v1::PolicySet>(arena.get());
   return {std::move(arena), policy};
 }
+
+// A policy file's bytes, with kJsonPadding zero bytes after them so the JSON
+// reader reads them in place.
+class FileBytes {
+ public:
+  // The `size` bytes of `path` (SizeOfRegularFile).
+  static absl::StatusOr<FileBytes> Read(const std::string& path, size_t size) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+    }
+    FileBytes bytes;
+    bytes.size_ = size;
+    bytes.capacity_ = bytes.size_ + internal::kJsonPadding;
+    // Not zeroed first: the read writes every byte but the padding's.
+    bytes.data_.reset(static_cast<char*>(std::malloc(bytes.capacity_)));
+    if (bytes.data_ == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": cannot hold ", size, " bytes in memory"));
+    }
+    in.read(bytes.data_.get(), static_cast<std::streamsize>(bytes.size_));
+    if (in.gcount() != static_cast<std::streamsize>(bytes.size_)) {
+      return absl::DataLossError(absl::StrCat(path, ": short read"));
+    }
+    std::memset(bytes.data_.get() + bytes.size_, 0, internal::kJsonPadding);
+    return bytes;
+  }
+
+  absl::string_view text() const { return {data_.get(), size_}; }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct Free {
+    void operator()(char* data) const { std::free(data); }
+  };
+  std::unique_ptr<char, Free> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
 
 // One policy document onto an arena of its own. JSON: the fast reader, and
 // when it leaves the document, the strict reader on a fresh arena (what the
@@ -405,16 +458,16 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
                                 ExpandPath(path));
     for (const std::string& file : files) {
       PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
-      // Said here, before the read, with how to raise it.
-      std::error_code error;
-      const uintmax_t size = std::filesystem::file_size(file, error);
-      if (!error && size > options.max_file_bytes) {
+      PORTCULLIS_ASSIGN_OR_RETURN(const size_t size,
+                                  SizeOfRegularFile(file, SIZE_MAX));
+      // Said before the read, with how to raise the limit.
+      if (size > options.max_file_bytes) {
         return FileTooLarge(file, size, options.max_file_bytes);
       }
-      PORTCULLIS_ASSIGN_OR_RETURN(
-          const std::string content,
-          ReadFileToString(file, options.max_file_bytes));
-      PORTCULLIS_RETURN_IF_ERROR(merger.Add(file, content, content.capacity()));
+      PORTCULLIS_ASSIGN_OR_RETURN(const FileBytes content,
+                                  FileBytes::Read(file, size));
+      PORTCULLIS_RETURN_IF_ERROR(
+          merger.Add(file, content.text(), content.capacity()));
     }
   }
   return std::move(merger).Finish();
