@@ -777,8 +777,9 @@ def callgrind_section(callgrind: Optional[dict], details: Optional[dict],
 
 def kept_section(plots_dir: str, name: str) -> List[str]:
     """A section another script wrote (plots/<name>), as is: the "JWT introspection"
-    one of benchmarks/jwt/run_jwt_bench.sh (jwt.md) and the "HTTP" one of
-    benchmarks/http/run_http_bench.sh (http.md). Their figures come from their own
+    one of benchmarks/jwt/run_jwt_bench.sh (jwt.md), the "HTTP" one of
+    benchmarks/http/run_http_bench.sh (http.md), and the "Loading JSON
+    policies" one (load.md, measured by hand with the commands it names). Their figures come from their own
     runs, not from the results directory."""
     path = os.path.join(plots_dir, name)
     if not os.path.exists(path):
@@ -888,6 +889,7 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
     lines += callgrind_section(callgrind, details, results, machine) + [""]
     lines += kept_section(args.plots, "jwt.md")
     lines += kept_section(args.plots, "http.md")
+    lines += kept_section(args.plots, "load.md")
     lines += machine_section(machine, contexts) + [""]
     lines += commands_section(machine, details, args.command_line) + [""]
     sources = sorted(os.path.basename(p) for p in args.sources)
