@@ -816,8 +816,10 @@ def kept_section(plots_dir: str, name: str) -> List[str]:
     one of benchmarks/jwt/run_jwt_bench.sh (jwt.md), the "HTTP" one of
     benchmarks/http/run_http_bench.sh (http.md), the "Replicas on Redis" one of
     benchmarks/redis/run_redis_bench.sh (redis.md) and the "Rate limits across
-    replicas" one of benchmarks/ratelimit/run_ratelimit_bench.sh (ratelimit.md).
-    Their figures come from their own runs, not from the results directory."""
+    replicas" one of benchmarks/ratelimit/run_ratelimit_bench.sh (ratelimit.md)
+    and the "Loading JSON policies" one (load.md, measured by hand with the
+    commands it names). Their figures come from their own runs, not from the
+    results directory."""
     path = os.path.join(plots_dir, name)
     if not os.path.exists(path):
         return []
@@ -928,6 +930,7 @@ def write_report(args, results, contexts, machine, callgrind, details, plotter) 
     lines += kept_section(args.plots, "http.md")
     lines += kept_section(args.plots, "redis.md")
     lines += kept_section(args.plots, "ratelimit.md")
+    lines += kept_section(args.plots, "load.md")
     lines += machine_section(machine, contexts) + [""]
     lines += commands_section(machine, details, args.command_line) + [""]
     sources = sorted(os.path.basename(p) for p in args.sources)

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -551,6 +552,14 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   }
   s.bundle_poller.allow_empty = s.watcher.allow_empty;
   s.bundle_poller.max_removed_share = s.watcher.max_removed_share;
+  LoadOptions& load = s.watcher.source.load;
+  if (policy.max_file_bytes() > 0) {
+    load.max_file_bytes = static_cast<size_t>(policy.max_file_bytes());
+    load.max_total_bytes = std::max(load.max_total_bytes, load.max_file_bytes);
+  }
+  if (policy.max_total_bytes() > 0) {
+    load.max_total_bytes = static_cast<size_t>(policy.max_total_bytes());
+  }
 
   // stores, users, keys
   if (!config.client_registry().seed_file().empty()) {

@@ -403,7 +403,11 @@ TEST(LimitsTest, MaxFileBytes) {
   ASSERT_FALSE(past.ok());
   EXPECT_EQ(past.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(past.status().message()),
-            absl::StrCat(past_files[0], ": file is 65 bytes; the limit is 64"));
+            absl::StrCat(past_files[0],
+                         ": file is 65 bytes; the limit is 64 "
+                         "(LoadOptions::max_file_bytes; `portcullis` commands "
+                         "take --max-file-bytes N, `portcullis serve` the "
+                         "policy.max_file_bytes field)"));
 }
 
 TEST(LimitsTest, MaxTotalBytes) {
@@ -420,7 +424,10 @@ TEST(LimitsTest, MaxTotalBytes) {
   EXPECT_EQ(std::string(past.status().message()),
             absl::StrCat(past_files[2],
                          ": policy files total 101 bytes with this one; the "
-                         "limit is 100"));
+                         "limit is 100 (LoadOptions::max_total_bytes; "
+                         "`portcullis` commands take --max-file-bytes N, which "
+                         "raises both limits, `portcullis serve` the "
+                         "policy.max_total_bytes field)"));
 }
 
 // BundleOptions::max_bundle_bytes bounds the file ReadBundle reads: a bundle

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
+#include "engine/load/policy_json_reader.h"
 #include "engine/load/strict_json.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -161,16 +164,34 @@ absl::Status ParseJsonMessage(absl::string_view json,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json,
-                                              int max_depth) {
+namespace {
+
+// The fast reader takes what it can (policy_json_reader.h); what it leaves,
+// the strict reader accepts or explains, so every error is the strict
+// reader's, with its path, value, line and column.
+absl::StatusOr<v1::PolicySet> ParsePolicyJsonIn(absl::string_view json,
+                                                size_t capacity,
+                                                int max_depth) {
   v1::PolicySet policy;
+  if (internal::ReadPolicyJson(json, capacity, max_depth, policy)) {
+    return policy;
+  }
+  policy.Clear();
   PORTCULLIS_RETURN_IF_ERROR(ParseJsonMessage(json, policy, max_depth));
   return policy;
 }
 
-absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text,
+}  // namespace
+
+absl::StatusOr<v1::PolicySet> ParsePolicyJson(absl::string_view json,
                                               int max_depth) {
-  v1::PolicySet policy;
+  return ParsePolicyJsonIn(json, json.size(), max_depth);
+}
+
+namespace {
+
+absl::Status ParsePolicyTextInto(absl::string_view text, int max_depth,
+                                 v1::PolicySet& policy) {
   TextErrorCollector errors;
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
@@ -180,6 +201,15 @@ absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text,
     return absl::InvalidArgumentError(
         absl::StrCat("invalid text format: ", errors.Joined()));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PolicySet> ParsePolicyText(absl::string_view text,
+                                              int max_depth) {
+  v1::PolicySet policy;
+  PORTCULLIS_RETURN_IF_ERROR(ParsePolicyTextInto(text, max_depth, policy));
   return policy;
 }
 
@@ -207,8 +237,12 @@ absl::StatusOr<std::vector<std::string>> ListPolicyFiles(
   return files;
 }
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path,
-                                             size_t max_bytes) {
+namespace {
+
+// The size of the regular file `path`, no larger than `max_bytes`: NotFound
+// (naming a dangling symbolic link as one) or InvalidArgument otherwise.
+absl::StatusOr<size_t> SizeOfRegularFile(const std::string& path,
+                                         size_t max_bytes) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) {
     const int stat_errno = errno;
@@ -229,20 +263,49 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": file is ", info.st_size, " bytes; the limit is ", max_bytes));
   }
+  return static_cast<size_t>(info.st_size);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             size_t max_bytes) {
+  PORTCULLIS_ASSIGN_OR_RETURN(const size_t size,
+                              SizeOfRegularFile(path, max_bytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(
         absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   }
-  std::string content(static_cast<size_t>(info.st_size), '\0');
-  in.read(content.data(), static_cast<std::streamsize>(content.size()));
-  if (in.gcount() != static_cast<std::streamsize>(content.size())) {
+  // Zeroed padding past the end lets the JSON reader read the bytes in place
+  // (internal::kJsonPadding) rather than copy them.
+  std::string content;
+  content.resize(size + internal::kJsonPadding);
+  content.resize(size);
+  in.read(content.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size)) {
     return absl::DataLossError(absl::StrCat(path, ": short read"));
   }
   return content;
 }
 
 namespace {
+
+// Where a user raises the load limits: the message of a file over one says.
+constexpr absl::string_view kRaiseFileLimit =
+    " (LoadOptions::max_file_bytes; `portcullis` commands take "
+    "--max-file-bytes N, `portcullis serve` the policy.max_file_bytes field)";
+constexpr absl::string_view kRaiseTotalLimit =
+    " (LoadOptions::max_total_bytes; `portcullis` commands take "
+    "--max-file-bytes N, which raises both limits, `portcullis serve` the "
+    "policy.max_total_bytes field)";
+
+absl::Status FileTooLarge(const std::string& file, uint64_t size,
+                          size_t limit) {
+  return absl::InvalidArgumentError(absl::StrCat(file, ": file is ", size,
+                                                 " bytes; the limit is ", limit,
+                                                 kRaiseFileLimit));
+}
 
 absl::Status CheckKnownFormat(const std::string& file) {
   if (FormatOf(file) != Format::kUnknown) return absl::OkStatus();
@@ -252,53 +315,137 @@ absl::Status CheckKnownFormat(const std::string& file) {
       ".pbtxt)"));
 }
 
+// A policy on an arena of its own.
+struct ArenaPolicy {
+  std::unique_ptr<google::protobuf::Arena> arena;
+  v1::PolicySet* policy;
+};
+
+ArenaPolicy NewArenaPolicy() {
+  google::protobuf::ArenaOptions options;
+  // Blocks grow to 1 MiB: a large policy takes many of them, a small one
+  // stays in its first few kilobytes.
+  options.start_block_size = 4096;
+  options.max_block_size = size_t{1} << 20;
+  auto arena = std::make_unique<google::protobuf::Arena>(options);
+  v1::PolicySet* policy =
+      google::protobuf::Arena::CreateMessage<v1::PolicySet>(arena.get());
+  return {std::move(arena), policy};
+}
+
+// A policy file's bytes, with kJsonPadding zero bytes after them so the JSON
+// reader reads them in place.
+class FileBytes {
+ public:
+  // The `size` bytes of `path` (SizeOfRegularFile).
+  static absl::StatusOr<FileBytes> Read(const std::string& path, size_t size) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+    }
+    FileBytes bytes;
+    bytes.size_ = size;
+    bytes.capacity_ = bytes.size_ + internal::kJsonPadding;
+    // Not zeroed first: the read writes every byte but the padding's.
+    bytes.data_.reset(static_cast<char*>(std::malloc(bytes.capacity_)));
+    if (bytes.data_ == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": cannot hold ", size, " bytes in memory"));
+    }
+    in.read(bytes.data_.get(), static_cast<std::streamsize>(bytes.size_));
+    if (in.gcount() != static_cast<std::streamsize>(bytes.size_)) {
+      return absl::DataLossError(absl::StrCat(path, ": short read"));
+    }
+    std::memset(bytes.data_.get() + bytes.size_, 0, internal::kJsonPadding);
+    return bytes;
+  }
+
+  absl::string_view text() const { return {data_.get(), size_}; }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct Free {
+    void operator()(char* data) const { std::free(data); }
+  };
+  std::unique_ptr<char, Free> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// One policy document onto an arena of its own. JSON: the fast reader, and
+// when it leaves the document, the strict reader on a fresh arena (what the
+// fast reader had read is freed, not kept beside the result).
+absl::StatusOr<ArenaPolicy> ParseDocument(const std::string& file,
+                                          absl::string_view content,
+                                          size_t capacity, int max_depth) {
+  ArenaPolicy parsed = NewArenaPolicy();
+  absl::Status status;
+  if (FormatOf(file) == Format::kJson) {
+    if (internal::ReadPolicyJson(content, capacity, max_depth,
+                                 *parsed.policy)) {
+      return parsed;
+    }
+    parsed = NewArenaPolicy();
+    status = ParseJsonMessage(content, *parsed.policy, max_depth);
+  } else {
+    status = ParsePolicyTextInto(content, max_depth, *parsed.policy);
+  }
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat(file, ": ", status.message()));
+  }
+  return parsed;
+}
+
 // Parses policy documents one at a time and merges them, so that a large
 // policy is never held twice as text.
 class PolicyMerger {
  public:
   explicit PolicyMerger(const LoadOptions& options) : options_(options) {}
 
-  absl::Status Add(const std::string& file, absl::string_view content) {
+  // `content` may be read up to `capacity` bytes (ReadPolicyJson).
+  absl::Status Add(const std::string& file, absl::string_view content,
+                   size_t capacity) {
     PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
     total_bytes_ += content.size();
     if (total_bytes_ > options_.max_total_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file, ": policy files total ", total_bytes_,
-          " bytes with this one; the limit is ", options_.max_total_bytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, ": policy files total ", total_bytes_,
+                       " bytes with this one; the limit is ",
+                       options_.max_total_bytes, kRaiseTotalLimit));
     }
-    absl::StatusOr<v1::PolicySet> set =
-        FormatOf(file) == Format::kJson
-            ? ParsePolicyJson(content, options_.max_depth)
-            : ParsePolicyText(content, options_.max_depth);
-    if (!set.ok()) {
-      return absl::Status(set.status().code(),
-                          absl::StrCat(file, ": ", set.status().message()));
-    }
-    sources_.Add(file, *set);
-    // The first file moves in whole: copying a large policy is the cost of
-    // a merge that one file does not need.
-    if (count_++ == 0) {
-      loaded_.policy = *std::move(set);
+    PORTCULLIS_ASSIGN_OR_RETURN(
+        ArenaPolicy set,
+        ParseDocument(file, content, capacity, options_.max_depth));
+    sources_.Add(file, *set.policy);
+    // The first file is kept whole, arena and all: copying a large policy
+    // is the cost of a merge that one file does not need.
+    if (merged_.arena == nullptr) {
+      merged_ = std::move(set);
     } else {
-      loaded_.policy.MergeFrom(*set);
+      merged_.policy->MergeFrom(*set.policy);
     }
     return absl::OkStatus();
   }
 
   LoadedPolicy Finish() && {
-    loaded_.sources = sources_.Build();
-    return std::move(loaded_);
+    return LoadedPolicy(std::move(merged_.arena), *merged_.policy,
+                        sources_.Build());
   }
 
  private:
   const LoadOptions& options_;
-  LoadedPolicy loaded_;
+  ArenaPolicy merged_{nullptr, nullptr};
   PolicySourcesBuilder sources_;
-  int count_ = 0;
   size_t total_bytes_ = 0;
 };
 
 }  // namespace
+
+LoadedPolicy::LoadedPolicy(std::unique_ptr<google::protobuf::Arena> arena,
+                           v1::PolicySet& policy, PolicySources sources)
+    : arena(std::move(arena)), policy(policy), sources(std::move(sources)) {}
 
 absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
     absl::Span<const std::string> paths, const LoadOptions& options) {
@@ -311,10 +458,16 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
                                 ExpandPath(path));
     for (const std::string& file : files) {
       PORTCULLIS_RETURN_IF_ERROR(CheckKnownFormat(file));
-      PORTCULLIS_ASSIGN_OR_RETURN(
-          const std::string content,
-          ReadFileToString(file, options.max_file_bytes));
-      PORTCULLIS_RETURN_IF_ERROR(merger.Add(file, content));
+      PORTCULLIS_ASSIGN_OR_RETURN(const size_t size,
+                                  SizeOfRegularFile(file, SIZE_MAX));
+      // Said before the read, with how to raise the limit.
+      if (size > options.max_file_bytes) {
+        return FileTooLarge(file, size, options.max_file_bytes);
+      }
+      PORTCULLIS_ASSIGN_OR_RETURN(const FileBytes content,
+                                  FileBytes::Read(file, size));
+      PORTCULLIS_RETURN_IF_ERROR(
+          merger.Add(file, content.text(), content.capacity()));
     }
   }
   return std::move(merger).Finish();
@@ -328,11 +481,11 @@ absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
   PolicyMerger merger(options);
   for (const PolicyDocument& document : documents) {
     if (document.content.size() > options.max_file_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(document.path, ": file is ", document.content.size(),
-                       " bytes; the limit is ", options.max_file_bytes));
+      return FileTooLarge(document.path, document.content.size(),
+                          options.max_file_bytes);
     }
-    PORTCULLIS_RETURN_IF_ERROR(merger.Add(document.path, document.content));
+    PORTCULLIS_RETURN_IF_ERROR(merger.Add(document.path, document.content,
+                                          document.content.capacity()));
   }
   return std::move(merger).Finish();
 }

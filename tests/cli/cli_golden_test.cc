@@ -176,6 +176,14 @@ std::vector<GoldenCase> Cases() {
       {"diff_help_flag", {"diff", "--help"}, 0},
       {"diff_missing_file", {"diff", monite, Input("missing.json")}, 2},
       {"diff_unknown_flag", {"diff", "--color", monite, monite}, 2},
+      // --max-file-bytes: a file past it is an invalid policy whose error
+      // says how to raise the limit; a value that is no size is a usage error.
+      {"validate_max_file_bytes_past",
+       {"validate", "--max-file-bytes", "1000", monite},
+       1},
+      {"stats_max_file_bytes_not_a_number",
+       {"stats", "--max-file-bytes", "1GB", monite},
+       2},
 
       // Bundles: a damaged, tampered or other-version bundle is an invalid
       // policy, with each command's code for one (1 for validate, stats and

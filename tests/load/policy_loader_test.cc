@@ -17,6 +17,11 @@
 namespace portcullis {
 namespace {
 
+// What a file over LoadOptions::max_file_bytes is told, after the sizes.
+const std::string kRaiseFileLimit =
+    " (LoadOptions::max_file_bytes; `portcullis` commands take "
+    "--max-file-bytes N, `portcullis serve` the policy.max_file_bytes field)";
+
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -193,10 +198,10 @@ TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
   const std::string closed =
       WriteTemp("deep_closed.json", "{\"roles\": " + std::string(100000, '[') +
                                         std::string(100000, ']') + "}");
-  loaded = LoadPolicyFiles({closed});
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(loaded.status().message(),
+  absl::StatusOr<LoadedPolicy> loaded2 = LoadPolicyFiles({closed});
+  ASSERT_FALSE(loaded2.ok());
+  EXPECT_EQ(loaded2.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded2.status().message(),
             closed +
                 ": invalid JSON: line 1, column 12: roles[0]: a list inside a "
                 "list; protobuf would flatten it into one list (no field is a "
@@ -204,10 +209,10 @@ TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
   std::string alternating = "{\"roles\":\n";
   for (int i = 0; i < 50000; ++i) alternating += "[{\"a\":";
   const std::string objects = WriteTemp("deep_objects.json", alternating);
-  loaded = LoadPolicyFiles({objects});
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(loaded.status().message(),
+  absl::StatusOr<LoadedPolicy> loaded3 = LoadPolicyFiles({objects});
+  ASSERT_FALSE(loaded3.ok());
+  EXPECT_EQ(loaded3.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded3.status().message(),
             objects +
                 ": invalid JSON: line 2, column 296: nested deeper than 100 "
                 "levels of objects and arrays (the limit)");
@@ -217,19 +222,19 @@ TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
   std::string text;
   for (int i = 0; i < 100000; ++i) text += "catalog {\n";
   const std::string messages = WriteTemp("deep.txtpb", text);
-  loaded = LoadPolicyFiles({messages});
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<LoadedPolicy> loaded4 = LoadPolicyFiles({messages});
+  ASSERT_FALSE(loaded4.ok());
+  EXPECT_EQ(loaded4.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(
-      std::string(loaded.status().message()),
+      std::string(loaded4.status().message()),
       StartsWith(messages + ": invalid text format: line 2, column 9: "));
-  EXPECT_THAT(std::string(loaded.status().message()),
+  EXPECT_THAT(std::string(loaded4.status().message()),
               HasSubstr("has no field named \"catalog\""));
   const std::string lists =
       WriteTemp("lists.txtpb", "roles: " + std::string(100000, '['));
-  loaded = LoadPolicyFiles({lists});
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_THAT(std::string(loaded.status().message()),
+  absl::StatusOr<LoadedPolicy> loaded5 = LoadPolicyFiles({lists});
+  ASSERT_FALSE(loaded5.ok());
+  EXPECT_THAT(std::string(loaded5.status().message()),
               StartsWith(lists + ": invalid text format: line 1, column 9: "));
 
   // LoadOptions::max_depth applies to both formats.
@@ -237,20 +242,20 @@ TEST(PolicyLoaderTest, DeepNestingIsAnErrorAtItsPlace) {
   shallow.max_depth = 2;
   const std::string json =
       WriteTemp("three.json", R"({"catalog": {"object_types": [{}]}})");
-  loaded = LoadPolicyFiles({json}, shallow);
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().message(),
+  absl::StatusOr<LoadedPolicy> loaded6 = LoadPolicyFiles({json}, shallow);
+  ASSERT_FALSE(loaded6.ok());
+  EXPECT_EQ(loaded6.status().message(),
             json +
                 ": invalid JSON: line 1, column 30: nested deeper than 2 "
                 "levels of objects and arrays (the limit)");
   const std::string nested = WriteTemp(
       "three.txtpb", "catalog {\n  object_types {\n    name: \"a\"\n  }\n}\n");
-  loaded = LoadPolicyFiles({nested}, shallow);
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(loaded.status().message()),
+  absl::StatusOr<LoadedPolicy> loaded7 = LoadPolicyFiles({nested}, shallow);
+  ASSERT_FALSE(loaded7.ok());
+  EXPECT_EQ(loaded7.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(loaded7.status().message()),
               StartsWith(nested + ": invalid text format: line 2, column "));
-  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("too deep"));
+  EXPECT_THAT(std::string(loaded7.status().message()), HasSubstr("too deep"));
   EXPECT_TRUE(LoadPolicyFiles({nested}).ok());
 }
 
@@ -333,9 +338,9 @@ TEST(PolicyLoaderTest, DanglingSymlinkInADirectoryIsAnErrorNamingIt) {
               loaded.status().message());
 
     std::filesystem::remove(link);
-    loaded = LoadPolicyFiles({directory});
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    EXPECT_EQ(loaded->policy.roles_size(), 3);
+    absl::StatusOr<LoadedPolicy> loaded8 = LoadPolicyFiles({directory});
+    ASSERT_TRUE(loaded8.ok()) << loaded8.status();
+    EXPECT_EQ(loaded8->policy.roles_size(), 3);
   }
   // A subdirectory with a policy extension is not skipped either.
   const std::string directory = ::testing::TempDir() + "/with_subdirectory";
@@ -364,7 +369,7 @@ TEST(PolicyLoaderTest, FileErrorsNameTheFile) {
        absl::StatusCode::kNotFound,
        "/nonexistent/policy.json: cannot open: No such file or directory"},
       {big, small, absl::StatusCode::kInvalidArgument,
-       big + ": file is 100 bytes; the limit is 99"},
+       big + ": file is 100 bytes; the limit is 99" + kRaiseFileLimit},
       {odd,
        {},
        absl::StatusCode::kInvalidArgument,
@@ -383,6 +388,51 @@ TEST(PolicyLoaderTest, FileErrorsNameTheFile) {
   EXPECT_THAT(std::string(loaded.status().message()),
               StartsWith(bad + ": invalid JSON: "));
   EXPECT_EQ(LoadPolicyFiles({}).status().message(), "no policy files given");
+}
+
+// The file limit is an option (1 GiB by default, a policy of about 1.6
+// million roles in JSON), and a file over it, read or handed over, is told
+// how to raise it.
+TEST(PolicyLoaderTest, FileLimitSaysHowToRaiseIt) {
+  EXPECT_EQ(LoadOptions().max_file_bytes, size_t{1} << 30);
+  EXPECT_EQ(LoadOptions().max_total_bytes, size_t{2} << 30);
+  LoadOptions small;
+  small.max_file_bytes = 9;
+  const absl::StatusOr<LoadedPolicy> past =
+      LoadPolicyDocuments({{"in/memory.json", "{\"roles\": []}"}}, small);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      past.status().message(),
+      "in/memory.json: file is 13 bytes; the limit is 9" + kRaiseFileLimit);
+  small.max_file_bytes = 13;
+  const absl::StatusOr<LoadedPolicy> at =
+      LoadPolicyDocuments({{"in/memory.json", "{\"roles\": []}"}}, small);
+  EXPECT_TRUE(at.ok()) << at.status();
+}
+
+// Several files, JSON and text format, merge into one policy whether the
+// fast reader takes each JSON file or leaves it to the strict one (an enum by
+// number), and the result owns its arena: it outlives the loader's buffers.
+TEST(PolicyLoaderTest, MergesFastAndStrictDocuments) {
+  const std::string fast = WriteTemp(
+      "merge_fast.json", R"({"roles": [{"id": "r-1", "name": "one"}]})");
+  const std::string strict = WriteTemp(
+      "merge_strict.json",
+      R"({"roles": [{"id": "r-2", "permissions": {"objects": [{"object_type": "t", "actions": [{"action_name": "a", "permission": 2}]}]}}]})");
+  const std::string text =
+      WriteTemp("merge_text.txtpb", "roles { id: \"r-3\" }\n");
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles({fast, strict, text});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const LoadedPolicy moved = *std::move(loaded);
+  ASSERT_EQ(moved.policy.roles_size(), 3);
+  EXPECT_EQ(moved.policy.roles(0).name(), "one");
+  EXPECT_EQ(
+      moved.policy.roles(1).permissions().objects(0).actions(0).permission(),
+      v1::ALLOWED);
+  EXPECT_EQ(moved.policy.roles(2).id(), "r-3");
+  EXPECT_EQ(moved.sources.Locate("roles[2].id"), text + ":roles[0].id");
+  EXPECT_NE(moved.policy.GetArena(), nullptr);
 }
 
 }  // namespace

@@ -53,6 +53,27 @@ TEST(ConfigTest, DefaultsAndRelativePaths) {
   EXPECT_GE(s->threads, 1u);
 }
 
+// policy.max_file_bytes and max_total_bytes set the loader's limits
+// (LoadOptions); a larger file limit raises the total's default with it.
+TEST(ConfigTest, PolicyFileLimits) {
+  absl::StatusOr<ServerSettings> s = ParseServerConfig(kMinimal, "/");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->watcher.source.load.max_file_bytes, size_t{1} << 30);
+  EXPECT_EQ(s->watcher.source.load.max_total_bytes, size_t{2} << 30);
+  std::string raised = kMinimal;
+  const size_t policy = raised.find("policy {");
+  ASSERT_NE(policy, std::string::npos);
+  raised.insert(policy + 8, " max_file_bytes: 4294967296 ");
+  s = ParseServerConfig(raised, "/");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->watcher.source.load.max_file_bytes, size_t{4} << 30);
+  EXPECT_EQ(s->watcher.source.load.max_total_bytes, size_t{4} << 30);
+  raised.insert(policy + 8, " max_total_bytes: 8589934592 ");
+  s = ParseServerConfig(raised, "/");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->watcher.source.load.max_total_bytes, size_t{8} << 30);
+}
+
 TEST(ConfigTest, TokenFormatsAndJwt) {
   constexpr char kBase[] =
       "listen: \"h:1\" policy { files: \"p\" } keys { token_key_file: \"a\" "

@@ -57,6 +57,7 @@ Flags:
                      "explanation": [{"rule": ..., "passed": ..., "detail": ...}]
   --threads N        threads answering requests (default: one per core); the
                      output is the same for any N
+  --max-file-bytes N largest policy file read, in bytes (default 1 GiB)
 
 Exit codes:
   0  every request was answered, whatever the decisions
@@ -67,7 +68,7 @@ Exit codes:
 constexpr FlagSpec kFlags[] = {
     {"policy", FlagKind::kValues},  {"request", FlagKind::kValue},
     {"requests", FlagKind::kValue}, {"explain", FlagKind::kSwitch},
-    {"threads", FlagKind::kValue},
+    {"threads", FlagKind::kValue},  kMaxFileBytesFlag,
 };
 
 constexpr int kMaxThreads = 256;
@@ -131,7 +132,7 @@ int RunCheck(const ParsedArgs& args) {
     if (fd > STDIN_FILENO) close(fd);
   };
 
-  const PolicyFiles loaded = LoadPolicy("check", args.Values("policy"));
+  const PolicyFiles loaded = LoadPolicy("check", args.Values("policy"), args);
   if (loaded.exit_code != kExitOk) {
     close_input();
     return kExitUsage;

@@ -30,6 +30,7 @@ Nothing is written when the policy is invalid.
                        the bundle cannot be altered and re-digested without the
                        key, and reading it needs the same key (every reader
                        then holds the key that forges: prefer --signing-key)
+  --max-file-bytes N   largest policy file read, in bytes (default 1 GiB)
 
 Prints `BUNDLE: N bytes, digest HEX` on success, and `, signed by key ID` when
 signed.
@@ -44,6 +45,7 @@ constexpr FlagSpec kFlags[] = {
     {"output", FlagKind::kValue, 'o'},
     {"key-file", FlagKind::kValue},
     {"signing-key", FlagKind::kValue},
+    kMaxFileBytesFlag,
 };
 
 int RunCompile(const ParsedArgs& args) {
@@ -88,7 +90,7 @@ int RunCompile(const ParsedArgs& args) {
     }
     options.signing_key = std::make_shared<Ed25519KeyPair>(*std::move(key));
   }
-  const PolicyFiles loaded = LoadPolicy("compile", args.positional());
+  const PolicyFiles loaded = LoadPolicy("compile", args.positional(), args);
   if (loaded.exit_code != kExitOk) return loaded.exit_code;
   absl::StatusOr<std::string> bundle = SerializeBundle(*loaded.policy, options);
   if (!bundle.ok()) {

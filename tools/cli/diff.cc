@@ -12,7 +12,7 @@ namespace portcullis::cli {
 namespace {
 
 constexpr absl::string_view kHelp =
-    R"(Usage: portcullis diff OLD NEW
+    R"(Usage: portcullis diff [--max-file-bytes N] OLD NEW
 
 Compares two policies by what they answer: every (role, object type, action)
 and (credential, object type) whose answer changes, old -> new, and every
@@ -21,6 +21,9 @@ change per line. OLD and NEW are each a policy file, a directory of policy
 files, or a bundle (to compare policies split over several files, name their
 directory, or compile them into a bundle first). Display names are ignored:
 only what changes an answer or a rate limit is reported.
+
+Flags:
+  --max-file-bytes N  largest policy file read, in bytes (default 1 GiB)
 
 Exit codes (as diff(1)):
   0  the policies answer alike
@@ -32,19 +35,22 @@ int RunDiff(const ParsedArgs& args) {
   if (args.positional().size() != 2) {
     return UsageError("diff", "expected two policies: OLD NEW");
   }
-  const PolicyFiles before = LoadPolicy("diff", {args.positional()[0]});
+  const PolicyFiles before = LoadPolicy("diff", {args.positional()[0]}, args);
   if (before.exit_code != kExitOk) return kExitUsage;
-  const PolicyFiles after = LoadPolicy("diff", {args.positional()[1]});
+  const PolicyFiles after = LoadPolicy("diff", {args.positional()[1]}, args);
   if (after.exit_code != kExitOk) return kExitUsage;
   const PolicyDiff diff = DiffPolicies(*before.policy, *after.policy);
   PrintOut(diff.ToText());
   return diff.empty() ? kExitOk : kExitFailed;
 }
 
+constexpr FlagSpec kFlags[] = {kMaxFileBytesFlag};
+
 }  // namespace
 
 const Command kDiffCommand = {
-    "diff",   "Print the answers that differ between two policies.", kHelp, {},
+    "diff",   "Print the answers that differ between two policies.",
+    kHelp,    kFlags,
     &RunDiff,
 };
 

@@ -26,6 +26,7 @@ looked at, then the decision and its reason.
 Flags:
   --policy FILE...   policy files or directories, as for `portcullis validate`
   --request JSON     the request
+  --max-file-bytes N largest policy file read, in bytes (default 1 GiB)
 
 Exit codes:
   0  the request was decided, whatever the decision
@@ -36,6 +37,7 @@ Exit codes:
 constexpr FlagSpec kFlags[] = {
     {"policy", FlagKind::kValues},
     {"request", FlagKind::kValue},
+    kMaxFileBytesFlag,
 };
 
 int RunExplain(const ParsedArgs& args) {
@@ -47,7 +49,7 @@ int RunExplain(const ParsedArgs& args) {
   if (!args.Has("request")) {
     return UsageError("explain", "--request is required");
   }
-  const PolicyFiles loaded = LoadPolicy("explain", args.Values("policy"));
+  const PolicyFiles loaded = LoadPolicy("explain", args.Values("policy"), args);
   if (loaded.exit_code != kExitOk) return kExitUsage;
   RequestParser parser;
   const absl::StatusOr<RequestLine> request =

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/quote.h"
 #include "engine/compile/compiler.h"
@@ -50,8 +51,25 @@ bool IsBundlePath(absl::string_view path) {
 }
 
 PolicyFiles LoadPolicy(absl::string_view command,
-                       absl::Span<const std::string> paths) {
+                       absl::Span<const std::string> paths,
+                       const ParsedArgs& args) {
   PolicyFiles result;
+  LoadOptions options;
+  if (args.Has(kMaxFileBytesFlag.name)) {
+    uint64_t bytes = 0;
+    if (!absl::SimpleAtoi(args.Value(kMaxFileBytesFlag.name), &bytes) ||
+        bytes == 0) {
+      result.exit_code = UsageError(
+          command,
+          absl::StrCat("--max-file-bytes: expected a positive number "
+                       "of bytes, not ",
+                       internal::Quote(args.Value(kMaxFileBytesFlag.name))));
+      return result;
+    }
+    options.max_file_bytes = static_cast<size_t>(bytes);
+    options.max_total_bytes =
+        std::max(options.max_total_bytes, options.max_file_bytes);
+  }
   const bool any_bundle = std::any_of(paths.begin(), paths.end(), IsBundlePath);
   if (any_bundle) {
     // A bundle is a whole compiled policy: there is nothing to merge it with.
@@ -80,7 +98,7 @@ PolicyFiles LoadPolicy(absl::string_view command,
     result.files = 1;
     return result;
   }
-  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(paths);
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(paths, options);
   if (!loaded.ok()) {
     PrintErr(absl::StrCat(OneLine(loaded.status().message()), "\n"));
     // The loader says InvalidArgument for a file it read but cannot use as a

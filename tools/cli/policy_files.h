@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/snapshot/compiled_policy.h"
+#include "tools/cli/flags.h"
 
 namespace portcullis::cli {
 
@@ -26,6 +27,12 @@ struct PolicyFiles {
   std::vector<std::string> warnings;
 };
 
+// `--max-file-bytes N`, taken by every command that loads policy files: the
+// largest policy file read (LoadOptions::max_file_bytes, default 1 GiB); the
+// limit on all files together (max_total_bytes) is raised to at least N.
+inline constexpr FlagSpec kMaxFileBytesFlag = {"max-file-bytes",
+                                               FlagKind::kValue};
+
 // True for a compiled bundle (`.bundle`, engine/bundle.h).
 bool IsBundlePath(absl::string_view path);
 
@@ -35,9 +42,11 @@ bool IsBundlePath(absl::string_view path);
 // to stderr, one per line, the loader's error (which starts with the file's
 // path) or every compiler error as `file:path: message` (with `(and N more
 // errors)` past the compiler's limit), then `portcullis <command>: invalid
-// policy: N errors`.
+// policy: N errors`. `args` may hold --max-file-bytes (kMaxFileBytesFlag);
+// a value that is not a positive integer is a usage error.
 PolicyFiles LoadPolicy(absl::string_view command,
-                       absl::Span<const std::string> paths);
+                       absl::Span<const std::string> paths,
+                       const ParsedArgs& args);
 
 }  // namespace portcullis::cli
 

@@ -11,7 +11,7 @@ namespace portcullis::cli {
 namespace {
 
 constexpr absl::string_view kHelp =
-    R"(Usage: portcullis stats FILE...
+    R"(Usage: portcullis stats [--max-file-bytes N] FILE...
 
 Compiles the policy (FILEs as for `portcullis validate`) and prints its counts
 and the memory footprint of the compiled snapshot:
@@ -24,6 +24,9 @@ and the memory footprint of the compiled snapshot:
   memory bytes              everything the compiled snapshot holds
   bytes per role            memory bytes / roles
 
+Flags:
+  --max-file-bytes N  largest policy file read, in bytes (default 1 GiB)
+
 Exit codes:
   0  the policy compiled and its statistics were printed
   1  the policy is invalid (errors as `portcullis validate` prints them)
@@ -34,7 +37,7 @@ int RunStats(const ParsedArgs& args) {
   if (args.positional().empty()) {
     return UsageError("stats", "no policy files given");
   }
-  const PolicyFiles loaded = LoadPolicy("stats", args.positional());
+  const PolicyFiles loaded = LoadPolicy("stats", args.positional(), args);
   if (loaded.exit_code != kExitOk) return loaded.exit_code;
   const PolicyStats stats = loaded.policy->Stats();
   std::string out;
@@ -60,11 +63,13 @@ int RunStats(const ParsedArgs& args) {
   return kExitOk;
 }
 
+constexpr FlagSpec kFlags[] = {kMaxFileBytesFlag};
+
 }  // namespace
 
 const Command kStatsCommand = {
     "stats",   "Print a compiled policy's counts and memory footprint.",
-    kHelp,     {},
+    kHelp,     kFlags,
     &RunStats,
 };
 

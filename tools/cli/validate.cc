@@ -10,7 +10,7 @@ namespace portcullis::cli {
 namespace {
 
 constexpr absl::string_view kHelp =
-    R"(Usage: portcullis validate [--strict] FILE...
+    R"(Usage: portcullis validate [--strict] [--max-file-bytes N] FILE...
 
 Loads the policy files, merges them into one policy and compiles it. A FILE is
 a .json (proto3 JSON) or .txtpb/.textproto/.pbtxt (text format) file, or a
@@ -25,7 +25,8 @@ should tidy up (a credential naming one object type in two scopes: the highest
 level applies). Each is printed on stderr as `warning: file:path: message`.
 
 Flags:
-  --strict  treat warnings as errors (exit 1), for CI pipelines
+  --strict            treat warnings as errors (exit 1), for CI pipelines
+  --max-file-bytes N  largest policy file read, in bytes (default 1 GiB)
 
 Exit codes:
   0  the policy is valid (warnings or not, without --strict)
@@ -36,6 +37,7 @@ Exit codes:
 
 constexpr FlagSpec kFlags[] = {
     {"strict", FlagKind::kSwitch},
+    kMaxFileBytesFlag,
 };
 
 // "1 role", "2 roles".
@@ -47,7 +49,7 @@ int RunValidate(const ParsedArgs& args) {
   if (args.positional().empty()) {
     return UsageError("validate", "no policy files given");
   }
-  const PolicyFiles loaded = LoadPolicy("validate", args.positional());
+  const PolicyFiles loaded = LoadPolicy("validate", args.positional(), args);
   for (const std::string& warning : loaded.warnings) {
     PrintErr(absl::StrCat("warning: ", warning, "\n"));
   }
