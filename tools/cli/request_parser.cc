@@ -24,8 +24,10 @@ class StrictReader {
   explicit StrictReader(absl::string_view line)
       : p_(line.data()), end_(line.data() + line.size()) {}
 
+  // Most calls find no space or one: a byte above ' ' is never one, which
+  // one compare settles before the four.
   void SkipSpace() {
-    while (p_ < end_ &&
+    while (p_ < end_ && static_cast<uint8_t>(*p_) <= ' ' &&
            (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) {
       ++p_;
     }
@@ -97,11 +99,16 @@ class StrictReader {
   bool Object(MemberFn&& member) {
     if (!Consume('{')) return false;
     if (Consume('}')) return true;
-    do {
+    while (true) {
       absl::string_view key;
       if (!String(key) || !Consume(':') || !member(key)) return false;
-    } while (Consume(','));
-    return Consume('}');
+      // After a member: one look past the space for `,` or `}`.
+      SkipSpace();
+      if (p_ == end_) return false;
+      const char next = *p_++;
+      if (next == '}') return true;
+      if (next != ',') return false;
+    }
   }
 
  private:
@@ -109,11 +116,34 @@ class StrictReader {
   const char* end_;
 };
 
-// Whether `key` is `name`: a compare of constant length, which the compiler
-// turns into a load or two instead of a call to memcmp.
+template <typename Word>
+Word Load(const char* p) {
+  Word word;
+  std::memcpy(&word, p, sizeof(word));
+  return word;
+}
+
+// Whether `key` is `name`, without a call to memcmp: a key of 4 to 16 bytes
+// is compared as two words that may overlap, both within it (the line may end
+// right after a key, so nothing past it is read); `name` is a constant, so its
+// words are too.
 template <size_t N>
 bool Is(absl::string_view key, const char (&name)[N]) {
-  return key.size() == N - 1 && std::memcmp(key.data(), name, N - 1) == 0;
+  constexpr size_t kSize = N - 1;
+  if (key.size() != kSize) return false;
+  const char* const k = key.data();
+  if constexpr (kSize >= 8 && kSize <= 16) {
+    return Load<uint64_t>(k) == Load<uint64_t>(name) &&
+           Load<uint64_t>(k + kSize - 8) == Load<uint64_t>(name + kSize - 8);
+  } else if constexpr (kSize >= 4 && kSize < 8) {
+    return Load<uint32_t>(k) == Load<uint32_t>(name) &&
+           Load<uint32_t>(k + kSize - 4) == Load<uint32_t>(name + kSize - 4);
+  } else {
+    for (size_t i = 0; i < kSize; ++i) {
+      if (k[i] != name[i]) return false;
+    }
+    return true;
+  }
 }
 
 // Reads a string member into `out` unless it was already read: a repeated key
