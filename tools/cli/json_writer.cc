@@ -36,6 +36,8 @@ char* Put(char* p, const char (&text)[N]) {
 }
 
 char* Put(char* p, absl::string_view text) {
+  // An empty view may have no data at all: memcpy must not see its null.
+  if (text.empty()) return p;
   std::memcpy(p, text.data(), text.size());
   return p + text.size();
 }
