@@ -1,5 +1,8 @@
 // Fuzzes the CLI's request-line reader (tools/cli/request_parser.h) and the
 // answer written for a line (tools/cli/check_stream.h's AnswerLine):
+//   - the strict fast path accepts and reads exactly what the reference
+//     (tests/cli/reference_line_path.h, the code before it was made faster)
+//     does;
 //   - a line the strict fast path accepts is one protobuf's JSON parser
 //     (ParseJsonMessage, the slow path's) accepts too, with the same id and
 //     the same names, field by field: which path reads a line never changes
@@ -26,6 +29,7 @@
 #include "engine/evaluate/evaluator.h"
 #include "engine/load/policy_loader.h"
 #include "proto/check.pb.h"
+#include "tests/cli/reference_line_path.h"
 #include "tests/fuzz/decision_properties.h"
 #include "tests/fuzz/example_policies.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -119,6 +123,20 @@ v1::CheckResponse ReadAnswer(const std::string& answer,
 
 void CheckLine(absl::string_view line) {
   const std::optional<RequestLine> fast = ParseRequestFast(line);
+  // The strict path accepts exactly what the reference (the code before it
+  // was made faster) accepts, and reads it the same.
+  const std::optional<RequestLine> reference =
+      reference::ParseRequestFast(line);
+  PORTCULLIS_FUZZ_CHECK(
+      fast.has_value() == reference.has_value(),
+      absl::StrCat("the fast path ", fast.has_value() ? "accepts" : "refuses",
+                   " a line the reference does not: ", Quote(line)));
+  if (fast.has_value()) {
+    PORTCULLIS_FUZZ_CHECK(fast->id == reference->id,
+                          absl::StrCat("id: fast path ", Quote(fast->id),
+                                       ", reference ", Quote(reference->id)));
+    ExpectSameView(fast->view, reference->view, line);
+  }
   v1::CheckRequest message;
   const absl::Status strict = ParseJsonMessage(line, message);
   if (fast.has_value()) {

@@ -1,20 +1,73 @@
 #include "tools/cli/json_writer.h"
 
+#include <cstring>
+
 #include "engine/common/json_string.h"
 
 namespace portcullis::cli {
 
 using internal::AppendJsonString;
 
+namespace {
+
+// Ids up to this long are written through one stack buffer; longer ones, and
+// any id that needs escaping, take AppendJsonString.
+constexpr size_t kMaxPlainId = 256;
+
+// Whether `id` goes into a JSON string as it is: printable ASCII without `"`
+// or a backslash. AppendJsonString writes such an id byte for byte, so the
+// two ways of writing it agree.
+bool IsPlain(absl::string_view id) {
+  for (const char c : id) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7F || byte == '"' || byte == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Copies a literal without its terminating NUL; the length is a constant,
+// so this is a store or two, not a call.
+template <size_t N>
+char* Put(char* p, const char (&text)[N]) {
+  std::memcpy(p, text, N - 1);
+  return p + N - 1;
+}
+
+char* Put(char* p, absl::string_view text) {
+  // An empty view may have no data at all: memcpy must not see its null.
+  if (text.empty()) return p;
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+}  // namespace
+
 void AppendAnswer(absl::string_view id, Decision decision, std::string& out) {
+  const absl::string_view verdict = VerdictName(decision.verdict);
+  const absl::string_view reason = ReasonName(decision.reason);
+  if (id.size() <= kMaxPlainId && verdict.size() + reason.size() <= 64 &&
+      IsPlain(id)) {
+    // The whole line in one buffer and one append: each append to `out`
+    // checks its capacity and calls memcpy, which cost more than the bytes.
+    char line[kMaxPlainId + 64 + 64];  // 64: the fixed text's 44 bytes
+    char* p = Put(line, "{\"id\": \"");
+    p = Put(p, id);
+    p = Put(p, "\", \"decision\": \"");
+    p = Put(p, verdict);
+    p = Put(p, "\", \"reason\": \"");
+    p = Put(p, reason);
+    p = Put(p, "\"}\n");
+    out.append(line, static_cast<size_t>(p - line));
+    return;
+  }
   out.append("{\"id\": ");
   AppendJsonString(id, out);
   out.append(", \"decision\": \"");
-  out.append(VerdictName(decision.verdict).data(),
-             VerdictName(decision.verdict).size());
+  out.append(verdict.data(), verdict.size());
   out.append("\", \"reason\": \"");
-  out.append(ReasonName(decision.reason).data(),
-             ReasonName(decision.reason).size());
+  out.append(reason.data(), reason.size());
   out.append("\"}\n");
 }
 
