@@ -110,8 +110,7 @@ grep -q "policy reload rejected.*$url: the bundle is signed by unknown key" "$tm
 
 # Restart with the bundle server down: the last good bundle (B) serves.
 kill "$(cat "$tmp/nginx/nginx.pid")"
-kill "$portcullis_pid"
-wait "$portcullis_pid" || true
+stop_portcullis
 [[ -f $tmp/state/last-good.bundle ]] || fail "no last-good.bundle in the state directory"
 start_portcullis "$portcullis"
 readyz | grep -q "(the last good bundle on disk)" || fail "/readyz after restart: $(readyz)"

@@ -66,6 +66,9 @@ free_port() {
 start_portcullis() {
   local binary=$1
   shift
+  # A restart's log replaces the last one: removed here, not by the child's
+  # redirection, so the wait below cannot read the old "listening on" line.
+  rm -f "$tmp/portcullis.log"
   "$binary" serve --config "$tmp/examples/server/server.txtpb" \
     --listen 127.0.0.1:0 --state-dir "$tmp/state" "$@" 2>"$tmp/portcullis.log" &
   portcullis_pid=$!
@@ -73,6 +76,19 @@ start_portcullis() {
   wait_for "portcullis to listen" grep -q "listening on 127.0.0.1:" "$tmp/portcullis.log"
   authz_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/portcullis.log" | head -1)
   wait_for "portcullis to be ready" curl -sf "http://127.0.0.1:$authz_port/readyz"
+}
+
+# SIGTERM, then the exit within 30 s (drain and save are bounded well
+# under that); a server that hangs is killed and named instead of stalling the
+# test until Bazel's timeout.
+stop_portcullis() {
+  kill "$portcullis_pid" 2>/dev/null || true
+  (sleep 30 && kill -9 "$portcullis_pid" 2>/dev/null) &
+  local watchdog=$! status=0
+  wait "$portcullis_pid" || status=$?
+  kill "$watchdog" 2>/dev/null || true
+  wait "$watchdog" 2>/dev/null || true
+  ((status != 137)) || fail "portcullis did not stop within 30 s of SIGTERM"
 }
 
 # Main-level directives are given on the command line (start_nginx); the

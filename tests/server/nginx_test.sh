@@ -78,7 +78,7 @@ wait_for "nginx" curl -s -o /dev/null "$base/auth/me"
 # --- helpers. Each request: status code in $status, headers in $tmp/h, body
 # in $tmp/b.
 request() {
-  status=$(curl -s -o "$tmp/b" -D "$tmp/h" -w '%{http_code}' "$@")
+  status=$(curl -s --max-time 20 -o "$tmp/b" -D "$tmp/h" -w '%{http_code}' "$@")
 }
 header() {  # the value of header $1 in the last answer ("" if none)
   { grep -i "^$1:" "$tmp/h" || true; } | head -1 | cut -d' ' -f2- | tr -d '\r'
@@ -220,8 +220,7 @@ request "$base/_portcullis/authorize" -H "Authorization: Bearer $reader"
 [[ $status == 404 ]] || fail "/_portcullis/authorize is reachable from outside (status $status)"
 
 # The authorizer stopped: nginx fails closed (503), nothing reaches the app.
-kill "$portcullis_pid"
-wait "$portcullis_pid" || true
+stop_portcullis
 request "$base/charge-points?case=authzdown" -H "Authorization: Bearer $reader" -H 'x-monite-entity-id: team-north'
 expect_status 503 "the authorizer stopped"
 if grep -q "case=authzdown" "$tmp/app.log"; then fail "a request reached the application with the authorizer down"; fi
