@@ -120,6 +120,12 @@ void CollectRecordProblems(const TokenRecord& record, absl::string_view path,
   if (record.rotated && record.kind == TokenKind::kAccess) {
     problems.Add(absl::StrCat(path, "an access token cannot be rotated"));
   }
+  if (!record.rotated && record.rotated_at != absl::UnixEpoch()) {
+    problems.Add(absl::StrCat(path, "rotated_at is set but not rotated"));
+  }
+  if (!IsStorableTime(record.rotated_at)) {
+    problems.Add(absl::StrCat(path, "rotated_at is not ", kTimeRange));
+  }
   if (record.kind == TokenKind::kAccess && !record.access_digest.IsZero()) {
     problems.Add(absl::StrCat(path, "an access token has no access_digest"));
   }
@@ -158,6 +164,7 @@ void ToProto(const TokenRecord& record, v1::TokenRecord& proto) {
   proto.set_expires_at_unix_nanos(absl::ToUnixNanos(record.expires_at));
   proto.set_revoked(record.revoked);
   proto.set_rotated(record.rotated);
+  proto.set_rotated_at_unix_nanos(absl::ToUnixNanos(record.rotated_at));
   proto.set_client_revocation(record.client_revocation);
   if (!record.access_digest.IsZero()) {
     proto.set_access_digest(record.access_digest.bytes().data(),
@@ -253,6 +260,7 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   record.expires_at = absl::FromUnixNanos(proto.expires_at_unix_nanos());
   record.revoked = proto.revoked();
   record.rotated = proto.rotated();
+  record.rotated_at = absl::FromUnixNanos(proto.rotated_at_unix_nanos());
   record.client_revocation = proto.client_revocation();
   record.user_revocation = proto.user_revocation();
   CollectRecordProblems(record, path, problems);
@@ -269,6 +277,7 @@ bool operator==(const TokenRecord& a, const TokenRecord& b) {
          a.role_id == b.role_id && a.family_id == b.family_id &&
          a.issued_at == b.issued_at && a.expires_at == b.expires_at &&
          a.revoked == b.revoked && a.rotated == b.rotated &&
+         a.rotated_at == b.rotated_at &&
          a.client_revocation == b.client_revocation &&
          a.access_digest == b.access_digest &&
          a.user_revocation == b.user_revocation;
@@ -385,7 +394,8 @@ absl::StatusOr<size_t> InMemoryTokenStore::RevokeFamily(uint64_t family_id) {
   return revoked;
 }
 
-absl::StatusOr<bool> InMemoryTokenStore::MarkRotated(const Digest& digest) {
+absl::StatusOr<Rotation> InMemoryTokenStore::MarkRotated(const Digest& digest,
+                                                         absl::Time now) {
   TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
@@ -399,9 +409,10 @@ absl::StatusOr<bool> InMemoryTokenStore::MarkRotated(const Digest& digest) {
   if (record.revoked) {
     return absl::FailedPreconditionError("token store: the token is revoked");
   }
-  if (record.rotated) return false;
+  if (record.rotated) return Rotation{false, record.rotated_at};
   record.rotated = true;
-  return true;
+  record.rotated_at = now;
+  return Rotation{true, now};
 }
 
 size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {

@@ -175,6 +175,10 @@ TEST(ValidateTokenRecordTest, Errors) {
       {"rotated access token",
        partner([](TokenRecord& r) { r.rotated = true; }),
        "token record: an access token cannot be rotated"},
+      {"rotated_at without rotated", partner([](TokenRecord& r) {
+         r.rotated_at = absl::FromUnixSeconds(1'800'000'000);
+       }),
+       "token record: rotated_at is set but not rotated"},
       {"access token naming an access token",
        partner([](TokenRecord& r) { r.access_digest = NewDigest(); }),
        "token record: an access token has no access_digest"},
@@ -301,13 +305,19 @@ TEST(InMemoryTokenStoreTest, MarkRotated) {
   }
   ASSERT_TRUE(Ok(store.Revoke(revoked.digest)));
 
-  absl::StatusOr<bool> first = store.MarkRotated(refresh.digest);
+  const absl::Time t1 = absl::FromUnixSeconds(1'800'000'000);
+  const absl::Time t2 = t1 + absl::Seconds(7);
+  absl::StatusOr<Rotation> first = store.MarkRotated(refresh.digest, t1);
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(*first);
+  EXPECT_TRUE(first->won);
+  EXPECT_EQ(first->rotated_at, t1);
   EXPECT_TRUE(store.Find(refresh.digest)->rotated);
-  absl::StatusOr<bool> second = store.MarkRotated(refresh.digest);
+  EXPECT_EQ(store.Find(refresh.digest)->rotated_at, t1);
+  absl::StatusOr<Rotation> second = store.MarkRotated(refresh.digest, t2);
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_FALSE(*second) << "reuse";
+  EXPECT_FALSE(second->won) << "reuse";
+  EXPECT_EQ(second->rotated_at, t1) << "the winner's time, not the loser's";
+  EXPECT_EQ(store.Find(refresh.digest)->rotated_at, t1);
 
   struct Case {
     const char* name;
@@ -325,12 +335,12 @@ TEST(InMemoryTokenStoreTest, MarkRotated) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    absl::StatusOr<bool> rotated = store.MarkRotated(c.digest);
+    absl::StatusOr<Rotation> rotated = store.MarkRotated(c.digest, t2);
     EXPECT_EQ(rotated.status().code(), c.code);
     EXPECT_EQ(rotated.status().message(), c.message);
   }
   ASSERT_TRUE(Ok(store.Revoke(refresh.digest)));
-  EXPECT_EQ(store.MarkRotated(refresh.digest).status().message(),
+  EXPECT_EQ(store.MarkRotated(refresh.digest, t2).status().message(),
             "token store: the token is revoked")
       << "revocation wins over rotation";
 }
@@ -383,6 +393,7 @@ std::vector<TokenRecord> PopulateVariedStore(TokenStore& store) {
   records.push_back(PartnerRecord(TokenKind::kAccess, 10));
   TokenRecord rotated = PartnerRecord(TokenKind::kRefresh, 10);
   rotated.rotated = true;
+  rotated.rotated_at = rotated.issued_at + absl::Seconds(90);
   records.push_back(rotated);
   records.push_back(PartnerRecord(TokenKind::kRefresh, 10));
   records.push_back(EntityUserRecord(TokenKind::kAccess, 20));
@@ -450,7 +461,13 @@ TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
   // Rotation state survives too.
   for (const TokenRecord& record : records) {
     if (record.kind == TokenKind::kRefresh && !record.revoked) {
-      EXPECT_EQ(*restored.MarkRotated(record.digest), !record.rotated);
+      absl::StatusOr<Rotation> rotation =
+          restored.MarkRotated(record.digest, absl::Now());
+      ASSERT_TRUE(rotation.ok()) << rotation.status();
+      EXPECT_EQ(rotation->won, !record.rotated);
+      if (record.rotated) {
+        EXPECT_EQ(rotation->rotated_at, record.rotated_at);
+      }
     }
   }
 }
@@ -964,10 +981,11 @@ TEST(InMemoryTokenStoreConcurrencyTest, RotateOnce) {
       for (int i = 0; i < kTokens; ++i) {
         // Threads walk the tokens from different offsets to vary the races.
         const int index = (i + t * 7) % kTokens;
-        absl::StatusOr<bool> rotated = store.MarkRotated(digests[index]);
+        absl::StatusOr<Rotation> rotated =
+            store.MarkRotated(digests[index], absl::FromUnixSeconds(t));
         if (!rotated.ok()) {
           errors.fetch_add(1);
-        } else if (*rotated) {
+        } else if (rotated->won) {
           wins[index].fetch_add(1);
         }
       }
@@ -1081,7 +1099,7 @@ TEST(InMemoryTokenStoreConcurrencyTest, MixedWorkloadExportsConsistently) {
       for (const TokenRecord& record : family) {
         (void)store.Find(record.digest);
         if (record.kind == TokenKind::kRefresh) {
-          (void)store.MarkRotated(record.digest);
+          (void)store.MarkRotated(record.digest, absl::Now());
         }
       }
     }

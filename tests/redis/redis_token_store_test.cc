@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -164,9 +165,9 @@ TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
   const TokenRecord access = Record(TokenKind::kAccess, 31);
   ASSERT_TRUE(a_->Insert(refresh).ok());
   ASSERT_TRUE(a_->Insert(access).ok());
-  EXPECT_TRUE(absl::IsNotFound(b_->MarkRotated(NewDigest()).status()));
+  EXPECT_TRUE(absl::IsNotFound(b_->MarkRotated(NewDigest(), absl::Now()).status()));
   EXPECT_TRUE(
-      absl::IsFailedPrecondition(b_->MarkRotated(access.digest).status()));
+      absl::IsFailedPrecondition(b_->MarkRotated(access.digest, absl::Now()).status()));
 
   // Many racers on two stores (two replicas' pools): exactly one wins.
   constexpr int kRounds = 20;
@@ -174,23 +175,34 @@ TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
     const TokenRecord token = Record(TokenKind::kRefresh, 100 + round);
     ASSERT_TRUE(a_->Insert(token).ok());
     std::atomic<int> winners{0}, losers{0};
+    // Each racer rotates at its own time; every loser must read the
+    // winner's, and so must Find.
+    std::array<std::atomic<int64_t>, 6> seen{};
+    std::atomic<int64_t> winner_at{-1};
+    const absl::Time base = absl::FromUnixSeconds(1'800'000'000);
     std::vector<std::thread> racers;
     for (int i = 0; i < 6; ++i) {
       RedisTokenStore* store = i % 2 == 0 ? a_.get() : b_.get();
-      racers.emplace_back([&, store] {
-        absl::StatusOr<bool> rotated = store->MarkRotated(token.digest);
+      racers.emplace_back([&, store, i] {
+        absl::StatusOr<auth::Rotation> rotated =
+            store->MarkRotated(token.digest, base + absl::Milliseconds(i));
         ASSERT_TRUE(rotated.ok()) << rotated.status();
-        (*rotated ? winners : losers).fetch_add(1);
+        (rotated->won ? winners : losers).fetch_add(1);
+        if (rotated->won) winner_at = i;
+        seen[i] = absl::ToInt64Milliseconds(rotated->rotated_at - base);
       });
     }
     for (std::thread& t : racers) t.join();
     EXPECT_EQ(winners.load(), 1) << "round " << round;
     EXPECT_EQ(losers.load(), 5) << "round " << round;
-    EXPECT_TRUE(Ok(b_->Find(token.digest)).rotated);
+    for (const auto& s : seen) EXPECT_EQ(s.load(), winner_at.load());
+    const TokenRecord found = Ok(b_->Find(token.digest));
+    EXPECT_TRUE(found.rotated);
+    EXPECT_EQ(found.rotated_at, base + absl::Milliseconds(winner_at.load()));
   }
   ASSERT_TRUE(Ok(a_->Revoke(refresh.digest)));
   EXPECT_TRUE(
-      absl::IsFailedPrecondition(a_->MarkRotated(refresh.digest).status()));
+      absl::IsFailedPrecondition(a_->MarkRotated(refresh.digest, absl::Now()).status()));
 }
 
 TEST_F(RedisTokenStoreTest, RevocationsAreAnnounced) {
@@ -232,7 +244,7 @@ TEST_F(RedisTokenStoreTest, OutageIsUnavailableAndAofKeepsEverything) {
   EXPECT_TRUE(absl::IsUnavailable(b_->Find(access.digest).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->Revoke(access.digest).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->RevokeFamily(51).status()));
-  EXPECT_TRUE(absl::IsUnavailable(b_->MarkRotated(access.digest).status()));
+  EXPECT_TRUE(absl::IsUnavailable(b_->MarkRotated(access.digest, absl::Now()).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->UserRevocation("u-9").status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->Insert(Record(TokenKind::kAccess, 53))));
 
