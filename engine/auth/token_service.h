@@ -283,7 +283,7 @@ class AccessGrant {
 struct TokenServiceStats {
   // Indexed by AuthFailure; [kNone] counts successful authentications.
   std::array<uint64_t, kAuthFailureKinds> authentications{};
-  uint64_t tokens_issued = 0;   // pairs, by IssueToken and Refresh
+  uint64_t tokens_issued = 0;  // pairs, by IssueToken and Refresh
   // Rotated refresh tokens presented again after refresh_reuse_interval
   // (their families revoked).
   uint64_t refresh_reuses = 0;

@@ -195,8 +195,7 @@ absl::StatusOr<TokenRecord> RedisTokenStore::Find(const Digest& digest) const {
   record->rotated = reply->elements[2].string == "1";
   record->rotated_at = absl::UnixEpoch();
   if (record->rotated) {
-    absl::StatusOr<absl::Time> rotated_at =
-        ParseRotatedAt(reply->elements[3]);
+    absl::StatusOr<absl::Time> rotated_at = ParseRotatedAt(reply->elements[3]);
     if (!rotated_at.ok()) return rotated_at.status();
     record->rotated_at = *rotated_at;
   }

@@ -541,14 +541,12 @@ TEST(TokenServiceTest, RefreshReuseInterval) {
   };
   const Case cases[] = {
       {"at once", absl::Seconds(3), absl::ZeroDuration(), false},
-      {"just inside", absl::Seconds(3),
-       absl::Seconds(3) - absl::Nanoseconds(1), false},
+      {"just inside", absl::Seconds(3), absl::Seconds(3) - absl::Nanoseconds(1),
+       false},
       {"at the end", absl::Seconds(3), absl::Seconds(3), true},
       {"long after", absl::Seconds(3), absl::Minutes(30), true},
-      {"clock behind the rotation", absl::Seconds(3), -absl::Seconds(1),
-       false},
-      {"interval 0, at once", absl::ZeroDuration(), absl::ZeroDuration(),
-       true},
+      {"clock behind the rotation", absl::Seconds(3), -absl::Seconds(1), false},
+      {"interval 0, at once", absl::ZeroDuration(), absl::ZeroDuration(), true},
       {"interval 60 s, at 59 s", absl::Seconds(60), absl::Seconds(59), false},
   };
   for (const Case& c : cases) {
@@ -564,7 +562,8 @@ TEST(TokenServiceTest, RefreshReuseInterval) {
     ASSERT_TRUE(winner.ok()) << winner.status();
     f.clock().Set(rotation + c.reuse_after);
 
-    const absl::Status reuse = f.service().Refresh(first.refresh_token).status();
+    const absl::Status reuse =
+        f.service().Refresh(first.refresh_token).status();
     const absl::Time now = f.clock().Now();
     if (c.family_revoked) {
       EXPECT_EQ(Describe(reuse),
@@ -583,8 +582,7 @@ TEST(TokenServiceTest, RefreshReuseInterval) {
       EXPECT_EQ(f.service().Stats().refresh_reuses, 0u);
       EXPECT_EQ(f.service().Stats().refresh_races, 1u);
       // The winner's pair works: introspection, then its own refresh.
-      EXPECT_EQ(IntrospectStatus(f.service(), winner->access_token, now),
-                "OK");
+      EXPECT_EQ(IntrospectStatus(f.service(), winner->access_token, now), "OK");
       EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, now),
                 "UNAUTHENTICATED: access token: revoked")
           << "the spent pair's access token went with the rotation";

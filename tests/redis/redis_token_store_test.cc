@@ -165,9 +165,10 @@ TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
   const TokenRecord access = Record(TokenKind::kAccess, 31);
   ASSERT_TRUE(a_->Insert(refresh).ok());
   ASSERT_TRUE(a_->Insert(access).ok());
-  EXPECT_TRUE(absl::IsNotFound(b_->MarkRotated(NewDigest(), absl::Now()).status()));
   EXPECT_TRUE(
-      absl::IsFailedPrecondition(b_->MarkRotated(access.digest, absl::Now()).status()));
+      absl::IsNotFound(b_->MarkRotated(NewDigest(), absl::Now()).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      b_->MarkRotated(access.digest, absl::Now()).status()));
 
   // Many racers on two stores (two replicas' pools): exactly one wins.
   constexpr int kRounds = 20;
@@ -201,8 +202,8 @@ TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
     EXPECT_EQ(found.rotated_at, base + absl::Milliseconds(winner_at.load()));
   }
   ASSERT_TRUE(Ok(a_->Revoke(refresh.digest)));
-  EXPECT_TRUE(
-      absl::IsFailedPrecondition(a_->MarkRotated(refresh.digest, absl::Now()).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      a_->MarkRotated(refresh.digest, absl::Now()).status()));
 }
 
 TEST_F(RedisTokenStoreTest, RevocationsAreAnnounced) {
@@ -244,7 +245,8 @@ TEST_F(RedisTokenStoreTest, OutageIsUnavailableAndAofKeepsEverything) {
   EXPECT_TRUE(absl::IsUnavailable(b_->Find(access.digest).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->Revoke(access.digest).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->RevokeFamily(51).status()));
-  EXPECT_TRUE(absl::IsUnavailable(b_->MarkRotated(access.digest, absl::Now()).status()));
+  EXPECT_TRUE(absl::IsUnavailable(
+      b_->MarkRotated(access.digest, absl::Now()).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->UserRevocation("u-9").status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->Insert(Record(TokenKind::kAccess, 53))));
 
