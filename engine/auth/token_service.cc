@@ -494,16 +494,16 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(
     issued.access_token = FormatToken(access);
   }
 
-  // The refresh token first: if the family is revoked between the two
-  // inserts, the access token is refused too (or revoked with the family).
-  PORTCULLIS_RETURN_IF_ERROR(store_.Insert(refresh_record));
-  PORTCULLIS_RETURN_IF_ERROR(store_.Insert(access_record));
+  issued.access_token_expires_at = access_record.expires_at;
+  issued.refresh_token_expires_at = refresh_record.expires_at;
+  // Both or neither, in one step (one round trip to a shared store): a
+  // family revoked meanwhile refuses the pair.
+  PORTCULLIS_RETURN_IF_ERROR(
+      store_.InsertPair(std::move(refresh_record), std::move(access_record)));
   counters_->tokens_issued.fetch_add(1, std::memory_order_relaxed);
 
   issued.refresh_token = FormatToken(refresh);
   issued.issued_at = issued_at;
-  issued.access_token_expires_at = access_record.expires_at;
-  issued.refresh_token_expires_at = refresh_record.expires_at;
   issued.client_id = base.client_id;
   issued.grant = base.grant;
   issued.user_id = base.user_id;

@@ -355,6 +355,81 @@ absl::Status InMemoryTokenStore::Insert(TokenRecord record) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTokenPair(const TokenRecord& refresh,
+                               const TokenRecord& access) {
+  if (absl::Status valid = ValidateTokenRecord(refresh); !valid.ok()) {
+    return valid;
+  }
+  if (absl::Status valid = ValidateTokenRecord(access); !valid.ok()) {
+    return valid;
+  }
+  if (refresh.kind != TokenKind::kRefresh ||
+      access.kind != TokenKind::kAccess) {
+    return absl::InvalidArgumentError(
+        "token store: a pair is a refresh token and an access token");
+  }
+  if (refresh.family_id != access.family_id) {
+    return absl::InvalidArgumentError(
+        "token store: a pair's tokens belong to one family");
+  }
+  if (refresh.digest == access.digest) {
+    return absl::InvalidArgumentError(
+        "token store: a pair's tokens have distinct digests");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryTokenStore::InsertPair(TokenRecord refresh,
+                                            TokenRecord access) {
+  if (absl::Status valid = ValidateTokenPair(refresh, access); !valid.ok()) {
+    return valid;
+  }
+  const uint64_t family_id = refresh.family_id;
+  FamilyShard& family_shard = shards_->by_family[FamilyShardIndex(family_id)];
+  // As Insert, the family lock is held across both insertions: a concurrent
+  // RevokeFamily sees both members or neither.
+  std::lock_guard<std::mutex> family_lock(family_shard.mu);
+  auto family = family_shard.families.find(family_id);
+  if (family != family_shard.families.end() && family->second.revoked) {
+    return absl::FailedPreconditionError(
+        "token store: the token's family is revoked");
+  }
+  const Digest refresh_digest = refresh.digest;
+  const Digest access_digest = access.digest;
+  TokenShard& refresh_shard =
+      shards_->by_digest[TokenShardIndex(refresh_digest)];
+  {
+    std::lock_guard<std::mutex> token_lock(refresh_shard.mu);
+    if (!refresh_shard.records.try_emplace(refresh_digest, std::move(refresh))
+             .second) {
+      return absl::AlreadyExistsError(
+          "token store: a token with this digest is already stored");
+    }
+  }
+  bool access_inserted = false;
+  {
+    TokenShard& access_shard =
+        shards_->by_digest[TokenShardIndex(access_digest)];
+    std::lock_guard<std::mutex> token_lock(access_shard.mu);
+    access_inserted =
+        access_shard.records.try_emplace(access_digest, std::move(access))
+            .second;
+  }
+  if (!access_inserted) {
+    // Both or neither. One token shard lock at a time (both digests may
+    // share a shard); the family lock keeps RevokeFamily from seeing the
+    // refresh record, which is not a member yet.
+    std::lock_guard<std::mutex> token_lock(refresh_shard.mu);
+    refresh_shard.records.erase(refresh_digest);
+    return absl::AlreadyExistsError(
+        "token store: a token with this digest is already stored");
+  }
+  auto& members = family_shard.families[family_id].members;
+  members.push_back(refresh_digest);
+  members.push_back(access_digest);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<TokenRecord> InMemoryTokenStore::Find(
     const Digest& digest) const {
   const TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];

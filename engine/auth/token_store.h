@@ -118,6 +118,12 @@ struct Rotation {
   absl::Time rotated_at;
 };
 
+// OK if `refresh` and `access` are valid records (ValidateTokenRecord) and a
+// pair for TokenStore::InsertPair: kRefresh and kAccess, one family, distinct
+// digests. Else InvalidArgument.
+absl::Status ValidateTokenPair(const TokenRecord& refresh,
+                               const TokenRecord& access);
+
 // A fresh random family id, never 0. Thread-safe.
 uint64_t GenerateFamilyId();
 
@@ -156,6 +162,13 @@ class TokenStore {
   // stored, FailedPrecondition if its family was revoked with RevokeFamily,
   // Unavailable on an outage.
   virtual absl::Status Insert(TokenRecord record) = 0;
+
+  // Adds a refresh token and the access token issued with it, both or
+  // neither (what /auth/token and /auth/refresh store): Insert's checks and
+  // errors for each, and InvalidArgument unless `refresh` is kRefresh,
+  // `access` kAccess, of one family. One round trip (one script, one AOF
+  // write) in RedisTokenStore, instead of two Inserts.
+  virtual absl::Status InsertPair(TokenRecord refresh, TokenRecord access) = 0;
 
   // The record with this digest: NotFound if none is stored, Unavailable on
   // an outage.
@@ -252,6 +265,7 @@ class InMemoryTokenStore final : public TokenStore {
   InMemoryTokenStore& operator=(const InMemoryTokenStore&) = delete;
 
   absl::Status Insert(TokenRecord record) override;
+  absl::Status InsertPair(TokenRecord refresh, TokenRecord access) override;
   absl::StatusOr<TokenRecord> Find(const Digest& digest) const override;
   absl::StatusOr<bool> Revoke(const Digest& digest) override;
   absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) override;

@@ -31,6 +31,31 @@ end
 return 1
 )lua");
 
+// KEYS: refresh token, access token, family. ARGV: family id, then for the
+// refresh token and again for the access token: record, kind, expiry ms,
+// digest hex, revoked, rotated, rotated_at (Unix ns). kInsert for both in
+// one script: both or neither, one round trip, one AOF write. -1: a digest
+// is stored; -2: the family is revoked.
+const RedisScript kInsertPair(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1
+then
+  return -1
+end
+if redis.call('HGET', KEYS[3], 'revoked') == '1' then return -2 end
+local function put(key, i)
+  redis.call('HSET', key, 'r', ARGV[i], 'k', ARGV[i + 1], 'rv', ARGV[i + 4],
+             'ro', ARGV[i + 5], 'f', ARGV[1], 'ra', ARGV[i + 6])
+  redis.call('PEXPIREAT', key, ARGV[i + 2])
+  redis.call('HSET', KEYS[3], ARGV[i + 3], '1')
+  if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[i + 2]) then
+    redis.call('PEXPIREAT', KEYS[3], ARGV[i + 2])
+  end
+end
+put(KEYS[1], 2)
+put(KEYS[2], 9)
+return 1
+)lua");
+
 // KEYS: token. ARGV: channel. 1 if stored (now revoked), else 0.
 const RedisScript kRevoke(R"lua(
 local family = redis.call('HGET', KEYS[1], 'f')
@@ -157,6 +182,60 @@ absl::Status RedisTokenStore::Insert(TokenRecord record) {
       family,
       rotated_at};
   absl::StatusOr<int64_t> result = Integer(client_.Eval(kInsert, keys, args));
+  if (!result.ok()) return result.status();
+  if (*result == -1) {
+    return absl::AlreadyExistsError(
+        "token store: a token with this digest is stored");
+  }
+  if (*result == -2) {
+    return absl::FailedPreconditionError(
+        "token store: the token's family is revoked");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RedisTokenStore::InsertPair(TokenRecord refresh,
+                                         TokenRecord access) {
+  if (absl::Status valid = auth::ValidateTokenPair(refresh, access);
+      !valid.ok()) {
+    return valid;
+  }
+  // The script's arguments for one record (kInsertPair's order).
+  struct Fields {
+    std::string key, bytes, expiry, digest_hex, rotated_at;
+  };
+  const size_t hex_offset = client_.Key("t:").size();
+  const auto fields = [&](const TokenRecord& record) {
+    Fields f;
+    f.key = TokenKey(record.digest);
+    f.bytes = auth::SerializeTokenRecord(record);
+    f.expiry = absl::StrCat(CeilUnixMillis(record.expires_at));
+    f.digest_hex = f.key.substr(hex_offset);
+    f.rotated_at = absl::StrCat(absl::ToUnixNanos(record.rotated_at));
+    return f;
+  };
+  const Fields r = fields(refresh);
+  const Fields a = fields(access);
+  const std::string family_key = FamilyKey(refresh.family_id);
+  const std::string family = absl::StrCat(refresh.family_id);
+  const absl::string_view keys[] = {r.key, a.key, family_key};
+  const absl::string_view args[] = {family,
+                                    r.bytes,
+                                    "r",
+                                    r.expiry,
+                                    r.digest_hex,
+                                    refresh.revoked ? "1" : "0",
+                                    refresh.rotated ? "1" : "0",
+                                    r.rotated_at,
+                                    a.bytes,
+                                    "a",
+                                    a.expiry,
+                                    a.digest_hex,
+                                    access.revoked ? "1" : "0",
+                                    "0",
+                                    a.rotated_at};
+  absl::StatusOr<int64_t> result =
+      Integer(client_.Eval(kInsertPair, keys, args));
   if (!result.ok()) return result.status();
   if (*result == -1) {
     return absl::AlreadyExistsError(

@@ -72,6 +72,8 @@ class RedisTokenStore final : public auth::TokenStore {
       const auth::Digest& digest) const override;
   absl::StatusOr<bool> Revoke(const auth::Digest& digest) override;
   absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) override;
+  absl::Status InsertPair(auth::TokenRecord refresh,
+                          auth::TokenRecord access) override;
   absl::StatusOr<auth::Rotation> MarkRotated(const auth::Digest& digest,
                                              absl::Time now) override;
   // 0: Redis expires records itself (PEXPIREAT).

@@ -295,6 +295,65 @@ TEST(InMemoryTokenStoreTest, RevokeFamily) {
   EXPECT_TRUE(store.Insert(PartnerRecord(TokenKind::kAccess, 3)).ok());
 }
 
+// InsertPair: both records or neither, under Insert's rules.
+TEST(InMemoryTokenStoreTest, InsertPair) {
+  InMemoryTokenStore store;
+  const TokenRecord refresh = PartnerRecord(TokenKind::kRefresh, 1);
+  const TokenRecord access = PartnerRecord(TokenKind::kAccess, 1);
+  ASSERT_TRUE(store.InsertPair(refresh, access).ok());
+  EXPECT_EQ(Ok(store.Find(refresh.digest)), refresh);
+  EXPECT_EQ(Ok(store.Find(access.digest)), access);
+  EXPECT_EQ(Ok(store.RevokeFamily(1)), 2u) << "both joined the family";
+
+  struct Case {
+    const char* name;
+    TokenRecord refresh;
+    TokenRecord access;
+    absl::StatusCode code;
+    const char* message;
+  };
+  const TokenRecord stored = PartnerRecord(TokenKind::kAccess, 2);
+  InsertOrDie(store, stored);
+  const TokenRecord stored_refresh = PartnerRecord(TokenKind::kRefresh, 2);
+  InsertOrDie(store, stored_refresh);
+  const TokenRecord fresh_refresh = PartnerRecord(TokenKind::kRefresh, 2);
+  TokenRecord other_family = PartnerRecord(TokenKind::kAccess, 3);
+  TokenRecord malformed = PartnerRecord(TokenKind::kAccess, 2);
+  malformed.client_id.clear();
+  const Case cases[] = {
+      {"family revoked", PartnerRecord(TokenKind::kRefresh, 1),
+       PartnerRecord(TokenKind::kAccess, 1),
+       absl::StatusCode::kFailedPrecondition,
+       "token store: the token's family is revoked"},
+      {"access digest stored", fresh_refresh, stored,
+       absl::StatusCode::kAlreadyExists,
+       "token store: a token with this digest is already stored"},
+      {"refresh digest stored", stored_refresh,
+       PartnerRecord(TokenKind::kAccess, 2), absl::StatusCode::kAlreadyExists,
+       "token store: a token with this digest is already stored"},
+      {"kinds swapped", PartnerRecord(TokenKind::kAccess, 2),
+       PartnerRecord(TokenKind::kRefresh, 2),
+       absl::StatusCode::kInvalidArgument,
+       "token store: a pair is a refresh token and an access token"},
+      {"two families", PartnerRecord(TokenKind::kRefresh, 2), other_family,
+       absl::StatusCode::kInvalidArgument,
+       "token store: a pair's tokens belong to one family"},
+      {"malformed access", PartnerRecord(TokenKind::kRefresh, 2), malformed,
+       absl::StatusCode::kInvalidArgument, "token record: client_id is empty"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const size_t before = store.size();
+    const absl::Status status = store.InsertPair(c.refresh, c.access);
+    EXPECT_EQ(status.code(), c.code);
+    EXPECT_EQ(status.message(), c.message);
+    EXPECT_EQ(store.size(), before) << "neither stored";
+  }
+  // The refresh record of the refused "access digest stored" pair is gone.
+  EXPECT_TRUE(absl::IsNotFound(store.Find(fresh_refresh.digest).status()));
+  EXPECT_EQ(Ok(store.RevokeFamily(2)), 2u) << "only the tokens stored alone";
+}
+
 TEST(InMemoryTokenStoreTest, MarkRotated) {
   InMemoryTokenStore store;
   const TokenRecord refresh = PartnerRecord(TokenKind::kRefresh, 1);

@@ -160,6 +160,47 @@ TEST_F(RedisTokenStoreTest, RevocationsHoldAcrossStores) {
   EXPECT_EQ(Ok(b_->UserRevocation("u-7")), 2u);
 }
 
+// InsertPair: one script, both records or neither, seen by the other store.
+TEST_F(RedisTokenStoreTest, InsertPair) {
+  const TokenRecord refresh = Record(TokenKind::kRefresh, 61);
+  const TokenRecord access = Record(TokenKind::kAccess, 61);
+  ASSERT_TRUE(a_->InsertPair(refresh, access).ok());
+  EXPECT_EQ(Ok(b_->Find(refresh.digest)), refresh);
+  EXPECT_EQ(Ok(b_->Find(access.digest)), access);
+  EXPECT_EQ(Ok(b_->RevokeFamily(61)), 2u) << "both joined the family";
+  EXPECT_TRUE(absl::IsFailedPrecondition(a_->InsertPair(
+      Record(TokenKind::kRefresh, 61), Record(TokenKind::kAccess, 61))));
+
+  const TokenRecord stored = Record(TokenKind::kAccess, 62);
+  ASSERT_TRUE(a_->Insert(stored).ok());
+  const TokenRecord refused = Record(TokenKind::kRefresh, 62);
+  EXPECT_TRUE(absl::IsAlreadyExists(b_->InsertPair(refused, stored)));
+  EXPECT_TRUE(absl::IsNotFound(a_->Find(refused.digest).status()))
+      << "neither stored";
+  EXPECT_TRUE(absl::IsInvalidArgument(a_->InsertPair(
+      Record(TokenKind::kRefresh, 63), Record(TokenKind::kAccess, 64))));
+  // Expiry: each record with its own token's, the family with the later.
+  const TokenRecord long_refresh =
+      Record(TokenKind::kRefresh, 65, absl::Hours(24));
+  const TokenRecord short_access = Record(TokenKind::kAccess, 65);
+  ASSERT_TRUE(a_->InsertPair(long_refresh, short_access).ok());
+  const auto expiry = [&](const std::string& key) {
+    absl::StatusOr<RedisReply> reply =
+        client_a_->Command({"PEXPIRETIME", absl::StrCat("deploy-1:", key)});
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    return reply.ok() ? reply->integer : -3;
+  };
+  const auto hex = [](const Digest& digest) {
+    return absl::BytesToHexString(absl::string_view(
+        reinterpret_cast<const char*>(digest.bytes().data()), 32));
+  };
+  EXPECT_EQ(expiry(absl::StrCat("t:", hex(long_refresh.digest))),
+            absl::ToUnixMillis(long_refresh.expires_at));
+  EXPECT_EQ(expiry(absl::StrCat("t:", hex(short_access.digest))),
+            absl::ToUnixMillis(short_access.expires_at));
+  EXPECT_EQ(expiry("f:65"), absl::ToUnixMillis(long_refresh.expires_at));
+}
+
 TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
   const TokenRecord refresh = Record(TokenKind::kRefresh, 31);
   const TokenRecord access = Record(TokenKind::kAccess, 31);
