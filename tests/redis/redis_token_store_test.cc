@@ -14,7 +14,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/auth/crypto.h"
@@ -164,7 +167,32 @@ TEST_F(RedisTokenStoreTest, RevocationsHoldAcrossStores) {
 TEST_F(RedisTokenStoreTest, InsertPair) {
   const TokenRecord refresh = Record(TokenKind::kRefresh, 61);
   const TokenRecord access = Record(TokenKind::kAccess, 61);
+  // One script run for the pair (Insert twice took two): the calls Redis
+  // counted, before and after.
+  const auto scripts_run = [&] {
+    absl::StatusOr<RedisReply> info =
+        client_b_->Command({"INFO", "commandstats"});
+    EXPECT_TRUE(info.ok()) << info.status();
+    int64_t calls = 0;
+    for (absl::string_view line :
+         absl::StrSplit(info.ok() ? info->string : "", "\r\n")) {
+      for (absl::string_view command :
+           {"cmdstat_eval:calls=", "cmdstat_evalsha:calls="}) {
+        if (absl::ConsumePrefix(&line, command)) {
+          int64_t n = 0;
+          EXPECT_TRUE(absl::SimpleAtoi(line.substr(0, line.find(',')), &n));
+          calls += n;
+        }
+      }
+    }
+    return calls;
+  };
+  ASSERT_TRUE(a_->InsertPair(Record(TokenKind::kRefresh, 60),
+                             Record(TokenKind::kAccess, 60))
+                  .ok());  // loads the script
+  const int64_t before = scripts_run();
   ASSERT_TRUE(a_->InsertPair(refresh, access).ok());
+  EXPECT_EQ(scripts_run() - before, 1);
   EXPECT_EQ(Ok(b_->Find(refresh.digest)), refresh);
   EXPECT_EQ(Ok(b_->Find(access.digest)), access);
   EXPECT_EQ(Ok(b_->RevokeFamily(61)), 2u) << "both joined the family";
