@@ -16,8 +16,8 @@
 //     store.RevokeFamily(old->family_id);
 //     return Unauthenticated;
 //   }
-//   ... Insert the new access and refresh tokens with old->family_id; Insert
-//   fails with FailedPrecondition if the family was revoked in between ...
+//   ... InsertPair the new refresh and access tokens with old->family_id;
+//   it fails with FailedPrecondition if the family was revoked in between ...
 
 #ifndef PORTCULLIS_ENGINE_AUTH_TOKEN_STORE_H_
 #define PORTCULLIS_ENGINE_AUTH_TOKEN_STORE_H_
