@@ -639,6 +639,22 @@ absl::StatusOr<ServerSettings> ParseServerConfig(absl::string_view text,
   } else if (jwt.leeway_seconds() > 0) {
     s.jwt_leeway = absl::Seconds(jwt.leeway_seconds());
   }
+  const v1::TokenConfig& tokens = config.tokens();
+  if (tokens.refresh_reuse_interval_ms() > 60000) {
+    return invalid("tokens.refresh_reuse_interval_ms",
+                   absl::StrCat("at most 60000, got ",
+                                tokens.refresh_reuse_interval_ms()));
+  }
+  if (tokens.refresh_reuse_interval_zero()) {
+    if (tokens.refresh_reuse_interval_ms() != 0) {
+      return invalid("tokens.refresh_reuse_interval_zero",
+                     "set with a nonzero refresh_reuse_interval_ms");
+    }
+    s.refresh_reuse_interval = absl::ZeroDuration();
+  } else if (tokens.refresh_reuse_interval_ms() > 0) {
+    s.refresh_reuse_interval =
+        absl::Milliseconds(tokens.refresh_reuse_interval_ms());
+  }
   const bool issues_jwt = s.monta_token_format == auth::TokenFormat::kJwt ||
                           s.oauth_token_format == auth::TokenFormat::kJwt;
   if (issues_jwt || !s.jwt_signing_key_file.empty()) {

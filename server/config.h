@@ -107,6 +107,8 @@ struct ServerSettings {
   std::string jwt_issuer;
   std::string jwt_audience;
   absl::Duration jwt_leeway = absl::Seconds(60);
+  // tokens.refresh_reuse_interval_ms (TokenServiceOptions).
+  absl::Duration refresh_reuse_interval = absl::Seconds(3);
   // Per answer dialect: Monta's (camelCase JSON) and RFC 6749 / Monite's.
   auth::TokenFormat monta_token_format = auth::TokenFormat::kOpaque;
   auth::TokenFormat oauth_token_format = auth::TokenFormat::kJwt;

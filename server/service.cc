@@ -234,6 +234,7 @@ absl::Status Service::Init() {
   if (!signer.ok()) return signer.status();
   auth::TokenServiceOptions options;
   options.access_token_ttl = settings_.access_token_ttl;
+  options.refresh_reuse_interval = settings_.refresh_reuse_interval;
   options.refresh_token_ttl = settings_.refresh_token_ttl;
   if (*signer != nullptr) {
     options.jwt.signer = *signer;

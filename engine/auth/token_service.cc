@@ -202,6 +202,7 @@ struct TokenService::Counters {
   std::array<std::atomic<uint64_t>, kAuthFailureKinds> authentications{};
   std::atomic<uint64_t> tokens_issued{0};
   std::atomic<uint64_t> refresh_reuses{0};
+  std::atomic<uint64_t> refresh_races{0};
   std::atomic<uint64_t> introspection_slow_paths{0};
 };
 
@@ -238,6 +239,12 @@ absl::StatusOr<std::unique_ptr<TokenService>> TokenService::Create(
         absl::StrCat("token service: issued_at_leeway must not be negative, "
                      "got ",
                      absl::FormatDuration(options.issued_at_leeway)));
+  }
+  if (options.refresh_reuse_interval < absl::ZeroDuration() ||
+      options.refresh_reuse_interval > absl::Seconds(60)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token service: refresh_reuse_interval must be in [0s, 60s], got ",
+        absl::FormatDuration(options.refresh_reuse_interval)));
   }
   if (options.cache_entries_per_thread < kWays ||
       options.cache_entries_per_thread > kMaxCacheEntries) {
@@ -487,16 +494,16 @@ absl::StatusOr<IssuedTokens> TokenService::IssuePair(
     issued.access_token = FormatToken(access);
   }
 
-  // The refresh token first: if the family is revoked between the two
-  // inserts, the access token is refused too (or revoked with the family).
-  PORTCULLIS_RETURN_IF_ERROR(store_.Insert(refresh_record));
-  PORTCULLIS_RETURN_IF_ERROR(store_.Insert(access_record));
+  issued.access_token_expires_at = access_record.expires_at;
+  issued.refresh_token_expires_at = refresh_record.expires_at;
+  // Both or neither, in one step (one round trip to a shared store): a
+  // family revoked meanwhile refuses the pair.
+  PORTCULLIS_RETURN_IF_ERROR(
+      store_.InsertPair(std::move(refresh_record), std::move(access_record)));
   counters_->tokens_issued.fetch_add(1, std::memory_order_relaxed);
 
   issued.refresh_token = FormatToken(refresh);
   issued.issued_at = issued_at;
-  issued.access_token_expires_at = access_record.expires_at;
-  issued.refresh_token_expires_at = refresh_record.expires_at;
   issued.client_id = base.client_id;
   issued.grant = base.grant;
   issued.user_id = base.user_id;
@@ -586,7 +593,7 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   // whatever else is wrong with the token now (expired since, its client
   // or user gone), so reuse is judged before anything else: the checks
   // below would refuse the token without taking its family down.
-  if (record->rotated) return RevokeReusedFamily(*record);
+  if (record->rotated) return RefuseReuse(*record, record->rotated_at, now);
   if (now >= record->expires_at) {
     if (!record->revoked) RetireExpired(digest, record->family_id);
     return absl::UnauthenticatedError("refresh token: expired");
@@ -633,7 +640,7 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
   }
 
   // Exactly one of concurrent refreshes with one token gets true.
-  absl::StatusOr<bool> rotated = store_.MarkRotated(digest);
+  absl::StatusOr<Rotation> rotated = store_.MarkRotated(digest, now);
   if (absl::IsUnavailable(rotated.status())) {
     return StoreOutage(rotated.status());
   }
@@ -643,7 +650,7 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
                                           : "refresh token: revoked");
   }
   // Rotated by a concurrent refresh since the Find above.
-  if (!*rotated) return RevokeReusedFamily(*record);
+  if (!rotated->won) return RefuseReuse(*record, rotated->rotated_at, now);
   // The access token issued with the spent refresh token goes with it; the
   // new pair replaces both.
   if (!record->access_digest.IsZero()) {
@@ -667,6 +674,23 @@ absl::StatusOr<IssuedTokens> TokenService::Refresh(
                      issued.status().message()));
   }
   return issued;
+}
+
+absl::Status TokenService::RefuseReuse(const TokenRecord& record,
+                                       absl::Time rotated_at, absl::Time now) {
+  // A rotation time ahead of `now` (another replica's clock ahead of this
+  // one's) counts as within the interval: the rotation just happened.
+  if (!record.revoked && now - rotated_at < options_.refresh_reuse_interval) {
+    // Two holders of one token inside the interval: a client racing itself
+    // (retry, two tabs, two replicas) or a thief. The one that rotated got
+    // the new pair; this one gets nothing, and the family stays, so a race
+    // does not log the legitimate holder out. A thief's later try lands
+    // after the interval and takes the family down.
+    counters_->refresh_races.fetch_add(1, std::memory_order_relaxed);
+    return absl::UnauthenticatedError(
+        "refresh token: already used by a concurrent refresh");
+  }
+  return RevokeReusedFamily(record);
 }
 
 absl::Status TokenService::RevokeReusedFamily(const TokenRecord& record) {
@@ -1144,6 +1168,8 @@ TokenServiceStats TokenService::Stats() const {
       counters_->tokens_issued.load(std::memory_order_relaxed);
   stats.refresh_reuses =
       counters_->refresh_reuses.load(std::memory_order_relaxed);
+  stats.refresh_races =
+      counters_->refresh_races.load(std::memory_order_relaxed);
   stats.introspection_slow_paths =
       counters_->introspection_slow_paths.load(std::memory_order_relaxed);
   stats.introspection_cache_hits = hit_counters_->Total();

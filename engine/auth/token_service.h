@@ -184,6 +184,17 @@ struct TokenServiceOptions {
   // was issued while the clock was ahead, or the clock stepped back since,
   // and is refused. Not negative. Default 5 minutes.
   absl::Duration issued_at_leeway = absl::Minutes(5);
+  // The refresh token reuse interval (Auth0's "reuse interval", Okta's
+  // "grace period"): a spent refresh token presented again less than this
+  // long after it was spent is refused (`refresh token: already used by a
+  // concurrent refresh`) WITHOUT revoking its family, so that of two
+  // concurrent refreshes with one token (a client retrying, two tabs, two
+  // replicas) exactly one succeeds and the winner keeps its new pair. The
+  // loser gets nothing either way, and so would a thief: a reuse at or
+  // after the interval revokes the family as before. Measured from the
+  // store's rotated_at (the winning caller's clock). Zero: every reuse
+  // revokes. 0 to 60 seconds. Default 3 seconds.
+  absl::Duration refresh_reuse_interval = absl::Seconds(3);
 };
 
 // Per-call choices of IssueToken and Refresh, for a service that answers
@@ -279,8 +290,13 @@ class AccessGrant {
 struct TokenServiceStats {
   // Indexed by AuthFailure; [kNone] counts successful authentications.
   std::array<uint64_t, kAuthFailureKinds> authentications{};
-  uint64_t tokens_issued = 0;   // pairs, by IssueToken and Refresh
-  uint64_t refresh_reuses = 0;  // rotated refresh tokens presented again
+  uint64_t tokens_issued = 0;  // pairs, by IssueToken and Refresh
+  // Rotated refresh tokens presented again after refresh_reuse_interval
+  // (their families revoked).
+  uint64_t refresh_reuses = 0;
+  // Rotated refresh tokens presented again within refresh_reuse_interval
+  // (refused, the family kept).
+  uint64_t refresh_races = 0;
   uint64_t introspection_slow_paths = 0;  // cache misses and revalidations
   // Introspections (of any kind: Introspect, IntrospectHeader, by every
   // caller) answered from a thread's cache with a grant. Exact: every hit
@@ -384,13 +400,17 @@ class TokenService {
   // revoked, whatever else is wrong with the token by then (expired, its client
   // removed or its tokens revoked, its user gone): reuse is checked first.
   // Detection lasts while the spent token's record is stored, that is until
-  // RemoveExpiredTokens sweeps it after its own expiry.
+  // RemoveExpiredTokens sweeps it after its own expiry. Except within
+  // TokenServiceOptions::refresh_reuse_interval of the rotation: a reuse
+  // then is a concurrent refresh that lost the race, refused alone.
   // Entity-user tokens re-read the user from the directory, so a new entity
   // or role applies from the next refresh. Errors, Unauthenticated:
   //   `refresh token: malformed: <parser message>`
   //   `refresh token: unknown`
   //   `refresh token: an access token cannot be used to refresh`
   //   `refresh token: already used; its token family is revoked`
+  //   `refresh token: already used by a concurrent refresh` (within the
+  //     reuse interval; the family is kept)
   //   `refresh token: revoked` (a spent token too, once its family is; an
   //     expired token, once seen expired, after a clock step back)
   //   `refresh token: expired` (now >= expiry)
@@ -573,6 +593,10 @@ class TokenService {
   // returns the reuse error, or `refresh token: revoked` if the token and
   // its whole family were revoked already.
   absl::Status RevokeReusedFamily(const TokenRecord& record);
+  // Refresh of a token rotated at `rotated_at`: within the reuse interval
+  // a lost race (refused, the family kept), else RevokeReusedFamily.
+  absl::Status RefuseReuse(const TokenRecord& record, absl::Time rotated_at,
+                           absl::Time now);
   // The service's epoch plus the registry's version plus the count of user
   // revocations (CacheStamp).
   uint64_t Generation() const {

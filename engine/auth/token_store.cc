@@ -120,6 +120,12 @@ void CollectRecordProblems(const TokenRecord& record, absl::string_view path,
   if (record.rotated && record.kind == TokenKind::kAccess) {
     problems.Add(absl::StrCat(path, "an access token cannot be rotated"));
   }
+  if (!record.rotated && record.rotated_at != absl::UnixEpoch()) {
+    problems.Add(absl::StrCat(path, "rotated_at is set but not rotated"));
+  }
+  if (!IsStorableTime(record.rotated_at)) {
+    problems.Add(absl::StrCat(path, "rotated_at is not ", kTimeRange));
+  }
   if (record.kind == TokenKind::kAccess && !record.access_digest.IsZero()) {
     problems.Add(absl::StrCat(path, "an access token has no access_digest"));
   }
@@ -158,6 +164,7 @@ void ToProto(const TokenRecord& record, v1::TokenRecord& proto) {
   proto.set_expires_at_unix_nanos(absl::ToUnixNanos(record.expires_at));
   proto.set_revoked(record.revoked);
   proto.set_rotated(record.rotated);
+  proto.set_rotated_at_unix_nanos(absl::ToUnixNanos(record.rotated_at));
   proto.set_client_revocation(record.client_revocation);
   if (!record.access_digest.IsZero()) {
     proto.set_access_digest(record.access_digest.bytes().data(),
@@ -253,6 +260,7 @@ std::optional<TokenRecord> FromProto(const v1::TokenRecord& proto,
   record.expires_at = absl::FromUnixNanos(proto.expires_at_unix_nanos());
   record.revoked = proto.revoked();
   record.rotated = proto.rotated();
+  record.rotated_at = absl::FromUnixNanos(proto.rotated_at_unix_nanos());
   record.client_revocation = proto.client_revocation();
   record.user_revocation = proto.user_revocation();
   CollectRecordProblems(record, path, problems);
@@ -269,6 +277,7 @@ bool operator==(const TokenRecord& a, const TokenRecord& b) {
          a.role_id == b.role_id && a.family_id == b.family_id &&
          a.issued_at == b.issued_at && a.expires_at == b.expires_at &&
          a.revoked == b.revoked && a.rotated == b.rotated &&
+         a.rotated_at == b.rotated_at &&
          a.client_revocation == b.client_revocation &&
          a.access_digest == b.access_digest &&
          a.user_revocation == b.user_revocation;
@@ -346,6 +355,81 @@ absl::Status InMemoryTokenStore::Insert(TokenRecord record) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTokenPair(const TokenRecord& refresh,
+                               const TokenRecord& access) {
+  if (absl::Status valid = ValidateTokenRecord(refresh); !valid.ok()) {
+    return valid;
+  }
+  if (absl::Status valid = ValidateTokenRecord(access); !valid.ok()) {
+    return valid;
+  }
+  if (refresh.kind != TokenKind::kRefresh ||
+      access.kind != TokenKind::kAccess) {
+    return absl::InvalidArgumentError(
+        "token store: a pair is a refresh token and an access token");
+  }
+  if (refresh.family_id != access.family_id) {
+    return absl::InvalidArgumentError(
+        "token store: a pair's tokens belong to one family");
+  }
+  if (refresh.digest == access.digest) {
+    return absl::InvalidArgumentError(
+        "token store: a pair's tokens have distinct digests");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryTokenStore::InsertPair(TokenRecord refresh,
+                                            TokenRecord access) {
+  if (absl::Status valid = ValidateTokenPair(refresh, access); !valid.ok()) {
+    return valid;
+  }
+  const uint64_t family_id = refresh.family_id;
+  FamilyShard& family_shard = shards_->by_family[FamilyShardIndex(family_id)];
+  // As Insert, the family lock is held across both insertions: a concurrent
+  // RevokeFamily sees both members or neither.
+  std::lock_guard<std::mutex> family_lock(family_shard.mu);
+  auto family = family_shard.families.find(family_id);
+  if (family != family_shard.families.end() && family->second.revoked) {
+    return absl::FailedPreconditionError(
+        "token store: the token's family is revoked");
+  }
+  const Digest refresh_digest = refresh.digest;
+  const Digest access_digest = access.digest;
+  TokenShard& refresh_shard =
+      shards_->by_digest[TokenShardIndex(refresh_digest)];
+  {
+    std::lock_guard<std::mutex> token_lock(refresh_shard.mu);
+    if (!refresh_shard.records.try_emplace(refresh_digest, std::move(refresh))
+             .second) {
+      return absl::AlreadyExistsError(
+          "token store: a token with this digest is already stored");
+    }
+  }
+  bool access_inserted = false;
+  {
+    TokenShard& access_shard =
+        shards_->by_digest[TokenShardIndex(access_digest)];
+    std::lock_guard<std::mutex> token_lock(access_shard.mu);
+    access_inserted =
+        access_shard.records.try_emplace(access_digest, std::move(access))
+            .second;
+  }
+  if (!access_inserted) {
+    // Both or neither. One token shard lock at a time (both digests may
+    // share a shard); the family lock keeps RevokeFamily from seeing the
+    // refresh record, which is not a member yet.
+    std::lock_guard<std::mutex> token_lock(refresh_shard.mu);
+    refresh_shard.records.erase(refresh_digest);
+    return absl::AlreadyExistsError(
+        "token store: a token with this digest is already stored");
+  }
+  auto& members = family_shard.families[family_id].members;
+  members.push_back(refresh_digest);
+  members.push_back(access_digest);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<TokenRecord> InMemoryTokenStore::Find(
     const Digest& digest) const {
   const TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
@@ -385,7 +469,8 @@ absl::StatusOr<size_t> InMemoryTokenStore::RevokeFamily(uint64_t family_id) {
   return revoked;
 }
 
-absl::StatusOr<bool> InMemoryTokenStore::MarkRotated(const Digest& digest) {
+absl::StatusOr<Rotation> InMemoryTokenStore::MarkRotated(const Digest& digest,
+                                                         absl::Time now) {
   TokenShard& shard = shards_->by_digest[TokenShardIndex(digest)];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.records.find(digest);
@@ -399,9 +484,10 @@ absl::StatusOr<bool> InMemoryTokenStore::MarkRotated(const Digest& digest) {
   if (record.revoked) {
     return absl::FailedPreconditionError("token store: the token is revoked");
   }
-  if (record.rotated) return false;
+  if (record.rotated) return Rotation{false, record.rotated_at};
   record.rotated = true;
-  return true;
+  record.rotated_at = now;
+  return Rotation{true, now};
 }
 
 size_t InMemoryTokenStore::RemoveExpired(absl::Time now) {

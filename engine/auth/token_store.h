@@ -8,14 +8,16 @@
 //   absl::StatusOr<TokenRecord> old = store.Find(KeyedHash(key, presented));
 //   if (absl::IsUnavailable(old.status())) return old.status();  // fail closed
 //   ... check kind, revoked and expires_at against clock.Now() ...
-//   absl::StatusOr<bool> rotated = store.MarkRotated(old->digest);
-//   if (!rotated.ok()) return Unauthenticated;            // revoked meanwhile
-//   if (!*rotated) {                                      // used twice: stolen
+//   absl::StatusOr<Rotation> rotation = store.MarkRotated(old->digest, now);
+//   if (!rotation.ok()) return Unauthenticated;           // revoked meanwhile
+//   if (!rotation->won) {                                 // used twice
+//     // Within the reuse interval of rotation->rotated_at: a concurrent
+//     // refresh lost the race, refuse it alone. After it: stolen.
 //     store.RevokeFamily(old->family_id);
 //     return Unauthenticated;
 //   }
-//   ... Insert the new access and refresh tokens with old->family_id; Insert
-//   fails with FailedPrecondition if the family was revoked in between ...
+//   ... InsertPair the new refresh and access tokens with old->family_id;
+//   it fails with FailedPrecondition if the family was revoked in between ...
 
 #ifndef PORTCULLIS_ENGINE_AUTH_TOKEN_STORE_H_
 #define PORTCULLIS_ENGINE_AUTH_TOKEN_STORE_H_
@@ -80,6 +82,12 @@ struct TokenRecord {
   bool revoked = false;
   // kRefresh only: already exchanged at /auth/refresh.
   bool rotated = false;
+  // When the token was rotated (MarkRotated's `now`), set in the same atomic
+  // step as `rotated`, never changed after: how long ago a spent refresh
+  // token was spent (TokenServiceOptions::refresh_reuse_interval). The Unix
+  // epoch (absl::Time()) when not rotated; for a rotated token, the epoch
+  // means "long ago" (records from before this field).
+  absl::Time rotated_at;
   // The client's revocation counter when the token was issued
   // (ClientRegistry::Authentication::revocation): the token is valid only
   // while the client's counter still has this value. An integer, not a
@@ -99,6 +107,22 @@ struct TokenRecord {
     return !(a == b);
   }
 };
+
+// What TokenStore::MarkRotated did.
+struct Rotation {
+  // This call rotated the token (of concurrent calls for one token, exactly
+  // one wins); false: it was rotated before (the token is being reused).
+  bool won = false;
+  // When the token was rotated: the winning call's `now` (this call's, if it
+  // won). Decided in the same atomic step as the rotation.
+  absl::Time rotated_at;
+};
+
+// OK if `refresh` and `access` are valid records (ValidateTokenRecord) and a
+// pair for TokenStore::InsertPair: kRefresh and kAccess, one family, distinct
+// digests. Else InvalidArgument.
+absl::Status ValidateTokenPair(const TokenRecord& refresh,
+                               const TokenRecord& access);
 
 // A fresh random family id, never 0. Thread-safe.
 uint64_t GenerateFamilyId();
@@ -139,6 +163,13 @@ class TokenStore {
   // Unavailable on an outage.
   virtual absl::Status Insert(TokenRecord record) = 0;
 
+  // Adds a refresh token and the access token issued with it, both or
+  // neither (what /auth/token and /auth/refresh store): Insert's checks and
+  // errors for each, and InvalidArgument unless `refresh` is kRefresh,
+  // `access` kAccess, of one family. One round trip (one script, one AOF
+  // write) in RedisTokenStore, instead of two Inserts.
+  virtual absl::Status InsertPair(TokenRecord refresh, TokenRecord access) = 0;
+
   // The record with this digest: NotFound if none is stored, Unavailable on
   // an outage.
   virtual absl::StatusOr<TokenRecord> Find(const Digest& digest) const = 0;
@@ -153,12 +184,16 @@ class TokenStore {
   // then not remembered), or Unavailable on an outage.
   virtual absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) = 0;
 
-  // Marks a refresh token rotated, atomically: of concurrent calls for one
-  // token (from any number of processes sharing the store), exactly one
-  // returns true. Returns false if it was already rotated (the token is
-  // being reused), NotFound if no such token is stored, FailedPrecondition
-  // if it is not a refresh token or is revoked, Unavailable on an outage.
-  virtual absl::StatusOr<bool> MarkRotated(const Digest& digest) = 0;
+  // Marks a refresh token rotated at `now` (recorded as rotated_at in the
+  // same atomic step), atomically: of concurrent calls for one token (from
+  // any number of processes sharing the store), exactly one returns
+  // won = true. A call that finds it rotated already returns won = false
+  // and the stored rotated_at (the token is being reused). NotFound if no
+  // such token is stored, FailedPrecondition if it is not a refresh token
+  // or is revoked, Unavailable on an outage. `now` is stored as given: with
+  // replicas, it is the winning replica's clock.
+  virtual absl::StatusOr<Rotation> MarkRotated(const Digest& digest,
+                                               absl::Time now) = 0;
 
   // Removes every token with expires_at <= now; returns how many. A store
   // whose records expire by themselves (Redis PXAT) returns 0.
@@ -230,10 +265,12 @@ class InMemoryTokenStore final : public TokenStore {
   InMemoryTokenStore& operator=(const InMemoryTokenStore&) = delete;
 
   absl::Status Insert(TokenRecord record) override;
+  absl::Status InsertPair(TokenRecord refresh, TokenRecord access) override;
   absl::StatusOr<TokenRecord> Find(const Digest& digest) const override;
   absl::StatusOr<bool> Revoke(const Digest& digest) override;
   absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) override;
-  absl::StatusOr<bool> MarkRotated(const Digest& digest) override;
+  absl::StatusOr<Rotation> MarkRotated(const Digest& digest,
+                                       absl::Time now) override;
   size_t RemoveExpired(absl::Time now) override;
   absl::StatusOr<uint64_t> RevokeUser(absl::string_view user_id) override;
   absl::StatusOr<uint64_t> UserRevocation(

@@ -5,7 +5,8 @@
 // Layout, under RedisOptions::key_prefix (P):
 //   P t:<digest hex>   a hash: r = the record (SerializeTokenRecord, its
 //                      revoked/rotated fields ignored), k = "a" | "r" (kind),
-//                      rv = "0" | "1" (revoked), ro = "0" | "1" (rotated);
+//                      rv = "0" | "1" (revoked), ro = "0" | "1" (rotated),
+//                      ra = rotated_at in Unix nanoseconds (set with ro);
 //                      expires with the token (PEXPIREAT, rounded up to the
 //                      millisecond).
 //   P f:<family id>    a hash: a field per member's digest hex, and
@@ -18,7 +19,8 @@
 // Keys come from keyed digests, family ids and user ids only: never a token.
 // Every change is one Lua script (atomic on the server), so replicas racing on
 // one token see one order: of concurrent MarkRotated calls for one token,
-// exactly one, on whichever replica, returns true.
+// exactly one, on whichever replica, wins, and the rotation time is written
+// with the mark, so the losers read the winner's time.
 //
 // Needs one Redis server (or a primary with replicas for failover), Redis 7.0
 // or later (PEXPIRETIME); not Redis Cluster: the family scripts reach keys
@@ -70,7 +72,10 @@ class RedisTokenStore final : public auth::TokenStore {
       const auth::Digest& digest) const override;
   absl::StatusOr<bool> Revoke(const auth::Digest& digest) override;
   absl::StatusOr<size_t> RevokeFamily(uint64_t family_id) override;
-  absl::StatusOr<bool> MarkRotated(const auth::Digest& digest) override;
+  absl::Status InsertPair(auth::TokenRecord refresh,
+                          auth::TokenRecord access) override;
+  absl::StatusOr<auth::Rotation> MarkRotated(const auth::Digest& digest,
+                                             absl::Time now) override;
   // 0: Redis expires records itself (PEXPIREAT).
   size_t RemoveExpired(absl::Time now) override;
   absl::StatusOr<uint64_t> RevokeUser(absl::string_view user_id) override;

@@ -125,6 +125,12 @@ TEST(TokenServiceCreateTest, OptionErrors) {
       {"negative refresh lifetime",
        with([](auto& o) { o.refresh_token_ttl = -absl::Seconds(1); }),
        "token service: refresh_token_ttl must be positive, got -1s"},
+      {"negative reuse interval",
+       with([](auto& o) { o.refresh_reuse_interval = -absl::Seconds(1); }),
+       "token service: refresh_reuse_interval must be in [0s, 60s], got -1s"},
+      {"reuse interval over a minute",
+       with([](auto& o) { o.refresh_reuse_interval = absl::Seconds(61); }),
+       "token service: refresh_reuse_interval must be in [0s, 60s], got 1m1s"},
       {"cache too small", with([](auto& o) { o.cache_entries_per_thread = 3; }),
        "token service: cache_entries_per_thread must be in [4, 16777216], got "
        "3"},
@@ -447,6 +453,8 @@ TEST(TokenServiceTest, RefreshReuseRevokesTheFamily) {
   // Cached on this thread before the reuse.
   ASSERT_EQ(IntrospectStatus(f.service(), second->access_token, kStart), "OK");
 
+  // At the end of the reuse interval: theft, not a race.
+  f.clock().Advance(TokenServiceOptions().refresh_reuse_interval);
   EXPECT_EQ(Describe(f.service().Refresh(first.refresh_token).status()),
             "UNAUTHENTICATED: refresh token: already used; its token family "
             "is revoked");
@@ -503,6 +511,7 @@ TEST(TokenServiceTest, RefreshReuseRevokesTheFamilyWhateverElseIsWrong) {
         f.service().Refresh(first.refresh_token);
     ASSERT_TRUE(second.ok()) << second.status();
     c.after_rotation(f);
+    f.clock().Advance(TokenServiceOptions().refresh_reuse_interval);
     EXPECT_EQ(Describe(f.service().Refresh(first.refresh_token).status()),
               "UNAUTHENTICATED: refresh token: already used; its token family "
               "is revoked");
@@ -518,43 +527,120 @@ TEST(TokenServiceTest, RefreshReuseRevokesTheFamilyWhateverElseIsWrong) {
   }
 }
 
-// Of concurrent refreshes with one token, exactly one wins; the others are
-// reuse, and take the family down (the winner's new tokens included).
-TEST(TokenServiceTest, ConcurrentRefreshesWithOneToken) {
-  ServiceFixture f;
-  const IssuedTokens first = f.Issue("c-backend", f.Register("c-backend"));
-  constexpr int kThreads = 4;
-  std::vector<absl::StatusOr<IssuedTokens>> results(
-      kThreads, absl::UnknownError("not run"));
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      while (!go.load()) std::this_thread::yield();
-      results[i] = f.service().Refresh(first.refresh_token);
-    });
-  }
-  go.store(true);
-  for (std::thread& thread : threads) thread.join();
-  // At most one refresh gets a new pair: the others see the token spent and
-  // revoke the family, which either catches the winner's new tokens or made
-  // the winner's inserts fail ("refresh token: revoked").
-  const int winners = static_cast<int>(std::count_if(
-      results.begin(), results.end(), [](const auto& r) { return r.ok(); }));
-  EXPECT_LE(winners, 1);
-  // The first loser detects the reuse; later ones may find the token
-  // revoked already.
-  EXPECT_GE(f.service().Stats().refresh_reuses, 1u);
-  for (const auto& result : results) {
-    if (result.ok()) {
-      EXPECT_EQ(IntrospectStatus(f.service(), result->access_token, kStart),
+// The reuse interval: a spent refresh token presented again less than
+// refresh_reuse_interval after its rotation lost a race (a retry, two tabs,
+// two replicas): refused alone, the family and the winner's pair intact. At
+// or after the interval it is theft: the family goes. The clock is the
+// service's (ManualClock), the rotation time the store's record.
+TEST(TokenServiceTest, RefreshReuseInterval) {
+  struct Case {
+    const char* name;
+    absl::Duration interval;
+    absl::Duration reuse_after;  // the rotation
+    bool family_revoked;
+  };
+  const Case cases[] = {
+      {"at once", absl::Seconds(3), absl::ZeroDuration(), false},
+      {"just inside", absl::Seconds(3), absl::Seconds(3) - absl::Nanoseconds(1),
+       false},
+      {"at the end", absl::Seconds(3), absl::Seconds(3), true},
+      {"long after", absl::Seconds(3), absl::Minutes(30), true},
+      {"clock behind the rotation", absl::Seconds(3), -absl::Seconds(1), false},
+      {"interval 0, at once", absl::ZeroDuration(), absl::ZeroDuration(), true},
+      {"interval 60 s, at 59 s", absl::Seconds(60), absl::Seconds(59), false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TokenServiceOptions options = ServiceFixture::SmallCache();
+    options.refresh_reuse_interval = c.interval;
+    ServiceFixture f(CompileText(kPolicy), options);
+    const IssuedTokens first = f.Issue("c-backend", f.Register("c-backend"));
+    const absl::Time rotation = kStart + absl::Minutes(1);
+    f.clock().Set(rotation);
+    absl::StatusOr<IssuedTokens> winner =
+        f.service().Refresh(first.refresh_token);
+    ASSERT_TRUE(winner.ok()) << winner.status();
+    f.clock().Set(rotation + c.reuse_after);
+
+    const absl::Status reuse =
+        f.service().Refresh(first.refresh_token).status();
+    const absl::Time now = f.clock().Now();
+    if (c.family_revoked) {
+      EXPECT_EQ(Describe(reuse),
+                "UNAUTHENTICATED: refresh token: already used; its token "
+                "family is revoked");
+      EXPECT_EQ(IntrospectStatus(f.service(), winner->access_token, now),
                 "UNAUTHENTICATED: access token: revoked");
+      EXPECT_EQ(Describe(f.service().Refresh(winner->refresh_token).status()),
+                "UNAUTHENTICATED: refresh token: revoked");
+      EXPECT_EQ(f.service().Stats().refresh_reuses, 1u);
+      EXPECT_EQ(f.service().Stats().refresh_races, 0u);
     } else {
-      EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
+      EXPECT_EQ(Describe(reuse),
+                "UNAUTHENTICATED: refresh token: already used by a "
+                "concurrent refresh");
+      EXPECT_EQ(f.service().Stats().refresh_reuses, 0u);
+      EXPECT_EQ(f.service().Stats().refresh_races, 1u);
+      // The winner's pair works: introspection, then its own refresh.
+      EXPECT_EQ(IntrospectStatus(f.service(), winner->access_token, now), "OK");
+      EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, now),
+                "UNAUTHENTICATED: access token: revoked")
+          << "the spent pair's access token went with the rotation";
+      f.clock().Set(std::max(now, rotation) + c.interval);
+      // The same spent token once the interval is over: theft after all.
+      EXPECT_EQ(Describe(f.service().Refresh(first.refresh_token).status()),
+                "UNAUTHENTICATED: refresh token: already used; its token "
+                "family is revoked");
+      EXPECT_EQ(Describe(f.service().Refresh(winner->refresh_token).status()),
+                "UNAUTHENTICATED: refresh token: revoked");
     }
   }
-  EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, kStart),
-            "UNAUTHENTICATED: access token: revoked");
+}
+
+// Of concurrent refreshes with one token, exactly one wins, and keeps its new
+// pair: the others lost a race within the reuse interval (the clock does not
+// move), and are refused without revoking the family.
+TEST(TokenServiceTest, ConcurrentRefreshesWithOneToken) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 20;
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE(round);
+    const IssuedTokens first = f.Issue("c-backend", secret);
+    std::vector<absl::StatusOr<IssuedTokens>> results(
+        kThreads, absl::UnknownError("not run"));
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        while (!go.load()) std::this_thread::yield();
+        results[i] = f.service().Refresh(first.refresh_token);
+      });
+    }
+    go.store(true);
+    for (std::thread& thread : threads) thread.join();
+    const IssuedTokens* winner = nullptr;
+    for (const auto& result : results) {
+      if (result.ok()) {
+        EXPECT_EQ(winner, nullptr) << "two winners";
+        winner = &*result;
+      } else {
+        EXPECT_EQ(Describe(result.status()),
+                  "UNAUTHENTICATED: refresh token: already used by a "
+                  "concurrent refresh");
+      }
+    }
+    ASSERT_NE(winner, nullptr) << "no winner";
+    EXPECT_EQ(IntrospectStatus(f.service(), winner->access_token, kStart),
+              "OK");
+    EXPECT_EQ(IntrospectStatus(f.service(), first.access_token, kStart),
+              "UNAUTHENTICATED: access token: revoked");
+    EXPECT_TRUE(f.service().Refresh(winner->refresh_token).ok());
+  }
+  EXPECT_EQ(f.service().Stats().refresh_races,
+            static_cast<uint64_t>(kRounds * (kThreads - 1)));
+  EXPECT_EQ(f.service().Stats().refresh_reuses, 0u);
 }
 
 TEST(TokenServiceTest, RefreshErrors) {

@@ -175,6 +175,10 @@ TEST(ValidateTokenRecordTest, Errors) {
       {"rotated access token",
        partner([](TokenRecord& r) { r.rotated = true; }),
        "token record: an access token cannot be rotated"},
+      {"rotated_at without rotated", partner([](TokenRecord& r) {
+         r.rotated_at = absl::FromUnixSeconds(1'800'000'000);
+       }),
+       "token record: rotated_at is set but not rotated"},
       {"access token naming an access token",
        partner([](TokenRecord& r) { r.access_digest = NewDigest(); }),
        "token record: an access token has no access_digest"},
@@ -291,6 +295,65 @@ TEST(InMemoryTokenStoreTest, RevokeFamily) {
   EXPECT_TRUE(store.Insert(PartnerRecord(TokenKind::kAccess, 3)).ok());
 }
 
+// InsertPair: both records or neither, under Insert's rules.
+TEST(InMemoryTokenStoreTest, InsertPair) {
+  InMemoryTokenStore store;
+  const TokenRecord refresh = PartnerRecord(TokenKind::kRefresh, 1);
+  const TokenRecord access = PartnerRecord(TokenKind::kAccess, 1);
+  ASSERT_TRUE(store.InsertPair(refresh, access).ok());
+  EXPECT_EQ(Ok(store.Find(refresh.digest)), refresh);
+  EXPECT_EQ(Ok(store.Find(access.digest)), access);
+  EXPECT_EQ(Ok(store.RevokeFamily(1)), 2u) << "both joined the family";
+
+  struct Case {
+    const char* name;
+    TokenRecord refresh;
+    TokenRecord access;
+    absl::StatusCode code;
+    const char* message;
+  };
+  const TokenRecord stored = PartnerRecord(TokenKind::kAccess, 2);
+  InsertOrDie(store, stored);
+  const TokenRecord stored_refresh = PartnerRecord(TokenKind::kRefresh, 2);
+  InsertOrDie(store, stored_refresh);
+  const TokenRecord fresh_refresh = PartnerRecord(TokenKind::kRefresh, 2);
+  TokenRecord other_family = PartnerRecord(TokenKind::kAccess, 3);
+  TokenRecord malformed = PartnerRecord(TokenKind::kAccess, 2);
+  malformed.client_id.clear();
+  const Case cases[] = {
+      {"family revoked", PartnerRecord(TokenKind::kRefresh, 1),
+       PartnerRecord(TokenKind::kAccess, 1),
+       absl::StatusCode::kFailedPrecondition,
+       "token store: the token's family is revoked"},
+      {"access digest stored", fresh_refresh, stored,
+       absl::StatusCode::kAlreadyExists,
+       "token store: a token with this digest is already stored"},
+      {"refresh digest stored", stored_refresh,
+       PartnerRecord(TokenKind::kAccess, 2), absl::StatusCode::kAlreadyExists,
+       "token store: a token with this digest is already stored"},
+      {"kinds swapped", PartnerRecord(TokenKind::kAccess, 2),
+       PartnerRecord(TokenKind::kRefresh, 2),
+       absl::StatusCode::kInvalidArgument,
+       "token store: a pair is a refresh token and an access token"},
+      {"two families", PartnerRecord(TokenKind::kRefresh, 2), other_family,
+       absl::StatusCode::kInvalidArgument,
+       "token store: a pair's tokens belong to one family"},
+      {"malformed access", PartnerRecord(TokenKind::kRefresh, 2), malformed,
+       absl::StatusCode::kInvalidArgument, "token record: client_id is empty"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const size_t before = store.size();
+    const absl::Status status = store.InsertPair(c.refresh, c.access);
+    EXPECT_EQ(status.code(), c.code);
+    EXPECT_EQ(status.message(), c.message);
+    EXPECT_EQ(store.size(), before) << "neither stored";
+  }
+  // The refresh record of the refused "access digest stored" pair is gone.
+  EXPECT_TRUE(absl::IsNotFound(store.Find(fresh_refresh.digest).status()));
+  EXPECT_EQ(Ok(store.RevokeFamily(2)), 2u) << "only the tokens stored alone";
+}
+
 TEST(InMemoryTokenStoreTest, MarkRotated) {
   InMemoryTokenStore store;
   const TokenRecord refresh = PartnerRecord(TokenKind::kRefresh, 1);
@@ -301,13 +364,19 @@ TEST(InMemoryTokenStoreTest, MarkRotated) {
   }
   ASSERT_TRUE(Ok(store.Revoke(revoked.digest)));
 
-  absl::StatusOr<bool> first = store.MarkRotated(refresh.digest);
+  const absl::Time t1 = absl::FromUnixSeconds(1'800'000'000);
+  const absl::Time t2 = t1 + absl::Seconds(7);
+  absl::StatusOr<Rotation> first = store.MarkRotated(refresh.digest, t1);
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(*first);
+  EXPECT_TRUE(first->won);
+  EXPECT_EQ(first->rotated_at, t1);
   EXPECT_TRUE(store.Find(refresh.digest)->rotated);
-  absl::StatusOr<bool> second = store.MarkRotated(refresh.digest);
+  EXPECT_EQ(store.Find(refresh.digest)->rotated_at, t1);
+  absl::StatusOr<Rotation> second = store.MarkRotated(refresh.digest, t2);
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_FALSE(*second) << "reuse";
+  EXPECT_FALSE(second->won) << "reuse";
+  EXPECT_EQ(second->rotated_at, t1) << "the winner's time, not the loser's";
+  EXPECT_EQ(store.Find(refresh.digest)->rotated_at, t1);
 
   struct Case {
     const char* name;
@@ -325,12 +394,12 @@ TEST(InMemoryTokenStoreTest, MarkRotated) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    absl::StatusOr<bool> rotated = store.MarkRotated(c.digest);
+    absl::StatusOr<Rotation> rotated = store.MarkRotated(c.digest, t2);
     EXPECT_EQ(rotated.status().code(), c.code);
     EXPECT_EQ(rotated.status().message(), c.message);
   }
   ASSERT_TRUE(Ok(store.Revoke(refresh.digest)));
-  EXPECT_EQ(store.MarkRotated(refresh.digest).status().message(),
+  EXPECT_EQ(store.MarkRotated(refresh.digest, t2).status().message(),
             "token store: the token is revoked")
       << "revocation wins over rotation";
 }
@@ -383,6 +452,7 @@ std::vector<TokenRecord> PopulateVariedStore(TokenStore& store) {
   records.push_back(PartnerRecord(TokenKind::kAccess, 10));
   TokenRecord rotated = PartnerRecord(TokenKind::kRefresh, 10);
   rotated.rotated = true;
+  rotated.rotated_at = rotated.issued_at + absl::Seconds(90);
   records.push_back(rotated);
   records.push_back(PartnerRecord(TokenKind::kRefresh, 10));
   records.push_back(EntityUserRecord(TokenKind::kAccess, 20));
@@ -450,7 +520,13 @@ TEST(InMemoryTokenStoreTest, ExportImportRoundTrip) {
   // Rotation state survives too.
   for (const TokenRecord& record : records) {
     if (record.kind == TokenKind::kRefresh && !record.revoked) {
-      EXPECT_EQ(*restored.MarkRotated(record.digest), !record.rotated);
+      absl::StatusOr<Rotation> rotation =
+          restored.MarkRotated(record.digest, absl::Now());
+      ASSERT_TRUE(rotation.ok()) << rotation.status();
+      EXPECT_EQ(rotation->won, !record.rotated);
+      if (record.rotated) {
+        EXPECT_EQ(rotation->rotated_at, record.rotated_at);
+      }
     }
   }
 }
@@ -964,10 +1040,11 @@ TEST(InMemoryTokenStoreConcurrencyTest, RotateOnce) {
       for (int i = 0; i < kTokens; ++i) {
         // Threads walk the tokens from different offsets to vary the races.
         const int index = (i + t * 7) % kTokens;
-        absl::StatusOr<bool> rotated = store.MarkRotated(digests[index]);
+        absl::StatusOr<Rotation> rotated =
+            store.MarkRotated(digests[index], absl::FromUnixSeconds(t));
         if (!rotated.ok()) {
           errors.fetch_add(1);
-        } else if (*rotated) {
+        } else if (rotated->won) {
           wins[index].fetch_add(1);
         }
       }
@@ -1081,7 +1158,7 @@ TEST(InMemoryTokenStoreConcurrencyTest, MixedWorkloadExportsConsistently) {
       for (const TokenRecord& record : family) {
         (void)store.Find(record.digest);
         if (record.kind == TokenKind::kRefresh) {
-          (void)store.MarkRotated(record.digest);
+          (void)store.MarkRotated(record.digest, absl::Now());
         }
       }
     }

@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -13,7 +14,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/auth/crypto.h"
@@ -159,14 +163,81 @@ TEST_F(RedisTokenStoreTest, RevocationsHoldAcrossStores) {
   EXPECT_EQ(Ok(b_->UserRevocation("u-7")), 2u);
 }
 
+// InsertPair: one script, both records or neither, seen by the other store.
+TEST_F(RedisTokenStoreTest, InsertPair) {
+  const TokenRecord refresh = Record(TokenKind::kRefresh, 61);
+  const TokenRecord access = Record(TokenKind::kAccess, 61);
+  // One script run for the pair (Insert twice took two): the calls Redis
+  // counted, before and after.
+  const auto scripts_run = [&] {
+    absl::StatusOr<RedisReply> info =
+        client_b_->Command({"INFO", "commandstats"});
+    EXPECT_TRUE(info.ok()) << info.status();
+    int64_t calls = 0;
+    for (absl::string_view line :
+         absl::StrSplit(info.ok() ? info->string : "", "\r\n")) {
+      for (absl::string_view command :
+           {"cmdstat_eval:calls=", "cmdstat_evalsha:calls="}) {
+        if (absl::ConsumePrefix(&line, command)) {
+          int64_t n = 0;
+          EXPECT_TRUE(absl::SimpleAtoi(line.substr(0, line.find(',')), &n));
+          calls += n;
+        }
+      }
+    }
+    return calls;
+  };
+  ASSERT_TRUE(a_->InsertPair(Record(TokenKind::kRefresh, 60),
+                             Record(TokenKind::kAccess, 60))
+                  .ok());  // loads the script
+  const int64_t before = scripts_run();
+  ASSERT_TRUE(a_->InsertPair(refresh, access).ok());
+  EXPECT_EQ(scripts_run() - before, 1);
+  EXPECT_EQ(Ok(b_->Find(refresh.digest)), refresh);
+  EXPECT_EQ(Ok(b_->Find(access.digest)), access);
+  EXPECT_EQ(Ok(b_->RevokeFamily(61)), 2u) << "both joined the family";
+  EXPECT_TRUE(absl::IsFailedPrecondition(a_->InsertPair(
+      Record(TokenKind::kRefresh, 61), Record(TokenKind::kAccess, 61))));
+
+  const TokenRecord stored = Record(TokenKind::kAccess, 62);
+  ASSERT_TRUE(a_->Insert(stored).ok());
+  const TokenRecord refused = Record(TokenKind::kRefresh, 62);
+  EXPECT_TRUE(absl::IsAlreadyExists(b_->InsertPair(refused, stored)));
+  EXPECT_TRUE(absl::IsNotFound(a_->Find(refused.digest).status()))
+      << "neither stored";
+  EXPECT_TRUE(absl::IsInvalidArgument(a_->InsertPair(
+      Record(TokenKind::kRefresh, 63), Record(TokenKind::kAccess, 64))));
+  // Expiry: each record with its own token's, the family with the later.
+  const TokenRecord long_refresh =
+      Record(TokenKind::kRefresh, 65, absl::Hours(24));
+  const TokenRecord short_access = Record(TokenKind::kAccess, 65);
+  ASSERT_TRUE(a_->InsertPair(long_refresh, short_access).ok());
+  const auto expiry = [&](const std::string& key) {
+    absl::StatusOr<RedisReply> reply =
+        client_a_->Command({"PEXPIRETIME", absl::StrCat("deploy-1:", key)});
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    return reply.ok() ? reply->integer : -3;
+  };
+  const auto hex = [](const Digest& digest) {
+    return absl::BytesToHexString(absl::string_view(
+        reinterpret_cast<const char*>(digest.bytes().data()), 32));
+  };
+  EXPECT_EQ(expiry(absl::StrCat("t:", hex(long_refresh.digest))),
+            absl::ToUnixMillis(long_refresh.expires_at));
+  EXPECT_EQ(expiry(absl::StrCat("t:", hex(short_access.digest))),
+            absl::ToUnixMillis(short_access.expires_at));
+  EXPECT_EQ(expiry("f:65"), absl::ToUnixMillis(long_refresh.expires_at));
+}
+
 TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
   const TokenRecord refresh = Record(TokenKind::kRefresh, 31);
   const TokenRecord access = Record(TokenKind::kAccess, 31);
   ASSERT_TRUE(a_->Insert(refresh).ok());
   ASSERT_TRUE(a_->Insert(access).ok());
-  EXPECT_TRUE(absl::IsNotFound(b_->MarkRotated(NewDigest()).status()));
   EXPECT_TRUE(
-      absl::IsFailedPrecondition(b_->MarkRotated(access.digest).status()));
+      absl::IsNotFound(b_->MarkRotated(NewDigest(), absl::Now()).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      b_->MarkRotated(access.digest, absl::Now()).status()));
 
   // Many racers on two stores (two replicas' pools): exactly one wins.
   constexpr int kRounds = 20;
@@ -174,23 +245,34 @@ TEST_F(RedisTokenStoreTest, RotationIsOnceAcrossStores) {
     const TokenRecord token = Record(TokenKind::kRefresh, 100 + round);
     ASSERT_TRUE(a_->Insert(token).ok());
     std::atomic<int> winners{0}, losers{0};
+    // Each racer rotates at its own time; every loser must read the
+    // winner's, and so must Find.
+    std::array<std::atomic<int64_t>, 6> seen{};
+    std::atomic<int64_t> winner_at{-1};
+    const absl::Time base = absl::FromUnixSeconds(1'800'000'000);
     std::vector<std::thread> racers;
     for (int i = 0; i < 6; ++i) {
       RedisTokenStore* store = i % 2 == 0 ? a_.get() : b_.get();
-      racers.emplace_back([&, store] {
-        absl::StatusOr<bool> rotated = store->MarkRotated(token.digest);
+      racers.emplace_back([&, store, i] {
+        absl::StatusOr<auth::Rotation> rotated =
+            store->MarkRotated(token.digest, base + absl::Milliseconds(i));
         ASSERT_TRUE(rotated.ok()) << rotated.status();
-        (*rotated ? winners : losers).fetch_add(1);
+        (rotated->won ? winners : losers).fetch_add(1);
+        if (rotated->won) winner_at = i;
+        seen[i] = absl::ToInt64Milliseconds(rotated->rotated_at - base);
       });
     }
     for (std::thread& t : racers) t.join();
     EXPECT_EQ(winners.load(), 1) << "round " << round;
     EXPECT_EQ(losers.load(), 5) << "round " << round;
-    EXPECT_TRUE(Ok(b_->Find(token.digest)).rotated);
+    for (const auto& s : seen) EXPECT_EQ(s.load(), winner_at.load());
+    const TokenRecord found = Ok(b_->Find(token.digest));
+    EXPECT_TRUE(found.rotated);
+    EXPECT_EQ(found.rotated_at, base + absl::Milliseconds(winner_at.load()));
   }
   ASSERT_TRUE(Ok(a_->Revoke(refresh.digest)));
-  EXPECT_TRUE(
-      absl::IsFailedPrecondition(a_->MarkRotated(refresh.digest).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      a_->MarkRotated(refresh.digest, absl::Now()).status()));
 }
 
 TEST_F(RedisTokenStoreTest, RevocationsAreAnnounced) {
@@ -232,7 +314,8 @@ TEST_F(RedisTokenStoreTest, OutageIsUnavailableAndAofKeepsEverything) {
   EXPECT_TRUE(absl::IsUnavailable(b_->Find(access.digest).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->Revoke(access.digest).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->RevokeFamily(51).status()));
-  EXPECT_TRUE(absl::IsUnavailable(b_->MarkRotated(access.digest).status()));
+  EXPECT_TRUE(absl::IsUnavailable(
+      b_->MarkRotated(access.digest, absl::Now()).status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->UserRevocation("u-9").status()));
   EXPECT_TRUE(absl::IsUnavailable(b_->Insert(Record(TokenKind::kAccess, 53))));
 

@@ -123,6 +123,46 @@ TEST(ConfigTest, TokenFormatsAndJwt) {
   EXPECT_TRUE(s->jwt_signing_key_file.empty());
 }
 
+// tokens.refresh_reuse_interval_ms: default 3 s, 0 only with the _zero flag,
+// at most a minute.
+TEST(ConfigTest, RefreshReuseInterval) {
+  const auto parse = [](absl::string_view tokens) {
+    return ParseServerConfig(
+        absl::StrCat("listen: \"h:1\" policy { files: \"p\" } keys { "
+                     "token_key_file: \"a\" registry_key_file: \"b\" "
+                     "} tokens { oauth_token_format: \"opaque\" ",
+                     tokens, " }"),
+        "/etc");
+  };
+  struct Case {
+    const char* tokens;
+    absl::Duration interval;  // when accepted
+    const char* error;        // empty when accepted
+  };
+  const Case cases[] = {
+      {"", absl::Seconds(3), ""},
+      {"refresh_reuse_interval_ms: 250", absl::Milliseconds(250), ""},
+      {"refresh_reuse_interval_ms: 60000", absl::Seconds(60), ""},
+      {"refresh_reuse_interval_zero: true", absl::ZeroDuration(), ""},
+      {"refresh_reuse_interval_ms: 60001", absl::ZeroDuration(),
+       "tokens.refresh_reuse_interval_ms: at most 60000, got 60001"},
+      {"refresh_reuse_interval_ms: 5 refresh_reuse_interval_zero: true",
+       absl::ZeroDuration(),
+       "tokens.refresh_reuse_interval_zero: set with a nonzero "
+       "refresh_reuse_interval_ms"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.tokens);
+    absl::StatusOr<ServerSettings> s = parse(c.tokens);
+    if (*c.error == '\0') {
+      ASSERT_TRUE(s.ok()) << s.status();
+      EXPECT_EQ(s->refresh_reuse_interval, c.interval);
+    } else {
+      EXPECT_EQ(s.status().message(), c.error);
+    }
+  }
+}
+
 TEST(ConfigTest, OverridesWin) {
   Overrides o;
   o.listen = "[::1]:8181";

@@ -10,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "engine/auth/jwt.h"
 #include "engine/auth/token_format.h"
 #include "engine/common/ed25519_key.h"
@@ -41,9 +43,12 @@ class ServerTest : public ::testing::Test {
         "users { id: \"u-anna\" entity: \"team-north\" }\n"
         "users { id: \"u-bo\" entity: \"team-north\" role: "
         "\"team-north-admin\" }\n";
+    // A reuse interval short enough for RefreshRevokeMeIntrospect to wait
+    // it out.
     options.tokens = R"pb(
       tokens {
         jwt { issuer: "https://auth.test" audience: "https://api.test" }
+        refresh_reuse_interval_ms: 1000
       }
     )pb";
     options.routes = R"pb(
@@ -490,7 +495,16 @@ TEST_F(ServerTest, RefreshRevokeMeIntrospect) {
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   const std::string access = JsonField(r.body(), "accessToken");
   const std::string refresh2 = JsonField(r.body(), "refreshToken");
-  // Reuse: refused, and the family is revoked.
+  // Reuse within the reuse interval (a lost race): refused, the family kept.
+  r = Json("/auth/refresh",
+           absl::StrCat("{\"refreshToken\":\"", refresh, "\"}"));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_EQ(JsonField(r.body(), "error"), "invalid_grant");
+  EXPECT_EQ(
+      Authorize(access, "GET", "/charge-points", "team-north").result_int(),
+      200u);
+  // After it (theft): refused, and the family is revoked.
+  absl::SleepFor(absl::Milliseconds(1100));
   r = Json("/auth/refresh",
            absl::StrCat("{\"refreshToken\":\"", refresh, "\"}"));
   EXPECT_EQ(r.result_int(), 400u);
