@@ -532,10 +532,14 @@ absl::Status Service::StartRevocationSubscriber() {
   return absl::OkStatus();
 }
 
-bool Service::RegistryCaughtUp() {
+uint64_t Service::RegistryLoads() const {
+  return client_state_ != nullptr ? client_state_->loads() : 0;
+}
+
+bool Service::RegistryCaughtUp(uint64_t loads_before) {
   if (client_state_ == nullptr) return false;
   absl::StatusOr<bool> pulled = client_state_->Pull();
-  return pulled.ok() && *pulled;
+  return pulled.ok() && client_state_->loads() != loads_before;
 }
 
 absl::Status Service::ApplyRegistryChange(
@@ -989,10 +993,12 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   token_request.client_id = client->id;
   token_request.client_secret = client->secret;
   token_request.entity_user_id = user.value_or("");
+  const uint64_t registry_loads = RegistryLoads();
   absl::StatusOr<auth::IssuedTokens> issued = tokens_->IssueToken(
       token_request,
       IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
-  if (absl::IsUnauthenticated(issued.status()) && RegistryCaughtUp()) {
+  if (absl::IsUnauthenticated(issued.status()) &&
+      RegistryCaughtUp(registry_loads)) {
     // Registered or rotated on another replica a moment ago.
     issued = tokens_->IssueToken(
         token_request,
@@ -1043,8 +1049,10 @@ HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {
   }
   if (!client->present) return InvalidClient();
   auth::RevokeRequest revoke{client->id, client->secret, *token};
+  const uint64_t registry_loads = RegistryLoads();
   absl::StatusOr<auth::RevokeResult> result = tokens_->Revoke(revoke);
-  if (absl::IsUnauthenticated(result.status()) && RegistryCaughtUp()) {
+  if (absl::IsUnauthenticated(result.status()) &&
+      RegistryCaughtUp(registry_loads)) {
     result = tokens_->Revoke(revoke);  // a secret rotated elsewhere just now
   }
   auth::RevokeResult answered;

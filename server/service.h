@@ -146,9 +146,12 @@ class Service final : public HttpHandler {
   RouteTable routes_;
 
   // With Redis: loads the shared client registry if another replica changed
-  // it since; whether it did (then a failed authentication is worth trying
-  // again).
-  bool RegistryCaughtUp();
+  // it since; whether the local registry was replaced since `loads_before`
+  // (RegistryLoads() taken before the failed authentication) by this call
+  // or another thread's, in which case the authentication is worth trying
+  // again.
+  uint64_t RegistryLoads() const;
+  bool RegistryCaughtUp(uint64_t loads_before);
   // Opens Redis and its store, for token_store.kind "redis".
   absl::Status InitRedis();
   // Starts hearing revocations from other replicas (after tokens_ exists).

@@ -103,6 +103,7 @@ absl::StatusOr<bool> RedisClientState::PullLocked() {
         "client state in redis (", export_key, "): ", replaced.message()));
   }
   version_ = *loaded;
+  loads_.fetch_add(1, std::memory_order_release);
   return true;
 }
 

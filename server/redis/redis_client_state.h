@@ -21,6 +21,7 @@
 #ifndef PORTCULLIS_SERVER_REDIS_REDIS_CLIENT_STATE_H_
 #define PORTCULLIS_SERVER_REDIS_REDIS_CLIENT_STATE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -54,6 +55,13 @@ class RedisClientState {
   // does not import (another registry key).
   absl::StatusOr<bool> Pull();
 
+  // How many times the local registry has been replaced from Redis (by Pull
+  // or Sync, on any thread). A caller that saw a client fail to authenticate
+  // compares it before and after its Pull: another thread's Pull may have
+  // loaded the change a moment earlier, and then its own Pull finds nothing
+  // new.
+  uint64_t loads() const { return loads_.load(std::memory_order_acquire); }
+
   // Runs `change` on the local registry with the latest shared state, under
   // the shared lock, and publishes the result. `change`'s error is returned
   // as it is (nothing is published). Unavailable when Redis is down or the
@@ -72,6 +80,7 @@ class RedisClientState {
   std::mutex mu_;
   // The shared version last loaded or written; 0: none yet.
   int64_t version_ = 0;  // Guarded by mu_.
+  std::atomic<uint64_t> loads_{0};
 };
 
 }  // namespace portcullis::redis
