@@ -55,7 +55,11 @@ if $build; then
 fi
 nginx_env_init /tmp/http_bench
 # The binary copied now: a later build cannot change what is measured.
-cp bazel-bin/tools/portcullis "$tmp/portcullis"
+# The optimized build's own output: bazel-bin follows whatever was built last
+# (a fastbuild test run moves it), which --no-build would otherwise measure.
+binary="$(bazel info -c opt bazel-bin 2>/dev/null)/tools/portcullis"
+[[ -x $binary ]] || fail "no optimized build at $binary: run without --no-build"
+cp "$binary" "$tmp/portcullis"
 
 # --- the authorizer: examples/server, rate limits out of reach.
 sed 's/count: 1000 /count: 1000000000 /' examples/monta/policy.txtpb >"$tmp/examples/monta/policy.txtpb"
