@@ -17,6 +17,9 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks_md import replace_section  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLOTS = os.path.join(ROOT, "benchmarks", "plots")
 RUNS = [
@@ -201,7 +204,8 @@ def main():
     section = "\n".join(lines)
     with open(os.path.join(PLOTS, "http.md"), "w") as f:
         f.write(section)
-    insert_section(os.path.join(ROOT, "BENCHMARKS.md"), section)
+    replace_section(os.path.join(ROOT, "BENCHMARKS.md"), "## HTTP", section,
+                    before="## Machine")
     for run, _ in RUNS:
         r = results[run]
         print(f"{r['label']:32} {fmt_rate(rps[run]):>10} req/s  p50 {fmt_us(r['latency_p50_us']):>9}"
@@ -211,19 +215,6 @@ def main():
           f"auth_request / proxy: {ratios['auth_request_vs_proxy']:.2f}x "
           f"(rounds: {listed(per_round['auth_request_vs_proxy'])})")
 
-
-def insert_section(path, section):
-    """Replaces BENCHMARKS.md's "## HTTP" section, or puts it before "## Machine"."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    start = text.find("\n## HTTP\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        at = text.find("\n## Machine\n")
-        text = (text[:at + 1] + section + text[at + 1:]) if at >= 0 else text + "\n" + section
-    with open(path, "w") as f:
-        f.write(text)
 
 
 if __name__ == "__main__":

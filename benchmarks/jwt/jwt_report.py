@@ -11,6 +11,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks_md import replace_section  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADING = "## JWT introspection beside opaque tokens"
 
@@ -77,24 +80,12 @@ def main():
         json.dump({"commit": commit, "command": command, "rows": table}, f, indent=1)
     with open(os.path.join(plots, "jwt.md"), "w") as f:
         f.write(section)
-    insert_section(os.path.join(ROOT, "BENCHMARKS.md"), section)
+    replace_section(os.path.join(ROOT, "BENCHMARKS.md"), HEADING, section,
+                    before="## HTTP")
     for row in table:
         print(f"{row['what']:45} {row['tokens']:>6}  opaque {fmt_ns(row['opaque_ns']):>9}"
               f"  JWT {fmt_ns(row['jwt_ns']):>9}")
 
-
-def insert_section(path, section):
-    """Replaces BENCHMARKS.md's section, or puts it before "## HTTP"."""
-    text = open(path).read()
-    start = text.find("\n" + HEADING + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        at = text.find("\n## HTTP\n")
-        text = (text[:at + 1] + section + text[at + 1:]) if at >= 0 else text + "\n" + section
-    with open(path, "w") as f:
-        f.write(text)
 
 
 if __name__ == "__main__":

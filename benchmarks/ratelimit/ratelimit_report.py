@@ -11,6 +11,9 @@ import json
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks_md import replace_section  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADING = "## Rate limits across replicas"
 
@@ -86,23 +89,10 @@ def main():
     plots = os.path.join(ROOT, "benchmarks", "plots")
     with open(os.path.join(plots, "ratelimit.md"), "w") as f:
         f.write(section)
-    insert_section(os.path.join(ROOT, "BENCHMARKS.md"), section)
+    replace_section(os.path.join(ROOT, "BENCHMARKS.md"), HEADING, section,
+                    before="## Machine")
     print(section)
 
-
-def insert_section(path, section):
-    """Replaces BENCHMARKS.md's section, or puts it before "## Machine" (where
-    benchmarks/report.py puts it: after the JWT and HTTP sections)."""
-    text = open(path).read()
-    start = text.find("\n" + HEADING + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        at = text.find("\n## Machine\n")
-        text = (text[:at + 1] + section + text[at + 1:]) if at >= 0 else text + "\n" + section
-    with open(path, "w") as f:
-        f.write(text)
 
 
 if __name__ == "__main__":
