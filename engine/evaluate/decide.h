@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/common/decision.h"
 #include "engine/snapshot/compiled_policy.h"
+#include "engine/snapshot/decision_rows.h"
 #include "engine/snapshot/name_table.h"
 #include "engine/snapshot/policy_tables.h"
 
@@ -46,59 +47,65 @@ struct RuleOutcomes {
   bool rbac = false;
 };
 
-constexpr Decision Deny(Reason reason) {
-  return {Verdict::kNotAllowed, reason};
-}
-
-// The rules' outcomes packed into a 6-bit key, and the decision for each key:
-// Decide() computes every rule without branching, then reads its decision
-// from this table instead of ranking the failures with more branches. Bits:
-//   0 tenant failed, 1 scope failed, 2 partner_only failed, 3 partner,
-//   4-5 the role's 2-bit permission code.
-inline constexpr uint32_t kKeyTenantFailed = 1u << 0;
-inline constexpr uint32_t kKeyScopeFailed = 1u << 1;
-inline constexpr uint32_t kKeyPartnerOnlyFailed = 1u << 2;
-inline constexpr uint32_t kKeyPartner = 1u << 3;
-inline constexpr uint32_t kKeyPermissionShift = 4;
-
-// The first failure in rule order decides; partners skip rbac and ownership;
-// `allowed_for_own` leaves ownership to the caller (Decide compares the
-// creator only when there is a resource).
-constexpr Decision DecisionForKey(uint32_t key) {
-  if (key & kKeyTenantFailed) return Deny(Reason::kTenant);
-  if (key & kKeyScopeFailed) return Deny(Reason::kScope);
-  if (key & kKeyPartnerOnlyFailed) return Deny(Reason::kPartnerOnly);
-  if (key & kKeyPartner) return {Verdict::kAllowed, Reason::kGranted};
-  switch (key >> kKeyPermissionShift) {
-    case kPermAllowed:
-      return {Verdict::kAllowed, Reason::kGranted};
-    case kPermAllowedForOwn:
-      return {Verdict::kAllowedForOwn, Reason::kOwnership};
-    default:  // kPermNotAllowed, and the unused code 3
-      return Deny(Reason::kRbac);
+// kStaleSnapshot when the principal or an id is not of the snapshot of `h`
+// (a principal that was never bound has snapshot 0, which no snapshot has),
+// else kInvalidRequest when an id is out of range, else kGranted: the
+// request may be decided. Ids carrying the snapshot's tag came from it; the
+// bounds checks are defence in depth. The two are folded into one branch.
+inline Reason StaleOrOutOfRange(const HotTables& h, const PrincipalFacts& p,
+                                ActionId action, EntityId entity,
+                                const ResourceRef* resource) {
+  uint32_t stale = (p.snapshot ^ h.snapshot) |
+                   (action.snapshot() ^ h.snapshot) |
+                   (entity.snapshot() ^ h.snapshot);
+  bool out_of_range =
+      (action.index() >= h.slot_count) | (entity.index() >= h.entity_count);
+  if (resource != nullptr) {
+    stale |= resource->entity.snapshot() ^ h.snapshot;
+    out_of_range |= resource->entity.index() >= h.entity_count;
   }
+  if (ABSL_PREDICT_TRUE((stale == 0) & !out_of_range)) return Reason::kGranted;
+  return stale != 0 ? Reason::kStaleSnapshot : Reason::kInvalidRequest;
 }
 
-struct DecisionTable {
-  Decision decisions[64];
-};
-constexpr DecisionTable MakeDecisionTable() {
-  DecisionTable table{};
-  for (uint32_t key = 0; key < 64; ++key) {
-    table.decisions[key] = DecisionForKey(key);
+// 1. tenant: the entity is in the principal's range (its partner's entities,
+// or the user's own; one compare instead of a read of the entity's partner),
+// its bit set in the principal's tenant bits (the restriction, or all ones:
+// HotTables::tenant_bits), and the resource's. Precondition: the ids passed
+// StaleOrOutOfRange.
+inline bool TenantRule(const HotTables& h, const PrincipalFacts& p,
+                       uint32_t entity, const ResourceRef* resource) {
+  const uint32_t offset = entity - p.tenant_begin;
+  const bool in_range = offset < p.tenant_count;
+  bool tenant =
+      in_range & GetBit(h.tenant_bits + p.restriction, in_range ? offset : 0);
+  if (resource != nullptr) tenant &= resource->entity.index() == entity;
+  return tenant;
+}
+
+// 5. ownership: `allowed_for_own` on a given resource allows when the user
+// created it. `decision` is that of rules 1 to 4.
+inline Decision OwnershipRule(Decision decision, absl::string_view user_id,
+                              const ResourceRef* resource) {
+  if (decision.verdict != Verdict::kAllowedForOwn || resource == nullptr) {
+    return decision;
   }
-  return table;
+  // Inline: the creator and the user id are short, and std::string's ==
+  // calls memcmp.
+  const bool own = !resource->created_by.empty() &&
+                   NamesEqual(resource->created_by, user_id);
+  return {own ? Verdict::kAllowed : Verdict::kNotAllowed, Reason::kOwnership};
 }
-inline constexpr DecisionTable kDecisionTable = MakeDecisionTable();
 
-// The decision for one request by ids. A handful of reads from `policy.hot()`
-// and the principal, and at most three data-dependent branches: every rule's
-// outcome is computed first, without branching (on a varied stream of requests
-// mispredicted branches cost more than the reads), then packed into a key
-// whose decision is one read of kDecisionTable. Every read is in bounds
-// whatever the outcome: a principal without a usable role reads permission
-// row 0, which denies all, and the tenant bit read is clamped to the
-// principal's range.
+// The decision for one request by ids, evaluating every rule: what checks
+// entirely by names (whose principal has no decision row) and explanations
+// run. A handful of reads from `policy.hot()` and the principal, and at most
+// three data-dependent branches: every rule's outcome is computed first,
+// without branching (on a varied stream of requests mispredicted branches
+// cost more than the reads), then packed into a key whose decision is one
+// read of kDecisionTable. Every read is in bounds whatever the outcome: a
+// principal without a usable role reads permission row 0, which denies all,
+// and the tenant bit read is clamped to the principal's range.
 template <typename Trace>
 inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
                        absl::string_view user_id, ActionId action,
@@ -107,51 +114,24 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   const HotTables& h = policy.hot();
   const uint32_t slot_index = action.index();
   const uint32_t e = entity.index();
-  // A principal that was never bound has snapshot 0, which no snapshot has:
-  // it is stale before its kind is looked at.
-  uint32_t stale = (p.snapshot ^ h.snapshot) |
-                   (action.snapshot() ^ h.snapshot) |
-                   (entity.snapshot() ^ h.snapshot);
-  if (resource != nullptr) stale |= resource->entity.snapshot() ^ h.snapshot;
-  if (ABSL_PREDICT_FALSE(stale != 0)) {
+  const Reason unusable = StaleOrOutOfRange(h, p, action, entity, resource);
+  if (ABSL_PREDICT_FALSE(unusable != Reason::kGranted)) {
     if constexpr (Trace::kEnabled) {
-      trace.Fail(Reason::kStaleSnapshot,
-                 "the principal or an id was bound to another snapshot");
+      trace.Fail(unusable,
+                 unusable == Reason::kStaleSnapshot
+                     ? "the principal or an id was bound to another snapshot"
+                     : "an id is out of range");
     }
-    return Deny(Reason::kStaleSnapshot);
-  }
-  // Ids carrying this snapshot's tag came from it; the bounds checks are
-  // defence in depth.
-  const bool out_of_range =
-      (slot_index >= h.slot_count) | (e >= h.entity_count) |
-      (resource != nullptr && resource->entity.index() >= h.entity_count);
-  if (ABSL_PREDICT_FALSE(out_of_range)) {
-    if constexpr (Trace::kEnabled) {
-      trace.Fail(Reason::kInvalidRequest, "an id is out of range");
-    }
-    return Deny(Reason::kInvalidRequest);
+    return Deny(unusable);
   }
   const SlotInfo slot = h.slots[slot_index];
   const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
 
-  // 1. tenant: the entity is in the principal's range (its partner's
-  // entities, or the user's own; one compare instead of a read of the
-  // entity's partner), its bit set in the principal's tenant bits (the
-  // restriction, or all ones: HotTables::tenant_bits), and the resource's.
-  const uint32_t offset = e - p.tenant_begin;
-  const bool in_range = offset < p.tenant_count;
-  bool tenant =
-      in_range & GetBit(h.tenant_bits + p.restriction, in_range ? offset : 0);
-  if (resource != nullptr) tenant &= resource->entity.index() == e;
-  // 2. scope: row 0 (no credential) grants delete on everything.
-  const uint32_t granted =
-      Get2Bits(h.scope_rows + p.scope_row, slot.object_type);
-  const bool scope = granted >= slot.level;
-  // 3. partner_only
-  const bool partner_only_ok = !slot.partner_only | is_partner;
-  // 4. rbac (partners skip it)
-  const uint32_t permission =
-      Get2Bits(h.permission_rows + p.role_row, slot_index);
+  // 1. tenant
+  const bool tenant = TenantRule(h, p, e, resource);
+  // 2. scope, 3. partner_only, 4. rbac
+  const SlotRules rules = EvaluateSlotRules(h, p.scope_row, p.role_row,
+                                            is_partner, slot_index, slot);
 
   if constexpr (Trace::kEnabled) {
     RuleOutcomes outcomes;
@@ -163,29 +143,37 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
     outcomes.resource = resource;
     outcomes.slot = slot;
     outcomes.tenant = tenant;
-    outcomes.granted = granted;
-    outcomes.scope = scope;
-    outcomes.partner_only_ok = partner_only_ok;
-    outcomes.permission = permission;
-    outcomes.rbac = is_partner | (permission != kPermNotAllowed);
+    outcomes.granted = rules.granted;
+    outcomes.scope = rules.scope;
+    outcomes.partner_only_ok = rules.partner_only_ok;
+    outcomes.permission = rules.permission;
+    outcomes.rbac = is_partner | (rules.permission != kPermNotAllowed);
     trace.Rules(outcomes);
   }
 
-  const uint32_t key = static_cast<uint32_t>(!tenant) |
-                       static_cast<uint32_t>(!scope) << 1 |
-                       static_cast<uint32_t>(!partner_only_ok) << 2 |
-                       static_cast<uint32_t>(is_partner) << 3 |
-                       permission << kKeyPermissionShift;
-  const Decision decision = kDecisionTable.decisions[key];
-  // 5. ownership (allowed_for_own, on a given resource)
-  if (decision.verdict != Verdict::kAllowedForOwn || resource == nullptr) {
-    return decision;
-  }
-  // Inline: the creator and the user id are short, and std::string's ==
-  // calls memcmp.
-  const bool own = !resource->created_by.empty() &&
-                   NamesEqual(resource->created_by, user_id);
-  return {own ? Verdict::kAllowed : Verdict::kNotAllowed, Reason::kOwnership};
+  const uint32_t key = static_cast<uint32_t>(!tenant) | rules.Key();
+  return OwnershipRule(kDecisionTable.decisions[key], user_id, resource);
+}
+
+// The decision for one request by ids of a principal bound with a decision
+// row (CompiledPolicy::BindPartner / BindEntityUser): the stale and bounds
+// checks, the tenant rule, then one read of the row, which holds rules 2 to 4
+// decided for the slot, and ownership. Decides what Decide() does (the
+// differential tests check it); explanations evaluate the rules instead.
+// The snapshot tag is compared before the row is read: a principal of
+// another snapshot, whose row may have been freed with it, never reads it.
+inline Decision DecideByRow(const CompiledPolicy& policy,
+                            const PrincipalFacts& p, absl::string_view user_id,
+                            ActionId action, EntityId entity,
+                            const ResourceRef* resource) {
+  const HotTables& h = policy.hot();
+  const Reason unusable = StaleOrOutOfRange(h, p, action, entity, resource);
+  if (ABSL_PREDICT_FALSE(unusable != Reason::kGranted)) return Deny(unusable);
+  const Decision rules = p.decisions[action.index()];
+  const Decision decision = TenantRule(h, p, entity.index(), resource)
+                                ? rules
+                                : Deny(Reason::kTenant);
+  return OwnershipRule(decision, user_id, resource);
 }
 
 }  // namespace portcullis::internal

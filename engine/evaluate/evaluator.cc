@@ -78,16 +78,19 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                       resource != nullptr ? ", and so is the resource" : "");
 }
 
-// Resolves a request's names against a bound principal and decides.
+// Resolves a request's names against a bound principal, then decides with
+// `decide(ActionId, EntityId, const ResourceRef*)`: from the principal's
+// decision row, or by evaluating the rules (a principal bound without one,
+// explanations).
 //
 // `user_entity_name` is the user's entity id (empty for a partner): most
 // requests act in it, and comparing the names in place saves the entity's
 // hash lookup.
-template <typename Trace>
+template <typename Trace, typename DecideIds>
 Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
-                     absl::string_view user_id,
                      absl::string_view user_entity_name,
-                     const RequestNames& request, Trace& trace) {
+                     const RequestNames& request, Trace& trace,
+                     DecideIds&& decide) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
       trace.Fail(reason, detail());
@@ -144,8 +147,22 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     resource.entity = *resource_entity;
     resource.created_by = request.resource_created_by;
   }
-  return internal::Decide(policy, facts, user_id, *action, *entity,
-                          request.has_resource ? &resource : nullptr, trace);
+  return decide(*action, *entity, request.has_resource ? &resource : nullptr);
+}
+
+// Decides by evaluating the rules (Decide), for `facts`.
+template <typename Trace>
+Decision DecideNamesByRules(const CompiledPolicy& policy,
+                            const PrincipalFacts& facts,
+                            absl::string_view user_id,
+                            absl::string_view user_entity_name,
+                            const RequestNames& request, Trace& trace) {
+  return DecideNames(
+      policy, facts, user_entity_name, request, trace,
+      [&](ActionId action, EntityId entity, const ResourceRef* resource) {
+        return internal::Decide(policy, facts, user_id, action, entity,
+                                resource, trace);
+      });
 }
 
 template <typename Trace>
@@ -201,11 +218,12 @@ Decision DecideByNames(const CompiledPolicy& policy,
   const absl::string_view user_entity_name =
       facts.kind == PrincipalFacts::Kind::kEntityUser ? request.user_entity_id
                                                       : absl::string_view();
-  return DecideNames(policy, facts, request.user_id, user_entity_name,
-                     {request.object_type, request.action, request.entity_id,
-                      request.has_resource, request.resource_entity_id,
-                      request.resource_created_by},
-                     trace);
+  return DecideNamesByRules(
+      policy, facts, request.user_id, user_entity_name,
+      {request.object_type, request.action, request.entity_id,
+       request.has_resource, request.resource_entity_id,
+       request.resource_created_by},
+      trace);
 }
 
 }  // namespace
@@ -318,9 +336,14 @@ void Tracer::Rules(const RuleOutcomes& o) {
 Decision Check(const CompiledPolicy& policy, const Principal& principal,
                const RequestNames& request) noexcept {
   internal::NoTrace trace;
-  return DecideNames(policy, principal.facts(), principal.user_id(),
-                     IdAccess::UserEntityName(policy, principal), request,
-                     trace);
+  const PrincipalFacts& facts = principal.facts();
+  return DecideNames(
+      policy, facts, IdAccess::UserEntityName(policy, principal), request,
+      trace,
+      [&](ActionId action, EntityId entity, const ResourceRef* resource) {
+        return internal::DecideByRow(policy, facts, principal.user_id(), action,
+                                     entity, resource);
+      });
 }
 
 Decision Check(const CompiledPolicy& policy,
@@ -373,9 +396,9 @@ Explanation Explain(const CompiledPolicy& policy, const Principal& principal,
                     const RequestNames& request) {
   internal::Tracer tracer;
   Explanation explanation;
-  explanation.decision =
-      DecideNames(policy, principal.facts(), principal.user_id(),
-                  IdAccess::UserEntityName(policy, principal), request, tracer);
+  explanation.decision = DecideNamesByRules(
+      policy, principal.facts(), principal.user_id(),
+      IdAccess::UserEntityName(policy, principal), request, tracer);
   explanation.steps = tracer.TakeSteps();
   return explanation;
 }

@@ -35,9 +35,8 @@ namespace portcullis {
 inline Decision Check(const CompiledPolicy& policy, const Principal& principal,
                       ActionId action, EntityId entity,
                       const ResourceRef* resource = nullptr) noexcept {
-  internal::NoTrace trace;
-  return internal::Decide(policy, principal.facts(), principal.user_id(),
-                          action, entity, resource, trace);
+  return internal::DecideByRow(policy, principal.facts(), principal.user_id(),
+                               action, entity, resource);
 }
 
 // A request's own names, as a middleware reads them per request once the

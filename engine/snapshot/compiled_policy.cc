@@ -163,6 +163,13 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
   return Reason::kGranted;
 }
 
+const Decision* CompiledPolicy::DecisionRowOf(
+    const PrincipalFacts& facts) const {
+  return decision_rows_.RowFor(hot_,
+                               facts.kind == PrincipalFacts::Kind::kPartner,
+                               facts.scope_row, facts.role_row);
+}
+
 absl::StatusOr<Principal> CompiledPolicy::BindPartner(
     absl::string_view client_id) const {
   Principal principal;
@@ -170,6 +177,7 @@ absl::StatusOr<Principal> CompiledPolicy::BindPartner(
     return absl::NotFoundError(
         absl::StrCat("unknown client \"", client_id, "\""));
   }
+  principal.facts_.decisions = DecisionRowOf(principal.facts_);
   return principal;
 }
 
@@ -191,6 +199,7 @@ absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
       return absl::NotFoundError(
           absl::StrCat("unknown client \"", client_id, "\""));
   }
+  principal.facts_.decisions = DecisionRowOf(principal.facts_);
   principal.user_id_ = std::string(user_id);
   principal.entity_name_ = tables().entities.name(principal.facts_.entity);
   return principal;
@@ -235,6 +244,8 @@ PolicyStats CompiledPolicy::Stats() const {
   stats.memory_bytes = sizeof(*this) + t.MemoryBytes() +
                        tenant_bits_.capacity() * sizeof(uint64_t) +
                        action_index_.MemoryBytes();
+  stats.decision_rows = decision_rows_.RowCount();
+  stats.decision_row_bytes = decision_rows_.MemoryBytes();
   return stats;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/common/decision.h"
 #include "engine/snapshot/action_index.h"
+#include "engine/snapshot/decision_rows.h"
 #include "engine/snapshot/policy_tables.h"
 
 namespace portcullis {
@@ -79,6 +80,16 @@ struct PrincipalFacts {
   // Word offset in HotTables::tenant_bits of the bits over that range: the
   // credential's restriction, or all ones when unrestricted.
   uint32_t restriction = 0;
+  // The decision row of the principal's combination (kind, scope row, role
+  // row): rules 2 to 4 decided for every slot (decision_rows.h), so that a
+  // check by ids reads one entry instead of evaluating them. Set by
+  // CompiledPolicy::BindPartner / BindEntityUser; null in facts bound without
+  // one (the allocation-free binding of a check entirely by names, which
+  // evaluates the rules). Points into the snapshot's row cache: read only
+  // after `snapshot` matched the snapshot being checked (which is then alive).
+  const Decision* decisions = nullptr;
+  // What the rules read, for the checks that evaluate them (entirely by
+  // names, and explanations).
   uint32_t scope_row = 0;  // word offset of the credential's scope row
   uint32_t role_row = 0;   // the role's row; 0 (denies all) if unusable
   Kind kind = Kind::kNone;
@@ -100,8 +111,9 @@ struct PrincipalFacts {
   uint32_t role = kNone;        // entity users: the effective role, or kNone
 };
 static_assert(
-    sizeof(PrincipalFacts) == 48,
-    "a check reads the first 24 bytes; the rest explains and rebinds");
+    sizeof(PrincipalFacts) == 56,
+    "a check by ids reads the first 24 bytes; the rest evaluates the rules, "
+    "explains and rebinds");
 }  // namespace internal
 
 // Who is calling, bound to one snapshot: a partner (client_credentials token)
@@ -148,6 +160,11 @@ struct PolicyStats {
   size_t credentials = 0;
   size_t distinct_scope_rows = 0;
   size_t memory_bytes = 0;  // everything the snapshot holds
+  // The decision rows built for the principals bound so far (one per
+  // distinct combination of kind, scope row and role row), and their bytes:
+  // grows with the combinations bound, not counted in memory_bytes.
+  size_t decision_rows = 0;
+  size_t decision_row_bytes = 0;
 };
 
 // A compiled policy: every name interned to a dense id, every role a row of
@@ -156,6 +173,11 @@ struct PolicyStats {
 // check against it concurrently. Lookups by name cost one hash lookup each;
 // checks by id (evaluator.h) read a fixed number of words whatever the size of
 // the policy.
+//
+// The one thing that changes after construction is internal: the cache of
+// decision rows (decision_rows.h) that binding a principal fills, under its
+// own mutex. What a snapshot decides never changes; checks never touch the
+// cache (a bound principal points at its row).
 class CompiledPolicy {
  public:
   // Takes ownership of tables built by the compiler or read from a bundle and
@@ -183,6 +205,11 @@ class CompiledPolicy {
   std::optional<RoleId> FindRole(absl::string_view id) const;
   std::optional<CredentialId> FindCredential(absl::string_view client_id) const;
 
+  // Binding also finds (or, the first time its combination of kind,
+  // credential's scope row and role's row is bound, builds: O(slots)) the
+  // principal's decision row, under a mutex: bind once per token, not per
+  // check.
+  //
   // Binds a partner token's credential. NotFound for an unknown client id.
   absl::StatusOr<Principal> BindPartner(absl::string_view client_id) const;
   // Binds an entity user. `role_id` empty: the entity's default role (a user
@@ -228,6 +255,8 @@ class CompiledPolicy {
                              internal::PrincipalFacts& facts) const;
   Reason BindPartnerFacts(absl::string_view client_id,
                           internal::PrincipalFacts& facts) const;
+  // The decision row of bound `facts`' combination, from decision_rows_.
+  const Decision* DecisionRowOf(const internal::PrincipalFacts& facts) const;
 
   alignas(64) internal::HotTables hot_;
   TaggedTables tables_;
@@ -238,6 +267,9 @@ class CompiledPolicy {
   // (object type, action) -> slot: one lookup for both names. Derived from
   // the tables when the snapshot is made, not stored in bundles.
   internal::ActionIndex action_index_;
+  // The decision rows of bound principals, built on demand: thread-safe,
+  // never read by a check (principals hold pointers into it).
+  mutable internal::DecisionRowCache decision_rows_;
 };
 
 inline std::optional<ActionId> CompiledPolicy::FindAction(
