@@ -51,36 +51,45 @@ struct RuleOutcomes {
 // (a principal that was never bound has snapshot 0, which no snapshot has),
 // else kInvalidRequest when an id is out of range, else kGranted: the
 // request may be decided. Ids carrying the snapshot's tag came from it; the
-// bounds checks are defence in depth. The two are folded into one branch.
+// bounds checks are defence in depth. Both are one compare per id
+// (HotTables::snapshot_word) and one branch in all; which failed is sorted
+// out only on the failure path.
 inline Reason StaleOrOutOfRange(const HotTables& h, const PrincipalFacts& p,
                                 ActionId action, EntityId entity,
                                 const ResourceRef* resource) {
-  uint32_t stale = (p.snapshot ^ h.snapshot) |
-                   (action.snapshot() ^ h.snapshot) |
-                   (entity.snapshot() ^ h.snapshot);
-  bool out_of_range =
-      (action.index() >= h.slot_count) | (entity.index() >= h.entity_count);
+  bool unusable =
+      (p.snapshot != h.snapshot) |
+      ((IdAccess::Word(action) ^ h.snapshot_word) >= h.slot_count) |
+      ((IdAccess::Word(entity) ^ h.snapshot_word) >= h.entity_count);
   if (resource != nullptr) {
-    stale |= resource->entity.snapshot() ^ h.snapshot;
-    out_of_range |= resource->entity.index() >= h.entity_count;
+    unusable |=
+        (IdAccess::Word(resource->entity) ^ h.snapshot_word) >= h.entity_count;
   }
-  if (ABSL_PREDICT_TRUE((stale == 0) & !out_of_range)) return Reason::kGranted;
-  return stale != 0 ? Reason::kStaleSnapshot : Reason::kInvalidRequest;
+  if (ABSL_PREDICT_TRUE(!unusable)) return Reason::kGranted;
+  const bool stale =
+      p.snapshot != h.snapshot || action.snapshot() != h.snapshot ||
+      entity.snapshot() != h.snapshot ||
+      (resource != nullptr && resource->entity.snapshot() != h.snapshot);
+  return stale ? Reason::kStaleSnapshot : Reason::kInvalidRequest;
 }
 
 // 1. tenant: the entity is in the principal's range (its partner's entities,
 // or the user's own; one compare instead of a read of the entity's partner),
 // its bit set in the principal's tenant bits (the restriction, or all ones:
-// HotTables::tenant_bits), and the resource's. Precondition: the ids passed
-// StaleOrOutOfRange.
-inline bool TenantRule(const HotTables& h, const PrincipalFacts& p,
-                       uint32_t entity, const ResourceRef* resource) {
-  const uint32_t offset = entity - p.tenant_begin;
-  const bool in_range = offset < p.tenant_count;
-  bool tenant =
-      in_range & GetBit(h.tenant_bits + p.restriction, in_range ? offset : 0);
-  if (resource != nullptr) tenant &= resource->entity.index() == entity;
-  return tenant;
+// HotTables::tenant_bits), and the resource's entity is the entity itself.
+// False, too, when the entity or the resource's entity is of another
+// snapshot or out of range (PrincipalFacts::tenant_origin). Precondition:
+// `p` is bound to the snapshot being checked.
+inline bool TenantRule(const PrincipalFacts& p, EntityId entity,
+                       const ResourceRef* resource) {
+  // Early returns rather than a combined bool: inlined into a caller that
+  // branches on the result, each becomes one compare and jump (the bit test
+  // a `bt`).
+  const uint64_t offset = IdAccess::Word(entity) - p.tenant_origin;
+  if (offset >= p.tenant_count) return false;
+  if (((p.tenant_bits[offset / 64] >> (offset % 64)) & 1) == 0) return false;
+  return resource == nullptr ||
+         IdAccess::Word(resource->entity) == IdAccess::Word(entity);
 }
 
 // 5. ownership: `allowed_for_own` on a given resource allows when the user
@@ -128,7 +137,7 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   const bool is_partner = p.kind == PrincipalFacts::Kind::kPartner;
 
   // 1. tenant
-  const bool tenant = TenantRule(h, p, e, resource);
+  const bool tenant = TenantRule(p, entity, resource);
   // 2. scope, 3. partner_only, 4. rbac
   const SlotRules rules = EvaluateSlotRules(h, p.scope_row, p.role_row,
                                             is_partner, slot_index, slot);
@@ -156,24 +165,45 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
 }
 
 // The decision for one request by ids of a principal bound with a decision
-// row (CompiledPolicy::BindPartner / BindEntityUser): the stale and bounds
-// checks, the tenant rule, then one read of the row, which holds rules 2 to 4
-// decided for the slot, and ownership. Decides what Decide() does (the
-// differential tests check it); explanations evaluate the rules instead.
-// The snapshot tag is compared before the row is read: a principal of
+// row (CompiledPolicy::BindPartner / BindEntityUser): the principal's and the
+// action's tags and the action's bounds, one read of the row (rules 2 to 4
+// decided for the slot), the tenant rule, and ownership. Decides what
+// Decide() does (the differential tests check it); explanations evaluate the
+// rules instead.
+//
+// The principal's tag is compared before the row is read: a principal of
 // another snapshot, whose row may have been freed with it, never reads it.
-inline Decision DecideByRow(const CompiledPolicy& policy,
-                            const PrincipalFacts& p, absl::string_view user_id,
-                            ActionId action, EntityId entity,
-                            const ResourceRef* resource) {
-  const HotTables& h = policy.hot();
+// The entity's and the resource's tags and bounds are folded into the tenant
+// rule (an id of another snapshot, or out of range, is outside every
+// principal's range), and which of them failed is sorted out only when it
+// fails: the same answers as Decide() (stale_snapshot, then
+// invalid_request, then tenant), with fewer compares on the way to a grant.
+// DecideByRow's failure path: stale_snapshot, invalid_request or tenant, in
+// that order. Out of line, so that the hot path keeps its registers.
+ABSL_ATTRIBUTE_NOINLINE inline Decision DecideByRowFailed(
+    const HotTables& h, const PrincipalFacts& p, ActionId action,
+    EntityId entity, const ResourceRef* resource) {
   const Reason unusable = StaleOrOutOfRange(h, p, action, entity, resource);
-  if (ABSL_PREDICT_FALSE(unusable != Reason::kGranted)) return Deny(unusable);
-  const Decision rules = p.decisions[action.index()];
-  const Decision decision = TenantRule(h, p, entity.index(), resource)
-                                ? rules
-                                : Deny(Reason::kTenant);
-  return OwnershipRule(decision, user_id, resource);
+  return Deny(unusable == Reason::kGranted ? Reason::kTenant : unusable);
+}
+
+inline Decision DecideByRow(const CompiledPolicy& policy,
+                            const Principal& principal, ActionId action,
+                            EntityId entity, const ResourceRef* resource) {
+  const HotTables& h = policy.hot();
+  const PrincipalFacts& p = principal.facts();
+  // The slot when the action is this snapshot's (HotTables::snapshot_word),
+  // with a stale principal's tag difference in the high half: one compare.
+  const uint64_t slot = IdAccess::Word(action) ^ h.snapshot_word;
+  const uint64_t stale_principal = uint64_t{p.snapshot ^ h.snapshot} << 32;
+  if (ABSL_PREDICT_FALSE((slot | stale_principal) >= h.slot_count)) {
+    return DecideByRowFailed(h, p, action, entity, resource);
+  }
+  const Decision rules = p.decisions[slot];  // slot < slot_count here
+  if (ABSL_PREDICT_FALSE(!TenantRule(p, entity, resource))) {
+    return DecideByRowFailed(h, p, action, entity, resource);
+  }
+  return OwnershipRule(rules, principal.user_id(), resource);
 }
 
 }  // namespace portcullis::internal

@@ -25,7 +25,7 @@ using internal::SlotInfo;
 
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
                    uint32_t entity) {
-  return internal::GetBit(t.restriction_bits.data() + p.restriction,
+  return internal::GetBit(p.tenant_bits,
                           entity - t.partner_entity_begin[p.partner]);
 }
 
@@ -341,8 +341,8 @@ Decision Check(const CompiledPolicy& policy, const Principal& principal,
       policy, facts, IdAccess::UserEntityName(policy, principal), request,
       trace,
       [&](ActionId action, EntityId entity, const ResourceRef* resource) {
-        return internal::DecideByRow(policy, facts, principal.user_id(), action,
-                                     entity, resource);
+        return internal::DecideByRow(policy, principal, action, entity,
+                                     resource);
       });
 }
 

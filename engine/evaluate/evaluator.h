@@ -35,8 +35,7 @@ namespace portcullis {
 inline Decision Check(const CompiledPolicy& policy, const Principal& principal,
                       ActionId action, EntityId entity,
                       const ResourceRef* resource = nullptr) noexcept {
-  return internal::DecideByRow(policy, principal.facts(), principal.user_id(),
-                               action, entity, resource);
+  return internal::DecideByRow(policy, principal, action, entity, resource);
 }
 
 // A request's own names, as a middleware reads them per request once the

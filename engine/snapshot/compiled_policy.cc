@@ -59,6 +59,7 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
   hot_.slot_count = static_cast<uint32_t>(t.slots.size());
   hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
   hot_.snapshot = tables_.snapshot_tag;
+  hot_.snapshot_word = uint64_t{tables_.snapshot_tag} << 32;
 }
 
 std::optional<ObjectTypeId> CompiledPolicy::FindObjectType(
@@ -106,12 +107,13 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   facts.credential = credential;
   facts.partner = t.credential_partner[credential];
   facts.scope_row = t.credential_scope_row[credential];
-  facts.tenant_begin = t.partner_entity_begin[facts.partner];
-  facts.tenant_count =
-      t.partner_entity_begin[facts.partner + 1] - facts.tenant_begin;
+  const uint32_t first = t.partner_entity_begin[facts.partner];
+  facts.tenant_origin = hot_.snapshot_word | first;
+  facts.tenant_count = t.partner_entity_begin[facts.partner + 1] - first;
   facts.restricted = t.credential_restriction[credential] != kNone;
-  facts.restriction =
-      facts.restricted ? t.credential_restriction[credential] : unrestricted_;
+  facts.tenant_bits =
+      tenant_bits_.data() +
+      (facts.restricted ? t.credential_restriction[credential] : unrestricted_);
   return Reason::kGranted;
 }
 
@@ -149,9 +151,9 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
          internal::GetBit(t.restriction_bits.data() + restriction,
                           entity - t.partner_entity_begin[facts.partner]));
   }
-  facts.tenant_begin = entity;
+  facts.tenant_origin = hot_.snapshot_word | entity;
   facts.tenant_count = facts.tenant_ok ? 1 : 0;
-  facts.restriction = unrestricted_;
+  facts.tenant_bits = tenant_bits_.data() + unrestricted_;
   facts.role = role;
   facts.default_role = role_id.empty();
   if (role != kNone) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,14 +73,19 @@ struct PrincipalFacts {
   // What a check reads come first, together.
   uint32_t snapshot = 0;
   // The entities the principal may act in, before any restriction, as one
-  // range [tenant_begin, tenant_begin + tenant_count) (entities are numbered
-  // partner by partner): a partner's entities, or the user's entity alone
-  // (none when `tenant_ok` is false). The tenant rule is then one compare.
-  uint32_t tenant_begin = 0;
+  // range of `tenant_count` entities from the first, `tenant_origin`'s low
+  // half (entities are numbered partner by partner): a partner's entities,
+  // or the user's entity alone (none when `tenant_ok` is false). The high
+  // half is the snapshot's tag, so that an entity id read as one word
+  // (IdAccess::Word) minus the origin is its offset in the range, and an id
+  // of another snapshot is past the range: the tenant rule is one compare
+  // that also checks the entity's tag and bounds.
   uint32_t tenant_count = 0;
-  // Word offset in HotTables::tenant_bits of the bits over that range: the
-  // credential's restriction, or all ones when unrestricted.
-  uint32_t restriction = 0;
+  uint64_t tenant_origin = 0;
+  // The bits over that range in HotTables::tenant_bits: the credential's
+  // restriction, or all ones when unrestricted. Points into the snapshot,
+  // like `decisions` below.
+  const uint64_t* tenant_bits = nullptr;
   // The decision row of the principal's combination (kind, scope row, role
   // row): rules 2 to 4 decided for every slot (decision_rows.h), so that a
   // check by ids reads one entry instead of evaluating them. Set by
@@ -111,8 +117,8 @@ struct PrincipalFacts {
   uint32_t role = kNone;        // entity users: the effective role, or kNone
 };
 static_assert(
-    sizeof(PrincipalFacts) == 56,
-    "a check by ids reads the first 24 bytes; the rest evaluates the rules, "
+    sizeof(PrincipalFacts) == 64,
+    "a check by ids reads the first 32 bytes; the rest evaluates the rules, "
     "explains and rebinds");
 }  // namespace internal
 
@@ -285,6 +291,21 @@ struct IdAccess {
   template <typename Id>
   static Id Make(uint32_t snapshot, uint32_t index) {
     return Id(snapshot, index);
+  }
+  // An id as one word: its snapshot tag in the high half, its index in the
+  // low (see HotTables::snapshot_word).
+  template <typename Id>
+  static uint64_t Word(Id id) {
+    static_assert(sizeof(Id) == sizeof(uint64_t) &&
+                      offsetof(Id, snapshot_) == 0 &&
+                      offsetof(Id, index_) == sizeof(uint32_t),
+                  "an id is its tag, then its index");
+    static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                  "the load below puts the tag in the low half");
+    // One load and a rotate (compilers do not merge the two fields' loads).
+    uint64_t word;
+    std::memcpy(&word, &id, sizeof(word));
+    return word << 32 | word >> 32;
   }
   // The user's entity id of an entity user bound to `policy`; empty for
   // any other principal (a partner, or one bound to another snapshot, whose

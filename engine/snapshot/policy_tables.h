@@ -101,6 +101,10 @@ struct HotTables {
   uint32_t slot_count = 0;
   uint32_t entity_count = 0;
   uint32_t snapshot = 0;
+  // `snapshot` << 32: an id read as one word (IdAccess::Word) XOR this is
+  // its index when the id is this snapshot's, and at least 2^32 otherwise,
+  // so one compare with a count checks both its tag and its bounds.
+  uint64_t snapshot_word = 0;
 };
 
 struct PolicyTables {

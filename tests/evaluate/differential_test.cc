@@ -1,6 +1,8 @@
 // The compiled evaluator against the reference evaluator on thousands of random
-// policies and requests (seeded, so a failure reproduces): by names, by
-// interned ids, and explained, every answer must equal the reference's.
+// policies and requests (seeded, so a failure reproduces): entirely by names
+// and explained (which evaluate the rules), by interned ids and by names with
+// a bound principal (which read the principal's decision row), every answer
+// must equal the reference's.
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -16,10 +18,26 @@ namespace {
 constexpr int kPolicies = 3000;
 constexpr int kRequestsPerPolicy = 60;
 
+// What the checks with a bound principal (the decision-row path) were asked,
+// so that the test can require every kind of principal and rule to be seen.
+struct RowCoverage {
+  int reasons[kReasonCount] = {};
+  int partners = 0;
+  int restricted_partners = 0;
+  int users_without_credential = 0;
+  int users_without_role = 0;
+  int users_with_unusable_role = 0;
+  int users_outside_restriction = 0;  // tenant_ok false
+  int partner_only_slots = 0;
+  int for_own_without_resource = 0;
+  int for_own_with_resource = 0;
+};
+
 // Checks by ids whenever the request can be interned, which is the API a
 // service uses once names are resolved.
 std::optional<Decision> CheckByIds(const CompiledPolicy& policy,
-                                   const v1::CheckRequest& request) {
+                                   const v1::CheckRequest& request,
+                                   RowCoverage& coverage) {
   absl::StatusOr<Principal> principal = absl::NotFoundError("");
   if (request.principal().has_partner()) {
     principal = policy.BindPartner(request.principal().partner().client_id());
@@ -42,8 +60,32 @@ std::optional<Decision> CheckByIds(const CompiledPolicy& policy,
     if (!resource_entity.has_value()) return std::nullopt;
     resource = {*resource_entity, request.resource().created_by()};
   }
-  const Decision by_ids = Check(policy, *principal, *action, *entity,
-                                request.has_resource() ? &resource : nullptr);
+  const ResourceRef* resource_ref =
+      request.has_resource() ? &resource : nullptr;
+  const Decision by_ids =
+      Check(policy, *principal, *action, *entity, resource_ref);
+  // The rules, evaluated, with the same ids.
+  EXPECT_EQ(
+      Explain(policy, *principal, *action, *entity, resource_ref).decision,
+      by_ids);
+  const internal::PrincipalFacts& facts = principal->facts();
+  ++coverage.reasons[static_cast<int>(by_ids.reason)];
+  if (principal->is_partner()) {
+    ++coverage.partners;
+    coverage.restricted_partners += facts.restricted;
+  } else {
+    coverage.users_without_credential += facts.credential == internal::kNone;
+    coverage.users_without_role += facts.role == internal::kNone;
+    coverage.users_with_unusable_role +=
+        facts.role != internal::kNone && !facts.role_usable;
+    coverage.users_outside_restriction += !facts.tenant_ok;
+  }
+  coverage.partner_only_slots +=
+      policy.tables().slots[action->index()].partner_only;
+  if (by_ids.reason == Reason::kOwnership) {
+    (request.has_resource() ? coverage.for_own_with_resource
+                            : coverage.for_own_without_resource)++;
+  }
   // The bound principal with the request's names must agree.
   const RequestNames names{request.object_type(),
                            request.action(),
@@ -60,6 +102,7 @@ TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {
   std::mt19937_64 random(20261123);
   int by_ids = 0;
   int reasons[kReasonCount] = {};
+  RowCoverage coverage;
   for (int p = 0; p < kPolicies; ++p) {
     const v1::PolicySet policy = testing::RandomPolicy(random);
     absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
@@ -92,7 +135,8 @@ TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {
             << "boundary moved, policy " << p << " request " << r
             << "\nrequest: " << moved.DebugString();
       }
-      if (const std::optional<Decision> ids = CheckByIds(**compiled, request)) {
+      if (const std::optional<Decision> ids =
+              CheckByIds(**compiled, request, coverage)) {
         ++by_ids;
         ASSERT_EQ(*ids, want) << "by ids, policy " << p << " request " << r
                               << "\nrequest: " << request.DebugString()
@@ -109,6 +153,22 @@ TEST(DifferentialTest, CompiledEvaluatorAgreesWithReference) {
     EXPECT_GT(reasons[static_cast<int>(reason)], 100) << ReasonName(reason);
   }
   EXPECT_GT(by_ids, kPolicies * kRequestsPerPolicy / 3);
+  // And the decision rows must be read for every rule and kind of principal.
+  for (Reason reason :
+       {Reason::kGranted, Reason::kTenant, Reason::kScope, Reason::kPartnerOnly,
+        Reason::kRbac, Reason::kOwnership}) {
+    EXPECT_GT(coverage.reasons[static_cast<int>(reason)], 100)
+        << "by ids: " << ReasonName(reason);
+  }
+  EXPECT_GT(coverage.partners, 1000);
+  EXPECT_GT(coverage.restricted_partners, 100);
+  EXPECT_GT(coverage.users_without_credential, 100);
+  EXPECT_GT(coverage.users_without_role, 100);
+  EXPECT_GT(coverage.users_with_unusable_role, 100);
+  EXPECT_GT(coverage.users_outside_restriction, 100);
+  EXPECT_GT(coverage.partner_only_slots, 100);
+  EXPECT_GT(coverage.for_own_without_resource, 100);
+  EXPECT_GT(coverage.for_own_with_resource, 100);
 }
 
 }  // namespace

@@ -199,6 +199,10 @@ TEST(PolicyStoreTest, LivePrincipalBindsAgainAfterASwap) {
     EXPECT_EQ(reader.Check(user, approve, entity), answers.approve);
     EXPECT_EQ(reader.Check(partner, approve, entity), answers.partner_approve);
     EXPECT_EQ(user.principal().snapshot(), policy->snapshot());
+    // Its decision row is the new snapshot's, the one a fresh binding gets.
+    EXPECT_EQ(
+        user.principal().facts().decisions,
+        policy->BindEntityUser("u-2", "e-1", "", "c-1")->facts().decisions);
     EXPECT_EQ(explicit_role.Bind(*policy), Reason::kGranted);
   }
   // A role that is gone denies with the binding's reason.
