@@ -15,6 +15,11 @@
 //                                       rules through to ownership
 //   BM_CheckThreads/ids/<roles>/real_time/threads:<n>
 //                                       the same checks from 1 and 2 threads
+//   BM_Bind/<variant>/<roles>           binding a token's principal, once per
+//                                       token: `cached` (its combination's
+//                                       decision row already built), `new_row`
+//                                       (building one decision row: the first
+//                                       bind of a combination)
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +34,7 @@
 #include "benchmarks/thread_counts.h"
 #include "engine/compile/compiler.h"
 #include "engine/evaluate/evaluator.h"
+#include "engine/snapshot/decision_rows.h"
 #include "tests/reference_evaluator.h"
 
 namespace portcullis::bench {
@@ -187,6 +193,43 @@ void CheckReference(benchmark::State& state, RowShape shape,
   state.SetItemsProcessed(state.iterations());
 }
 
+// The principals of the requests bound again by name, as the token service
+// does when it introspects a token: their decision rows are built already.
+void BindCached(benchmark::State& state, RowShape shape, Workload workload) {
+  Fixture& f = GetFixture(static_cast<int>(state.range(0)), shape);
+  const auto& requests = GetRequests(f, workload);
+  const CompiledPolicy& policy = *f.compiled;
+  size_t i = 0;
+  for (auto _ : state) {
+    const CheckRequestView& v = requests[i++ & (kRequests - 1)]->view;
+    benchmark::DoNotOptimize(
+        v.principal_kind == CheckRequestView::PrincipalKind::kPartner
+            ? policy.BindPartner(v.client_id)
+            : policy.BindEntityUser(v.user_id, v.user_entity_id, v.role_id,
+                                    v.client_id));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// What the first bind of a combination adds: one decision row built, in a
+// cache of its own (constructed and destroyed in the loop too).
+void BindNewRow(benchmark::State& state, RowShape shape, Workload workload) {
+  Fixture& f = GetFixture(static_cast<int>(state.range(0)), shape);
+  const auto& requests = GetRequests(f, workload);
+  const CompiledPolicy& policy = *f.compiled;
+  size_t i = 0;
+  for (auto _ : state) {
+    const internal::PrincipalFacts& p =
+        requests[i++ & (kRequests - 1)]->principal.facts();
+    internal::DecisionRowCache cache;
+    benchmark::DoNotOptimize(cache.RowFor(
+        policy.hot(), p.kind == internal::PrincipalFacts::Kind::kPartner,
+        p.scope_row, p.role_row));
+  }
+  state.counters["slots"] = policy.hot().slot_count;
+  state.SetItemsProcessed(state.iterations());
+}
+
 // Readers scale: each thread checks against the one shared snapshot, which
 // no check writes to.
 void CheckByIdsThreads(benchmark::State& state, RowShape shape,
@@ -223,6 +266,8 @@ int RegisterAll() {
              roles);
     Register("BM_FullCheck/names", CheckByNames, realistic,
              Workload::kFiveRules, roles);
+    Register("BM_Bind/cached", BindCached, realistic, Workload::kAll, roles);
+    Register("BM_Bind/new_row", BindNewRow, realistic, Workload::kAll, roles);
   }
   for (int roles : {1000, 1000000}) {
     benchmark::RegisterBenchmark("BM_CheckThreads/ids", CheckByIdsThreads,

@@ -19,13 +19,17 @@ ActionIndex::ActionIndex(const PolicyTables& tables) {
   mask_ = capacity - 1;
   shift_ = 64 - bits;
 
-  // Keys that do not fit inline, sized first: entries point into the buffer.
+  // Pairs with a long name keep both names here, sized first so that the
+  // buffer never moves.
+  auto is_long = [](absl::string_view type, absl::string_view action) {
+    return type.size() > kWholeInEnds || action.size() > kWholeInEnds;
+  };
   size_t long_bytes = 0;
   for (uint32_t slot = 0; slot < slots; ++slot) {
-    const size_t size =
-        tables.object_types.name(tables.slots[slot].object_type).size() +
-        tables.actions.name(slot).size();
-    if (size > kInlineKeyBytes) long_bytes += size;
+    const absl::string_view type =
+        tables.object_types.name(tables.slots[slot].object_type);
+    const absl::string_view action = tables.actions.name(slot);
+    if (is_long(type, action)) long_bytes += type.size() + action.size();
   }
   long_keys_.reserve(long_bytes);
 
@@ -33,25 +37,16 @@ ActionIndex::ActionIndex(const PolicyTables& tables) {
     const absl::string_view type =
         tables.object_types.name(tables.slots[slot].object_type);
     const absl::string_view action = tables.actions.name(slot);
-    const uint64_t h = HashActionKey(type, action);
-    uint64_t i = h >> shift_;
+    const ActionKey key = KeyOf(type, action);
+    uint64_t i = HashActionKey(key) >> shift_;
     while (entries_[i].slot != kNotFound) i = (i + 1) & mask_;
     Entry& e = entries_[i];
-    e.tag = static_cast<uint32_t>(h);
+    e.key = key;
     e.slot = slot;
-    if (type.size() + action.size() <= kInlineKeyBytes) {
-      e.type_size = static_cast<uint8_t>(type.size());
-      e.action_size = static_cast<uint8_t>(action.size());
-      std::memcpy(e.key, type.data(), type.size());
-      std::memcpy(e.key + type.size(), action.data(), action.size());
-    } else {
-      const Spilled spilled{static_cast<uint32_t>(type.size()),
-                            static_cast<uint32_t>(action.size()),
-                            long_keys_.data() + long_keys_.size()};
+    if (is_long(type, action)) {
+      e.long_key = static_cast<uint32_t>(long_keys_.size());
       long_keys_.append(type.data(), type.size());
       long_keys_.append(action.data(), action.size());
-      e.type_size = kSpilled;
-      std::memcpy(e.key, &spilled, sizeof(spilled));
     }
   }
 
@@ -68,6 +63,17 @@ ActionIndex::ActionIndex(const PolicyTables& tables) {
       run = 0;
     }
   }
+}
+
+bool ActionIndex::LongKeyEquals(const Entry& e, absl::string_view object_type,
+                                absl::string_view action) const {
+  // The sizes already matched (they are part of the key).
+  const char* names = long_keys_.data() + e.long_key;
+  return NamesEqual(absl::string_view(names, object_type.size()),
+                    object_type) &&
+         NamesEqual(
+             absl::string_view(names + object_type.size(), action.size()),
+             action);
 }
 
 size_t ActionIndex::MemoryBytes() const {

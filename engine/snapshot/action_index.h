@@ -34,33 +34,45 @@ inline NameEnds EndsOf(absl::string_view name) {
           0};
 }
 
-// One hash of an (object type, action) pair, with no loop: the two names'
-// lengths and their first and last eight bytes (all of a name of up to
-// sixteen), each word multiplied by its own odd constant, summed, and the sum
-// multiplied once more so that every input bit reaches the high bits the
-// index takes. Names that differ only in the middle of a long name collide,
-// which costs a probe, never a wrong answer: a hit compares the names whole.
+// An (object type, action) pair as the index hashes and compares it: both
+// names' lengths and their ends (EndsOf), which are every byte of a name of up
+// to sixteen: two pairs of such names are equal exactly when their keys are.
+struct ActionKey {
+  uint64_t sizes = 0;  // the object type's length << 32, the action's
+  NameEnds type;
+  NameEnds action;
+};
+inline ActionKey KeyOf(absl::string_view object_type,
+                       absl::string_view action) {
+  return {uint64_t{object_type.size()} << 32 ^ action.size(),
+          EndsOf(object_type), EndsOf(action)};
+}
+
+// One hash of an (object type, action) pair, with no loop: the key's words,
+// each multiplied by its own odd constant, summed, and the sum multiplied
+// once more so that every input bit reaches the high bits the index takes.
+// Names that differ only in the middle of a long name collide, which costs a
+// probe, never a wrong answer: a hit compares long names whole.
 // Not a keyed hash: the index only answers lookups (an adversary cannot
 // insert), so a probe is never longer than the longest run of occupied
 // entries, fixed when the index is built.
-inline uint64_t HashActionKey(absl::string_view object_type,
-                              absl::string_view action) {
-  const NameEnds t = EndsOf(object_type);
-  const NameEnds a = EndsOf(action);
-  const uint64_t sizes = uint64_t{object_type.size()} << 32 ^ action.size();
-  uint64_t h = sizes * 0x9e3779b97f4a7c15ull + t.first * 0xc2b2ae3d27d4eb4full +
-               t.last * 0x165667b19e3779f9ull +
-               a.first * 0xd6e8feb86659fd93ull + a.last * 0xff51afd7ed558ccdull;
+inline uint64_t HashActionKey(const ActionKey& k) {
+  uint64_t h = k.sizes * 0x9e3779b97f4a7c15ull +
+               k.type.first * 0xc2b2ae3d27d4eb4full +
+               k.type.last * 0x165667b19e3779f9ull +
+               k.action.first * 0xd6e8feb86659fd93ull +
+               k.action.last * 0xff51afd7ed558ccdull;
   h ^= h >> 29;
   return h * 0x9e3779b97f4a7c15ull;
 }
 
 // Finds an action's slot from its object type's name and its own: one hash of
 // both names (HashActionKey), then a linear probe of an open-addressing table
-// whose 32-byte entries hold the names themselves when they fit in 22 bytes
-// together (catalog names are short), so a hit reads one entry and compares
-// it in place: no pointer chasing into the name tables. At most half full, so
-// probes are short; about 64 bytes per slot (a catalog of 220 slots is 16 KB,
+// whose 48-byte entries hold each pair's key (ActionKey), so a hit reads one
+// entry and compares five words in place, with no loop and no pointer chasing
+// into the name tables; only a pair with a name longer than sixteen bytes is
+// then compared whole, from a buffer of such names. At most half full, so
+// probes are short; about 96 bytes per slot (a catalog of 220 slots is 24 KB,
 // which stays in L1 under a steady stream of checks).
 //
 // Immutable after construction and thread-safe. Holds its own copy of every
@@ -77,25 +89,18 @@ class ActionIndex {
 
   // The slot of `action` of `object_type`, or kNotFound. No allocation.
   uint32_t Find(absl::string_view object_type, absl::string_view action) const {
-    const uint64_t h = HashActionKey(object_type, action);
-    const uint32_t tag = static_cast<uint32_t>(h);
-    for (uint64_t i = h >> shift_;; i = (i + 1) & mask_) {
+    const ActionKey k = KeyOf(object_type, action);
+    for (uint64_t i = HashActionKey(k) >> shift_;; i = (i + 1) & mask_) {
       const Entry& e = entries_[i];
       if (e.slot == kNotFound) return kNotFound;
-      if (e.tag != tag) continue;
-      absl::string_view type_key;
-      absl::string_view action_key;
-      if (ABSL_PREDICT_TRUE(e.type_size != kSpilled)) {
-        type_key = absl::string_view(e.key, e.type_size);
-        action_key = absl::string_view(e.key + e.type_size, e.action_size);
-      } else {
-        Spilled spilled;
-        std::memcpy(&spilled, e.key, sizeof(spilled));
-        type_key = absl::string_view(spilled.key, spilled.type_size);
-        action_key = absl::string_view(spilled.key + spilled.type_size,
-                                       spilled.action_size);
-      }
-      if (NamesEqual(type_key, object_type) && NamesEqual(action_key, action)) {
+      const uint64_t differ = (e.key.sizes ^ k.sizes) |
+                              (e.key.type.first ^ k.type.first) |
+                              (e.key.type.last ^ k.type.last) |
+                              (e.key.action.first ^ k.action.first) |
+                              (e.key.action.last ^ k.action.last);
+      if (differ != 0) continue;
+      if (ABSL_PREDICT_TRUE(e.long_key == kShortKey) ||
+          LongKeyEquals(e, object_type, action)) {
         return e.slot;
       }
     }
@@ -109,31 +114,27 @@ class ActionIndex {
   size_t MemoryBytes() const;
 
  private:
-  // An entry: the object type's name then the action's, inline when they fit
-  // in `key` (22 bytes); otherwise `key` holds a Spilled, pointing into
-  // `long_keys_`, and `type_size` is kSpilled.
-  static constexpr size_t kInlineKeyBytes = 22;
-  static constexpr uint8_t kSpilled = 0xff;
+  // Names of up to this many bytes are whole in their NameEnds.
+  static constexpr size_t kWholeInEnds = 16;
+  static constexpr uint32_t kShortKey = ~uint32_t{0};
   struct Entry {
-    uint32_t tag = 0;           // the hash's low 32 bits
+    ActionKey key;
     uint32_t slot = kNotFound;  // kNotFound: empty
-    uint8_t type_size = 0;
-    uint8_t action_size = 0;
-    char key[kInlineKeyBytes] = {};
+    // Offset in long_keys_ of the object type's name then the action's, when
+    // either is longer than kWholeInEnds; kShortKey otherwise.
+    uint32_t long_key = kShortKey;
   };
-  static_assert(sizeof(Entry) == 32, "two entries per cache line");
-  struct Spilled {
-    uint32_t type_size;
-    uint32_t action_size;
-    const char* key;
-  };
-  static_assert(sizeof(Spilled) <= kInlineKeyBytes, "a Spilled fits in key");
+  static_assert(sizeof(Entry) == 48, "four entries per three cache lines");
+
+  // Out of line: only pairs with a long name get here.
+  bool LongKeyEquals(const Entry& e, absl::string_view object_type,
+                     absl::string_view action) const;
 
   std::vector<Entry> entries_;  // a power of two, at least twice the slots
   uint64_t mask_ = 0;
   uint32_t shift_ = 64;
   uint32_t longest_probe_ = 0;
-  std::string long_keys_;  // keys longer than kInlineKeyBytes, back to back
+  std::string long_keys_;  // long keys' names, back to back
 };
 
 }  // namespace portcullis::internal
