@@ -5,8 +5,8 @@
 namespace portcullis::internal {
 namespace {
 
-// Rows per chunk for a typical catalog (a few hundred slots): few enough
-// allocations, little slack.
+// The largest chunk, in decisions: 32 KB, dozens of rows of a typical catalog
+// (a few hundred slots) per allocation.
 constexpr size_t kChunkDecisions = 16 * 1024;
 
 }  // namespace
@@ -21,7 +21,11 @@ const Decision* DecisionRowCache::RowFor(const HotTables& h, bool partner,
   // At least one decision, so that a row is never null.
   const size_t width = std::max<size_t>(h.slot_count, 1);
   if (chunk_capacity_ - chunk_used_ < width) {
-    chunk_capacity_ = std::max(kChunkDecisions, width);
+    // Chunks double from four rows up to kChunkDecisions, so that a snapshot
+    // with few combinations bound (a reload's first binds) stays small.
+    chunk_capacity_ = std::max(
+        width,
+        std::min(kChunkDecisions, std::max(4 * width, 2 * chunk_capacity_)));
     chunks_.push_back(std::make_unique<Decision[]>(chunk_capacity_));
     chunk_bytes_ += chunk_capacity_ * sizeof(Decision);
     chunk_used_ = 0;
