@@ -164,6 +164,15 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   return OwnershipRule(kDecisionTable.decisions[key], user_id, resource);
 }
 
+// DecideByRow's failure path: stale_snapshot, invalid_request or tenant, in
+// that order. Out of line, so that the hot path keeps its registers.
+ABSL_ATTRIBUTE_NOINLINE inline Decision DecideByRowFailed(
+    const HotTables& h, const PrincipalFacts& p, ActionId action,
+    EntityId entity, const ResourceRef* resource) {
+  const Reason unusable = StaleOrOutOfRange(h, p, action, entity, resource);
+  return Deny(unusable == Reason::kGranted ? Reason::kTenant : unusable);
+}
+
 // The decision for one request by ids of a principal bound with a decision
 // row (CompiledPolicy::BindPartner / BindEntityUser): the principal's and the
 // action's tags and the action's bounds, one read of the row (rules 2 to 4
@@ -178,15 +187,6 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
 // principal's range), and which of them failed is sorted out only when it
 // fails: the same answers as Decide() (stale_snapshot, then
 // invalid_request, then tenant), with fewer compares on the way to a grant.
-// DecideByRow's failure path: stale_snapshot, invalid_request or tenant, in
-// that order. Out of line, so that the hot path keeps its registers.
-ABSL_ATTRIBUTE_NOINLINE inline Decision DecideByRowFailed(
-    const HotTables& h, const PrincipalFacts& p, ActionId action,
-    EntityId entity, const ResourceRef* resource) {
-  const Reason unusable = StaleOrOutOfRange(h, p, action, entity, resource);
-  return Deny(unusable == Reason::kGranted ? Reason::kTenant : unusable);
-}
-
 inline Decision DecideByRow(const CompiledPolicy& policy,
                             const Principal& principal, ActionId action,
                             EntityId entity, const ResourceRef* resource) {
