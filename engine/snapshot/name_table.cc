@@ -4,10 +4,41 @@
 #include <utility>
 
 namespace portcullis::internal {
+namespace {
 
-NameTable::NameTable()
-    : storage_(std::make_unique<Storage>()),
-      index_(0, Hash{storage_.get()}, Eq{storage_.get()}) {}
+// The index's size for `count` names: a power of two at least twice as large
+// (linear probing stays short at half full), and at most 2^32, which still
+// leaves an empty slot since there are fewer than 2^32 - 1 names.
+uint64_t SlotsFor(uint64_t count) {
+  uint64_t slots = 2;
+  while (slots < 2 * count && slots < (uint64_t{1} << 32)) slots *= 2;
+  return slots;
+}
+
+}  // namespace
+
+NameTable::NameTable() : storage_(std::make_unique<Storage>()) { Rebuild(0); }
+
+bool NameTable::Insert(uint32_t index) {
+  const uint32_t space = storage_->SpaceOf(index);
+  const absl::string_view name = storage_->names[index];
+  const uint64_t hash = HashKey(space, name);
+  const uint32_t position = Probe(space, name, hash);
+  if (slots_[position] != 0) return false;
+  slots_[position] = TagOf(hash) | (index + 1);
+  return true;
+}
+
+uint32_t NameTable::Rebuild(uint32_t count) {
+  const uint64_t slots = SlotsFor(count);
+  slots_.assign(slots, 0);
+  slots_.shrink_to_fit();
+  mask_ = static_cast<uint32_t>(slots - 1);
+  for (uint32_t index = 0; index < count; ++index) {
+    if (!Insert(index)) return index;
+  }
+  return kNotFound;
+}
 
 uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
   Storage& s = *storage_;
@@ -15,14 +46,18 @@ uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
   // Spaces are stored from the first name outside space 0 on.
   if (space != 0 && s.spaces.empty()) s.spaces.assign(index, 0);
   if (!s.spaces.empty()) s.spaces.push_back(space);
-  index_.insert(index);
+  if (2 * uint64_t{index + 1} > slots_.size()) {
+    Rebuild(index + 1);  // the names are distinct: Add's precondition
+  } else {
+    Insert(index);
+  }
   return index;
 }
 
 void NameTable::SetNames(PackedStrings names) {
   storage_->names = std::move(names);
   storage_->spaces.clear();
-  index_.clear();
+  Rebuild(0);
 }
 
 uint32_t NameTable::Index(std::vector<uint32_t> spaces) {
@@ -34,27 +69,13 @@ uint32_t NameTable::Index(std::vector<uint32_t> spaces) {
     s.spaces.clear();
     s.spaces.shrink_to_fit();
   }
-  index_.clear();
-  index_.reserve(count);
-  for (uint32_t index = 0; index < count; ++index) {
-    // One hash lookup per name: the set's equality on two indices compares
-    // the indices, so a repeated name must be looked up by its key.
-    bool added = false;
-    index_.lazy_emplace(Key{s.SpaceOf(index), s.names[index]},
-                        [&](const auto& construct) {
-                          construct(index);
-                          added = true;
-                        });
-    if (!added) return index;
-  }
-  return kNotFound;
+  return Rebuild(count);
 }
 
 size_t NameTable::MemoryBytes() const {
-  // A flat_hash_set slot is the element plus one control byte.
   return sizeof(*this) + sizeof(Storage) + storage_->names.MemoryBytes() +
          storage_->spaces.capacity() * sizeof(uint32_t) +
-         index_.capacity() * (sizeof(uint32_t) + 1);
+         slots_.capacity() * sizeof(uint32_t);
 }
 
 void NameTable::ShrinkToFit() {
