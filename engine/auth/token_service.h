@@ -139,6 +139,7 @@ namespace portcullis::auth {
 
 namespace introspection {
 class HitCounters;
+struct CacheKey;
 }  // namespace introspection
 
 // JWT access tokens (jwt.h, docs/jwt.md): how the service signs and verifies
@@ -494,6 +495,32 @@ class TokenService {
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectHeader(
       absl::string_view authorization_header, absl::Time now) const;
 
+  // Introspect and IntrospectHeader that LEND the grant rather than share
+  // it: the same checks, answers and errors, but what they return points
+  // into the calling thread's introspection cache, which owns the grant. So
+  // a cache hit writes no reference count (an atomic increment and
+  // decrement, on a line every thread using the token writes) and need not
+  // read the grant at all: the choice for a request path.
+  //
+  // Lifetime: the grant, and the policy snapshot and rate-limit cell it
+  // holds, stay valid until the calling thread next calls any Introspect*
+  // function or ReleaseThreadCache on ANY TokenService (a call may evict or
+  // replace the entry, or the cache of another service), or exits, and
+  // while this service lives. Use it within the request (rate limit, check,
+  // answer), on this thread; copy what must outlive that, or call
+  // Introspect/IntrospectHeader for a grant of your own. What the grant says
+  // is as current as with the shared form: a revocation or a policy swap
+  // that completes while a request uses it applies from the next
+  // introspection, the same bound as for a shared grant held by a request.
+  absl::StatusOr<const AccessGrant*> IntrospectLent(
+      absl::string_view access_token) const;
+  absl::StatusOr<const AccessGrant*> IntrospectLent(
+      absl::string_view access_token, absl::Time now) const;
+  absl::StatusOr<const AccessGrant*> IntrospectHeaderLent(
+      absl::string_view authorization_header) const;
+  absl::StatusOr<const AccessGrant*> IntrospectHeaderLent(
+      absl::string_view authorization_header, absl::Time now) const;
+
   // Counts one request against the grant's client (rate_limiter.h has the
   // GCRA semantics: a burst of `count`, then one request every
   // interval / count). Lock-free, allocation-free, O(1). The state is the
@@ -553,21 +580,30 @@ class TokenService {
   };
   PolicyState CurrentPolicy() const;
 
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectBytes(
-      absl::Span<const uint8_t> token, absl::Time now) const;
+  // The introspection functions below return the grant where the calling
+  // thread's cache holds it (the entry's shared_ptr), valid as long as a
+  // lent grant is (IntrospectLent); the public functions lend or copy it.
+  using CachedGrant = std::shared_ptr<const AccessGrant>;
+  // Introspect's and IntrospectHeader's work.
+  absl::StatusOr<const CachedGrant*> FindGrant(absl::string_view access_token,
+                                               absl::Time now) const;
+  absl::StatusOr<const CachedGrant*> FindGrantByHeader(
+      absl::string_view authorization_header, absl::Time now) const;
+  absl::StatusOr<const CachedGrant*> IntrospectBytes(
+      const std::array<uint8_t, 16>& token, absl::Time now) const;
   // `header`: the Authorization header `token` came from, checked
   // (ParseBearerHeader) on a cache miss only; empty for a bare token.
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectJwt(
+  absl::StatusOr<const CachedGrant*> IntrospectJwt(
       absl::string_view token, absl::Time now,
       absl::string_view header = {}) const;
-  // The cached introspection of a token: found by the SipHash of
-  // `cache_input` (an opaque token's bytes, a JWT's signature segment) and
-  // the exact `signed_part` (a JWT's `header.payload`; empty for opaque
-  // tokens). On a miss, `miss()` says which record to validate (or why the
-  // token is refused).
+  // The cached introspection of a token: found by its cache `key` (the
+  // BlockPrf, else the SipHash, of an opaque token's bytes; the SipHash of
+  // a JWT's signature segment) and the exact `signed_part` (a JWT's
+  // `header.payload`; empty for opaque tokens). On a miss, `miss()` says
+  // which record to validate (or why the token is refused).
   template <typename Miss>
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectCached(
-      absl::Span<const uint8_t> cache_input, absl::string_view signed_part,
+  absl::StatusOr<const CachedGrant*> IntrospectCached(
+      const introspection::CacheKey& key, absl::string_view signed_part,
       absl::Time now, Miss&& miss) const;
   // The jti of a JWT of this service, verified at `now`.
   absl::StatusOr<std::array<uint8_t, 16>> VerifiedJti(absl::string_view token,
@@ -617,7 +653,11 @@ class TokenService {
   const Clock& clock_;
   // Identifies this service's caches in every thread; never reused.
   const uint64_t id_;
-  // SipHash key of the introspection cache: random, never leaves memory.
+  // Keys the introspection cache by an opaque token's bytes; null on a CPU
+  // without AES instructions, which then uses cache_key_.
+  const std::unique_ptr<const BlockPrf> cache_prf_;
+  // SipHash key of the introspection cache (JWTs, and opaque tokens without
+  // cache_prf_): random, never leaves memory.
   std::array<uint8_t, 16> cache_key_;
   const size_t cache_sets_;
   // Every thread's count of cache hits (TokenServiceStats).
