@@ -877,6 +877,14 @@ TEST(TokenServiceTest, IntrospectErrors) {
        malformed + "token: invalid character 'z' at position 35"},
       {"Bearer-like scheme", "Bearex " + token,
        malformed + "authorization: wrong scheme, expected 'Bearer'"},
+      // 0x02 | 0x20 is '"', not 'b': only letters are lowered.
+      {"control character in the scheme",
+       "\x02"
+       "earer " +
+           token,
+       malformed + "authorization: wrong scheme, expected 'Bearer'"},
+      {"tab after the scheme", "Bearer\t" + token,
+       malformed + "authorization: unexpected whitespace at position 6"},
       {"never issued", "Bearer " + NeverIssued(),
        "UNAUTHENTICATED: access token: unknown"},
   };
