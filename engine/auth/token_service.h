@@ -24,9 +24,10 @@
 //       /*entity_user_id=*/""});
 //   reply(MontaTokenJson(*tokens));
 //
-//   // Every API request:
-//   absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-//       (*service)->IntrospectHeader(authorization_header, now);
+//   // Every API request (the grant lent until this thread's next
+//   // introspection; IntrospectHeader shares one instead):
+//   absl::StatusOr<const AccessGrant*> grant =
+//       (*service)->IntrospectHeaderLent(authorization_header, now);
 //   if (!grant.ok()) return reply_401(grant.status().message());
 //   if (!(*service)->CheckRateLimit(**grant, now).allowed) return reply_429();
 //   RequestNames request;  // from the route and the entity header
@@ -57,21 +58,28 @@
 // Fast introspection. A token's digest is a keyed BLAKE2b (a few hundred
 // nanoseconds), too slow for a per-request budget of 60 ns. So each thread
 // keeps a bounded cache of the tokens it has validated: a 4-way
-// set-associative table indexed by a SipHash-128 of the token under a
-// per-service random key (libsodium crypto_shorthash_siphashx24; about 20
-// ns), holding the bound AccessGrant, its expiry and the generations it was
-// validated at. A hit compares the full 128-bit SipHash value (branch-free,
-// constant time; which of the 4 ways matched is all a timing could tell),
-// two generation numbers and the expiry: no lock, no BLAKE2b, no write to
-// memory another thread reads. The first introspection of a token on each
-// thread takes the slow path (BLAKE2b, a store lookup, binding: about a
-// microsecond).
-//   * Why SipHash and not the raw token bytes: the cache then holds no token,
-//     only a keyed PRF value that cannot be presented; the at-rest rule
-//     (digests only) extends to memory. Why SipHash is enough: tokens are
-//     uniformly random 128-bit values, so nothing needs to resist a chosen
-//     input; the 128-bit value that is compared makes a false match as
-//     unlikely as guessing a token.
+// set-associative table indexed by a 128-bit keyed one-way function of the
+// token under a per-service random key, holding the bound AccessGrant, its
+// expiry and the generations it was validated at. For an opaque token that
+// function is BlockPrf (crypto.h: AES-128 in Matyas-Meyer-Oseas form, about
+// 30 instructions with AES-NI) of its 16 bytes; on a CPU without AES
+// instructions, and for a JWT's signature segment, a SipHash-128
+// (libsodium crypto_shorthash_siphashx24; about 250 instructions for 16
+// bytes). A hit compares the full 128-bit value (branch-free, constant time;
+// which of the 4 ways matched is all a timing could tell), two generation
+// numbers and the expiry: no lock, no BLAKE2b, no write to memory another
+// thread reads, and with IntrospectLent / IntrospectHeaderLent no write to
+// the grant's reference count either (the shared forms copy the cache's
+// shared_ptr: an atomic increment, and a decrement when the caller drops
+// it). The first introspection of a token on each thread takes the slow
+// path (BLAKE2b, a store lookup, binding: about a microsecond).
+//   * Why a keyed one-way function and not the raw token bytes: the cache
+//     then holds no token, only a keyed PRF value that cannot be presented
+//     and that does not give the token back even with the key; the at-rest
+//     rule (digests only) extends to memory. Why it is enough: tokens are
+//     uniformly random 128-bit values an attacker cannot choose (only
+//     tokens validated from the store are cached), and the 128-bit value
+//     that is compared makes a false match as unlikely as guessing a token.
 //   * Invalidation: a policy swap (SetPolicy) bumps a service epoch; a
 //     registry change that can invalidate tokens (a removed client, revoked
 //     client tokens) bumps the registry's version; revoking a user's tokens
@@ -307,7 +315,8 @@ struct TokenServiceStats {
 
 // The endpoints and introspection. Thread-safe: every method may be called
 // concurrently. Introspection of a token this thread has validated costs a
-// token parse, a SipHash and a table probe (see the file comment); the
+// token parse, a BlockPrf (or SipHash) and a table probe (see the file
+// comment); the
 // endpoints cost a BLAKE2b per token or secret involved plus a few store
 // operations (each under one store shard's lock) and allocate.
 //
