@@ -226,9 +226,11 @@ absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type);
 absl::string_view GrantTypeName(GrantKind grant);
 
 // An access token that introspection accepted, bound to one policy snapshot:
-// what the caller checks requests with. Immutable and thread-safe; shared
+// what the caller checks requests with. Immutable and thread-safe; owned
 // (std::shared_ptr<const AccessGrant>) by the introspection cache and the
-// callers holding it, and keeps its policy snapshot alive.
+// callers holding it (Introspect), or lent by a thread's cache until that
+// thread's next introspection (IntrospectLent); keeps its policy snapshot
+// alive.
 class AccessGrant {
  public:
   // Grants are made by TokenService only: this key is private to it.
