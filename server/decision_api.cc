@@ -43,9 +43,12 @@ std::string PrincipalOf(const auth::AccessGrant& grant) {
                                  : absl::StrCat("user:", grant.user_id());
 }
 
-// The caller's grant, or the answer to give: 401 (RFC 6750), 429, 503.
-std::shared_ptr<const auth::AccessGrant> Authenticate(
-    const DecisionApi& api, const HttpRequest& request, HttpResponse* failure) {
+// The caller's grant, or null and the answer to give: 401 (RFC 6750), 429,
+// 503. The grant is lent (TokenService::IntrospectHeaderLent): valid until
+// this thread's next introspection, so for this request only.
+const auth::AccessGrant* Authenticate(const DecisionApi& api,
+                                      const HttpRequest& request,
+                                      HttpResponse* failure) {
   const size_t count = request.count(http::field::authorization);
   const absl::string_view authorization = HeaderValue(request, "authorization");
   auto unauthorized = [&](bool missing) {
@@ -67,7 +70,7 @@ std::shared_ptr<const auth::AccessGrant> Authenticate(
   }
   api.metrics.Introspected();
   const absl::Time now = api.clock.Now();
-  auto grant = api.tokens.IntrospectHeader(authorization, now);
+  auto grant = api.tokens.IntrospectHeaderLent(authorization, now);
   if (!grant.ok()) {
     if (grant.status().code() == absl::StatusCode::kUnavailable) {
       *failure = ApiJson(http::status::service_unavailable,
@@ -147,8 +150,7 @@ HttpResponse CheckBatchEndpoint(const DecisionApi& api,
     return BadRequest("content-type: expected application/json");
   }
   HttpResponse failure;
-  std::shared_ptr<const auth::AccessGrant> grant =
-      Authenticate(api, request, &failure);
+  const auth::AccessGrant* grant = Authenticate(api, request, &failure);
   if (grant == nullptr) return failure;
   absl::StatusOr<std::vector<CheckItem>> items =
       ParseCheckBatch(request.body(), api.settings.api.max_batch_size);
@@ -224,8 +226,7 @@ HttpResponse PermissionsEndpoint(const DecisionApi& api,
     return BadRequest("entity_id: missing");
   }
   HttpResponse failure;
-  std::shared_ptr<const auth::AccessGrant> grant =
-      Authenticate(api, request, &failure);
+  const auth::AccessGrant* grant = Authenticate(api, request, &failure);
   if (grant == nullptr) return failure;
   const CompiledPolicy& policy = grant->policy();
   std::optional<EntityId> entity_id = policy.FindEntity(*entity);

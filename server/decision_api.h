@@ -55,7 +55,9 @@ HttpResponse PermissionsEndpoint(const DecisionApi& api,
 // What Service::Authorize found out, for its decision-log line.
 struct AuthorizeTrace {
   bool introspected = false;  // a Bearer token was looked up
-  std::shared_ptr<const auth::AccessGrant> grant;
+  // Lent (TokenService::IntrospectHeaderLent): valid until this thread's
+  // next introspection, so for this request only.
+  const auth::AccessGrant* grant = nullptr;
   std::string object_type;
   std::string action;
   std::string entity;

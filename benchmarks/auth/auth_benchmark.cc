@@ -11,6 +11,8 @@
 //     token       the token text, `now` given by the caller
 //     header      the Authorization header, `now` given
 //     clock       the token text, `now` read from the system clock
+//     lent        the Authorization header, `now` given, the grant lent
+//                 (IntrospectHeaderLent: no reference count written)
 //     slow_path   baseline: a cache of 4 entries, so every call misses and
 //                 validates from the store (BLAKE2b, store lookup, binding)
 //   BM_IntrospectJwt/<variant>/<tokens>: the same with JWT access tokens
@@ -29,6 +31,8 @@
 //     ids         partner tokens (client_credentials): tenant and scope
 //     full        entity-user tokens and a request that runs all five rules,
 //                 through ownership
+//     lent        ids, the grant lent (IntrospectHeaderLent)
+//     lent_full   full, the grant lent
 //   BM_TokenCheckByNames/names/<tokens>   partner tokens, the action and
 //                                      entity by name (Check with
 //                                      RequestNames): introspection plus
@@ -185,7 +189,7 @@ Fixture& GetFixture(size_t tokens, size_t cache_entries,
   return *fixture;
 }
 
-enum class Input { kToken, kHeader, kClock };
+enum class Input { kToken, kHeader, kClock, kHeaderLent };
 
 void BM_Introspect(benchmark::State& state, Input input, size_t cache_entries,
                    bool jwt) {
@@ -199,16 +203,26 @@ void BM_Introspect(benchmark::State& state, Input input, size_t cache_entries,
       case Input::kToken:
         return service.Introspect(f.tokens[i], f.now);
       case Input::kHeader:
+      case Input::kHeaderLent:  // Timed below, without this lambda.
         return service.IntrospectHeader(f.headers[i], f.now);
       case Input::kClock:
         return service.Introspect(f.tokens[i]);
     }
     return service.Introspect(f.tokens[i], f.now);
   };
-  for (auto _ : state) {
-    absl::StatusOr<std::shared_ptr<const AccessGrant>> grant = introspect(i);
-    benchmark::DoNotOptimize(grant);
-    if (++i == n) i = 0;
+  if (input == Input::kHeaderLent) {
+    for (auto _ : state) {
+      absl::StatusOr<const AccessGrant*> grant =
+          service.IntrospectHeaderLent(f.headers[i], f.now);
+      benchmark::DoNotOptimize(grant);
+      if (++i == n) i = 0;
+    }
+  } else {
+    for (auto _ : state) {
+      absl::StatusOr<std::shared_ptr<const AccessGrant>> grant = introspect(i);
+      benchmark::DoNotOptimize(grant);
+      if (++i == n) i = 0;
+    }
   }
   if (!service.Introspect(f.tokens[0], f.now).ok()) {
     state.SkipWithError("introspection failed");
@@ -216,7 +230,24 @@ void BM_Introspect(benchmark::State& state, Input input, size_t cache_entries,
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_TokenCheckIds(benchmark::State& state) {
+// The grant of `header`, shared (IntrospectHeader) or lent
+// (IntrospectHeaderLent), as a pointer valid until the next call; null if
+// introspection failed. `held` keeps a shared grant.
+const AccessGrant* GrantOf(const TokenService& service,
+                           const std::string& header, absl::Time now, bool lent,
+                           std::shared_ptr<const AccessGrant>& held) {
+  if (lent) {
+    absl::StatusOr<const AccessGrant*> grant =
+        service.IntrospectHeaderLent(header, now);
+    return grant.ok() ? *grant : nullptr;
+  }
+  absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
+      service.IntrospectHeader(header, now);
+  held = grant.ok() ? *std::move(grant) : nullptr;
+  return held.get();
+}
+
+void BM_TokenCheckIds(benchmark::State& state, bool lent) {
   Fixture& f = GetFixture(static_cast<size_t>(state.range(0)), kCacheEntries);
   const TokenService& service = *f.service;
   // Interned once per snapshot, as a service does per route and per team.
@@ -225,12 +256,13 @@ void BM_TokenCheckIds(benchmark::State& state) {
   const size_t n = f.headers.size();
   size_t i = 0;
   size_t allowed = 0;
+  std::shared_ptr<const AccessGrant> held;
   for (auto _ : state) {
-    absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-        service.IntrospectHeader(f.headers[i], f.now);
-    if (grant.ok()) {
+    const AccessGrant* grant =
+        GrantOf(service, f.headers[i], f.now, lent, held);
+    if (grant != nullptr) {
       const Decision d =
-          Check((*grant)->policy(), (*grant)->principal(), action, entity);
+          Check(grant->policy(), grant->principal(), action, entity);
       allowed += d.allowed();
     }
     if (++i == n) i = 0;
@@ -244,7 +276,7 @@ void BM_TokenCheckIds(benchmark::State& state) {
 // Entity-user tokens, and a request that runs all five rules: tenant, scope,
 // partner_only, rbac (team-member: charges.read is allowed_for_own) and
 // ownership (the user created the charge).
-void BM_TokenCheckFull(benchmark::State& state) {
+void BM_TokenCheckFull(benchmark::State& state, bool lent) {
   Fixture& f = GetFixture(static_cast<size_t>(state.range(0)), kCacheEntries,
                           /*entity_users=*/true);
   const TokenService& service = *f.service;
@@ -259,12 +291,13 @@ void BM_TokenCheckFull(benchmark::State& state) {
   }
   size_t i = 0;
   size_t own = 0;
+  std::shared_ptr<const AccessGrant> held;
   for (auto _ : state) {
-    absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-        service.IntrospectHeader(f.headers[i], f.now);
-    if (grant.ok()) {
-      const Decision d = Check((*grant)->policy(), (*grant)->principal(),
-                               action, entity, &charges[i]);
+    const AccessGrant* grant =
+        GrantOf(service, f.headers[i], f.now, lent, held);
+    if (grant != nullptr) {
+      const Decision d = Check(grant->policy(), grant->principal(), action,
+                               entity, &charges[i]);
       own += d.verdict == Verdict::kAllowed && d.reason == Reason::kOwnership;
     }
     if (++i == n) i = 0;
@@ -374,10 +407,21 @@ int RegisterAll() {
                                  Input::kClock, kCacheEntries, false)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
-    benchmark::RegisterBenchmark("BM_TokenCheck/ids", BM_TokenCheckIds)
+    benchmark::RegisterBenchmark("BM_Introspect/lent", BM_Introspect,
+                                 Input::kHeaderLent, kCacheEntries, false)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
-    benchmark::RegisterBenchmark("BM_TokenCheck/full", BM_TokenCheckFull)
+    benchmark::RegisterBenchmark("BM_TokenCheck/ids", BM_TokenCheckIds, false)
+        ->Arg(tokens)
+        ->Apply(FixedIterationsFromEnv);
+    benchmark::RegisterBenchmark("BM_TokenCheck/full", BM_TokenCheckFull, false)
+        ->Arg(tokens)
+        ->Apply(FixedIterationsFromEnv);
+    benchmark::RegisterBenchmark("BM_TokenCheck/lent", BM_TokenCheckIds, true)
+        ->Arg(tokens)
+        ->Apply(FixedIterationsFromEnv);
+    benchmark::RegisterBenchmark("BM_TokenCheck/lent_full", BM_TokenCheckFull,
+                                 true)
         ->Arg(tokens)
         ->Apply(FixedIterationsFromEnv);
     benchmark::RegisterBenchmark("BM_TokenCheckByNames/names",

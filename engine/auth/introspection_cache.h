@@ -1,7 +1,9 @@
 // The introspection cache of the token service (token_service.h, "Fast
 // introspection"): per thread, for each of the services it used most
 // recently, a 4-way set-associative table of validated tokens keyed by a
-// SipHash-128 of the token, each entry holding the bound AccessGrant, its
+// 128-bit keyed one-way function of the token (BlockPrf of an opaque
+// token's bytes, else SipHash-128), each entry holding the bound AccessGrant,
+// its
 // expiry and the generations it was validated at. Thread-hostile by design:
 // only its thread touches a table (its hit count excepted: HitCounters reads
 // it). Not part of the public API.
@@ -38,8 +40,9 @@ constexpr size_t kWays = 4;
 // CacheEntry::valid_seconds of an entry valid from any time before expiry.
 constexpr uint32_t kAlwaysValid = 0xffffffffu;
 
-// SipHash-128 of a token (an opaque token's 16 bytes, or a JWT's whole text)
-// under the service's cache key.
+// A token's cache key: BlockPrf of an opaque token's 16 bytes, or
+// SipHash-128 (CacheKeyOf) of a JWT's signature segment or, without AES
+// instructions, of an opaque token's bytes.
 struct CacheKey {
   uint64_t lo = 0;
   uint64_t hi = 0;

@@ -24,9 +24,10 @@
 //       /*entity_user_id=*/""});
 //   reply(MontaTokenJson(*tokens));
 //
-//   // Every API request:
-//   absl::StatusOr<std::shared_ptr<const AccessGrant>> grant =
-//       (*service)->IntrospectHeader(authorization_header, now);
+//   // Every API request (the grant lent until this thread's next
+//   // introspection; IntrospectHeader shares one instead):
+//   absl::StatusOr<const AccessGrant*> grant =
+//       (*service)->IntrospectHeaderLent(authorization_header, now);
 //   if (!grant.ok()) return reply_401(grant.status().message());
 //   if (!(*service)->CheckRateLimit(**grant, now).allowed) return reply_429();
 //   RequestNames request;  // from the route and the entity header
@@ -57,21 +58,28 @@
 // Fast introspection. A token's digest is a keyed BLAKE2b (a few hundred
 // nanoseconds), too slow for a per-request budget of 60 ns. So each thread
 // keeps a bounded cache of the tokens it has validated: a 4-way
-// set-associative table indexed by a SipHash-128 of the token under a
-// per-service random key (libsodium crypto_shorthash_siphashx24; about 20
-// ns), holding the bound AccessGrant, its expiry and the generations it was
-// validated at. A hit compares the full 128-bit SipHash value (branch-free,
-// constant time; which of the 4 ways matched is all a timing could tell),
-// two generation numbers and the expiry: no lock, no BLAKE2b, no write to
-// memory another thread reads. The first introspection of a token on each
-// thread takes the slow path (BLAKE2b, a store lookup, binding: about a
-// microsecond).
-//   * Why SipHash and not the raw token bytes: the cache then holds no token,
-//     only a keyed PRF value that cannot be presented; the at-rest rule
-//     (digests only) extends to memory. Why SipHash is enough: tokens are
-//     uniformly random 128-bit values, so nothing needs to resist a chosen
-//     input; the 128-bit value that is compared makes a false match as
-//     unlikely as guessing a token.
+// set-associative table indexed by a 128-bit keyed one-way function of the
+// token under a per-service random key, holding the bound AccessGrant, its
+// expiry and the generations it was validated at. For an opaque token that
+// function is BlockPrf (crypto.h: AES-128 in Matyas-Meyer-Oseas form, about
+// 30 instructions with AES-NI) of its 16 bytes; on a CPU without AES
+// instructions, and for a JWT's signature segment, a SipHash-128
+// (libsodium crypto_shorthash_siphashx24; about 250 instructions for 16
+// bytes). A hit compares the full 128-bit value (branch-free, constant time;
+// which of the 4 ways matched is all a timing could tell), two generation
+// numbers and the expiry: no lock, no BLAKE2b, no write to memory another
+// thread reads, and with IntrospectLent / IntrospectHeaderLent no write to
+// the grant's reference count either (the shared forms copy the cache's
+// shared_ptr: an atomic increment, and a decrement when the caller drops
+// it). The first introspection of a token on each thread takes the slow
+// path (BLAKE2b, a store lookup, binding: about a microsecond).
+//   * Why a keyed one-way function and not the raw token bytes: the cache
+//     then holds no token, only a keyed PRF value that cannot be presented
+//     and that does not give the token back even with the key; the at-rest
+//     rule (digests only) extends to memory. Why it is enough: tokens are
+//     uniformly random 128-bit values an attacker cannot choose (only
+//     tokens validated from the store are cached), and the 128-bit value
+//     that is compared makes a false match as unlikely as guessing a token.
 //   * Invalidation: a policy swap (SetPolicy) bumps a service epoch; a
 //     registry change that can invalidate tokens (a removed client, revoked
 //     client tokens) bumps the registry's version; revoking a user's tokens
@@ -139,6 +147,7 @@ namespace portcullis::auth {
 
 namespace introspection {
 class HitCounters;
+struct CacheKey;
 }  // namespace introspection
 
 // JWT access tokens (jwt.h, docs/jwt.md): how the service signs and verifies
@@ -217,9 +226,11 @@ absl::StatusOr<GrantKind> ParseGrantType(absl::string_view grant_type);
 absl::string_view GrantTypeName(GrantKind grant);
 
 // An access token that introspection accepted, bound to one policy snapshot:
-// what the caller checks requests with. Immutable and thread-safe; shared
+// what the caller checks requests with. Immutable and thread-safe; owned
 // (std::shared_ptr<const AccessGrant>) by the introspection cache and the
-// callers holding it, and keeps its policy snapshot alive.
+// callers holding it (Introspect), or lent by a thread's cache until that
+// thread's next introspection (IntrospectLent); keeps its policy snapshot
+// alive.
 class AccessGrant {
  public:
   // Grants are made by TokenService only: this key is private to it.
@@ -306,7 +317,8 @@ struct TokenServiceStats {
 
 // The endpoints and introspection. Thread-safe: every method may be called
 // concurrently. Introspection of a token this thread has validated costs a
-// token parse, a SipHash and a table probe (see the file comment); the
+// token parse, a BlockPrf (or SipHash) and a table probe (see the file
+// comment); the
 // endpoints cost a BLAKE2b per token or secret involved plus a few store
 // operations (each under one store shard's lock) and allocate.
 //
@@ -494,6 +506,32 @@ class TokenService {
   absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectHeader(
       absl::string_view authorization_header, absl::Time now) const;
 
+  // Introspect and IntrospectHeader that LEND the grant rather than share
+  // it: the same checks, answers and errors, but what they return points
+  // into the calling thread's introspection cache, which owns the grant. So
+  // a cache hit writes no reference count (an atomic increment and
+  // decrement, on a line every thread using the token writes) and need not
+  // read the grant at all: the choice for a request path.
+  //
+  // Lifetime: the grant, and the policy snapshot and rate-limit cell it
+  // holds, stay valid until the calling thread next calls any Introspect*
+  // function or ReleaseThreadCache on ANY TokenService (a call may evict or
+  // replace the entry, or the cache of another service), or exits, and
+  // while this service lives. Use it within the request (rate limit, check,
+  // answer), on this thread; copy what must outlive that, or call
+  // Introspect/IntrospectHeader for a grant of your own. What the grant says
+  // is as current as with the shared form: a revocation or a policy swap
+  // that completes while a request uses it applies from the next
+  // introspection, the same bound as for a shared grant held by a request.
+  absl::StatusOr<const AccessGrant*> IntrospectLent(
+      absl::string_view access_token) const;
+  absl::StatusOr<const AccessGrant*> IntrospectLent(
+      absl::string_view access_token, absl::Time now) const;
+  absl::StatusOr<const AccessGrant*> IntrospectHeaderLent(
+      absl::string_view authorization_header) const;
+  absl::StatusOr<const AccessGrant*> IntrospectHeaderLent(
+      absl::string_view authorization_header, absl::Time now) const;
+
   // Counts one request against the grant's client (rate_limiter.h has the
   // GCRA semantics: a burst of `count`, then one request every
   // interval / count). Lock-free, allocation-free, O(1). The state is the
@@ -553,21 +591,30 @@ class TokenService {
   };
   PolicyState CurrentPolicy() const;
 
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectBytes(
-      absl::Span<const uint8_t> token, absl::Time now) const;
+  // The introspection functions below return the grant where the calling
+  // thread's cache holds it (the entry's shared_ptr), valid as long as a
+  // lent grant is (IntrospectLent); the public functions lend or copy it.
+  using CachedGrant = std::shared_ptr<const AccessGrant>;
+  // Introspect's and IntrospectHeader's work.
+  absl::StatusOr<const CachedGrant*> FindGrant(absl::string_view access_token,
+                                               absl::Time now) const;
+  absl::StatusOr<const CachedGrant*> FindGrantByHeader(
+      absl::string_view authorization_header, absl::Time now) const;
+  absl::StatusOr<const CachedGrant*> IntrospectBytes(
+      const std::array<uint8_t, 16>& token, absl::Time now) const;
   // `header`: the Authorization header `token` came from, checked
   // (ParseBearerHeader) on a cache miss only; empty for a bare token.
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectJwt(
+  absl::StatusOr<const CachedGrant*> IntrospectJwt(
       absl::string_view token, absl::Time now,
       absl::string_view header = {}) const;
-  // The cached introspection of a token: found by the SipHash of
-  // `cache_input` (an opaque token's bytes, a JWT's signature segment) and
-  // the exact `signed_part` (a JWT's `header.payload`; empty for opaque
-  // tokens). On a miss, `miss()` says which record to validate (or why the
-  // token is refused).
+  // The cached introspection of a token: found by its cache `key` (the
+  // BlockPrf, else the SipHash, of an opaque token's bytes; the SipHash of
+  // a JWT's signature segment) and the exact `signed_part` (a JWT's
+  // `header.payload`; empty for opaque tokens). On a miss, `miss()` says
+  // which record to validate (or why the token is refused).
   template <typename Miss>
-  absl::StatusOr<std::shared_ptr<const AccessGrant>> IntrospectCached(
-      absl::Span<const uint8_t> cache_input, absl::string_view signed_part,
+  absl::StatusOr<const CachedGrant*> IntrospectCached(
+      const introspection::CacheKey& key, absl::string_view signed_part,
       absl::Time now, Miss&& miss) const;
   // The jti of a JWT of this service, verified at `now`.
   absl::StatusOr<std::array<uint8_t, 16>> VerifiedJti(absl::string_view token,
@@ -617,7 +664,11 @@ class TokenService {
   const Clock& clock_;
   // Identifies this service's caches in every thread; never reused.
   const uint64_t id_;
-  // SipHash key of the introspection cache: random, never leaves memory.
+  // Keys the introspection cache by an opaque token's bytes; null on a CPU
+  // without AES instructions, which then uses cache_key_.
+  const std::unique_ptr<const BlockPrf> cache_prf_;
+  // SipHash key of the introspection cache (JWTs, and opaque tokens without
+  // cache_prf_): random, never leaves memory.
   std::array<uint8_t, 16> cache_key_;
   const size_t cache_sets_;
   // Every thread's count of cache hits (TokenServiceStats).

@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -271,6 +273,63 @@ TEST(KeyedHashTest, KeysSeparateDigests) {
   key_bytes[31] ^= 1;
   const SecretKey d = KeyFrom(key_bytes);
   EXPECT_NE(KeyedHash(c, data), KeyedHash(d, data));
+}
+
+// BlockPrf is AES-128 (FIPS 197) with its input XORed back in: the
+// standard's own examples, Appendix B and C.1, as 16-byte hex strings.
+TEST(BlockPrfTest, IsAes128XorInput) {
+  if (!BlockPrf::Supported()) GTEST_SKIP() << "no AES instructions";
+  struct Case {
+    const char* name;
+    const char* key;
+    const char* plaintext;
+    const char* ciphertext;
+  };
+  const Case cases[] = {
+      {"FIPS 197 Appendix B", "2b7e151628aed2a6abf7158809cf4f3c",
+       "3243f6a8885a308d313198a2e0370734", "3925841d02dc09fbdc118597196a0b32"},
+      {"FIPS 197 Appendix C.1", "000102030405060708090a0b0c0d0e0f",
+       "00112233445566778899aabbccddeeff", "69c4e0d86a7b0430d8cdb78070b4c55a"},
+  };
+  auto block = [](const char* hex) {
+    const std::string bytes = absl::HexStringToBytes(hex);
+    std::array<uint8_t, BlockPrf::kKeySize> out;
+    std::memcpy(out.data(), bytes.data(), out.size());
+    return out;
+  };
+  auto word = [](const std::array<uint8_t, 16>& bytes, size_t offset) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      value |= uint64_t{bytes[offset + i]} << (8 * i);
+    }
+    return value;
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::unique_ptr<const BlockPrf> prf = BlockPrf::FromKey(block(c.key));
+    ASSERT_NE(prf, nullptr);
+    const std::array<uint8_t, 16> plaintext = block(c.plaintext);
+    std::array<uint8_t, 16> expected = block(c.ciphertext);
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] ^= plaintext[i];
+    const std::array<uint64_t, 2> out = prf->Evaluate(plaintext);
+    EXPECT_EQ(out[0], word(expected, 0));
+    EXPECT_EQ(out[1], word(expected, 8));
+  }
+}
+
+TEST(BlockPrfTest, FreshKeysDiffer) {
+  if (!BlockPrf::Supported()) GTEST_SKIP() << "no AES instructions";
+  std::unique_ptr<const BlockPrf> a = BlockPrf::Create();
+  std::unique_ptr<const BlockPrf> b = BlockPrf::Create();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const std::array<uint8_t, 16> zero{};
+  EXPECT_NE(a->Evaluate(zero), b->Evaluate(zero));
+  // A keyed function, not the identity or a constant.
+  std::array<uint8_t, 16> one{};
+  one[0] = 1;
+  EXPECT_NE(a->Evaluate(zero), a->Evaluate(one));
+  EXPECT_EQ(a->Evaluate(one), a->Evaluate(one));
 }
 
 }  // namespace

@@ -207,18 +207,51 @@ TEST(ParseTokenTest, ArbitraryBytes) {
   }
 }
 
-// DecodeToken is ParseToken's fast path: it accepts exactly what ParseToken
-// accepts, with the same bytes. Every single substitution of two tokens, and
-// random texts over an alphabet of near misses (the characters next to the
-// hex ranges, dashes, bytes with the high bit set), which would expose a
-// carry between the lanes of its 8-bytes-at-once arithmetic.
+// The token text's grammar one character at a time, the obvious way: the
+// reference DecodeToken's vector code is checked against (ParseToken
+// calls DecodeToken, so it cannot be the reference).
+bool ReferenceDecode(absl::string_view text,
+                     std::array<uint8_t, TokenBytes::kSize>& bytes) {
+  if (text.size() != 36) return false;
+  auto value = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<int> digits;
+  for (size_t position = 0; position < text.size(); ++position) {
+    if (IsDashPosition(position)) {
+      if (text[position] != '-') return false;
+      continue;
+    }
+    const int digit = value(text[position]);
+    if (digit < 0) return false;
+    digits.push_back(digit);
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<uint8_t>(digits[2 * i] << 4 | digits[2 * i + 1]);
+  }
+  return true;
+}
+
+// DecodeToken is ParseToken's fast path: it accepts exactly what the
+// grammar accepts (ReferenceDecode), with the same bytes, and so does
+// ParseToken. Every single substitution of two tokens, and random texts over
+// an alphabet of near misses (the characters next to the hex ranges, dashes,
+// bytes with the high bit set), which would expose a carry between the lanes
+// of its many-bytes-at-once arithmetic or a lane taken from the wrong load.
 TEST(DecodeTokenTest, AgreesWithParseToken) {
   auto expect_agreement = [](const std::string& text) {
     std::array<uint8_t, TokenBytes::kSize> bytes;
+    std::array<uint8_t, TokenBytes::kSize> expected;
     const bool decoded = DecodeToken(text, bytes);
+    const bool valid = ReferenceDecode(text, expected);
     absl::StatusOr<TokenBytes> parsed = ParseToken(text);
+    ASSERT_EQ(decoded, valid) << absl::CHexEscape(text);
     ASSERT_EQ(decoded, parsed.ok()) << absl::CHexEscape(text);
     if (decoded) {
+      ASSERT_EQ(bytes, expected) << absl::CHexEscape(text);
       ASSERT_EQ(TokenBytes(bytes), *parsed) << absl::CHexEscape(text);
     }
   };

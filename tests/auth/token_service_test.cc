@@ -1,6 +1,7 @@
 #include "engine/auth/token_service.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -845,6 +846,15 @@ TEST(TokenServiceTest, IntrospectErrors) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(IntrospectStatus(f.service(), c.token, kStart), c.expected);
+    // The lending form answers the same, with the grant the cache holds.
+    absl::StatusOr<const AccessGrant*> lent =
+        f.service().IntrospectLent(c.token, kStart);
+    EXPECT_EQ(Describe(lent.status()), c.expected);
+    if (lent.ok()) {
+      GrantOr shared = f.service().Introspect(c.token, kStart);
+      ASSERT_TRUE(shared.ok());
+      EXPECT_EQ(*lent, shared->get());
+    }
   }
   const Case headers[] = {
       {"the header", "Bearer " + token, "OK"},
@@ -867,6 +877,14 @@ TEST(TokenServiceTest, IntrospectErrors) {
        malformed + "token: invalid character 'z' at position 35"},
       {"Bearer-like scheme", "Bearex " + token,
        malformed + "authorization: wrong scheme, expected 'Bearer'"},
+      // 0x02 | 0x20 is '"', not 'b': only letters are lowered.
+      {"control character in the scheme",
+       "\x02"
+       "earer " +
+           token,
+       malformed + "authorization: wrong scheme, expected 'Bearer'"},
+      {"tab after the scheme", "Bearer\t" + token,
+       malformed + "authorization: unexpected whitespace at position 6"},
       {"never issued", "Bearer " + NeverIssued(),
        "UNAUTHENTICATED: access token: unknown"},
   };
@@ -874,6 +892,14 @@ TEST(TokenServiceTest, IntrospectErrors) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(Describe(f.service().IntrospectHeader(c.token, kStart).status()),
               c.expected);
+    absl::StatusOr<const AccessGrant*> lent =
+        f.service().IntrospectHeaderLent(c.token, kStart);
+    EXPECT_EQ(Describe(lent.status()), c.expected);
+    if (lent.ok()) {
+      GrantOr shared = f.service().IntrospectHeader(c.token, kStart);
+      ASSERT_TRUE(shared.ok());
+      EXPECT_EQ(*lent, shared->get());
+    }
   }
 }
 
@@ -1688,6 +1714,144 @@ TEST(TokenServiceConcurrencyTest, IssueIntrospectRevokeAndSwap) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GT(shared_tokens.size(), 0u);
+}
+
+// A lent grant stays whole, with its snapshot, while other threads revoke
+// its token and swap the policy, until this thread introspects again: the
+// documented lifetime (under AddressSanitizer, a use within it that read
+// freed memory would fail). The next introspection sees both changes.
+TEST(TokenServiceLentTest, LentGrantLivesUntilTheThreadsNextIntrospection) {
+  ServiceFixture f(/*policy=*/nullptr);
+  std::shared_ptr<const CompiledPolicy> first = CompileText(kPolicy);
+  const std::weak_ptr<const CompiledPolicy> old = first;
+  ASSERT_TRUE(f.service().SetPolicy(std::move(first)).ok());
+  const std::string secret = f.Register("c-backend");
+  const IssuedTokens revoked = f.Issue("c-backend", secret);
+  const IssuedTokens kept = f.Issue("c-backend", secret, "u-ann");
+  const std::string header = "Bearer " + revoked.access_token;
+
+  absl::StatusOr<const AccessGrant*> lent =
+      f.service().IntrospectHeaderLent(header, kStart);
+  ASSERT_TRUE(lent.ok()) << lent.status();
+  const AccessGrant& grant = **lent;
+  // Revoked and swapped away on another thread, with no reference to the
+  // grant held anywhere but in this thread's cache.
+  Worker other;
+  other.Run([&] {
+    ASSERT_TRUE(
+        f.service().Revoke({"c-backend", secret, revoked.access_token}).ok());
+    ASSERT_TRUE(f.service()
+                    .SetPolicy(CompileEdited([](v1::PolicySet& set) {
+                      set.mutable_credentials(0)->set_scopes(0, "all:write");
+                    }))
+                    .ok());
+  });
+  EXPECT_FALSE(old.expired());
+  EXPECT_EQ(grant.client_id(), "c-backend");
+  EXPECT_EQ(grant.principal().snapshot(), grant.policy().snapshot());
+  EXPECT_EQ(CheckNames(grant, "payable", "delete", "e-1"), "allowed/granted");
+  EXPECT_TRUE(f.service().CheckRateLimit(grant, kStart).allowed);
+
+  // The next introspection refuses the revoked token, drops the old
+  // snapshot's grants from this thread's cache, and binds the other token
+  // to the new snapshot.
+  EXPECT_EQ(Describe(f.service().IntrospectHeaderLent(header, kStart).status()),
+            "UNAUTHENTICATED: access token: revoked");
+  EXPECT_TRUE(old.expired());
+  absl::StatusOr<const AccessGrant*> again =
+      f.service().IntrospectLent(kept.access_token, kStart);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(&(*again)->policy(), f.service().policy().get());
+  EXPECT_EQ(CheckNames(**again, "payable", "delete", "e-1"),
+            "not_allowed/scope");
+}
+
+// A lent grant is the cache's: its shared_ptr count does not move on a hit,
+// and a shared grant of the same token is the same object.
+TEST(TokenServiceLentTest, AHitWritesNoReferenceCount) {
+  ServiceFixture f;
+  const IssuedTokens issued = f.Issue("c-backend", f.Register("c-backend"));
+  GrantOr shared = f.service().Introspect(issued.access_token, kStart);
+  ASSERT_TRUE(shared.ok());
+  const long count = shared->use_count();  // The cache's and this one.
+  EXPECT_EQ(count, 2);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<const AccessGrant*> lent =
+        f.service().IntrospectLent(issued.access_token, kStart);
+    ASSERT_TRUE(lent.ok());
+    EXPECT_EQ(*lent, shared->get());
+    EXPECT_EQ(shared->use_count(), count);
+  }
+}
+
+// Lending threads use each grant until their next introspection while
+// others revoke tokens and swap policies. Under ThreadSanitizer this finds
+// unsynchronized access (and under AddressSanitizer, a grant freed within
+// its lifetime); everywhere it checks that a grant lent is consistent with
+// its snapshot and that a revocation complete before an introspection began
+// is never lent past.
+TEST(TokenServiceLentTest, LendingRevokingAndSwappingConcurrently) {
+  ServiceFixture f;
+  const std::string secret = f.Register("c-backend");
+  const std::shared_ptr<const CompiledPolicy> policy = f.service().policy();
+  constexpr int kTokens = 24;
+  constexpr int kRounds = 400;
+  std::vector<std::string> headers;
+  for (int i = 0; i < kTokens; ++i) {
+    headers.push_back(
+        "Bearer " +
+        f.Issue("c-backend", secret, i % 2 == 0 ? "u-ann" : "").access_token);
+  }
+  // Set before Revoke is called, and after it returns.
+  std::array<std::atomic<bool>, kTokens> revoking{};
+  std::array<std::atomic<bool>, kTokens> revoked{};
+  std::atomic<int> failures{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kRounds; ++i) {
+        const int t = (i * 5 + w) % kTokens;
+        const bool was_revoked = revoked[t].load();
+        absl::StatusOr<const AccessGrant*> grant =
+            f.service().IntrospectHeaderLent(headers[t], kStart);
+        if (!grant.ok()) {
+          if (!revoking[t].load()) failures.fetch_add(1);
+          continue;
+        }
+        if (was_revoked) failures.fetch_add(1);
+        const AccessGrant& g = **grant;
+        if (g.principal().snapshot() != g.policy().snapshot() ||
+            CheckNames(g, "payable", "read", "e-1") != "allowed/granted") {
+          failures.fetch_add(1);
+        }
+        (void)f.service().CheckRateLimit(g, kStart);
+        std::this_thread::yield();
+        // Still whole after the yield, whatever the others did meanwhile.
+        if (g.client_id() != "c-backend") failures.fetch_add(1);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (!go.load()) std::this_thread::yield();
+    for (int i = 0; i < 30; ++i) {
+      (void)f.service().SetPolicy(i % 2 == 0 ? CompileText(kPolicy) : policy);
+      if (i % 3 == 0) {
+        const int t = (i * 7) % kTokens;
+        const std::string token = headers[t].substr(7);
+        revoking[t].store(true);
+        if (!f.service().Revoke({"c-backend", secret, token}).ok()) {
+          failures.fetch_add(1);
+        }
+        revoked[t].store(true);
+      }
+      std::this_thread::yield();
+    }
+  });
+  go.store(true);
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace
