@@ -115,7 +115,7 @@ class PolicyCompiler {
     InternEntities();
     if (ErrorCount() != 0) return false;
     RoleRows rows(tables_);
-    v1::Role role;
+    const v1::Role* role = nullptr;
     for (int i = 0;; ++i) {
       switch (roles.Read(role)) {
         case RoleStream::Next::kRole:
@@ -129,8 +129,8 @@ class PolicyCompiler {
           return false;
       }
       if (static_cast<size_t>(i) >= options_.max_roles) return false;
-      if (!InternRole(i, role)) return false;
-      CompileRoleRow(static_cast<uint32_t>(role_input_.size() - 1), i, role,
+      if (!InternRole(i, *role)) return false;
+      CompileRoleRow(static_cast<uint32_t>(role_input_.size() - 1), i, *role,
                      rows);
       if (ErrorCount() != 0) return false;
     }

@@ -113,8 +113,8 @@ class RoleStream {
                // takes whole); the caller compiles the policy another way
   };
   virtual ~RoleStream() = default;
-  // Clears `role` and reads the next role into it.
-  virtual Next Read(v1::Role& role) = 0;
+  // Reads the next role; on kRole `role` points at it until the next Read.
+  virtual Next Read(const v1::Role*& role) = 0;
 };
 
 // Compile() of `rest` with its roles, in order, from `roles` (rest's own

@@ -1,20 +1,31 @@
 #include "engine/compile/json_policy_compiler.h"
 
+#include <cstddef>
+#include <memory>
 #include <utility>
 
 #include "engine/load/policy_json_reader.h"
+#include "google/protobuf/arena.h"
 
 namespace portcullis {
 namespace {
 
-// The compiler's view of pass 2.
+// The compiler's view of pass 2. Each role is read onto an arena whose one
+// block (kept by Reset) serves every role: no allocation per role or per
+// message, where a reused heap message would free and allocate its
+// submessages on every Clear.
 class JsonRoleStream : public RoleStream {
  public:
   explicit JsonRoleStream(internal::PolicyJsonStream& stream)
-      : stream_(stream) {}
+      : stream_(stream),
+        block_(new char[kBlockBytes]),
+        arena_(Options(block_.get())) {}
 
-  Next Read(v1::Role& role) override {
-    switch (stream_.NextRole(role)) {
+  Next Read(const v1::Role*& role) override {
+    arena_.Reset();
+    v1::Role* next = google::protobuf::Arena::CreateMessage<v1::Role>(&arena_);
+    role = next;
+    switch (stream_.NextRole(*next)) {
       case internal::PolicyJsonStream::Next::kRole:
         return Next::kRole;
       case internal::PolicyJsonStream::Next::kEnd:
@@ -26,7 +37,20 @@ class JsonRoleStream : public RoleStream {
   }
 
  private:
+  // Holds a role of a few hundred permissions; a larger one takes more
+  // blocks until the next Reset.
+  static constexpr size_t kBlockBytes = 64 << 10;
+
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = kBlockBytes;
+    return options;
+  }
+
   internal::PolicyJsonStream& stream_;
+  std::unique_ptr<char[]> block_;
+  google::protobuf::Arena arena_;
 };
 
 }  // namespace

@@ -81,7 +81,7 @@ class PolicyJsonStream {
   bool ReadRest(v1::PolicySet& rest);
 
   enum class Next { kRole, kEnd, kRefused };
-  // Pass 2: clears `role` and reads the next role into it.
+  // Pass 2: reads the next role into `role`, which is empty.
   Next NextRole(v1::Role& role);
 
   ~PolicyJsonStream();

@@ -218,6 +218,20 @@ TEST(JsonPolicyCompilerTest, EdgeCases) {
   }
 }
 
+// The split reads 16 bytes at a time: escapes, quotes and brackets in
+// strings at every offset of a block, an escape as a block's last byte
+// included.
+TEST(JsonPolicyCompilerTest, EscapesAtEveryOffset) {
+  for (int pad = 0; pad < 40; ++pad) {
+    SCOPED_TRACE(pad);
+    const std::string name =
+        absl::StrCat(std::string(pad, 'a'), R"(\"]}\\[{\"x)");
+    EXPECT_TRUE(CompilesTheSame(Document(absl::StrCat(
+        "[", kRole1, R"(, {"id": "r-2", "name": ")", name, R"(", )",
+        R"("status": ")", name, R"("}, {"name": ")", name, R"("}])"))));
+  }
+}
+
 TEST(JsonPolicyCompilerTest, NestingLimit) {
   // The deepest member is a role's permission (level 7): roles array 2,
   // role 3, permissions 4, objects 5, object 6, actions 7 (array), action 8.
