@@ -218,17 +218,18 @@ TEST(JsonPolicyCompilerTest, EdgeCases) {
   }
 }
 
-// The split reads 16 bytes at a time: escapes, quotes and brackets in
-// strings at every offset of a block, an escape as a block's last byte
-// included.
-TEST(JsonPolicyCompilerTest, EscapesAtEveryOffset) {
-  for (int pad = 0; pad < 40; ++pad) {
-    SCOPED_TRACE(pad);
-    const std::string name =
-        absl::StrCat(std::string(pad, 'a'), R"(\"]}\\[{\"x)");
-    EXPECT_TRUE(CompilesTheSame(Document(absl::StrCat(
-        "[", kRole1, R"(, {"id": "r-2", "name": ")", name, R"(", )",
-        R"("status": ")", name, R"("}, {"name": ")", name, R"("}])"))));
+// The split reads 64 bytes at a time, and a block with a backslash byte by
+// byte: brackets in strings, with and without escapes, at every offset of a
+// block, an escape as a block's last byte included.
+TEST(JsonPolicyCompilerTest, StringsAtEveryOffset) {
+  for (const absl::string_view text : {R"(\"]}\\[{\"x)", R"(]}x[{)"}) {
+    for (int pad = 0; pad < 140; ++pad) {
+      SCOPED_TRACE(absl::StrCat(text, " after ", pad));
+      const std::string name = absl::StrCat(std::string(pad, 'a'), text);
+      EXPECT_TRUE(CompilesTheSame(Document(absl::StrCat(
+          "[", kRole1, R"(, {"id": "r-2", "name": ")", name, R"(", )",
+          R"("status": ")", name, R"("}, {"name": ")", name, R"("}])"))));
+    }
   }
 }
 
