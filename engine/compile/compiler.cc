@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
@@ -562,8 +563,11 @@ class PolicyCompiler {
   }
 
   // The permission row of `input`, roles[i], the `role`th role interned.
-  void CompileRoleRow(uint32_t role, int i, const v1::Role& input,
-                      RoleRows& state) {
+  // Inlined into both callers: as a function of its own, gcc no longer
+  // inlines the action lookups into it (5% more instructions to compile).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void CompileRoleRow(uint32_t role, int i,
+                                                   const v1::Role& input,
+                                                   RoleRows& state) {
     std::vector<uint32_t>& set_by_role = state.set_by_role;
     std::vector<std::pair<int, int>>& set_at = state.set_at;
     std::vector<uint32_t>& set_to = state.set_to;
