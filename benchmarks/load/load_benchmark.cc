@@ -124,30 +124,26 @@ void BM_LoadCompileJsonTwoPass(benchmark::State& state) {
                           static_cast<int64_t>(json.size()));
 }
 
+// 1,000 and 100,000 roles, in milliseconds.
+void Sizes(benchmark::internal::Benchmark* benchmark) {
+  benchmark->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+}
+
 BENCHMARK(BM_LoadCompileJsonWhole)
     ->Name("BM_LoadCompileJson/whole")
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMillisecond)
+    ->Apply(Sizes)
     ->Apply(portcullis::internal::FixedIterationsFromEnv);
 BENCHMARK(BM_LoadCompileJsonTwoPass)
     ->Name("BM_LoadCompileJson/two_pass")
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMillisecond)
+    ->Apply(Sizes)
     ->Apply(portcullis::internal::FixedIterationsFromEnv);
-
 BENCHMARK(BM_LoadJsonFast)
     ->Name("BM_LoadJson/fast")
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMillisecond)
+    ->Apply(Sizes)
     ->Apply(portcullis::internal::FixedIterationsFromEnv);
 BENCHMARK(BM_LoadJsonStrict)
     ->Name("BM_LoadJson/strict")
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMillisecond)
+    ->Apply(Sizes)
     ->Apply(portcullis::internal::FixedIterationsFromEnv);
 
 }  // namespace

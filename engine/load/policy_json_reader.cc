@@ -557,18 +557,7 @@ class Splitter {
     while (at + 64 <= size_) {
       const BlockMasks masks(data_ + at);
       if (masks.backslash != 0) {
-        for (const size_t end = at + 64; at < end;) {
-          switch (brackets.Step(data_[at])) {
-            case Brackets::kGo:
-              ++at;
-              break;
-            case Brackets::kClosed:
-              return at + 1;
-            case Brackets::kEscape:
-              at += 2;
-              break;
-          }
-        }
+        if (StepBytes(brackets, at, at + 64)) return at;
         continue;
       }
       const uint64_t in_string =
@@ -588,19 +577,27 @@ class Splitter {
       at += 64;
     }
 #endif
-    while (at < size_) {
+    return StepBytes(brackets, at, size_) ? at : absl::string_view::npos;
+  }
+
+  // Steps `brackets` over the bytes from `at` to `end` (one past it after an
+  // escape). True when a byte closes the first bracket: `at` is then just
+  // past it.
+  bool StepBytes(Brackets& brackets, size_t& at, size_t end) const {
+    while (at < end) {
       switch (brackets.Step(data_[at])) {
         case Brackets::kGo:
           ++at;
           break;
         case Brackets::kClosed:
-          return at + 1;
+          ++at;
+          return true;
         case Brackets::kEscape:
           at += 2;
           break;
       }
     }
-    return absl::string_view::npos;
+    return false;
   }
 
   // Just past the value at `at`: a string, an object or array, or a scalar

@@ -264,8 +264,6 @@ TEST(JsonPolicyCompilerTest, RoleLimit) {
 
 TEST(JsonPolicyCompilerTest, RandomAndMutatedPolicies) {
   std::mt19937_64 random(1818);
-  const std::string bytes =
-      "{}[]\",:\\ \t\n0123456789-+.eEtrufalsn\x01\x7f\xc3\xa9\xff'/u";
   testing::RandomPolicyOptions options;
   options.max_roles = 30;
   int streamed = 0, compiled = 0;
@@ -284,24 +282,7 @@ TEST(JsonPolicyCompilerTest, RandomAndMutatedPolicies) {
     EXPECT_EQ(taken, valid) << "a valid policy left the two-pass compile";
     streamed += taken;
     for (int m = 0; m < 30; ++m) {
-      std::string mutated = json;
-      const size_t at = random() % (mutated.size() + 1);
-      switch (random() % 4) {
-        case 0:
-          if (at < mutated.size()) mutated.erase(at, 1);
-          break;
-        case 1:
-          mutated.insert(at, 1, bytes[random() % bytes.size()]);
-          break;
-        case 2:
-          if (at < mutated.size()) mutated[at] = bytes[random() % bytes.size()];
-          break;
-        case 3: {  // a copy of a stretch elsewhere: duplicate keys, members
-          const size_t from = random() % mutated.size();
-          mutated.insert(at, mutated.substr(from, 1 + random() % 60));
-          break;
-        }
-      }
+      const std::string mutated = testing::MutatedJson(json, random);
       CompilesTheSame(mutated);
     }
   }
