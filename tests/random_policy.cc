@@ -418,4 +418,32 @@ std::vector<CheckRequestView> AllRequests(const v1::PolicySet& policy,
   return requests;
 }
 
+std::string MutatedJson(const std::string& json, std::mt19937_64& random) {
+  static const std::string bytes =
+      "{}[]\",:\\ \t\n0123456789-+.eEtrufalsn\x01\x7f\xc3\xa9\xff'/u";
+  std::string mutated = json;
+  const size_t at = random() % (mutated.size() + 1);
+  switch (random() % 5) {
+    case 0:
+      if (at < mutated.size()) mutated.erase(at, 1);
+      break;
+    case 1:
+      mutated.insert(at, 1, bytes[random() % bytes.size()]);
+      break;
+    case 2:
+      if (at < mutated.size()) mutated[at] = bytes[random() % bytes.size()];
+      break;
+    case 3: {  // a copy of a stretch elsewhere: duplicate keys, members
+      const size_t from = random() % mutated.size();
+      const size_t length = 1 + random() % 40;
+      mutated.insert(at, mutated.substr(from, length));
+      break;
+    }
+    case 4:
+      mutated.resize(at);
+      break;
+  }
+  return mutated;
+}
+
 }  // namespace portcullis::testing

@@ -69,6 +69,12 @@ v1::PolicySet SizedRandomPolicy(const SizedPolicyOptions& options);
 std::vector<CheckRequestView> AllRequests(const v1::PolicySet& policy,
                                           size_t max_requests);
 
+// `json` with one random change: a byte erased, inserted or replaced (by one
+// of JSON's structural bytes, digits, letters of its literals, control and
+// non-ASCII bytes), a stretch of it copied elsewhere (duplicate keys and
+// members), or its end cut off. For differential tests of JSON readers.
+std::string MutatedJson(const std::string& json, std::mt19937_64& random);
+
 }  // namespace portcullis::testing
 
 #endif  // PORTCULLIS_TESTS_RANDOM_POLICY_H_

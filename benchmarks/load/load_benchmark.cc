@@ -6,13 +6,23 @@
 //
 //   BM_LoadJson/<fast|strict>/<roles>
 // Counters: bytes_per_second (of JSON), MB (the document's size).
+//
+// Load and compile together, as `portcullis compile` and the watcher do for
+// one JSON file: the whole document into a PolicySet then Compile, against
+// the two-pass compile that never holds the roles together
+// (engine/compile/json_policy_compiler.h), which must cost no more.
+//
+//   BM_LoadCompileJson/<whole|two_pass>/<roles>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "benchmark/benchmark.h"
 #include "benchmarks/fixed_iterations.h"
 #include "benchmarks/policy_fixtures.h"
+#include "engine/compile/compiler.h"
+#include "engine/compile/json_policy_compiler.h"
 #include "engine/load/policy_json_reader.h"
 #include "engine/load/policy_loader.h"
 #include "google/protobuf/arena.h"
@@ -41,7 +51,8 @@ const std::string& PolicyJson(int roles) {
   return *json;
 }
 
-void BM_LoadJsonFast(benchmark::State& state) {
+// The fast reader into a PolicySet on an arena and, when `compile`, Compile.
+void LoadWhole(benchmark::State& state, bool compile) {
   const std::string& json = PolicyJson(static_cast<int>(state.range(0)));
   for (auto _ : state) {
     google::protobuf::Arena arena;
@@ -53,10 +64,24 @@ void BM_LoadJsonFast(benchmark::State& state) {
       return;
     }
     benchmark::DoNotOptimize(policy->roles_size());
+    if (!compile) continue;
+    absl::StatusOr<std::unique_ptr<const CompiledPolicy>> compiled =
+        Compile(*policy);
+    if (!compiled.ok()) {
+      state.SkipWithError(std::string(compiled.status().message()).c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(compiled->get());
   }
   state.SetBytesProcessed(state.iterations() *
                           static_cast<int64_t>(json.size()));
   state.counters["MB"] = static_cast<double>(json.size()) / 1e6;
+}
+
+void BM_LoadJsonFast(benchmark::State& state) { LoadWhole(state, false); }
+
+void BM_LoadCompileJsonWhole(benchmark::State& state) {
+  LoadWhole(state, true);
 }
 
 void BM_LoadJsonStrict(benchmark::State& state) {
@@ -75,17 +100,42 @@ void BM_LoadJsonStrict(benchmark::State& state) {
   state.counters["MB"] = static_cast<double>(json.size()) / 1e6;
 }
 
+void BM_LoadCompileJsonTwoPass(benchmark::State& state) {
+  const std::string& json = PolicyJson(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    std::optional<std::unique_ptr<const CompiledPolicy>> compiled =
+        CompileJsonStreamed(json, json.capacity(), LoadOptions(),
+                            CompileOptions(), nullptr);
+    if (!compiled) {
+      state.SkipWithError("the two-pass compile left the document");
+      return;
+    }
+    benchmark::DoNotOptimize(compiled->get());
+  }
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<int64_t>(json.size()));
+}
+
+// 1,000 and 100,000 roles, in milliseconds.
+void Sizes(benchmark::internal::Benchmark* benchmark) {
+  benchmark->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_LoadCompileJsonWhole)
+    ->Name("BM_LoadCompileJson/whole")
+    ->Apply(Sizes)
+    ->Apply(portcullis::internal::FixedIterationsFromEnv);
+BENCHMARK(BM_LoadCompileJsonTwoPass)
+    ->Name("BM_LoadCompileJson/two_pass")
+    ->Apply(Sizes)
+    ->Apply(portcullis::internal::FixedIterationsFromEnv);
 BENCHMARK(BM_LoadJsonFast)
     ->Name("BM_LoadJson/fast")
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMillisecond)
+    ->Apply(Sizes)
     ->Apply(portcullis::internal::FixedIterationsFromEnv);
 BENCHMARK(BM_LoadJsonStrict)
     ->Name("BM_LoadJson/strict")
-    ->Arg(1000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMillisecond)
+    ->Apply(Sizes)
     ->Apply(portcullis::internal::FixedIterationsFromEnv);
 
 }  // namespace

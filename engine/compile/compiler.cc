@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
@@ -98,6 +100,41 @@ class PolicyCompiler {
     CompileRoleRows();
     CompileCredentials();
     tables_.ShrinkToFit();
+  }
+
+  // Run() with the roles read from `roles` one at a time, each interned and
+  // compiled before the next is read, rather than from the policy's own
+  // (empty) roles. Stops at the first error or refused role and returns
+  // false: only a policy with no error at all is compiled this way, so the
+  // tables are Run()'s (same roles, rows and ids in the same order: a role's
+  // row never depends on the entities' default roles, which are resolved
+  // after the last role instead of before the first row) and no error order
+  // or error limit has to be reproduced.
+  bool RunStreamed(RoleStream& roles) {
+    if (!policy_.roles().empty() || !CheckCounts()) return false;
+    CompileCatalog();
+    InternEntities();
+    if (ErrorCount() != 0) return false;
+    RoleRows rows(tables_);
+    const v1::Role* role = nullptr;
+    for (int i = 0;; ++i) {
+      switch (roles.Read(role)) {
+        case RoleStream::Next::kRole:
+          break;
+        case RoleStream::Next::kEnd:
+          ResolveEntityDefaultRoles();
+          CompileCredentials();
+          tables_.ShrinkToFit();
+          return ErrorCount() == 0;
+        case RoleStream::Next::kRefused:
+          return false;
+      }
+      if (static_cast<size_t>(i) >= options_.max_roles) return false;
+      if (!InternRole(i, *role)) return false;
+      CompileRoleRow(static_cast<uint32_t>(role_input_.size() - 1), i, *role,
+                     rows);
+      if (ErrorCount() != 0) return false;
+    }
   }
 
   // The errors in field order: catalog, roles, entities, credentials, each by
@@ -408,9 +445,13 @@ class PolicyCompiler {
 
   void InternRoles() {
     const auto& roles = policy_.roles();
-    std::vector<int> first_role_at;
-    for (int i = 0; i < roles.size(); ++i) {
-      const v1::Role& role = roles[i];
+    for (int i = 0; i < roles.size(); ++i) InternRole(i, roles[i]);
+  }
+
+  // Interns roles[i]: its id, name and owner. False when it is rejected,
+  // with its error.
+  bool InternRole(int i, const v1::Role& role) {
+    {
       const std::string path = absl::StrCat("roles[", i, "]");
       bool add = true;
       if (role.name().empty()) {
@@ -433,7 +474,7 @@ class PolicyCompiler {
                     named_by_id
                         ? ""
                         : " (a role without id is identified by its name)",
-                    " (first at roles[", first_role_at[previous], "])"));
+                    " (first at roles[", role_input_[previous], "])"));
           add = false;
         }
       }
@@ -452,14 +493,14 @@ class PolicyCompiler {
         // Its error is reported; references to it are not errors of their own
         // (a role whose name is too long is not also an unknown role).
         rejected_roles_.insert(id);
-        continue;
+        return false;
       }
       tables_.roles.Add(0, id);
       tables_.role_names.Add(role.name());
       tables_.role_owner.push_back(owner);
-      first_role_at.push_back(i);
       role_input_.push_back(i);
     }
+    return true;
   }
 
   void ResolveEntityDefaultRoles() {
@@ -489,25 +530,51 @@ class PolicyCompiler {
     }
   }
 
-  void CompileRoleRows() {
-    const size_t slot_count = tables_.slots.size();
+  // What compiling permission rows carries from one role to the next.
+  struct RoleRows {
+    explicit RoleRows(PolicyTables& tables)
+        : set_by_role(tables.slots.size(), 0),
+          set_at(tables.slots.size()),
+          set_to(tables.slots.size()),
+          row(tables.row_words),
+          rows(&tables.permission_rows, tables.row_words) {
+      // Row 0 denies everything: principals without a usable role read it,
+      // so that a check never branches on whether there is a role.
+      rows.Intern(row);
+    }
     // Per slot, the role that last set it (1-based, 0 = none) and where, so
     // that a conflicting repeat names the first place without clearing the
     // arrays between roles.
-    std::vector<uint32_t> set_by_role(slot_count, 0);
-    std::vector<std::pair<int, int>> set_at(slot_count);
-    std::vector<uint32_t> set_to(slot_count);
-    std::vector<uint64_t> row(tables_.row_words);
-    RowSet rows(&tables_.permission_rows, tables_.row_words);
-    // Row 0 denies everything: principals without a usable role read it, so
-    // that a check never branches on whether there is a role.
-    rows.Intern(row);
+    std::vector<uint32_t> set_by_role;
+    std::vector<std::pair<int, int>> set_at;
+    std::vector<uint32_t> set_to;
+    std::vector<uint64_t> row;
+    RowSet rows;
     bool rows_over_limit = false;
-    tables_.role_row.reserve(role_input_.size());
+  };
 
+  void CompileRoleRows() {
+    RoleRows rows(tables_);
+    tables_.role_row.reserve(role_input_.size());
     for (uint32_t role = 0; role < role_input_.size(); ++role) {
       const int i = role_input_[role];
-      const v1::Role& input = policy_.roles(i);
+      CompileRoleRow(role, i, policy_.roles(i), rows);
+    }
+  }
+
+  // The permission row of `input`, roles[i], the `role`th role interned.
+  // Inlined into both callers: as a function of its own, gcc no longer
+  // inlines the action lookups into it (5% more instructions to compile).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void CompileRoleRow(uint32_t role, int i,
+                                                   const v1::Role& input,
+                                                   RoleRows& state) {
+    std::vector<uint32_t>& set_by_role = state.set_by_role;
+    std::vector<std::pair<int, int>>& set_at = state.set_at;
+    std::vector<uint32_t>& set_to = state.set_to;
+    std::vector<uint64_t>& row = state.row;
+    RowSet& rows = state.rows;
+    bool& rows_over_limit = state.rows_over_limit;
+    {
       std::fill(row.begin(), row.end(), 0);
       const auto& objects = input.permissions().objects();
       for (int k = 0; k < objects.size(); ++k) {
@@ -584,7 +651,7 @@ class PolicyCompiler {
           internal::Set2Bits(row.data(), slot, code);
         }
       }
-      if (rows_over_limit) continue;
+      if (rows_over_limit) return;
       tables_.role_row.push_back(rows.Intern(row));
       if (tables_.permission_rows.size() * sizeof(uint64_t) >
           TableLimit(options_.max_permission_row_bytes)) {
@@ -909,6 +976,16 @@ absl::StatusOr<std::unique_ptr<const CompiledPolicy>> Compile(
     }
     return absl::InvalidArgumentError(message);
   }
+  return CompiledPolicy::FromTables(compiler.TakeTables());
+}
+
+std::optional<std::unique_ptr<const CompiledPolicy>> CompileStreamed(
+    const v1::PolicySet& rest, RoleStream& roles, const CompileOptions& options,
+    std::vector<PolicyError>* warnings) {
+  PolicyCompiler compiler(rest, options);
+  if (!compiler.RunStreamed(roles)) return std::nullopt;
+  ValidationReport report = compiler.TakeReport();
+  if (warnings != nullptr) *warnings = std::move(report.warnings);
   return CompiledPolicy::FromTables(compiler.TakeTables());
 }
 

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,34 @@ ValidationReport Validate(const v1::PolicySet& policy,
 // warnings (whether or not the policy compiles).
 absl::StatusOr<std::unique_ptr<const CompiledPolicy>> Compile(
     const v1::PolicySet& policy,
+    const CompileOptions& options = CompileOptions(),
+    std::vector<PolicyError>* warnings = nullptr);
+
+// The roles of a policy read one at a time, for CompileStreamed: a policy of a
+// million roles need never be held whole as a PolicySet.
+class RoleStream {
+ public:
+  enum class Next {
+    kRole,     // the next role is in the message Read was given
+    kEnd,      // no more roles
+    kRefused,  // the source cannot say (its text is not one this stream
+               // takes whole); the caller compiles the policy another way
+  };
+  virtual ~RoleStream() = default;
+  // Reads the next role; on kRole `role` points at it until the next Read.
+  virtual Next Read(const v1::Role*& role) = 0;
+};
+
+// Compile() of `rest` with its roles, in order, from `roles` (rest's own
+// roles must be empty), each role validated and compiled before the next is
+// read: the same CompiledPolicy (equal tables, byte-identical bundles) and
+// warnings as Compile() of the whole PolicySet. Nullopt when `roles` refuses
+// one, or when the policy has any error: the caller then compiles the whole
+// PolicySet with Compile(), which reports the errors in its order and
+// within its limits (this only ever takes what compiles). Peak memory is the
+// tables, `rest` and one role.
+std::optional<std::unique_ptr<const CompiledPolicy>> CompileStreamed(
+    const v1::PolicySet& rest, RoleStream& roles,
     const CompileOptions& options = CompileOptions(),
     std::vector<PolicyError>* warnings = nullptr);
 

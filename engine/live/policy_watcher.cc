@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
+#include "engine/compile/json_policy_compiler.h"
 #include "engine/live/manifest.h"
 #include "engine/live/reload_guards.h"
 
@@ -134,6 +136,17 @@ absl::StatusOr<std::unique_ptr<const CompiledPolicy>> CompileDocuments(
   // No policy file: an empty policy, which the watcher refuses unless
   // PolicyWatcherOptions::allow_empty says it is intended.
   if (documents.empty()) return Compile(v1::PolicySet(), options.compile);
+  // One JSON document compiles in two passes over its bytes
+  // (json_policy_compiler.h); what that does not take, the loader and
+  // compiler below take or explain.
+  if (documents.size() == 1 &&
+      IsJsonDocumentWithinLimits(documents[0], options.load)) {
+    const std::string& content = documents[0].content;
+    std::optional<std::unique_ptr<const CompiledPolicy>> streamed =
+        CompileJsonStreamed(content, content.capacity(), options.load,
+                            options.compile, nullptr);
+    if (streamed) return *std::move(streamed);
+  }
   PORTCULLIS_ASSIGN_OR_RETURN(const LoadedPolicy loaded,
                               LoadPolicyDocuments(documents, options.load));
   return CompileLoaded(loaded, options.compile);
@@ -152,6 +165,10 @@ absl::StatusOr<std::unique_ptr<const CompiledPolicy>> LoadPolicySource(
     const PolicySource& source, const PolicySourceOptions& options) {
   PORTCULLIS_RETURN_IF_ERROR(CheckOneFile(source));
   if (source.kind == PolicySource::Kind::kPolicyFiles) {
+    std::optional<std::unique_ptr<const CompiledPolicy>> streamed =
+        CompileJsonFileStreamed(source.paths, options.load, options.compile,
+                                nullptr);
+    if (streamed) return *std::move(streamed);
     // Streamed, one file at a time: a large policy is not held twice.
     PORTCULLIS_ASSIGN_OR_RETURN(const LoadedPolicy loaded,
                                 LoadPolicyFiles(source.paths, options.load));

@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -151,9 +155,16 @@ class Reader {
         })) {
       return false;
     }
-    // Nothing after the object: the iterator has reached the end.
-    const char* rest = nullptr;
-    return document.current_location().get(rest) == simdjson::OUT_OF_BOUNDS;
+    return AtEnd(document);
+  }
+
+  // One element of the document's "roles" array, the whole of `document`:
+  // the array is at level 2, its elements at 3.
+  bool RoleDocument(od::document& document, v1::Role& role) {
+    if (max_depth_ < 3) return false;
+    od::object object;
+    if (document.get_object().get(object)) return false;
+    return Role(object, 3, role) && AtEnd(document);
   }
 
  private:
@@ -337,6 +348,12 @@ class Reader {
     });
   }
 
+  // Nothing after the document's value: the iterator has reached the end.
+  static bool AtEnd(od::document& document) {
+    const char* rest = nullptr;
+    return document.current_location().get(rest) == simdjson::OUT_OF_BOUNDS;
+  }
+
   // A value that must be an object at nesting `level`, read into `message`
   // by `read`.
   template <typename M>
@@ -440,6 +457,171 @@ class Reader {
   const int max_depth_;
 };
 
+// Where a scan is in JSON's strings and brackets.
+struct Brackets {
+  enum Outcome { kGo, kClosed, kEscape };
+
+  // One byte. kClosed: `c` closes the first bracket. kEscape: the byte after
+  // `c` is escaped (to be skipped). Bytes other than quotes, backslashes and
+  // brackets may be skipped.
+  Outcome Step(char c) {
+    if (in_string) {
+      if (c == '"') in_string = false;
+      return c == '\\' ? kEscape : kGo;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return kClosed;
+    }
+    return kGo;
+  }
+
+  int64_t depth = 0;
+  bool in_string = false;
+};
+
+#if defined(__SSE2__)
+// Where the quotes, backslashes, opening and closing brackets of 64 bytes
+// are: bit i for byte i.
+struct BlockMasks {
+  explicit BlockMasks(const char* bytes) {
+    // c | 0x20 is '{' for '{' and '[' only, '}' for '}' and ']' only.
+    const __m128i case_bit = _mm_set1_epi8(0x20);
+    for (int k = 0; k < 4; ++k) {
+      const __m128i block =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 16 * k));
+      const __m128i folded = _mm_or_si128(block, case_bit);
+      quote |= Bits(_mm_cmpeq_epi8(block, _mm_set1_epi8('"')), k);
+      backslash |= Bits(_mm_cmpeq_epi8(block, _mm_set1_epi8('\\')), k);
+      open |= Bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('{')), k);
+      close |= Bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('}')), k);
+    }
+  }
+
+  static uint64_t Bits(__m128i equal, int k) {
+    return static_cast<uint64_t>(
+               static_cast<uint32_t>(_mm_movemask_epi8(equal)))
+           << (16 * k);
+  }
+
+  uint64_t quote = 0, backslash = 0, open = 0, close = 0;
+};
+
+// Bit i set when an odd number of bits at or below i are: with quotes'
+// bits, the bytes inside strings (the opening quote included).
+inline uint64_t PrefixXor(uint64_t bits) {
+  bits ^= bits << 1;
+  bits ^= bits << 2;
+  bits ^= bits << 4;
+  bits ^= bits << 8;
+  bits ^= bits << 16;
+  bits ^= bits << 32;
+  return bits;
+}
+#endif
+
+// The byte scan that splits a document for PolicyJsonStream. It follows
+// JSON's strings (a backslash escapes the next byte) and brackets and nothing
+// else: simdjson checks the bytes it delimits.
+class Splitter {
+ public:
+  Splitter(const char* data, size_t size) : data_(data), size_(size) {}
+
+  size_t SkipSpace(size_t at) const {
+    while (at < size_ && IsJsonSpace(data_[at])) ++at;
+    return at;
+  }
+
+  // Just past the string whose opening quote is at `at`; npos if unclosed.
+  size_t SkipString(size_t at) const {
+    for (++at; at < size_; ++at) {
+      const char c = data_[at];
+      if (c == '"') return at + 1;
+      if (c == '\\') ++at;
+    }
+    return absl::string_view::npos;
+  }
+
+  // Just past the object or array whose bracket is at `at`: its brackets
+  // balance (of either kind: simdjson checks which); npos if they do not.
+  size_t SkipComposite(size_t at) const {
+    Brackets brackets;
+#if defined(__SSE2__)
+    // 64 bytes at a time, as simdjson's own first stage: the quotes say
+    // which bytes are in strings, and only the brackets outside them are
+    // visited (a role of 640 bytes has about 30). A block with a backslash,
+    // rare in policies, is read byte by byte.
+    while (at + 64 <= size_) {
+      const BlockMasks masks(data_ + at);
+      if (masks.backslash != 0) {
+        if (StepBytes(brackets, at, at + 64)) return at;
+        continue;
+      }
+      const uint64_t in_string =
+          PrefixXor(masks.quote) ^ (brackets.in_string ? ~uint64_t{0} : 0);
+      brackets.in_string = (in_string >> 63) != 0;
+      const uint64_t open = masks.open & ~in_string;
+      uint64_t both = (masks.open | masks.close) & ~in_string;
+      while (both != 0) {
+        const int bit = __builtin_ctzll(both);
+        both &= both - 1;
+        if ((open >> bit) & 1) {
+          ++brackets.depth;
+        } else if (--brackets.depth == 0) {
+          return at + static_cast<size_t>(bit) + 1;
+        }
+      }
+      at += 64;
+    }
+#endif
+    return StepBytes(brackets, at, size_) ? at : absl::string_view::npos;
+  }
+
+  // Steps `brackets` over the bytes from `at` to `end` (one past it after an
+  // escape). True when a byte closes the first bracket: `at` is then just
+  // past it.
+  bool StepBytes(Brackets& brackets, size_t& at, size_t end) const {
+    while (at < end) {
+      switch (brackets.Step(data_[at])) {
+        case Brackets::kGo:
+          ++at;
+          break;
+        case Brackets::kClosed:
+          ++at;
+          return true;
+        case Brackets::kEscape:
+          at += 2;
+          break;
+      }
+    }
+    return false;
+  }
+
+  // Just past the value at `at`: a string, an object or array, or a scalar
+  // (up to the next delimiter); npos when malformed.
+  size_t SkipValue(size_t at) const {
+    if (at >= size_) return absl::string_view::npos;
+    const char c = data_[at];
+    if (c == '"') return SkipString(at);
+    if (c == '{' || c == '[') return SkipComposite(at);
+    const size_t begin = at;
+    while (at < size_ && data_[at] != ',' && data_[at] != '}' &&
+           data_[at] != ']' && !IsJsonSpace(data_[at])) {
+      ++at;
+    }
+    return at == begin ? absl::string_view::npos : at;
+  }
+
+  char At(size_t at) const { return at < size_ ? data_[at] : '\0'; }
+
+ private:
+  const char* const data_;
+  const size_t size_;
+};
+
 }  // namespace
 
 bool ReadPolicyJson(absl::string_view json, size_t capacity, int max_depth,
@@ -456,6 +638,102 @@ bool ReadPolicyJson(absl::string_view json, size_t capacity, int max_depth,
   if (parser.iterate(data, json.size(), capacity).get(document)) return false;
   Reader reader(data + capacity, max_depth);
   return reader.Document(document, policy);
+}
+
+}  // namespace portcullis::internal
+
+namespace portcullis::internal {
+
+struct PolicyJsonStream::Parser {
+  od::parser parser;
+};
+
+PolicyJsonStream::PolicyJsonStream(absl::string_view json, size_t capacity,
+                                   int max_depth)
+    : json_(json),
+      capacity_(capacity),
+      max_depth_(max_depth),
+      parser_(std::make_unique<Parser>()) {}
+
+PolicyJsonStream::~PolicyJsonStream() = default;
+
+std::unique_ptr<PolicyJsonStream> PolicyJsonStream::Open(absl::string_view json,
+                                                         size_t capacity,
+                                                         int max_depth) {
+  constexpr size_t npos = absl::string_view::npos;
+  if (capacity < json.size() + kJsonPadding) return nullptr;
+  const Splitter split(json.data(), json.size());
+  // The top-level object's members, up to "roles".
+  size_t at = split.SkipSpace(0);
+  if (split.At(at) != '{') return nullptr;
+  at = split.SkipSpace(at + 1);
+  size_t roles = npos;
+  while (roles == npos) {
+    if (split.At(at) != '"') return nullptr;
+    const size_t key_end = split.SkipString(at);
+    if (key_end == npos) return nullptr;
+    const absl::string_view key = json.substr(at + 1, key_end - at - 2);
+    at = split.SkipSpace(key_end);
+    if (split.At(at) != ':') return nullptr;
+    at = split.SkipSpace(at + 1);
+    if (key == "roles") {
+      roles = at;
+      break;
+    }
+    at = split.SkipSpace(split.SkipValue(at));
+    if (split.At(at) != ',') return nullptr;
+    at = split.SkipSpace(at + 1);
+  }
+  if (split.At(roles) != '[') return nullptr;
+  std::unique_ptr<PolicyJsonStream> stream(
+      new PolicyJsonStream(json, capacity, max_depth));
+  stream->roles_begin_ = roles;
+  // The elements: objects, each followed by a comma or the closing bracket.
+  at = split.SkipSpace(roles + 1);
+  if (split.At(at) != ']') {
+    while (true) {
+      if (split.At(at) != '{') return nullptr;
+      at = split.SkipComposite(at);
+      if (at == npos) return nullptr;
+      stream->role_end_.push_back(at);
+      at = split.SkipSpace(at);
+      if (split.At(at) == ']') break;
+      if (split.At(at) != ',') return nullptr;
+      at = split.SkipSpace(at + 1);
+    }
+  }
+  stream->roles_end_ = at + 1;
+  return stream;
+}
+
+bool PolicyJsonStream::ReadRest(v1::PolicySet& rest) {
+  // The document with `[]` for the roles: the same members in the same
+  // order, so the same checks (duplicate keys, a second "roles" included).
+  const absl::string_view before = json_.substr(0, roles_begin_);
+  const absl::string_view after = json_.substr(roles_end_);
+  std::string text;
+  text.reserve(before.size() + 2 + after.size() + kJsonPadding);
+  text.append(before.data(), before.size());
+  text.append("[]");
+  text.append(after.data(), after.size());
+  return ReadPolicyJson(text, text.capacity(), max_depth_, rest);
+}
+
+PolicyJsonStream::Next PolicyJsonStream::NextRole(v1::Role& role) {
+  if (next_ == role_end_.size()) return Next::kEnd;
+  const Splitter split(json_.data(), json_.size());
+  // Open checked what lies between: whitespace, then '[' or ','.
+  size_t begin = next_ == 0 ? roles_begin_ : role_end_[next_ - 1];
+  begin = split.SkipSpace(split.SkipSpace(begin) + 1);
+  const size_t end = role_end_[next_++];
+  od::document document;
+  if (parser_->parser
+          .iterate(json_.data() + begin, end - begin, capacity_ - begin)
+          .get(document)) {
+    return Next::kRefused;
+  }
+  Reader reader(json_.data() + capacity_, max_depth_);
+  return reader.RoleDocument(document, role) ? Next::kRole : Next::kRefused;
 }
 
 }  // namespace portcullis::internal

@@ -333,46 +333,6 @@ ArenaPolicy NewArenaPolicy() {
   return {std::move(arena), policy};
 }
 
-// A policy file's bytes, with kJsonPadding zero bytes after them so the JSON
-// reader reads them in place.
-class FileBytes {
- public:
-  // The `size` bytes of `path` (SizeOfRegularFile).
-  static absl::StatusOr<FileBytes> Read(const std::string& path, size_t size) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-    }
-    FileBytes bytes;
-    bytes.size_ = size;
-    bytes.capacity_ = bytes.size_ + internal::kJsonPadding;
-    // Not zeroed first: the read writes every byte but the padding's.
-    bytes.data_.reset(static_cast<char*>(std::malloc(bytes.capacity_)));
-    if (bytes.data_ == nullptr) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(path, ": cannot hold ", size, " bytes in memory"));
-    }
-    in.read(bytes.data_.get(), static_cast<std::streamsize>(bytes.size_));
-    if (in.gcount() != static_cast<std::streamsize>(bytes.size_)) {
-      return absl::DataLossError(absl::StrCat(path, ": short read"));
-    }
-    std::memset(bytes.data_.get() + bytes.size_, 0, internal::kJsonPadding);
-    return bytes;
-  }
-
-  absl::string_view text() const { return {data_.get(), size_}; }
-  size_t capacity() const { return capacity_; }
-
- private:
-  struct Free {
-    void operator()(char* data) const { std::free(data); }
-  };
-  std::unique_ptr<char, Free> data_;
-  size_t size_ = 0;
-  size_t capacity_ = 0;
-};
-
 // One policy document onto an arena of its own. JSON: the fast reader, and
 // when it leaves the document, the strict reader on a fresh arena (what the
 // fast reader had read is freed, not kept beside the result).
@@ -443,6 +403,34 @@ class PolicyMerger {
 
 }  // namespace
 
+namespace internal {
+
+absl::StatusOr<PolicyFileBytes> PolicyFileBytes::Read(const std::string& path,
+                                                      size_t size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  PolicyFileBytes bytes;
+  bytes.size_ = size;
+  bytes.capacity_ = bytes.size_ + kJsonPadding;
+  // Not zeroed first: the read writes every byte but the padding's.
+  bytes.data_.reset(static_cast<char*>(std::malloc(bytes.capacity_)));
+  if (bytes.data_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path, ": cannot hold ", size, " bytes in memory"));
+  }
+  in.read(bytes.data_.get(), static_cast<std::streamsize>(bytes.size_));
+  if (in.gcount() != static_cast<std::streamsize>(bytes.size_)) {
+    return absl::DataLossError(absl::StrCat(path, ": short read"));
+  }
+  std::memset(bytes.data_.get() + bytes.size_, 0, kJsonPadding);
+  return bytes;
+}
+
+}  // namespace internal
+
 LoadedPolicy::LoadedPolicy(std::unique_ptr<google::protobuf::Arena> arena,
                            v1::PolicySet& policy, PolicySources sources)
     : arena(std::move(arena)), policy(policy), sources(std::move(sources)) {}
@@ -464,8 +452,8 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(
       if (size > options.max_file_bytes) {
         return FileTooLarge(file, size, options.max_file_bytes);
       }
-      PORTCULLIS_ASSIGN_OR_RETURN(const FileBytes content,
-                                  FileBytes::Read(file, size));
+      PORTCULLIS_ASSIGN_OR_RETURN(const internal::PolicyFileBytes content,
+                                  internal::PolicyFileBytes::Read(file, size));
       PORTCULLIS_RETURN_IF_ERROR(
           merger.Add(file, content.text(), content.capacity()));
     }
@@ -488,6 +476,31 @@ absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
                                           document.content.capacity()));
   }
   return std::move(merger).Finish();
+}
+
+std::optional<SingleJsonFile> ReadSingleJsonFile(
+    absl::Span<const std::string> paths, const LoadOptions& options) {
+  if (paths.size() != 1) return std::nullopt;
+  const absl::StatusOr<std::vector<std::string>> files = ExpandPath(paths[0]);
+  if (!files.ok() || files->size() != 1) return std::nullopt;
+  const std::string& file = files->front();
+  if (FormatOf(file) != Format::kJson) return std::nullopt;
+  const absl::StatusOr<size_t> size = SizeOfRegularFile(file, SIZE_MAX);
+  if (!size.ok() || *size > options.max_file_bytes ||
+      *size > options.max_total_bytes) {
+    return std::nullopt;
+  }
+  absl::StatusOr<internal::PolicyFileBytes> bytes =
+      internal::PolicyFileBytes::Read(file, *size);
+  if (!bytes.ok()) return std::nullopt;
+  return SingleJsonFile{file, *std::move(bytes)};
+}
+
+bool IsJsonDocumentWithinLimits(const PolicyDocument& document,
+                                const LoadOptions& options) {
+  return FormatOf(document.path) == Format::kJson &&
+         document.content.size() <= options.max_file_bytes &&
+         document.content.size() <= options.max_total_bytes;
 }
 
 std::string PolicySources::Locate(absl::string_view path) const {

@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,8 +31,9 @@ inline constexpr int kDefaultMaxNestingDepth = 100;
 
 struct LoadOptions {
   // Largest policy file read, in bytes. Default 1 GiB: a JSON policy of about
-  // 1,600,000 roles, which loads in under 3 s with a peak of about 1.5 times
-  // its size (docs/policy-language.md, "Large policies"). Past it the error
+  // 1,600,000 roles, which one file compiles with a peak of about 1.34 times
+  // its size (json_policy_compiler.h; loaded whole, as here, about 4.3
+  // times: docs/policy-language.md, "Large policies"). Past it the error
   // names the file, its size, the limit and how to raise it.
   size_t max_file_bytes = size_t{1} << 30;
   // Bytes of all the files of one load together. Default 2 GiB.
@@ -131,6 +134,53 @@ struct PolicyDocument {
 absl::StatusOr<LoadedPolicy> LoadPolicyDocuments(
     absl::Span<const PolicyDocument> documents,
     const LoadOptions& options = LoadOptions());
+
+namespace internal {
+
+// A policy file's bytes, with kJsonPadding zero bytes after them so the JSON
+// reader reads them in place: read straight into one buffer, never copied.
+// Movable.
+class PolicyFileBytes {
+ public:
+  // The `size` bytes of the regular file `path`. NotFound when it cannot be
+  // opened, DataLoss on a short read.
+  static absl::StatusOr<PolicyFileBytes> Read(const std::string& path,
+                                              size_t size);
+
+  absl::string_view text() const { return {data_.get(), size_}; }
+  // Bytes readable from text().data(): size + kJsonPadding.
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct Free {
+    void operator()(char* data) const { std::free(data); }
+  };
+  std::unique_ptr<char, Free> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+}  // namespace internal
+
+// The one JSON file `paths` stand for, as LoadPolicyFiles reads them.
+struct SingleJsonFile {
+  std::string path;
+  internal::PolicyFileBytes bytes;
+};
+
+// When `paths` stand for exactly one policy file (one path: the file, or a
+// directory holding only it), that file is JSON and within `options`' limits,
+// its bytes, read once. Nullopt otherwise and on any problem reading it: not
+// an error here; LoadPolicyFiles of the same paths reports it. For a caller
+// that reads one JSON file in two passes (json_policy_compiler.h).
+std::optional<SingleJsonFile> ReadSingleJsonFile(
+    absl::Span<const std::string> paths,
+    const LoadOptions& options = LoadOptions());
+
+// Whether `document` is JSON (by its path) within `options`' file and total
+// limits: one LoadPolicyDocuments would take by itself.
+bool IsJsonDocumentWithinLimits(const PolicyDocument& document,
+                                const LoadOptions& options);
 
 // Whether `path` names a policy file by its extension (.json, .txtpb,
 // .textproto, .pbtxt).

@@ -280,8 +280,6 @@ TEST(PolicyJsonDifferentialTest, NestingLimit) {
 // mutated a byte or a token at a time.
 TEST(PolicyJsonDifferentialTest, RandomAndMutatedPolicies) {
   std::mt19937_64 random(18);
-  const std::string bytes =
-      "{}[]\",:\\ \t\n0123456789-+.eEtrufalsn\x01\x7f\xc3\xa9\xff'/u";
   int mutations = 0;
   for (int round = 0; round < 120; ++round) {
     const v1::PolicySet policy = testing::RandomPolicy(random);
@@ -300,28 +298,7 @@ TEST(PolicyJsonDifferentialTest, RandomAndMutatedPolicies) {
       Agree(json);  // lower-cased ids are fine; lower-cased keys are not
     }
     for (int m = 0; m < 40; ++m, ++mutations) {
-      std::string mutated = json;
-      const size_t at = random() % (mutated.size() + 1);
-      switch (random() % 5) {
-        case 0:
-          if (at < mutated.size()) mutated.erase(at, 1);
-          break;
-        case 1:
-          mutated.insert(at, 1, bytes[random() % bytes.size()]);
-          break;
-        case 2:
-          if (at < mutated.size()) mutated[at] = bytes[random() % bytes.size()];
-          break;
-        case 3: {  // a copy of a stretch elsewhere: duplicate keys, members
-          const size_t from = random() % mutated.size();
-          const size_t length = 1 + random() % 40;
-          mutated.insert(at, mutated.substr(from, length));
-          break;
-        }
-        case 4:
-          mutated.resize(at);
-          break;
-      }
+      const std::string mutated = testing::MutatedJson(json, random);
       Agree(mutated);
     }
   }

@@ -1,6 +1,8 @@
 #include "tools/cli/policy_files.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -9,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/common/quote.h"
 #include "engine/compile/compiler.h"
+#include "engine/compile/json_policy_compiler.h"
 #include "engine/load/policy_loader.h"
 #include "engine/snapshot/bundle.h"
 #include "tools/cli/command.h"
@@ -97,6 +100,26 @@ PolicyFiles LoadPolicy(absl::string_view command,
     result.policy = *std::move(bundle);
     result.files = 1;
     return result;
+  }
+  // One JSON file compiles in two passes over its bytes, with no PolicySet of
+  // all its roles (json_policy_compiler.h); what that does not take, valid
+  // or not, is loaded and compiled below, which gives every error.
+  {
+    std::vector<PolicyError> warnings;
+    std::string file;
+    std::optional<std::unique_ptr<const CompiledPolicy>> streamed =
+        CompileJsonFileStreamed(paths, options, CompileOptions(), &warnings,
+                                &file);
+    if (streamed) {
+      result.files = 1;
+      // As PolicySources::Locate names a path of a single file.
+      for (const PolicyError& warning : warnings) {
+        result.warnings.push_back(
+            absl::StrCat(file, ":", warning.path, ": ", warning.message));
+      }
+      result.policy = *std::move(streamed);
+      return result;
+    }
   }
   absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(paths, options);
   if (!loaded.ok()) {
