@@ -150,8 +150,7 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
   // 3. partner_only
   const bool partner_only_ok = !slot.partner_only | is_partner;
   // 4. rbac (partners skip it)
-  const uint32_t permission =
-      Get2Bits(h.permission_rows + p.role_row, slot_index);
+  const uint32_t permission = PermissionOf(h, p.role_row, slot_index);
 
   if constexpr (Trace::kEnabled) {
     RuleOutcomes outcomes;

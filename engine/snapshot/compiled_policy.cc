@@ -55,6 +55,7 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
   hot_.slots = t.slots.data();
   hot_.scope_rows = t.scope_rows.data();
   hot_.permission_rows = t.permission_rows.data();
+  hot_.permission_words = t.permission_words.data();
   hot_.tenant_bits = tenant_bits_.data();
   hot_.slot_count = static_cast<uint32_t>(t.slots.size());
   hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());

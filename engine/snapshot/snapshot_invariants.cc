@@ -62,6 +62,15 @@ absl::Status CheckNonEmptyNames(absl::string_view name,
   return absl::OkStatus();
 }
 
+// The bits of the last word of a row of `words` words that hold one of its
+// `fields` 2-bit fields.
+uint64_t LastWordMask(size_t fields, uint32_t words) {
+  const size_t used_in_last = fields - (words - 1) * size_t{kFieldsPerWord};
+  return used_in_last >= kFieldsPerWord
+             ? ~uint64_t{0}
+             : (uint64_t{1} << (2 * used_in_last)) - 1;
+}
+
 // Rows of 2-bit fields, `words` words each: whole rows, and no bit set past
 // `fields` in any row (rows are compared and deduplicated as words).
 absl::Status CheckRows(absl::string_view name,
@@ -71,14 +80,62 @@ absl::Status CheckRows(absl::string_view name,
     return Broken(absl::StrCat(name, " has ", rows.size(),
                                " words, not a multiple of the row's ", words));
   }
-  const size_t used_in_last = fields - (words - 1) * size_t{32};
-  const uint64_t last_mask = used_in_last >= 32
-                                 ? ~uint64_t{0}
-                                 : (uint64_t{1} << (2 * used_in_last)) - 1;
+  const uint64_t last_mask = LastWordMask(fields, words);
   for (size_t row = 0; row < rows.size() / words; ++row) {
     if ((rows[row * words + words - 1] & ~last_mask) != 0) {
       return Broken(absl::StrCat(name, " row ", row, " has bits set past its ",
                                  fields, " fields"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Permission rows of word ids (PolicyTables::permission_rows): whole rows,
+// every id naming a word of permission_words, no word holding code 3, no
+// bit set past the last slot, and a row 0 that denies everything. A
+// bundle's ids are untrusted: the check reads the word an id names without
+// a bounds check.
+absl::Status CheckPermissions(const PolicyTables& t, uint32_t words,
+                              size_t slots) {
+  const std::vector<uint64_t>& pool = t.permission_words;
+  if (pool.empty() || pool[0] != 0) {
+    return Broken("permission_words must start with the zero word");
+  }
+  for (size_t w = 0; w < pool.size(); ++w) {
+    // A field of 3 (both bits set) is no permission.
+    if ((pool[w] & (pool[w] >> 1) & 0x5555555555555555u) != 0) {
+      return Broken(absl::StrCat("permission_words[", w,
+                                 "] holds an unknown permission code 3"));
+    }
+  }
+  const std::vector<uint32_t>& rows = t.permission_rows;
+  if (rows.size() % words != 0) {
+    return Broken(absl::StrCat("permission_rows has ", rows.size(),
+                               " word ids, not a multiple of the row's ",
+                               words));
+  }
+  // Principals without a usable role read row 0, so it must deny everything:
+  // a bundle whose row 0 grants anything would grant it to them.
+  if (rows.size() < words) {
+    return Broken(absl::StrCat("permission_rows holds ", rows.size(),
+                               " word ids; the deny-all row 0 needs ", words));
+  }
+  const uint64_t last_mask = LastWordMask(slots, words);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const uint32_t id = rows[i];
+    if (id >= pool.size()) {
+      return Broken(absl::StrCat("permission_rows[", i, "] = ", id,
+                                 " is not one of the ", pool.size(),
+                                 " permission_words"));
+    }
+    if (i < words && pool[id] != 0) {
+      return Broken(absl::StrCat("permission row 0 (word ", i,
+                                 ") grants permissions; it must deny "
+                                 "everything"));
+    }
+    if (i % words == words - 1 && (pool[id] & ~last_mask) != 0) {
+      return Broken(absl::StrCat("permission row ", i / words,
+                                 " has bits set past its ", slots, " slots"));
     }
   }
   return absl::OkStatus();
@@ -158,34 +215,9 @@ absl::Status CheckSnapshotInvariants(const PolicyTables& t) {
 
   // Roles.
   PORTCULLIS_RETURN_IF_ERROR(
-      CheckSize("role_names", t.role_names.size(), roles));
-  PORTCULLIS_RETURN_IF_ERROR(
       CheckSize("role_owner", t.role_owner.size(), roles));
   PORTCULLIS_RETURN_IF_ERROR(CheckSize("role_row", t.role_row.size(), roles));
-  PORTCULLIS_RETURN_IF_ERROR(
-      CheckRows("permission_rows", t.permission_rows, row_words, slots));
-  for (size_t w = 0; w < t.permission_rows.size(); ++w) {
-    // A field of 3 (both bits set) is no permission.
-    const uint64_t word = t.permission_rows[w];
-    if ((word & (word >> 1) & 0x5555555555555555u) != 0) {
-      return Broken(absl::StrCat("permission_rows word ", w,
-                                 " holds an unknown permission code 3"));
-    }
-  }
-  // Principals without a usable role read row 0, so it must deny everything:
-  // a bundle whose row 0 grants anything would grant it to them.
-  if (t.permission_rows.size() < row_words) {
-    return Broken(absl::StrCat("permission_rows holds ",
-                               t.permission_rows.size(),
-                               " words; the deny-all row 0 needs ", row_words));
-  }
-  for (uint32_t w = 0; w < row_words; ++w) {
-    if (t.permission_rows[w] != 0) {
-      return Broken(absl::StrCat("permission row 0 (word ", w,
-                                 ") grants permissions; it must deny "
-                                 "everything"));
-    }
-  }
+  PORTCULLIS_RETURN_IF_ERROR(CheckPermissions(t, row_words, slots));
   for (uint32_t role = 0; role < roles; ++role) {
     if (t.role_owner[role] != kNone && t.role_owner[role] >= entities) {
       return Broken(absl::StrCat("role ", role, " is owned by entity ",

@@ -91,16 +91,17 @@ enum : uint32_t {
   kEntityDefaultRole = 14,
   kRoleOffsets = 15,
   kRoleChars = 16,
-  kRoleOwner = 19,
-  kRoleRow = 20,
-  kPermissionRows = 21,
-  kCredentialPartner = 26,
-  kCredentialScopeRow = 27,
-  kCredentialRestriction = 28,
-  kCredentialRateLimit = 29,
-  kCredentialEntities = 34,
-  kScopeRows = 35,
-  kRestrictionBits = 36,
+  kRoleOwner = 17,
+  kRoleRow = 18,
+  kPermissionRows = 19,
+  kPermissionWords = 20,
+  kCredentialPartner = 25,
+  kCredentialScopeRow = 26,
+  kCredentialRestriction = 27,
+  kCredentialRateLimit = 28,
+  kCredentialEntities = 33,
+  kScopeRows = 34,
+  kRestrictionBits = 35,
 };
 
 std::shared_ptr<const CompiledPolicy> CompileText(absl::string_view text) {
@@ -475,10 +476,15 @@ INSTANTIATE_TEST_SUITE_P(
                    absl::StatusCode::kInvalidArgument,
                    "not a Portcullis bundle: wrong magic number"},
         Corruption{"wrong_version",
-                   [](std::string& b) { Set<uint32_t>(b, 8, 2); }, false,
+                   [](std::string& b) { Set<uint32_t>(b, 8, 3); }, false,
                    absl::StatusCode::kInvalidArgument,
-                   "unsupported bundle format version 2; this build reads "
-                   "version 1"},
+                   "unsupported bundle format version 3; this build reads "
+                   "version 2"},
+        // Version 1 stored role display names and dense permission rows.
+        Corruption{"version_1", [](std::string& b) { Set<uint32_t>(b, 8, 1); },
+                   false, absl::StatusCode::kInvalidArgument,
+                   "unsupported bundle format version 1; this build reads "
+                   "version 2"},
         Corruption{"unknown_flags",
                    [](std::string& b) { Set<uint32_t>(b, 12, 4); }, false,
                    absl::StatusCode::kInvalidArgument,
@@ -490,8 +496,8 @@ INSTANTIATE_TEST_SUITE_P(
         Corruption{"truncated_body",
                    [](std::string& b) { b.resize(b.size() - 1); }, false,
                    absl::StatusCode::kDataLoss,
-                   "truncated bundle: the header announces 1112 body bytes; "
-                   "1111 are present"},
+                   "truncated bundle: the header announces 1080 body bytes; "
+                   "1079 are present"},
         Corruption{"bytes_after_the_body",
                    [](std::string& b) { b.append("abc"); }, false,
                    absl::StatusCode::kDataLoss,
@@ -513,7 +519,7 @@ INSTANTIATE_TEST_SUITE_P(
                    [](std::string& b) { Set<uint32_t>(b, 24, 37); }, true,
                    absl::StatusCode::kDataLoss,
                    "malformed bundle: the header announces 37 sections; format "
-                   "version 1 has 36"},
+                   "version 2 has 35"},
         Corruption{
             "section_id",
             [](std::string& b) { Set<uint32_t>(b, SectionAt(b, kSlots), 99); },
@@ -532,15 +538,15 @@ INSTANTIATE_TEST_SUITE_P(
                                    uint64_t{1} << 40);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "malformed bundle: section 21 (permission_rows) claims "
-                   "1099511627776 elements; 456 bytes remain"},
+                   "malformed bundle: section 19 (permission_rows) claims "
+                   "1099511627776 elements; 488 bytes remain"},
         Corruption{"missing_section",
                    [](std::string& b) {
                      b.resize(SectionAt(b, kPermissionRows));
                      SetBodyBytes(b);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "malformed bundle: section 21 (permission_rows) is missing"},
+                   "malformed bundle: section 19 (permission_rows) is missing"},
         Corruption{"bytes_after_the_last_section",
                    [](std::string& b) {
                      b.append(8, '\0');
@@ -641,25 +647,39 @@ INSTANTIATE_TEST_SUITE_P(
                    "a row of the 3 words of permission_rows"},
         Corruption{"row_zero_grants",
                    [](std::string& b) {
-                     Set<uint64_t>(b, DataAt(b, kPermissionRows), 1);
+                     Set<uint32_t>(b, DataAt(b, kPermissionRows), 1);
                    },
                    true, absl::StatusCode::kDataLoss,
                    "inconsistent bundle: permission row 0 (word 0) grants "
                    "permissions; it must deny everything"},
+        Corruption{"word_id_out_of_range",
+                   [](std::string& b) {
+                     Set<uint32_t>(b, DataAt(b, kPermissionRows) + 4, 3);
+                   },
+                   true, absl::StatusCode::kDataLoss,
+                   "inconsistent bundle: permission_rows[1] = 3 is not one of "
+                   "the 3 permission_words"},
+        Corruption{"word_0_not_zero",
+                   [](std::string& b) {
+                     Set<uint64_t>(b, DataAt(b, kPermissionWords), 1);
+                   },
+                   true, absl::StatusCode::kDataLoss,
+                   "inconsistent bundle: permission_words must start with the "
+                   "zero word"},
         Corruption{"permission_code_3",
                    [](std::string& b) {
-                     Set<uint64_t>(b, DataAt(b, kPermissionRows), 3);
+                     Set<uint64_t>(b, DataAt(b, kPermissionWords) + 8, 3);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "inconsistent bundle: permission_rows word 0 holds an "
-                   "unknown permission code 3"},
+                   "inconsistent bundle: permission_words[1] holds an unknown "
+                   "permission code 3"},
         Corruption{"permission_past_the_catalog",
                    [](std::string& b) {
-                     Set<uint64_t>(b, DataAt(b, kPermissionRows) + 8, 0x102);
+                     Set<uint64_t>(b, DataAt(b, kPermissionWords) + 8, 0x102);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "inconsistent bundle: permission_rows row 1 has bits set "
-                   "past its 4 fields"},
+                   "inconsistent bundle: permission row 1 has bits set past "
+                   "its 4 slots"},
         Corruption{"credential_partner_out_of_range",
                    [](std::string& b) {
                      Set<uint32_t>(b, DataAt(b, kCredentialPartner), 2);
@@ -797,7 +817,7 @@ TEST(BundleTest, WritesAndReadsFiles) {
   BundleOptions small;
   small.max_bundle_bytes = 100;
   EXPECT_EQ(std::string(ReadBundle(path, small).status().message()),
-            absl::StrCat(path, ": file is 1176 bytes; the limit is 100"));
+            absl::StrCat(path, ": file is 1144 bytes; the limit is 100"));
 
   std::string bytes = *SerializeBundle(*policy);
   bytes[100] ^= 1;
