@@ -51,6 +51,9 @@ class RowSet {
     return offset;
   }
 
+  // Distinct rows stored.
+  uint32_t size() const { return static_cast<uint32_t>(index_.size()); }
+
  private:
   struct Hash {
     using is_transparent = void;
@@ -83,27 +86,30 @@ class RowSet {
   absl::flat_hash_set<uint32_t, Hash, Eq> index_;
 };
 
-// Distinct 64-bit words stored once, by id (PolicyTables::permission_words).
-// Word 0 is zero, and most of a role's words are zero (a role grants
-// something in few 32-slot stretches), so zero is answered without a lookup.
+// Distinct 64-bit words stored once in PolicyTables::permissions (as two
+// 32-bit halves), by offset. Most of a role's words are zero (a role grants
+// something in few 32-slot stretches), and offset 0 reads as zero, so zero
+// is answered without a lookup.
 class WordSet {
  public:
-  explicit WordSet(std::vector<uint64_t>* words) : words_(words) {
-    words_->assign(1, 0);
-  }
+  explicit WordSet(std::vector<uint32_t>* permissions)
+      : permissions_(permissions) {}
 
-  // The id of `word`, appending it if it is new.
+  // The offset of `word`, appending it if it is new.
   uint32_t Intern(uint64_t word) {
     if (word == 0) return 0;
     const auto [it, added] =
-        ids_.try_emplace(word, static_cast<uint32_t>(words_->size()));
-    if (added) words_->push_back(word);
+        offsets_.try_emplace(word, static_cast<uint32_t>(permissions_->size()));
+    if (added) {
+      permissions_->push_back(static_cast<uint32_t>(word));
+      permissions_->push_back(static_cast<uint32_t>(word >> 32));
+    }
     return it->second;
   }
 
  private:
-  std::vector<uint64_t>* words_;
-  absl::flat_hash_map<uint64_t, uint32_t> ids_;
+  std::vector<uint32_t>* permissions_;
+  absl::flat_hash_map<uint64_t, uint32_t> offsets_;
 };
 
 // One pass over a PolicySet that validates it and, when it is valid, leaves the
@@ -523,11 +529,13 @@ class PolicyCompiler {
     std::vector<uint32_t> set_to(slot_count);
     std::vector<uint64_t> row(tables_.row_words);
     std::vector<uint32_t> row_ids(tables_.row_words);
-    WordSet words(&tables_.permission_words);
-    RowSet<uint32_t> rows(&tables_.permission_rows, tables_.row_words);
-    // Row 0 (all word 0) denies everything: principals without a usable role
-    // read it, so that a check never branches on whether there is a role.
+    WordSet words(&tables_.permissions);
+    RowSet<uint32_t> rows(&tables_.permissions, tables_.row_words);
+    // Row 0 (all offset 0) denies everything: principals without a usable
+    // role read it, so that a check never branches on whether there is a
+    // role. Offset 0 read as a word is its first two zeros.
     rows.Intern(row_ids);
+    if (tables_.permissions.size() < 2) tables_.permissions.push_back(0);
     bool rows_over_limit = false;
     tables_.role_row.reserve(role_input_.size());
 
@@ -614,9 +622,9 @@ class PolicyCompiler {
       for (uint32_t w = 0; w < tables_.row_words; ++w) {
         row_ids[w] = words.Intern(row[w]);
       }
+      // The row's new words were appended just before it (if it is new).
       tables_.role_row.push_back(rows.Intern(row_ids));
-      if (tables_.permission_rows.size() * sizeof(uint32_t) +
-              tables_.permission_words.size() * sizeof(uint64_t) >
+      if (tables_.permissions.size() * sizeof(uint32_t) >
           TableLimit(options_.max_permission_row_bytes, sizeof(uint32_t))) {
         Error("roles",
               absl::StrCat("distinct permission rows need more than ",
@@ -626,6 +634,7 @@ class PolicyCompiler {
         rows_over_limit = true;
       }
     }
+    tables_.permission_row_count = rows.size();
   }
 
   static absl::string_view PermissionName(uint32_t code) {

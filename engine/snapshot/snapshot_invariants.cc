@@ -90,52 +90,58 @@ absl::Status CheckRows(absl::string_view name,
   return absl::OkStatus();
 }
 
-// Permission rows of word ids (PolicyTables::permission_rows): whole rows,
-// every id naming a word of permission_words, no word holding code 3, no
-// bit set past the last slot, and a row 0 that denies everything. A
-// bundle's ids are untrusted: the check reads the word an id names without
-// a bounds check.
+// PolicyTables::permissions: row 0 at offset 0, all zeros (offset 0 read as
+// a word is zero, so it denies everything); every role's row inside the
+// table, and every word its row names inside it too, with no code 3 and no
+// bit set past the last slot. A bundle's offsets are untrusted: the check
+// reads the words they name without a bounds check. What no role's row
+// names is never read.
 absl::Status CheckPermissions(const PolicyTables& t, uint32_t words,
                               size_t slots) {
-  const std::vector<uint64_t>& pool = t.permission_words;
-  if (pool.empty() || pool[0] != 0) {
-    return Broken("permission_words must start with the zero word");
+  const std::vector<uint32_t>& data = t.permissions;
+  const size_t row_0 = std::max<size_t>(words, 2);
+  if (data.size() < row_0) {
+    return Broken(absl::StrCat("permissions holds ", data.size(),
+                               " entries; the deny-all row 0 needs ", row_0));
   }
-  for (size_t w = 0; w < pool.size(); ++w) {
-    // A field of 3 (both bits set) is no permission.
-    if ((pool[w] & (pool[w] >> 1) & 0x5555555555555555u) != 0) {
-      return Broken(absl::StrCat("permission_words[", w,
-                                 "] holds an unknown permission code 3"));
+  for (size_t i = 0; i < row_0; ++i) {
+    if (data[i] != 0) {
+      return Broken(absl::StrCat("permission row 0 (entry ", i,
+                                 ") is not zero; it must deny everything"));
     }
   }
-  const std::vector<uint32_t>& rows = t.permission_rows;
-  if (rows.size() % words != 0) {
-    return Broken(absl::StrCat("permission_rows has ", rows.size(),
-                               " word ids, not a multiple of the row's ",
-                               words));
-  }
-  // Principals without a usable role read row 0, so it must deny everything:
-  // a bundle whose row 0 grants anything would grant it to them.
-  if (rows.size() < words) {
-    return Broken(absl::StrCat("permission_rows holds ", rows.size(),
-                               " word ids; the deny-all row 0 needs ", words));
+  if (t.permission_row_count == 0 ||
+      t.permission_row_count > size_t{t.roles.size()} + 1) {
+    return Broken(absl::StrCat("permission_row_count is ",
+                               t.permission_row_count, " for ", t.roles.size(),
+                               " roles"));
   }
   const uint64_t last_mask = LastWordMask(slots, words);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const uint32_t id = rows[i];
-    if (id >= pool.size()) {
-      return Broken(absl::StrCat("permission_rows[", i, "] = ", id,
-                                 " is not one of the ", pool.size(),
-                                 " permission_words"));
+  for (uint32_t role = 0; role < t.role_row.size(); ++role) {
+    const uint32_t row = t.role_row[role];
+    if (uint64_t{row} + words > data.size()) {
+      return Broken(absl::StrCat("role ", role, ": row offset ", row, " + ",
+                                 words, " is past the ", data.size(),
+                                 " entries of permissions"));
     }
-    if (i < words && pool[id] != 0) {
-      return Broken(absl::StrCat("permission row 0 (word ", i,
-                                 ") grants permissions; it must deny "
-                                 "everything"));
-    }
-    if (i % words == words - 1 && (pool[id] & ~last_mask) != 0) {
-      return Broken(absl::StrCat("permission row ", i / words,
-                                 " has bits set past its ", slots, " slots"));
+    for (uint32_t w = 0; w < words; ++w) {
+      const uint32_t at = data[row + w];
+      if (uint64_t{at} + 2 > data.size()) {
+        return Broken(absl::StrCat("role ", role, ": word ", w, " at offset ",
+                                   at, " is past the ", data.size(),
+                                   " entries of permissions"));
+      }
+      const uint64_t word = uint64_t{data[at + 1]} << 32 | data[at];
+      // A field of 3 (both bits set) is no permission.
+      if ((word & (word >> 1) & 0x5555555555555555u) != 0) {
+        return Broken(absl::StrCat("role ", role, ": word ", w, " at offset ",
+                                   at, " holds an unknown permission code 3"));
+      }
+      if (w == words - 1 && (word & ~last_mask) != 0) {
+        return Broken(absl::StrCat("role ", role, ": word ", w, " at offset ",
+                                   at, " has bits set past its ", slots,
+                                   " slots"));
+      }
     }
   }
   return absl::OkStatus();
@@ -222,12 +228,6 @@ absl::Status CheckSnapshotInvariants(const PolicyTables& t) {
     if (t.role_owner[role] != kNone && t.role_owner[role] >= entities) {
       return Broken(absl::StrCat("role ", role, " is owned by entity ",
                                  t.role_owner[role], " of ", entities));
-    }
-    if (!RowInRange(t.role_row[role], row_words, t.permission_rows.size())) {
-      return Broken(
-          absl::StrCat("role ", role, ": row offset ", t.role_row[role], " + ",
-                       row_words, " words is not a row of the ",
-                       t.permission_rows.size(), " words of permission_rows"));
     }
   }
   for (uint32_t e = 0; e < entities; ++e) {

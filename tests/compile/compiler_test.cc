@@ -539,8 +539,10 @@ TEST(CompilerTest, PermissionWordsAreStoredOnceAndReadBack) {
   ASSERT_EQ(t.row_words, 3u);
   // Row 0 (r-1, empty), r-a (= r-d), r-b, r-c, r-e.
   EXPECT_EQ((*policy)->Stats().distinct_permission_rows, 5u);
-  // Zero; a0 or a64 allowed; a40 allowed_for_own; a69 allowed.
-  EXPECT_EQ(t.permission_words.size(), 4u);
+  // Those 5 rows of 3 word offsets, and 3 distinct non-zero words of two
+  // entries each (zero is row 0's own first two entries): a0 or a64
+  // allowed, a40 allowed_for_own, a69 allowed.
+  EXPECT_EQ(t.permissions.size(), 5u * 3 + 3u * 2);
   for (const auto& role : kRoles) {
     SCOPED_TRACE(role.id);
     const uint32_t index = t.roles.Find(0, role.id);
