@@ -24,15 +24,6 @@
 namespace portcullis::bench {
 namespace {
 
-template <typename T>
-size_t TableBytes(const std::vector<T>& v) {
-  return v.capacity() * sizeof(T);
-}
-template <typename Table>
-size_t TableBytes(const Table& table) {
-  return table.MemoryBytes();
-}
-
 void Print(const CompiledPolicy& policy) {
   const PolicyStats stats = policy.Stats();
   const double roles = static_cast<double>(stats.roles == 0 ? 1 : stats.roles);
@@ -45,7 +36,7 @@ void Print(const CompiledPolicy& policy) {
   internal::ForEachTable(policy.tables(), [&](absl::string_view name,
                                               const auto& table) {
     const std::string label(name);
-    const size_t bytes = TableBytes(table);
+    const size_t bytes = internal::TableBytes(table);
     sum += bytes;
     line(label.c_str(), bytes);
     using Table = std::decay_t<decltype(table)>;

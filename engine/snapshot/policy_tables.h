@@ -221,6 +221,16 @@ void ForEachTable(Tables& t, F&& f) {
   f("restriction_bits", t.restriction_bits);
 }
 
+// Bytes one table of ForEachTable holds (MemoryBytes sums them).
+template <typename T>
+size_t TableBytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+template <typename Table>
+size_t TableBytes(const Table& table) {
+  return table.MemoryBytes();
+}
+
 // The scalars of PolicyTables, in the order of a bundle's "scalars" section:
 // calls `f(scalar)` for each.
 template <typename Tables, typename F>
