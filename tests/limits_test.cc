@@ -181,10 +181,10 @@ INSTANTIATE_TEST_SUITE_P(
             },
             "credentials[0].scopes: 4 scopes; the limit is 3"},
         // Each role allows another action: every row is distinct, one 4-byte
-        // word id for a catalog of up to 32 actions, naming a distinct 8-byte
-        // word. Row 0 and word 0 (deny-all, read by principals without a
-        // usable role) are always there and count: 3 rows and 3 words are
-        // 36 bytes.
+        // word offset for a catalog of up to 32 actions, naming a distinct
+        // 8-byte word. Row 0 and the zero word (two 4-byte entries, read by
+        // principals without a usable role) are always there and count: with
+        // r0, 2 roles take 8 + 2 * 12 = 32 bytes, 3 roles 44.
         CountLimitCase{
             "max_permission_row_bytes",
             [](CompileOptions& o) { o.max_permission_row_bytes = 36; }, 2,

@@ -33,7 +33,7 @@ std::string Quote(absl::string_view value) {
 }
 
 // Rows of `words` words (scope rows of 2-bit fields, rows of permission word
-// ids) stored back to back in one vector and deduplicated: a row is stored
+// offsets) stored back to back in one vector and deduplicated: a row is stored
 // once however many roles (or credentials) share it.
 template <typename Word>
 class RowSet {

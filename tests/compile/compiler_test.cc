@@ -492,8 +492,8 @@ TEST(CompilerTest, CountLimitsStopCompilationEarly) {
                   "roles: 2 roles; the limit is 1"));
 }
 
-// A row of word ids naming distinct words: a word shared by two roles, or by
-// two stretches of one catalog, is stored once, and every permission reads
+// A row of word offsets naming distinct words: a word shared by two roles, or
+// by two stretches of one catalog, is stored once, and every permission reads
 // back through PermissionOf as the role lists it.
 TEST(CompilerTest, PermissionWordsAreStoredOnceAndReadBack) {
   // "wide" takes slots 3..72: words 0 (slots 0-31), 1 (32-63), 2 (64-72).
