@@ -180,12 +180,14 @@ INSTANTIATE_TEST_SUITE_P(
               }
             },
             "credentials[0].scopes: 4 scopes; the limit is 3"},
-        // Each role allows another action: every row is distinct, one 8-byte
-        // word for a catalog of up to 32 actions. Row 0 (deny-all, read by
-        // principals without a usable role) is always there and counts.
+        // Each role allows another action: every row is distinct, one 4-byte
+        // word offset for a catalog of up to 32 actions, naming a distinct
+        // 8-byte word. Row 0 and the zero word (two 4-byte entries, read by
+        // principals without a usable role) are always there and count: with
+        // r0, 2 roles take 8 + 2 * 12 = 32 bytes, 3 roles 44.
         CountLimitCase{
             "max_permission_row_bytes",
-            [](CompileOptions& o) { o.max_permission_row_bytes = 24; }, 2,
+            [](CompileOptions& o) { o.max_permission_row_bytes = 36; }, 2,
             [](v1::PolicySet& p, int n) {
               SetActions(p, n);
               for (int i = 1; i < n; ++i) {
@@ -200,7 +202,7 @@ INSTANTIATE_TEST_SUITE_P(
                 action->set_permission(v1::ALLOWED);
               }
             },
-            "roles: distinct permission rows need more than 24 bytes (the "
+            "roles: distinct permission rows need more than 36 bytes (the "
             "limit) by roles[2]"},
         // Row 0 (no restriction: everything) is always there; c0's all:read
         // is a second row, each further credential's t<i>:read another.

@@ -4,7 +4,8 @@
 //
 //   BM_Compile/<realistic|distinct|gcp|aws>/<roles>
 // Counters: bytes_per_role (everything the snapshot holds / roles),
-// row_bytes_per_role (the distinct permission rows / roles), distinct_rows.
+// row_bytes_per_role (the distinct permission rows and their words / roles),
+// distinct_rows.
 #include <memory>
 #include <string>
 
@@ -34,7 +35,7 @@ void BM_Compile(benchmark::State& state, const v1::PolicySet* policy) {
   state.counters["bytes_per_role"] =
       static_cast<double>(stats.memory_bytes) / roles;
   state.counters["row_bytes_per_role"] =
-      static_cast<double>(t.permission_rows.size() * sizeof(uint64_t)) / roles;
+      static_cast<double>(t.permissions.size() * sizeof(uint32_t)) / roles;
   state.counters["distinct_rows"] =
       static_cast<double>(stats.distinct_permission_rows);
   state.SetItemsProcessed(state.iterations() *

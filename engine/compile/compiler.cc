@@ -34,15 +34,17 @@ std::string Quote(absl::string_view value) {
   return internal::QuoteShortened(value, 80);
 }
 
-// Rows of 2-bit fields stored back to back in one vector and deduplicated: a
-// row is stored once however many roles (or credentials) share it.
+// Rows of `words` words (scope rows of 2-bit fields, rows of permission word
+// offsets) stored back to back in one vector and deduplicated: a row is stored
+// once however many roles (or credentials) share it.
+template <typename Word>
 class RowSet {
  public:
-  RowSet(std::vector<uint64_t>* rows, uint32_t words)
+  RowSet(std::vector<Word>* rows, uint32_t words)
       : rows_(rows), index_(0, Hash{rows, words}, Eq{rows, words}) {}
 
   // The word offset of `row` in the vector, appending it if it is new.
-  uint32_t Intern(absl::Span<const uint64_t> row) {
+  uint32_t Intern(absl::Span<const Word> row) {
     const auto it = index_.find(row);
     if (it != index_.end()) return *it;
     const uint32_t offset = static_cast<uint32_t>(rows_->size());
@@ -51,13 +53,16 @@ class RowSet {
     return offset;
   }
 
+  // Distinct rows stored.
+  uint32_t size() const { return static_cast<uint32_t>(index_.size()); }
+
  private:
   struct Hash {
     using is_transparent = void;
-    const std::vector<uint64_t>* rows;
+    const std::vector<Word>* rows;
     uint32_t words;
-    size_t operator()(absl::Span<const uint64_t> row) const {
-      return absl::Hash<absl::Span<const uint64_t>>{}(row);
+    size_t operator()(absl::Span<const Word> row) const {
+      return absl::Hash<absl::Span<const Word>>{}(row);
     }
     size_t operator()(uint32_t offset) const {
       return (*this)(absl::MakeConstSpan(rows->data() + offset, words));
@@ -65,22 +70,48 @@ class RowSet {
   };
   struct Eq {
     using is_transparent = void;
-    const std::vector<uint64_t>* rows;
+    const std::vector<Word>* rows;
     uint32_t words;
-    absl::Span<const uint64_t> Row(uint32_t offset) const {
+    absl::Span<const Word> Row(uint32_t offset) const {
       return absl::MakeConstSpan(rows->data() + offset, words);
     }
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, absl::Span<const uint64_t> b) const {
+    bool operator()(uint32_t a, absl::Span<const Word> b) const {
       return Row(a) == b;
     }
-    bool operator()(absl::Span<const uint64_t> a, uint32_t b) const {
+    bool operator()(absl::Span<const Word> a, uint32_t b) const {
       return a == Row(b);
     }
   };
 
-  std::vector<uint64_t>* rows_;
+  std::vector<Word>* rows_;
   absl::flat_hash_set<uint32_t, Hash, Eq> index_;
+};
+
+// Distinct 64-bit words stored once in PolicyTables::permissions (as two
+// 32-bit halves), by offset. Most of a role's words are zero (a role grants
+// something in few 32-slot stretches), and offset 0 reads as zero, so zero
+// is answered without a lookup.
+class WordSet {
+ public:
+  explicit WordSet(std::vector<uint32_t>* permissions)
+      : permissions_(permissions) {}
+
+  // The offset of `word`, appending it if it is new.
+  uint32_t Intern(uint64_t word) {
+    if (word == 0) return 0;
+    const auto [it, added] =
+        offsets_.try_emplace(word, static_cast<uint32_t>(permissions_->size()));
+    if (added) {
+      permissions_->push_back(static_cast<uint32_t>(word));
+      permissions_->push_back(static_cast<uint32_t>(word >> 32));
+    }
+    return it->second;
+  }
+
+ private:
+  std::vector<uint32_t>* permissions_;
+  absl::flat_hash_map<uint64_t, uint32_t> offsets_;
 };
 
 // One pass over a PolicySet that validates it and, when it is valid, leaves the
@@ -496,7 +527,6 @@ class PolicyCompiler {
         return false;
       }
       tables_.roles.Add(0, id);
-      tables_.role_names.Add(role.name());
       tables_.role_owner.push_back(owner);
       role_input_.push_back(i);
     }
@@ -537,10 +567,14 @@ class PolicyCompiler {
           set_at(tables.slots.size()),
           set_to(tables.slots.size()),
           row(tables.row_words),
-          rows(&tables.permission_rows, tables.row_words) {
-      // Row 0 denies everything: principals without a usable role read it,
-      // so that a check never branches on whether there is a role.
-      rows.Intern(row);
+          row_ids(tables.row_words),
+          words(&tables.permissions),
+          rows(&tables.permissions, tables.row_words) {
+      // Row 0 (all offset 0) denies everything: principals without a usable
+      // role read it, so that a check never branches on whether there is a
+      // role. Offset 0 read as a word is its first two zeros.
+      rows.Intern(row_ids);
+      if (tables.permissions.size() < 2) tables.permissions.push_back(0);
     }
     // Per slot, the role that last set it (1-based, 0 = none) and where, so
     // that a conflicting repeat names the first place without clearing the
@@ -549,7 +583,9 @@ class PolicyCompiler {
     std::vector<std::pair<int, int>> set_at;
     std::vector<uint32_t> set_to;
     std::vector<uint64_t> row;
-    RowSet rows;
+    std::vector<uint32_t> row_ids;
+    WordSet words;
+    RowSet<uint32_t> rows;
     bool rows_over_limit = false;
   };
 
@@ -572,7 +608,9 @@ class PolicyCompiler {
     std::vector<std::pair<int, int>>& set_at = state.set_at;
     std::vector<uint32_t>& set_to = state.set_to;
     std::vector<uint64_t>& row = state.row;
-    RowSet& rows = state.rows;
+    std::vector<uint32_t>& row_ids = state.row_ids;
+    WordSet& words = state.words;
+    RowSet<uint32_t>& rows = state.rows;
     bool& rows_over_limit = state.rows_over_limit;
     {
       std::fill(row.begin(), row.end(), 0);
@@ -652,16 +690,22 @@ class PolicyCompiler {
         }
       }
       if (rows_over_limit) return;
-      tables_.role_row.push_back(rows.Intern(row));
-      if (tables_.permission_rows.size() * sizeof(uint64_t) >
-          TableLimit(options_.max_permission_row_bytes)) {
+      for (uint32_t w = 0; w < tables_.row_words; ++w) {
+        row_ids[w] = words.Intern(row[w]);
+      }
+      // The row's new words were appended just before it (if it is new).
+      tables_.role_row.push_back(rows.Intern(row_ids));
+      if (tables_.permissions.size() * sizeof(uint32_t) >
+          TableLimit(options_.max_permission_row_bytes, sizeof(uint32_t))) {
         Error("roles",
               absl::StrCat("distinct permission rows need more than ",
-                           TableLimit(options_.max_permission_row_bytes),
+                           TableLimit(options_.max_permission_row_bytes,
+                                      sizeof(uint32_t)),
                            " bytes (the limit) by roles[", i, "]"));
         rows_over_limit = true;
       }
     }
+    tables_.permission_row_count = rows.size();
   }
 
   static absl::string_view PermissionName(uint32_t code) {
@@ -672,7 +716,7 @@ class PolicyCompiler {
 
   void CompileCredentials() {
     const uint32_t type_count = tables_.object_types.size();
-    RowSet rows(&tables_.scope_rows, tables_.scope_words);
+    RowSet<uint64_t> rows(&tables_.scope_rows, tables_.scope_words);
     // Row 0: DELETE (and so everything) on every object type, for principals
     // that no credential restricts.
     std::vector<uint64_t> row(tables_.scope_words, 0);
@@ -801,8 +845,11 @@ class PolicyCompiler {
 
   // Rows and restrictions are found by 32-bit word offsets (kNone reserved),
   // so no option can let a table grow past them.
-  static size_t TableLimit(size_t option) {
-    return std::min(option, size_t{kNone} * sizeof(uint64_t));
+  // `option`, capped where 32-bit offsets into a table of `element_bytes`
+  // elements would overflow.
+  static size_t TableLimit(size_t option,
+                           size_t element_bytes = sizeof(uint64_t)) {
+    return std::min(option, size_t{kNone} * element_bytes);
   }
 
   // Errors recorded, dropped past the cap, or not repeated (below): an

@@ -49,9 +49,12 @@ struct CompileOptions {
   size_t max_scopes_per_credential = 1024;
   // Bytes in any one name or id. Default 256.
   size_t max_name_bytes = 256;
-  // Bytes of the deduplicated permission rows (2 bits per catalog action for
-  // each distinct role). Default 1 GiB. The three table limits are capped at
-  // 32 GiB, since rows are found by 32-bit word offsets.
+  // Bytes of the deduplicated permission rows (a 4-byte word offset per 32
+  // catalog actions for each distinct role) and of the distinct 8-byte words
+  // of 2-bit permissions they name. Default 1 GiB, capped at 16 GiB, since
+  // rows and words are found by 32-bit offsets into 4-byte entries. The two
+  // other table limits are capped at 32 GiB (32-bit offsets into 8-byte
+  // words).
   size_t max_permission_row_bytes = size_t{1} << 30;
   // Bytes of the deduplicated scope rows (2 bits per object type for each
   // distinct set of credential scopes). Default 1 GiB.

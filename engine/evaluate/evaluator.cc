@@ -302,9 +302,9 @@ void Tracer::Rules(const RuleOutcomes& o) {
                           ", not the user's entity ",
                           Quote(t.entities.name(p.entity)));
     }
-    return absl::StrCat("role ", role, " (row ",
-                        t.role_row[p.role] / t.row_words, "): ", action_name,
-                        " = ", PermissionName(o.permission));
+    return absl::StrCat("role ", role, " (row at ", t.role_row[p.role],
+                        "): ", action_name, " = ",
+                        PermissionName(o.permission));
   });
   if (!o.rbac || is_partner) return;
   if (o.permission == kPermAllowed) {

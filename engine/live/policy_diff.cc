@@ -161,13 +161,11 @@ class Differ {
       const uint32_t was =
           before_row == kNone || slot.before == kNone
               ? internal::kPermNotAllowed
-              : internal::Get2Bits(b_.permission_rows.data() + before_row,
-                                   slot.before);
+              : internal::PermissionOf(b_, before_row, slot.before);
       const uint32_t is =
           after_row == kNone || slot.after == kNone
               ? internal::kPermNotAllowed
-              : internal::Get2Bits(a_.permission_rows.data() + after_row,
-                                   slot.after);
+              : internal::PermissionOf(a_, after_row, slot.after);
       if (was != is) it->second.push_back(i);
     }
     return it->second;
@@ -197,8 +195,8 @@ class Differ {
         const SlotPair& slot = slots_[i];
         auto text = [](const PolicyTables& t, uint32_t row, uint32_t s) {
           if (row == kNone || s == kNone) return std::string(kAbsent);
-          return std::string(internal::PermissionName(
-              internal::Get2Bits(t.permission_rows.data() + row, s)));
+          return std::string(
+              internal::PermissionName(internal::PermissionOf(t, row, s)));
         };
         Add(Kind::kRolePermission, role.name, slot.type, slot.action,
             text(b_, before_row, slot.before), text(a_, after_row, slot.after));

@@ -37,7 +37,7 @@
 namespace portcullis {
 
 // The format version this build writes and reads.
-inline constexpr uint32_t kBundleFormatVersion = 1;
+inline constexpr uint32_t kBundleFormatVersion = 2;
 inline constexpr size_t kBundleHeaderBytes = 64;
 inline constexpr size_t kBundleKeyBytes = 32;
 // The signature block after a signed bundle's body: key id and signature.

@@ -54,7 +54,7 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
   tenant_bits_.resize(tenant_bits_.size() + widest / 64 + 1, ~uint64_t{0});
   hot_.slots = t.slots.data();
   hot_.scope_rows = t.scope_rows.data();
-  hot_.permission_rows = t.permission_rows.data();
+  hot_.permissions = t.permissions.data();
   hot_.tenant_bits = tenant_bits_.data();
   hot_.slot_count = static_cast<uint32_t>(t.slots.size());
   hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
@@ -236,8 +236,7 @@ PolicyStats CompiledPolicy::Stats() const {
   stats.object_types = t.object_types.size();
   stats.actions = t.slots.size();
   stats.roles = t.roles.size();
-  stats.distinct_permission_rows =
-      t.row_words == 0 ? 0 : t.permission_rows.size() / t.row_words;
+  stats.distinct_permission_rows = t.permission_row_count;
   stats.entities = t.entities.size();
   stats.partners = t.partners.size();
   stats.credentials = t.credentials.size();

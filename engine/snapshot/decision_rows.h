@@ -63,14 +63,6 @@ constexpr DecisionTable MakeDecisionTable() {
 }
 inline constexpr DecisionTable kDecisionTable = MakeDecisionTable();
 
-// The 2-bit permission of the role whose row is at word offset `role_row`
-// for `slot`. Every reader of permissions (the rules, decision rows) goes
-// through here, so the rows' storage can change behind it.
-inline uint32_t PermissionOf(const HotTables& h, uint32_t role_row,
-                             uint32_t slot) {
-  return Get2Bits(h.permission_rows + role_row, slot);
-}
-
 // Rules 2 to 4 (scope, partner_only, rbac) for one slot, which depend on the
 // principal's credential, kind and role but not on the request's entity or
 // resource: what a check evaluates, and what a decision row holds per slot.

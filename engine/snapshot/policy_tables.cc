@@ -4,15 +4,6 @@ namespace portcullis::internal {
 namespace {
 
 template <typename T>
-size_t TableBytes(const std::vector<T>& v) {
-  return v.capacity() * sizeof(T);
-}
-template <typename Table>
-size_t TableBytes(const Table& table) {
-  return table.MemoryBytes();
-}
-
-template <typename T>
 void ShrinkTable(std::vector<T>& v) {
   v.shrink_to_fit();
 }

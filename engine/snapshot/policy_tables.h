@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -92,7 +93,7 @@ struct RateLimitInfo {
 struct HotTables {
   const SlotInfo* slots = nullptr;
   const uint64_t* scope_rows = nullptr;
-  const uint64_t* permission_rows = nullptr;
+  const uint32_t* permissions = nullptr;
   // The credentials' restriction bitsets (PolicyTables::restriction_bits,
   // same offsets), then enough all-ones words for the largest partner's
   // range: a principal without a restriction points at those, so the tenant
@@ -123,15 +124,23 @@ struct PolicyTables {
   std::vector<uint32_t> entity_partner;
   std::vector<uint32_t> entity_default_role;  // kNone: no default role
 
-  // Roles. Identical permission rows are stored once; `role_row` is the word
-  // offset of a role's row in `permission_rows`. The row at offset 0 is all
-  // not_allowed: principals without a usable role read it.
-  NameTable roles;  // role ids
-  PackedStrings role_names;
+  // Roles. A role's permissions are a row of `row_words` 64-bit words of
+  // 2-bit codes (32 slots a word), stored as word offsets: `permissions`
+  // holds rows of `row_words` 32-bit offsets, each naming the 64-bit word at
+  // that offset in `permissions` itself (two 32-bit halves, little-endian).
+  // Each distinct word and each distinct row is stored once, and a new row's
+  // new words are stored just before it, so that on all-distinct roles a
+  // row and its own words share a cache line and a page. `role_row` is the
+  // offset of a role's row. The row at offset 0 is all zeros, and offset 0
+  // read as a word is zero: principals without a usable role read that row,
+  // and deny. Read a permission with PermissionOf. (A role's display name is
+  // not kept: nothing reads it.)
+  NameTable roles;                   // role ids
   std::vector<uint32_t> role_owner;  // entity, or kNone for a global role
   std::vector<uint32_t> role_row;
-  uint32_t row_words = 0;  // words per permission row
-  std::vector<uint64_t> permission_rows;
+  uint32_t row_words = 0;             // words (word offsets) per permission row
+  uint32_t permission_row_count = 0;  // distinct rows, row 0 included
+  std::vector<uint32_t> permissions;
 
   // Credentials. Scope rows (a 2-bit level per object type, `all` folded in)
   // are deduplicated like permission rows; row 0 grants DELETE on everything
@@ -156,6 +165,29 @@ struct PolicyTables {
   void ShrinkToFit();
 };
 
+// The permission of the role whose row is at `role_row` on `slot`: two
+// dependent reads, the word's offset, then the word, whatever the policy's
+// size. Every read of a permission goes through these (the check and with
+// it the explanation, policy diffs), so that the row layout is known here,
+// in the compiler that writes it and in the snapshot invariants that check
+// it.
+inline uint32_t PermissionOf(const uint32_t* permissions, uint32_t role_row,
+                             uint32_t slot) {
+  uint64_t word;
+  std::memcpy(&word,
+              permissions + permissions[role_row + slot / kFieldsPerWord],
+              sizeof(word));
+  return static_cast<uint32_t>(word >> (2 * (slot % kFieldsPerWord))) & 3u;
+}
+inline uint32_t PermissionOf(const HotTables& h, uint32_t role_row,
+                             uint32_t slot) {
+  return PermissionOf(h.permissions, role_row, slot);
+}
+inline uint32_t PermissionOf(const PolicyTables& t, uint32_t role_row,
+                             uint32_t slot) {
+  return PermissionOf(t.permissions.data(), role_row, slot);
+}
+
 // Every table of PolicyTables, described once: calls `f(name, table)` for
 // each, in the order bundles store them, `tables` being a PolicyTables or a
 // const one. Adding a table is one line here: the bundle format (a section
@@ -176,10 +208,9 @@ void ForEachTable(Tables& t, F&& f) {
   f("entity_partner", t.entity_partner);
   f("entity_default_role", t.entity_default_role);
   f("roles", t.roles);
-  f("role_names", t.role_names);
   f("role_owner", t.role_owner);
   f("role_row", t.role_row);
-  f("permission_rows", t.permission_rows);
+  f("permissions", t.permissions);
   f("credentials", t.credentials);
   f("credential_names", t.credential_names);
   f("credential_partner", t.credential_partner);
@@ -194,6 +225,16 @@ void ForEachTable(Tables& t, F&& f) {
   f("restriction_bits", t.restriction_bits);
 }
 
+// Bytes one table of ForEachTable holds (MemoryBytes sums them).
+template <typename T>
+size_t TableBytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+template <typename Table>
+size_t TableBytes(const Table& table) {
+  return table.MemoryBytes();
+}
+
 // The scalars of PolicyTables, in the order of a bundle's "scalars" section:
 // calls `f(scalar)` for each.
 template <typename Tables, typename F>
@@ -202,6 +243,7 @@ void ForEachScalar(Tables& t, F&& f) {
                 "visits a PolicyTables");
   f(t.row_words);
   f(t.scope_words);
+  f(t.permission_row_count);
 }
 
 }  // namespace portcullis::internal

@@ -62,6 +62,15 @@ absl::Status CheckNonEmptyNames(absl::string_view name,
   return absl::OkStatus();
 }
 
+// The bits of the last word of a row of `words` words that hold one of its
+// `fields` 2-bit fields.
+uint64_t LastWordMask(size_t fields, uint32_t words) {
+  const size_t used_in_last = fields - (words - 1) * size_t{kFieldsPerWord};
+  return used_in_last >= kFieldsPerWord
+             ? ~uint64_t{0}
+             : (uint64_t{1} << (2 * used_in_last)) - 1;
+}
+
 // Rows of 2-bit fields, `words` words each: whole rows, and no bit set past
 // `fields` in any row (rows are compared and deduplicated as words).
 absl::Status CheckRows(absl::string_view name,
@@ -71,14 +80,68 @@ absl::Status CheckRows(absl::string_view name,
     return Broken(absl::StrCat(name, " has ", rows.size(),
                                " words, not a multiple of the row's ", words));
   }
-  const size_t used_in_last = fields - (words - 1) * size_t{32};
-  const uint64_t last_mask = used_in_last >= 32
-                                 ? ~uint64_t{0}
-                                 : (uint64_t{1} << (2 * used_in_last)) - 1;
+  const uint64_t last_mask = LastWordMask(fields, words);
   for (size_t row = 0; row < rows.size() / words; ++row) {
     if ((rows[row * words + words - 1] & ~last_mask) != 0) {
       return Broken(absl::StrCat(name, " row ", row, " has bits set past its ",
                                  fields, " fields"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// PolicyTables::permissions: row 0 at offset 0, all zeros (offset 0 read as
+// a word is zero, so it denies everything); every role's row inside the
+// table, and every word its row names inside it too, with no code 3 and no
+// bit set past the last slot. A bundle's offsets are untrusted: the check
+// reads the words they name without a bounds check. What no role's row
+// names is never read.
+absl::Status CheckPermissions(const PolicyTables& t, uint32_t words,
+                              size_t slots) {
+  const std::vector<uint32_t>& data = t.permissions;
+  const size_t row_0 = std::max<size_t>(words, 2);
+  if (data.size() < row_0) {
+    return Broken(absl::StrCat("permissions holds ", data.size(),
+                               " entries; the deny-all row 0 needs ", row_0));
+  }
+  for (size_t i = 0; i < row_0; ++i) {
+    if (data[i] != 0) {
+      return Broken(absl::StrCat("permission row 0 (entry ", i,
+                                 ") is not zero; it must deny everything"));
+    }
+  }
+  if (t.permission_row_count == 0 ||
+      t.permission_row_count > size_t{t.roles.size()} + 1) {
+    return Broken(absl::StrCat("permission_row_count is ",
+                               t.permission_row_count, " for ", t.roles.size(),
+                               " roles"));
+  }
+  const uint64_t last_mask = LastWordMask(slots, words);
+  for (uint32_t role = 0; role < t.role_row.size(); ++role) {
+    const uint32_t row = t.role_row[role];
+    if (uint64_t{row} + words > data.size()) {
+      return Broken(absl::StrCat("role ", role, ": row offset ", row, " + ",
+                                 words, " is past the ", data.size(),
+                                 " entries of permissions"));
+    }
+    for (uint32_t w = 0; w < words; ++w) {
+      const uint32_t at = data[row + w];
+      if (uint64_t{at} + 2 > data.size()) {
+        return Broken(absl::StrCat("role ", role, ": word ", w, " at offset ",
+                                   at, " is past the ", data.size(),
+                                   " entries of permissions"));
+      }
+      const uint64_t word = uint64_t{data[at + 1]} << 32 | data[at];
+      // A field of 3 (both bits set) is no permission.
+      if ((word & (word >> 1) & 0x5555555555555555u) != 0) {
+        return Broken(absl::StrCat("role ", role, ": word ", w, " at offset ",
+                                   at, " holds an unknown permission code 3"));
+      }
+      if (w == words - 1 && (word & ~last_mask) != 0) {
+        return Broken(absl::StrCat("role ", role, ": word ", w, " at offset ",
+                                   at, " has bits set past its ", slots,
+                                   " slots"));
+      }
     }
   }
   return absl::OkStatus();
@@ -158,44 +221,13 @@ absl::Status CheckSnapshotInvariants(const PolicyTables& t) {
 
   // Roles.
   PORTCULLIS_RETURN_IF_ERROR(
-      CheckSize("role_names", t.role_names.size(), roles));
-  PORTCULLIS_RETURN_IF_ERROR(
       CheckSize("role_owner", t.role_owner.size(), roles));
   PORTCULLIS_RETURN_IF_ERROR(CheckSize("role_row", t.role_row.size(), roles));
-  PORTCULLIS_RETURN_IF_ERROR(
-      CheckRows("permission_rows", t.permission_rows, row_words, slots));
-  for (size_t w = 0; w < t.permission_rows.size(); ++w) {
-    // A field of 3 (both bits set) is no permission.
-    const uint64_t word = t.permission_rows[w];
-    if ((word & (word >> 1) & 0x5555555555555555u) != 0) {
-      return Broken(absl::StrCat("permission_rows word ", w,
-                                 " holds an unknown permission code 3"));
-    }
-  }
-  // Principals without a usable role read row 0, so it must deny everything:
-  // a bundle whose row 0 grants anything would grant it to them.
-  if (t.permission_rows.size() < row_words) {
-    return Broken(absl::StrCat("permission_rows holds ",
-                               t.permission_rows.size(),
-                               " words; the deny-all row 0 needs ", row_words));
-  }
-  for (uint32_t w = 0; w < row_words; ++w) {
-    if (t.permission_rows[w] != 0) {
-      return Broken(absl::StrCat("permission row 0 (word ", w,
-                                 ") grants permissions; it must deny "
-                                 "everything"));
-    }
-  }
+  PORTCULLIS_RETURN_IF_ERROR(CheckPermissions(t, row_words, slots));
   for (uint32_t role = 0; role < roles; ++role) {
     if (t.role_owner[role] != kNone && t.role_owner[role] >= entities) {
       return Broken(absl::StrCat("role ", role, " is owned by entity ",
                                  t.role_owner[role], " of ", entities));
-    }
-    if (!RowInRange(t.role_row[role], row_words, t.permission_rows.size())) {
-      return Broken(
-          absl::StrCat("role ", role, ": row offset ", t.role_row[role], " + ",
-                       row_words, " words is not a row of the ",
-                       t.permission_rows.size(), " words of permission_rows"));
     }
   }
   for (uint32_t e = 0; e < entities; ++e) {

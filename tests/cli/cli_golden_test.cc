@@ -133,7 +133,7 @@ const std::string& TamperedBundle() {
 }
 const std::string& OtherVersionBundle() {
   static const std::string* path =
-      new std::string(TempPath("fixture_version_2.bundle"));
+      new std::string(TempPath("fixture_version_1.bundle"));
   return *path;
 }
 
@@ -510,7 +510,9 @@ class FixtureEnvironment : public testing::Environment {
     tampered[bundle.size() - 100] ^= 0x01;  // a body byte; the digest stays
     Write(TamperedBundle(), tampered);
     std::string other_version = bundle;
-    other_version[8] = 2;  // bytes 8..11: the format version, little-endian
+    // Bytes 8..11: the format version, little-endian; version 1 is the one
+    // before the current one (role names, dense permission rows).
+    other_version[8] = 1;
     Write(OtherVersionBundle(), other_version);
   }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/load/policy_loader.h"
+#include "engine/snapshot/policy_tables.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -489,6 +490,72 @@ TEST(CompilerTest, CountLimitsStopCompilationEarly) {
       Errors(set, options),
       ElementsAre("catalog.object_types: 2 object types; the limit is 1",
                   "roles: 2 roles; the limit is 1"));
+}
+
+// A row of word offsets naming distinct words: a word shared by two roles, or
+// by two stretches of one catalog, is stored once, and every permission reads
+// back through PermissionOf as the role lists it.
+TEST(CompilerTest, PermissionWordsAreStoredOnceAndReadBack) {
+  // "wide" takes slots 3..72: words 0 (slots 0-31), 1 (32-63), 2 (64-72).
+  std::string text = R"pb(catalog { object_types { name: "wide")pb";
+  for (int a = 0; a < 70; ++a) {
+    absl::StrAppend(&text, "actions { name: \"a", a, "\" } ");
+  }
+  absl::StrAppend(&text, "} }");
+  struct Listed {
+    int action;
+    uint32_t code;
+  };
+  const struct {
+    const char* id;
+    std::vector<Listed> listed;
+  } kRoles[] = {
+      {"r-a",
+       {{0, internal::kPermAllowed}, {40, internal::kPermAllowedForOwn}}},
+      // a64 is field 3 of word 2, as a0 is of word 0: the same word.
+      {"r-b", {{0, internal::kPermAllowed}, {64, internal::kPermAllowed}}},
+      {"r-c", {{40, internal::kPermAllowedForOwn}}},
+      {"r-d",
+       {{0, internal::kPermAllowed}, {40, internal::kPermAllowedForOwn}}},
+      {"r-e", {{0, internal::kPermNotAllowed}, {69, internal::kPermAllowed}}},
+  };
+  for (const auto& role : kRoles) {
+    absl::StrAppend(&text, "roles { id: \"", role.id, "\" name: \"N\" ",
+                    "permissions { objects { object_type: \"wide\" ");
+    for (const Listed& l : role.listed) {
+      absl::StrAppend(
+          &text, "actions { action_name: \"a", l.action, "\" permission: ",
+          l.code == internal::kPermAllowed         ? "ALLOWED"
+          : l.code == internal::kPermAllowedForOwn ? "ALLOWED_FOR_OWN"
+                                                   : "NOT_ALLOWED",
+          " } ");
+    }
+    absl::StrAppend(&text, "} } }");
+  }
+  absl::StatusOr<std::unique_ptr<const CompiledPolicy>> policy =
+      Compile(Parse(text));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const internal::PolicyTables& t = (*policy)->tables();
+  ASSERT_EQ(t.row_words, 3u);
+  // Row 0 (r-1, empty), r-a (= r-d), r-b, r-c, r-e.
+  EXPECT_EQ((*policy)->Stats().distinct_permission_rows, 5u);
+  // Those 5 rows of 3 word offsets, and 3 distinct non-zero words of two
+  // entries each (zero is row 0's own first two entries): a0 or a64
+  // allowed, a40 allowed_for_own, a69 allowed.
+  EXPECT_EQ(t.permissions.size(), 5u * 3 + 3u * 2);
+  for (const auto& role : kRoles) {
+    SCOPED_TRACE(role.id);
+    const uint32_t index = t.roles.Find(0, role.id);
+    ASSERT_NE(index, internal::NameTable::kNotFound);
+    for (uint32_t slot = 0; slot < t.slots.size(); ++slot) {
+      uint32_t expected = internal::kPermNotAllowed;
+      for (const Listed& l : role.listed) {
+        if (slot == 3u + l.action) expected = l.code;
+      }
+      EXPECT_EQ(internal::PermissionOf(t, t.role_row[index], slot), expected)
+          << "slot " << slot;
+    }
+  }
 }
 
 TEST(CompilerTest, IdenticalPermissionRowsAreStoredOnce) {

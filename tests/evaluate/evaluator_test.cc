@@ -840,7 +840,7 @@ TEST_F(EvaluatorTest, ExplanationNamesRuleRoleAndRowEntry) {
             "scope: pass: client \"c-p1-e1\" grants write on payable; "
             "payable.approve needs write\n"
             "partner_only: pass: payable.approve is not partner-only\n"
-            "rbac: pass: role \"r-own\" (row 2): payable.approve = "
+            "rbac: pass: role \"r-own\" (row at 7): payable.approve = "
             "allowed_for_own\n"
             "ownership: FAIL: the resource was created by \"u-8\", not by "
             "\"u-7\"\n"

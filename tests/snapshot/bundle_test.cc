@@ -91,16 +91,16 @@ enum : uint32_t {
   kEntityDefaultRole = 14,
   kRoleOffsets = 15,
   kRoleChars = 16,
-  kRoleOwner = 19,
-  kRoleRow = 20,
-  kPermissionRows = 21,
-  kCredentialPartner = 26,
-  kCredentialScopeRow = 27,
-  kCredentialRestriction = 28,
-  kCredentialRateLimit = 29,
-  kCredentialEntities = 34,
-  kScopeRows = 35,
-  kRestrictionBits = 36,
+  kRoleOwner = 17,
+  kRoleRow = 18,
+  kPermissions = 19,
+  kCredentialPartner = 24,
+  kCredentialScopeRow = 25,
+  kCredentialRestriction = 26,
+  kCredentialRateLimit = 27,
+  kCredentialEntities = 32,
+  kScopeRows = 33,
+  kRestrictionBits = 34,
 };
 
 std::shared_ptr<const CompiledPolicy> CompileText(absl::string_view text) {
@@ -459,6 +459,10 @@ TEST_P(BundleCorruptionTest, IsRefusedWithItsMessage) {
   EXPECT_EQ(std::string(loaded.status().message()), c.message);
 }
 
+// kSmallPolicy's permissions section: 0 (row 0), 0 (so that offset 0 reads
+// as a zero word), r-admin's word at 2 (5: read and approve allowed; two
+// entries), its row at 4 (offset 2), r-clerk's word at 5 (2: read
+// allowed_for_own), its row at 7 (offset 5).
 const char kDigestMismatch[] =
     "digest mismatch: the bundle is corrupted or was modified after it was "
     "written";
@@ -474,11 +478,12 @@ INSTANTIATE_TEST_SUITE_P(
         Corruption{"wrong_magic", [](std::string& b) { b[1] = 'X'; }, false,
                    absl::StatusCode::kInvalidArgument,
                    "not a Portcullis bundle: wrong magic number"},
-        Corruption{"wrong_version",
-                   [](std::string& b) { Set<uint32_t>(b, 8, 2); }, false,
+        // Version 1 stored role display names and dense permission rows.
+        Corruption{"old_version",
+                   [](std::string& b) { Set<uint32_t>(b, 8, 1); }, false,
                    absl::StatusCode::kInvalidArgument,
-                   "unsupported bundle format version 2; this build reads "
-                   "version 1"},
+                   "unsupported bundle format version 1; this build reads "
+                   "version 2"},
         Corruption{"unknown_flags",
                    [](std::string& b) { Set<uint32_t>(b, 12, 4); }, false,
                    absl::StatusCode::kInvalidArgument,
@@ -490,8 +495,8 @@ INSTANTIATE_TEST_SUITE_P(
         Corruption{"truncated_body",
                    [](std::string& b) { b.resize(b.size() - 1); }, false,
                    absl::StatusCode::kDataLoss,
-                   "truncated bundle: the header announces 1112 body bytes; "
-                   "1111 are present"},
+                   "truncated bundle: the header announces 1064 body bytes; "
+                   "1063 are present"},
         Corruption{"bytes_after_the_body",
                    [](std::string& b) { b.append("abc"); }, false,
                    absl::StatusCode::kDataLoss,
@@ -513,7 +518,7 @@ INSTANTIATE_TEST_SUITE_P(
                    [](std::string& b) { Set<uint32_t>(b, 24, 37); }, true,
                    absl::StatusCode::kDataLoss,
                    "malformed bundle: the header announces 37 sections; format "
-                   "version 1 has 36"},
+                   "version 2 has 34"},
         Corruption{
             "section_id",
             [](std::string& b) { Set<uint32_t>(b, SectionAt(b, kSlots), 99); },
@@ -528,19 +533,19 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected 8"},
         Corruption{"count_past_the_end",
                    [](std::string& b) {
-                     Set<uint64_t>(b, SectionAt(b, kPermissionRows) + 8,
+                     Set<uint64_t>(b, SectionAt(b, kPermissions) + 8,
                                    uint64_t{1} << 40);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "malformed bundle: section 21 (permission_rows) claims "
-                   "1099511627776 elements; 456 bytes remain"},
+                   "malformed bundle: section 19 (permissions) claims "
+                   "1099511627776 elements; 464 bytes remain"},
         Corruption{"missing_section",
                    [](std::string& b) {
-                     b.resize(SectionAt(b, kPermissionRows));
+                     b.resize(SectionAt(b, kPermissions));
                      SetBodyBytes(b);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "malformed bundle: section 21 (permission_rows) is missing"},
+                   "malformed bundle: section 19 (permissions) is missing"},
         Corruption{"bytes_after_the_last_section",
                    [](std::string& b) {
                      b.append(8, '\0');
@@ -634,32 +639,53 @@ INSTANTIATE_TEST_SUITE_P(
                    "inconsistent bundle: role 1 is owned by entity 3 of 3"},
         Corruption{"role_row_out_of_range",
                    [](std::string& b) {
-                     Set<uint32_t>(b, DataAt(b, kRoleRow) + 4, 3);
+                     Set<uint32_t>(b, DataAt(b, kRoleRow) + 4, 8);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "inconsistent bundle: role 1: row offset 3 + 1 words is not "
-                   "a row of the 3 words of permission_rows"},
+                   "inconsistent bundle: role 1: row offset 8 + 1 is past the "
+                   "8 entries of permissions"},
         Corruption{"row_zero_grants",
                    [](std::string& b) {
-                     Set<uint64_t>(b, DataAt(b, kPermissionRows), 1);
+                     Set<uint32_t>(b, DataAt(b, kPermissions), 2);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "inconsistent bundle: permission row 0 (word 0) grants "
-                   "permissions; it must deny everything"},
+                   "inconsistent bundle: permission row 0 (entry 0) is not "
+                   "zero; it must deny everything"},
+        Corruption{"word_zero_not_zero",
+                   [](std::string& b) {
+                     Set<uint32_t>(b, DataAt(b, kPermissions) + 4, 1);
+                   },
+                   true, absl::StatusCode::kDataLoss,
+                   "inconsistent bundle: permission row 0 (entry 1) is not "
+                   "zero; it must deny everything"},
+        Corruption{"word_offset_out_of_range",
+                   [](std::string& b) {
+                     Set<uint32_t>(b, DataAt(b, kPermissions) + 7 * 4, 7);
+                   },
+                   true, absl::StatusCode::kDataLoss,
+                   "inconsistent bundle: role 1: word 0 at offset 7 is past "
+                   "the 8 entries of permissions"},
         Corruption{"permission_code_3",
                    [](std::string& b) {
-                     Set<uint64_t>(b, DataAt(b, kPermissionRows), 3);
+                     Set<uint32_t>(b, DataAt(b, kPermissions) + 2 * 4, 3);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "inconsistent bundle: permission_rows word 0 holds an "
+                   "inconsistent bundle: role 0: word 0 at offset 2 holds an "
                    "unknown permission code 3"},
         Corruption{"permission_past_the_catalog",
                    [](std::string& b) {
-                     Set<uint64_t>(b, DataAt(b, kPermissionRows) + 8, 0x102);
+                     Set<uint32_t>(b, DataAt(b, kPermissions) + 5 * 4, 0x102);
                    },
                    true, absl::StatusCode::kDataLoss,
-                   "inconsistent bundle: permission_rows row 1 has bits set "
-                   "past its 4 fields"},
+                   "inconsistent bundle: role 1: word 0 at offset 5 has bits "
+                   "set past its 4 slots"},
+        Corruption{"permission_row_count",
+                   [](std::string& b) {
+                     Set<uint32_t>(b, DataAt(b, kScalars) + 8, 4);
+                   },
+                   true, absl::StatusCode::kDataLoss,
+                   "inconsistent bundle: permission_row_count is 4 for 2 "
+                   "roles"},
         Corruption{"credential_partner_out_of_range",
                    [](std::string& b) {
                      Set<uint32_t>(b, DataAt(b, kCredentialPartner), 2);
@@ -797,7 +823,7 @@ TEST(BundleTest, WritesAndReadsFiles) {
   BundleOptions small;
   small.max_bundle_bytes = 100;
   EXPECT_EQ(std::string(ReadBundle(path, small).status().message()),
-            absl::StrCat(path, ": file is 1176 bytes; the limit is 100"));
+            absl::StrCat(path, ": file is 1128 bytes; the limit is 100"));
 
   std::string bytes = *SerializeBundle(*policy);
   bytes[100] ^= 1;
