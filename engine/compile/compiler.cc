@@ -153,6 +153,7 @@ class PolicyCompiler {
         case RoleStream::Next::kRole:
           break;
         case RoleStream::Next::kEnd:
+          tables_.permission_row_count = rows.rows.size();
           ResolveEntityDefaultRoles();
           CompileCredentials();
           tables_.ShrinkToFit();
@@ -596,6 +597,7 @@ class PolicyCompiler {
       const int i = role_input_[role];
       CompileRoleRow(role, i, policy_.roles(i), rows);
     }
+    tables_.permission_row_count = rows.rows.size();
   }
 
   // The permission row of `input`, roles[i], the `role`th role interned.
@@ -705,7 +707,6 @@ class PolicyCompiler {
         rows_over_limit = true;
       }
     }
-    tables_.permission_row_count = rows.size();
   }
 
   static absl::string_view PermissionName(uint32_t code) {
