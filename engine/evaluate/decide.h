@@ -57,13 +57,16 @@ struct RuleOutcomes {
 inline Reason StaleOrOutOfRange(const HotTables& h, const PrincipalFacts& p,
                                 ActionId action, EntityId entity,
                                 const ResourceRef* resource) {
-  bool unusable =
-      (p.snapshot != h.snapshot) |
-      ((IdAccess::Word(action) ^ h.snapshot_word) >= h.slot_count) |
-      ((IdAccess::Word(entity) ^ h.snapshot_word) >= h.entity_count);
+  // Bitwise on 0/1 integers: every compare is made, with one branch.
+  uint32_t unusable =
+      static_cast<uint32_t>(p.snapshot != h.snapshot) |
+      static_cast<uint32_t>((IdAccess::Word(action) ^ h.snapshot_word) >=
+                            h.slot_count) |
+      static_cast<uint32_t>((IdAccess::Word(entity) ^ h.snapshot_word) >=
+                            h.entity_count);
   if (resource != nullptr) {
-    unusable |=
-        (IdAccess::Word(resource->entity) ^ h.snapshot_word) >= h.entity_count;
+    unusable |= static_cast<uint32_t>(
+        (IdAccess::Word(resource->entity) ^ h.snapshot_word) >= h.entity_count);
   }
   if (ABSL_PREDICT_TRUE(!unusable)) return Reason::kGranted;
   const bool stale =

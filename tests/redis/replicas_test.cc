@@ -126,6 +126,24 @@ class ReplicasTest : public ::testing::Test {
     return absl::InfiniteDuration();
   }
 
+  // Polls `replica` until issuing with `secret` answers `status`, up to
+  // `limit`; the time it took, or InfiniteDuration. A registry change made
+  // on another replica reaches this one when it hears the announcement.
+  static absl::Duration IssueUntil(TestServer& replica,
+                                   const std::string& client,
+                                   const std::string& secret, int status,
+                                   absl::Duration limit) {
+    const absl::Time start = absl::Now();
+    while (absl::Now() - start < limit) {
+      if (static_cast<int>(Issue(replica, client, secret).result_int()) ==
+          status) {
+        return absl::Now() - start;
+      }
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return absl::InfiniteDuration();
+  }
+
   std::unique_ptr<RedisServer> redis_;
   std::vector<std::unique_ptr<TestServer>> replicas_;
 };
@@ -275,8 +293,11 @@ TEST_F(ReplicasTest, ClientRegistryChangesReachEveryReplica) {
   Response rotated = B().Admin("POST", "/admin/clients/monta-cp-reader/rotate");
   ASSERT_EQ(rotated.result_int(), 200u);
   const std::string new_secret = JsonField(rotated.body(), "client_secret");
-  EXPECT_EQ(Issue(A(), "monta-cp-reader", secret).result_int(), 401u);
+  // The rotated-out secret stops working on A once A has loaded the change
+  // (announced when B answered), within the staleness bound; the new one
+  // works at once (a failed authentication reloads the registry first).
   EXPECT_EQ(Issue(A(), "monta-cp-reader", new_secret).result_int(), 200u);
+  EXPECT_LT(IssueUntil(A(), "monta-cp-reader", secret, 401, kBound), kBound);
   // Concurrent changes on different replicas: none is lost.
   std::thread register_on_a([&] { Register(A(), "monta-cp-admin"); });
   std::thread register_on_b([&] { Register(B(), "monta-full-access"); });
