@@ -542,6 +542,27 @@ bool Service::RegistryCaughtUp(uint64_t loads_before) {
   return pulled.ok() && client_state_->loads() != loads_before;
 }
 
+namespace {
+// Whether an attempt of WithRegistryCaughtUp failed to authenticate.
+template <typename T>
+bool Unauthenticated(const absl::StatusOr<T>& result) {
+  return absl::IsUnauthenticated(result.status());
+}
+bool Unauthenticated(const auth::Authentication& authentication) {
+  return !authentication.ok();
+}
+}  // namespace
+
+template <typename Attempt>
+auto Service::WithRegistryCaughtUp(Attempt attempt) {
+  const uint64_t registry_loads = RegistryLoads();
+  auto result = attempt();
+  if (Unauthenticated(result) && RegistryCaughtUp(registry_loads)) {
+    result = attempt();
+  }
+  return result;
+}
+
 absl::Status Service::ApplyRegistryChange(
     const std::function<absl::Status()>& change) {
   if (client_state_ != nullptr) {
@@ -956,7 +977,9 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
       return OAuthError(http::status::bad_request, "invalid_request",
                         "refresh_token: missing");
     }
-    if (!registry_->Authenticate(client->id, client->secret).ok()) {
+    if (!WithRegistryCaughtUp([&] {
+           return registry_->Authenticate(client->id, client->secret);
+         }).ok()) {
       return InvalidClient();
     }
     absl::StatusOr<auth::TokenBytes> bytes = auth::ParseToken(*refresh);
@@ -970,8 +993,13 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
       return OAuthError(http::status::bad_request, "invalid_grant",
                         "refresh token is invalid, expired or revoked");
     }
-    absl::StatusOr<auth::IssuedTokens> issued = tokens_->Refresh(
-        *refresh, IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
+    // A refusal (unknown, spent, revoked) changes nothing a second try
+    // would not change the same way.
+    absl::StatusOr<auth::IssuedTokens> issued = WithRegistryCaughtUp([&] {
+      return tokens_->Refresh(
+          *refresh,
+          IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
+    });
     tokens_dirty_.store(true);  // a reuse revokes a family
     if (!issued.ok()) {
       if (issued.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -993,17 +1021,11 @@ HttpResponse Service::TokenEndpoint(const HttpRequest& request) {
   token_request.client_id = client->id;
   token_request.client_secret = client->secret;
   token_request.entity_user_id = user.value_or("");
-  const uint64_t registry_loads = RegistryLoads();
-  absl::StatusOr<auth::IssuedTokens> issued = tokens_->IssueToken(
-      token_request,
-      IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
-  if (absl::IsUnauthenticated(issued.status()) &&
-      RegistryCaughtUp(registry_loads)) {
-    // Registered or rotated on another replica a moment ago.
-    issued = tokens_->IssueToken(
+  absl::StatusOr<auth::IssuedTokens> issued = WithRegistryCaughtUp([&] {
+    return tokens_->IssueToken(
         token_request,
         IssueOptionsFor(params->dialect == BodyDialect::kCamelJson));
-  }
+  });
   if (!issued.ok()) return TokenServiceError(issued.status());
   tokens_dirty_.store(true);
   return AuthResponse(http::status::ok, TokenJson(*issued, params->dialect));
@@ -1021,8 +1043,12 @@ HttpResponse Service::RefreshEndpoint(const HttpRequest& request) {
   // Monta's endpoint: Monta's answer, unless the body was RFC-style.
   const bool oauth_dialect = params->dialect == BodyDialect::kSnakeJson ||
                              params->dialect == BodyDialect::kForm;
-  absl::StatusOr<auth::IssuedTokens> issued =
-      tokens_->Refresh(*refresh, IssueOptionsFor(!oauth_dialect));
+  // A refusal (unknown, spent, revoked) changes nothing a second try would
+  // not change the same way; the token's client may be one registered on
+  // another replica a moment ago.
+  absl::StatusOr<auth::IssuedTokens> issued = WithRegistryCaughtUp([&] {
+    return tokens_->Refresh(*refresh, IssueOptionsFor(!oauth_dialect));
+  });
   tokens_dirty_.store(true);
   if (!issued.ok()) {
     if (issued.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -1049,12 +1075,8 @@ HttpResponse Service::RevokeEndpoint(const HttpRequest& request) {
   }
   if (!client->present) return InvalidClient();
   auth::RevokeRequest revoke{client->id, client->secret, *token};
-  const uint64_t registry_loads = RegistryLoads();
-  absl::StatusOr<auth::RevokeResult> result = tokens_->Revoke(revoke);
-  if (absl::IsUnauthenticated(result.status()) &&
-      RegistryCaughtUp(registry_loads)) {
-    result = tokens_->Revoke(revoke);  // a secret rotated elsewhere just now
-  }
+  absl::StatusOr<auth::RevokeResult> result =
+      WithRegistryCaughtUp([&] { return tokens_->Revoke(revoke); });
   auth::RevokeResult answered;
   if (!result.ok()) {
     switch (result.status().code()) {

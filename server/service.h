@@ -152,6 +152,13 @@ class Service final : public HttpHandler {
   // again.
   uint64_t RegistryLoads() const;
   bool RegistryCaughtUp(uint64_t loads_before);
+  // `attempt()` (a StatusOr, or a client authentication), made once more
+  // when it failed to authenticate and the shared registry was replaced
+  // meanwhile: a client registered, rotated or resumed on another replica a
+  // moment ago, which this replica had not heard of yet. Only for attempts
+  // whose failure changes nothing a second try would not change the same way.
+  template <typename Attempt>
+  auto WithRegistryCaughtUp(Attempt attempt);
   // Opens Redis and its store, for token_store.kind "redis".
   absl::Status InitRedis();
   // Starts hearing revocations from other replicas (after tokens_ exists).
