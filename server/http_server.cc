@@ -321,16 +321,25 @@ void HttpServer::Shutdown() {
     closed.set_value();
   });
   closed.get_future().wait();
-  // Close idle connections; busy ones close after their answer.
+  // Close idle connections; busy ones close after their answer. The
+  // sessions are posted to outside the lock: once posted, this thread's
+  // reference may be a session's last, and ~Session unregisters itself under
+  // sessions_mu_ (dropping it under the lock deadlocked shutdown, rarely:
+  // only when the session's own thread finished first).
+  std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard<std::mutex> lock(sessions_mu_);
+    live.reserve(sessions_.size());
     for (auto& [raw, weak] : sessions_) {
       if (std::shared_ptr<Session> session = weak.lock()) {
-        net::post(session->stream_executor(),
-                  [session] { session->OnShutdown(); });
+        live.push_back(std::move(session));
       }
     }
   }
+  for (std::shared_ptr<Session>& session : live) {
+    net::post(session->stream_executor(), [session] { session->OnShutdown(); });
+  }
+  live.clear();
   const absl::Time deadline = absl::Now() + limits_.drain_timeout;
   while (connections_.load() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(5));
