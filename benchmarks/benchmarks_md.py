@@ -21,3 +21,17 @@ def replace_section(path, heading, section, before="## Machine"):
         text = (text[:at + 1] + section + text[at + 1:]) if at >= 0 else text + "\n" + section
     with open(path, "w") as f:
         f.write(text)
+
+
+def fmt_ns(ns):
+    """A duration in nanoseconds, to three significant digits and its unit."""
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3g} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.3g} µs"
+    return f"{ns:.3g} ns"
+
+
+def ns_per_unit(benchmark):
+    """Nanoseconds per unit of a Google Benchmark JSON entry's times."""
+    return {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[benchmark.get("time_unit", "ns")]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import fmt_ns, ns_per_unit, replace_section  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADING = "## JWT introspection beside opaque tokens"
@@ -29,24 +29,11 @@ ROWS = [
 ]
 
 
-def fmt_ns(ns):
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3g} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3g} µs"
-    return f"{ns:.3g} ns"
-
-
-def to_ns(b):
-    scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
-    return b["cpu_time"] * scale
-
-
 def main():
     results_path, command = sys.argv[1], sys.argv[2]
     with open(results_path) as f:
         results = json.load(f)
-    medians = {b["run_name"]: to_ns(b) for b in results["benchmarks"]
+    medians = {b["run_name"]: b["cpu_time"] * ns_per_unit(b) for b in results["benchmarks"]
                if b.get("aggregate_name") == "median"}
     missing = [name for row in ROWS for name in row[2:] if name not in medians]
     if missing:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import fmt_ns, ns_per_unit, replace_section  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADING = "## Rate limits across replicas"
@@ -28,18 +28,6 @@ ROWS = [
     ("redis, leases of 65,536: the front's own cost",
      "BM_DistributedRateLimit/lease:65536/real_time"),
 ]
-
-
-def fmt_ns(ns):
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3g} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3g} µs"
-    return f"{ns:.3g} ns"
-
-
-def scale(b):
-    return {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
 
 
 def main():
@@ -74,8 +62,8 @@ def main():
                 missing.append(run)
                 continue
             trips = b.get("round_trips", 0.0)
-            lines.append(f"| {what} | {threads} | {fmt_ns(b['cpu_time'] * scale(b))} | "
-                         f"{fmt_ns(b['real_time'] * scale(b))} | {trips:.4g} |")
+            lines.append(f"| {what} | {threads} | {fmt_ns(b['cpu_time'] * ns_per_unit(b))} | "
+                         f"{fmt_ns(b['real_time'] * ns_per_unit(b))} | {trips:.4g} |")
     if missing:
         sys.exit(f"ratelimit_report.py: no median for {', '.join(missing)}")
     lines += ["",
