@@ -59,7 +59,7 @@ inline Reason StaleOrOutOfRange(const HotTables& h, const PrincipalFacts& p,
                                 const ResourceRef* resource) {
   // Bitwise on 0/1 integers: every compare is made, with one branch.
   uint32_t unusable =
-      static_cast<uint32_t>(p.snapshot != h.snapshot) |
+      static_cast<uint32_t>(p.snapshot_word != h.snapshot_word) |
       static_cast<uint32_t>((IdAccess::Word(action) ^ h.snapshot_word) >=
                             h.slot_count) |
       static_cast<uint32_t>((IdAccess::Word(entity) ^ h.snapshot_word) >=
@@ -70,7 +70,7 @@ inline Reason StaleOrOutOfRange(const HotTables& h, const PrincipalFacts& p,
   }
   if (ABSL_PREDICT_TRUE(!unusable)) return Reason::kGranted;
   const bool stale =
-      p.snapshot != h.snapshot || action.snapshot() != h.snapshot ||
+      p.snapshot_word != h.snapshot_word || action.snapshot() != h.snapshot ||
       entity.snapshot() != h.snapshot ||
       (resource != nullptr && resource->entity.snapshot() != h.snapshot);
   return stale ? Reason::kStaleSnapshot : Reason::kInvalidRequest;
@@ -96,17 +96,22 @@ inline bool TenantRule(const PrincipalFacts& p, EntityId entity,
 }
 
 // 5. ownership: `allowed_for_own` on a given resource allows when the user
-// created it. `decision` is that of rules 1 to 4.
+// created it. `decision` is that of rules 1 to 4; `created_by` is the
+// resource's creator, null when the request names no resource.
 inline Decision OwnershipRule(Decision decision, absl::string_view user_id,
-                              const ResourceRef* resource) {
-  if (decision.verdict != Verdict::kAllowedForOwn || resource == nullptr) {
+                              const absl::string_view* created_by) {
+  if (decision.verdict != Verdict::kAllowedForOwn || created_by == nullptr) {
     return decision;
   }
   // Inline: the creator and the user id are short, and std::string's ==
   // calls memcmp.
-  const bool own = !resource->created_by.empty() &&
-                   NamesEqual(resource->created_by, user_id);
+  const bool own = !created_by->empty() && NamesEqual(*created_by, user_id);
   return {own ? Verdict::kAllowed : Verdict::kNotAllowed, Reason::kOwnership};
+}
+inline Decision OwnershipRule(Decision decision, absl::string_view user_id,
+                              const ResourceRef* resource) {
+  return OwnershipRule(decision, user_id,
+                       resource == nullptr ? nullptr : &resource->created_by);
 }
 
 // The decision for one request by ids, evaluating every rule: what checks
@@ -195,10 +200,12 @@ inline Decision DecideByRow(const CompiledPolicy& policy,
                             EntityId entity, const ResourceRef* resource) {
   const HotTables& h = policy.hot();
   const PrincipalFacts& p = principal.facts();
-  // The slot when the action is this snapshot's (HotTables::snapshot_word),
-  // with a stale principal's tag difference in the high half: one compare.
-  const uint64_t slot = IdAccess::Word(action) ^ h.snapshot_word;
-  const uint64_t stale_principal = uint64_t{p.snapshot ^ h.snapshot} << 32;
+  // The slot when the action is the principal's snapshot's, and the
+  // principal's tag difference from this snapshot's in the high half (both
+  // words hold a tag there, HotTables::snapshot_word): one compare checks
+  // both tags and the bound.
+  const uint64_t slot = IdAccess::Word(action) ^ p.snapshot_word;
+  const uint64_t stale_principal = p.snapshot_word ^ h.snapshot_word;
   if (ABSL_PREDICT_FALSE((slot | stale_principal) >= h.slot_count)) {
     return DecideByRowFailed(h, p, action, entity, resource);
   }
@@ -207,6 +214,33 @@ inline Decision DecideByRow(const CompiledPolicy& policy,
     return DecideByRowFailed(h, p, action, entity, resource);
   }
   return OwnershipRule(rules, principal.user_id(), resource);
+}
+
+// DecideByRow for a check by names, whose slot and entities the snapshot being
+// checked found itself: their tags and bounds hold by construction, so only
+// the principal's tag is compared (before the row is read, as there), and
+// the tenant rule (TenantRule) compares indices: with the tags equal, an
+// entity's offset in the principal's range is its index minus the low half
+// of `tenant_origin`, and one of another partner is past the range (the
+// unsigned difference wraps). Same answers as DecideByRow: stale_snapshot,
+// then tenant; the differential tests compare the two paths.
+inline Decision DecideFoundByRow(const CompiledPolicy& policy,
+                                 const Principal& principal, ActionId action,
+                                 EntityId entity, const ResourceRef* resource) {
+  const PrincipalFacts& p = principal.facts();
+  if (ABSL_PREDICT_FALSE(p.snapshot_word != policy.hot().snapshot_word)) {
+    return Deny(Reason::kStaleSnapshot);
+  }
+  const Decision rules = p.decisions[action.index()];
+  const uint32_t offset =
+      entity.index() - static_cast<uint32_t>(p.tenant_origin);
+  if (offset >= p.tenant_count ||
+      ((p.tenant_bits[offset / 64] >> (offset % 64)) & 1) == 0 ||
+      (resource != nullptr && resource->entity.index() != entity.index())) {
+    return Deny(Reason::kTenant);
+  }
+  return OwnershipRule(rules, principal.user_id(),
+                       resource == nullptr ? nullptr : &resource->created_by);
 }
 
 }  // namespace portcullis::internal

@@ -44,7 +44,8 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                           partner_name, ", not to client ", client,
                           "'s partner ", Quote(t.partners.name(p.partner)));
     }
-    if (p.restricted && !InRestriction(t, p, entity)) {
+    if (t.credential_restriction[p.credential] != kNone &&
+        !InRestriction(t, p, entity)) {
       return absl::StrCat("client ", client,
                           " is restricted to other entities than ",
                           entity_name);
@@ -97,15 +98,22 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
     }
     return Deny(reason);
   };
-  if (request.object_type.empty() || request.action.empty() ||
-      request.entity_id.empty()) {
+  // Every name in a snapshot is non-empty (CheckSnapshotInvariants), so an
+  // empty name is never found: a request missing one is sorted out on the
+  // failure paths below, not before the lookups of every request.
+  auto missing_name = [&] {
+    return request.object_type.empty() || request.action.empty() ||
+           request.entity_id.empty();
+  };
+  auto fail_missing_name = [&] {
     return fail(Reason::kInvalidRequest, [] {
       return std::string("object_type, action and entity_id are required");
     });
-  }
+  };
   const std::optional<ActionId> action =
       policy.FindAction(request.object_type, request.action);
   if (!action.has_value()) {
+    if (missing_name()) return fail_missing_name();
     // Which of the two names is unknown: only on this failure path.
     if (!policy.FindObjectType(request.object_type).has_value()) {
       return fail(Reason::kUnknownObjectType, [&] {
@@ -120,12 +128,14 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
   }
   // Most requests act in the user's own entity, on a resource of it: a string
   // compare then saves a hash lookup. (A partner's `user_entity_name` is
-  // empty, and the request's entity id is not.)
+  // empty, and matches nothing, not even an empty entity id.)
   const std::optional<EntityId> entity =
-      internal::NamesEqual(request.entity_id, user_entity_name)
+      !user_entity_name.empty() &&
+              internal::NamesEqual(request.entity_id, user_entity_name)
           ? IdAccess::Make<EntityId>(policy.snapshot(), facts.entity)
           : policy.FindEntity(request.entity_id);
   if (!entity.has_value()) {
+    if (missing_name()) return fail_missing_name();
     return fail(Reason::kTenant, [&] {
       return absl::StrCat("entity ", Quote(request.entity_id),
                           " does not exist");
@@ -341,8 +351,8 @@ Decision Check(const CompiledPolicy& policy, const Principal& principal,
       policy, facts, IdAccess::UserEntityName(policy, principal), request,
       trace,
       [&](ActionId action, EntityId entity, const ResourceRef* resource) {
-        return internal::DecideByRow(policy, principal, action, entity,
-                                     resource);
+        return internal::DecideFoundByRow(policy, principal, action, entity,
+                                          resource);
       });
 }
 

@@ -236,7 +236,7 @@ void ShadowEvaluator::Observe(const Principal& principal, ActionId action,
   const PolicyTables& t = active_->tables();
   const uint32_t tag = active_->snapshot();
   const PrincipalFacts& p = principal.facts();
-  if (p.snapshot != tag || action.snapshot() != tag ||
+  if (p.snapshot() != tag || action.snapshot() != tag ||
       entity.snapshot() != tag ||
       (resource != nullptr && resource->entity.snapshot() != tag) ||
       p.kind == PrincipalFacts::Kind::kNone ||

@@ -102,7 +102,7 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   const uint32_t credential = t.credentials.Find(0, client_id);
   if (credential == NameTable::kNotFound) return Reason::kUnknownPrincipal;
   facts = PrincipalFacts();
-  facts.snapshot = snapshot();
+  facts.snapshot_word = hot_.snapshot_word;
   facts.kind = PrincipalFacts::Kind::kPartner;
   facts.credential = credential;
   facts.partner = t.credential_partner[credential];
@@ -110,10 +110,9 @@ Reason CompiledPolicy::BindPartnerFacts(absl::string_view client_id,
   const uint32_t first = t.partner_entity_begin[facts.partner];
   facts.tenant_origin = hot_.snapshot_word | first;
   facts.tenant_count = t.partner_entity_begin[facts.partner + 1] - first;
-  facts.restricted = t.credential_restriction[credential] != kNone;
-  facts.tenant_bits =
-      tenant_bits_.data() +
-      (facts.restricted ? t.credential_restriction[credential] : unrestricted_);
+  const uint32_t restriction = t.credential_restriction[credential];
+  facts.tenant_bits = tenant_bits_.data() +
+                      (restriction != kNone ? restriction : unrestricted_);
   return Reason::kGranted;
 }
 
@@ -136,7 +135,7 @@ Reason CompiledPolicy::BindEntityUserFacts(absl::string_view entity_id,
   }
 
   facts = PrincipalFacts();
-  facts.snapshot = snapshot();
+  facts.snapshot_word = hot_.snapshot_word;
   facts.kind = PrincipalFacts::Kind::kEntityUser;
   facts.entity = entity;
   facts.partner = t.entity_partner[entity];

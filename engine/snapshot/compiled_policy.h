@@ -46,9 +46,11 @@ class InternedId {
   friend class CompiledPolicy;
   friend struct internal::IdAccess;
   InternedId(uint32_t snapshot, uint32_t index)
-      : snapshot_(snapshot), index_(index) {}
-  uint32_t snapshot_ = 0;
+      : index_(index), snapshot_(snapshot) {}
+  // Index first: on a little-endian machine the two load as one word with the
+  // tag in the high half (IdAccess::Word), with no rotate.
   uint32_t index_ = 0;
+  uint32_t snapshot_ = 0;
 };
 
 using ObjectTypeId = InternedId<struct ObjectTypeTag>;
@@ -71,7 +73,11 @@ namespace internal {
 struct PrincipalFacts {
   enum class Kind : uint8_t { kNone, kPartner, kEntityUser };
   // What a check reads come first, together.
-  uint32_t snapshot = 0;
+  // The tag of the snapshot bound to, in the high half as in
+  // HotTables::snapshot_word, so that a check compares it with the
+  // snapshot's and the action's tags in one 64-bit compare. 0 (no snapshot's
+  // tag) when never bound.
+  uint64_t snapshot_word = 0;
   // The entities the principal may act in, before any restriction, as one
   // range of `tenant_count` entities from the first, `tenant_origin`'s low
   // half (entities are numbered partner by partner): a partner's entities,
@@ -81,6 +87,16 @@ struct PrincipalFacts {
   // of another snapshot is past the range: the tenant rule is one compare
   // that also checks the entity's tag and bounds.
   uint32_t tenant_count = 0;
+  Kind kind = Kind::kNone;
+  // Entity users: the client's partner is the entity's and its restriction, if
+  // any, lists the entity.
+  bool tenant_ok = false;
+  // Entity users: the role is global or owned by the user's entity.
+  bool role_usable = false;
+  // Entity users: no role was named, so `role` is the entity's default. Lets
+  // a principal be bound again to another snapshot (a shadow candidate, a
+  // reloaded policy) with the same meaning.
+  bool default_role = false;
   uint64_t tenant_origin = 0;
   // The bits over that range in HotTables::tenant_bits: the credential's
   // restriction, or all ones when unrestricted. Points into the snapshot,
@@ -98,27 +114,18 @@ struct PrincipalFacts {
   // names, and explanations).
   uint32_t scope_row = 0;  // word offset of the credential's scope row
   uint32_t role_row = 0;   // the role's row; 0 (denies all) if unusable
-  Kind kind = Kind::kNone;
-  // Partners: the credential lists some entities. Entity users: always false;
-  // the restriction was folded into `tenant_ok` when binding.
-  bool restricted = false;
-  // Entity users: the client's partner is the entity's and its restriction, if
-  // any, lists the entity.
-  bool tenant_ok = false;
-  // Entity users: the role is global or owned by the user's entity.
-  bool role_usable = false;
-  // Entity users: no role was named, so `role` is the entity's default. Lets
-  // a principal be bound again to another snapshot (a shadow candidate, a
-  // reloaded policy) with the same meaning.
-  bool default_role = false;
   uint32_t partner = kNone;
   uint32_t credential = kNone;  // kNone: no scope restriction
   uint32_t entity = kNone;      // entity users: the user's entity
   uint32_t role = kNone;        // entity users: the effective role, or kNone
+
+  uint32_t snapshot() const {
+    return static_cast<uint32_t>(snapshot_word >> 32);
+  }
 };
 static_assert(
     sizeof(PrincipalFacts) == 64,
-    "a check by ids reads the first 32 bytes; the rest evaluates the rules, "
+    "a check by ids reads the first 40 bytes; the rest evaluates the rules, "
     "explains and rebinds");
 }  // namespace internal
 
@@ -131,7 +138,7 @@ class Principal {
  public:
   Principal() = default;
 
-  uint32_t snapshot() const { return facts_.snapshot; }
+  uint32_t snapshot() const { return facts_.snapshot(); }
   bool is_partner() const {
     return facts_.kind == internal::PrincipalFacts::Kind::kPartner;
   }
@@ -296,23 +303,22 @@ struct IdAccess {
   // low (see HotTables::snapshot_word).
   template <typename Id>
   static uint64_t Word(Id id) {
-    static_assert(sizeof(Id) == sizeof(uint64_t) &&
-                      offsetof(Id, snapshot_) == 0 &&
-                      offsetof(Id, index_) == sizeof(uint32_t),
-                  "an id is its tag, then its index");
+    static_assert(sizeof(Id) == sizeof(uint64_t) && offsetof(Id, index_) == 0 &&
+                      offsetof(Id, snapshot_) == sizeof(uint32_t),
+                  "an id is its index, then its tag");
     static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-                  "the load below puts the tag in the low half");
-    // One load and a rotate (compilers do not merge the two fields' loads).
+                  "the load below puts the tag in the high half");
+    // One load (compilers do not merge the two fields' loads).
     uint64_t word;
     std::memcpy(&word, &id, sizeof(word));
-    return word << 32 | word >> 32;
+    return word;
   }
   // The user's entity id of an entity user bound to `policy`; empty for
   // any other principal (a partner, or one bound to another snapshot, whose
   // view may have outlived its snapshot).
   static absl::string_view UserEntityName(const CompiledPolicy& policy,
                                           const Principal& principal) {
-    return principal.facts_.snapshot == policy.snapshot()
+    return principal.facts_.snapshot() == policy.snapshot()
                ? principal.entity_name_
                : absl::string_view();
   }

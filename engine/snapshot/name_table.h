@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/string_view.h"
 
 namespace portcullis::internal {
@@ -71,10 +72,15 @@ inline bool NamesEqual(absl::string_view a, absl::string_view b) {
   const char* p = a.data();
   const char* q = b.data();
   if (n >= 8) {
-    for (size_t i = 0; i + 8 < n; i += 8) {
-      if (LoadWord64(p + i) != LoadWord64(q + i)) return false;
+    // The first and the last word cover up to sixteen bytes, the common
+    // case, with no loop; a longer name compares the words between too.
+    if (ABSL_PREDICT_FALSE(n > 16)) {
+      for (size_t i = 8; i + 8 < n; i += 8) {
+        if (LoadWord64(p + i) != LoadWord64(q + i)) return false;
+      }
     }
-    return LoadWord64(p + n - 8) == LoadWord64(q + n - 8);
+    return ((LoadWord64(p) ^ LoadWord64(q)) |
+            (LoadWord64(p + n - 8) ^ LoadWord64(q + n - 8))) == 0;
   }
   if (n >= 4) {
     return ((LoadWord32(p) ^ LoadWord32(q)) |

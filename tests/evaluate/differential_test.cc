@@ -72,7 +72,9 @@ std::optional<Decision> CheckByIds(const CompiledPolicy& policy,
   ++coverage.reasons[static_cast<int>(by_ids.reason)];
   if (principal->is_partner()) {
     ++coverage.partners;
-    coverage.restricted_partners += facts.restricted;
+    coverage.restricted_partners +=
+        policy.tables().credential_restriction[facts.credential] !=
+        internal::kNone;
   } else {
     coverage.users_without_credential += facts.credential == internal::kNone;
     coverage.users_without_role += facts.role == internal::kNone;

@@ -753,8 +753,36 @@ TEST_F(EvaluatorTest, MalformedAndUnknownRequestsFailClosed) {
       {"empty object type",
        with([](CheckRequestView& v) { v.object_type = ""; }),
        Reason::kInvalidRequest},
+      {"empty action", with([](CheckRequestView& v) { v.action = ""; }),
+       Reason::kInvalidRequest},
       {"empty entity", with([](CheckRequestView& v) { v.entity_id = ""; }),
        Reason::kInvalidRequest},
+      {"empty entity, with a resource", with([](CheckRequestView& v) {
+         v.entity_id = "";
+         v.has_resource = true;
+         v.resource_entity_id = "e-1";
+       }),
+       Reason::kInvalidRequest},
+      // Requests are sorted out in a fixed order: a missing name before an
+      // unknown one.
+      {"empty entity and unknown object type", with([](CheckRequestView& v) {
+         v.entity_id = "";
+         v.object_type = "invoice";
+       }),
+       Reason::kInvalidRequest},
+      {"empty entity, entity user", with([](CheckRequestView& v) {
+         v.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
+         v.user_id = "u-7";
+         v.user_entity_id = "e-1";
+         v.client_id = "";
+         v.entity_id = "";
+       }),
+       Reason::kInvalidRequest},
+      {"empty resource entity", with([](CheckRequestView& v) {
+         v.has_resource = true;
+         v.resource_entity_id = "";
+       }),
+       Reason::kTenant},
       {"unknown client",
        with([](CheckRequestView& v) { v.client_id = "c-404"; }),
        Reason::kUnknownPrincipal},
@@ -772,6 +800,29 @@ TEST_F(EvaluatorTest, MalformedAndUnknownRequestsFailClosed) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(Describe(Check(*policy_, c.view)), Describe(Deny(c.want)));
     EXPECT_EQ(Describe(Explain(*policy_, c.view).decision),
+              Describe(Deny(c.want)));
+    // A principal bound once, with the request's names: the same answer
+    // from its decision row, when the request's principal is complete and
+    // binds.
+    const bool is_partner =
+        c.view.principal_kind == CheckRequestView::PrincipalKind::kPartner;
+    if (is_partner ? c.view.client_id.empty()
+                   : c.view.user_id.empty() || c.view.user_entity_id.empty()) {
+      continue;
+    }
+    const absl::StatusOr<Principal> principal =
+        is_partner
+            ? policy_->BindPartner(c.view.client_id)
+            : policy_->BindEntityUser(c.view.user_id, c.view.user_entity_id,
+                                      c.view.role_id, c.view.client_id);
+    if (!principal.ok()) continue;
+    const RequestNames names{
+        c.view.object_type,        c.view.action,
+        c.view.entity_id,          c.view.has_resource,
+        c.view.resource_entity_id, c.view.resource_created_by};
+    EXPECT_EQ(Describe(Check(*policy_, *principal, names)),
+              Describe(Deny(c.want)));
+    EXPECT_EQ(Describe(Explain(*policy_, *principal, names).decision),
               Describe(Deny(c.want)));
   }
 }

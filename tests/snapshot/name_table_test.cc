@@ -139,5 +139,33 @@ TEST(NameTableTest, IndexCostsAtMostSixteenBytesPerNameBeyondTheNames) {
   EXPECT_LE(table.MemoryBytes(), name_bytes + 16 * names.size() + 256);
 }
 
+// NamesEqual reads words, not bytes: every length from 0 to 40 (each of its
+// branches: 1-3, 4-7, 8-16, longer), equal, and differing in exactly one
+// byte at every position, so that no byte goes unread; and every length
+// against every other.
+TEST(NamesEqualTest, ComparesEveryByteOfEveryLength) {
+  for (size_t n = 0; n <= 40; ++n) {
+    SCOPED_TRACE(absl::StrCat("length ", n));
+    std::string a;
+    for (size_t i = 0; i < n; ++i) {
+      a.push_back(static_cast<char>('a' + i % 26));
+    }
+    // Copies in buffers of their own, so equal names never share bytes.
+    const std::string b = std::string(a.data(), a.size());
+    EXPECT_TRUE(NamesEqual(a, b));
+    for (size_t i = 0; i < n; ++i) {
+      std::string c = a;
+      c[i] = static_cast<char>(c[i] ^ 0x20);
+      EXPECT_FALSE(NamesEqual(a, c)) << "differing at byte " << i;
+      EXPECT_FALSE(NamesEqual(c, a)) << "differing at byte " << i;
+    }
+    for (size_t m = 0; m <= 40; ++m) {
+      if (m != n) {
+        EXPECT_FALSE(NamesEqual(a, std::string(m, 'a')));
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace portcullis::internal
