@@ -224,23 +224,25 @@ inline Decision DecideByRow(const CompiledPolicy& policy,
 // of `tenant_origin`, and one of another partner is past the range (the
 // unsigned difference wraps). Same answers as DecideByRow: stale_snapshot,
 // then tenant; the differential tests compare the two paths.
+// `resource_entity` is null when the request names no resource.
 inline Decision DecideFoundByRow(const CompiledPolicy& policy,
-                                 const Principal& principal, ActionId action,
-                                 EntityId entity, const ResourceRef* resource) {
+                                 const Principal& principal, uint32_t slot,
+                                 uint32_t entity,
+                                 const uint32_t* resource_entity,
+                                 absl::string_view created_by) {
   const PrincipalFacts& p = principal.facts();
   if (ABSL_PREDICT_FALSE(p.snapshot_word != policy.hot().snapshot_word)) {
     return Deny(Reason::kStaleSnapshot);
   }
-  const Decision rules = p.decisions[action.index()];
-  const uint32_t offset =
-      entity.index() - static_cast<uint32_t>(p.tenant_origin);
+  const Decision rules = p.decisions[slot];
+  const uint32_t offset = entity - static_cast<uint32_t>(p.tenant_origin);
   if (offset >= p.tenant_count ||
       ((p.tenant_bits[offset / 64] >> (offset % 64)) & 1) == 0 ||
-      (resource != nullptr && resource->entity.index() != entity.index())) {
+      (resource_entity != nullptr && *resource_entity != entity)) {
     return Deny(Reason::kTenant);
   }
   return OwnershipRule(rules, principal.user_id(),
-                       resource == nullptr ? nullptr : &resource->created_by);
+                       resource_entity == nullptr ? nullptr : &created_by);
 }
 
 }  // namespace portcullis::internal

@@ -15,6 +15,8 @@ namespace {
 using internal::Deny;
 using internal::IdAccess;
 using internal::kNone;
+constexpr uint32_t kNotFound = internal::NameTable::kNotFound;
+static_assert(kNotFound == internal::ActionIndex::kNotFound);
 using internal::kPermAllowed;
 using internal::LevelName;
 using internal::PermissionName;
@@ -79,10 +81,12 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                       resource != nullptr ? ", and so is the resource" : "");
 }
 
-// Resolves a request's names against a bound principal, then decides with
-// `decide(ActionId, EntityId, const ResourceRef*)`: from the principal's
-// decision row, or by evaluating the rules (a principal bound without one,
-// explanations).
+// Resolves a request's names against a bound principal to indices of
+// `policy`, then decides with `decide(uint32_t slot, uint32_t entity, const
+// uint32_t* resource_entity)` (null when the request names no resource): from
+// the principal's decision row, or by evaluating the rules (a principal bound
+// without one, explanations). Indices rather than ids: the row's check needs
+// no tags for what the snapshot found itself.
 //
 // `user_entity_name` is the user's entity id (empty for a partner): most
 // requests act in it, and comparing the names in place saves the entity's
@@ -110,9 +114,9 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
       return std::string("object_type, action and entity_id are required");
     });
   };
-  const std::optional<ActionId> action =
-      policy.FindAction(request.object_type, request.action);
-  if (!action.has_value()) {
+  const uint32_t slot =
+      IdAccess::FindSlot(policy, request.object_type, request.action);
+  if (slot == kNotFound) {
     if (missing_name()) return fail_missing_name();
     // Which of the two names is unknown: only on this failure path.
     if (!policy.FindObjectType(request.object_type).has_value()) {
@@ -129,35 +133,35 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
   // Most requests act in the user's own entity, on a resource of it: a string
   // compare then saves a hash lookup. (A partner's `user_entity_name` is
   // empty, and matches nothing, not even an empty entity id.)
-  const std::optional<EntityId> entity =
+  const internal::NameTable& entities = policy.tables().entities;
+  const uint32_t entity =
       !user_entity_name.empty() &&
               internal::NamesEqual(request.entity_id, user_entity_name)
-          ? IdAccess::Make<EntityId>(policy.snapshot(), facts.entity)
-          : policy.FindEntity(request.entity_id);
-  if (!entity.has_value()) {
+          ? facts.entity
+          : entities.Find(0, request.entity_id);
+  if (entity == kNotFound) {
     if (missing_name()) return fail_missing_name();
     return fail(Reason::kTenant, [&] {
       return absl::StrCat("entity ", Quote(request.entity_id),
                           " does not exist");
     });
   }
-  ResourceRef resource;
+  uint32_t resource_entity = kNotFound;
   if (request.has_resource) {
-    const std::optional<EntityId> resource_entity =
+    resource_entity =
         internal::NamesEqual(request.resource_entity_id, request.entity_id)
             ? entity
-            : policy.FindEntity(request.resource_entity_id);
-    if (!resource_entity.has_value()) {
+            : entities.Find(0, request.resource_entity_id);
+    if (resource_entity == kNotFound) {
       return fail(Reason::kTenant, [&] {
         return absl::StrCat("the resource's entity ",
                             Quote(request.resource_entity_id),
                             " does not exist");
       });
     }
-    resource.entity = *resource_entity;
-    resource.created_by = request.resource_created_by;
   }
-  return decide(*action, *entity, request.has_resource ? &resource : nullptr);
+  return decide(slot, entity,
+                request.has_resource ? &resource_entity : nullptr);
 }
 
 // Decides by evaluating the rules (Decide), for `facts`.
@@ -169,9 +173,16 @@ Decision DecideNamesByRules(const CompiledPolicy& policy,
                             const RequestNames& request, Trace& trace) {
   return DecideNames(
       policy, facts, user_entity_name, request, trace,
-      [&](ActionId action, EntityId entity, const ResourceRef* resource) {
-        return internal::Decide(policy, facts, user_id, action, entity,
-                                resource, trace);
+      [&](uint32_t slot, uint32_t entity, const uint32_t* resource_entity) {
+        const uint32_t snapshot = policy.snapshot();
+        const ResourceRef resource{
+            IdAccess::Make<EntityId>(
+                snapshot, resource_entity == nullptr ? 0 : *resource_entity),
+            request.resource_created_by};
+        return internal::Decide(
+            policy, facts, user_id, IdAccess::Make<ActionId>(snapshot, slot),
+            IdAccess::Make<EntityId>(snapshot, entity),
+            resource_entity == nullptr ? nullptr : &resource, trace);
       });
 }
 
@@ -350,9 +361,10 @@ Decision Check(const CompiledPolicy& policy, const Principal& principal,
   return DecideNames(
       policy, facts, IdAccess::UserEntityName(policy, principal), request,
       trace,
-      [&](ActionId action, EntityId entity, const ResourceRef* resource) {
-        return internal::DecideFoundByRow(policy, principal, action, entity,
-                                          resource);
+      [&](uint32_t slot, uint32_t entity, const uint32_t* resource_entity) {
+        return internal::DecideFoundByRow(policy, principal, slot, entity,
+                                          resource_entity,
+                                          request.resource_created_by);
       });
 }
 

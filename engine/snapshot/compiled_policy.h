@@ -322,6 +322,13 @@ struct IdAccess {
                ? principal.entity_name_
                : absl::string_view();
   }
+  // The slot of (object type, action), or ActionIndex::kNotFound: what
+  // FindAction() answers, without the id.
+  static uint32_t FindSlot(const CompiledPolicy& policy,
+                           absl::string_view object_type,
+                           absl::string_view action) {
+    return policy.action_index_.Find(object_type, action);
+  }
   static Reason BindPartner(const CompiledPolicy& policy,
                             absl::string_view client_id,
                             PrincipalFacts& facts) {
