@@ -173,10 +173,13 @@ inline Decision Decide(const CompiledPolicy& policy, const PrincipalFacts& p,
 }
 
 // DecideByRow's failure path: stale_snapshot, invalid_request or tenant, in
-// that order. Out of line, so that the hot path keeps its registers.
+// that order. Out of line, so that the hot path keeps its registers. The
+// action comes as DecideByRow's `slot` word, which it is XORed back from:
+// the hot path then needs no copy of the action's word.
 ABSL_ATTRIBUTE_NOINLINE inline Decision DecideByRowFailed(
-    const HotTables& h, const PrincipalFacts& p, ActionId action,
-    EntityId entity, const ResourceRef* resource) {
+    const HotTables& h, const PrincipalFacts& p, uint64_t slot, EntityId entity,
+    const ResourceRef* resource) {
+  const ActionId action = IdAccess::FromWord<ActionId>(slot ^ p.snapshot_word);
   const Reason unusable = StaleOrOutOfRange(h, p, action, entity, resource);
   return Deny(unusable == Reason::kGranted ? Reason::kTenant : unusable);
 }
@@ -207,11 +210,11 @@ inline Decision DecideByRow(const CompiledPolicy& policy,
   const uint64_t slot = IdAccess::Word(action) ^ p.snapshot_word;
   const uint64_t stale_principal = p.snapshot_word ^ h.snapshot_word;
   if (ABSL_PREDICT_FALSE((slot | stale_principal) >= h.slot_count)) {
-    return DecideByRowFailed(h, p, action, entity, resource);
+    return DecideByRowFailed(h, p, slot, entity, resource);
   }
   const Decision rules = p.decisions[slot];  // slot < slot_count here
   if (ABSL_PREDICT_FALSE(!TenantRule(p, entity, resource))) {
-    return DecideByRowFailed(h, p, action, entity, resource);
+    return DecideByRowFailed(h, p, slot, entity, resource);
   }
   return OwnershipRule(rules, principal.user_id(), resource);
 }

@@ -56,8 +56,8 @@ CompiledPolicy::CompiledPolicy(TaggedTables tables)
   hot_.scope_rows = t.scope_rows.data();
   hot_.permissions = t.permissions.data();
   hot_.tenant_bits = tenant_bits_.data();
-  hot_.slot_count = static_cast<uint32_t>(t.slots.size());
-  hot_.entity_count = static_cast<uint32_t>(t.entity_partner.size());
+  hot_.slot_count = t.slots.size();
+  hot_.entity_count = t.entity_partner.size();
   hot_.snapshot = tables_.snapshot_tag;
   hot_.snapshot_word = uint64_t{tables_.snapshot_tag} << 32;
 }

@@ -313,6 +313,11 @@ struct IdAccess {
     std::memcpy(&word, &id, sizeof(word));
     return word;
   }
+  // The id whose word (above) is `word`.
+  template <typename Id>
+  static Id FromWord(uint64_t word) {
+    return Id(static_cast<uint32_t>(word >> 32), static_cast<uint32_t>(word));
+  }
   // The user's entity id of an entity user bound to `policy`; empty for
   // any other principal (a partner, or one bound to another snapshot, whose
   // view may have outlived its snapshot).

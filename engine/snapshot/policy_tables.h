@@ -99,8 +99,9 @@ struct HotTables {
   // range: a principal without a restriction points at those, so the tenant
   // rule reads a bit whatever the principal, without a branch.
   const uint64_t* tenant_bits = nullptr;
-  uint32_t slot_count = 0;
-  uint32_t entity_count = 0;
+  // 64-bit, as the words compared with them: one compare with memory.
+  uint64_t slot_count = 0;
+  uint64_t entity_count = 0;
   uint32_t snapshot = 0;
   // `snapshot` << 32: an id read as one word (IdAccess::Word) XOR this is
   // its index when the id is this snapshot's, and at least 2^32 otherwise,
