@@ -171,9 +171,8 @@ TEST(LinePathDifferentialTest, ReaderAgreesOnEveryNearMissOfAKey) {
       {R"({"resource": {)", {"entity_id", "created_by"}, "}}"},
   };
   // The last one leaves the key without its closing quote.
-  const char* const separators[] = {R"(": "v")",  R"(":"v")",
-                                    R"(" : "v")",  R"(":  "v")",
-                                    "\":\t\"v\"", R"(": "v" )",
+  const char* const separators[] = {R"(": "v")",  R"(":"v")",   R"(" : "v")",
+                                    R"(":  "v")", "\":\t\"v\"", R"(": "v" )",
                                     R"(: "v")"};
   size_t accepted = 0;
   for (const auto& object : objects) {
@@ -187,10 +186,11 @@ TEST(LinePathDifferentialTest, ReaderAgreesOnEveryNearMissOfAKey) {
       }
       for (const std::string& key : keys) {
         for (const char* separator : separators) {
-          const std::string line = absl::StrCat(object.before, "\"", key,
-                                                separator, object.after);
+          const std::string line =
+              absl::StrCat(object.before, "\"", key, separator, object.after);
           for (size_t cut = 0; cut <= line.size(); ++cut) {
-            const absl::string_view part = absl::string_view(line).substr(0, cut);
+            const absl::string_view part =
+                absl::string_view(line).substr(0, cut);
             const std::optional<RequestLine> fast = ParseRequestFast(part);
             ASSERT_EQ(Describe(fast),
                       Describe(reference::ParseRequestFast(part)))

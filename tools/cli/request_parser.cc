@@ -79,12 +79,18 @@ class StrictReader {
     return true;
   }
 
-  // `:` and a string value, after a key. `: "` is looked for first, in one
-  // compare of three bytes, before Consume()'s more general way.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ColonThenString(absl::string_view& out) {
-    if (end_ - p_ >= 3 && p_[0] == ':' && p_[1] == ' ' && p_[2] == '"') {
-      p_ += 3;
-    } else if (!Consume(':') || !Consume('"')) {
+  // A member whose value is a string, its key's opening quote read: the key
+  // `name` (as in Key()), `:` and the string, into `out`. The usual spacing,
+  // the name then `": "`, is compared as three words before the general way.
+  template <size_t N>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool StringMember(const char (&name)[N],
+                                                 absl::string_view& out) {
+    constexpr size_t kSize = N - 1;
+    if (static_cast<size_t>(end_ - p_) >= kSize + 4 &&
+        SameBytes<kSize>(p_, name) &&
+        Load<uint32_t>(p_ + kSize) == Load<uint32_t>("\": \"")) {
+      p_ += kSize + 4;
+    } else if (!Key(name) || !Consume(':') || !Consume('"')) {
       return false;
     }
     return StringAfterQuote(out);
@@ -143,24 +149,20 @@ class StrictReader {
       ++p_;
       return true;
     }
+    if (!Consume('"')) return false;
     while (true) {
-      if (!Consume('"') || !member()) return false;
-      // After a member: `,` or `}`, after no space or one ' ' as in
-      // Consume() before any other space.
-      char next;
-      if (p_ < end_ && (*p_ == ',' || *p_ == '}')) {
-        next = *p_++;
-      } else if (end_ - p_ >= 2 && p_[0] == ' ' &&
-                 (p_[1] == ',' || p_[1] == '}')) {
-        next = p_[1];
-        p_ += 2;
-      } else {
-        SkipSpace();
-        if (p_ == end_) return false;
-        next = *p_++;
+      if (!member()) return false;
+      // After a member: `, "` as most lines have it, in two compares;
+      // otherwise `,` or `}` after any space, and the next key's quote.
+      if (end_ - p_ >= 3 && SameBytes<3>(p_, ", \"")) {
+        p_ += 3;
+        continue;
       }
+      SkipSpace();
+      if (p_ == end_) return false;
+      const char next = *p_++;
       if (next == '}') return true;
-      if (next != ',') return false;
+      if (next != ',' || !Consume('"')) return false;
     }
   }
 
@@ -214,15 +216,17 @@ class StrictReader {
   const char* const end_;
 };
 
-// Reads a string member into `out` unless it was already read: a repeated key
-// is left to protobuf, whose rules for it are its own.
+// Reads a string member, its key `name`, into `out` unless it was already
+// read: a repeated key is left to protobuf, whose rules for it are its own.
+template <size_t N>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool StringOnce(StrictReader& reader,
+                                                    const char (&name)[N],
                                                     uint32_t bit,
-                                             uint32_t& seen,
-                                             absl::string_view& out) {
+                                                    uint32_t& seen,
+                                                    absl::string_view& out) {
   if ((seen & bit) != 0) return false;
   seen |= bit;
-  return reader.ColonThenString(out);
+  return reader.StringMember(name, out);
 }
 
 // Members are told apart by their key's first byte, then the one name that
@@ -236,30 +240,26 @@ bool ReadPrincipal(StrictReader& reader, CheckRequestView& view) {
     if (reader.Key("partner")) {
       view.principal_kind = PrincipalKind::kPartner;
       return reader.Consume(':') && reader.Object([&]() {
-               return reader.Key("client_id") &&
-                      StringOnce(reader, 1, seen, view.client_id);
-             });
+        return StringOnce(reader, "client_id", 1, seen, view.client_id);
+      });
     }
     if (reader.Key("entity_user")) {
       view.principal_kind = PrincipalKind::kEntityUser;
       return reader.Consume(':') && reader.Object([&]() {
-               switch (reader.Peek()) {
-                 case 'u':
-                   return reader.Key("user_id") &&
-                          StringOnce(reader, 1, seen, view.user_id);
-                 case 'e':
-                   return reader.Key("entity_id") &&
-                          StringOnce(reader, 2, seen, view.user_entity_id);
-                 case 'r':
-                   return reader.Key("role_id") &&
-                          StringOnce(reader, 4, seen, view.role_id);
-                 case 'c':
-                   return reader.Key("client_id") &&
-                          StringOnce(reader, 8, seen, view.client_id);
-                 default:
-                   return false;
-               }
-             });
+        switch (reader.Peek()) {
+          case 'u':
+            return StringOnce(reader, "user_id", 1, seen, view.user_id);
+          case 'e':
+            return StringOnce(reader, "entity_id", 2, seen,
+                              view.user_entity_id);
+          case 'r':
+            return StringOnce(reader, "role_id", 4, seen, view.role_id);
+          case 'c':
+            return StringOnce(reader, "client_id", 8, seen, view.client_id);
+          default:
+            return false;
+        }
+      });
     }
     return false;
   });
@@ -271,11 +271,11 @@ bool ReadResource(StrictReader& reader, CheckRequestView& view) {
   return reader.Object([&]() {
     switch (reader.Peek()) {
       case 'e':
-        return reader.Key("entity_id") &&
-               StringOnce(reader, 1, seen, view.resource_entity_id);
+        return StringOnce(reader, "entity_id", 1, seen,
+                          view.resource_entity_id);
       case 'c':
-        return reader.Key("created_by") &&
-               StringOnce(reader, 2, seen, view.resource_created_by);
+        return StringOnce(reader, "created_by", 2, seen,
+                          view.resource_created_by);
       default:
         return false;
     }
@@ -464,16 +464,13 @@ std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
   const bool ok = reader.Object([&]() {
     switch (reader.Peek()) {
       case 'i':
-        return reader.Key("id") && StringOnce(reader, 1, seen, request.id);
+        return StringOnce(reader, "id", 1, seen, request.id);
       case 'o':
-        return reader.Key("object_type") &&
-               StringOnce(reader, 2, seen, view.object_type);
+        return StringOnce(reader, "object_type", 2, seen, view.object_type);
       case 'a':
-        return reader.Key("action") &&
-               StringOnce(reader, 4, seen, view.action);
+        return StringOnce(reader, "action", 4, seen, view.action);
       case 'e':
-        return reader.Key("entity_id") &&
-               StringOnce(reader, 8, seen, view.entity_id);
+        return StringOnce(reader, "entity_id", 8, seen, view.entity_id);
       case 'p':
         if (!reader.Key("principal") || (seen & 16) != 0) return false;
         seen |= 16;
