@@ -206,6 +206,43 @@ TEST(LinePathDifferentialTest, ReaderAgreesOnEveryNearMissOfAKey) {
   EXPECT_EQ(accepted, 11u * 7u);
 }
 
+// Keys whose value is an object: `name":` is compared at once, so a key
+// that matches but is not followed by its colon must not let the next name
+// be tried where the first one ended. Each line cut at every byte too.
+TEST(LinePathDifferentialTest, ReaderAgreesOnKeysOfObjects) {
+  const std::string lines[] = {
+      R"({"principal": {"partner": {"client_id": "c"}}})",
+      R"({"principal":{"entity_user":{"user_id":"u"}}})",
+      R"({"principal" : {"partner" : {"client_id": "c"}}})",
+      R"({ "principal": { "entity_user": { "user_id": "u" } } })",
+      R"({"principal": {"partner"entity_user": {"user_id": "u"}}})",
+      R"({"principal": {"partner""entity_user": {"user_id": "u"}}})",
+      R"({"principal": {"partne": {"client_id": "c"}}})",
+      R"({"principal": {"partnerx": {"client_id": "c"}}})",
+      R"({"principal": {"entity_user"x: {"user_id": "u"}}})",
+      R"({"principal": {"partner": {}, "entity_user": {}}})",
+      R"({"principal"resource": {"entity_id": "e"}})",
+      R"({"principal": {}, "principal": {}})",
+      R"({"resource" :{"entity_id": "e"}, "id": "1"})",
+      R"({"resource": {"entity_id": "e"}, "resource": {}})",
+      R"({"resource":{}})",
+      R"({"resource": { }, "principal": {"partner": {"client_id": "c"} } })",
+      R"({"resourcex": {}})",
+  };
+  size_t accepted = 0;
+  for (const std::string& line : lines) {
+    for (size_t cut = 0; cut <= line.size(); ++cut) {
+      const absl::string_view part = absl::string_view(line).substr(0, cut);
+      const std::optional<RequestLine> fast = ParseRequestFast(part);
+      ASSERT_EQ(Describe(fast), Describe(reference::ParseRequestFast(part)))
+          << part;
+      accepted += fast.has_value();
+    }
+  }
+  // The first four, the thirteenth, the fifteenth and the sixteenth, whole.
+  EXPECT_EQ(accepted, 7u);
+}
+
 TEST(LinePathDifferentialTest, AnswersAgreeWithTheReference) {
   LineMaker maker(7);
   for (int i = 0; i < 20000; ++i) {

@@ -79,6 +79,20 @@ class StrictReader {
     return true;
   }
 
+  // Key(name) and the `:` after it: `":` is compared with the name's last
+  // word before Consume()'s general way.
+  template <size_t N>
+  bool KeyThenColon(const char (&name)[N]) {
+    constexpr size_t kSize = N - 1;
+    if (static_cast<size_t>(end_ - p_) >= kSize + 2 &&
+        SameBytes<kSize>(p_, name) &&
+        Load<uint16_t>(p_ + kSize) == Load<uint16_t>("\":")) {
+      p_ += kSize + 2;
+      return true;
+    }
+    return Key(name) && Consume(':');
+  }
+
   // A member whose value is a string, its key's opening quote read: the key
   // `name` (as in Key()), `:` and the string, into `out`. The usual spacing,
   // the name then `": "`, is compared as three words before the general way.
@@ -145,11 +159,15 @@ class StrictReader {
   template <typename MemberFn>
   bool Object(MemberFn&& member) {
     if (!Consume('{')) return false;
-    if (PeekAfterSpace() == '}') {
+    // The first key's quote, most often right after the brace.
+    if (p_ < end_ && *p_ == '"') {
+      ++p_;
+    } else if (PeekAfterSpace() == '}') {
       ++p_;
       return true;
+    } else if (!Consume('"')) {
+      return false;
     }
-    if (!Consume('"')) return false;
     while (true) {
       if (!member()) return false;
       // After a member: `, "` as most lines have it, in two compares;
@@ -157,6 +175,10 @@ class StrictReader {
       if (end_ - p_ >= 3 && SameBytes<3>(p_, ", \"")) {
         p_ += 3;
         continue;
+      }
+      if (p_ < end_ && *p_ == '}') {
+        ++p_;
+        return true;
       }
       SkipSpace();
       if (p_ == end_) return false;
@@ -237,31 +259,34 @@ bool ReadPrincipal(StrictReader& reader, CheckRequestView& view) {
     if (has_kind) return false;
     has_kind = true;
     uint32_t seen = 0;
-    if (reader.Key("partner")) {
-      view.principal_kind = PrincipalKind::kPartner;
-      return reader.Consume(':') && reader.Object([&]() {
-        return StringOnce(reader, "client_id", 1, seen, view.client_id);
-      });
+    switch (reader.Peek()) {
+      case 'p':
+        if (!reader.KeyThenColon("partner")) return false;
+        view.principal_kind = PrincipalKind::kPartner;
+        return reader.Object([&]() {
+          return StringOnce(reader, "client_id", 1, seen, view.client_id);
+        });
+      case 'e':
+        if (!reader.KeyThenColon("entity_user")) return false;
+        view.principal_kind = PrincipalKind::kEntityUser;
+        return reader.Object([&]() {
+          switch (reader.Peek()) {
+            case 'u':
+              return StringOnce(reader, "user_id", 1, seen, view.user_id);
+            case 'e':
+              return StringOnce(reader, "entity_id", 2, seen,
+                                view.user_entity_id);
+            case 'r':
+              return StringOnce(reader, "role_id", 4, seen, view.role_id);
+            case 'c':
+              return StringOnce(reader, "client_id", 8, seen, view.client_id);
+            default:
+              return false;
+          }
+        });
+      default:
+        return false;
     }
-    if (reader.Key("entity_user")) {
-      view.principal_kind = PrincipalKind::kEntityUser;
-      return reader.Consume(':') && reader.Object([&]() {
-        switch (reader.Peek()) {
-          case 'u':
-            return StringOnce(reader, "user_id", 1, seen, view.user_id);
-          case 'e':
-            return StringOnce(reader, "entity_id", 2, seen,
-                              view.user_entity_id);
-          case 'r':
-            return StringOnce(reader, "role_id", 4, seen, view.role_id);
-          case 'c':
-            return StringOnce(reader, "client_id", 8, seen, view.client_id);
-          default:
-            return false;
-        }
-      });
-    }
-    return false;
   });
 }
 
@@ -472,13 +497,17 @@ std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
       case 'e':
         return StringOnce(reader, "entity_id", 8, seen, view.entity_id);
       case 'p':
-        if (!reader.Key("principal") || (seen & 16) != 0) return false;
+        if (!reader.KeyThenColon("principal") || (seen & 16) != 0) {
+          return false;
+        }
         seen |= 16;
-        return reader.Consume(':') && ReadPrincipal(reader, view);
+        return ReadPrincipal(reader, view);
       case 'r':
-        if (!reader.Key("resource") || (seen & 32) != 0) return false;
+        if (!reader.KeyThenColon("resource") || (seen & 32) != 0) {
+          return false;
+        }
         seen |= 32;
-        return reader.Consume(':') && ReadResource(reader, view);
+        return ReadResource(reader, view);
       default:
         return false;
     }
