@@ -19,14 +19,17 @@ namespace {
 using PrincipalKind = CheckRequestView::PrincipalKind;
 
 // A cursor over one line for the strict path. Every method returns false as
-// soon as the input leaves the accepted subset; callers give up on the line.
+// soon as the input leaves the accepted subset; callers give up on the line,
+// and never try another reading from where the cursor was left (it may have
+// moved past part of what failed).
 class StrictReader {
  public:
   explicit StrictReader(absl::string_view line)
       : begin_(line.data()), p_(line.data()), end_(line.data() + line.size()) {}
 
-  // Most calls find no space or one: a byte above ' ' is never one, which
-  // one compare settles before the four.
+  // The general way past JSON whitespace, after the callers' looks for no
+  // space or one ' ': a byte above ' ' is never whitespace, which one compare
+  // settles before the four.
   void SkipSpace() {
     while (p_ < end_ && static_cast<uint8_t>(*p_) <= ' ' &&
            (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) {
@@ -79,8 +82,8 @@ class StrictReader {
     return true;
   }
 
-  // Key(name) and the `:` after it: `":` is compared with the name's last
-  // word before Consume()'s general way.
+  // Key(name) and the `:` after it. The name and `":` are compared as words
+  // first (at most three compares), before Key() and Consume()'s general way.
   template <size_t N>
   bool KeyThenColon(const char (&name)[N]) {
     constexpr size_t kSize = N - 1;
@@ -95,7 +98,8 @@ class StrictReader {
 
   // A member whose value is a string, its key's opening quote read: the key
   // `name` (as in Key()), `:` and the string, into `out`. The usual spacing,
-  // the name then `": "`, is compared as three words before the general way.
+  // the name then `": "`, is compared as words first (at most three
+  // compares), before the general way.
   template <size_t N>
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool StringMember(const char (&name)[N],
                                                  absl::string_view& out) {
