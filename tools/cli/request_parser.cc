@@ -485,9 +485,13 @@ std::string FirstLine(absl::string_view message) {
 
 }  // namespace
 
-std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
+namespace {
+
+// ParseRequestFast into `request`, which must be default-constructed: Parse()
+// reads straight into the StatusOr it returns, with no copy of the line's
+// views. `request` is partly filled when this returns false.
+bool ReadRequestFast(absl::string_view line, RequestLine& request) {
   StrictReader reader(line);
-  RequestLine request;
   CheckRequestView& view = request.view;
   uint32_t seen = 0;
   const bool ok = reader.Object([&]() {
@@ -516,18 +520,29 @@ std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
         return false;
     }
   });
-  if (!ok || !reader.AtEnd()) return std::nullopt;
+  return ok && reader.AtEnd();
+}
+
+}  // namespace
+
+std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
+  RequestLine request;
+  if (!ReadRequestFast(line, request)) return std::nullopt;
   return request;
 }
 
 absl::StatusOr<RequestLine> RequestParser::Parse(absl::string_view line) {
-  if (std::optional<RequestLine> fast = ParseRequestFast(line)) return *fast;
+  // One object returned on every path, so that it is built in place.
+  absl::StatusOr<RequestLine> request(absl::in_place);
+  if (ReadRequestFast(line, *request)) return request;
   message_.Clear();
   const absl::Status status = ParseJsonMessage(line, message_);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(FirstLine(status.message()));
+    request = absl::InvalidArgumentError(FirstLine(status.message()));
+  } else {
+    *request = RequestLine{message_.id(), ViewOf(message_)};
   }
-  return RequestLine{message_.id(), ViewOf(message_)};
+  return request;
 }
 
 std::optional<std::string> RecoverRequestId(absl::string_view line) {
