@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/decision.h"
@@ -150,6 +151,96 @@ TEST(LinePathDifferentialTest, ReaderAgreesAtEveryPositionOfABlock) {
       }
     }
   }
+}
+
+// Keys are compared whole against the names the reader expects, by their
+// first byte and then as words: each name, and names one byte short, one
+// byte long or one byte off (at each position), in every object, with the
+// separators around them spaced each way, and each line cut at every byte.
+TEST(LinePathDifferentialTest, ReaderAgreesOnEveryNearMissOfAKey) {
+  const struct {
+    const char* before;  // the line up to the key's opening quote
+    std::vector<std::string> names;
+    const char* after;  // the line after the member's value
+  } objects[] = {
+      {"{", {"id", "object_type", "action", "entity_id"}, "}"},
+      {R"({"principal": {"partner": {)", {"client_id"}, "}}}"},
+      {R"({"principal": {"entity_user": {)",
+       {"user_id", "entity_id", "role_id", "client_id"},
+       "}}}"},
+      {R"({"resource": {)", {"entity_id", "created_by"}, "}}"},
+  };
+  // The last one leaves the key without its closing quote.
+  const char* const separators[] = {R"(": "v")",  R"(":"v")",   R"(" : "v")",
+                                    R"(":  "v")", "\":\t\"v\"", R"(": "v" )",
+                                    R"(: "v")"};
+  size_t accepted = 0;
+  for (const auto& object : objects) {
+    for (const std::string& name : object.names) {
+      std::vector<std::string> keys = {name, name.substr(0, name.size() - 1),
+                                       name + "x", name + "\""};
+      for (size_t i = 0; i < name.size(); ++i) {
+        std::string off = name;
+        off[i] = static_cast<char>(off[i] ^ 0x20);
+        keys.push_back(off);
+      }
+      for (const std::string& key : keys) {
+        for (const char* separator : separators) {
+          const std::string line =
+              absl::StrCat(object.before, "\"", key, separator, object.after);
+          for (size_t cut = 0; cut <= line.size(); ++cut) {
+            const absl::string_view part =
+                absl::string_view(line).substr(0, cut);
+            const std::optional<RequestLine> fast = ParseRequestFast(part);
+            ASSERT_EQ(Describe(fast),
+                      Describe(reference::ParseRequestFast(part)))
+                << part;
+            accepted += fast.has_value();
+          }
+        }
+      }
+    }
+  }
+  // Each name with each separator but the last, and the key that ends in a
+  // quote with the last, the whole line: read by both.
+  EXPECT_EQ(accepted, 11u * 7u);
+}
+
+// Keys whose value is an object: `name":` is compared at once, so a key
+// that matches but is not followed by its colon must not let the next name
+// be tried where the first one ended. Each line cut at every byte too.
+TEST(LinePathDifferentialTest, ReaderAgreesOnKeysOfObjects) {
+  const std::string lines[] = {
+      R"({"principal": {"partner": {"client_id": "c"}}})",
+      R"({"principal":{"entity_user":{"user_id":"u"}}})",
+      R"({"principal" : {"partner" : {"client_id": "c"}}})",
+      R"({ "principal": { "entity_user": { "user_id": "u" } } })",
+      R"({"principal": {"partner"entity_user": {"user_id": "u"}}})",
+      R"({"principal": {"partner""entity_user": {"user_id": "u"}}})",
+      R"({"principal": {"partne": {"client_id": "c"}}})",
+      R"({"principal": {"partnerx": {"client_id": "c"}}})",
+      R"({"principal": {"entity_user"x: {"user_id": "u"}}})",
+      R"({"principal": {"partner": {}, "entity_user": {}}})",
+      R"({"principal"resource": {"entity_id": "e"}})",
+      R"({"principal": {}, "principal": {}})",
+      R"({"resource" :{"entity_id": "e"}, "id": "1"})",
+      R"({"resource": {"entity_id": "e"}, "resource": {}})",
+      R"({"resource":{}})",
+      R"({"resource": { }, "principal": {"partner": {"client_id": "c"} } })",
+      R"({"resourcex": {}})",
+  };
+  size_t accepted = 0;
+  for (const std::string& line : lines) {
+    for (size_t cut = 0; cut <= line.size(); ++cut) {
+      const absl::string_view part = absl::string_view(line).substr(0, cut);
+      const std::optional<RequestLine> fast = ParseRequestFast(part);
+      ASSERT_EQ(Describe(fast), Describe(reference::ParseRequestFast(part)))
+          << part;
+      accepted += fast.has_value();
+    }
+  }
+  // The first four, the thirteenth, the fifteenth and the sixteenth, whole.
+  EXPECT_EQ(accepted, 7u);
 }
 
 TEST(LinePathDifferentialTest, AnswersAgreeWithTheReference) {

@@ -1,7 +1,10 @@
 #include "tools/cli/json_writer.h"
 
+#include <cstdint>
 #include <cstring>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine/common/json_string.h"
 
 namespace portcullis::cli {
@@ -14,54 +17,83 @@ namespace {
 // any id that needs escaping, take AppendJsonString.
 constexpr size_t kMaxPlainId = 256;
 
-// Whether `id` goes into a JSON string as it is: printable ASCII without `"`
-// or a backslash. AppendJsonString writes such an id byte for byte, so the
-// two ways of writing it agree.
-bool IsPlain(absl::string_view id) {
+// The answer line's text after the id, for each decision: `", "decision":
+// "allowed", "reason": "ownership"}` and the newline. Each is copied whole
+// from its slot, a constant number of bytes (a few moves, not a call to
+// memcpy); `size` says how many of them are the text. The longest, 67 bytes,
+// has room to spare.
+constexpr size_t kAnswerEndBytes = 96;
+
+struct AnswerEnd {
+  char text[kAnswerEndBytes];
+  size_t size;  // 0: too long for the slot; written the general way
+};
+
+struct AnswerEnds {
+  AnswerEnd ends[kVerdictCount][kReasonCount];
+};
+
+AnswerEnds BuildAnswerEnds() {
+  AnswerEnds table = {};
+  for (uint32_t v = 0; v < kVerdictCount; ++v) {
+    for (uint32_t r = 0; r < kReasonCount; ++r) {
+      const std::string end = absl::StrCat(
+          "\", \"decision\": \"", VerdictName(static_cast<Verdict>(v)),
+          "\", \"reason\": \"", ReasonName(static_cast<Reason>(r)), "\"}\n");
+      AnswerEnd& slot = table.ends[v][r];
+      if (end.size() <= kAnswerEndBytes) {
+        std::memcpy(slot.text, end.data(), end.size());
+        slot.size = end.size();
+      }
+    }
+  }
+  return table;
+}
+
+// The slot of `decision`, or nullptr for a decision outside the enums' values
+// or too long for a slot.
+const AnswerEnd* AnswerEndOf(Decision decision) {
+  static const AnswerEnds table = BuildAnswerEnds();
+  const uint32_t v = static_cast<uint32_t>(decision.verdict);
+  const uint32_t r = static_cast<uint32_t>(decision.reason);
+  if (v >= kVerdictCount || r >= kReasonCount) return nullptr;
+  const AnswerEnd& end = table.ends[v][r];
+  return end.size == 0 ? nullptr : &end;
+}
+
+// Copies `id` to `to` if it goes into a JSON string as it is: printable ASCII
+// without `"` or a backslash, which AppendJsonString would write byte for
+// byte, so the two ways of writing it agree. Checking and copying in one pass:
+// ids are short, and a call to memcpy would cost more than their bytes.
+bool CopyPlain(absl::string_view id, char* to) {
   for (const char c : id) {
     const unsigned char byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte >= 0x7F || byte == '"' || byte == '\\') {
       return false;
     }
+    *to++ = c;
   }
   return true;
-}
-
-// Copies a literal without its terminating NUL; the length is a constant,
-// so this is a store or two, not a call.
-template <size_t N>
-char* Put(char* p, const char (&text)[N]) {
-  std::memcpy(p, text, N - 1);
-  return p + N - 1;
-}
-
-char* Put(char* p, absl::string_view text) {
-  // An empty view may have no data at all: memcpy must not see its null.
-  if (text.empty()) return p;
-  std::memcpy(p, text.data(), text.size());
-  return p + text.size();
 }
 
 }  // namespace
 
 void AppendAnswer(absl::string_view id, Decision decision, std::string& out) {
-  const absl::string_view verdict = VerdictName(decision.verdict);
-  const absl::string_view reason = ReasonName(decision.reason);
-  if (id.size() <= kMaxPlainId && verdict.size() + reason.size() <= 64 &&
-      IsPlain(id)) {
-    // The whole line in one buffer and one append: each append to `out`
-    // checks its capacity and calls memcpy, which cost more than the bytes.
-    char line[kMaxPlainId + 64 + 64];  // 64: the fixed text's 44 bytes
-    char* p = Put(line, "{\"id\": \"");
-    p = Put(p, id);
-    p = Put(p, "\", \"decision\": \"");
-    p = Put(p, verdict);
-    p = Put(p, "\", \"reason\": \"");
-    p = Put(p, reason);
-    p = Put(p, "\"}\n");
-    out.append(line, static_cast<size_t>(p - line));
+  const AnswerEnd* const end = AnswerEndOf(decision);
+  // The whole line in one buffer and one append: each append to `out` checks
+  // its capacity and calls memcpy, which cost more than the bytes.
+  constexpr char kStart[] = "{\"id\": \"";
+  constexpr size_t kStartBytes = sizeof(kStart) - 1;
+  char line[kStartBytes + kMaxPlainId + kAnswerEndBytes];
+  if (end != nullptr && id.size() <= kMaxPlainId &&
+      CopyPlain(id, line + kStartBytes)) {
+    std::memcpy(line, kStart, kStartBytes);
+    std::memcpy(line + kStartBytes + id.size(), end->text, kAnswerEndBytes);
+    out.append(line, kStartBytes + id.size() + end->size);
     return;
   }
+  const absl::string_view verdict = VerdictName(decision.verdict);
+  const absl::string_view reason = ReasonName(decision.reason);
   out.append("{\"id\": ");
   AppendJsonString(id, out);
   out.append(", \"decision\": \"");

@@ -9,6 +9,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "engine/load/policy_loader.h"
 
@@ -18,14 +19,17 @@ namespace {
 using PrincipalKind = CheckRequestView::PrincipalKind;
 
 // A cursor over one line for the strict path. Every method returns false as
-// soon as the input leaves the accepted subset; callers give up on the line.
+// soon as the input leaves the accepted subset; callers give up on the line,
+// and never try another reading from where the cursor was left (it may have
+// moved past part of what failed).
 class StrictReader {
  public:
   explicit StrictReader(absl::string_view line)
-      : p_(line.data()), end_(line.data() + line.size()) {}
+      : begin_(line.data()), p_(line.data()), end_(line.data() + line.size()) {}
 
-  // Most calls find no space or one: a byte above ' ' is never one, which
-  // one compare settles before the four.
+  // The general way past JSON whitespace, after the callers' looks for no
+  // space or one ' ': a byte above ' ' is never whitespace, which one compare
+  // settles before the four.
   void SkipSpace() {
     while (p_ < end_ && static_cast<uint8_t>(*p_) <= ' ' &&
            (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) {
@@ -33,7 +37,17 @@ class StrictReader {
     }
   }
 
+  // `c`, after any space. No space and one ' ' are looked for first, without
+  // the loop: JSON writers put one space or none between tokens.
   bool Consume(char c) {
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    if (end_ - p_ >= 2 && p_[0] == ' ' && p_[1] == c) {
+      p_ += 2;
+      return true;
+    }
     SkipSpace();
     if (p_ == end_ || *p_ != c) return false;
     ++p_;
@@ -45,40 +59,90 @@ class StrictReader {
     return p_ == end_;
   }
 
-  // A string of printable ASCII without escapes, viewed in place. Anything
-  // else needs unescaping or UTF-8 validation: protobuf's job. Sixteen bytes
-  // are looked at per step where the line has them (SSE2, every x86-64), the
-  // rest one by one; either way the string ends at its first `"` and is
-  // refused at a byte outside 0x20-0x7E or a backslash before it.
-  bool String(absl::string_view& out) {
-    if (!Consume('"')) return false;
+  // The byte at the cursor (0 at the end of the line), not consumed.
+  char Peek() const { return p_ == end_ ? '\0' : *p_; }
+
+  // The byte after any space (0 at the end of the line), not consumed.
+  char PeekAfterSpace() {
+    SkipSpace();
+    return p_ == end_ ? '\0' : *p_;
+  }
+
+  // Whether the key that starts at the cursor (its opening quote read) is
+  // `name`: the name's bytes, then its closing quote. A key is compared as
+  // words against the constant, never scanned as a string first; a key that
+  // is no name the caller expects refuses the line whatever its bytes, so
+  // nothing else about it needs checking. Steps past the closing quote.
+  template <size_t N>
+  bool Key(const char (&name)[N]) {
+    constexpr size_t kSize = N - 1;  // the name's bytes, without the quote
+    if (static_cast<size_t>(end_ - p_) < kSize + 1) return false;
+    if (!SameBytes<kSize>(p_, name) || p_[kSize] != '"') return false;
+    p_ += kSize + 1;
+    return true;
+  }
+
+  // Key(name) and the `:` after it. The name and `":` are compared as words
+  // first (at most three compares), before Key() and Consume()'s general way.
+  template <size_t N>
+  bool KeyThenColon(const char (&name)[N]) {
+    constexpr size_t kSize = N - 1;
+    if (static_cast<size_t>(end_ - p_) >= kSize + 2 &&
+        SameBytes<kSize>(p_, name) &&
+        Load<uint16_t>(p_ + kSize) == Load<uint16_t>("\":")) {
+      p_ += kSize + 2;
+      return true;
+    }
+    return Key(name) && Consume(':');
+  }
+
+  // A member whose value is a string, its key's opening quote read: the key
+  // `name` (as in Key()), `:` and the string, into `out`. The usual spacing,
+  // the name then `": "`, is compared as words first (at most three
+  // compares), before the general way.
+  template <size_t N>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool StringMember(const char (&name)[N],
+                                                 absl::string_view& out) {
+    constexpr size_t kSize = N - 1;
+    if (static_cast<size_t>(end_ - p_) >= kSize + 4 &&
+        SameBytes<kSize>(p_, name) &&
+        Load<uint32_t>(p_ + kSize) == Load<uint32_t>("\": \"")) {
+      p_ += kSize + 4;
+    } else if (!Key(name) || !Consume(':') || !Consume('"')) {
+      return false;
+    }
+    return StringAfterQuote(out);
+  }
+
+  // The rest of a string whose opening quote was read: printable ASCII
+  // without escapes, viewed in place. Anything else needs unescaping or UTF-8
+  // validation: protobuf's job. Sixteen bytes are looked at per step (SSE2,
+  // every x86-64): the last step of a line looks at its last sixteen bytes,
+  // some of them already read, so that only a line shorter than sixteen bytes
+  // is read one byte at a time. Either way the string ends at its first `"`
+  // and is refused at a byte outside 0x20-0x7E or a backslash before it.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool StringAfterQuote(absl::string_view& out) {
     const char* const start = p_;
 #if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i del = _mm_set1_epi8(0x7F);
-    const __m128i space = _mm_set1_epi8(0x20);
-    while (end_ - p_ >= 16) {
-      const __m128i bytes =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
-      // Signed compare: bytes 0x80-0xFF are negative, so below 0x20 too.
-      const __m128i refused =
-          _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(bytes, space),
-                                    _mm_cmpeq_epi8(bytes, del)),
-                       _mm_cmpeq_epi8(bytes, backslash));
-      const unsigned quotes = static_cast<unsigned>(
-          _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)));
-      const unsigned stops =
-          quotes | static_cast<unsigned>(_mm_movemask_epi8(refused));
-      if (stops != 0) {
-        const unsigned first = static_cast<unsigned>(__builtin_ctz(stops));
-        if ((quotes & (1u << first)) == 0) return false;
-        p_ += first;
-        out = absl::string_view(start, static_cast<size_t>(p_ - start));
-        ++p_;
-        return true;
+    if (end_ - begin_ >= 16) {
+      while (true) {
+        const char* block = p_;
+        unsigned before_cursor = 0;  // bytes of the block already read
+        if (end_ - p_ < 16) {
+          if (p_ == end_) return false;
+          before_cursor = static_cast<unsigned>(16 - (end_ - p_));
+          block = end_ - 16;
+        }
+        const unsigned stops = StopsInBlock(block) >> before_cursor;
+        if (stops != 0) {
+          p_ += __builtin_ctz(stops);
+          if (*p_ != '"') return false;
+          out = absl::string_view(start, static_cast<size_t>(p_ - start));
+          ++p_;
+          return true;
+        }
+        p_ += 16 - before_cursor;
       }
-      p_ += 16;
     }
 #endif
     while (p_ < end_) {
@@ -94,113 +158,156 @@ class StrictReader {
     return false;
   }
 
-  // An object; `member(key)` reads the value of each member.
+  // An object; `member()` reads each member, from the byte after its key's
+  // opening quote through its value (see Key()).
   template <typename MemberFn>
   bool Object(MemberFn&& member) {
     if (!Consume('{')) return false;
-    if (Consume('}')) return true;
+    // The first key's quote, most often right after the brace.
+    if (p_ < end_ && *p_ == '"') {
+      ++p_;
+    } else if (PeekAfterSpace() == '}') {
+      ++p_;
+      return true;
+    } else if (!Consume('"')) {
+      return false;
+    }
     while (true) {
-      absl::string_view key;
-      if (!String(key) || !Consume(':') || !member(key)) return false;
-      // After a member: one look past the space for `,` or `}`.
+      if (!member()) return false;
+      // After a member: `, "` as most lines have it, in two compares;
+      // otherwise `,` or `}` after any space, and the next key's quote.
+      if (end_ - p_ >= 3 && SameBytes<3>(p_, ", \"")) {
+        p_ += 3;
+        continue;
+      }
+      if (p_ < end_ && *p_ == '}') {
+        ++p_;
+        return true;
+      }
       SkipSpace();
       if (p_ == end_) return false;
       const char next = *p_++;
       if (next == '}') return true;
-      if (next != ',') return false;
+      if (next != ',' || !Consume('"')) return false;
     }
   }
 
  private:
+  template <typename Word>
+  static Word Load(const char* p) {
+    Word word;
+    std::memcpy(&word, p, sizeof(word));
+    return word;
+  }
+
+  // Whether the N bytes at `p` are those of `name`, without a call to memcmp:
+  // two words that may overlap, both within the N bytes; `name` is a
+  // constant, so its words are too.
+  template <size_t N>
+  static bool SameBytes(const char* p, const char* name) {
+    static_assert(N >= 1 && N <= 16, "no key of the request is longer");
+    if constexpr (N >= 8) {
+      return Load<uint64_t>(p) == Load<uint64_t>(name) &&
+             Load<uint64_t>(p + N - 8) == Load<uint64_t>(name + N - 8);
+    } else if constexpr (N >= 4) {
+      return Load<uint32_t>(p) == Load<uint32_t>(name) &&
+             Load<uint32_t>(p + N - 4) == Load<uint32_t>(name + N - 4);
+    } else if constexpr (N >= 2) {
+      return Load<uint16_t>(p) == Load<uint16_t>(name) &&
+             Load<uint16_t>(p + N - 2) == Load<uint16_t>(name + N - 2);
+    } else {
+      return *p == *name;
+    }
+  }
+
+#if defined(__SSE2__)
+  // The sixteen bytes at `at`: bit i is set where byte i ends a string or is
+  // refused in one (a `"`, a backslash, or outside 0x20-0x7E).
+  static unsigned StopsInBlock(const char* at) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+    // Adding 1 maps 0x20-0x7E, and only those, to 0x21-0x7F, the signed
+    // bytes above 0x20: 0x7F becomes 0x80 (negative), 0xFF becomes 0, and
+    // 0x80-0xFE stay negative. One compare then finds the rest.
+    const __m128i outside = _mm_cmplt_epi8(
+        _mm_add_epi8(bytes, _mm_set1_epi8(1)), _mm_set1_epi8(0x21));
+    const __m128i stops = _mm_or_si128(
+        outside, _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('"')),
+                              _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\'))));
+    return static_cast<unsigned>(_mm_movemask_epi8(stops));
+  }
+#endif
+
+  const char* const begin_;
   const char* p_;
-  const char* end_;
+  const char* const end_;
 };
 
-template <typename Word>
-Word Load(const char* p) {
-  Word word;
-  std::memcpy(&word, p, sizeof(word));
-  return word;
-}
-
-// Whether `key` is `name`, without a call to memcmp: a key of 4 to 16 bytes
-// is compared as two words that may overlap, both within it (the line may end
-// right after a key, so nothing past it is read); `name` is a constant, so its
-// words are too.
+// Reads a string member, its key `name`, into `out` unless it was already
+// read: a repeated key is left to protobuf, whose rules for it are its own.
 template <size_t N>
-bool Is(absl::string_view key, const char (&name)[N]) {
-  constexpr size_t kSize = N - 1;
-  if (key.size() != kSize) return false;
-  const char* const k = key.data();
-  if constexpr (kSize >= 8 && kSize <= 16) {
-    return Load<uint64_t>(k) == Load<uint64_t>(name) &&
-           Load<uint64_t>(k + kSize - 8) == Load<uint64_t>(name + kSize - 8);
-  } else if constexpr (kSize >= 4 && kSize < 8) {
-    return Load<uint32_t>(k) == Load<uint32_t>(name) &&
-           Load<uint32_t>(k + kSize - 4) == Load<uint32_t>(name + kSize - 4);
-  } else {
-    for (size_t i = 0; i < kSize; ++i) {
-      if (k[i] != name[i]) return false;
-    }
-    return true;
-  }
-}
-
-// Reads a string member into `out` unless it was already read: a repeated key
-// is left to protobuf, whose rules for it are its own.
-bool StringOnce(StrictReader& reader, uint32_t bit, uint32_t& seen,
-                absl::string_view& out) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool StringOnce(StrictReader& reader,
+                                                    const char (&name)[N],
+                                                    uint32_t bit,
+                                                    uint32_t& seen,
+                                                    absl::string_view& out) {
   if ((seen & bit) != 0) return false;
   seen |= bit;
-  return reader.String(out);
+  return reader.StringMember(name, out);
 }
 
+// Members are told apart by their key's first byte, then the one name that
+// could be is compared whole (StrictReader::Key).
 bool ReadPrincipal(StrictReader& reader, CheckRequestView& view) {
   bool has_kind = false;  // a oneof: a second member is protobuf's to reject
-  return reader.Object([&](absl::string_view key) {
+  return reader.Object([&]() {
     if (has_kind) return false;
     has_kind = true;
     uint32_t seen = 0;
-    if (Is(key, "partner")) {
-      view.principal_kind = PrincipalKind::kPartner;
-      return reader.Object([&](absl::string_view field) {
-        return Is(field, "client_id") &&
-               StringOnce(reader, 1, seen, view.client_id);
-      });
-    }
-    if (Is(key, "entity_user")) {
-      view.principal_kind = PrincipalKind::kEntityUser;
-      return reader.Object([&](absl::string_view field) {
-        if (Is(field, "user_id")) {
-          return StringOnce(reader, 1, seen, view.user_id);
-        }
-        if (Is(field, "entity_id")) {
-          return StringOnce(reader, 2, seen, view.user_entity_id);
-        }
-        if (Is(field, "role_id")) {
-          return StringOnce(reader, 4, seen, view.role_id);
-        }
-        if (Is(field, "client_id")) {
-          return StringOnce(reader, 8, seen, view.client_id);
-        }
+    switch (reader.Peek()) {
+      case 'p':
+        if (!reader.KeyThenColon("partner")) return false;
+        view.principal_kind = PrincipalKind::kPartner;
+        return reader.Object([&]() {
+          return StringOnce(reader, "client_id", 1, seen, view.client_id);
+        });
+      case 'e':
+        if (!reader.KeyThenColon("entity_user")) return false;
+        view.principal_kind = PrincipalKind::kEntityUser;
+        return reader.Object([&]() {
+          switch (reader.Peek()) {
+            case 'u':
+              return StringOnce(reader, "user_id", 1, seen, view.user_id);
+            case 'e':
+              return StringOnce(reader, "entity_id", 2, seen,
+                                view.user_entity_id);
+            case 'r':
+              return StringOnce(reader, "role_id", 4, seen, view.role_id);
+            case 'c':
+              return StringOnce(reader, "client_id", 8, seen, view.client_id);
+            default:
+              return false;
+          }
+        });
+      default:
         return false;
-      });
     }
-    return false;
   });
 }
 
 bool ReadResource(StrictReader& reader, CheckRequestView& view) {
   view.has_resource = true;
   uint32_t seen = 0;
-  return reader.Object([&](absl::string_view field) {
-    if (Is(field, "entity_id")) {
-      return StringOnce(reader, 1, seen, view.resource_entity_id);
+  return reader.Object([&]() {
+    switch (reader.Peek()) {
+      case 'e':
+        return StringOnce(reader, "entity_id", 1, seen,
+                          view.resource_entity_id);
+      case 'c':
+        return StringOnce(reader, "created_by", 2, seen,
+                          view.resource_created_by);
+      default:
+        return false;
     }
-    if (Is(field, "created_by")) {
-      return StringOnce(reader, 2, seen, view.resource_created_by);
-    }
-    return false;
   });
 }
 
@@ -378,43 +485,64 @@ std::string FirstLine(absl::string_view message) {
 
 }  // namespace
 
-std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
+namespace {
+
+// ParseRequestFast into `request`, which must be default-constructed: Parse()
+// reads straight into the StatusOr it returns, with no copy of the line's
+// views. `request` is partly filled when this returns false.
+bool ReadRequestFast(absl::string_view line, RequestLine& request) {
   StrictReader reader(line);
-  RequestLine request;
   CheckRequestView& view = request.view;
   uint32_t seen = 0;
-  const bool ok = reader.Object([&](absl::string_view key) {
-    if (Is(key, "id")) return StringOnce(reader, 1, seen, request.id);
-    if (Is(key, "object_type")) {
-      return StringOnce(reader, 2, seen, view.object_type);
+  const bool ok = reader.Object([&]() {
+    switch (reader.Peek()) {
+      case 'i':
+        return StringOnce(reader, "id", 1, seen, request.id);
+      case 'o':
+        return StringOnce(reader, "object_type", 2, seen, view.object_type);
+      case 'a':
+        return StringOnce(reader, "action", 4, seen, view.action);
+      case 'e':
+        return StringOnce(reader, "entity_id", 8, seen, view.entity_id);
+      case 'p':
+        if (!reader.KeyThenColon("principal") || (seen & 16) != 0) {
+          return false;
+        }
+        seen |= 16;
+        return ReadPrincipal(reader, view);
+      case 'r':
+        if (!reader.KeyThenColon("resource") || (seen & 32) != 0) {
+          return false;
+        }
+        seen |= 32;
+        return ReadResource(reader, view);
+      default:
+        return false;
     }
-    if (Is(key, "action")) return StringOnce(reader, 4, seen, view.action);
-    if (Is(key, "entity_id"))
-      return StringOnce(reader, 8, seen, view.entity_id);
-    if (Is(key, "principal")) {
-      if ((seen & 16) != 0) return false;
-      seen |= 16;
-      return ReadPrincipal(reader, view);
-    }
-    if (Is(key, "resource")) {
-      if ((seen & 32) != 0) return false;
-      seen |= 32;
-      return ReadResource(reader, view);
-    }
-    return false;
   });
-  if (!ok || !reader.AtEnd()) return std::nullopt;
+  return ok && reader.AtEnd();
+}
+
+}  // namespace
+
+std::optional<RequestLine> ParseRequestFast(absl::string_view line) {
+  RequestLine request;
+  if (!ReadRequestFast(line, request)) return std::nullopt;
   return request;
 }
 
 absl::StatusOr<RequestLine> RequestParser::Parse(absl::string_view line) {
-  if (std::optional<RequestLine> fast = ParseRequestFast(line)) return *fast;
+  // One object returned on every path, so that it is built in place.
+  absl::StatusOr<RequestLine> request(absl::in_place);
+  if (ReadRequestFast(line, *request)) return request;
   message_.Clear();
   const absl::Status status = ParseJsonMessage(line, message_);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(FirstLine(status.message()));
+    request = absl::InvalidArgumentError(FirstLine(status.message()));
+  } else {
+    *request = RequestLine{message_.id(), ViewOf(message_)};
   }
-  return RequestLine{message_.id(), ViewOf(message_)};
+  return request;
 }
 
 std::optional<std::string> RecoverRequestId(absl::string_view line) {
