@@ -29,38 +29,51 @@ inline uint32_t LoadWord32(const char* p) {
   return word;
 }
 
-// A fast hash of `name` under `seed`: a general-purpose byte-wise hash
-// dominated the name-based checks.
-inline uint64_t HashName(uint64_t seed, absl::string_view name) {
-  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+// The first and the last (up to) eight bytes of `name`, which are all of its
+// bytes when it has at most sixteen, as two words.
+struct NameEnds {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+inline NameEnds EndsOf(absl::string_view name) {
   const char* p = name.data();
   const size_t n = name.size();
-  uint64_t h = (seed ^ n) * kMul;
-  // Whole words, then the last (up to) eight bytes as one overlapping load.
-  size_t i = 0;
-  for (; i + 8 < n; i += 8) {
-    h = (h ^ LoadWord64(p + i)) * kMul;
+  if (n >= 8) return {LoadWord64(p), LoadWord64(p + n - 8)};
+  if (n >= 4) return {LoadWord32(p), LoadWord32(p + n - 4)};
+  if (n == 0) return {};
+  return {uint64_t{static_cast<unsigned char>(p[0])} << 16 |
+              uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+              static_cast<unsigned char>(p[n - 1]),
+          0};
+}
+
+// A fast hash of `name` under `seed` whose high bits are the well-mixed ones
+// (NameTable takes a slot's position from the top bits, its tag from those
+// below). Names of up to sixteen bytes (most ids) take no loop: their ends
+// (EndsOf), with the seed and the length, are multiplied together into 128
+// bits whose halves are folded (wyhash's "mum"), and the fold once more by an
+// odd constant; a longer name mixes its middle words in first. A byte-wise
+// general-purpose hash dominated the name-based checks; a murmur-style
+// finalizer cost a dozen instructions more a lookup, and a plain sum of
+// multiplied words (as ActionIndex hashes a pair) clustered numbered ids
+// ("role-100" to "role-999" probed twice as long). Not a keyed hash: a name
+// table only answers lookups (an adversary cannot insert), so a probe is never
+// longer than the longest run of occupied slots, fixed when the index is built.
+inline uint64_t HashName(uint64_t seed, absl::string_view name) {
+  const size_t n = name.size();
+  uint64_t h = (seed ^ n) * 0x9e3779b97f4a7c15ull;
+  // Bytes [8, n - 8): nothing for names of up to sixteen bytes.
+  for (size_t i = 8; i + 8 < n; i += 8) {
+    h = (h ^ LoadWord64(name.data() + i)) * 0xc2b2ae3d27d4eb4full;
     h ^= h >> 29;
   }
-  uint64_t tail = 0;
-  if (n >= 8) {
-    tail = LoadWord64(p + n - 8);
-  } else if (n >= 4) {
-    tail = uint64_t{LoadWord32(p)} << 32 | LoadWord32(p + n - 4);
-  } else if (n > 0) {
-    tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
-           uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-           static_cast<unsigned char>(p[n - 1]);
-  }
-  h = (h ^ tail) * kMul;
-  // Murmur3's finalizer: every input bit reaches the low bits, which the
-  // hash set uses for its control bytes.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
+  const NameEnds ends = EndsOf(name);
+  const unsigned __int128 product =
+      static_cast<unsigned __int128>(ends.first ^ h ^ 0xa0761d6478bd642full) *
+      (ends.last ^ 0xe7037ed1a0b428dbull);
+  const uint64_t folded = static_cast<uint64_t>(product) ^
+                          static_cast<uint64_t>(product >> 64);
+  return folded * 0x9e3779b97f4a7c15ull;
 }
 
 // a == b, inline: `operator==` calls memcmp, which costs more than the
@@ -205,27 +218,42 @@ class NameTable {
   static uint64_t HashKey(uint32_t space, absl::string_view name) {
     return HashName(uint64_t{space} << 32, name);
   }
-  // The bits of a slot above its index, taken from the hash's top bits
-  // (its low bits choose the position).
+  // A slot's position: the hash's top bits (HashName mixes into those).
+  uint32_t PositionOf(uint64_t hash) const {
+    return static_cast<uint32_t>(hash >> position_shift_);
+  }
+  // The bits of a slot above its index: the hash's bits just below those of
+  // the position, so that the two are independent.
   uint32_t TagOf(uint64_t hash) const {
-    return static_cast<uint32_t>(hash >> 32) & ~mask_;
+    return static_cast<uint32_t>(hash >> (position_shift_ - 32)) & ~mask_;
+  }
+  // Whether name `index` is `name` of `space`. Reads the raw views below:
+  // through `storage_` and the vectors, each lookup loaded three more
+  // pointers, one after the other.
+  bool Holds(uint32_t index, uint32_t space, absl::string_view name) const {
+    if (spaces_ != nullptr ? spaces_[index] != space : space != 0) {
+      return false;
+    }
+    const uint32_t begin = offsets_[index];
+    return NamesEqual(
+        absl::string_view(chars_ + begin, offsets_[index + 1] - begin), name);
   }
   // The position of the slot holding `name` of `space`, whose hash is
   // `hash`, or else of the empty slot where its probe sequence ends.
   uint32_t Probe(uint32_t space, absl::string_view name, uint64_t hash) const {
     const uint32_t tag = TagOf(hash);
-    uint32_t position = static_cast<uint32_t>(hash) & mask_;
+    uint32_t position = PositionOf(hash);
     for (uint32_t slot; (slot = slots_[position]) != 0;
          position = (position + 1) & mask_) {
-      if ((slot & ~mask_) != tag) continue;
-      const uint32_t index = (slot & mask_) - 1;
-      if (storage_->SpaceOf(index) == space &&
-          NamesEqual(storage_->names[index], name)) {
+      if ((slot & ~mask_) == tag && Holds((slot & mask_) - 1, space, name)) {
         break;
       }
     }
     return position;
   }
+  // Points the raw views at the storage's current buffers: after anything
+  // that may move them.
+  void ViewStorage();
   // Sizes the index for `count` names (at most half full) and inserts every
   // name. Returns the first name that repeats an earlier one in its space, or
   // kNotFound.
@@ -241,6 +269,13 @@ class NameTable {
   // log2(size) bits: `mask_` masks both the position and the index.
   std::vector<uint32_t> slots_;
   uint32_t mask_ = 0;
+  uint32_t position_shift_ = 63;  // 64 - log2(slots_.size())
+  // Raw views of `storage_`'s buffers (ViewStorage), which move with it:
+  // the names' offsets and bytes, and their spaces (null when `spaces` is
+  // empty).
+  const uint32_t* offsets_ = nullptr;
+  const char* chars_ = nullptr;
+  const uint32_t* spaces_ = nullptr;
 };
 
 }  // namespace portcullis::internal
