@@ -84,6 +84,20 @@ uint32_t NameTable::Index(std::vector<uint32_t> spaces) {
   return Rebuild(count);
 }
 
+double NameTable::MeanProbe() const {
+  if (size() == 0) return 0;
+  uint64_t probes = 0;
+  for (uint32_t position = 0; position <= mask_; ++position) {
+    const uint32_t slot = slots_[position];
+    if (slot == 0) continue;
+    const uint32_t index = (slot & mask_) - 1;
+    const uint32_t home =
+        PositionOf(HashKey(storage_->SpaceOf(index), storage_->names[index]));
+    probes += ((position - home) & mask_) + 1;
+  }
+  return static_cast<double>(probes) / size();
+}
+
 size_t NameTable::MemoryBytes() const {
   return sizeof(*this) + sizeof(Storage) + storage_->names.MemoryBytes() +
          storage_->spaces.capacity() * sizeof(uint32_t) +

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "engine/snapshot/huge_pages.h"
 
 namespace portcullis::internal {
 
@@ -56,9 +57,10 @@ inline NameEnds EndsOf(absl::string_view name) {
 // general-purpose hash dominated the name-based checks; a murmur-style
 // finalizer cost a dozen instructions more a lookup, and a plain sum of
 // multiplied words (as ActionIndex hashes a pair) clustered numbered ids
-// ("role-100" to "role-999" probed twice as long). Not a keyed hash: a name
-// table only answers lookups (an adversary cannot insert), so a probe is never
-// longer than the longest run of occupied slots, fixed when the index is built.
+// with some final constants ("role-0" to "role-999" probed twice as long). Not
+// a keyed hash: a name table only answers lookups (an adversary cannot insert),
+// so a probe is never longer than the longest run of occupied slots, fixed when
+// the index is built.
 inline uint64_t HashName(uint64_t seed, absl::string_view name) {
   const size_t n = name.size();
   uint64_t h = (seed ^ n) * 0x9e3779b97f4a7c15ull;
@@ -71,8 +73,8 @@ inline uint64_t HashName(uint64_t seed, absl::string_view name) {
   const unsigned __int128 product =
       static_cast<unsigned __int128>(ends.first ^ h ^ 0xa0761d6478bd642full) *
       (ends.last ^ 0xe7037ed1a0b428dbull);
-  const uint64_t folded = static_cast<uint64_t>(product) ^
-                          static_cast<uint64_t>(product >> 64);
+  const uint64_t folded =
+      static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
   return folded * 0x9e3779b97f4a7c15ull;
 }
 
@@ -99,11 +101,15 @@ inline bool NamesEqual(absl::string_view a, absl::string_view b) {
 }
 
 // Strings stored back to back in one buffer: 4 bytes of overhead per string
-// instead of a std::string's 32. Append-only; thread-compatible.
+// instead of a std::string's 32. Large buffers are huge pages
+// (HugePageVector). Append-only; thread-compatible.
 class PackedStrings {
  public:
+  using Chars = HugePageVector<char>;
+  using Offsets = HugePageVector<uint32_t>;
+
   uint32_t Add(absl::string_view value) {
-    chars_.append(value.data(), value.size());
+    chars_.insert(chars_.end(), value.begin(), value.end());
     offsets_.push_back(static_cast<uint32_t>(chars_.size()));
     return static_cast<uint32_t>(offsets_.size() - 2);
   }
@@ -122,12 +128,13 @@ class PackedStrings {
 
   // The raw parts, for bundles (engine/bundle.h): string i is
   // chars()[offsets()[i], offsets()[i + 1]).
-  absl::string_view chars() const { return chars_; }
-  const std::vector<uint32_t>& offsets() const { return offsets_; }
+  absl::string_view chars() const {
+    return absl::string_view(chars_.data(), chars_.size());
+  }
+  const Offsets& offsets() const { return offsets_; }
   // Reassembles strings from their parts. Precondition (a bundle's loader
   // checks it): offsets starts at 0, never decreases and ends at chars.size().
-  static PackedStrings FromParts(std::string chars,
-                                 std::vector<uint32_t> offsets) {
+  static PackedStrings FromParts(Chars chars, Offsets offsets) {
     PackedStrings strings;
     strings.chars_ = std::move(chars);
     strings.offsets_ = std::move(offsets);
@@ -135,9 +142,8 @@ class PackedStrings {
   }
 
  private:
-  std::string chars_;
-  std::vector<uint32_t> offsets_{
-      0};  // string i is chars_[offsets_[i], offsets_[i+1])
+  Chars chars_;
+  Offsets offsets_{0};  // string i is chars_[offsets_[i], offsets_[i+1])
 };
 
 // Maps (namespace, name) pairs to dense indices 0, 1, 2, ... in insertion
@@ -201,6 +207,12 @@ class NameTable {
 
   // Bytes held, including the hash index.
   size_t MemoryBytes() const;
+
+  // The mean number of slots a lookup of a name of the table reads (1 when
+  // every name sits in its hash's own slot; about 1.5 for a good hash at half
+  // full), for the tests that check the hash spreads real ids. Linear in the
+  // index's size.
+  double MeanProbe() const;
 
   // Releases spare capacity once building is done.
   void ShrinkToFit();
@@ -267,7 +279,7 @@ class NameTable {
   // Its size is a power of two, at least twice the names (up to 2^32 slots),
   // so a lookup always reaches an empty slot, and index + 1 fits in the low
   // log2(size) bits: `mask_` masks both the position and the index.
-  std::vector<uint32_t> slots_;
+  HugePageVector<uint32_t> slots_;
   uint32_t mask_ = 0;
   uint32_t position_shift_ = 63;  // 64 - log2(slots_.size())
   // Raw views of `storage_`'s buffers (ViewStorage), which move with it:
