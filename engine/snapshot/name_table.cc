@@ -21,13 +21,6 @@ uint64_t SlotsFor(uint64_t count) {
 
 NameTable::NameTable() : storage_(std::make_unique<Storage>()) { Rebuild(0); }
 
-void NameTable::ViewStorage() {
-  const Storage& s = *storage_;
-  offsets_ = s.names.offsets().data();
-  chars_ = s.names.chars().data();
-  spaces_ = s.spaces.empty() ? nullptr : s.spaces.data();
-}
-
 bool NameTable::Insert(uint32_t index) {
   const uint32_t space = storage_->SpaceOf(index);
   const absl::string_view name = storage_->names[index];
@@ -44,7 +37,6 @@ uint32_t NameTable::Rebuild(uint32_t count) {
   slots_.shrink_to_fit();
   mask_ = static_cast<uint32_t>(slots - 1);
   position_shift_ = 64 - absl::countr_zero(slots);
-  ViewStorage();
   for (uint32_t index = 0; index < count; ++index) {
     if (!Insert(index)) return index;
   }
@@ -60,7 +52,6 @@ uint32_t NameTable::Add(uint32_t space, absl::string_view name) {
   if (2 * uint64_t{index + 1} > slots_.size()) {
     Rebuild(index + 1);  // the names are distinct: Add's precondition
   } else {
-    ViewStorage();  // the names' buffers may have grown
     Insert(index);
   }
   return index;
@@ -107,7 +98,6 @@ size_t NameTable::MemoryBytes() const {
 void NameTable::ShrinkToFit() {
   storage_->names.ShrinkToFit();
   storage_->spaces.shrink_to_fit();
-  ViewStorage();
 }
 
 }  // namespace portcullis::internal

@@ -239,16 +239,10 @@ class NameTable {
   uint32_t TagOf(uint64_t hash) const {
     return static_cast<uint32_t>(hash >> (position_shift_ - 32)) & ~mask_;
   }
-  // Whether name `index` is `name` of `space`. Reads the raw views below:
-  // through `storage_` and the vectors, each lookup loaded three more
-  // pointers, one after the other.
+  // Whether name `index` is `name` of `space`.
   bool Holds(uint32_t index, uint32_t space, absl::string_view name) const {
-    if (spaces_ != nullptr ? spaces_[index] != space : space != 0) {
-      return false;
-    }
-    const uint32_t begin = offsets_[index];
-    return NamesEqual(
-        absl::string_view(chars_ + begin, offsets_[index + 1] - begin), name);
+    const Storage& s = *storage_;
+    return s.SpaceOf(index) == space && NamesEqual(s.names[index], name);
   }
   // The position of the slot holding `name` of `space`, whose hash is
   // `hash`, or else of the empty slot where its probe sequence ends.
@@ -263,9 +257,6 @@ class NameTable {
     }
     return position;
   }
-  // Points the raw views at the storage's current buffers: after anything
-  // that may move them.
-  void ViewStorage();
   // Sizes the index for `count` names (at most half full) and inserts every
   // name. Returns the first name that repeats an earlier one in its space, or
   // kNotFound.
@@ -282,12 +273,6 @@ class NameTable {
   HugePageVector<uint32_t> slots_;
   uint32_t mask_ = 0;
   uint32_t position_shift_ = 63;  // 64 - log2(slots_.size())
-  // Raw views of `storage_`'s buffers (ViewStorage), which move with it:
-  // the names' offsets and bytes, and their spaces (null when `spaces` is
-  // empty).
-  const uint32_t* offsets_ = nullptr;
-  const char* chars_ = nullptr;
-  const uint32_t* spaces_ = nullptr;
 };
 
 }  // namespace portcullis::internal
