@@ -16,24 +16,6 @@
 
 namespace portcullis::internal {
 
-// The first and the last (up to) eight bytes of `name`, which are all of its
-// bytes when it has at most sixteen, as two words.
-struct NameEnds {
-  uint64_t first = 0;
-  uint64_t last = 0;
-};
-inline NameEnds EndsOf(absl::string_view name) {
-  const char* p = name.data();
-  const size_t n = name.size();
-  if (n >= 8) return {LoadWord64(p), LoadWord64(p + n - 8)};
-  if (n >= 4) return {LoadWord32(p), LoadWord32(p + n - 4)};
-  if (n == 0) return {};
-  return {uint64_t{static_cast<unsigned char>(p[0])} << 16 |
-              uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-              static_cast<unsigned char>(p[n - 1]),
-          0};
-}
-
 // An (object type, action) pair as the index hashes and compares it: both
 // names' lengths and their ends (EndsOf), which are every byte of a name of up
 // to sixteen: two pairs of such names are equal exactly when their keys are.

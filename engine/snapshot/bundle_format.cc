@@ -111,8 +111,8 @@ class BodyWriter {
     static constexpr char kZeros[kAlign] = {};
     if (bytes % kAlign != 0) sink_.Append(kZeros, kAlign - bytes % kAlign);
   }
-  template <typename T>
-  void Put(const std::vector<T>& values) {
+  template <typename T, typename Allocator>
+  void Put(const std::vector<T, Allocator>& values) {
     Put(values.data(), values.size());
   }
   void Put(absl::string_view chars) { Put(chars.data(), chars.size()); }
@@ -231,21 +231,12 @@ class BodyReader {
  public:
   explicit BodyReader(absl::string_view body) : rest_(body) {}
 
-  template <typename T>
-  absl::Status Read(absl::string_view name, std::vector<T>& out) {
+  template <typename T, typename Allocator>
+  absl::Status Read(absl::string_view name, std::vector<T, Allocator>& out) {
     absl::string_view data;
     PORTCULLIS_RETURN_IF_ERROR(Next(name, sizeof(T), data));
     out.resize(data.size() / sizeof(T));
     if (!data.empty()) std::memcpy(out.data(), data.data(), data.size());
-    return absl::OkStatus();
-  }
-
-  absl::Status Read(absl::string_view name, std::string& out) {
-    absl::string_view data;
-    PORTCULLIS_RETURN_IF_ERROR(Next(name, 1, data));
-    // Constructed, not assigned: assign() would round the capacity up, and a
-    // loaded policy's memory must be the compiled one's.
-    out = std::string(data.data(), data.size());
     return absl::OkStatus();
   }
 
@@ -254,8 +245,8 @@ class BodyReader {
   // of the characters.
   absl::Status Read(absl::string_view table, PackedStrings& out) {
     const std::string name = absl::StrCat(table, ".offsets");
-    std::vector<uint32_t> offsets;
-    std::string chars;
+    PackedStrings::Offsets offsets;
+    PackedStrings::Chars chars;
     PORTCULLIS_RETURN_IF_ERROR(Read(name, offsets));
     PORTCULLIS_RETURN_IF_ERROR(Read(absl::StrCat(table, ".chars"), chars));
     if (offsets.empty() || offsets[0] != 0) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/numeric/bits.h"
+
 namespace portcullis::internal {
 namespace {
 
@@ -34,6 +36,7 @@ uint32_t NameTable::Rebuild(uint32_t count) {
   slots_.assign(slots, 0);
   slots_.shrink_to_fit();
   mask_ = static_cast<uint32_t>(slots - 1);
+  position_shift_ = 64 - absl::countr_zero(slots);
   for (uint32_t index = 0; index < count; ++index) {
     if (!Insert(index)) return index;
   }
@@ -70,6 +73,20 @@ uint32_t NameTable::Index(std::vector<uint32_t> spaces) {
     s.spaces.shrink_to_fit();
   }
   return Rebuild(count);
+}
+
+double NameTable::MeanProbe() const {
+  if (size() == 0) return 0;
+  uint64_t probes = 0;
+  for (uint32_t position = 0; position <= mask_; ++position) {
+    const uint32_t slot = slots_[position];
+    if (slot == 0) continue;
+    const uint32_t index = (slot & mask_) - 1;
+    const uint32_t home =
+        PositionOf(HashKey(storage_->SpaceOf(index), storage_->names[index]));
+    probes += ((position - home) & mask_) + 1;
+  }
+  return static_cast<double>(probes) / size();
 }
 
 size_t NameTable::MemoryBytes() const {

@@ -13,6 +13,7 @@
 
 #include "absl/base/optimization.h"
 #include "absl/strings/string_view.h"
+#include "engine/snapshot/huge_pages.h"
 
 namespace portcullis::internal {
 
@@ -30,38 +31,52 @@ inline uint32_t LoadWord32(const char* p) {
   return word;
 }
 
-// A fast hash of `name` under `seed`: a general-purpose byte-wise hash
-// dominated the name-based checks.
-inline uint64_t HashName(uint64_t seed, absl::string_view name) {
-  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+// The first and the last (up to) eight bytes of `name`, which are all of its
+// bytes when it has at most sixteen, as two words.
+struct NameEnds {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+inline NameEnds EndsOf(absl::string_view name) {
   const char* p = name.data();
   const size_t n = name.size();
-  uint64_t h = (seed ^ n) * kMul;
-  // Whole words, then the last (up to) eight bytes as one overlapping load.
-  size_t i = 0;
-  for (; i + 8 < n; i += 8) {
-    h = (h ^ LoadWord64(p + i)) * kMul;
+  if (n >= 8) return {LoadWord64(p), LoadWord64(p + n - 8)};
+  if (n >= 4) return {LoadWord32(p), LoadWord32(p + n - 4)};
+  if (n == 0) return {};
+  return {uint64_t{static_cast<unsigned char>(p[0])} << 16 |
+              uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+              static_cast<unsigned char>(p[n - 1]),
+          0};
+}
+
+// A fast hash of `name` under `seed` whose high bits are the well-mixed ones
+// (NameTable takes a slot's position from the top bits, its tag from those
+// below). Names of up to sixteen bytes (most ids) take no loop: their ends
+// (EndsOf), with the seed and the length, are multiplied together into 128
+// bits whose halves are folded (wyhash's "mum"), and the fold once more by an
+// odd constant; a longer name mixes its middle words in first. A byte-wise
+// general-purpose hash dominated the name-based checks; a murmur-style
+// finalizer cost a dozen instructions more a lookup, and a plain sum of
+// multiplied words (as ActionIndex hashes a pair) clustered numbered ids
+// with some final constants ("role-0" to "role-999" probed twice as long). Not
+// a keyed hash: a name table only answers lookups (an adversary cannot insert),
+// so a probe is never longer than the longest run of occupied slots, fixed when
+// the index is built.
+inline uint64_t HashName(uint64_t seed, absl::string_view name) {
+  const size_t n = name.size();
+  uint64_t h = (seed ^ n) * 0x9e3779b97f4a7c15ull;
+  // Bytes [8, n - 8): nothing for names of up to sixteen bytes.
+  for (size_t i = 8; i + 8 < n; i += 8) {
+    h = (h ^ LoadWord64(name.data() + i)) * 0xc2b2ae3d27d4eb4full;
     h ^= h >> 29;
   }
-  uint64_t tail = 0;
-  if (n >= 8) {
-    tail = LoadWord64(p + n - 8);
-  } else if (n >= 4) {
-    tail = uint64_t{LoadWord32(p)} << 32 | LoadWord32(p + n - 4);
-  } else if (n > 0) {
-    tail = uint64_t{static_cast<unsigned char>(p[0])} << 16 |
-           uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-           static_cast<unsigned char>(p[n - 1]);
-  }
-  h = (h ^ tail) * kMul;
-  // Murmur3's finalizer: every input bit reaches the low bits, which the
-  // hash set uses for its control bytes.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
+  const NameEnds ends = EndsOf(name);
+  const unsigned __int128 product =
+      static_cast<unsigned __int128>(ends.first ^ h ^ 0xa0761d6478bd642full) *
+      (ends.last ^ 0xe7037ed1a0b428dbull);
+  const uint64_t folded =
+      static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+  return folded * 0x9e3779b97f4a7c15ull;
 }
 
 // a == b, inline: `operator==` calls memcmp, which costs more than the
@@ -92,11 +107,15 @@ inline bool NamesEqual(absl::string_view a, absl::string_view b) {
 }
 
 // Strings stored back to back in one buffer: 4 bytes of overhead per string
-// instead of a std::string's 32. Append-only; thread-compatible.
+// instead of a std::string's 32. Large buffers are huge pages
+// (HugePageVector). Append-only; thread-compatible.
 class PackedStrings {
  public:
+  using Chars = HugePageVector<char>;
+  using Offsets = HugePageVector<uint32_t>;
+
   uint32_t Add(absl::string_view value) {
-    chars_.append(value.data(), value.size());
+    chars_.insert(chars_.end(), value.begin(), value.end());
     offsets_.push_back(static_cast<uint32_t>(chars_.size()));
     return static_cast<uint32_t>(offsets_.size() - 2);
   }
@@ -115,12 +134,13 @@ class PackedStrings {
 
   // The raw parts, for bundles (engine/bundle.h): string i is
   // chars()[offsets()[i], offsets()[i + 1]).
-  absl::string_view chars() const { return chars_; }
-  const std::vector<uint32_t>& offsets() const { return offsets_; }
+  absl::string_view chars() const {
+    return absl::string_view(chars_.data(), chars_.size());
+  }
+  const Offsets& offsets() const { return offsets_; }
   // Reassembles strings from their parts. Precondition (a bundle's loader
   // checks it): offsets starts at 0, never decreases and ends at chars.size().
-  static PackedStrings FromParts(std::string chars,
-                                 std::vector<uint32_t> offsets) {
+  static PackedStrings FromParts(Chars chars, Offsets offsets) {
     PackedStrings strings;
     strings.chars_ = std::move(chars);
     strings.offsets_ = std::move(offsets);
@@ -128,9 +148,8 @@ class PackedStrings {
   }
 
  private:
-  std::string chars_;
-  std::vector<uint32_t> offsets_{
-      0};  // string i is chars_[offsets_[i], offsets_[i+1])
+  Chars chars_;
+  Offsets offsets_{0};  // string i is chars_[offsets_[i], offsets_[i+1])
 };
 
 // Maps (namespace, name) pairs to dense indices 0, 1, 2, ... in insertion
@@ -195,6 +214,12 @@ class NameTable {
   // Bytes held, including the hash index.
   size_t MemoryBytes() const;
 
+  // The mean number of slots a lookup of a name of the table reads (1 when
+  // every name sits in its hash's own slot; about 1.5 for a good hash at half
+  // full), for the tests that check the hash spreads real ids. Linear in the
+  // index's size.
+  double MeanProbe() const;
+
   // Releases spare capacity once building is done.
   void ShrinkToFit();
 
@@ -211,22 +236,28 @@ class NameTable {
   static uint64_t HashKey(uint32_t space, absl::string_view name) {
     return HashName(uint64_t{space} << 32, name);
   }
-  // The bits of a slot above its index, taken from the hash's top bits
-  // (its low bits choose the position).
+  // A slot's position: the hash's top bits (HashName mixes into those).
+  uint32_t PositionOf(uint64_t hash) const {
+    return static_cast<uint32_t>(hash >> position_shift_);
+  }
+  // The bits of a slot above its index: the hash's bits just below those of
+  // the position, so that the two are independent.
   uint32_t TagOf(uint64_t hash) const {
-    return static_cast<uint32_t>(hash >> 32) & ~mask_;
+    return static_cast<uint32_t>(hash >> (position_shift_ - 32)) & ~mask_;
+  }
+  // Whether name `index` is `name` of `space`.
+  bool Holds(uint32_t index, uint32_t space, absl::string_view name) const {
+    const Storage& s = *storage_;
+    return s.SpaceOf(index) == space && NamesEqual(s.names[index], name);
   }
   // The position of the slot holding `name` of `space`, whose hash is
   // `hash`, or else of the empty slot where its probe sequence ends.
   uint32_t Probe(uint32_t space, absl::string_view name, uint64_t hash) const {
     const uint32_t tag = TagOf(hash);
-    uint32_t position = static_cast<uint32_t>(hash) & mask_;
+    uint32_t position = PositionOf(hash);
     for (uint32_t slot; (slot = slots_[position]) != 0;
          position = (position + 1) & mask_) {
-      if ((slot & ~mask_) != tag) continue;
-      const uint32_t index = (slot & mask_) - 1;
-      if (storage_->SpaceOf(index) == space &&
-          NamesEqual(storage_->names[index], name)) {
+      if ((slot & ~mask_) == tag && Holds((slot & mask_) - 1, space, name)) {
         break;
       }
     }
@@ -245,8 +276,9 @@ class NameTable {
   // Its size is a power of two, at least twice the names (up to 2^32 slots),
   // so a lookup always reaches an empty slot, and index + 1 fits in the low
   // log2(size) bits: `mask_` masks both the position and the index.
-  std::vector<uint32_t> slots_;
+  HugePageVector<uint32_t> slots_;
   uint32_t mask_ = 0;
+  uint32_t position_shift_ = 63;  // 64 - log2(slots_.size())
 };
 
 }  // namespace portcullis::internal

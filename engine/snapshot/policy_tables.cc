@@ -3,8 +3,8 @@
 namespace portcullis::internal {
 namespace {
 
-template <typename T>
-void ShrinkTable(std::vector<T>& v) {
+template <typename T, typename Allocator>
+void ShrinkTable(std::vector<T, Allocator>& v) {
   v.shrink_to_fit();
 }
 template <typename Table>

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "engine/snapshot/huge_pages.h"
 #include "engine/snapshot/name_table.h"
 
 namespace portcullis::internal {
@@ -136,9 +137,11 @@ struct PolicyTables {
   // read as a word is zero: principals without a usable role read that row,
   // and deny. Read a permission with PermissionOf. (A role's display name is
   // not kept: nothing reads it.)
-  NameTable roles;                   // role ids
-  std::vector<uint32_t> role_owner;  // entity, or kNone for a global role
-  std::vector<uint32_t> role_row;
+  NameTable roles;  // role ids
+  // Huge pages when large (HugePageVector): a check entirely by names reads
+  // them at random by role.
+  HugePageVector<uint32_t> role_owner;  // entity, or kNone for a global role
+  HugePageVector<uint32_t> role_row;
   uint32_t row_words = 0;             // words (word offsets) per permission row
   uint32_t permission_row_count = 0;  // distinct rows, row 0 included
   std::vector<uint32_t> permissions;
@@ -227,8 +230,8 @@ void ForEachTable(Tables& t, F&& f) {
 }
 
 // Bytes one table of ForEachTable holds (MemoryBytes sums them).
-template <typename T>
-size_t TableBytes(const std::vector<T>& v) {
+template <typename T, typename Allocator>
+size_t TableBytes(const std::vector<T, Allocator>& v) {
   return v.capacity() * sizeof(T);
 }
 template <typename Table>

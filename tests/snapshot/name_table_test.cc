@@ -127,6 +127,36 @@ TEST(NameTableTest, LoadedTableGrowsLikeABuiltOne) {
   }
 }
 
+// The hash spreads the ids policies use: numbered ones of every length and
+// prefix, which differ in a byte or two. At most half full, a good hash reads
+// about 1.5 slots a lookup; a plain sum of the multiplied end words, then an
+// xor-shift and a multiply by 0xff51afd7ed558ccd, read 2.9 on "role-0" to
+// "role-999".
+TEST(NameTableTest, NumberedIdsProbeAboutOneAndAHalfSlots) {
+  struct Case {
+    const char* prefix;
+    int count;
+  };
+  const std::vector<Case> cases = {
+      {"role-", 1000},
+      {"role-", 100000},
+      {"entity-", 1000},
+      {"entity-", 10000},
+      {"client-", 1000},
+      {"user-", 1000},
+      {"", 1000},
+      {"r", 100000},
+      {"tenant_0000000", 1000},
+      {"a-much-longer-role-name-", 10000},
+  };
+  for (const Case& c : cases) {
+    NameTable table;
+    for (int i = 0; i < c.count; ++i) table.Add(0, absl::StrCat(c.prefix, i));
+    EXPECT_LE(table.MeanProbe(), 1.75) << c.prefix << " x " << c.count;
+    EXPECT_GE(table.MeanProbe(), 1.0) << c.prefix << " x " << c.count;
+  }
+}
+
 TEST(NameTableTest, IndexCostsAtMostSixteenBytesPerNameBeyondTheNames) {
   const std::vector<std::string> names = Names(1 << 16);
   NameTable table;
