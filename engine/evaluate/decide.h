@@ -90,7 +90,8 @@ inline bool TenantRule(const PrincipalFacts& p, EntityId entity,
   // a `bt`).
   const uint64_t offset = IdAccess::Word(entity) - p.tenant_origin;
   if (offset >= p.tenant_count) return false;
-  if (((p.tenant_bits[offset / 64] >> (offset % 64)) & 1) == 0) return false;
+  // offset < tenant_count, a 32-bit count.
+  if (!GetBit(p.tenant_bits, static_cast<uint32_t>(offset))) return false;
   return resource == nullptr ||
          IdAccess::Word(resource->entity) == IdAccess::Word(entity);
 }
@@ -239,8 +240,7 @@ inline Decision DecideFoundByRow(const CompiledPolicy& policy,
   }
   const Decision rules = p.decisions[slot];
   const uint32_t offset = entity - static_cast<uint32_t>(p.tenant_origin);
-  if (offset >= p.tenant_count ||
-      ((p.tenant_bits[offset / 64] >> (offset % 64)) & 1) == 0 ||
+  if (offset >= p.tenant_count || !GetBit(p.tenant_bits, offset) ||
       (resource_entity != nullptr && *resource_entity != entity)) {
     return Deny(Reason::kTenant);
   }

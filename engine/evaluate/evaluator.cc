@@ -15,8 +15,6 @@ namespace {
 using internal::Deny;
 using internal::IdAccess;
 using internal::kNone;
-constexpr uint32_t kNotFound = internal::NameTable::kNotFound;
-static_assert(kNotFound == internal::ActionIndex::kNotFound);
 using internal::kPermAllowed;
 using internal::LevelName;
 using internal::PermissionName;
@@ -24,6 +22,10 @@ using internal::PolicyTables;
 using internal::PrincipalFacts;
 using internal::Quote;
 using internal::SlotInfo;
+
+// What the name tables and the action index answer for a name they lack.
+constexpr uint32_t kNotFound = internal::NameTable::kNotFound;
+static_assert(kNotFound == internal::ActionIndex::kNotFound);
 
 bool InRestriction(const PolicyTables& t, const PrincipalFacts& p,
                    uint32_t entity) {
