@@ -220,15 +220,25 @@ inline Decision DecideByRow(const CompiledPolicy& policy,
   return OwnershipRule(rules, principal.user_id(), resource);
 }
 
+// The tenant rule (TenantRule) for an entity, and a resource's entity, that
+// the snapshot being checked found itself, for a principal bound to it: their
+// tags and bounds hold by construction, so the rule compares indices. With the
+// tags equal, an entity's offset in the principal's range is its index minus
+// the low half of `tenant_origin`, and one of another partner is past the
+// range (the unsigned difference wraps). `resource_entity` is null when the
+// request names no resource.
+inline bool TenantRuleFound(const PrincipalFacts& p, uint32_t entity,
+                            const uint32_t* resource_entity) {
+  const uint32_t offset = entity - static_cast<uint32_t>(p.tenant_origin);
+  return offset < p.tenant_count && GetBit(p.tenant_bits, offset) &&
+         (resource_entity == nullptr || *resource_entity == entity);
+}
+
 // DecideByRow for a check by names, whose slot and entities the snapshot being
-// checked found itself: their tags and bounds hold by construction, so only
-// the principal's tag is compared (before the row is read, as there), and
-// the tenant rule (TenantRule) compares indices: with the tags equal, an
-// entity's offset in the principal's range is its index minus the low half
-// of `tenant_origin`, and one of another partner is past the range (the
-// unsigned difference wraps). Same answers as DecideByRow: stale_snapshot,
-// then tenant; the differential tests compare the two paths.
-// `resource_entity` is null when the request names no resource.
+// checked found itself: only the principal's tag is compared (before the row
+// is read, as there), and the tenant rule is TenantRuleFound. Same answers as
+// DecideByRow: stale_snapshot, then tenant; the differential tests compare
+// the two paths.
 inline Decision DecideFoundByRow(const CompiledPolicy& policy,
                                  const Principal& principal, uint32_t slot,
                                  uint32_t entity,
@@ -239,12 +249,29 @@ inline Decision DecideFoundByRow(const CompiledPolicy& policy,
     return Deny(Reason::kStaleSnapshot);
   }
   const Decision rules = p.decisions[slot];
-  const uint32_t offset = entity - static_cast<uint32_t>(p.tenant_origin);
-  if (offset >= p.tenant_count || !GetBit(p.tenant_bits, offset) ||
-      (resource_entity != nullptr && *resource_entity != entity)) {
+  if (!TenantRuleFound(p, entity, resource_entity)) {
     return Deny(Reason::kTenant);
   }
   return OwnershipRule(rules, principal.user_id(),
+                       resource_entity == nullptr ? nullptr : &created_by);
+}
+
+// Decide() for a check entirely by names: the principal was bound to
+// `policy` for this request (without a decision row) and the slot and
+// entities found by it, so no tag or bound is compared, and the tenant rule
+// is TenantRuleFound. The same rules and decision table as Decide(), which
+// explanations run instead (the differential tests compare the two).
+inline Decision DecideFoundByRules(const HotTables& h, const PrincipalFacts& p,
+                                   absl::string_view user_id,
+                                   uint32_t slot_index, uint32_t entity,
+                                   const uint32_t* resource_entity,
+                                   absl::string_view created_by) {
+  const bool tenant = TenantRuleFound(p, entity, resource_entity);
+  const SlotRules rules = EvaluateSlotRules(
+      h, p.scope_row, p.role_row, p.kind == PrincipalFacts::Kind::kPartner,
+      slot_index, h.slots[slot_index]);
+  const uint32_t key = static_cast<uint32_t>(!tenant) | rules.Key();
+  return OwnershipRule(kDecisionTable.decisions[key], user_id,
                        resource_entity == nullptr ? nullptr : &created_by);
 }
 

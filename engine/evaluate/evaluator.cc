@@ -83,21 +83,21 @@ std::string TenantDetail(const CompiledPolicy& policy, const PrincipalFacts& p,
                       resource != nullptr ? ", and so is the resource" : "");
 }
 
-// Resolves a request's names against a bound principal to indices of
-// `policy`, then decides with `decide(uint32_t slot, uint32_t entity, const
-// uint32_t* resource_entity)` (null when the request names no resource): from
-// the principal's decision row, or by evaluating the rules (a principal bound
-// without one, explanations). Indices rather than ids: the row's check needs
-// no tags for what the snapshot found itself.
+// Resolves a request's names (a RequestNames, or a CheckRequestView, read in
+// place) against a bound principal to indices of `policy`, then decides with
+// `decide(uint32_t slot, uint32_t entity, const uint32_t* resource_entity)`
+// (null when the request names no resource): from the principal's decision row,
+// or by evaluating the rules (a principal bound without one, explanations).
+// Indices rather than ids: the row's check needs no tags for what the snapshot
+// found itself.
 //
 // `user_entity_name` is the user's entity id (empty for a partner): most
 // requests act in it, and comparing the names in place saves the entity's
 // hash lookup.
-template <typename Trace, typename DecideIds>
+template <typename Trace, typename Request, typename DecideIds>
 Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
-                     absl::string_view user_entity_name,
-                     const RequestNames& request, Trace& trace,
-                     DecideIds&& decide) {
+                     absl::string_view user_entity_name, const Request& request,
+                     Trace& trace, DecideIds&& decide) {
   auto fail = [&](Reason reason, auto detail) {
     if constexpr (Trace::kEnabled) {
       trace.Fail(reason, detail());
@@ -167,12 +167,12 @@ Decision DecideNames(const CompiledPolicy& policy, const PrincipalFacts& facts,
 }
 
 // Decides by evaluating the rules (Decide), for `facts`.
-template <typename Trace>
+template <typename Trace, typename Request>
 Decision DecideNamesByRules(const CompiledPolicy& policy,
                             const PrincipalFacts& facts,
                             absl::string_view user_id,
                             absl::string_view user_entity_name,
-                            const RequestNames& request, Trace& trace) {
+                            const Request& request, Trace& trace) {
   return DecideNames(
       policy, facts, user_entity_name, request, trace,
       [&](uint32_t slot, uint32_t entity, const uint32_t* resource_entity) {
@@ -241,12 +241,20 @@ Decision DecideByNames(const CompiledPolicy& policy,
   const absl::string_view user_entity_name =
       facts.kind == PrincipalFacts::Kind::kEntityUser ? request.user_entity_id
                                                       : absl::string_view();
-  return DecideNamesByRules(
-      policy, facts, request.user_id, user_entity_name,
-      {request.object_type, request.action, request.entity_id,
-       request.has_resource, request.resource_entity_id,
-       request.resource_created_by},
-      trace);
+  if constexpr (Trace::kEnabled) {
+    // Explanations trace every rule through Decide().
+    return DecideNamesByRules(policy, facts, request.user_id, user_entity_name,
+                              request, trace);
+  } else {
+    // The principal and the names were all found by `policy` just now.
+    return DecideNames(
+        policy, facts, user_entity_name, request, trace,
+        [&](uint32_t slot, uint32_t entity, const uint32_t* resource_entity) {
+          return internal::DecideFoundByRules(
+              policy.hot(), facts, request.user_id, slot, entity,
+              resource_entity, request.resource_created_by);
+        });
+  }
 }
 
 }  // namespace

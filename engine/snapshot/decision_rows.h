@@ -72,14 +72,12 @@ struct SlotRules {
   bool partner_only_ok = false;
   uint32_t permission = 0;  // the role's 2-bit permission code
   bool partner = false;
-
   // The bits of the rule key these rules set (all but kKeyTenantFailed).
-  uint32_t Key() const {
-    return static_cast<uint32_t>(!scope) << 1 |
-           static_cast<uint32_t>(!partner_only_ok) << 2 |
-           static_cast<uint32_t>(partner) << 3 |
-           permission << kKeyPermissionShift;
-  }
+  // Computed with the rules rather than from the fields above: a check
+  // that reads only the key then keeps none of them.
+  uint32_t key = 0;
+
+  uint32_t Key() const { return key; }
 };
 
 // Precondition: `slot_index` < h.slot_count, `slot` is h.slots[slot_index],
@@ -97,6 +95,10 @@ inline SlotRules EvaluateSlotRules(const HotTables& h, uint32_t scope_row,
   // 4. rbac (partners skip it: kKeyPartner)
   rules.permission = PermissionOf(h, role_row, slot_index);
   rules.partner = partner;
+  rules.key = static_cast<uint32_t>(!rules.scope) << 1 |
+              static_cast<uint32_t>(!rules.partner_only_ok) << 2 |
+              static_cast<uint32_t>(partner) << 3 |
+              rules.permission << kKeyPermissionShift;
   return rules;
 }
 

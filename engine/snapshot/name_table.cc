@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/numeric/bits.h"
-
 namespace portcullis::internal {
 namespace {
 
@@ -36,7 +34,6 @@ uint32_t NameTable::Rebuild(uint32_t count) {
   slots_.assign(slots, 0);
   slots_.shrink_to_fit();
   mask_ = static_cast<uint32_t>(slots - 1);
-  position_shift_ = 64 - absl::countr_zero(slots);
   for (uint32_t index = 0; index < count; ++index) {
     if (!Insert(index)) return index;
   }

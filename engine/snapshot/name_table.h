@@ -49,19 +49,18 @@ inline NameEnds EndsOf(absl::string_view name) {
           0};
 }
 
-// A fast hash of `name` under `seed` whose high bits are the well-mixed ones
-// (NameTable takes a slot's position from the top bits, its tag from those
-// below). Names of up to sixteen bytes (most ids) take no loop: their ends
-// (EndsOf), with the seed and the length, are multiplied together into 128
-// bits whose halves are folded (wyhash's "mum"), and the fold once more by an
-// odd constant; a longer name mixes its middle words in first. A byte-wise
-// general-purpose hash dominated the name-based checks; a murmur-style
-// finalizer cost a dozen instructions more a lookup, and a plain sum of
-// multiplied words (as ActionIndex hashes a pair) clustered numbered ids
-// with some final constants ("role-0" to "role-999" probed twice as long). Not
-// a keyed hash: a name table only answers lookups (an adversary cannot insert),
-// so a probe is never longer than the longest run of occupied slots, fixed when
-// the index is built.
+// A fast hash of `name` under `seed`, mixed in every bit (NameTable takes a
+// slot's position from the high half, its tag from the low). Names of up to
+// sixteen bytes (most ids) take no loop: their ends (EndsOf), with the seed and
+// the length, are multiplied together into 128 bits whose halves are folded
+// (wyhash's "mum"), and the fold once more by an odd constant; a longer name
+// mixes its middle words in first. A byte-wise general-purpose hash dominated
+// the name-based checks; a murmur-style finalizer cost a dozen instructions
+// more a lookup, and a plain sum of multiplied words (as ActionIndex hashes a
+// pair) clustered numbered ids with some final constants ("role-0" to
+// "role-999" probed twice as long). Not a keyed hash: a name table only answers
+// lookups (an adversary cannot insert), so a probe is never longer than the
+// longest run of occupied slots, fixed when the index is built.
 inline uint64_t HashName(uint64_t seed, absl::string_view name) {
   const size_t n = name.size();
   uint64_t h = (seed ^ n) * 0x9e3779b97f4a7c15ull;
@@ -236,14 +235,16 @@ class NameTable {
   static uint64_t HashKey(uint32_t space, absl::string_view name) {
     return HashName(uint64_t{space} << 32, name);
   }
-  // A slot's position: the hash's top bits (HashName mixes into those).
+  // A slot's position: the low bits of the hash's high half. Fixed shifts
+  // and masks rather than the hash's top bits: a shift by a variable count
+  // costs a lookup a handful of register moves.
   uint32_t PositionOf(uint64_t hash) const {
-    return static_cast<uint32_t>(hash >> position_shift_);
+    return static_cast<uint32_t>(hash >> 32) & mask_;
   }
-  // The bits of a slot above its index: the hash's bits just below those of
-  // the position, so that the two are independent.
+  // The bits of a slot above its index: those of the hash's low half, so
+  // that position and tag are independent.
   uint32_t TagOf(uint64_t hash) const {
-    return static_cast<uint32_t>(hash >> (position_shift_ - 32)) & ~mask_;
+    return static_cast<uint32_t>(hash) & ~mask_;
   }
   // Whether name `index` is `name` of `space`.
   bool Holds(uint32_t index, uint32_t space, absl::string_view name) const {
@@ -278,7 +279,6 @@ class NameTable {
   // log2(size) bits: `mask_` masks both the position and the index.
   HugePageVector<uint32_t> slots_;
   uint32_t mask_ = 0;
-  uint32_t position_shift_ = 63;  // 64 - log2(slots_.size())
 };
 
 }  // namespace portcullis::internal
