@@ -205,18 +205,15 @@ Decision DecideByNames(const CompiledPolicy& policy,
                   [] { return std::string("the request has no principal"); });
     case CheckRequestView::PrincipalKind::kPartner:
       if (request.client_id.empty()) {
-        return fail(Reason::kInvalidRequest, [] {
-          return std::string("a partner principal needs a client_id");
-        });
+        return fail(Reason::kInvalidRequest,
+                    [] { return std::string(internal::kPartnerNeedsClient); });
       }
       bound = IdAccess::BindPartner(policy, request.client_id, facts);
       break;
     case CheckRequestView::PrincipalKind::kEntityUser:
       if (request.user_id.empty() || request.user_entity_id.empty()) {
-        return fail(Reason::kInvalidRequest, [] {
-          return std::string(
-              "an entity_user principal needs a user_id and an entity_id");
-        });
+        return fail(Reason::kInvalidRequest,
+                    [] { return std::string(internal::kEntityUserNeedsIds); });
       }
       bound =
           IdAccess::BindEntityUser(policy, request.user_entity_id,

@@ -61,8 +61,9 @@ class LivePrincipal {
                                   absl::string_view client_id);
 
   // Binds to `policy` unless already bound to it. kGranted, or why it cannot
-  // be bound to `policy` (kUnknownPrincipal, kUnknownEntity, kUnknownRole):
-  // checks of it then deny with that reason.
+  // be bound to `policy` (kInvalidRequest for an empty client id, or user or
+  // entity id; kUnknownPrincipal, kUnknownEntity, kUnknownRole): checks of it
+  // then deny with that reason.
   Reason Bind(const CompiledPolicy& policy) {
     if (ABSL_PREDICT_TRUE(bound_to_ == policy.snapshot())) return bound_;
     return Rebind(policy);

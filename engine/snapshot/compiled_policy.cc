@@ -173,6 +173,9 @@ const Decision* CompiledPolicy::DecisionRowOf(
 
 absl::StatusOr<Principal> CompiledPolicy::BindPartner(
     absl::string_view client_id) const {
+  if (client_id.empty()) {
+    return absl::InvalidArgumentError(internal::kPartnerNeedsClient);
+  }
   Principal principal;
   if (BindPartnerFacts(client_id, principal.facts_) != Reason::kGranted) {
     return absl::NotFoundError(
@@ -185,6 +188,9 @@ absl::StatusOr<Principal> CompiledPolicy::BindPartner(
 absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
     absl::string_view user_id, absl::string_view entity_id,
     absl::string_view role_id, absl::string_view client_id) const {
+  if (user_id.empty() || entity_id.empty()) {
+    return absl::InvalidArgumentError(internal::kEntityUserNeedsIds);
+  }
   Principal principal;
   switch (
       BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {

@@ -223,14 +223,17 @@ class CompiledPolicy {
   // principal's decision row, under a mutex: bind once per token, not per
   // check.
   //
-  // Binds a partner token's credential. NotFound for an unknown client id.
+  // Binds a partner token's credential. InvalidArgument for an empty client
+  // id (internal::kPartnerNeedsClient), NotFound for an unknown one.
   absl::StatusOr<Principal> BindPartner(absl::string_view client_id) const;
   // Binds an entity user. `role_id` empty: the entity's default role (a user
   // with neither is denied by rbac). `client_id` empty: no scope restriction.
-  // NotFound for an unknown entity, role or client. A client of another
-  // partner, or restricted to other entities, binds but fails `tenant`; a role
-  // owned by another entity binds but fails `rbac`: such tokens exist, and
-  // their checks must say why they are denied.
+  // InvalidArgument for an empty user or entity id
+  // (internal::kEntityUserNeedsIds: as the check entirely by names answers
+  // invalid_request), NotFound for an unknown entity, role or client. A client
+  // of another partner, or restricted to other entities, binds but fails
+  // `tenant`; a role owned by another entity binds but fails `rbac`: such
+  // tokens exist, and their checks must say why they are denied.
   absl::StatusOr<Principal> BindEntityUser(absl::string_view user_id,
                                            absl::string_view entity_id,
                                            absl::string_view role_id,
@@ -293,6 +296,13 @@ inline std::optional<ActionId> CompiledPolicy::FindAction(
 }
 
 namespace internal {
+// Why a principal without its required names is not bound, or not checked
+// (the check entirely by names): the same words from both.
+inline constexpr absl::string_view kPartnerNeedsClient =
+    "a partner principal needs a client_id";
+inline constexpr absl::string_view kEntityUserNeedsIds =
+    "an entity_user principal needs a user_id and an entity_id";
+
 // Lets the evaluator make ids and bind principals without allocating.
 struct IdAccess {
   template <typename Id>

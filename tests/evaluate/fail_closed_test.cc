@@ -428,8 +428,16 @@ TEST(FailClosedTest, UnknownNamesDoNotBind) {
   ASSERT_NE(policy, nullptr);
   EXPECT_EQ(policy->BindPartner("c-9").status().ToString(),
             "NOT_FOUND: unknown client \"c-9\"");
+  // Empty names are refused as the check entirely by names refuses them.
   EXPECT_EQ(policy->BindPartner("").status().ToString(),
-            "NOT_FOUND: unknown client \"\"");
+            "INVALID_ARGUMENT: a partner principal needs a client_id");
+  for (const auto& [user, entity] :
+       {std::pair{"", "e-1"}, std::pair{"u-1", ""}, std::pair{"", ""}}) {
+    EXPECT_EQ(policy->BindEntityUser(user, entity, "", "").status().ToString(),
+              "INVALID_ARGUMENT: an entity_user principal needs a user_id and "
+              "an entity_id")
+        << "user \"" << user << "\" entity \"" << entity << "\"";
+  }
   EXPECT_EQ(policy->BindEntityUser("u-1", "e-9", "", "").status().ToString(),
             "NOT_FOUND: unknown entity \"e-9\"");
   EXPECT_EQ(policy->BindEntityUser("u-1", "e-1", "r-9", "").status().ToString(),

@@ -218,6 +218,25 @@ TEST(PolicyStoreTest, LivePrincipalBindsAgainAfterASwap) {
             (Decision{Verdict::kNotAllowed, Reason::kUnknownPrincipal}));
 }
 
+// Empty names deny as invalid requests, as the check entirely by names does,
+// even where the other names would bind (e-1 exists).
+TEST(PolicyStoreTest, LivePrincipalWithAnEmptyNameIsAnInvalidRequest) {
+  PolicyStore store;
+  PolicyStore::Reader reader = store.NewReader();
+  ASSERT_TRUE(store.Publish(CompileText(kPolicyA)).ok());
+  PolicyStore::ReadGuard policy = reader.Read();
+  const ActionId read = *policy->FindAction("payable", "read");
+  const EntityId entity = *policy->FindEntity("e-1");
+  for (LivePrincipal principal :
+       {LivePrincipal::EntityUser("", "e-1", "", "c-1"),
+        LivePrincipal::EntityUser("u-1", "", "", "c-1"),
+        LivePrincipal::Partner("")}) {
+    EXPECT_EQ(principal.Bind(*policy), Reason::kInvalidRequest);
+    EXPECT_EQ(reader.Check(principal, read, entity),
+              (Decision{Verdict::kNotAllowed, Reason::kInvalidRequest}));
+  }
+}
+
 TEST(PolicyStoreTest, GuardPinsOneSnapshot) {
   PolicyStore store;
   PolicyStore::Reader reader = store.NewReader();
