@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/common/decision.h"
@@ -295,6 +296,81 @@ inline std::optional<ActionId> CompiledPolicy::FindAction(
   return ActionId(snapshot(), slot);
 }
 
+// Inline, always: the check entirely by names binds on every call, and
+// inlined into it the binding stores only the facts the check reads, with no
+// call (498 -> 443 instructions a check, BM_Check/all_names/1000).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Reason CompiledPolicy::BindPartnerFacts(
+    absl::string_view client_id, internal::PrincipalFacts& facts) const {
+  const internal::PolicyTables& t = tables();
+  const uint32_t credential = t.credentials.Find(0, client_id);
+  if (credential == internal::NameTable::kNotFound) {
+    return Reason::kUnknownPrincipal;
+  }
+  facts = internal::PrincipalFacts();
+  facts.snapshot_word = hot_.snapshot_word;
+  facts.kind = internal::PrincipalFacts::Kind::kPartner;
+  facts.credential = credential;
+  facts.partner = t.credential_partner[credential];
+  facts.scope_row = t.credential_scope_row[credential];
+  const uint32_t first = t.partner_entity_begin[facts.partner];
+  facts.tenant_origin = hot_.snapshot_word | first;
+  facts.tenant_count = t.partner_entity_begin[facts.partner + 1] - first;
+  const uint32_t restriction = t.credential_restriction[credential];
+  facts.tenant_bits =
+      tenant_bits_.data() +
+      (restriction != internal::kNone ? restriction : unrestricted_);
+  return Reason::kGranted;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Reason CompiledPolicy::BindEntityUserFacts(
+    absl::string_view entity_id, absl::string_view role_id,
+    absl::string_view client_id, internal::PrincipalFacts& facts) const {
+  const internal::PolicyTables& t = tables();
+  const uint32_t entity = t.entities.Find(0, entity_id);
+  if (entity == internal::NameTable::kNotFound) return Reason::kUnknownEntity;
+  uint32_t role = t.entity_default_role[entity];
+  if (!role_id.empty()) {
+    role = t.roles.Find(0, role_id);
+    if (role == internal::NameTable::kNotFound) return Reason::kUnknownRole;
+  }
+  uint32_t credential = internal::kNone;
+  if (!client_id.empty()) {
+    credential = t.credentials.Find(0, client_id);
+    if (credential == internal::NameTable::kNotFound) {
+      return Reason::kUnknownPrincipal;
+    }
+  }
+
+  facts = internal::PrincipalFacts();
+  facts.snapshot_word = hot_.snapshot_word;
+  facts.kind = internal::PrincipalFacts::Kind::kEntityUser;
+  facts.entity = entity;
+  facts.partner = t.entity_partner[entity];
+  facts.tenant_ok = true;
+  if (credential != internal::kNone) {
+    facts.credential = credential;
+    facts.scope_row = t.credential_scope_row[credential];
+    const uint32_t restriction = t.credential_restriction[credential];
+    facts.tenant_ok =
+        t.credential_partner[credential] == facts.partner &&
+        (restriction == internal::kNone ||
+         internal::GetBit(t.restriction_bits.data() + restriction,
+                          entity - t.partner_entity_begin[facts.partner]));
+  }
+  facts.tenant_origin = hot_.snapshot_word | entity;
+  facts.tenant_count = facts.tenant_ok ? 1 : 0;
+  facts.tenant_bits = tenant_bits_.data() + unrestricted_;
+  facts.role = role;
+  facts.default_role = role_id.empty();
+  if (role != internal::kNone) {
+    facts.role_usable =
+        t.role_owner[role] == internal::kNone || t.role_owner[role] == entity;
+    // Row 0 denies everything (see internal/policy_tables.h).
+    if (facts.role_usable) facts.role_row = t.role_row[role];
+  }
+  return Reason::kGranted;
+}
+
 namespace internal {
 // Why a principal without its required names is not bound, or not checked
 // (the check entirely by names): the same words from both.
@@ -344,16 +420,15 @@ struct IdAccess {
                            absl::string_view action) {
     return policy.action_index_.Find(object_type, action);
   }
-  static Reason BindPartner(const CompiledPolicy& policy,
-                            absl::string_view client_id,
-                            PrincipalFacts& facts) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static Reason BindPartner(
+      const CompiledPolicy& policy, absl::string_view client_id,
+      PrincipalFacts& facts) {
     return policy.BindPartnerFacts(client_id, facts);
   }
-  static Reason BindEntityUser(const CompiledPolicy& policy,
-                               absl::string_view entity_id,
-                               absl::string_view role_id,
-                               absl::string_view client_id,
-                               PrincipalFacts& facts) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static Reason BindEntityUser(
+      const CompiledPolicy& policy, absl::string_view entity_id,
+      absl::string_view role_id, absl::string_view client_id,
+      PrincipalFacts& facts) {
     return policy.BindEntityUserFacts(entity_id, role_id, client_id, facts);
   }
 };
