@@ -11,7 +11,6 @@
 namespace portcullis {
 namespace {
 
-using internal::kNone;
 using internal::NameTable;
 using internal::PrincipalFacts;
 
