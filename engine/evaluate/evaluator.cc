@@ -204,25 +204,22 @@ Decision DecideByNames(const CompiledPolicy& policy,
       return fail(Reason::kInvalidRequest,
                   [] { return std::string("the request has no principal"); });
     case CheckRequestView::PrincipalKind::kPartner:
-      if (request.client_id.empty()) {
-        return fail(Reason::kInvalidRequest,
-                    [] { return std::string(internal::kPartnerNeedsClient); });
-      }
       bound = IdAccess::BindPartner(policy, request.client_id, facts);
       break;
     case CheckRequestView::PrincipalKind::kEntityUser:
-      if (request.user_id.empty() || request.user_entity_id.empty()) {
-        return fail(Reason::kInvalidRequest,
-                    [] { return std::string(internal::kEntityUserNeedsIds); });
-      }
-      bound =
-          IdAccess::BindEntityUser(policy, request.user_entity_id,
-                                   request.role_id, request.client_id, facts);
+      bound = IdAccess::BindEntityUser(policy, request.user_id,
+                                       request.user_entity_id, request.role_id,
+                                       request.client_id, facts);
       break;
   }
   if (bound != Reason::kGranted) {
     return fail(bound, [&] {
       switch (bound) {
+        case Reason::kInvalidRequest:
+          return std::string(request.principal_kind ==
+                                     CheckRequestView::PrincipalKind::kPartner
+                                 ? internal::kPartnerNeedsClient
+                                 : internal::kEntityUserNeedsIds);
         case Reason::kUnknownEntity:
           return absl::StrCat("the user's entity ",
                               Quote(request.user_entity_id), " does not exist");

@@ -113,18 +113,10 @@ Reason LivePrincipal::Rebind(const CompiledPolicy& policy) {
   const uint32_t tag = policy.snapshot();
   // The reason first, without allocating; the Principal only when it binds.
   internal::PrincipalFacts facts;
-  // Empty names are refused before any lookup, as BindPartner and
-  // BindEntityUser refuse them (the Principal below could not be made).
-  const bool named =
-      partner_ ? !client_id_.empty() : !user_id_.empty() && !entity_id_.empty();
-  if (!named) {
-    bound_ = Reason::kInvalidRequest;
-  } else if (partner_) {
-    bound_ = internal::IdAccess::BindPartner(policy, client_id_, facts);
-  } else {
-    bound_ = internal::IdAccess::BindEntityUser(policy, entity_id_, role_id_,
-                                                client_id_, facts);
-  }
+  bound_ = partner_
+               ? internal::IdAccess::BindPartner(policy, client_id_, facts)
+               : internal::IdAccess::BindEntityUser(
+                     policy, user_id_, entity_id_, role_id_, client_id_, facts);
   bound_to_ = tag;
   if (bound_ == Reason::kGranted) {
     absl::StatusOr<Principal> bound =

@@ -112,8 +112,9 @@ uint32_t RoleOf(const CompiledPolicy& policy, const CheckRequestView& request) {
     return kNone;
   }
   PrincipalFacts facts;
-  if (IdAccess::BindEntityUser(policy, request.user_entity_id, request.role_id,
-                               request.client_id, facts) != Reason::kGranted) {
+  if (IdAccess::BindEntityUser(policy, request.user_id, request.user_entity_id,
+                               request.role_id, request.client_id,
+                               facts) != Reason::kGranted) {
     return kNone;
   }
   return facts.role;

@@ -104,13 +104,15 @@ const Decision* CompiledPolicy::DecisionRowOf(
 
 absl::StatusOr<Principal> CompiledPolicy::BindPartner(
     absl::string_view client_id) const {
-  if (client_id.empty()) {
-    return absl::InvalidArgumentError(internal::kPartnerNeedsClient);
-  }
   Principal principal;
-  if (BindPartnerFacts(client_id, principal.facts_) != Reason::kGranted) {
-    return absl::NotFoundError(
-        absl::StrCat("unknown client \"", client_id, "\""));
+  switch (BindPartnerFacts(client_id, principal.facts_)) {
+    case Reason::kGranted:
+      break;
+    case Reason::kInvalidRequest:
+      return absl::InvalidArgumentError(internal::kPartnerNeedsClient);
+    default:
+      return absl::NotFoundError(
+          absl::StrCat("unknown client \"", client_id, "\""));
   }
   principal.facts_.decisions = DecisionRowOf(principal.facts_);
   return principal;
@@ -119,14 +121,13 @@ absl::StatusOr<Principal> CompiledPolicy::BindPartner(
 absl::StatusOr<Principal> CompiledPolicy::BindEntityUser(
     absl::string_view user_id, absl::string_view entity_id,
     absl::string_view role_id, absl::string_view client_id) const {
-  if (user_id.empty() || entity_id.empty()) {
-    return absl::InvalidArgumentError(internal::kEntityUserNeedsIds);
-  }
   Principal principal;
-  switch (
-      BindEntityUserFacts(entity_id, role_id, client_id, principal.facts_)) {
+  switch (BindEntityUserFacts(user_id, entity_id, role_id, client_id,
+                              principal.facts_)) {
     case Reason::kGranted:
       break;
+    case Reason::kInvalidRequest:
+      return absl::InvalidArgumentError(internal::kEntityUserNeedsIds);
     case Reason::kUnknownEntity:
       return absl::NotFoundError(
           absl::StrCat("unknown entity \"", entity_id, "\""));

@@ -263,10 +263,13 @@ class CompiledPolicy {
   };
   explicit CompiledPolicy(TaggedTables tables);
 
-  // Shared by the Bind* functions and the name-based check, which must not
-  // allocate: fills `facts` or returns the reason binding failed.
+  // Shared by the Bind* functions, the name-based check and LivePrincipal,
+  // which must not allocate: fills `facts` or returns the reason binding
+  // failed, kInvalidRequest for an empty required name (the one place that
+  // rule is written).
   friend struct internal::IdAccess;
-  Reason BindEntityUserFacts(absl::string_view entity_id,
+  Reason BindEntityUserFacts(absl::string_view user_id,
+                             absl::string_view entity_id,
                              absl::string_view role_id,
                              absl::string_view client_id,
                              internal::PrincipalFacts& facts) const;
@@ -304,7 +307,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Reason CompiledPolicy::BindPartnerFacts(
   const internal::PolicyTables& t = tables();
   const uint32_t credential = t.credentials.Find(0, client_id);
   if (credential == internal::NameTable::kNotFound) {
-    return Reason::kUnknownPrincipal;
+    // A snapshot holds no empty name, so an empty one is never found: the
+    // check for it costs nothing until then.
+    return client_id.empty() ? Reason::kInvalidRequest
+                             : Reason::kUnknownPrincipal;
   }
   facts = internal::PrincipalFacts();
   facts.snapshot_word = hot_.snapshot_word;
@@ -323,11 +329,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Reason CompiledPolicy::BindPartnerFacts(
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline Reason CompiledPolicy::BindEntityUserFacts(
-    absl::string_view entity_id, absl::string_view role_id,
-    absl::string_view client_id, internal::PrincipalFacts& facts) const {
+    absl::string_view user_id, absl::string_view entity_id,
+    absl::string_view role_id, absl::string_view client_id,
+    internal::PrincipalFacts& facts) const {
+  if (user_id.empty()) return Reason::kInvalidRequest;
   const internal::PolicyTables& t = tables();
   const uint32_t entity = t.entities.Find(0, entity_id);
-  if (entity == internal::NameTable::kNotFound) return Reason::kUnknownEntity;
+  if (entity == internal::NameTable::kNotFound) {
+    return entity_id.empty() ? Reason::kInvalidRequest : Reason::kUnknownEntity;
+  }
   uint32_t role = t.entity_default_role[entity];
   if (!role_id.empty()) {
     role = t.roles.Find(0, role_id);
@@ -426,10 +436,11 @@ struct IdAccess {
     return policy.BindPartnerFacts(client_id, facts);
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE static Reason BindEntityUser(
-      const CompiledPolicy& policy, absl::string_view entity_id,
-      absl::string_view role_id, absl::string_view client_id,
-      PrincipalFacts& facts) {
-    return policy.BindEntityUserFacts(entity_id, role_id, client_id, facts);
+      const CompiledPolicy& policy, absl::string_view user_id,
+      absl::string_view entity_id, absl::string_view role_id,
+      absl::string_view client_id, PrincipalFacts& facts) {
+    return policy.BindEntityUserFacts(user_id, entity_id, role_id, client_id,
+                                      facts);
   }
 };
 }  // namespace internal

@@ -750,6 +750,17 @@ TEST_F(EvaluatorTest, MalformedAndUnknownRequestsFailClosed) {
          v.user_entity_id = "e-1";
        }),
        Reason::kInvalidRequest},
+      {"user without entity id", with([](CheckRequestView& v) {
+         v.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
+         v.user_id = "u-7";
+       }),
+       Reason::kInvalidRequest},
+      {"user without user id, of an unknown entity",
+       with([](CheckRequestView& v) {
+         v.principal_kind = CheckRequestView::PrincipalKind::kEntityUser;
+         v.user_entity_id = "e-404";
+       }),
+       Reason::kInvalidRequest},
       {"empty object type",
        with([](CheckRequestView& v) { v.object_type = ""; }),
        Reason::kInvalidRequest},
